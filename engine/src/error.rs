@@ -1,0 +1,71 @@
+//! The one error type of the engine. Every variant prints as one line that names where the
+//! problem is (file and line, or step, particle and field) and what it is.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Everything that can go wrong in Rheo, from a typo in a scene file to a NaN mid-rollout.
+#[derive(Debug)]
+pub enum Error {
+    /// A scene (or other input) file is malformed or describes something impossible.
+    Scene {
+        /// The file, or `<inline>` for scenes built in code.
+        file: String,
+        /// 1-based line of the offending entry, where known.
+        line: Option<usize>,
+        message: String,
+    },
+    /// A rollout produced a non-finite value.
+    NonFinite {
+        /// The step whose output holds the value (0 = the first step's output).
+        step: usize,
+        particle: usize,
+        field: &'static str,
+        value: f64,
+    },
+    /// A particle left the grid's interior (the domain walls should have held it).
+    OutOfDomain { step: usize, particle: usize, position: Vec<f64> },
+    /// Reading or writing a file failed.
+    Io { path: PathBuf, source: std::io::Error },
+    /// An argument of an API call is out of range.
+    InvalidArgument(String),
+}
+
+/// Shorthand for `std::result::Result<T, rheo_engine::Error>`.
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub(crate) fn scene(file: &str, line: Option<usize>, message: impl Into<String>) -> Self {
+        Error::Scene { file: file.to_string(), line, message: message.into() }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Scene { file, line: Some(line), message } => write!(f, "{file}:{line}: {message}"),
+            Error::Scene { file, line: None, message } => write!(f, "{file}: {message}"),
+            Error::NonFinite { step, particle, field, value } => {
+                write!(f, "step {step}: particle {particle}: {field} is not finite ({value})")
+            }
+            Error::OutOfDomain { step, particle, position } => {
+                write!(f, "step {step}: particle {particle} left the grid at {position:?}")
+            }
+            Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::InvalidArgument(message) => write!(f, "invalid argument: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! Fixed-corotated elasticity (Stomakhin et al. 2012):
+//! `psi = mu |F - R|^2 + lambda/2 (J - 1)^2`, `P = 2 mu (F - R) + lambda (J - 1) J F^{-T}`.
+
+use super::{Elasticity, Lame};
+use crate::math::{Matrix, Real, cofactor, det, svd};
+
+/// Fixed-corotated hyperelasticity: robust under inversion, the default for soft solids.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct FixedCorotated;
+
+impl<T: Real, const D: usize> Elasticity<T, D> for FixedCorotated {
+    fn energy_density(&self, f: &Matrix<T, D>, lame: Lame<T>) -> T {
+        let s = svd(f);
+        let j = det(f);
+        let stretch: T = s.sigma.iter().map(|&x| (x - T::one()) * (x - T::one())).fold(T::zero(), |a, b| a + b);
+        lame.mu * stretch + lame.lambda * T::of(0.5) * (j - T::one()) * (j - T::one())
+    }
+
+    #[inline(always)]
+    fn first_piola(&self, f: &Matrix<T, D>, lame: Lame<T>) -> Matrix<T, D> {
+        let r = svd(f).rotation();
+        let j = det(f);
+        // J F^{-T} is the cofactor matrix: no division, finite at J = 0.
+        (f - r) * (lame.mu + lame.mu) + cofactor(f) * (lame.lambda * (j - T::one()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hyperelastic_properties() {
+        super::super::elastic_checks::check::<2>(&super::FixedCorotated, false);
+        super::super::elastic_checks::check::<3>(&super::FixedCorotated, false);
+    }
+}

@@ -1,0 +1,249 @@
+//! Constitutive models behind one interface (DESIGN seam 3): elasticity maps the elastic
+//! deformation gradient `F` to the first Piola-Kirchhoff stress `P`; plasticity maps a trial
+//! `F` to the elastic `F` on or inside the yield surface (the return mapping) and advances one
+//! scalar of plastic state. Analytic laws live one per file; a learned law will plug into the
+//! same two traits.
+//!
+//! Per-particle stiffness is carried as Lamé parameters ([`Lame`]) so that bodies can be graded
+//! and, later, differentiated per particle; everything else (yield stress, friction angle, ...)
+//! belongs to the material a particle's id points at.
+
+mod drucker_prager;
+mod fixed_corotated;
+mod fluid;
+mod neo_hookean;
+mod snow;
+mod stvk_hencky;
+mod viscoplastic;
+mod von_mises;
+
+pub use drucker_prager::DruckerPrager;
+pub use fixed_corotated::FixedCorotated;
+pub use fluid::{FluidProjection, WeaklyCompressible};
+pub use neo_hookean::NeoHookean;
+pub use snow::Snow;
+pub use stvk_hencky::StvkHencky;
+pub use viscoplastic::Viscoplastic;
+pub use von_mises::VonMises;
+
+use crate::math::{Matrix, Real, Svd, Vector};
+
+/// Lamé parameters of one particle.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Lame<T> {
+    /// Shear modulus.
+    pub mu: T,
+    /// First Lamé parameter (for fluids: the bulk modulus).
+    pub lambda: T,
+}
+
+impl<T: Real> Lame<T> {
+    /// From Young's modulus and Poisson's ratio (the same formulas in 2D plane strain and 3D).
+    pub fn from_young_poisson(young: T, poisson: T) -> Self {
+        let one = T::one();
+        let two = T::of(2.0);
+        Lame {
+            mu: young / (two * (one + poisson)),
+            lambda: young * poisson / ((one + poisson) * (one - two * poisson)),
+        }
+    }
+
+    /// Both parameters multiplied by `s` (hardening).
+    pub fn scaled(self, s: T) -> Self {
+        Lame { mu: self.mu * s, lambda: self.lambda * s }
+    }
+}
+
+/// Elastic response: strain energy density and first Piola-Kirchhoff stress `P = dpsi/dF`.
+pub trait Elasticity<T: Real, const D: usize> {
+    /// Strain energy per unit reference volume.
+    fn energy_density(&self, f: &Matrix<T, D>, lame: Lame<T>) -> T;
+    /// First Piola-Kirchhoff stress `P = dpsi/dF`.
+    fn first_piola(&self, f: &Matrix<T, D>, lame: Lame<T>) -> Matrix<T, D>;
+}
+
+/// Plastic flow as a return mapping: trial elastic `F` in, admissible elastic `F` out.
+pub trait Plasticity<T: Real, const D: usize> {
+    /// Projects `f_trial` onto the elastic region. `state` is the particle's plastic scalar (see
+    /// [`crate::mpm::State::plastic`]); returns the elastic `F` and the new state.
+    fn project(&self, f_trial: &Matrix<T, D>, state: T, lame: Lame<T>, dt: T) -> (Matrix<T, D>, T);
+    /// Factor on the Lamé parameters for a plastic state (snow hardens; others return 1).
+    fn hardening(&self, _state: T) -> T {
+        T::one()
+    }
+}
+
+/// The elastic laws of the library.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ElasticLaw {
+    FixedCorotated,
+    NeoHookean,
+    StvkHencky,
+    /// Pressure from the volume ratio only (no shear stiffness).
+    WeaklyCompressible,
+}
+
+/// The plastic laws of the library, with their parameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum PlasticLaw<T> {
+    /// Purely elastic.
+    None,
+    Snow(Snow<T>),
+    VonMises(VonMises<T>),
+    DruckerPrager(DruckerPrager<T>),
+    Viscoplastic(Viscoplastic<T>),
+    /// Fluids forget shear: `F` is reset to `J^(1/d) I` each step.
+    Fluid,
+}
+
+/// One material of a scene: an elastic law, a plastic law and an optional Newtonian viscosity.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Material<T> {
+    pub name: String,
+    pub elastic: ElasticLaw,
+    pub plastic: PlasticLaw<T>,
+    /// Dynamic viscosity: adds the Kirchhoff stress `viscosity * J * (C + C^T)` from the
+    /// particle's affine velocity `C` (an approximation of the velocity gradient).
+    pub viscosity: T,
+}
+
+impl<T: Real, const D: usize> Elasticity<T, D> for ElasticLaw {
+    #[inline(always)]
+    fn energy_density(&self, f: &Matrix<T, D>, lame: Lame<T>) -> T {
+        match self {
+            ElasticLaw::FixedCorotated => FixedCorotated.energy_density(f, lame),
+            ElasticLaw::NeoHookean => NeoHookean.energy_density(f, lame),
+            ElasticLaw::StvkHencky => StvkHencky.energy_density(f, lame),
+            ElasticLaw::WeaklyCompressible => WeaklyCompressible.energy_density(f, lame),
+        }
+    }
+
+    #[inline(always)]
+    fn first_piola(&self, f: &Matrix<T, D>, lame: Lame<T>) -> Matrix<T, D> {
+        match self {
+            ElasticLaw::FixedCorotated => FixedCorotated.first_piola(f, lame),
+            ElasticLaw::NeoHookean => NeoHookean.first_piola(f, lame),
+            ElasticLaw::StvkHencky => StvkHencky.first_piola(f, lame),
+            ElasticLaw::WeaklyCompressible => WeaklyCompressible.first_piola(f, lame),
+        }
+    }
+}
+
+impl<T: Real, const D: usize> Plasticity<T, D> for PlasticLaw<T> {
+    #[inline(always)]
+    fn project(&self, f_trial: &Matrix<T, D>, state: T, lame: Lame<T>, dt: T) -> (Matrix<T, D>, T) {
+        match self {
+            PlasticLaw::None => (*f_trial, state),
+            PlasticLaw::Snow(p) => p.project(f_trial, state, lame, dt),
+            PlasticLaw::VonMises(p) => p.project(f_trial, state, lame, dt),
+            PlasticLaw::DruckerPrager(p) => p.project(f_trial, state, lame, dt),
+            PlasticLaw::Viscoplastic(p) => p.project(f_trial, state, lame, dt),
+            PlasticLaw::Fluid => FluidProjection.project(f_trial, state, lame, dt),
+        }
+    }
+
+    #[inline(always)]
+    fn hardening(&self, state: T) -> T {
+        match self {
+            PlasticLaw::Snow(p) => <Snow<T> as Plasticity<T, D>>::hardening(p, state),
+            _ => T::one(),
+        }
+    }
+}
+
+/// Smallest principal stretch the logarithmic (Hencky) strain is taken of: inverted or
+/// collapsed particles are treated as compressed to this stretch rather than producing NaN.
+pub const HENCKY_MIN_STRETCH: f64 = 1e-4;
+
+/// Principal Hencky strain `ln(sigma)` of a signed SVD, with stretches clamped to
+/// [`HENCKY_MIN_STRETCH`].
+#[inline(always)]
+pub fn hencky_strain<T: Real, const D: usize>(svd: &Svd<T, D>) -> Vector<T, D> {
+    svd.sigma.map(|s| s.max(T::of(HENCKY_MIN_STRETCH)).ln())
+}
+
+/// Splits a principal strain into its trace and deviatoric part.
+#[inline(always)]
+pub(crate) fn trace_and_deviator<T: Real, const D: usize>(eps: &Vector<T, D>) -> (T, Vector<T, D>) {
+    let tr = eps.sum();
+    let mean = tr / T::of(D as f64);
+    (tr, eps.map(|e| e - mean))
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use crate::math::{Matrix, Vector};
+
+    /// A deterministic stream of pseudo-random numbers in [-1, 1).
+    pub fn lcg(seed: &mut u64) -> f64 {
+        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((*seed >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+    }
+
+    /// A random rotation (product of rotations about random axes, angle up to pi).
+    pub fn rotation<const D: usize>(seed: &mut u64) -> Matrix<f64, D> {
+        let mut r = Matrix::<f64, D>::identity();
+        for a in 0..D {
+            for b in (a + 1)..D {
+                let t = std::f64::consts::PI * lcg(seed);
+                let mut g = Matrix::<f64, D>::identity();
+                g[(a, a)] = t.cos();
+                g[(b, b)] = t.cos();
+                g[(a, b)] = -t.sin();
+                g[(b, a)] = t.sin();
+                r = g * r;
+            }
+        }
+        r
+    }
+
+    /// A random deformation gradient with stretches in [0.5, 1.5] and random rotations.
+    pub fn deformation<const D: usize>(seed: &mut u64, spread: f64) -> Matrix<f64, D> {
+        let s = Vector::<f64, D>::from_fn(|_, _| 1.0 + spread * lcg(seed));
+        rotation::<D>(seed) * Matrix::from_diagonal(&s) * rotation::<D>(seed)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod elastic_checks {
+    use super::test_support::{deformation, rotation};
+    use super::{Elasticity, Lame};
+    use crate::math::Matrix;
+
+    /// The properties every hyperelastic law must have: no stress at rest, frame indifference
+    /// (`P(RF) = R P(F)`, `psi(RF) = psi(F)`), and `P = dpsi/dF` (central differences, f64).
+    pub fn check<const D: usize>(law: &impl Elasticity<f64, D>, shear_free: bool) {
+        let lame = Lame { mu: 3.0, lambda: 7.0 };
+        let eye = Matrix::<f64, D>::identity();
+        assert!(law.first_piola(&eye, lame).norm() < 1e-12, "stress at rest");
+        assert!(law.energy_density(&eye, lame).abs() < 1e-12, "energy at rest");
+        let mut seed = 11;
+        for _ in 0..200 {
+            let f = deformation::<D>(&mut seed, 0.45);
+            let r = rotation::<D>(&mut seed);
+            let p = law.first_piola(&f, lame);
+            let scale = 1.0 + p.norm();
+            assert!((law.first_piola(&(r * f), lame) - r * p).norm() < 1e-9 * scale, "P(RF) != R P(F)");
+            let psi = law.energy_density(&f, lame);
+            assert!((law.energy_density(&(r * f), lame) - psi).abs() < 1e-9 * (1.0 + psi.abs()));
+            let h = 1e-6;
+            for i in 0..D {
+                for j in 0..D {
+                    let mut fp = f;
+                    fp[(i, j)] += h;
+                    let mut fm = f;
+                    fm[(i, j)] -= h;
+                    let fd = (law.energy_density(&fp, lame) - law.energy_density(&fm, lame)) / (2.0 * h);
+                    assert!((fd - p[(i, j)]).abs() < 1e-6 * scale, "dpsi/dF[{i}{j}] = {fd}, P = {}", p[(i, j)]);
+                }
+            }
+        }
+        // Pure rotation: no stress. Pure shear: stress only if the law has shear stiffness.
+        let r = rotation::<D>(&mut seed);
+        assert!(law.first_piola(&r, lame).norm() < 1e-9);
+        let mut shear = eye;
+        shear[(0, 1)] = 0.2;
+        let p = law.first_piola(&shear, lame);
+        assert_eq!(p[(0, 1)].abs() < 1e-9, shear_free, "shear response {p}");
+    }
+}

@@ -1,0 +1,38 @@
+//! Compressible neo-Hookean elasticity:
+//! `psi = mu/2 (tr(F^T F) - d) - mu ln J + lambda/2 (ln J)^2`,
+//! `P = mu (F - F^{-T}) + lambda ln(J) F^{-T}`.
+
+use super::{Elasticity, Lame};
+use crate::math::{Matrix, Real, cofactor, det};
+
+/// Neo-Hookean hyperelasticity: stiffens without bound under compression (J -> 0).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct NeoHookean;
+
+/// Below this volume ratio the logarithm is taken of the bound instead (inverted particles).
+const MIN_J: f64 = 1e-6;
+
+impl<T: Real, const D: usize> Elasticity<T, D> for NeoHookean {
+    fn energy_density(&self, f: &Matrix<T, D>, lame: Lame<T>) -> T {
+        let log_j = det(f).max(T::of(MIN_J)).ln();
+        let half = T::of(0.5);
+        lame.mu * half * (f.norm_squared() - T::of(D as f64)) - lame.mu * log_j
+            + lame.lambda * half * log_j * log_j
+    }
+
+    #[inline(always)]
+    fn first_piola(&self, f: &Matrix<T, D>, lame: Lame<T>) -> Matrix<T, D> {
+        let j = det(f).max(T::of(MIN_J));
+        let f_inv_t = cofactor(f) / j;
+        f * lame.mu + f_inv_t * (lame.lambda * j.ln() - lame.mu)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hyperelastic_properties() {
+        super::super::elastic_checks::check::<2>(&super::NeoHookean, false);
+        super::super::elastic_checks::check::<3>(&super::NeoHookean, false);
+    }
+}

@@ -1,0 +1,108 @@
+//! Scalars, small vectors and matrices, and the dimension-specific linear algebra (determinant,
+//! cofactor, signed SVD) that the materials need. Everything is generic over the scalar `T`
+//! (f32, f64) and the spatial dimension `D` (2, 3); `D`-specific code branches on the constant,
+//! which the compiler resolves per instantiation.
+
+mod svd;
+
+pub use svd::{Svd, svd};
+
+/// The scalar of a simulation: `f32` for speed, `f64` for finite-difference gradient checks.
+pub trait Real:
+    nalgebra::RealField + Copy + Default + bytemuck::Pod + std::fmt::Display + std::fmt::Debug + Send + Sync + 'static
+{
+    /// The nearest `Self` to an `f64` (scene files and constants are written in f64).
+    fn of(x: f64) -> Self;
+    /// Widens to f64 (output files, diagnostics).
+    fn to_f64(self) -> f64;
+    /// Machine epsilon of this scalar.
+    const EPSILON: Self;
+}
+
+impl Real for f32 {
+    #[inline(always)]
+    fn of(x: f64) -> Self {
+        x as f32
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    const EPSILON: Self = f32::EPSILON;
+}
+
+impl Real for f64 {
+    #[inline(always)]
+    fn of(x: f64) -> Self {
+        x
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self
+    }
+    const EPSILON: Self = f64::EPSILON;
+}
+
+/// A column vector of the simulation space.
+pub type Vector<T, const D: usize> = nalgebra::SVector<T, D>;
+/// A square matrix of the simulation space (deformation gradients, stresses, affine velocities).
+pub type Matrix<T, const D: usize> = nalgebra::SMatrix<T, D, D>;
+
+/// Fails to compile for any dimension but 2 and 3.
+#[inline(always)]
+pub(crate) const fn assert_dim<const D: usize>() {
+    assert!(D == 2 || D == 3, "Rheo simulates in 2 or 3 dimensions");
+}
+
+/// Determinant of a 2x2 or 3x3 matrix.
+#[inline(always)]
+pub fn det<T: Real, const D: usize>(m: &Matrix<T, D>) -> T {
+    const { assert_dim::<D>() };
+    if D == 2 {
+        m[(0, 0)] * m[(1, 1)] - m[(0, 1)] * m[(1, 0)]
+    } else {
+        m[(0, 0)] * (m[(1, 1)] * m[(2, 2)] - m[(1, 2)] * m[(2, 1)])
+            - m[(0, 1)] * (m[(1, 0)] * m[(2, 2)] - m[(1, 2)] * m[(2, 0)])
+            + m[(0, 2)] * (m[(1, 0)] * m[(2, 1)] - m[(1, 1)] * m[(2, 0)])
+    }
+}
+
+/// Cofactor matrix, `det(m) * m^{-T}`, defined (and smooth) even where `m` is singular.
+#[inline(always)]
+pub fn cofactor<T: Real, const D: usize>(m: &Matrix<T, D>) -> Matrix<T, D> {
+    const { assert_dim::<D>() };
+    if D == 2 {
+        Matrix::<T, D>::from_fn(|i, j| {
+            let v = m[(1 - i, 1 - j)];
+            if i == j { v } else { -v }
+        })
+    } else {
+        Matrix::<T, D>::from_fn(|i, j| {
+            let (i1, i2) = ((i + 1) % 3, (i + 2) % 3);
+            let (j1, j2) = ((j + 1) % 3, (j + 2) % 3);
+            m[(i1, j1)] * m[(i2, j2)] - m[(i1, j2)] * m[(i2, j1)]
+        })
+    }
+}
+
+/// `v * v^T`-free helper: the diagonal matrix with `d` on its diagonal.
+#[inline(always)]
+pub fn diag<T: Real, const D: usize>(d: &Vector<T, D>) -> Matrix<T, D> {
+    Matrix::<T, D>::from_diagonal(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cofactor_is_det_times_inverse_transpose() {
+        let m = Matrix::<f64, 3>::new(1.0, 0.3, -0.2, 0.1, 1.4, 0.5, -0.3, 0.2, 0.9);
+        let expected = m.try_inverse().unwrap().transpose() * det(&m);
+        assert!((cofactor(&m) - expected).norm() < 1e-12);
+        let m2 = Matrix::<f64, 2>::new(1.2, -0.4, 0.3, 0.7);
+        let expected2 = m2.try_inverse().unwrap().transpose() * det(&m2);
+        assert!((cofactor(&m2) - expected2).norm() < 1e-12);
+        assert!((det(&m) - m.determinant()).abs() < 1e-12);
+    }
+}

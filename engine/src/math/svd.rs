@@ -1,0 +1,229 @@
+//! Signed singular value decomposition of 2x2 and 3x3 matrices: `F = U diag(sigma) V^T` with `U`
+//! and `V` proper rotations (det = +1), `|sigma_0| >= |sigma_1| >= ...`, and only the last
+//! singular value allowed to be negative (an inverted element). Elastoplastic models need the
+//! rotations to be proper so that `U V^T` is the rotation of the polar decomposition.
+
+use super::{Matrix, Real, Vector, assert_dim};
+
+/// The factors of `F = U diag(sigma) V^T`.
+#[derive(Clone, Copy, Debug)]
+pub struct Svd<T: Real, const D: usize> {
+    pub u: Matrix<T, D>,
+    pub sigma: Vector<T, D>,
+    pub v: Matrix<T, D>,
+}
+
+impl<T: Real, const D: usize> Svd<T, D> {
+    /// `U diag(s) V^T` for other singular values `s` (used by return mappings).
+    #[inline(always)]
+    pub fn compose(&self, s: &Vector<T, D>) -> Matrix<T, D> {
+        self.u * Matrix::<T, D>::from_diagonal(s) * self.v.transpose()
+    }
+
+    /// The rotation of the polar decomposition `F = R S`.
+    #[inline(always)]
+    pub fn rotation(&self) -> Matrix<T, D> {
+        self.u * self.v.transpose()
+    }
+}
+
+/// Signed SVD of a 2x2 or 3x3 matrix.
+#[inline]
+pub fn svd<T: Real, const D: usize>(f: &Matrix<T, D>) -> Svd<T, D> {
+    const { assert_dim::<D>() };
+    if D == 2 {
+        let (u, s, v) = svd2([[f[(0, 0)], f[(0, 1)]], [f[(1, 0)], f[(1, 1)]]]);
+        Svd {
+            u: Matrix::<T, D>::from_fn(|i, j| u[i][j]),
+            sigma: Vector::<T, D>::from_fn(|i, _| s[i]),
+            v: Matrix::<T, D>::from_fn(|i, j| v[i][j]),
+        }
+    } else {
+        let a = [
+            [f[(0, 0)], f[(0, 1)], f[(0, 2)]],
+            [f[(1, 0)], f[(1, 1)], f[(1, 2)]],
+            [f[(2, 0)], f[(2, 1)], f[(2, 2)]],
+        ];
+        let (u, s, v) = svd3(a);
+        Svd {
+            u: Matrix::<T, D>::from_fn(|i, j| u[i][j]),
+            sigma: Vector::<T, D>::from_fn(|i, _| s[i]),
+            v: Matrix::<T, D>::from_fn(|i, j| v[i][j]),
+        }
+    }
+}
+
+fn rot2<T: Real>(angle: T) -> [[T; 2]; 2] {
+    let (s, c) = (angle.sin(), angle.cos());
+    [[c, -s], [s, c]]
+}
+
+/// Closed form: `F = E I + H J + Fh K + G L` (J the rotation generator, K and L the two
+/// reflections); the rotation part has norm Q and angle a2, the reflection part norm R and angle
+/// a1, so `F = rot(phi) diag(Q + R, Q - R) rot(theta)^T` with `phi = (a1 + a2) / 2`,
+/// `theta = (a1 - a2) / 2`.
+fn svd2<T: Real>(f: [[T; 2]; 2]) -> ([[T; 2]; 2], [T; 2], [[T; 2]; 2]) {
+    let half = T::of(0.5);
+    let e = (f[0][0] + f[1][1]) * half;
+    let fh = (f[0][0] - f[1][1]) * half;
+    let g = (f[1][0] + f[0][1]) * half;
+    let h = (f[1][0] - f[0][1]) * half;
+    let q = (e * e + h * h).sqrt();
+    let r = (fh * fh + g * g).sqrt();
+    let a1 = g.atan2(fh);
+    let a2 = h.atan2(e);
+    let phi = (a1 + a2) * half;
+    let theta = (a1 - a2) * half;
+    (rot2(phi), [q + r, q - r], rot2(theta))
+}
+
+type M3<T> = [[T; 3]; 3];
+
+fn matmul3<T: Real>(a: &M3<T>, b: &M3<T>) -> M3<T> {
+    let mut c = [[T::zero(); 3]; 3];
+    for i in 0..3 {
+        for j in 0..3 {
+            c[i][j] = a[i][0] * b[0][j] + a[i][1] * b[1][j] + a[i][2] * b[2][j];
+        }
+    }
+    c
+}
+
+/// Cyclic Jacobi on the symmetric `A = F^T F` gives V and the squared singular values; then a
+/// Gram-Schmidt QR of `B = F V` gives U and the signed singular values without squaring the
+/// condition number (McAdams et al. 2011 do the same with fixed sweeps and Givens QR).
+fn svd3<T: Real>(f: M3<T>) -> (M3<T>, [T; 3], M3<T>) {
+    let zero = T::zero();
+    let one = T::one();
+    let mut a = [[zero; 3]; 3];
+    for i in 0..3 {
+        for j in 0..3 {
+            a[i][j] = f[0][i] * f[0][j] + f[1][i] * f[1][j] + f[2][i] * f[2][j];
+        }
+    }
+    let mut v = [[one, zero, zero], [zero, one, zero], [zero, zero, one]];
+    let scale = a[0][0] + a[1][1] + a[2][2];
+    let tol = T::EPSILON * T::EPSILON * scale * scale;
+    for _sweep in 0..12 {
+        let off = a[0][1] * a[0][1] + a[0][2] * a[0][2] + a[1][2] * a[1][2];
+        if off <= tol {
+            break;
+        }
+        for (p, q) in [(0usize, 1usize), (0, 2), (1, 2)] {
+            let apq = a[p][q];
+            if apq == zero {
+                continue;
+            }
+            let tau = (a[q][q] - a[p][p]) / (apq + apq);
+            let t = tau.signum() / (tau.abs() + (one + tau * tau).sqrt());
+            let t = if tau == zero { one } else { t };
+            let c = one / (one + t * t).sqrt();
+            let s = t * c;
+            // A <- G^T A G, V <- V G with the Givens rotation G in the (p, q) plane.
+            for k in 0..3 {
+                let (akp, akq) = (a[k][p], a[k][q]);
+                a[k][p] = c * akp - s * akq;
+                a[k][q] = s * akp + c * akq;
+            }
+            for k in 0..3 {
+                let (apk, aqk) = (a[p][k], a[q][k]);
+                a[p][k] = c * apk - s * aqk;
+                a[q][k] = s * apk + c * aqk;
+            }
+            for row in v.iter_mut() {
+                let (vkp, vkq) = (row[p], row[q]);
+                row[p] = c * vkp - s * vkq;
+                row[q] = s * vkp + c * vkq;
+            }
+        }
+    }
+    // Sort eigenpairs by decreasing eigenvalue (swapping columns flips det V; fixed below).
+    let mut order = [0usize, 1, 2];
+    let lam = [a[0][0], a[1][1], a[2][2]];
+    order.sort_by(|&i, &j| lam[j].partial_cmp(&lam[i]).unwrap_or(std::cmp::Ordering::Equal));
+    let mut vs = [[zero; 3]; 3];
+    for (col, &src) in order.iter().enumerate() {
+        for k in 0..3 {
+            vs[k][col] = v[k][src];
+        }
+    }
+    let det_v = vs[0][0] * (vs[1][1] * vs[2][2] - vs[1][2] * vs[2][1])
+        - vs[0][1] * (vs[1][0] * vs[2][2] - vs[1][2] * vs[2][0])
+        + vs[0][2] * (vs[1][0] * vs[2][1] - vs[1][1] * vs[2][0]);
+    if det_v < zero {
+        for row in vs.iter_mut() {
+            row[2] = -row[2];
+        }
+    }
+    let b = matmul3(&f, &vs);
+    let col = |m: &M3<T>, j: usize| [m[0][j], m[1][j], m[2][j]];
+    let dot = |x: [T; 3], y: [T; 3]| x[0] * y[0] + x[1] * y[1] + x[2] * y[2];
+    let norm = |x: [T; 3]| dot(x, x).sqrt();
+    let cross = |x: [T; 3], y: [T; 3]| {
+        [x[1] * y[2] - x[2] * y[1], x[2] * y[0] - x[0] * y[2], x[0] * y[1] - x[1] * y[0]]
+    };
+    let tiny = T::EPSILON * T::of(16.0) * (scale.sqrt() + T::of(1e-30));
+    // Any unit vector orthogonal to a unit vector x.
+    let orthogonal = |x: [T; 3]| {
+        let e = if x[0].abs() < T::of(0.57) { [one, zero, zero] } else { [zero, one, zero] };
+        let c = cross(x, e);
+        let n = norm(c);
+        [c[0] / n, c[1] / n, c[2] / n]
+    };
+    let b0 = col(&b, 0);
+    let s0 = norm(b0);
+    let u0 = if s0 > tiny { [b0[0] / s0, b0[1] / s0, b0[2] / s0] } else { [one, zero, zero] };
+    let b1 = col(&b, 1);
+    let p = dot(u0, b1);
+    let r1 = [b1[0] - p * u0[0], b1[1] - p * u0[1], b1[2] - p * u0[2]];
+    let s1 = norm(r1);
+    let u1 = if s1 > tiny { [r1[0] / s1, r1[1] / s1, r1[2] / s1] } else { orthogonal(u0) };
+    let u2 = cross(u0, u1);
+    let s2 = dot(u2, col(&b, 2));
+    let u = [[u0[0], u1[0], u2[0]], [u0[1], u1[1], u2[1]], [u0[2], u1[2], u2[2]]];
+    (u, [s0, s1, s2], vs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::math::det;
+
+    fn check<const D: usize>(f: Matrix<f64, D>) {
+        let s = svd(&f);
+        let rebuilt = s.compose(&s.sigma);
+        assert!((rebuilt - f).norm() < 1e-11 * (1.0 + f.norm()), "F = {f}, rebuilt {rebuilt}");
+        let eye = Matrix::<f64, D>::identity();
+        assert!((s.u.transpose() * s.u - eye).norm() < 1e-12);
+        assert!((s.v.transpose() * s.v - eye).norm() < 1e-12);
+        assert!((det(&s.u) - 1.0).abs() < 1e-12 && (det(&s.v) - 1.0).abs() < 1e-12);
+        for i in 1..D {
+            assert!(s.sigma[i - 1] >= s.sigma[i].abs() - 1e-12, "unsorted {:?}", s.sigma);
+        }
+        for i in 0..D - 1 {
+            assert!(s.sigma[i] >= 0.0);
+        }
+    }
+
+    /// A deterministic stream of pseudo-random numbers in [-1, 1).
+    fn lcg(seed: &mut u64) -> f64 {
+        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((*seed >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+    }
+
+    #[test]
+    fn reconstructs_random_inverted_and_degenerate_matrices() {
+        let mut seed = 7;
+        for _ in 0..2000 {
+            check(Matrix::<f64, 2>::from_fn(|_, _| lcg(&mut seed)));
+            check(Matrix::<f64, 3>::from_fn(|_, _| lcg(&mut seed)));
+        }
+        check(Matrix::<f64, 3>::identity());
+        check(Matrix::<f64, 3>::zeros());
+        check(Matrix::<f64, 3>::from_diagonal(&Vector::<f64, 3>::new(2.0, 2.0, -1.0)));
+        check(Matrix::<f64, 3>::new(1.0, 2.0, 3.0, 2.0, 4.0, 6.0, 1.0, 0.0, 1.0)); // rank 2
+        check(Matrix::<f64, 3>::new(1.0, 2.0, 3.0, 2.0, 4.0, 6.0, 3.0, 6.0, 9.0)); // rank 1
+        check(Matrix::<f64, 2>::new(1.0, 2.0, 2.0, 4.0));
+        check(Matrix::<f64, 2>::new(-1.0, 0.0, 0.0, 1.0));
+    }
+}

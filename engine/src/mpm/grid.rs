@@ -1,0 +1,224 @@
+//! The background grid: its geometry, its nodes, the quadratic B-spline stencil that ties a
+//! particle to the 3^d nodes around it, and the binning of particles into blocks whose colours
+//! make the particle-to-grid scatter deterministic and race-free.
+
+use crate::error::{Error, Result};
+use crate::math::{Real, Vector};
+
+/// Geometry of a regular grid with cubic cells whose lower corner is the origin.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GridSpec<T, const D: usize> {
+    /// Number of cells along each axis (there is one more node than cells).
+    pub cells: [usize; D],
+    /// Cell width.
+    pub dx: T,
+}
+
+impl<T: Real, const D: usize> GridSpec<T, D> {
+    /// Nodes along each axis.
+    #[inline(always)]
+    pub fn nodes(&self) -> [usize; D] {
+        self.cells.map(|c| c + 1)
+    }
+
+    /// Total number of nodes.
+    pub fn node_count(&self) -> usize {
+        self.nodes().iter().product()
+    }
+
+    /// Linear-index strides of the node array (last axis fastest).
+    #[inline(always)]
+    pub fn strides(&self) -> [usize; D] {
+        let n = self.nodes();
+        let mut s = [1usize; D];
+        for a in (0..D.saturating_sub(1)).rev() {
+            s[a] = s[a + 1] * n[a + 1];
+        }
+        s
+    }
+
+    /// Position of the node with integer coordinates `idx`.
+    #[inline(always)]
+    pub fn node_position(&self, idx: [usize; D]) -> Vector<T, D> {
+        Vector::<T, D>::from_fn(|a, _| T::of(idx[a] as f64) * self.dx)
+    }
+
+    /// Integer coordinates of the node with linear index `i`.
+    #[inline(always)]
+    pub fn node_coords(&self, mut i: usize) -> [usize; D] {
+        let n = self.nodes();
+        let mut c = [0usize; D];
+        for a in (0..D).rev() {
+            c[a] = i % n[a];
+            i /= n[a];
+        }
+        c
+    }
+
+    /// The extent of the grid (cells times dx along each axis).
+    pub fn extent(&self) -> Vector<T, D> {
+        Vector::<T, D>::from_fn(|a, _| T::of(self.cells[a] as f64) * self.dx)
+    }
+}
+
+/// A grid node: momentum (then velocity, after the grid update) and mass.
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub struct Node<T: Real, const D: usize> {
+    pub momentum: Vector<T, D>,
+    pub mass: T,
+}
+
+impl<T: Real, const D: usize> Node<T, D> {
+    pub(crate) fn zero() -> Self {
+        Node { momentum: Vector::<T, D>::zeros(), mass: T::zero() }
+    }
+}
+
+/// The quadratic B-spline stencil of one particle: the lowest of its 3^d nodes, its position
+/// relative to that node in cell units, and the per-axis weights of the three nodes.
+#[derive(Clone, Copy, Debug)]
+pub struct Stencil<T, const D: usize> {
+    pub base: [usize; D],
+    /// `x / dx - base`, in [0.5, 1.5) along each axis.
+    pub fx: Vector<T, D>,
+    pub w: [[T; 3]; D],
+}
+
+impl<T: Real, const D: usize> Stencil<T, D> {
+    /// The stencil of a particle at `x`; `None` if any of its nodes falls off the grid (or `x`
+    /// is not finite).
+    #[inline(always)]
+    pub fn new(x: &Vector<T, D>, inv_dx: T, spec: &GridSpec<T, D>) -> Option<Self> {
+        let half = T::of(0.5);
+        let mut base = [0usize; D];
+        let mut fx = Vector::<T, D>::zeros();
+        let mut w = [[T::zero(); 3]; D];
+        for a in 0..D {
+            let xa = x[a] * inv_dx;
+            let b = (xa - half).floor();
+            // Written so that NaN fails the test too.
+            if !(b >= T::zero() && b.to_f64() + 2.0 <= spec.cells[a] as f64) {
+                return None;
+            }
+            base[a] = b.to_f64() as usize;
+            let f = xa - b;
+            fx[a] = f;
+            let d0 = T::of(1.5) - f;
+            let d1 = f - T::one();
+            let d2 = f - half;
+            w[a] = [half * d0 * d0, T::of(0.75) - d1 * d1, half * d2 * d2];
+        }
+        Some(Stencil { base, fx, w })
+    }
+
+    /// Visits the 3^d nodes: `visit(linear node index, weight, (node - particle) / dx)`.
+    #[inline(always)]
+    pub fn for_each_node(&self, strides: &[usize; D], mut visit: impl FnMut(usize, T, Vector<T, D>)) {
+        let base_index: usize = (0..D).map(|a| self.base[a] * strides[a]).sum();
+        if D == 2 {
+            for i in 0..3 {
+                for j in 0..3 {
+                    let offset = Vector::<T, D>::from_fn(|a, _| T::of([i, j][a] as f64)) - self.fx;
+                    visit(base_index + i * strides[0] + j * strides[1], self.w[0][i] * self.w[1][j], offset);
+                }
+            }
+        } else {
+            for i in 0..3 {
+                for j in 0..3 {
+                    let wij = self.w[0][i] * self.w[1][j];
+                    for k in 0..3 {
+                        let offset = Vector::<T, D>::from_fn(|a, _| T::of([i, j, k][a] as f64)) - self.fx;
+                        let index = base_index + i * strides[0] + j * strides[1] + k * strides[2];
+                        visit(index, wij * self.w[2][k], offset);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Side of a scatter block, in cells. Same-coloured blocks are two blocks apart, so the node
+/// ranges they write (BLOCK + 2 wide) never overlap as long as BLOCK >= 2.
+pub const BLOCK: usize = 4;
+
+/// Particles binned by block, in a fixed order: within a block by particle index, blocks by
+/// colour and then by block index. Processing the blocks of one colour in parallel and the
+/// colours in sequence gives a scatter whose every sum has the same order on any thread count.
+#[derive(Clone, Debug, Default)]
+pub struct Bins {
+    /// Particle indices, grouped by block.
+    pub order: Vec<u32>,
+    /// For each non-empty block, the range of `order` it owns, grouped by colour.
+    pub blocks: Vec<std::ops::Range<usize>>,
+    /// `blocks[colour_start[c]..colour_start[c + 1]]` are the blocks of colour `c`.
+    pub colour_start: Vec<usize>,
+    /// Per-block particle counts (scratch).
+    counts: Vec<u32>,
+}
+
+impl Bins {
+    /// Bins particles by the block of their stencil base. Errors name the first particle whose
+    /// stencil leaves the grid.
+    pub fn rebuild<T: Real, const D: usize>(
+        &mut self,
+        x: &[Vector<T, D>],
+        spec: &GridSpec<T, D>,
+        step: usize,
+    ) -> Result<()> {
+        let inv_dx = T::one() / spec.dx;
+        let blocks_per_axis = spec.cells.map(|c| c.div_ceil(BLOCK));
+        let block_count: usize = blocks_per_axis.iter().product();
+        let colours = 1usize << D;
+        // Block key: colour-major, then block index, so one counting sort groups both.
+        let key_of = |base: &[usize; D]| {
+            let mut colour = 0usize;
+            let mut index = 0usize;
+            for a in 0..D {
+                let b = base[a] / BLOCK;
+                colour |= (b & 1) << a;
+                index = index * blocks_per_axis[a] + b;
+            }
+            colour * block_count + index
+        };
+        self.counts.clear();
+        self.counts.resize(colours * block_count + 1, 0);
+        let mut keys = Vec::with_capacity(x.len());
+        for (p, xp) in x.iter().enumerate() {
+            let Some(st) = Stencil::new(xp, inv_dx, spec) else {
+                return Err(Error::OutOfDomain {
+                    step,
+                    particle: p,
+                    position: xp.iter().map(|v| v.to_f64()).collect(),
+                });
+            };
+            let key = key_of(&st.base);
+            keys.push(key as u32);
+            self.counts[key + 1] += 1;
+        }
+        for k in 1..self.counts.len() {
+            self.counts[k] += self.counts[k - 1];
+        }
+        self.blocks.clear();
+        self.colour_start.clear();
+        for c in 0..colours {
+            self.colour_start.push(self.blocks.len());
+            for b in 0..block_count {
+                let key = c * block_count + b;
+                let (lo, hi) = (self.counts[key] as usize, self.counts[key + 1] as usize);
+                if hi > lo {
+                    self.blocks.push(lo..hi);
+                }
+            }
+        }
+        self.colour_start.push(self.blocks.len());
+        self.order.resize(x.len(), 0);
+        // counts[key] is now the next free slot of that key.
+        for (p, &key) in keys.iter().enumerate() {
+            let slot = &mut self.counts[key as usize];
+            self.order[*slot as usize] = p as u32;
+            *slot += 1;
+        }
+        Ok(())
+    }
+}

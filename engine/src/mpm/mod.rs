@@ -1,0 +1,304 @@
+//! The MLS-MPM solver (Hu et al. 2018: moving least squares transfers with APIC affine
+//! velocities and quadratic B-splines), CPU reference, generic over dimension and scalar.
+//!
+//! One step is a pure function `(state_t, model, actuation_t) -> state_{t+1}` written into a
+//! preallocated output (DESIGN seam 1). Its stages, one file each:
+//! 1. [`p2g`]: trial deformation gradient `F* = (I + dt C) F`, return mapping, stress, then the
+//!    deterministic scatter of mass and momentum;
+//! 2. [`grid_update`]: momentum to velocity, gravity, walls and colliders;
+//! 3. [`g2p`]: gather velocity and affine velocity, advect.
+
+pub mod boundary;
+mod g2p;
+pub mod grid;
+mod grid_update;
+mod p2g;
+
+pub use boundary::{Collider, Contact, Shape, Walls};
+pub use grid::{Bins, GridSpec, Node, Stencil};
+
+use crate::error::{Error, Result};
+use crate::material::{Lame, Material};
+use crate::math::{Matrix, Real, Vector};
+use rayon::prelude::*;
+
+/// Marks a particle that no actuator drives.
+pub const NO_ACTUATOR: u32 = u32::MAX;
+
+/// Per-particle properties that never change during a rollout.
+#[derive(Clone, Debug, Default)]
+pub struct ParticleProps<T, const D: usize> {
+    pub mass: Vec<T>,
+    /// Reference volume.
+    pub volume: Vec<T>,
+    /// Index into [`Model::materials`].
+    pub material: Vec<u32>,
+    pub lame: Vec<Lame<T>>,
+    /// Index into the actuation signal of a step, or [`NO_ACTUATOR`].
+    pub actuator: Vec<u32>,
+    /// Direction (in the reference configuration) along which the actuator contracts or extends.
+    pub fiber: Vec<Vector<T, D>>,
+}
+
+impl<T: Real, const D: usize> ParticleProps<T, D> {
+    pub fn len(&self) -> usize {
+        self.mass.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.mass.is_empty()
+    }
+}
+
+/// Everything about a simulation that a step reads but never writes.
+#[derive(Clone, Debug)]
+pub struct Model<T, const D: usize> {
+    pub grid: GridSpec<T, D>,
+    pub dt: T,
+    /// Body-force acceleration (gravity plus any uniform body force).
+    pub gravity: Vector<T, D>,
+    pub walls: Walls<T, D>,
+    pub colliders: Vec<Collider<T, D>>,
+    pub materials: Vec<Material<T>>,
+    pub particles: ParticleProps<T, D>,
+    /// Length of the actuation signal a step takes.
+    pub actuator_count: usize,
+    /// Active Kirchhoff stress per unit actuation: `a * actuation_stress * (F f)(F f)^T` for a
+    /// particle with fiber `f` and signal `a` (DiffTaichi's soft-robot actuation).
+    pub actuation_stress: T,
+}
+
+/// The evolving state of the particles: what a step reads and writes, and what checkpointing
+/// stores.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct State<T, const D: usize> {
+    /// Steps taken since the initial state.
+    pub step: usize,
+    pub x: Vec<Vector<T, D>>,
+    pub v: Vec<Vector<T, D>>,
+    /// APIC affine velocity (an approximation of the velocity gradient).
+    pub c: Vec<Matrix<T, D>>,
+    /// Elastic deformation gradient.
+    pub f: Vec<Matrix<T, D>>,
+    /// Plastic state scalar: `ln J_p` for snow, accumulated plastic strain for von Mises,
+    /// Drucker-Prager and viscoplastic materials, unused otherwise.
+    pub plastic: Vec<T>,
+}
+
+impl<T: Real, const D: usize> State<T, D> {
+    /// Particles at rest and undeformed at positions `x`.
+    pub fn at_rest(x: Vec<Vector<T, D>>) -> Self {
+        let n = x.len();
+        State {
+            step: 0,
+            x,
+            v: vec![Vector::<T, D>::zeros(); n],
+            c: vec![Matrix::<T, D>::zeros(); n],
+            f: vec![Matrix::<T, D>::identity(); n],
+            plastic: vec![T::zero(); n],
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.x.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.x.is_empty()
+    }
+
+    fn resize_like(&mut self, n: usize) {
+        self.x.resize(n, Vector::<T, D>::zeros());
+        self.v.resize(n, Vector::<T, D>::zeros());
+        self.c.resize(n, Matrix::<T, D>::zeros());
+        self.f.resize(n, Matrix::<T, D>::identity());
+        self.plastic.resize(n, T::zero());
+    }
+
+    /// The first particle and field holding a NaN or infinity, if any.
+    pub fn first_non_finite(&self) -> Option<(usize, &'static str, f64)> {
+        let bad = |v: &[T]| v.iter().find(|x| !x.is_finite()).map(|x| x.to_f64());
+        (0..self.len()).into_par_iter().with_min_len(1024).find_map_first(|p| {
+            if let Some(v) = bad(self.x[p].as_slice()) {
+                Some((p, "position", v))
+            } else if let Some(v) = bad(self.v[p].as_slice()) {
+                Some((p, "velocity", v))
+            } else if let Some(v) = bad(self.c[p].as_slice()) {
+                Some((p, "affine velocity", v))
+            } else if let Some(v) = bad(self.f[p].as_slice()) {
+                Some((p, "deformation gradient", v))
+            } else if !self.plastic[p].is_finite() {
+                Some((p, "plastic state", self.plastic[p].to_f64()))
+            } else {
+                None
+            }
+        })
+    }
+}
+
+impl<T: Real, const D: usize> Default for Scratch<T, D> {
+    fn default() -> Self {
+        Scratch { nodes: Vec::new(), bins: Bins::default(), affine: Vec::new() }
+    }
+}
+
+/// Buffers a step needs but whose contents do not outlive it (DESIGN: scratch is recomputed).
+#[derive(Clone, Debug)]
+pub struct Scratch<T: Real, const D: usize> {
+    pub nodes: Vec<Node<T, D>>,
+    pub bins: Bins,
+    /// Per particle: the MLS affine momentum matrix `m C - dt V0 (4 / dx^2) tau`.
+    pub affine: Vec<Matrix<T, D>>,
+}
+
+impl<T: Real, const D: usize> Model<T, D> {
+    /// Checks that the model is consistent with a state of `n` particles.
+    pub fn validate(&self, state: &State<T, D>) -> Result<()> {
+        let n = state.len();
+        let invalid = |m: String| Err(Error::InvalidArgument(m));
+        if !(self.dt > T::zero()) {
+            return invalid(format!("time step must be positive, got {}", self.dt));
+        }
+        if !(self.grid.dx > T::zero()) || self.grid.cells.iter().any(|&c| c < 4) {
+            return invalid("the grid needs at least 4 cells per axis and a positive dx".into());
+        }
+        let p = &self.particles;
+        let lens = [p.mass.len(), p.volume.len(), p.material.len(), p.lame.len(), p.actuator.len(), p.fiber.len()];
+        let state_lens = [state.v.len(), state.c.len(), state.f.len(), state.plastic.len()];
+        if lens.iter().chain(state_lens.iter()).any(|&l| l != n) {
+            return invalid(format!("particle arrays disagree in length: state has {n} particles"));
+        }
+        if let Some(i) = p.material.iter().position(|&m| m as usize >= self.materials.len()) {
+            return invalid(format!("particle {i} has material {} of {}", p.material[i], self.materials.len()));
+        }
+        if let Some(i) = p.actuator.iter().position(|&a| a != NO_ACTUATOR && a as usize >= self.actuator_count) {
+            return invalid(format!("particle {i} has actuator {} of {}", p.actuator[i], self.actuator_count));
+        }
+        Ok(())
+    }
+
+    /// Advances `input` by one step into `output` (whose buffers are reused). `actuation` holds
+    /// one signal per actuator. Errors: a particle leaving the grid, a non-finite value (named
+    /// by particle and field), or an actuation of the wrong length.
+    pub fn step(
+        &self,
+        input: &State<T, D>,
+        actuation: &[T],
+        output: &mut State<T, D>,
+        scratch: &mut Scratch<T, D>,
+    ) -> Result<()> {
+        if actuation.len() != self.actuator_count {
+            return Err(Error::InvalidArgument(format!(
+                "actuation has {} signals, the model has {} actuators",
+                actuation.len(),
+                self.actuator_count
+            )));
+        }
+        output.resize_like(input.len());
+        scratch.bins.rebuild(&input.x, &self.grid, input.step)?;
+        p2g::update_deformation(self, input, actuation, output, &mut scratch.affine);
+        p2g::scatter(self, input, &scratch.affine, &scratch.bins, &mut scratch.nodes);
+        grid_update::apply(self, input.step, &mut scratch.nodes);
+        g2p::gather(self, input, &scratch.nodes, output);
+        output.step = input.step + 1;
+        if let Some((particle, field, value)) = output.first_non_finite() {
+            return Err(Error::NonFinite { step: output.step, particle, field, value });
+        }
+        Ok(())
+    }
+
+    /// Total mass.
+    pub fn total_mass(&self) -> f64 {
+        self.particles.mass.iter().map(|m| m.to_f64()).sum()
+    }
+
+    /// Mass-weighted mean position.
+    pub fn center_of_mass(&self, state: &State<T, D>) -> Vector<f64, D> {
+        let mut sum = Vector::<f64, D>::zeros();
+        for (m, x) in self.particles.mass.iter().zip(&state.x) {
+            sum += x.map(|v| v.to_f64()) * m.to_f64();
+        }
+        sum / self.total_mass()
+    }
+
+    /// Total linear momentum.
+    pub fn linear_momentum(&self, state: &State<T, D>) -> Vector<f64, D> {
+        let mut sum = Vector::<f64, D>::zeros();
+        for (m, v) in self.particles.mass.iter().zip(&state.v) {
+            sum += v.map(|v| v.to_f64()) * m.to_f64();
+        }
+        sum
+    }
+
+    /// Total angular momentum about the origin, including the APIC affine part
+    /// `m eps : (C D)^T` with `D = dx^2 / 4 I` for quadratic B-splines. In 2D only z is nonzero.
+    pub fn angular_momentum(&self, state: &State<T, D>) -> [f64; 3] {
+        let inertia = self.grid.dx.to_f64().powi(2) / 4.0;
+        let mut l = [0.0; 3];
+        for p in 0..state.len() {
+            let m = self.particles.mass[p].to_f64();
+            let x = state.x[p].map(|v| v.to_f64());
+            let v = state.v[p].map(|v| v.to_f64());
+            let c = state.c[p].map(|v| v.to_f64());
+            if D == 2 {
+                l[2] += m * (x[0] * v[1] - x[1] * v[0] + inertia * (c[(1, 0)] - c[(0, 1)]));
+            } else {
+                for (a, (i, j)) in [(1, 2), (2, 0), (0, 1)].into_iter().enumerate() {
+                    l[a] += m * (x[i] * v[j] - x[j] * v[i] + inertia * (c[(j, i)] - c[(i, j)]));
+                }
+            }
+        }
+        l
+    }
+
+    /// Kinetic energy of the particles (translational part).
+    pub fn kinetic_energy(&self, state: &State<T, D>) -> f64 {
+        self.particles.mass.iter().zip(&state.v).map(|(m, v)| 0.5 * m.to_f64() * v.norm_squared().to_f64()).sum()
+    }
+
+    /// Elastic strain energy stored in the particles.
+    pub fn elastic_energy(&self, state: &State<T, D>) -> f64 {
+        use crate::material::{Elasticity, Plasticity};
+        (0..state.len())
+            .map(|p| {
+                let mat = &self.materials[self.particles.material[p] as usize];
+                let h = <crate::material::PlasticLaw<T> as Plasticity<T, D>>::hardening(&mat.plastic, state.plastic[p]);
+                let psi = mat.elastic.energy_density(&state.f[p], self.particles.lame[p].scaled(h));
+                psi.to_f64() * self.particles.volume[p].to_f64()
+            })
+            .sum()
+    }
+}
+
+/// A model and its current state, stepped in place: the simplest way to run a scene.
+#[derive(Clone, Debug)]
+pub struct Simulation<T: Real, const D: usize> {
+    pub model: Model<T, D>,
+    pub state: State<T, D>,
+    next: State<T, D>,
+    scratch: Scratch<T, D>,
+}
+
+impl<T: Real, const D: usize> Simulation<T, D> {
+    /// Validates the model against the state.
+    pub fn new(model: Model<T, D>, state: State<T, D>) -> Result<Self> {
+        model.validate(&state)?;
+        Ok(Simulation { model, state, next: State::default(), scratch: Scratch::default() })
+    }
+
+    /// One step with the given actuation (empty for models without actuators). On error the
+    /// current state is left as it was before the step.
+    pub fn step(&mut self, actuation: &[T]) -> Result<()> {
+        self.model.step(&self.state, actuation, &mut self.next, &mut self.scratch)?;
+        std::mem::swap(&mut self.state, &mut self.next);
+        Ok(())
+    }
+
+    /// `n` steps without actuation.
+    pub fn run(&mut self, n: usize) -> Result<()> {
+        for _ in 0..n {
+            self.step(&[])?;
+        }
+        Ok(())
+    }
+}
