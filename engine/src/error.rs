@@ -13,20 +13,36 @@ pub enum Error {
         file: String,
         /// 1-based line of the offending entry, where known.
         line: Option<usize>,
+        /// What is wrong.
         message: String,
     },
     /// A rollout produced a non-finite value.
     NonFinite {
         /// The step whose output holds the value (0 = the first step's output).
         step: usize,
+        /// The particle's index.
         particle: usize,
+        /// The state field holding the value.
         field: &'static str,
+        /// The value itself (NaN or infinite).
         value: f64,
     },
     /// A particle left the grid's interior (the domain walls should have held it).
-    OutOfDomain { step: usize, particle: usize, position: Vec<f64> },
+    OutOfDomain {
+        /// The step about to be taken.
+        step: usize,
+        /// The particle's index.
+        particle: usize,
+        /// Where it was.
+        position: Vec<f64>,
+    },
     /// Reading or writing a file failed.
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
     /// An argument of an API call is out of range.
     InvalidArgument(String),
 }

@@ -76,8 +76,11 @@ pub trait Plasticity<T: Real, const D: usize> {
 /// The elastic laws of the library.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ElasticLaw {
+    /// See [`FixedCorotated`].
     FixedCorotated,
+    /// See [`NeoHookean`].
     NeoHookean,
+    /// See [`StvkHencky`].
     StvkHencky,
     /// Pressure from the volume ratio only (no shear stiffness).
     WeaklyCompressible,
@@ -88,9 +91,13 @@ pub enum ElasticLaw {
 pub enum PlasticLaw<T> {
     /// Purely elastic.
     None,
+    /// See [`Snow`].
     Snow(Snow<T>),
+    /// See [`VonMises`].
     VonMises(VonMises<T>),
+    /// See [`DruckerPrager`].
     DruckerPrager(DruckerPrager<T>),
+    /// See [`Viscoplastic`].
     Viscoplastic(Viscoplastic<T>),
     /// Fluids forget shear: `F` is reset to `J^(1/d) I` each step.
     Fluid,
@@ -99,8 +106,11 @@ pub enum PlasticLaw<T> {
 /// One material of a scene: an elastic law, a plastic law and an optional Newtonian viscosity.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Material<T> {
+    /// The name scenes refer to it by.
     pub name: String,
+    /// Elastic response.
     pub elastic: ElasticLaw,
+    /// Plastic flow (return mapping).
     pub plastic: PlasticLaw<T>,
     /// Dynamic viscosity: adds the Kirchhoff stress `viscosity * J * (C + C^T)` from the
     /// particle's affine velocity `C` (an approximation of the velocity gradient).

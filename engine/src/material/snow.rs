@@ -9,8 +9,11 @@ use crate::math::{Matrix, Real, svd};
 /// Parameters of the snow model (the paper's theta_c, theta_s and xi).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Snow<T> {
+    /// theta_c: compression beyond `1 - theta_c` is plastic (2.5e-2 in the paper).
     pub critical_compression: T,
+    /// theta_s: stretch beyond `1 + theta_s` is plastic (7.5e-3).
     pub critical_stretch: T,
+    /// xi: hardening coefficient (10).
     pub hardening: T,
 }
 

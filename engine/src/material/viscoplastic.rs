@@ -10,6 +10,7 @@ use crate::math::{Matrix, Real};
 /// Parameters of the viscoplastic model.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Viscoplastic<T> {
+    /// Uniaxial yield stress.
     pub yield_stress: T,
     /// Plastic viscosity (stress x time).
     pub viscosity: T,

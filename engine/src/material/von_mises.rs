@@ -9,6 +9,7 @@ use crate::math::{Matrix, Real, svd};
 /// Parameters of the von Mises model.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct VonMises<T> {
+    /// Uniaxial yield stress.
     pub yield_stress: T,
 }
 

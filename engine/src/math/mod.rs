@@ -17,6 +17,11 @@ pub trait Real:
     fn to_f64(self) -> f64;
     /// Machine epsilon of this scalar.
     const EPSILON: Self;
+    /// Truncation toward zero (saturating); grid indexing uses it on values already checked to
+    /// be in range, where it equals `floor` without a libm call.
+    fn trunc_i32(self) -> i32;
+    /// Exact conversion of a small integer.
+    fn of_i32(i: i32) -> Self;
 }
 
 impl Real for f32 {
@@ -29,6 +34,14 @@ impl Real for f32 {
         self as f64
     }
     const EPSILON: Self = f32::EPSILON;
+    #[inline(always)]
+    fn trunc_i32(self) -> i32 {
+        self as i32
+    }
+    #[inline(always)]
+    fn of_i32(i: i32) -> Self {
+        i as f32
+    }
 }
 
 impl Real for f64 {
@@ -41,6 +54,14 @@ impl Real for f64 {
         self
     }
     const EPSILON: Self = f64::EPSILON;
+    #[inline(always)]
+    fn trunc_i32(self) -> i32 {
+        self as i32
+    }
+    #[inline(always)]
+    fn of_i32(i: i32) -> Self {
+        i as f64
+    }
 }
 
 /// A column vector of the simulation space.

@@ -8,8 +8,11 @@ use super::{Matrix, Real, Vector, assert_dim};
 /// The factors of `F = U diag(sigma) V^T`.
 #[derive(Clone, Copy, Debug)]
 pub struct Svd<T: Real, const D: usize> {
+    /// Left rotation.
     pub u: Matrix<T, D>,
+    /// Signed singular values, decreasing in magnitude.
     pub sigma: Vector<T, D>,
+    /// Right rotation.
     pub v: Matrix<T, D>,
 }
 

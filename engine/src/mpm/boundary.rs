@@ -10,9 +10,15 @@ pub enum Contact<T> {
     Sticky,
     /// The normal relative velocity is zeroed (both ways); tangential motion obeys Coulomb
     /// friction with the given coefficient.
-    Slip { friction: T },
+    Slip {
+        /// Coulomb friction coefficient.
+        friction: T,
+    },
     /// Like `Slip`, but only velocity into the boundary is removed: material may leave.
-    Separate { friction: T },
+    Separate {
+        /// Coulomb friction coefficient.
+        friction: T,
+    },
 }
 
 impl<T: Real> Contact<T> {
@@ -49,7 +55,9 @@ impl<T: Real> Contact<T> {
 /// per side (`sides[axis][0]` the lower, `[1]` the upper).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Walls<T, const D: usize> {
+    /// Depth of the wall layer in cells.
     pub thickness: usize,
+    /// Contact law of each side: `[axis][lower, upper]`.
     pub sides: [[Contact<T>; 2]; D],
 }
 
@@ -57,14 +65,44 @@ pub struct Walls<T, const D: usize> {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Shape<T, const D: usize> {
     /// Everything behind the plane through `point` with outward `normal` (unit).
-    HalfSpace { point: Vector<T, D>, normal: Vector<T, D> },
+    HalfSpace {
+        /// A point on the plane.
+        point: Vector<T, D>,
+        /// Outward unit normal.
+        normal: Vector<T, D>,
+    },
     /// Axis-aligned box.
-    Box { center: Vector<T, D>, half_extents: Vector<T, D> },
-    Sphere { center: Vector<T, D>, radius: T },
+    Box {
+        /// Centre.
+        center: Vector<T, D>,
+        /// Half the side lengths.
+        half_extents: Vector<T, D>,
+    },
+    /// Ball (a disc in 2D).
+    Sphere {
+        /// Centre.
+        center: Vector<T, D>,
+        /// Radius.
+        radius: T,
+    },
     /// All points within `radius` of the segment `a`-`b` (rounded ends).
-    Capsule { a: Vector<T, D>, b: Vector<T, D>, radius: T },
+    Capsule {
+        /// One end of the axis.
+        a: Vector<T, D>,
+        /// The other end.
+        b: Vector<T, D>,
+        /// Radius.
+        radius: T,
+    },
     /// All points within `radius` of the axis through `a`-`b`, between the two flat end caps.
-    Cylinder { a: Vector<T, D>, b: Vector<T, D>, radius: T },
+    Cylinder {
+        /// Centre of one cap.
+        a: Vector<T, D>,
+        /// Centre of the other cap.
+        b: Vector<T, D>,
+        /// Radius.
+        radius: T,
+    },
 }
 
 impl<T: Real, const D: usize> Shape<T, D> {
@@ -140,9 +178,13 @@ impl<T: Real, const D: usize> Shape<T, D> {
 /// symmetric about that axis (a rolling pin, a spinning sphere).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Collider<T, const D: usize> {
+    /// Shape at time 0.
     pub shape: Shape<T, D>,
+    /// Contact law.
     pub contact: Contact<T>,
+    /// Translational velocity.
     pub velocity: Vector<T, D>,
+    /// Angular velocity (surface velocity only; see the type's docs).
     pub angular_velocity: [T; 3],
 }
 

@@ -4,6 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::math::{Real, Vector};
+use rayon::prelude::*;
 
 /// Geometry of a regular grid with cubic cells whose lower corner is the origin.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -65,7 +66,9 @@ impl<T: Real, const D: usize> GridSpec<T, D> {
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]
 pub struct Node<T: Real, const D: usize> {
+    /// Momentum after the scatter, velocity after the grid update.
     pub momentum: Vector<T, D>,
+    /// Mass.
     pub mass: T,
 }
 
@@ -79,30 +82,55 @@ impl<T: Real, const D: usize> Node<T, D> {
 /// relative to that node in cell units, and the per-axis weights of the three nodes.
 #[derive(Clone, Copy, Debug)]
 pub struct Stencil<T, const D: usize> {
+    /// Integer coordinates of the lowest node.
     pub base: [usize; D],
     /// `x / dx - base`, in [0.5, 1.5) along each axis.
     pub fx: Vector<T, D>,
+    /// Per-axis weights of the three nodes.
     pub w: [[T; 3]; D],
 }
 
-impl<T: Real, const D: usize> Stencil<T, D> {
+/// What computing stencils on one grid needs, prepared once per pass: the inverse cell width,
+/// the largest admissible `x / dx - 1/2` per axis, and the node strides.
+#[derive(Clone, Copy, Debug)]
+pub struct StencilGrid<T, const D: usize> {
+    /// `1 / dx`.
+    pub inv_dx: T,
+    /// `cells - 1` per axis: a base cell below it keeps all 3 nodes on the grid.
+    pub limit: [T; D],
+    /// Linear-index strides of the node array.
+    pub strides: [usize; D],
+}
+
+impl<T: Real, const D: usize> StencilGrid<T, D> {
+    /// Prepares stencil computations on `spec`.
+    pub fn new(spec: &GridSpec<T, D>) -> Self {
+        StencilGrid {
+            inv_dx: T::one() / spec.dx,
+            limit: spec.cells.map(|c| T::of(c as f64 - 1.0)),
+            strides: spec.strides(),
+        }
+    }
+
     /// The stencil of a particle at `x`; `None` if any of its nodes falls off the grid (or `x`
     /// is not finite).
     #[inline(always)]
-    pub fn new(x: &Vector<T, D>, inv_dx: T, spec: &GridSpec<T, D>) -> Option<Self> {
+    pub fn stencil(&self, x: &Vector<T, D>) -> Option<Stencil<T, D>> {
         let half = T::of(0.5);
         let mut base = [0usize; D];
         let mut fx = Vector::<T, D>::zeros();
         let mut w = [[T::zero(); 3]; D];
         for a in 0..D {
-            let xa = x[a] * inv_dx;
-            let b = (xa - half).floor();
-            // Written so that NaN fails the test too.
-            if !(b >= T::zero() && b.to_f64() + 2.0 <= spec.cells[a] as f64) {
+            let xa = x[a] * self.inv_dx;
+            let s = xa - half;
+            // base = floor(s) must satisfy 0 <= base <= cells - 2; written so that NaN fails
+            // too. For s >= 0, truncation is floor.
+            if !(s >= T::zero() && s < self.limit[a]) {
                 return None;
             }
-            base[a] = b.to_f64() as usize;
-            let f = xa - b;
+            let b = s.trunc_i32();
+            base[a] = b as usize;
+            let f = xa - T::of_i32(b);
             fx[a] = f;
             let d0 = T::of(1.5) - f;
             let d1 = f - T::one();
@@ -111,26 +139,38 @@ impl<T: Real, const D: usize> Stencil<T, D> {
         }
         Some(Stencil { base, fx, w })
     }
+}
 
+impl<T: Real, const D: usize> Stencil<T, D> {
     /// Visits the 3^d nodes: `visit(linear node index, weight, (node - particle) / dx)`.
     #[inline(always)]
     pub fn for_each_node(&self, strides: &[usize; D], mut visit: impl FnMut(usize, T, Vector<T, D>)) {
         let base_index: usize = (0..D).map(|a| self.base[a] * strides[a]).sum();
+        // Per-axis offsets of the three nodes from the particle, in cell units.
+        let offsets: [[T; 3]; D] = std::array::from_fn(|a| {
+            let f = self.fx[a];
+            [-f, T::one() - f, T::of(2.0) - f]
+        });
         if D == 2 {
             for i in 0..3 {
+                let row = base_index + i * strides[0];
                 for j in 0..3 {
-                    let offset = Vector::<T, D>::from_fn(|a, _| T::of([i, j][a] as f64)) - self.fx;
-                    visit(base_index + i * strides[0] + j * strides[1], self.w[0][i] * self.w[1][j], offset);
+                    let offset = Vector::<T, D>::from_fn(|a, _| if a == 0 { offsets[0][i] } else { offsets[1][j] });
+                    visit(row + j * strides[1], self.w[0][i] * self.w[1][j], offset);
                 }
             }
         } else {
             for i in 0..3 {
                 for j in 0..3 {
                     let wij = self.w[0][i] * self.w[1][j];
+                    let row = base_index + i * strides[0] + j * strides[1];
                     for k in 0..3 {
-                        let offset = Vector::<T, D>::from_fn(|a, _| T::of([i, j, k][a] as f64)) - self.fx;
-                        let index = base_index + i * strides[0] + j * strides[1] + k * strides[2];
-                        visit(index, wij * self.w[2][k], offset);
+                        let offset = Vector::<T, D>::from_fn(|a, _| match a {
+                            0 => offsets[0][i],
+                            1 => offsets[1][j],
+                            _ => offsets[2][k],
+                        });
+                        visit(row + k * strides[2], wij * self.w[2][k], offset);
                     }
                 }
             }
@@ -155,6 +195,8 @@ pub struct Bins {
     pub colour_start: Vec<usize>,
     /// Per-block particle counts (scratch).
     counts: Vec<u32>,
+    /// Per-particle block keys (scratch).
+    keys: Vec<u32>,
 }
 
 impl Bins {
@@ -166,7 +208,7 @@ impl Bins {
         spec: &GridSpec<T, D>,
         step: usize,
     ) -> Result<()> {
-        let inv_dx = T::one() / spec.dx;
+        let grid = StencilGrid::new(spec);
         let blocks_per_axis = spec.cells.map(|c| c.div_ceil(BLOCK));
         let block_count: usize = blocks_per_axis.iter().product();
         let colours = 1usize << D;
@@ -183,18 +225,16 @@ impl Bins {
         };
         self.counts.clear();
         self.counts.resize(colours * block_count + 1, 0);
-        let mut keys = Vec::with_capacity(x.len());
-        for (p, xp) in x.iter().enumerate() {
-            let Some(st) = Stencil::new(xp, inv_dx, spec) else {
-                return Err(Error::OutOfDomain {
-                    step,
-                    particle: p,
-                    position: xp.iter().map(|v| v.to_f64()).collect(),
-                });
-            };
-            let key = key_of(&st.base);
-            keys.push(key as u32);
-            self.counts[key + 1] += 1;
+        self.keys.clear();
+        self.keys.par_extend(x.par_iter().with_min_len(1024).map(|xp| match grid.stencil(xp) {
+            Some(st) => key_of(&st.base) as u32,
+            None => u32::MAX,
+        }));
+        if let Some(p) = self.keys.iter().position(|&k| k == u32::MAX) {
+            return Err(Error::OutOfDomain { step, particle: p, position: x[p].iter().map(|v| v.to_f64()).collect() });
+        }
+        for &key in &self.keys {
+            self.counts[key as usize + 1] += 1;
         }
         for k in 1..self.counts.len() {
             self.counts[k] += self.counts[k - 1];
@@ -214,7 +254,7 @@ impl Bins {
         self.colour_start.push(self.blocks.len());
         self.order.resize(x.len(), 0);
         // counts[key] is now the next free slot of that key.
-        for (p, &key) in keys.iter().enumerate() {
+        for (p, &key) in self.keys.iter().enumerate() {
             let slot = &mut self.counts[key as usize];
             self.order[*slot as usize] = p as u32;
             *slot += 1;

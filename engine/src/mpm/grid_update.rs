@@ -15,32 +15,37 @@ pub(super) fn apply<T: Real, const D: usize>(model: &Model<T, D>, step: usize, n
     let walls = &model.walls;
     let gravity_dv = model.gravity * dt;
     let normal_h = spec.dx * T::of(1e-2);
-    nodes.par_iter_mut().enumerate().with_min_len(4096).for_each(|(i, node)| {
-        if node.mass <= T::zero() {
-            node.momentum = Vector::<T, D>::zeros();
-            return;
-        }
-        let mut v = node.momentum / node.mass + gravity_dv;
-        let coords = spec.node_coords(i);
-        for a in 0..D {
-            if coords[a] < walls.thickness {
-                let n = Vector::<T, D>::from_fn(|k, _| if k == a { T::one() } else { T::zero() });
-                v = walls.sides[a][0].apply(v, &n);
-            } else if coords[a] + walls.thickness > spec.cells[a] {
-                let n = Vector::<T, D>::from_fn(|k, _| if k == a { -T::one() } else { T::zero() });
-                v = walls.sides[a][1].apply(v, &n);
+    let row = spec.nodes()[D - 1];
+    // One work item per row of nodes along the last axis: coordinates advance incrementally.
+    nodes.par_chunks_mut(row).enumerate().with_min_len(16).for_each(|(r, row_nodes)| {
+        let mut coords = spec.node_coords(r * row);
+        for (k, node) in row_nodes.iter_mut().enumerate() {
+            if node.mass <= T::zero() {
+                node.momentum = Vector::<T, D>::zeros();
+                continue;
             }
-        }
-        if !shapes.is_empty() {
-            let x = spec.node_position(coords);
-            for (collider, shape) in model.colliders.iter().zip(&shapes) {
-                if shape.distance(&x) < T::zero() {
-                    let n = shape.normal(&x, normal_h);
-                    let vc = collider.velocity_at(shape, &x);
-                    v = vc + collider.contact.apply(v - vc, &n);
+            coords[D - 1] = k;
+            let mut v = node.momentum / node.mass + gravity_dv;
+            for a in 0..D {
+                if coords[a] < walls.thickness {
+                    let n = Vector::<T, D>::from_fn(|k, _| if k == a { T::one() } else { T::zero() });
+                    v = walls.sides[a][0].apply(v, &n);
+                } else if coords[a] + walls.thickness > spec.cells[a] {
+                    let n = Vector::<T, D>::from_fn(|k, _| if k == a { -T::one() } else { T::zero() });
+                    v = walls.sides[a][1].apply(v, &n);
                 }
             }
+            if !shapes.is_empty() {
+                let x = spec.node_position(coords);
+                for (collider, shape) in model.colliders.iter().zip(&shapes) {
+                    if shape.distance(&x) < T::zero() {
+                        let n = shape.normal(&x, normal_h);
+                        let vc = collider.velocity_at(shape, &x);
+                        v = vc + collider.contact.apply(v - vc, &n);
+                    }
+                }
+            }
+            node.momentum = v;
         }
-        node.momentum = v;
     });
 }

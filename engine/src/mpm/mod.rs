@@ -3,8 +3,8 @@
 //!
 //! One step is a pure function `(state_t, model, actuation_t) -> state_{t+1}` written into a
 //! preallocated output (DESIGN seam 1). Its stages, one file each:
-//! 1. [`p2g`]: trial deformation gradient `F* = (I + dt C) F`, return mapping, stress, then the
-//!    deterministic scatter of mass and momentum;
+//! 1. [`p2g`]: trial deformation gradient `F* = (I + dt C) F`, return mapping and stress, and
+//!    the deterministic scatter of mass and momentum;
 //! 2. [`grid_update`]: momentum to velocity, gravity, walls and colliders;
 //! 3. [`g2p`]: gather velocity and affine velocity, advect.
 
@@ -15,7 +15,7 @@ mod grid_update;
 mod p2g;
 
 pub use boundary::{Collider, Contact, Shape, Walls};
-pub use grid::{Bins, GridSpec, Node, Stencil};
+pub use grid::{Bins, GridSpec, Node, Stencil, StencilGrid};
 
 use crate::error::{Error, Result};
 use crate::material::{Lame, Material};
@@ -28,11 +28,13 @@ pub const NO_ACTUATOR: u32 = u32::MAX;
 /// Per-particle properties that never change during a rollout.
 #[derive(Clone, Debug, Default)]
 pub struct ParticleProps<T, const D: usize> {
+    /// Mass.
     pub mass: Vec<T>,
     /// Reference volume.
     pub volume: Vec<T>,
     /// Index into [`Model::materials`].
     pub material: Vec<u32>,
+    /// Lamé parameters (before hardening).
     pub lame: Vec<Lame<T>>,
     /// Index into the actuation signal of a step, or [`NO_ACTUATOR`].
     pub actuator: Vec<u32>,
@@ -41,10 +43,12 @@ pub struct ParticleProps<T, const D: usize> {
 }
 
 impl<T: Real, const D: usize> ParticleProps<T, D> {
+    /// Number of particles.
     pub fn len(&self) -> usize {
         self.mass.len()
     }
 
+    /// True without particles.
     pub fn is_empty(&self) -> bool {
         self.mass.is_empty()
     }
@@ -53,13 +57,19 @@ impl<T: Real, const D: usize> ParticleProps<T, D> {
 /// Everything about a simulation that a step reads but never writes.
 #[derive(Clone, Debug)]
 pub struct Model<T, const D: usize> {
+    /// The background grid.
     pub grid: GridSpec<T, D>,
+    /// Time step.
     pub dt: T,
     /// Body-force acceleration (gravity plus any uniform body force).
     pub gravity: Vector<T, D>,
+    /// Domain walls.
     pub walls: Walls<T, D>,
+    /// Obstacles, static or kinematic.
     pub colliders: Vec<Collider<T, D>>,
+    /// The materials particles refer to by index.
     pub materials: Vec<Material<T>>,
+    /// Per-particle constants.
     pub particles: ParticleProps<T, D>,
     /// Length of the actuation signal a step takes.
     pub actuator_count: usize,
@@ -74,7 +84,9 @@ pub struct Model<T, const D: usize> {
 pub struct State<T, const D: usize> {
     /// Steps taken since the initial state.
     pub step: usize,
+    /// Positions.
     pub x: Vec<Vector<T, D>>,
+    /// Velocities.
     pub v: Vec<Vector<T, D>>,
     /// APIC affine velocity (an approximation of the velocity gradient).
     pub c: Vec<Matrix<T, D>>,
@@ -99,10 +111,12 @@ impl<T: Real, const D: usize> State<T, D> {
         }
     }
 
+    /// Number of particles.
     pub fn len(&self) -> usize {
         self.x.len()
     }
 
+    /// True without particles.
     pub fn is_empty(&self) -> bool {
         self.x.is_empty()
     }
@@ -138,17 +152,17 @@ impl<T: Real, const D: usize> State<T, D> {
 
 impl<T: Real, const D: usize> Default for Scratch<T, D> {
     fn default() -> Self {
-        Scratch { nodes: Vec::new(), bins: Bins::default(), affine: Vec::new() }
+        Scratch { nodes: Vec::new(), bins: Bins::default() }
     }
 }
 
 /// Buffers a step needs but whose contents do not outlive it (DESIGN: scratch is recomputed).
 #[derive(Clone, Debug)]
 pub struct Scratch<T: Real, const D: usize> {
+    /// Grid nodes.
     pub nodes: Vec<Node<T, D>>,
+    /// Particles binned for the scatter.
     pub bins: Bins,
-    /// Per particle: the MLS affine momentum matrix `m C - dt V0 (4 / dx^2) tau`.
-    pub affine: Vec<Matrix<T, D>>,
 }
 
 impl<T: Real, const D: usize> Model<T, D> {
@@ -196,12 +210,14 @@ impl<T: Real, const D: usize> Model<T, D> {
         }
         output.resize_like(input.len());
         scratch.bins.rebuild(&input.x, &self.grid, input.step)?;
-        p2g::update_deformation(self, input, actuation, output, &mut scratch.affine);
-        p2g::scatter(self, input, &scratch.affine, &scratch.bins, &mut scratch.nodes);
+        let deformation_finite = p2g::p2g(self, input, actuation, &scratch.bins, &mut scratch.nodes, output);
         grid_update::apply(self, input.step, &mut scratch.nodes);
-        g2p::gather(self, input, &scratch.nodes, output);
+        let motion_finite = g2p::g2p(self, input, &scratch.nodes, output);
         output.step = input.step + 1;
-        if let Some((particle, field, value)) = output.first_non_finite() {
+        // The passes flag possible trouble cheaply; the search names the first culprit.
+        if !(deformation_finite && motion_finite)
+            && let Some((particle, field, value)) = output.first_non_finite()
+        {
             return Err(Error::NonFinite { step: output.step, particle, field, value });
         }
         Ok(())
@@ -273,7 +289,9 @@ impl<T: Real, const D: usize> Model<T, D> {
 /// A model and its current state, stepped in place: the simplest way to run a scene.
 #[derive(Clone, Debug)]
 pub struct Simulation<T: Real, const D: usize> {
+    /// What the steps read.
     pub model: Model<T, D>,
+    /// The current state.
     pub state: State<T, D>,
     next: State<T, D>,
     scratch: Scratch<T, D>,
@@ -302,3 +320,6 @@ impl<T: Real, const D: usize> Simulation<T, D> {
         Ok(())
     }
 }
+
+/// debug
+pub static mut TIMES: [f64; 6] = [0.0; 6];
