@@ -117,8 +117,8 @@ fn zero_crossings(times: &[f64], signal: &[f64]) -> Vec<f64> {
 /// `c = sqrt(E / rho)` (Poisson ratio 0, so the bar is exactly one-dimensional).
 fn bar_period(particles_per_cell: usize) -> (f64, f64) {
     let dx = 1.0 / 128.0;
-    let (young, density) = (1e4, 1.0);
-    let c = (young / density as f64).sqrt();
+    let (young, density): (f64, f64) = (1e4, 1.0);
+    let c = (young / density).sqrt();
     // The sticky wall holds nodes 0..3; the bar is clamped at the last of them, x = 2 dx.
     let (fixed, length) = (2.0 * dx, 0.5);
     let (mut model, mut state) = empty::<f64, 2>([128, 32], dx, 1e-5, [0.0, 0.0], SEPARATE);

@@ -9,5 +9,7 @@ pub mod error;
 pub mod material;
 pub mod math;
 pub mod mpm;
+pub mod scene;
 
 pub use error::{Error, Result};
+pub use scene::Scene;

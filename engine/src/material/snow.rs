@@ -52,7 +52,7 @@ mod tests {
             let (fe, log_jp) = <Snow<f64> as Plasticity<f64, 3>>::project(&snow, &f, 0.0, lame, 1e-4);
             let s = svd(&fe);
             for &x in s.sigma.iter() {
-                assert!(x >= 1.0 - 2.5e-2 - 1e-12 && x <= 1.0 + 7.5e-3 + 1e-12, "sigma {x}");
+                assert!((1.0 - 2.5e-2 - 1e-12..=1.0 + 7.5e-3 + 1e-12).contains(&x), "sigma {x}");
             }
             // Total volume is conserved between the elastic and plastic parts: J = J_e J_p.
             assert!((det(&fe) * log_jp.exp() - det(&f)).abs() < 1e-12);

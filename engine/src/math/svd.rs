@@ -95,6 +95,7 @@ fn matmul3<T: Real>(a: &M3<T>, b: &M3<T>) -> M3<T> {
 /// Cyclic Jacobi on the symmetric `A = F^T F` gives V and the squared singular values; then a
 /// Gram-Schmidt QR of `B = F V` gives U and the signed singular values without squaring the
 /// condition number (McAdams et al. 2011 do the same with fixed sweeps and Givens QR).
+#[allow(clippy::needless_range_loop)] // index loops mirror the matrix formulas
 fn svd3<T: Real>(f: M3<T>) -> (M3<T>, [T; 3], M3<T>) {
     let zero = T::zero();
     let one = T::one();

@@ -38,10 +38,11 @@ impl<T: Real> Contact<T> {
             }
         };
         let vt = v - n * vn;
-        if friction == T::zero() {
+        if friction == T::zero() || vn == T::zero() {
             return vt;
         }
-        // Coulomb: the normal impulse |vn| can cancel at most friction * |vn| of tangential speed.
+        // Coulomb: the normal impulse |vn| can cancel at most friction * |vn| of tangential
+        // speed (an infinite friction sticks whatever moves into the boundary).
         let vt_norm = vt.norm();
         if vt_norm <= friction * vn.abs() {
             Vector::<T, D>::zeros()
@@ -246,5 +247,8 @@ mod tests {
         // Coulomb: normal speed 0.5 with mu = 1 removes 0.5 of the tangential speed 1.
         assert!((Contact::Separate { friction: 1.0 }.apply(v, &n) - V::new(0.5, 0.0)).norm() < 1e-15);
         assert_eq!(Contact::Separate { friction: 3.0 }.apply(v, &n), V::zeros());
+        // Infinite friction: sticky for motion into the wall, and no NaN for motion along it.
+        assert_eq!(Contact::Separate { friction: f64::INFINITY }.apply(v, &n), V::zeros());
+        assert_eq!(Contact::Slip { friction: f64::INFINITY }.apply(V::new(1.0, 0.0), &n), V::new(1.0, 0.0));
     }
 }

@@ -7,6 +7,7 @@ use rayon::prelude::*;
 
 /// Turns each node's momentum into its end-of-step velocity (stored in `momentum`) and applies
 /// the boundary conditions. `step` sets the colliders' time `t = step dt`.
+#[allow(clippy::needless_range_loop)] // the axis indexes coordinates, cells and wall sides alike
 pub(super) fn apply<T: Real, const D: usize>(model: &Model<T, D>, step: usize, nodes: &mut [Node<T, D>]) {
     let spec = &model.grid;
     let dt = model.dt;

@@ -3,10 +3,10 @@
 //!
 //! One step is a pure function `(state_t, model, actuation_t) -> state_{t+1}` written into a
 //! preallocated output (DESIGN seam 1). Its stages, one file each:
-//! 1. [`p2g`]: trial deformation gradient `F* = (I + dt C) F`, return mapping and stress, and
+//! 1. `p2g`: trial deformation gradient `F* = (I + dt C) F`, return mapping and stress, and
 //!    the deterministic scatter of mass and momentum;
-//! 2. [`grid_update`]: momentum to velocity, gravity, walls and colliders;
-//! 3. [`g2p`]: gather velocity and affine velocity, advect.
+//! 2. `grid_update`: momentum to velocity, gravity, walls and colliders;
+//! 3. `g2p`: gather velocity and affine velocity, advect.
 
 pub mod boundary;
 mod g2p;
@@ -167,6 +167,8 @@ pub struct Scratch<T: Real, const D: usize> {
 
 impl<T: Real, const D: usize> Model<T, D> {
     /// Checks that the model is consistent with a state of `n` particles.
+    // `!(x > 0)` on purpose: NaN must fail the checks too.
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
     pub fn validate(&self, state: &State<T, D>) -> Result<()> {
         let n = state.len();
         let invalid = |m: String| Err(Error::InvalidArgument(m));

@@ -1,0 +1,614 @@
+//! Reading a scene file: TOML into flat, span-carrying structs (every table denies unknown
+//! keys), then into the description types with the line of every key recorded. Only what the
+//! description types cannot represent is checked here (unknown names, keys that do not apply
+//! to a shape, missing required keys, negative integers); everything else is
+//! [`super::Scene::validate`]'s job, so that scenes built in code are checked the same way.
+
+use super::Scene;
+use super::desc::*;
+use crate::error::{Error, Result};
+use serde::Deserialize;
+use std::path::PathBuf;
+use toml::Spanned;
+
+type Opt<T> = Option<Spanned<T>>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScene {
+    name: Opt<String>,
+    simulation: Spanned<RawSimulation>,
+    walls: Opt<RawWalls>,
+    #[serde(default)]
+    materials: Vec<Spanned<RawMaterial>>,
+    #[serde(default)]
+    bodies: Vec<Spanned<RawBody>>,
+    #[serde(default)]
+    colliders: Vec<Spanned<RawCollider>>,
+    actuation: Opt<RawActuation>,
+    #[serde(default)]
+    actuators: Vec<Spanned<RawActuator>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSimulation {
+    dim: Spanned<i64>,
+    domain: Spanned<Vec<f64>>,
+    resolution: Spanned<i64>,
+    dt: Spanned<f64>,
+    steps: Opt<i64>,
+    frame_every: Opt<i64>,
+    gravity: Opt<Vec<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSide {
+    kind: Opt<String>,
+    friction: Opt<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWalls {
+    kind: Opt<String>,
+    friction: Opt<f64>,
+    thickness: Opt<i64>,
+    left: Opt<RawSide>,
+    right: Opt<RawSide>,
+    floor: Opt<RawSide>,
+    ceiling: Opt<RawSide>,
+    back: Opt<RawSide>,
+    front: Opt<RawSide>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMaterial {
+    name: Spanned<String>,
+    model: Spanned<String>,
+    density: Spanned<f64>,
+    youngs_modulus: Opt<f64>,
+    poissons_ratio: Opt<f64>,
+    bulk_modulus: Opt<f64>,
+    viscosity: Opt<f64>,
+    yield_stress: Opt<f64>,
+    plastic_viscosity: Opt<f64>,
+    friction_angle: Opt<f64>,
+    critical_compression: Opt<f64>,
+    critical_stretch: Opt<f64>,
+    hardening: Opt<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBody {
+    name: Opt<String>,
+    shape: Spanned<String>,
+    material: Spanned<String>,
+    min: Opt<Vec<f64>>,
+    max: Opt<Vec<f64>>,
+    center: Opt<Vec<f64>>,
+    radius: Opt<f64>,
+    a: Opt<Vec<f64>>,
+    b: Opt<Vec<f64>>,
+    file: Opt<String>,
+    scale: Opt<f64>,
+    offset: Opt<Vec<f64>>,
+    velocity: Opt<Vec<f64>>,
+    sampling: Opt<String>,
+    particles_per_cell: Opt<i64>,
+    count: Opt<i64>,
+    seed: Opt<i64>,
+    particle_volume: Opt<f64>,
+    actuator: Opt<i64>,
+    fiber: Opt<Vec<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCollider {
+    shape: Spanned<String>,
+    point: Opt<Vec<f64>>,
+    normal: Opt<Vec<f64>>,
+    center: Opt<Vec<f64>>,
+    half_extents: Opt<Vec<f64>>,
+    radius: Opt<f64>,
+    a: Opt<Vec<f64>>,
+    b: Opt<Vec<f64>>,
+    kind: Opt<String>,
+    friction: Opt<f64>,
+    velocity: Opt<Vec<f64>>,
+    angular_velocity: Opt<toml::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawActuation {
+    stress: Opt<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawActuator {
+    amplitude: Opt<f64>,
+    frequency: Opt<f64>,
+    phase: Opt<f64>,
+    offset: Opt<f64>,
+}
+
+/// Turns byte offsets of one file into lines and errors.
+struct Ctx<'a> {
+    text: &'a str,
+    file: &'a str,
+}
+
+impl Ctx<'_> {
+    fn line(&self, span: std::ops::Range<usize>) -> usize {
+        line_of(self.text, span.start)
+    }
+
+    fn err(&self, line: Option<usize>, message: impl Into<String>) -> Error {
+        Error::scene(self.file, line, message)
+    }
+
+    /// Unwraps an optional key, recording its line.
+    fn opt<X>(&self, lines: &mut Lines, key: &'static str, v: Opt<X>) -> Option<X> {
+        v.map(|s| {
+            lines.record(key, self.line(s.span()));
+            s.into_inner()
+        })
+    }
+
+    /// Unwraps a required key, recording its line.
+    fn req<X>(&self, lines: &mut Lines, key: &'static str, v: Spanned<X>) -> X {
+        lines.record(key, self.line(v.span()));
+        v.into_inner()
+    }
+
+    /// An integer key that must be at least `min` (1: "positive", 0: "non-negative").
+    fn count(&self, lines: &mut Lines, key: &'static str, v: Option<Spanned<i64>>, min: i64) -> Result<Option<usize>> {
+        let Some(v) = v else { return Ok(None) };
+        let line = self.line(v.span());
+        lines.record(key, line);
+        let n = v.into_inner();
+        if n < min {
+            let what = if min > 0 { "positive" } else { "non-negative" };
+            return Err(self.err(Some(line), format!("`{key}` must be {what}, got {n}")));
+        }
+        Ok(Some(n as usize))
+    }
+
+    /// A name from a fixed list, or an error listing the list.
+    fn pick<X>(&self, what: &str, v: &Spanned<String>, names: &[&str], from: impl Fn(&str) -> Option<X>) -> Result<X> {
+        from(v.get_ref()).ok_or_else(|| {
+            self.err(
+                Some(self.line(v.span())),
+                format!("unknown {what} `{}`; expected one of: {}", v.get_ref(), names.join(", ")),
+            )
+        })
+    }
+}
+
+/// 1-based line of a byte offset.
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// Parses a scene file's text. `dir` is where relative mesh paths start.
+pub(crate) fn parse(text: &str, file: &str, dir: Option<PathBuf>) -> Result<Scene> {
+    let ctx = Ctx { text, file };
+    let raw: RawScene = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| line_of(text, s.start));
+        ctx.err(line, rewrite_serde_message(e.message()))
+    })?;
+    let mut lines = Lines::at(1);
+    let name = ctx.opt(&mut lines, "name", raw.name).unwrap_or_else(|| {
+        std::path::Path::new(file).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+    });
+    let simulation = simulation(&ctx, raw.simulation)?;
+    let walls = match raw.walls {
+        Some(w) => walls(&ctx, w)?,
+        None => WallsDesc::default(),
+    };
+    let materials = raw.materials.into_iter().map(|m| material(&ctx, m)).collect::<Result<Vec<_>>>()?;
+    let bodies = raw.bodies.into_iter().map(|b| body(&ctx, b)).collect::<Result<Vec<_>>>()?;
+    let colliders = raw.colliders.into_iter().map(|c| collider(&ctx, c)).collect::<Result<Vec<_>>>()?;
+    let actuation = match raw.actuation {
+        Some(a) => {
+            let mut lines = Lines::at(ctx.line(a.span()));
+            let a = a.into_inner();
+            let stress = ctx.opt(&mut lines, "stress", a.stress).unwrap_or(ActuationDesc::default().stress);
+            ActuationDesc { stress, lines }
+        }
+        None => ActuationDesc::default(),
+    };
+    let actuators = raw
+        .actuators
+        .into_iter()
+        .map(|a| {
+            let mut lines = Lines::at(ctx.line(a.span()));
+            let a = a.into_inner();
+            let d = ActuatorDesc::default();
+            ActuatorDesc {
+                amplitude: ctx.opt(&mut lines, "amplitude", a.amplitude).unwrap_or(d.amplitude),
+                frequency: ctx.opt(&mut lines, "frequency", a.frequency).unwrap_or(d.frequency),
+                phase: ctx.opt(&mut lines, "phase", a.phase).unwrap_or(d.phase),
+                offset: ctx.opt(&mut lines, "offset", a.offset).unwrap_or(d.offset),
+                lines,
+            }
+        })
+        .collect();
+    Ok(Scene {
+        name,
+        file: file.to_string(),
+        dir,
+        lines,
+        simulation,
+        walls,
+        materials,
+        bodies,
+        colliders,
+        actuation,
+        actuators,
+    })
+}
+
+fn simulation(ctx: &Ctx, raw: Spanned<RawSimulation>) -> Result<SimulationDesc> {
+    let mut lines = Lines::at(ctx.line(raw.span()));
+    let raw = raw.into_inner();
+    let dim_line = ctx.line(raw.dim.span());
+    let dim = ctx.req(&mut lines, "dim", raw.dim);
+    if dim != 2 && dim != 3 {
+        return Err(ctx.err(Some(dim_line), format!("`dim` must be 2 or 3, got {dim}")));
+    }
+    let dim = dim as usize;
+    let defaults = SimulationDesc::new(dim);
+    let domain = ctx.req(&mut lines, "domain", raw.domain);
+    let resolution = ctx.count(&mut lines, "resolution", Some(raw.resolution), 1)?.unwrap_or_default();
+    let dt = ctx.req(&mut lines, "dt", raw.dt);
+    let steps = ctx.count(&mut lines, "steps", raw.steps, 1)?.unwrap_or(defaults.steps);
+    let frame_every = ctx.count(&mut lines, "frame_every", raw.frame_every, 1)?.unwrap_or(defaults.frame_every);
+    let gravity = ctx.opt(&mut lines, "gravity", raw.gravity).unwrap_or(defaults.gravity);
+    Ok(SimulationDesc { dim, domain, resolution, dt, steps, frame_every, gravity, lines })
+}
+
+fn contact_kind(ctx: &Ctx, v: &Spanned<String>) -> Result<ContactKind> {
+    ctx.pick("contact kind", v, &ContactKind::NAMES, ContactKind::from_name)
+}
+
+fn walls(ctx: &Ctx, raw: Spanned<RawWalls>) -> Result<WallsDesc> {
+    let mut lines = Lines::at(ctx.line(raw.span()));
+    let raw = raw.into_inner();
+    let mut walls = WallsDesc::default();
+    if let Some(kind) = &raw.kind {
+        walls.contact.kind = contact_kind(ctx, kind)?;
+    }
+    ctx.opt(&mut lines, "kind", raw.kind);
+    if let Some(f) = ctx.opt(&mut lines, "friction", raw.friction) {
+        walls.contact.friction = f;
+    }
+    if let Some(t) = ctx.count(&mut lines, "thickness", raw.thickness, 1)? {
+        walls.thickness = t;
+    }
+    let sides = [[raw.left, raw.right], [raw.floor, raw.ceiling], [raw.back, raw.front]];
+    for (axis, pair) in sides.into_iter().enumerate() {
+        for (upper, side) in pair.into_iter().enumerate() {
+            let Some(side) = side else { continue };
+            let key = WallsDesc::SIDE_NAMES[axis][upper];
+            lines.record(key, ctx.line(side.span()));
+            let side = side.into_inner();
+            let mut contact = walls.contact;
+            if let Some(kind) = &side.kind {
+                contact.kind = contact_kind(ctx, kind)?;
+            }
+            if let Some(f) = side.friction {
+                contact.friction = f.into_inner();
+            }
+            walls.sides[axis][upper] = Some(contact);
+        }
+    }
+    walls.lines = lines;
+    Ok(walls)
+}
+
+fn material(ctx: &Ctx, raw: Spanned<RawMaterial>) -> Result<MaterialDesc> {
+    let mut lines = Lines::at(ctx.line(raw.span()));
+    let raw = raw.into_inner();
+    let model = ctx.pick("material model", &raw.model, &MaterialModel::NAMES, MaterialModel::from_name)?;
+    let mut l = |key, v| ctx.opt(&mut lines, key, v);
+    let mut m = MaterialDesc {
+        youngs_modulus: l("youngs_modulus", raw.youngs_modulus),
+        poissons_ratio: l("poissons_ratio", raw.poissons_ratio),
+        bulk_modulus: l("bulk_modulus", raw.bulk_modulus),
+        viscosity: l("viscosity", raw.viscosity),
+        yield_stress: l("yield_stress", raw.yield_stress),
+        plastic_viscosity: l("plastic_viscosity", raw.plastic_viscosity),
+        friction_angle: l("friction_angle", raw.friction_angle),
+        critical_compression: l("critical_compression", raw.critical_compression),
+        critical_stretch: l("critical_stretch", raw.critical_stretch),
+        hardening: l("hardening", raw.hardening),
+        model,
+        ..Default::default()
+    };
+    m.name = ctx.req(&mut lines, "name", raw.name);
+    lines.record("model", ctx.line(raw.model.span()));
+    m.density = ctx.req(&mut lines, "density", raw.density);
+    m.lines = lines;
+    Ok(m)
+}
+
+/// Checks that exactly the keys of a shape are given: `present` lists every shape key the
+/// table holds (with its line), `allowed` those the shape takes, `required` those it needs.
+fn shape_keys(
+    ctx: &Ctx,
+    what: &str,
+    table_line: usize,
+    present: &[(&str, Option<usize>)],
+    allowed: &[&str],
+    required: &[&str],
+) -> Result<()> {
+    for &(key, line) in present {
+        if let Some(line) = line
+            && !allowed.contains(&key)
+        {
+            let takes = allowed.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+            return Err(ctx.err(Some(line), format!("key `{key}` does not apply to a {what} (it takes {takes})")));
+        }
+    }
+    for &key in required {
+        if !present.iter().any(|&(k, l)| k == key && l.is_some()) {
+            return Err(ctx.err(Some(table_line), format!("a {what} needs `{key}`")));
+        }
+    }
+    Ok(())
+}
+
+fn span_line<X>(ctx: &Ctx, v: &Opt<X>) -> Option<usize> {
+    v.as_ref().map(|s| ctx.line(s.span()))
+}
+
+fn body(ctx: &Ctx, raw: Spanned<RawBody>) -> Result<BodyDesc> {
+    let table = ctx.line(raw.span());
+    let mut lines = Lines::at(table);
+    let raw = raw.into_inner();
+    let name = ctx.opt(&mut lines, "name", raw.name);
+    let kind =
+        ctx.pick("body shape", &raw.shape, &BodyShape::NAMES, |s| BodyShape::NAMES.iter().position(|&n| n == s))?;
+    lines.record("shape", ctx.line(raw.shape.span()));
+    let present = [
+        ("min", span_line(ctx, &raw.min)),
+        ("max", span_line(ctx, &raw.max)),
+        ("center", span_line(ctx, &raw.center)),
+        ("radius", span_line(ctx, &raw.radius)),
+        ("a", span_line(ctx, &raw.a)),
+        ("b", span_line(ctx, &raw.b)),
+        ("file", span_line(ctx, &raw.file)),
+        ("scale", span_line(ctx, &raw.scale)),
+        ("offset", span_line(ctx, &raw.offset)),
+    ];
+    let (allowed, required): (&[&str], &[&str]) = match kind {
+        0 => (&["min", "max"], &["min", "max"]),
+        1 => (&["center", "radius"], &["center", "radius"]),
+        2 => (&["a", "b", "radius"], &["a", "b", "radius"]),
+        _ => (&["file", "scale", "offset"], &["file"]),
+    };
+    let what = format!("{} body", BodyShape::NAMES[kind]);
+    shape_keys(ctx, &what, table, &present, allowed, required)?;
+    let mut l = |key, v| ctx.opt(&mut lines, key, v);
+    let shape = match kind {
+        0 => BodyShape::Box { min: l("min", raw.min).unwrap_or_default(), max: l("max", raw.max).unwrap_or_default() },
+        1 => BodyShape::Sphere {
+            center: l("center", raw.center).unwrap_or_default(),
+            radius: ctx.opt(&mut lines, "radius", raw.radius).unwrap_or_default(),
+        },
+        2 => BodyShape::Cylinder {
+            a: l("a", raw.a).unwrap_or_default(),
+            b: l("b", raw.b).unwrap_or_default(),
+            radius: ctx.opt(&mut lines, "radius", raw.radius).unwrap_or_default(),
+        },
+        _ => BodyShape::Mesh {
+            file: PathBuf::from(ctx.opt(&mut lines, "file", raw.file).unwrap_or_default()),
+            scale: ctx.opt(&mut lines, "scale", raw.scale).unwrap_or(1.0),
+            offset: ctx.opt(&mut lines, "offset", raw.offset).unwrap_or_default(),
+        },
+    };
+    let material = ctx.req(&mut lines, "material", raw.material);
+    let velocity = ctx.opt(&mut lines, "velocity", raw.velocity);
+    let sampling_name = raw.sampling.as_ref().map(|s| (s.get_ref().clone(), ctx.line(s.span())));
+    let sampling_kind = match &raw.sampling {
+        Some(s) => ctx.pick("sampling", s, &Sampling::NAMES, |n| Sampling::NAMES.iter().position(|&x| x == n))?,
+        None => 0,
+    };
+    if let Some((_, line)) = sampling_name {
+        lines.record("sampling", line);
+    }
+    let per_cell_line = span_line(ctx, &raw.particles_per_cell);
+    let count_line = span_line(ctx, &raw.count);
+    let per_cell = ctx.count(&mut lines, "particles_per_cell", raw.particles_per_cell, 1)?;
+    let count = ctx.count(&mut lines, "count", raw.count, 1)?;
+    let sampling = match sampling_kind {
+        2 => {
+            if let Some(line) = per_cell_line {
+                return Err(ctx
+                    .err(Some(line), "key `particles_per_cell` does not apply to random sampling (it takes `count`)"));
+            }
+            let Some(count) = count else {
+                return Err(ctx.err(Some(table), "random sampling needs `count`"));
+            };
+            Sampling::Random { count }
+        }
+        k => {
+            if let Some(line) = count_line {
+                return Err(ctx.err(
+                    Some(line),
+                    format!(
+                        "key `count` only applies to random sampling (this body's sampling is {})",
+                        Sampling::NAMES[k]
+                    ),
+                ));
+            }
+            let per_cell = per_cell.unwrap_or(2);
+            match k {
+                0 => Sampling::Regular { per_cell },
+                1 => Sampling::Jittered { per_cell },
+                _ => Sampling::Fitted { per_cell },
+            }
+        }
+    };
+    let seed = ctx.count(&mut lines, "seed", raw.seed, 0)?.unwrap_or(0) as u64;
+    let particle_volume = ctx.opt(&mut lines, "particle_volume", raw.particle_volume);
+    let actuator = ctx.count(&mut lines, "actuator", raw.actuator, 0)?;
+    let fiber = ctx.opt(&mut lines, "fiber", raw.fiber);
+    Ok(BodyDesc { name, shape, material, velocity, sampling, seed, particle_volume, actuator, fiber, lines })
+}
+
+fn collider(ctx: &Ctx, raw: Spanned<RawCollider>) -> Result<ColliderDesc> {
+    let table = ctx.line(raw.span());
+    let mut lines = Lines::at(table);
+    let raw = raw.into_inner();
+    let kind = ctx.pick("collider shape", &raw.shape, &ColliderShape::NAMES, |s| {
+        ColliderShape::NAMES.iter().position(|&n| n == s)
+    })?;
+    lines.record("shape", ctx.line(raw.shape.span()));
+    let present = [
+        ("point", span_line(ctx, &raw.point)),
+        ("normal", span_line(ctx, &raw.normal)),
+        ("center", span_line(ctx, &raw.center)),
+        ("half_extents", span_line(ctx, &raw.half_extents)),
+        ("radius", span_line(ctx, &raw.radius)),
+        ("a", span_line(ctx, &raw.a)),
+        ("b", span_line(ctx, &raw.b)),
+    ];
+    let keys: &[&str] = match kind {
+        0 => &["point", "normal"],
+        1 => &["center", "half_extents"],
+        2 => &["center", "radius"],
+        _ => &["a", "b", "radius"],
+    };
+    let what = format!("{} collider", ColliderShape::NAMES[kind]);
+    shape_keys(ctx, &what, table, &present, keys, keys)?;
+    let mut l = |key, v| ctx.opt(&mut lines, key, v).unwrap_or_default();
+    let shape = match kind {
+        0 => ColliderShape::HalfSpace { point: l("point", raw.point), normal: l("normal", raw.normal) },
+        1 => ColliderShape::Box { center: l("center", raw.center), half_extents: l("half_extents", raw.half_extents) },
+        2 => ColliderShape::Sphere {
+            center: l("center", raw.center),
+            radius: ctx.opt(&mut lines, "radius", raw.radius).unwrap_or_default(),
+        },
+        k => {
+            let (a, b) = (l("a", raw.a), l("b", raw.b));
+            let radius = ctx.opt(&mut lines, "radius", raw.radius).unwrap_or_default();
+            if k == 3 { ColliderShape::Capsule { a, b, radius } } else { ColliderShape::Cylinder { a, b, radius } }
+        }
+    };
+    let mut contact = ContactDesc::default();
+    if let Some(k) = &raw.kind {
+        contact.kind = contact_kind(ctx, k)?;
+    }
+    ctx.opt(&mut lines, "kind", raw.kind);
+    if let Some(f) = ctx.opt(&mut lines, "friction", raw.friction) {
+        contact.friction = f;
+    }
+    let velocity = ctx.opt(&mut lines, "velocity", raw.velocity);
+    let mut angular_velocity = [0.0; 3];
+    if let Some(w) = raw.angular_velocity {
+        let line = ctx.line(w.span());
+        lines.record("angular_velocity", line);
+        let number = |v: &toml::Value| match v {
+            toml::Value::Integer(i) => Some(*i as f64),
+            toml::Value::Float(f) => Some(*f),
+            _ => None,
+        };
+        match w.get_ref() {
+            toml::Value::Array(a) if a.len() == 3 && a.iter().all(|v| number(v).is_some()) => {
+                for (k, v) in a.iter().enumerate() {
+                    angular_velocity[k] = number(v).unwrap_or_default();
+                }
+            }
+            v => match number(v) {
+                Some(z) => angular_velocity[2] = z,
+                None => {
+                    return Err(ctx.err(
+                        Some(line),
+                        "`angular_velocity` must be a number (the rate about z) or an array of 3 numbers",
+                    ));
+                }
+            },
+        }
+    }
+    Ok(ColliderDesc { shape, contact, velocity, angular_velocity, lines })
+}
+
+/// Makes serde's messages speak of keys and TOML types, and suggests the nearest known key for
+/// a misspelt one.
+fn rewrite_serde_message(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("unknown field `")
+        && let Some((key, expected)) = rest.split_once('`')
+    {
+        let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        let nearest = known.iter().map(|k| (edit_distance(key, k), *k)).min();
+        return match nearest {
+            Some((d, k)) if d <= 2.max(key.len() / 4) => format!("unknown key `{key}` (did you mean `{k}`?)"),
+            _ if known.is_empty() => format!("unknown key `{key}`"),
+            _ => {
+                let list = known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+                format!("unknown key `{key}`; expected one of {list}")
+            }
+        };
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        return format!("missing key `{rest}");
+    }
+    let mut out = message
+        .replace("expected i64", "expected an integer")
+        .replace("expected f64", "expected a number")
+        .replace("expected a sequence", "expected an array");
+    // "expected struct RawBody" -> "expected a table"
+    while let Some(at) = out.find("expected struct Raw") {
+        let tail = &out[at + "expected struct Raw".len()..];
+        let end = tail.find(|c: char| !c.is_alphanumeric()).unwrap_or(tail.len());
+        out = format!("{}expected a table{}", &out[..at], &tail[end..]);
+    }
+    out
+}
+
+/// Levenshtein distance.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + (ca != cb) as usize).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_and_edit_distance() {
+        assert_eq!(line_of("a\nb\nc", 0), 1);
+        assert_eq!(line_of("a\nb\nc", 2), 2);
+        assert_eq!(line_of("a\nb\nc", 100), 3);
+        assert_eq!(edit_distance("youngs_modulsu", "youngs_modulus"), 2);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(
+            rewrite_serde_message("unknown field `denisty`, expected one of `name`, `model`, `density`"),
+            "unknown key `denisty` (did you mean `density`?)"
+        );
+        assert_eq!(
+            rewrite_serde_message("unknown field `zzz`, expected `stress`"),
+            "unknown key `zzz`; expected one of `stress`"
+        );
+    }
+}
