@@ -18,7 +18,7 @@ pub enum Error {
     },
     /// A rollout produced a non-finite value.
     NonFinite {
-        /// The step whose output holds the value (0 = the first step's output).
+        /// The step of the state that holds the value (1 = the first step's output).
         step: usize,
         /// The particle's index.
         particle: usize,
@@ -29,7 +29,7 @@ pub enum Error {
     },
     /// A particle left the grid's interior (the domain walls should have held it).
     OutOfDomain {
-        /// The step about to be taken.
+        /// The step of the state that holds the particle (0 = the initial state).
         step: usize,
         /// The particle's index.
         particle: usize,

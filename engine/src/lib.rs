@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod io;
 pub mod material;
 pub mod math;
 pub mod mpm;

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 const CHUNK: usize = 512;
 
 /// Writes `v = sum w v_i`, `C = (4 / dx^2) sum w v_i (x_i - x_p)^T` and `x + dt v` into `out`.
-/// Returns false if some of them may be non-finite.
+/// Returns false if some of them may be non-finite or some particle left the grid.
 pub(super) fn g2p<T: Real, const D: usize>(
     model: &Model<T, D>,
     input: &State<T, D>,
@@ -41,7 +41,7 @@ pub(super) fn g2p<T: Real, const D: usize>(
             *v_out = v;
             *c_out = b * c_scale;
             *x_out = x + v * dt;
-            (x_out.sum() + v.sum() + c_out.sum()).is_finite()
+            (x_out.sum() + v.sum() + c_out.sum()).is_finite() && grid.stencil(x_out).is_some()
         })
         // Not `all`, which would stop early and leave particles unwritten.
         .fold(|| true, |acc, finite| acc & finite)

@@ -194,8 +194,9 @@ impl<T: Real, const D: usize> Model<T, D> {
     }
 
     /// Advances `input` by one step into `output` (whose buffers are reused). `actuation` holds
-    /// one signal per actuator. Errors: a particle leaving the grid, a non-finite value (named
-    /// by particle and field), or an actuation of the wrong length.
+    /// one signal per actuator. Errors: a particle off the grid or a non-finite value (named by
+    /// the step of the state that holds it, the particle and the field), or an actuation of the
+    /// wrong length. After an error `output` holds the failed step's state (for inspection).
     pub fn step(
         &self,
         input: &State<T, D>,
@@ -214,13 +215,18 @@ impl<T: Real, const D: usize> Model<T, D> {
         scratch.bins.rebuild(&input.x, &self.grid, input.step)?;
         let deformation_finite = p2g::p2g(self, input, actuation, &scratch.bins, &mut scratch.nodes, output);
         grid_update::apply(self, input.step, &mut scratch.nodes);
-        let motion_finite = g2p::g2p(self, input, &scratch.nodes, output);
+        let motion_ok = g2p::g2p(self, input, &scratch.nodes, output);
         output.step = input.step + 1;
-        // The passes flag possible trouble cheaply; the search names the first culprit.
-        if !(deformation_finite && motion_finite)
-            && let Some((particle, field, value)) = output.first_non_finite()
-        {
-            return Err(Error::NonFinite { step: output.step, particle, field, value });
+        // The passes flag possible trouble cheaply; the searches name the first culprit.
+        if !(deformation_finite && motion_ok) {
+            if let Some((particle, field, value)) = output.first_non_finite() {
+                return Err(Error::NonFinite { step: output.step, particle, field, value });
+            }
+            let grid = StencilGrid::new(&self.grid);
+            if let Some(particle) = output.x.iter().position(|x| grid.stencil(x).is_none()) {
+                let position = output.x[particle].iter().map(|v| v.to_f64()).collect();
+                return Err(Error::OutOfDomain { step: output.step, particle, position });
+            }
         }
         Ok(())
     }
@@ -322,6 +328,3 @@ impl<T: Real, const D: usize> Simulation<T, D> {
         Ok(())
     }
 }
-
-/// debug
-pub static mut TIMES: [f64; 6] = [0.0; 6];

@@ -1,0 +1,146 @@
+//! `rheo bench`: forward-step throughput of the benchmark scenes, with the warm-up and timed
+//! windows of the reference scripts (shared/anchors: `mpm88_*.py`, `mpm3d_*.py`).
+
+use super::{SimulationJob, actuation, rate, with_simulation};
+use clap::Args;
+use rheo_engine::io::{json_number, json_string};
+use rheo_engine::math::Real;
+use rheo_engine::mpm::Simulation;
+use rheo_engine::scene::Scene;
+use rheo_engine::{Error, Result};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Options of `rheo bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Run only this scene: a built-in name (mpm88, elastic_3d) or a scene file.
+    #[arg(long, value_name = "NAME")]
+    scene: Option<String>,
+    /// Print one JSON object per scene instead of a sentence.
+    #[arg(long)]
+    json: bool,
+    /// Timed steps [default: 4000 for mpm88, 200 for elastic_3d, the file's `steps` otherwise].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    steps: Option<u64>,
+}
+
+/// A benchmark: a scene, the steps to warm up, and the steps to time.
+struct Case {
+    name: String,
+    file: PathBuf,
+    warmup: usize,
+    steps: Option<usize>,
+}
+
+/// The built-in cases: (name, warm-up steps, timed steps).
+const BUILT_IN: [(&str, usize, usize); 2] = [("mpm88", 200, 4000), ("elastic_3d", 150, 200)];
+
+/// Where the shipped scenes are: beside the crate's sources, or under the working directory.
+fn scenes_dir() -> PathBuf {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets").join("scenes");
+    if shipped.is_dir() { shipped } else { Path::new("assets").join("scenes") }
+}
+
+/// Runs the cases `args` select and prints one line each.
+pub fn bench(args: &BenchArgs) -> Result<()> {
+    let built_in = |(name, warmup, steps): (&str, usize, usize)| Case {
+        name: name.to_string(),
+        file: scenes_dir().join(format!("{name}.toml")),
+        warmup,
+        steps: Some(steps),
+    };
+    let cases: Vec<Case> = match &args.scene {
+        None => BUILT_IN.into_iter().map(built_in).collect(),
+        Some(name) => match BUILT_IN.into_iter().find(|c| c.0 == name) {
+            Some(case) => vec![built_in(case)],
+            None if Path::new(name).is_file() => {
+                vec![Case { name: name.clone(), file: PathBuf::from(name), warmup: 0, steps: None }]
+            }
+            None => {
+                let names: Vec<&str> = BUILT_IN.iter().map(|c| c.0).collect();
+                return Err(Error::InvalidArgument(format!(
+                    "no benchmark scene '{name}': use one of {} or a scene file",
+                    names.join(", ")
+                )));
+            }
+        },
+    };
+    for case in cases {
+        let scene = Scene::from_file(&case.file)?;
+        let steps = args.steps.map(|s| s as usize).or(case.steps).unwrap_or(scene.steps());
+        reset_peak_rss();
+        let result = with_simulation(&scene, false, Timed { warmup: case.warmup, steps })?;
+        let peak = peak_rss_bytes();
+        let threads = rayon::current_num_threads();
+        let throughput = (result.particles * steps) as f64 / result.seconds.max(1e-12);
+        if args.json {
+            println!(
+                "{{\"name\": {}, \"particles\": {}, \"steps\": {steps}, \"seconds\": {}, \"particle_steps_per_s\": {}, \
+                 \"peak_rss_bytes\": {}, \"threads\": {threads}}}",
+                json_string(&case.name),
+                result.particles,
+                json_number(result.seconds),
+                json_number(throughput),
+                peak.map_or("null".into(), |b| b.to_string()),
+            );
+        } else {
+            let memory = peak.map_or(String::new(), |b| format!(", peak RSS {:.0} MiB", b as f64 / (1 << 20) as f64));
+            println!(
+                "{}: {} particles x {steps} steps (after {} warm-up) in {:.3} s = {} particle-steps/s ({threads} threads{memory})",
+                case.name,
+                result.particles,
+                case.warmup,
+                result.seconds,
+                rate(throughput)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Steps a simulation `warmup` times untimed, then `steps` times timed.
+struct Timed {
+    warmup: usize,
+    steps: usize,
+}
+
+/// What a timed run measured.
+struct Timing {
+    particles: usize,
+    seconds: f64,
+}
+
+impl SimulationJob for Timed {
+    type Output = Timing;
+
+    fn run<T: Real, const D: usize>(self, scene: &Scene, mut sim: Simulation<T, D>) -> Result<Timing> {
+        let mut signal = Vec::new();
+        let mut step = |sim: &mut Simulation<T, D>| {
+            actuation(scene, sim.state.step, &mut signal);
+            sim.step(&signal)
+        };
+        for _ in 0..self.warmup {
+            step(&mut sim)?;
+        }
+        let start = Instant::now();
+        for _ in 0..self.steps {
+            step(&mut sim)?;
+        }
+        Ok(Timing { particles: sim.state.len(), seconds: start.elapsed().as_secs_f64() })
+    }
+}
+
+/// The process's peak resident set size (Linux `VmHWM`), if the system reports it.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Resets the peak resident set size to the current one (Linux >= 4.0), so that each scene's
+/// figure is its own; where that is not possible the figure is the process's peak so far.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}

@@ -1,0 +1,76 @@
+//! Command-line definitions (clap) and what the commands share: loading a scene and building
+//! its simulation at the dimension and precision chosen at run time.
+
+mod bench;
+mod check;
+mod run;
+
+use clap::{Parser, Subcommand};
+use rheo_engine::math::Real;
+use rheo_engine::mpm::Simulation;
+use rheo_engine::scene::Scene;
+use rheo_engine::{Error, Result};
+use std::path::PathBuf;
+
+/// Rheo: a differentiable particle physics engine (MLS-MPM).
+#[derive(Parser, Debug)]
+#[command(name = "rheo", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a scene, writing PLY frames (and optionally PNG pictures) and a manifest.
+    Run(run::RunArgs),
+    /// Parse and validate a scene file, build it, and print a summary.
+    Check {
+        /// The scene file (TOML).
+        scene: PathBuf,
+    },
+    /// Time the built-in benchmark scenes (mpm88 2D, elastic_3d 3D) in f32.
+    Bench(bench::BenchArgs),
+}
+
+/// Runs the command `cli` asks for.
+pub fn execute(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Run(args) => run::run(&args),
+        Command::Check { scene } => check::check(&scene),
+        Command::Bench(args) => bench::bench(&args),
+    }
+}
+
+/// Work on a simulation whose dimension and scalar type are chosen at run time: the commands
+/// implement it once, generically, and [`with_simulation`] picks the instantiation.
+trait SimulationJob {
+    /// What the job returns.
+    type Output;
+    /// Does the job on a freshly built simulation of `scene`.
+    fn run<T: Real, const D: usize>(self, scene: &Scene, sim: Simulation<T, D>) -> Result<Self::Output>;
+}
+
+/// Builds `scene` at its dimension, in f64 if `double` (else f32), and hands it to `job`.
+fn with_simulation<J: SimulationJob>(scene: &Scene, double: bool, job: J) -> Result<J::Output> {
+    match (scene.dim(), double) {
+        (2, false) => job.run(scene, scene.build::<f32, 2>()?),
+        (3, false) => job.run(scene, scene.build::<f32, 3>()?),
+        (2, true) => job.run(scene, scene.build::<f64, 2>()?),
+        (3, true) => job.run(scene, scene.build::<f64, 3>()?),
+        (dim, _) => {
+            Err(Error::InvalidArgument(format!("scene '{}' has dimension {dim}; Rheo simulates 2 or 3", scene.name())))
+        }
+    }
+}
+
+/// The actuation of `step` in the simulation's scalar type (empty for scenes without actuators).
+fn actuation<T: Real>(scene: &Scene, step: usize, out: &mut Vec<T>) {
+    out.clear();
+    out.extend(scene.actuation(step).into_iter().map(T::of));
+}
+
+/// Rate in engineering notation with three significant digits, e.g. `1.23e7`.
+fn rate(x: f64) -> String {
+    format!("{x:.2e}")
+}

@@ -1,0 +1,209 @@
+//! `rheo run`: step a scene, writing frames and keeping the manifest current after each one.
+
+use super::{SimulationJob, actuation, rate, with_simulation};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
+use rheo_engine::io::manifest::MANIFEST_FILE;
+use rheo_engine::io::{FrameRecord, Manifest, PlyFrame, RunStatus, fnv1a64, render_frame};
+use rheo_engine::math::Real;
+use rheo_engine::mpm::Simulation;
+use rheo_engine::scene::Scene;
+use rheo_engine::{Error, Result};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Options of `rheo run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The scene file (TOML).
+    scene: PathBuf,
+    /// Steps to take [default: the scene's `steps`].
+    #[arg(long, value_name = "N")]
+    steps: Option<usize>,
+    /// Write a frame every K steps (and after the last step) [default: the scene's `frame_every`].
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+    every: Option<u64>,
+    /// Output directory [default: out/<scene name>].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Simulate in double precision (default: single).
+    #[arg(long)]
+    f64: bool,
+    /// Also render each frame to frame_XXXXX.png.
+    #[arg(long)]
+    png: bool,
+    /// Width of the PNG pictures in pixels (2D: height follows the domain's aspect ratio).
+    #[arg(long, value_name = "PX", default_value_t = 640, value_parser = clap::value_parser!(u32).range(16..=8192))]
+    png_size: u32,
+}
+
+/// Loads the scene and runs it as `args` say.
+pub fn run(args: &RunArgs) -> Result<()> {
+    let bytes = std::fs::read(&args.scene).map_err(|e| Error::Io { path: args.scene.clone(), source: e })?;
+    let scene = Scene::from_file(&args.scene)?;
+    let out = args.out.clone().unwrap_or_else(|| Path::new("out").join(file_name_safe(scene.name())));
+    let job = RunJob { args, out, scene_hash: fnv1a64(&bytes) };
+    let summary = with_simulation(&scene, args.f64, job)?;
+    println!("{summary}");
+    Ok(())
+}
+
+/// `name` with everything but letters, digits, `-`, `_` and `.` replaced by `_`.
+fn file_name_safe(name: &str) -> String {
+    let safe: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+    if safe.is_empty() || safe.chars().all(|c| c == '.') { "scene".into() } else { safe }
+}
+
+struct RunJob<'a> {
+    args: &'a RunArgs,
+    out: PathBuf,
+    scene_hash: u64,
+}
+
+impl SimulationJob for RunJob<'_> {
+    type Output = String;
+
+    fn run<T: Real, const D: usize>(self, scene: &Scene, mut sim: Simulation<T, D>) -> Result<String> {
+        let args = self.args;
+        let steps = args.steps.unwrap_or(scene.steps());
+        let every = args.every.map_or(scene.frame_every(), |k| k as usize).max(1);
+        let dir = &self.out;
+        prepare_output_dir(dir)?;
+        let mut writer = FrameWriter {
+            dir,
+            png_size: args.png.then(|| image_size(&sim, args.png_size)),
+            manifest: Manifest {
+                scene: scene.name().to_string(),
+                scene_file: args.scene.display().to_string(),
+                scene_hash: self.scene_hash,
+                dim: D,
+                precision: if args.f64 { "f64" } else { "f32" }.to_string(),
+                particles: sim.state.len(),
+                dt: scene.simulation.dt,
+                frame_every: every,
+                steps_requested: steps,
+                total_steps: 0,
+                wall_seconds: 0.0,
+                status: RunStatus::Running,
+                error: None,
+                frames: Vec::new(),
+            },
+        };
+        writer.frame(&sim, Duration::ZERO)?;
+
+        let bar = ProgressBar::new(steps as u64).with_style(
+            ProgressStyle::with_template("{elapsed_precise} {wide_bar} {pos}/{len} steps, {rate}, ETA {eta}")
+                .expect("valid progress template")
+                .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.0} steps/s", s.per_sec());
+                }),
+        );
+        let mut signal = Vec::new();
+        let mut stepping = Duration::ZERO;
+        let outcome = (|| -> Result<()> {
+            let mut since_frame = Duration::ZERO;
+            for k in 1..=steps {
+                let start = Instant::now();
+                actuation(scene, sim.state.step, &mut signal);
+                let result = sim.step(&signal);
+                let elapsed = start.elapsed();
+                stepping += elapsed;
+                since_frame += elapsed;
+                result?;
+                bar.inc(1);
+                if k % every == 0 || k == steps {
+                    writer.manifest.wall_seconds = stepping.as_secs_f64();
+                    writer.frame(&sim, std::mem::take(&mut since_frame))?;
+                }
+            }
+            Ok(())
+        })();
+        writer.manifest.total_steps = sim.state.step;
+        writer.manifest.wall_seconds = stepping.as_secs_f64();
+        if let Err(error) = outcome {
+            bar.abandon();
+            writer.manifest.status = RunStatus::Failed;
+            writer.manifest.error = Some(error.to_string());
+            // The manifest already lists every frame written; failing to mark it failed must
+            // not hide the error that stopped the run.
+            let _ = writer.manifest.write(dir);
+            return Err(error);
+        }
+        bar.finish_and_clear();
+        writer.manifest.status = RunStatus::Complete;
+        writer.manifest.write(dir)?;
+
+        let seconds = stepping.as_secs_f64();
+        let n = sim.state.len();
+        Ok(format!(
+            "{}: {n} particles, {steps} steps in {seconds:.2} s ({} particle-steps/s), {} frames in {}",
+            scene.name(),
+            rate((n * steps) as f64 / seconds.max(1e-9)),
+            writer.manifest.frames.len(),
+            dir.display()
+        ))
+    }
+}
+
+/// Writes frames and keeps the manifest in step with them.
+struct FrameWriter<'a> {
+    dir: &'a Path,
+    /// Width and height of the PNG pictures, if any.
+    png_size: Option<(u32, u32)>,
+    manifest: Manifest,
+}
+
+impl FrameWriter<'_> {
+    /// Writes the current state as a frame (PLY, and PNG if asked), then the manifest listing it.
+    fn frame<T: Real, const D: usize>(&mut self, sim: &Simulation<T, D>, wall: Duration) -> Result<()> {
+        let step = sim.state.step;
+        let time = step as f64 * self.manifest.dt;
+        let file = format!("frame_{step:05}.ply");
+        let mut frame = PlyFrame::from_state(&sim.model, &sim.state);
+        frame.time = Some(time);
+        frame.write(&self.dir.join(&file))?;
+        let image = match self.png_size {
+            Some((w, h)) => {
+                let name = format!("frame_{step:05}.png");
+                render_frame(&sim.model, &sim.state, w, h).write_png(&self.dir.join(&name))?;
+                Some(name)
+            }
+            None => None,
+        };
+        let m = &mut self.manifest;
+        m.frames.push(FrameRecord { file, image, step, time, wall_seconds: wall.as_secs_f64() });
+        m.total_steps = step;
+        m.write(self.dir)?;
+        Ok(())
+    }
+}
+
+/// Picture size for a requested width: 3D square, 2D following the domain's aspect ratio.
+fn image_size<T: Real, const D: usize>(sim: &Simulation<T, D>, width: u32) -> (u32, u32) {
+    if D != 2 {
+        return (width, width);
+    }
+    let extent = sim.model.grid.extent();
+    let aspect = extent[1].to_f64() / extent[0].to_f64();
+    (width, ((width as f64 * aspect).round() as u32).clamp(16, 8192))
+}
+
+/// Creates `dir`; if it holds an earlier run (a manifest), removes that run's frames so that
+/// the directory never mixes two rollouts.
+fn prepare_output_dir(dir: &Path) -> Result<()> {
+    let io = |e| Error::Io { path: dir.to_path_buf(), source: e };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    if !dir.join(MANIFEST_FILE).exists() {
+        return Ok(());
+    }
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let stem = name.strip_prefix("frame_").and_then(|s| s.strip_suffix(".ply").or_else(|| s.strip_suffix(".png")));
+        if stem.is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())) {
+            std::fs::remove_file(&path).map_err(|e| Error::Io { path: path.clone(), source: e })?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,283 @@
+//! The `rheo` command as a user meets it: frames and manifest on disk, one-line errors with exit
+//! code 1 that name the file and line or the step and particle, nothing lost when a rollout
+//! fails, and the benchmark's JSON.
+
+use rheo::io::{Image, PlyFrame};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A fresh, empty directory for one test.
+fn scratch(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rheo-cli-{}-{test}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn rheo(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rheo")).args(args).output().expect("the rheo binary runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts that the command failed with exit code 1 and exactly one line `error: ...` on
+/// stderr, and returns that line.
+fn one_line_error(out: &Output) -> String {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(1), "expected exit code 1, stderr: {err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one line on stderr, got: {err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    lines[0].to_string()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn manifest(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("manifest.json")).expect("manifest.json exists");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("manifest.json is not JSON ({e}):\n{text}"))
+}
+
+/// The steps of the frames a manifest lists, after checking that each listed file reads back
+/// as a PLY with the manifest's particle count and step.
+fn listed_frames(dir: &Path, m: &Value) -> Vec<u64> {
+    let particles = m["particles"].as_u64().unwrap() as usize;
+    m["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let step = f["step"].as_u64().unwrap();
+            let file = f["file"].as_str().unwrap();
+            let frame = PlyFrame::read(&dir.join(file)).unwrap();
+            assert_eq!(frame.len(), particles, "{file}");
+            assert_eq!(frame.step, Some(step as usize), "{file}");
+            step
+        })
+        .collect()
+}
+
+/// A 2D elastic block of about 500 particles falling under gravity: 20 steps, a frame every 10.
+const TINY: &str = r#"name = "tiny"
+
+[simulation]
+dim = 2
+domain = [1.0, 1.0]
+resolution = 32
+dt = 2e-4
+steps = 20
+frame_every = 10
+gravity = [0.0, -9.8]
+
+[[materials]]
+name = "jelly"
+model = "fixed_corotated"
+density = 1000.0
+youngs_modulus = 1e4
+poissons_ratio = 0.3
+
+[[bodies]]
+shape = "box"
+material = "jelly"
+min = [0.3, 0.3]
+max = [0.65, 0.65]
+velocity = [0.5, 0.0]
+"#;
+
+#[test]
+fn run_writes_every_kth_frame_and_a_manifest_listing_them() {
+    let dir = scratch("run");
+    let scene = write(&dir, "tiny.toml", TINY);
+    let out_dir = dir.join("frames");
+    let out = rheo(&["run", scene.to_str().unwrap(), "--out", out_dir.to_str().unwrap()]);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        summary.contains("tiny") && summary.contains("20 steps") && summary.contains("particle-steps/s"),
+        "{summary}"
+    );
+
+    let m = manifest(&out_dir);
+    assert_eq!(m["scene"], "tiny");
+    assert_eq!(m["dim"], 2);
+    assert_eq!(m["status"], "complete");
+    assert_eq!(m["total_steps"], 20);
+    assert_eq!(m["dt"], 2e-4);
+    let particles = m["particles"].as_u64().unwrap();
+    assert!((400..=600).contains(&particles), "{particles} particles");
+    assert_eq!(listed_frames(&out_dir, &m), [0, 10, 20]);
+    assert_eq!(m["frames"][1]["file"], "frame_00010.ply");
+    assert!((m["frames"][2]["time"].as_f64().unwrap() - 20.0 * 2e-4).abs() < 1e-12);
+    let hash = format!("fnv1a64:{:016x}", rheo::io::fnv1a64(TINY.as_bytes()));
+    assert_eq!(m["scene_hash"], hash.as_str());
+
+    // The frames hold the simulation: the block moves right and falls, and stays intact.
+    let first = PlyFrame::read(&out_dir.join("frame_00000.ply")).unwrap();
+    let last = PlyFrame::read(&out_dir.join("frame_00020.ply")).unwrap();
+    let mean = |f: &PlyFrame, a: usize| f.position.iter().map(|p| p[a] as f64).sum::<f64>() / f.len() as f64;
+    assert!(mean(&last, 0) > mean(&first, 0) && mean(&last, 1) < mean(&first, 1));
+    assert!(last.position.iter().all(|p| p[2] == 0.0) && last.j.iter().all(|j| (j - 1.0).abs() < 0.1));
+    let entries = std::fs::read_dir(&out_dir).unwrap().count();
+    assert_eq!(entries, 4, "three frames and the manifest, no temporary files");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn run_with_png_renders_each_frame_and_f64_runs_too() {
+    let dir = scratch("png");
+    let scene = write(&dir, "tiny.toml", TINY);
+    let out_dir = dir.join("frames");
+    let args = ["run", scene.to_str().unwrap(), "--out", out_dir.to_str().unwrap(), "--steps", "7", "--every", "5"];
+    let out = rheo(&[&args[..], &["--png", "--png-size", "96", "--f64"][..]].concat());
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let m = manifest(&out_dir);
+    assert_eq!(m["precision"], "f64");
+    // Every 5 steps, and the last step too.
+    assert_eq!(listed_frames(&out_dir, &m), [0, 5, 7]);
+    for f in m["frames"].as_array().unwrap() {
+        let name = f["image"].as_str().expect("an image per frame");
+        let image = Image::from_png(&std::fs::read(out_dir.join(name)).unwrap(), name).unwrap();
+        assert_eq!((image.width, image.height), (96, 96));
+        let background = image.pixel(0, 0);
+        let painted = image.pixels.chunks(3).filter(|p| *p != background).count();
+        assert!(painted > 96 * 96 / 20, "{name}: only {painted} pixels differ from the background");
+    }
+    // A second run into the same directory replaces the first one's frames.
+    let out = rheo(&[&args[..4], &["--steps", "3"][..]].concat());
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    assert_eq!(listed_frames(&out_dir, &manifest(&out_dir)), [0, 3]);
+    assert!(!out_dir.join("frame_00005.ply").exists() && !out_dir.join("frame_00000.png").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn check_summarizes_a_valid_scene() {
+    let dir = scratch("check-ok");
+    let scene = write(&dir, "tiny.toml", TINY);
+    let out = rheo(&["check", scene.to_str().unwrap()]);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for expected in ["tiny", "2D", "32 x 32", "particles", "jelly", "bodies     1"] {
+        assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn check_names_the_file_line_and_key_of_a_typo() {
+    let dir = scratch("check-typo");
+    let typo = TINY.replace("youngs_modulus = 1e4", "youngs_modulas = 1e4");
+    let line = typo.lines().position(|l| l.starts_with("youngs_modulas")).unwrap() + 1;
+    let scene = write(&dir, "typo.toml", &typo);
+    let err = one_line_error(&rheo(&["check", scene.to_str().unwrap()]));
+    assert!(err.contains(&format!("typo.toml:{line}")), "{err}");
+    assert!(err.contains("youngs_modulas"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn run_on_a_missing_file_names_it() {
+    let dir = scratch("missing");
+    let missing = dir.join("no_such_scene.toml");
+    let err = one_line_error(&rheo(&["run", missing.to_str().unwrap()]));
+    assert!(err.contains(missing.to_str().unwrap()), "{err}");
+    let err = one_line_error(&rheo(&["check", missing.to_str().unwrap()]));
+    assert!(err.contains("no_such_scene.toml"), "{err}");
+    // Not TOML at all.
+    let garbage = write(&dir, "garbage.toml", "this is [not toml\n");
+    let err = one_line_error(&rheo(&["check", garbage.to_str().unwrap()]));
+    assert!(err.contains("garbage.toml"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The numbers after `key` in `text` (e.g. the step in `step 12: ...`).
+fn number_after(text: &str, key: &str) -> u64 {
+    let rest = &text[text.find(key).unwrap_or_else(|| panic!("no `{key}` in {text}")) + key.len()..];
+    rest.chars().take_while(char::is_ascii_digit).collect::<String>().parse().unwrap()
+}
+
+#[test]
+fn a_rollout_that_blows_up_names_step_and_particle_and_keeps_its_frames() {
+    let dir = scratch("blowup");
+    // A fluid far too stiff for the time step (sound crosses ~2 cells per step) thrown at the
+    // floor: the impact's pressure wave grows each step until particles are flung out of the
+    // grid, tens of steps in (in f32 and f64 alike: it is the physics, not round-off).
+    let scene = TINY
+        .replace("model = \"fixed_corotated\"", "model = \"fluid\"")
+        .replace("youngs_modulus = 1e4", "bulk_modulus = 1e9")
+        .replace("poissons_ratio = 0.3\n", "")
+        .replace("min = [0.3, 0.3]", "min = [0.3, 0.12]")
+        .replace("max = [0.65, 0.65]", "max = [0.65, 0.47]")
+        .replace("velocity = [0.5, 0.0]", "velocity = [0.0, -5.0]");
+    let scene = write(&dir, "unstable.toml", &scene);
+    let out_dir = dir.join("frames");
+    let out = rheo(&["run", scene.to_str().unwrap(), "--out", out_dir.to_str().unwrap(), "--steps", "1000"]);
+    let err = one_line_error(&out);
+    let step = number_after(&err, "step ");
+    let particle = number_after(&err, "particle ");
+    assert!(step > 10, "the failure should come mid-rollout, after a few frames: {err}");
+
+    let m = manifest(&out_dir);
+    assert_eq!(m["status"], "failed");
+    assert_eq!(m["error"].as_str().unwrap(), err.strip_prefix("error: ").unwrap());
+    assert!((particle as usize) < m["particles"].as_u64().unwrap() as usize);
+    // Every frame up to the failure (one each 10 steps) is listed and readable; nothing after.
+    let frames = listed_frames(&out_dir, &m);
+    let last = *frames.last().unwrap();
+    assert_eq!(frames, (0..=last).step_by(10).collect::<Vec<_>>());
+    assert!(last <= step && step - last <= 10, "last frame {last}, failure at step {step}");
+    // The steps completed: up to the state that holds the bad particle (left the grid) or up to
+    // the one before it (non-finite values are caught before the state is kept).
+    let done = m["total_steps"].as_u64().unwrap();
+    assert!(done == step || done + 1 == step, "{done} steps done, failure at step {step}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_non_finite_value_names_step_particle_and_field() {
+    let dir = scratch("nan");
+    // Young's modulus beyond f32's range: the stiffness is infinite in single precision and the
+    // first step's stress is inf * 0 = NaN.
+    let scene = write(&dir, "nan.toml", &TINY.replace("youngs_modulus = 1e4", "youngs_modulus = 1e39"));
+    let out_dir = dir.join("frames");
+    let err = one_line_error(&rheo(&["run", scene.to_str().unwrap(), "--out", out_dir.to_str().unwrap()]));
+    assert!(err.starts_with("error: step 1: particle "), "{err}");
+    assert!(err.contains("is not finite"), "{err}");
+    let m = manifest(&out_dir);
+    assert_eq!(m["status"], "failed");
+    assert_eq!(listed_frames(&out_dir, &m), [0]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bench_json_reports_throughput() {
+    let out = rheo(&["bench", "--json", "--steps", "5", "--scene", "mpm88"]);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    let v: Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(v["name"], "mpm88");
+    assert_eq!(v["particles"], 8192);
+    assert_eq!(v["steps"], 5);
+    assert!(v["particle_steps_per_s"].as_f64().unwrap() > 0.0);
+    assert!(v["seconds"].as_f64().unwrap() > 0.0);
+    assert!(v["threads"].as_u64().unwrap() >= 1);
+    assert!(v["peak_rss_bytes"].as_u64().is_none_or(|b| b > 1 << 20));
+}
+
+#[test]
+fn usage_errors_keep_clap_exit_code_and_unknown_bench_scenes_are_errors() {
+    assert_eq!(rheo(&["run"]).status.code(), Some(2));
+    assert_eq!(rheo(&["run", "x.toml", "--every", "0"]).status.code(), Some(2));
+    assert_eq!(rheo(&["frobnicate"]).status.code(), Some(2));
+    let err = one_line_error(&rheo(&["bench", "--scene", "no_such_bench"]));
+    assert!(err.contains("no_such_bench") && err.contains("mpm88"), "{err}");
+}
