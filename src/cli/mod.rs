@@ -52,12 +52,17 @@ trait SimulationJob {
 }
 
 /// Builds `scene` at its dimension, in f64 if `double` (else f32), and hands it to `job`.
-fn with_simulation<J: SimulationJob>(scene: &Scene, double: bool, job: J) -> Result<J::Output> {
+/// The job runs on a thread of rayon's pool: the solver's parallel loops are then entered from a
+/// worker, not handed over from outside at every step (a costly thread switch each time).
+fn with_simulation<J: SimulationJob + Send>(scene: &Scene, double: bool, job: J) -> Result<J::Output>
+where
+    J::Output: Send,
+{
     match (scene.dim(), double) {
-        (2, false) => job.run(scene, scene.build::<f32, 2>()?),
-        (3, false) => job.run(scene, scene.build::<f32, 3>()?),
-        (2, true) => job.run(scene, scene.build::<f64, 2>()?),
-        (3, true) => job.run(scene, scene.build::<f64, 3>()?),
+        (2, false) => rayon::scope(|_| job.run(scene, scene.build::<f32, 2>()?)),
+        (3, false) => rayon::scope(|_| job.run(scene, scene.build::<f32, 3>()?)),
+        (2, true) => rayon::scope(|_| job.run(scene, scene.build::<f64, 2>()?)),
+        (3, true) => rayon::scope(|_| job.run(scene, scene.build::<f64, 3>()?)),
         (dim, _) => {
             Err(Error::InvalidArgument(format!("scene '{}' has dimension {dim}; Rheo simulates 2 or 3", scene.name())))
         }

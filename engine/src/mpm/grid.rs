@@ -1,5 +1,5 @@
 //! The background grid: its geometry, its nodes, the quadratic B-spline stencil that ties a
-//! particle to the 3^d nodes around it, and the binning of particles into blocks whose colours
+//! particle to the 3^d nodes around it, and the binning of particles into slabs whose colours
 //! make the particle-to-grid scatter deterministic and race-free.
 
 use crate::error::{Error, Result};
@@ -178,20 +178,23 @@ impl<T: Real, const D: usize> Stencil<T, D> {
     }
 }
 
-/// Side of a scatter block, in cells. Same-coloured blocks are two blocks apart, so the node
-/// ranges they write (BLOCK + 2 wide) never overlap as long as BLOCK >= 2.
+/// Side of a binning block, in cells; also the width (along axis 0) of a scatter slab.
+/// Same-coloured slabs are two slabs apart, so the node ranges they write (BLOCK + 2 wide)
+/// never overlap as long as BLOCK >= 2.
 pub const BLOCK: usize = 4;
 
-/// Particles binned by block, in a fixed order: within a block by particle index, blocks by
-/// colour and then by block index. Processing the blocks of one colour in parallel and the
-/// colours in sequence gives a scatter whose every sum has the same order on any thread count.
+/// Particles binned in a fixed order: by slab colour (the parity of the slab, a BLOCK-wide
+/// layer of cells across axis 0), then by block (BLOCK^d cells, for locality), then by particle
+/// index. Scattering the slabs of one colour in parallel and the two colours in sequence gives a
+/// scatter whose every sum has the same order on any thread count, with only two parallel
+/// phases per step.
 #[derive(Clone, Debug, Default)]
 pub struct Bins {
-    /// Particle indices, grouped by block.
+    /// Particle indices, grouped by slab and, within a slab, by block.
     pub order: Vec<u32>,
-    /// For each non-empty block, the range of `order` it owns, grouped by colour.
-    pub blocks: Vec<std::ops::Range<usize>>,
-    /// `blocks[colour_start[c]..colour_start[c + 1]]` are the blocks of colour `c`.
+    /// For each non-empty slab, the range of `order` it owns, grouped by colour.
+    pub slabs: Vec<std::ops::Range<usize>>,
+    /// `slabs[colour_start[c]..colour_start[c + 1]]` are the slabs of colour `c`.
     pub colour_start: Vec<usize>,
     /// Per-block particle counts (scratch).
     counts: Vec<u32>,
@@ -211,20 +214,18 @@ impl Bins {
         let grid = StencilGrid::new(spec);
         let blocks_per_axis = spec.cells.map(|c| c.div_ceil(BLOCK));
         let block_count: usize = blocks_per_axis.iter().product();
-        let colours = 1usize << D;
-        // Block key: colour-major, then block index, so one counting sort groups both.
+        // Blocks are numbered with axis 0 slowest, so each slab's blocks are consecutive.
+        let blocks_per_slab = block_count / blocks_per_axis[0];
         let key_of = |base: &[usize; D]| {
-            let mut colour = 0usize;
             let mut index = 0usize;
             for a in 0..D {
-                let b = base[a] / BLOCK;
-                colour |= (b & 1) << a;
-                index = index * blocks_per_axis[a] + b;
+                index = index * blocks_per_axis[a] + base[a] / BLOCK;
             }
+            let colour = (base[0] / BLOCK) & 1;
             colour * block_count + index
         };
         self.counts.clear();
-        self.counts.resize(colours * block_count + 1, 0);
+        self.counts.resize(2 * block_count + 1, 0);
         self.keys.clear();
         self.keys.par_extend(x.par_iter().with_min_len(1024).map(|xp| match grid.stencil(xp) {
             Some(st) => key_of(&st.base) as u32,
@@ -239,19 +240,19 @@ impl Bins {
         for k in 1..self.counts.len() {
             self.counts[k] += self.counts[k - 1];
         }
-        self.blocks.clear();
+        self.slabs.clear();
         self.colour_start.clear();
-        for c in 0..colours {
-            self.colour_start.push(self.blocks.len());
-            for b in 0..block_count {
-                let key = c * block_count + b;
-                let (lo, hi) = (self.counts[key] as usize, self.counts[key + 1] as usize);
+        for colour in 0..2 {
+            self.colour_start.push(self.slabs.len());
+            for slab in (colour..blocks_per_axis[0]).step_by(2) {
+                let first = colour * block_count + slab * blocks_per_slab;
+                let (lo, hi) = (self.counts[first] as usize, self.counts[first + blocks_per_slab] as usize);
                 if hi > lo {
-                    self.blocks.push(lo..hi);
+                    self.slabs.push(lo..hi);
                 }
             }
         }
-        self.colour_start.push(self.blocks.len());
+        self.colour_start.push(self.slabs.len());
         self.order.resize(x.len(), 0);
         // counts[key] is now the next free slot of that key.
         for (p, &key) in self.keys.iter().enumerate() {

@@ -320,11 +320,14 @@ impl<T: Real, const D: usize> Simulation<T, D> {
         Ok(())
     }
 
-    /// `n` steps without actuation.
+    /// `n` steps without actuation. The loop runs on a thread of rayon's pool, so the step's
+    /// parallel loops start from a worker instead of being handed over at every step.
     pub fn run(&mut self, n: usize) -> Result<()> {
-        for _ in 0..n {
-            self.step(&[])?;
-        }
-        Ok(())
+        rayon::scope(|_| {
+            for _ in 0..n {
+                self.step(&[])?;
+            }
+            Ok(())
+        })
     }
 }

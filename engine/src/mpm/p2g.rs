@@ -77,13 +77,13 @@ pub(super) fn p2g<T: Real, const D: usize>(
     let finite = AtomicBool::new(true);
     let props = &model.particles;
     for colour in 0..bins.colour_start.len() - 1 {
-        let blocks = &bins.blocks[bins.colour_start[colour]..bins.colour_start[colour + 1]];
-        blocks.par_iter().for_each(|range| {
-            let mut block_finite = true;
+        let slabs = &bins.slabs[bins.colour_start[colour]..bins.colour_start[colour + 1]];
+        slabs.par_iter().for_each(|range| {
+            let mut slab_finite = true;
             for &p in &bins.order[range.clone()] {
                 let p = p as usize;
                 let (fe, plastic, affine) = update_particle(model, input, actuation, p, stress_scale);
-                block_finite &= (fe.sum() + plastic).is_finite();
+                slab_finite &= (fe.sum() + plastic).is_finite();
                 // SAFETY: `order` is a permutation, so particle p is handled here only.
                 unsafe {
                     *shared_f.at(p) = fe;
@@ -95,14 +95,14 @@ pub(super) fn p2g<T: Real, const D: usize>(
                 let momentum = input.v[p] * mass;
                 let affine_dx = affine * spec.dx;
                 stencil.for_each_node(&grid.strides, |i, w, offset| {
-                    // SAFETY: blocks of one colour touch disjoint nodes (see Bins); this block's
+                    // SAFETY: slabs of one colour touch disjoint nodes (see Bins); this slab's
                     // particles run sequentially on this thread.
                     let node = unsafe { shared_nodes.at(i) };
                     node.momentum += (momentum + affine_dx * offset) * w;
                     node.mass += mass * w;
                 });
             }
-            if !block_finite {
+            if !slab_finite {
                 finite.store(false, Ordering::Relaxed);
             }
         });
