@@ -2,7 +2,7 @@
 //! `psi = mu |F - R|^2 + lambda/2 (J - 1)^2`, `P = 2 mu (F - R) + lambda (J - 1) J F^{-T}`.
 
 use super::{Elasticity, Lame};
-use crate::math::{Matrix, Real, cofactor, det, svd};
+use crate::math::{Matrix, Real, cofactor, det, polar_rotation, svd};
 
 /// Fixed-corotated hyperelasticity: robust under inversion, the default for soft solids.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -18,7 +18,7 @@ impl<T: Real, const D: usize> Elasticity<T, D> for FixedCorotated {
 
     #[inline(always)]
     fn first_piola(&self, f: &Matrix<T, D>, lame: Lame<T>) -> Matrix<T, D> {
-        let r = svd(f).rotation();
+        let r = polar_rotation(f);
         let j = det(f);
         // J F^{-T} is the cofactor matrix: no division, finite at J = 0.
         (f - r) * (lame.mu + lame.mu) + cofactor(f) * (lame.lambda * (j - T::one()))

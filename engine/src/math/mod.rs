@@ -3,8 +3,10 @@
 //! (f32, f64) and the spatial dimension `D` (2, 3); `D`-specific code branches on the constant,
 //! which the compiler resolves per instantiation.
 
+mod polar;
 mod svd;
 
+pub use polar::polar_rotation;
 pub use svd::{Svd, svd};
 
 /// The scalar of a simulation: `f32` for speed, `f64` for finite-difference gradient checks.

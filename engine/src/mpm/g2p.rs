@@ -41,7 +41,7 @@ pub(super) fn g2p<T: Real, const D: usize>(
             *v_out = v;
             *c_out = b * c_scale;
             *x_out = x + v * dt;
-            (x_out.sum() + v.sum() + c_out.sum()).is_finite() && grid.stencil(x_out).is_some()
+            (x_out.sum() + v.sum() + c_out.sum()).is_finite() && grid.contains(x_out)
         })
         // Not `all`, which would stop early and leave particles unwritten.
         .fold(|| true, |acc, finite| acc & finite)

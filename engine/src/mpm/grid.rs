@@ -112,14 +112,13 @@ impl<T: Real, const D: usize> StencilGrid<T, D> {
         }
     }
 
-    /// The stencil of a particle at `x`; `None` if any of its nodes falls off the grid (or `x`
-    /// is not finite).
+    /// The lowest stencil node of a particle at `x` and `x / dx` relative to it; `None` if any
+    /// of the particle's 3^d nodes falls off the grid (or `x` is not finite).
     #[inline(always)]
-    pub fn stencil(&self, x: &Vector<T, D>) -> Option<Stencil<T, D>> {
+    pub fn base(&self, x: &Vector<T, D>) -> Option<([usize; D], Vector<T, D>)> {
         let half = T::of(0.5);
         let mut base = [0usize; D];
         let mut fx = Vector::<T, D>::zeros();
-        let mut w = [[T::zero(); 3]; D];
         for a in 0..D {
             let xa = x[a] * self.inv_dx;
             let s = xa - half;
@@ -130,13 +129,33 @@ impl<T: Real, const D: usize> StencilGrid<T, D> {
             }
             let b = s.trunc_i32();
             base[a] = b as usize;
-            let f = xa - T::of_i32(b);
-            fx[a] = f;
+            fx[a] = xa - T::of_i32(b);
+        }
+        Some((base, fx))
+    }
+
+    /// Whether a particle at `x` has its whole stencil on the grid.
+    #[inline(always)]
+    pub fn contains(&self, x: &Vector<T, D>) -> bool {
+        (0..D).all(|a| {
+            let s = x[a] * self.inv_dx - T::of(0.5);
+            s >= T::zero() && s < self.limit[a]
+        })
+    }
+
+    /// The stencil of a particle at `x`; `None` if any of its nodes falls off the grid (or `x`
+    /// is not finite).
+    #[inline(always)]
+    pub fn stencil(&self, x: &Vector<T, D>) -> Option<Stencil<T, D>> {
+        let (base, fx) = self.base(x)?;
+        let half = T::of(0.5);
+        let w = std::array::from_fn(|a| {
+            let f = fx[a];
             let d0 = T::of(1.5) - f;
             let d1 = f - T::one();
             let d2 = f - half;
-            w[a] = [half * d0 * d0, T::of(0.75) - d1 * d1, half * d2 * d2];
-        }
+            [half * d0 * d0, T::of(0.75) - d1 * d1, half * d2 * d2]
+        });
         Some(Stencil { base, fx, w })
     }
 }
@@ -227,8 +246,8 @@ impl Bins {
         self.counts.clear();
         self.counts.resize(2 * block_count + 1, 0);
         self.keys.clear();
-        self.keys.par_extend(x.par_iter().with_min_len(1024).map(|xp| match grid.stencil(xp) {
-            Some(st) => key_of(&st.base) as u32,
+        self.keys.par_extend(x.par_iter().with_min_len(1024).map(|xp| match grid.base(xp) {
+            Some((base, _)) => key_of(&base) as u32,
             None => u32::MAX,
         }));
         if let Some(p) = self.keys.iter().position(|&k| k == u32::MAX) {

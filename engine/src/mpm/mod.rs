@@ -223,7 +223,7 @@ impl<T: Real, const D: usize> Model<T, D> {
                 return Err(Error::NonFinite { step: output.step, particle, field, value });
             }
             let grid = StencilGrid::new(&self.grid);
-            if let Some(particle) = output.x.iter().position(|x| grid.stencil(x).is_none()) {
+            if let Some(particle) = output.x.iter().position(|x| !grid.contains(x)) {
                 let position = output.x[particle].iter().map(|v| v.to_f64()).collect();
                 return Err(Error::OutOfDomain { step: output.step, particle, position });
             }
