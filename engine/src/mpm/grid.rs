@@ -200,7 +200,7 @@ impl<T: Real, const D: usize> Stencil<T, D> {
 /// Side of a binning block, in cells; also the width (along axis 0) of a scatter slab.
 /// Same-coloured slabs are two slabs apart, so the node ranges they write (BLOCK + 2 wide)
 /// never overlap as long as BLOCK >= 2.
-pub const BLOCK: usize = 4;
+pub const BLOCK: usize = 2;
 
 /// Particles binned in a fixed order: by slab colour (the parity of the slab, a BLOCK-wide
 /// layer of cells across axis 0), then by block (BLOCK^d cells, for locality), then by particle
