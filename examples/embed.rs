@@ -28,7 +28,12 @@ fn main() -> rheo::Result<()> {
             .filter(|(_, m)| **m == jelly)
             .fold((Vector::<f32, 2>::zeros(), 0.0), |(s, n), (x, _)| (s + x, n + 1.0));
         let center = sum / n;
-        println!("t = {:.3} s: jelly centre at ({:.3}, {:.3})", frame as f32 * 200.0 * sim.model.dt, center[0], center[1]);
+        println!(
+            "t = {:.3} s: jelly centre at ({:.3}, {:.3})",
+            frame as f32 * 200.0 * sim.model.dt,
+            center[0],
+            center[1]
+        );
     }
     Ok(())
 }

@@ -14,9 +14,17 @@ fn block_sliding_on_a_floor_decelerates_at_mu_g() {
     let (mu, g, dx) = (0.3, 9.8, 1.0 / 64.0);
     let (mut model, mut state) = empty::<f64, 2>([64, 32], dx, 1e-4, [0.0, -g], Contact::Separate { friction: mu });
     let floor = 3.0 * dx;
-    add_box(&mut model, &mut state, [0.1, floor], [0.3, floor + 0.1], 2, elastic(ElasticLaw::FixedCorotated), Lame::from_young_poisson(2e4, 0.3), 10.0, |_| {
-        Vector::<f64, 2>::new(2.0, 0.0)
-    });
+    add_box(
+        &mut model,
+        &mut state,
+        [0.1, floor],
+        [0.3, floor + 0.1],
+        2,
+        elastic(ElasticLaw::FixedCorotated),
+        Lame::from_young_poisson(2e4, 0.3),
+        10.0,
+        |_| Vector::<f64, 2>::new(2.0, 0.0),
+    );
     let mut sim = Simulation::new(model, state).unwrap();
     let speed = |sim: &Simulation<f64, 2>| sim.model.linear_momentum(&sim.state)[0] / sim.model.total_mass();
     sim.run(200).unwrap(); // the block settles onto the floor
@@ -33,9 +41,17 @@ fn block_sliding_on_a_floor_decelerates_at_mu_g() {
 fn frictionless_floor_keeps_the_sliding_speed() {
     let (g, dx) = (9.8, 1.0 / 64.0);
     let (mut model, mut state) = empty::<f64, 2>([64, 32], dx, 1e-4, [0.0, -g], Contact::Slip { friction: 0.0 });
-    add_box(&mut model, &mut state, [0.1, 3.0 * dx], [0.3, 3.0 * dx + 0.1], 2, elastic(ElasticLaw::FixedCorotated), Lame::from_young_poisson(2e4, 0.3), 10.0, |_| {
-        Vector::<f64, 2>::new(1.0, 0.0)
-    });
+    add_box(
+        &mut model,
+        &mut state,
+        [0.1, 3.0 * dx],
+        [0.3, 3.0 * dx + 0.1],
+        2,
+        elastic(ElasticLaw::FixedCorotated),
+        Lame::from_young_poisson(2e4, 0.3),
+        10.0,
+        |_| Vector::<f64, 2>::new(1.0, 0.0),
+    );
     let mut sim = Simulation::new(model, state).unwrap();
     sim.run(1500).unwrap();
     let v = sim.model.linear_momentum(&sim.state)[0] / sim.model.total_mass();
@@ -47,9 +63,17 @@ fn frictionless_floor_keeps_the_sliding_speed() {
 fn kinematic_pusher_drives_a_block_at_its_speed() {
     let dx = 1.0 / 64.0;
     let (mut model, mut state) = empty::<f64, 2>([64, 32], dx, 1e-4, [0.0, -9.8], Contact::Slip { friction: 0.0 });
-    add_box(&mut model, &mut state, [0.3, 3.0 * dx], [0.45, 3.0 * dx + 0.15], 2, elastic(ElasticLaw::NeoHookean), Lame::from_young_poisson(1e4, 0.3), 1.0, |_| {
-        Vector::<f64, 2>::zeros()
-    });
+    add_box(
+        &mut model,
+        &mut state,
+        [0.3, 3.0 * dx],
+        [0.45, 3.0 * dx + 0.15],
+        2,
+        elastic(ElasticLaw::NeoHookean),
+        Lame::from_young_poisson(1e4, 0.3),
+        1.0,
+        |_| Vector::<f64, 2>::zeros(),
+    );
     let pusher_speed = 0.5;
     model.colliders.push(Collider {
         shape: Shape::Box { center: Vector::<f64, 2>::new(0.2, 0.15), half_extents: Vector::<f64, 2>::new(0.05, 0.15) },
@@ -74,10 +98,26 @@ fn kinematic_pusher_drives_a_block_at_its_speed() {
 #[test]
 fn static_sphere_collider_holds_a_falling_ball() {
     let dx = 1.0 / 32.0;
-    let (mut model, mut state) = empty::<f64, 3>([32, 32, 32], dx, 4e-4, [0.0, -9.8, 0.0], Contact::Separate { friction: 0.0 });
+    let (mut model, mut state) =
+        empty::<f64, 3>([32, 32, 32], dx, 4e-4, [0.0, -9.8, 0.0], Contact::Separate { friction: 0.0 });
     let sphere = Shape::Sphere { center: Vector::<f64, 3>::new(0.5, 0.3, 0.5), radius: 0.15 };
-    model.colliders.push(Collider { shape: sphere, contact: Contact::Separate { friction: 0.5 }, velocity: Vector::<f64, 3>::zeros(), angular_velocity: [0.0; 3] });
-    add_ball(&mut model, &mut state, [0.5, 0.6, 0.5], 0.1, 2, elastic(ElasticLaw::FixedCorotated), Lame::from_young_poisson(1e3, 0.3), 1.0, [0.0, -1.0, 0.0]);
+    model.colliders.push(Collider {
+        shape: sphere,
+        contact: Contact::Separate { friction: 0.5 },
+        velocity: Vector::<f64, 3>::zeros(),
+        angular_velocity: [0.0; 3],
+    });
+    add_ball(
+        &mut model,
+        &mut state,
+        [0.5, 0.6, 0.5],
+        0.1,
+        2,
+        elastic(ElasticLaw::FixedCorotated),
+        Lame::from_young_poisson(1e3, 0.3),
+        1.0,
+        [0.0, -1.0, 0.0],
+    );
     let mut sim = Simulation::new(model, state).unwrap();
     let mut deepest = f64::MAX;
     for _ in 0..750 {
@@ -96,9 +136,17 @@ fn actuated_bar_contracts_to_the_balancing_strain() {
     let dx = 1.0 / 64.0;
     let young = 1e3;
     let (mut model, mut state) = empty::<f64, 2>([64, 32], dx, 1e-4, [0.0, 0.0], Contact::Separate { friction: 0.0 });
-    let bar = add_box(&mut model, &mut state, [0.2, 0.2], [0.7, 0.25], 2, elastic(ElasticLaw::FixedCorotated), Lame::from_young_poisson(young, 0.0), 1.0, |_| {
-        Vector::<f64, 2>::zeros()
-    });
+    let bar = add_box(
+        &mut model,
+        &mut state,
+        [0.2, 0.2],
+        [0.7, 0.25],
+        2,
+        elastic(ElasticLaw::FixedCorotated),
+        Lame::from_young_poisson(young, 0.0),
+        1.0,
+        |_| Vector::<f64, 2>::zeros(),
+    );
     for p in bar {
         model.particles.actuator[p] = 0;
         model.particles.fiber[p] = Vector::<f64, 2>::new(1.0, 0.0);

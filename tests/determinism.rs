@@ -11,22 +11,46 @@ use rheo_engine::mpm::{Contact, Simulation, State};
 /// Four materials that touch each other and the floor: elastic, fluid, sand and snow (time step
 /// within the CFL limit of the stiffest).
 fn mixed_scene<T: Real>() -> Simulation<T, 2> {
-    let (mut model, mut state) = empty::<T, 2>([64, 64], 1.0 / 64.0, 1e-4, [0.0, -9.8], Contact::Separate { friction: T::of(0.3) });
+    let (mut model, mut state) =
+        empty::<T, 2>([64, 64], 1.0 / 64.0, 1e-4, [0.0, -9.8], Contact::Separate { friction: T::of(0.3) });
     let spin = |x: &Vector<f64, 2>| Vector::<f64, 2>::new(1.0 - 2.0 * (x[1] - 0.5), -0.5 + 2.0 * (x[0] - 0.3));
-    add_box(&mut model, &mut state, [0.1, 0.3], [0.3, 0.5], 2, elastic(ElasticLaw::NeoHookean), Lame::from_young_poisson(3e3, 0.3), 1.0, spin);
-    let water = Material { name: "water".into(), elastic: ElasticLaw::WeaklyCompressible, plastic: PlasticLaw::Fluid, viscosity: T::of(0.01) };
-    add_box(&mut model, &mut state, [0.3, 0.05], [0.7, 0.25], 2, water, Lame { mu: 0.0, lambda: 1e3 }, 1.0, |_| Vector::<f64, 2>::zeros());
+    add_box(
+        &mut model,
+        &mut state,
+        [0.1, 0.3],
+        [0.3, 0.5],
+        2,
+        elastic(ElasticLaw::NeoHookean),
+        Lame::from_young_poisson(3e3, 0.3),
+        1.0,
+        spin,
+    );
+    let water = Material {
+        name: "water".into(),
+        elastic: ElasticLaw::WeaklyCompressible,
+        plastic: PlasticLaw::Fluid,
+        viscosity: T::of(0.01),
+    };
+    add_box(&mut model, &mut state, [0.3, 0.05], [0.7, 0.25], 2, water, Lame { mu: 0.0, lambda: 1e3 }, 1.0, |_| {
+        Vector::<f64, 2>::zeros()
+    });
     let sand = Material {
         name: "sand".into(),
         elastic: ElasticLaw::StvkHencky,
         plastic: PlasticLaw::DruckerPrager(DruckerPrager { friction_angle_deg: T::of(35.0) }),
         viscosity: T::zero(),
     };
-    add_box(&mut model, &mut state, [0.5, 0.3], [0.7, 0.5], 2, sand, Lame::from_young_poisson(5e3, 0.3), 1.5, |_| Vector::<f64, 2>::new(0.0, -1.0));
+    add_box(&mut model, &mut state, [0.5, 0.3], [0.7, 0.5], 2, sand, Lame::from_young_poisson(5e3, 0.3), 1.5, |_| {
+        Vector::<f64, 2>::new(0.0, -1.0)
+    });
     let snow = Material {
         name: "snow".into(),
         elastic: ElasticLaw::FixedCorotated,
-        plastic: PlasticLaw::Snow(Snow { critical_compression: T::of(2.5e-2), critical_stretch: T::of(7.5e-3), hardening: T::of(10.0) }),
+        plastic: PlasticLaw::Snow(Snow {
+            critical_compression: T::of(2.5e-2),
+            critical_stretch: T::of(7.5e-3),
+            hardening: T::of(10.0),
+        }),
         viscosity: T::zero(),
     };
     add_ball(&mut model, &mut state, [0.8, 0.6], 0.08, 2, snow, Lame::from_young_poisson(3e3, 0.2), 0.4, [-2.0, -1.0]);
@@ -84,14 +108,10 @@ fn f32_and_f64_rollouts_agree() {
     let mut double = mixed_scene::<f64>();
     single.run(300).unwrap();
     double.run(300).unwrap();
-    let worst = single
-        .state
-        .x
-        .iter()
-        .zip(&double.state.x)
-        .map(|(a, b)| (a.map(|v| v as f64) - b).norm())
-        .fold(0.0, f64::max);
-    let moved = double.state.x.iter().zip(&mixed_scene::<f64>().state.x).map(|(a, b)| (a - b).norm()).fold(0.0, f64::max);
+    let worst =
+        single.state.x.iter().zip(&double.state.x).map(|(a, b)| (a.map(|v| v as f64) - b).norm()).fold(0.0, f64::max);
+    let moved =
+        double.state.x.iter().zip(&mixed_scene::<f64>().state.x).map(|(a, b)| (a - b).norm()).fold(0.0, f64::max);
     assert!(moved > 1e-2, "the scene should move ({moved})");
     assert!(worst < 2e-5, "f32 and f64 positions differ by {worst}");
 }

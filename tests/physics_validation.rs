@@ -19,11 +19,20 @@ fn lame(young: f64, poisson: f64) -> Lame<f64> {
 /// `tolerance` relative to the position (f32 rounding accumulates over the steps).
 fn free_fall<T: Real>(tolerance: f64) {
     let (g, dt, steps) = (-9.8, 1e-4, 300);
-    let (mut model, mut state) = empty::<T, 2>([64, 64], 1.0 / 64.0, dt, [0.0, g], Contact::Separate { friction: T::zero() });
+    let (mut model, mut state) =
+        empty::<T, 2>([64, 64], 1.0 / 64.0, dt, [0.0, g], Contact::Separate { friction: T::zero() });
     let v0 = [0.3, 0.5];
-    add_box(&mut model, &mut state, [0.4, 0.4], [0.6, 0.6], 2, elastic(ElasticLaw::FixedCorotated), lame(1e3, 0.3), 1.0, |_| {
-        Vector::<f64, 2>::from_fn(|a, _| v0[a])
-    });
+    add_box(
+        &mut model,
+        &mut state,
+        [0.4, 0.4],
+        [0.6, 0.6],
+        2,
+        elastic(ElasticLaw::FixedCorotated),
+        lame(1e3, 0.3),
+        1.0,
+        |_| Vector::<f64, 2>::from_fn(|a, _| v0[a]),
+    );
     let mut sim = Simulation::new(model, state).unwrap();
     let x0 = sim.model.center_of_mass(&sim.state);
     sim.run(steps).unwrap();
@@ -33,7 +42,12 @@ fn free_fall<T: Real>(tolerance: f64) {
     let com = sim.model.center_of_mass(&sim.state);
     let vcom = sim.model.linear_momentum(&sim.state) / sim.model.total_mass();
     for a in 0..2 {
-        assert!((com[a] - expected_x[a]).abs() < tolerance * expected_x[a].abs(), "x[{a}] = {} expected {}", com[a], expected_x[a]);
+        assert!(
+            (com[a] - expected_x[a]).abs() < tolerance * expected_x[a].abs(),
+            "x[{a}] = {} expected {}",
+            com[a],
+            expected_x[a]
+        );
         let speed = expected_v[a].abs().max(v0[a].abs());
         assert!((vcom[a] - expected_v[a]).abs() < tolerance * speed, "v[{a}] = {}", vcom[a]);
     }
@@ -53,7 +67,17 @@ fn free_fall_follows_symplectic_euler_f32() {
 #[test]
 fn free_translation_3d() {
     let (mut model, mut state) = empty::<f64, 3>([32, 32, 32], 1.0 / 32.0, 1e-4, [0.0; 3], SEPARATE);
-    add_ball(&mut model, &mut state, [0.5; 3], 0.15, 2, elastic(ElasticLaw::NeoHookean), lame(1e3, 0.3), 1.0, [0.5, -0.2, 0.1]);
+    add_ball(
+        &mut model,
+        &mut state,
+        [0.5; 3],
+        0.15,
+        2,
+        elastic(ElasticLaw::NeoHookean),
+        lame(1e3, 0.3),
+        1.0,
+        [0.5, -0.2, 0.1],
+    );
     let mut sim = Simulation::new(model, state).unwrap();
     let x0 = sim.model.center_of_mass(&sim.state);
     sim.run(100).unwrap();
@@ -67,10 +91,20 @@ fn free_translation_3d() {
 #[test]
 fn momentum_is_conserved_away_from_boundaries() {
     let (mut model, mut state) = empty::<f64, 2>([64, 64], 1.0 / 64.0, 2e-4, [0.0, 0.0], SEPARATE);
-    add_box(&mut model, &mut state, [0.35, 0.4], [0.65, 0.6], 2, elastic(ElasticLaw::FixedCorotated), lame(2e3, 0.3), 1.0, |x| {
-        // Translation plus a spin about (0.5, 0.5) plus a shear: stress builds up.
-        Vector::<f64, 2>::new(0.2 - 3.0 * (x[1] - 0.5) + 1.0 * (x[1] - 0.5), 0.1 + 3.0 * (x[0] - 0.5))
-    });
+    add_box(
+        &mut model,
+        &mut state,
+        [0.35, 0.4],
+        [0.65, 0.6],
+        2,
+        elastic(ElasticLaw::FixedCorotated),
+        lame(2e3, 0.3),
+        1.0,
+        |x| {
+            // Translation plus a spin about (0.5, 0.5) plus a shear: stress builds up.
+            Vector::<f64, 2>::new(0.2 - 3.0 * (x[1] - 0.5) + 1.0 * (x[1] - 0.5), 0.1 + 3.0 * (x[0] - 0.5))
+        },
+    );
     let mut sim = Simulation::new(model, state).unwrap();
     let p0 = sim.model.linear_momentum(&sim.state);
     let l0 = sim.model.angular_momentum(&sim.state)[2];
@@ -86,10 +120,24 @@ fn momentum_is_conserved_away_from_boundaries() {
 #[test]
 fn angular_momentum_is_conserved_in_3d() {
     let (mut model, mut state) = empty::<f64, 3>([24, 24, 24], 1.0 / 24.0, 2e-4, [0.0; 3], SEPARATE);
-    add_box(&mut model, &mut state, [0.35; 3], [0.65; 3], 2, elastic(ElasticLaw::FixedCorotated), lame(2e3, 0.3), 1.0, |x| {
-        let r = x - Vector::<f64, 3>::repeat(0.5);
-        Vector::<f64, 3>::new(2.0 * r[1] - 1.0 * r[2], -2.0 * r[0] + 0.5 * r[2], 1.0 * r[0] - 0.5 * r[1] + 0.3 * r[0])
-    });
+    add_box(
+        &mut model,
+        &mut state,
+        [0.35; 3],
+        [0.65; 3],
+        2,
+        elastic(ElasticLaw::FixedCorotated),
+        lame(2e3, 0.3),
+        1.0,
+        |x| {
+            let r = x - Vector::<f64, 3>::repeat(0.5);
+            Vector::<f64, 3>::new(
+                2.0 * r[1] - 1.0 * r[2],
+                -2.0 * r[0] + 0.5 * r[2],
+                1.0 * r[0] - 0.5 * r[1] + 0.3 * r[0],
+            )
+        },
+    );
     let mut sim = Simulation::new(model, state).unwrap();
     let l0 = sim.model.angular_momentum(&sim.state);
     sim.run(100).unwrap();
@@ -123,9 +171,17 @@ fn bar_period(particles_per_cell: usize) -> (f64, f64) {
     let (fixed, length) = (2.0 * dx, 0.5);
     let (mut model, mut state) = empty::<f64, 2>([128, 32], dx, 1e-5, [0.0, 0.0], SEPARATE);
     model.walls.sides[0][0] = Contact::Sticky;
-    add_box(&mut model, &mut state, [fixed, 0.1], [fixed + length, 0.1 + 4.0 * dx], particles_per_cell, elastic(ElasticLaw::FixedCorotated), lame(young, 0.0), density, |x| {
-        Vector::<f64, 2>::new(0.01 * c * (std::f64::consts::PI * (x[0] - fixed) / (2.0 * length)).sin(), 0.0)
-    });
+    add_box(
+        &mut model,
+        &mut state,
+        [fixed, 0.1],
+        [fixed + length, 0.1 + 4.0 * dx],
+        particles_per_cell,
+        elastic(ElasticLaw::FixedCorotated),
+        lame(young, 0.0),
+        density,
+        |x| Vector::<f64, 2>::new(0.01 * c * (std::f64::consts::PI * (x[0] - fixed) / (2.0 * length)).sin(), 0.0),
+    );
     let mut sim = Simulation::new(model, state).unwrap();
     let analytic = 4.0 * length / c;
     let (mut times, mut signal) = (Vec::new(), Vec::new());
@@ -181,7 +237,10 @@ fn colliding_elastic_disks() {
     assert!(min_kinetic < 0.5 * e0, "no collision: min kinetic {min_kinetic} vs {e0}");
     // Grid-based contact is inelastic in part: about a fifth of the energy is lost (as in the
     // paper), and some stays in vibration.
-    assert!(final_kinetic > 0.5 * e0 && final_kinetic > 50.0 * min_kinetic, "no rebound: final kinetic {final_kinetic} vs {e0}");
+    assert!(
+        final_kinetic > 0.5 * e0 && final_kinetic > 50.0 * min_kinetic,
+        "no rebound: final kinetic {final_kinetic} vs {e0}"
+    );
     // After the rebound the disks move apart.
     let half = sim.state.len() / 2;
     let mean_vx = |r: std::ops::Range<usize>| sim.state.v[r.clone()].iter().map(|v| v[0]).sum::<f64>() / r.len() as f64;
@@ -198,9 +257,24 @@ fn hydrostatic_column_pressure() {
     let dx = 1.0 / 64.0;
     let (g, density, bulk) = (9.8, 1.0, 300.0);
     let (mut model, mut state) = empty::<f64, 2>([24, 32], dx, 2e-4, [0.0, -g], Contact::Slip { friction: 0.0 });
-    let fluid = Material { name: "water".into(), elastic: ElasticLaw::WeaklyCompressible, plastic: PlasticLaw::Fluid, viscosity: 0.3 };
+    let fluid = Material {
+        name: "water".into(),
+        elastic: ElasticLaw::WeaklyCompressible,
+        plastic: PlasticLaw::Fluid,
+        viscosity: 0.3,
+    };
     let (floor, width, height) = (3.0 * dx, 18.0 * dx, 20.0 * dx);
-    add_box(&mut model, &mut state, [3.0 * dx, floor], [3.0 * dx + width, floor + height], 2, fluid, Lame { mu: 0.0, lambda: bulk }, density, |_| Vector::<f64, 2>::zeros());
+    add_box(
+        &mut model,
+        &mut state,
+        [3.0 * dx, floor],
+        [3.0 * dx + width, floor + height],
+        2,
+        fluid,
+        Lame { mu: 0.0, lambda: bulk },
+        density,
+        |_| Vector::<f64, 2>::zeros(),
+    );
     let mut sim = Simulation::new(model, state).unwrap();
     sim.run(2500).unwrap();
     let depths = [5.0, 10.0, 15.0];

@@ -11,11 +11,20 @@ use rheo_engine::mpm::{Contact, Simulation};
 
 #[test]
 fn a_particle_thrown_off_the_grid_is_named_at_the_step_that_threw_it() {
-    let (mut model, mut state) = empty::<f64, 2>([32, 32], 1.0 / 32.0, 1e-3, [0.0, 0.0], Contact::Slip { friction: 0.0 });
+    let (mut model, mut state) =
+        empty::<f64, 2>([32, 32], 1.0 / 32.0, 1e-3, [0.0, 0.0], Contact::Slip { friction: 0.0 });
     // 0.5 per step: the walls cannot stop it within one step.
-    add_box(&mut model, &mut state, [0.4, 0.4], [0.6, 0.6], 1, elastic(ElasticLaw::FixedCorotated), Lame::from_young_poisson(10.0, 0.3), 1.0, |_| {
-        Vector::<f64, 2>::new(500.0, 0.0)
-    });
+    add_box(
+        &mut model,
+        &mut state,
+        [0.4, 0.4],
+        [0.6, 0.6],
+        1,
+        elastic(ElasticLaw::FixedCorotated),
+        Lame::from_young_poisson(10.0, 0.3),
+        1.0,
+        |_| Vector::<f64, 2>::new(500.0, 0.0),
+    );
     let mut sim = Simulation::new(model, state).unwrap();
     let before = sim.state.clone();
     match sim.step(&[]) {
@@ -29,10 +38,19 @@ fn a_particle_thrown_off_the_grid_is_named_at_the_step_that_threw_it() {
 
 #[test]
 fn a_nan_mid_rollout_names_step_particle_and_field() {
-    let (mut model, mut state) = empty::<f64, 2>([32, 32], 1.0 / 32.0, 1e-4, [0.0, -9.8], Contact::Slip { friction: 0.0 });
-    let block = add_box(&mut model, &mut state, [0.4, 0.4], [0.6, 0.6], 2, elastic(ElasticLaw::FixedCorotated), Lame::from_young_poisson(100.0, 0.3), 1.0, |_| {
-        Vector::<f64, 2>::zeros()
-    });
+    let (mut model, mut state) =
+        empty::<f64, 2>([32, 32], 1.0 / 32.0, 1e-4, [0.0, -9.8], Contact::Slip { friction: 0.0 });
+    let block = add_box(
+        &mut model,
+        &mut state,
+        [0.4, 0.4],
+        [0.6, 0.6],
+        2,
+        elastic(ElasticLaw::FixedCorotated),
+        Lame::from_young_poisson(100.0, 0.3),
+        1.0,
+        |_| Vector::<f64, 2>::zeros(),
+    );
     let mut sim = Simulation::new(model, state).unwrap();
     sim.run(5).unwrap();
     // Poison one particle's stiffness: its stress, and so its neighbours' velocities, go NaN.

@@ -6,7 +6,13 @@ use rheo_engine::math::{Matrix, Real, Vector};
 use rheo_engine::mpm::{Contact, GridSpec, Model, NO_ACTUATOR, ParticleProps, State, Walls};
 
 /// An empty model on a grid of `cells` with spacing `dx`, the same contact on every wall.
-pub fn empty<T: Real, const D: usize>(cells: [usize; D], dx: f64, dt: f64, gravity: [f64; D], walls: Contact<T>) -> (Model<T, D>, State<T, D>) {
+pub fn empty<T: Real, const D: usize>(
+    cells: [usize; D],
+    dx: f64,
+    dt: f64,
+    gravity: [f64; D],
+    walls: Contact<T>,
+) -> (Model<T, D>, State<T, D>) {
     let model = Model {
         grid: GridSpec { cells, dx: T::of(dx) },
         dt: T::of(dt),

@@ -46,7 +46,7 @@ impl<T: Real, const D: usize> Plasticity<T, D> for DruckerPrager<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::material::test_support::deformation;
+    use crate::math::test_support::deformation;
     use crate::math::det;
 
     #[test]

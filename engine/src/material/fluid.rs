@@ -41,7 +41,7 @@ impl<T: Real, const D: usize> Plasticity<T, D> for FluidProjection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::material::test_support::deformation;
+    use crate::math::test_support::deformation;
 
     #[test]
     fn hyperelastic_properties() {

@@ -16,8 +16,7 @@ impl<T: Real, const D: usize> Elasticity<T, D> for NeoHookean {
     fn energy_density(&self, f: &Matrix<T, D>, lame: Lame<T>) -> T {
         let log_j = det(f).max(T::of(MIN_J)).ln();
         let half = T::of(0.5);
-        lame.mu * half * (f.norm_squared() - T::of(D as f64)) - lame.mu * log_j
-            + lame.lambda * half * log_j * log_j
+        lame.mu * half * (f.norm_squared() - T::of(D as f64)) - lame.mu * log_j + lame.lambda * half * log_j * log_j
     }
 
     #[inline(always)]

@@ -22,9 +22,7 @@ impl<T: Real, const D: usize> Elasticity<T, D> for StvkHencky {
         let eps = hencky_strain(&s);
         let tr = eps.sum();
         let min = T::of(super::HENCKY_MIN_STRETCH);
-        let principal = eps.zip_map(&s.sigma, |e, sig| {
-            ((lame.mu + lame.mu) * e + lame.lambda * tr) / sig.max(min)
-        });
+        let principal = eps.zip_map(&s.sigma, |e, sig| ((lame.mu + lame.mu) * e + lame.lambda * tr) / sig.max(min));
         s.compose(&principal)
     }
 }

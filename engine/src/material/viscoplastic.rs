@@ -29,7 +29,7 @@ impl<T: Real, const D: usize> Plasticity<T, D> for Viscoplastic<T> {
 mod tests {
     use super::*;
     use crate::material::hencky_strain;
-    use crate::material::test_support::deformation;
+    use crate::math::test_support::deformation;
     use crate::material::trace_and_deviator;
     use crate::math::svd;
 

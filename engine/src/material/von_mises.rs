@@ -52,12 +52,16 @@ impl<T: Real, const D: usize> Plasticity<T, D> for VonMises<T> {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::material::test_support::{deformation, rotation};
+    use crate::math::test_support::{deformation, rotation};
     use crate::math::det;
 
     /// Frame indifference of a return mapping, and idempotence unless it is rate-dependent
     /// (a viscoplastic state relaxes further with every step).
-    pub fn check_return_mapping<const D: usize>(law: &impl Plasticity<f64, D>, lame: Lame<f64>, rate_independent: bool) {
+    pub fn check_return_mapping<const D: usize>(
+        law: &impl Plasticity<f64, D>,
+        lame: Lame<f64>,
+        rate_independent: bool,
+    ) {
         let mut seed = 17;
         for _ in 0..200 {
             let f = deformation::<D>(&mut seed, 0.3);
@@ -66,7 +70,7 @@ pub(super) mod tests {
             let (rfe, rst) = law.project(&(r * f), 0.0, lame, 1e-3);
             assert!((rfe - r * fe).norm() < 1e-9 && (rst - st).abs() < 1e-9, "not frame indifferent");
             let (again, st2) = law.project(&fe, st, lame, 1e-3);
-            assert!(!rate_independent ||(again - fe).norm() < 1e-9 && (st2 - st).abs() < 1e-9, "not idempotent");
+            assert!(!rate_independent || (again - fe).norm() < 1e-9 && (st2 - st).abs() < 1e-9, "not idempotent");
         }
     }
 

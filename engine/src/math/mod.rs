@@ -114,6 +114,42 @@ pub fn diag<T: Real, const D: usize>(d: &Vector<T, D>) -> Matrix<T, D> {
     Matrix::<T, D>::from_diagonal(d)
 }
 
+/// Random rotations and deformation gradients for the property tests of the math and the
+/// materials.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::{Matrix, Vector};
+
+    /// A deterministic stream of pseudo-random numbers in [-1, 1).
+    pub fn lcg(seed: &mut u64) -> f64 {
+        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((*seed >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+    }
+
+    /// A random rotation (product of rotations about random axes, angle up to pi).
+    pub fn rotation<const D: usize>(seed: &mut u64) -> Matrix<f64, D> {
+        let mut r = Matrix::<f64, D>::identity();
+        for a in 0..D {
+            for b in (a + 1)..D {
+                let t = std::f64::consts::PI * lcg(seed);
+                let mut g = Matrix::<f64, D>::identity();
+                g[(a, a)] = t.cos();
+                g[(b, b)] = t.cos();
+                g[(a, b)] = -t.sin();
+                g[(b, a)] = t.sin();
+                r = g * r;
+            }
+        }
+        r
+    }
+
+    /// A random deformation gradient with stretches in [0.5, 1.5] and random rotations.
+    pub fn deformation<const D: usize>(seed: &mut u64, spread: f64) -> Matrix<f64, D> {
+        let s = Vector::<f64, D>::from_fn(|_, _| 1.0 + spread * lcg(seed));
+        rotation::<D>(seed) * Matrix::from_diagonal(&s) * rotation::<D>(seed)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,7 +51,7 @@ pub fn polar_rotation<T: Real, const D: usize>(f: &Matrix<T, D>) -> Matrix<T, D>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::material::test_support::deformation;
+    use crate::math::test_support::deformation;
 
     fn check<const D: usize>(f: Matrix<f64, D>) {
         let expected = svd(&f).rotation();

@@ -42,11 +42,8 @@ pub fn svd<T: Real, const D: usize>(f: &Matrix<T, D>) -> Svd<T, D> {
             v: Matrix::<T, D>::from_fn(|i, j| v[i][j]),
         }
     } else {
-        let a = [
-            [f[(0, 0)], f[(0, 1)], f[(0, 2)]],
-            [f[(1, 0)], f[(1, 1)], f[(1, 2)]],
-            [f[(2, 0)], f[(2, 1)], f[(2, 2)]],
-        ];
+        let a =
+            [[f[(0, 0)], f[(0, 1)], f[(0, 2)]], [f[(1, 0)], f[(1, 1)], f[(1, 2)]], [f[(2, 0)], f[(2, 1)], f[(2, 2)]]];
         let (u, s, v) = svd3(a);
         Svd {
             u: Matrix::<T, D>::from_fn(|i, j| u[i][j]),
@@ -163,9 +160,8 @@ fn svd3<T: Real>(f: M3<T>) -> (M3<T>, [T; 3], M3<T>) {
     let col = |m: &M3<T>, j: usize| [m[0][j], m[1][j], m[2][j]];
     let dot = |x: [T; 3], y: [T; 3]| x[0] * y[0] + x[1] * y[1] + x[2] * y[2];
     let norm = |x: [T; 3]| dot(x, x).sqrt();
-    let cross = |x: [T; 3], y: [T; 3]| {
-        [x[1] * y[2] - x[2] * y[1], x[2] * y[0] - x[0] * y[2], x[0] * y[1] - x[1] * y[0]]
-    };
+    let cross =
+        |x: [T; 3], y: [T; 3]| [x[1] * y[2] - x[2] * y[1], x[2] * y[0] - x[0] * y[2], x[0] * y[1] - x[1] * y[0]];
     let tiny = T::EPSILON * T::of(16.0) * (scale.sqrt() + T::of(1e-30));
     // Any unit vector orthogonal to a unit vector x.
     let orthogonal = |x: [T; 3]| {
@@ -192,6 +188,7 @@ fn svd3<T: Real>(f: M3<T>) -> (M3<T>, [T; 3], M3<T>) {
 mod tests {
     use super::*;
     use crate::math::det;
+    use crate::math::test_support::lcg;
 
     fn check<const D: usize>(f: Matrix<f64, D>) {
         let s = svd(&f);
@@ -207,12 +204,6 @@ mod tests {
         for i in 0..D - 1 {
             assert!(s.sigma[i] >= 0.0);
         }
-    }
-
-    /// A deterministic stream of pseudo-random numbers in [-1, 1).
-    fn lcg(seed: &mut u64) -> f64 {
-        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        ((*seed >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
     }
 
     #[test]
