@@ -197,32 +197,32 @@ impl<T: Real, const D: usize> Stencil<T, D> {
     }
 }
 
-/// Side of a binning block, in cells; also the width (along axis 0) of a scatter slab.
-/// Same-coloured slabs are two slabs apart, so the node ranges they write (BLOCK + 2 wide)
-/// never overlap as long as BLOCK >= 2.
-pub const BLOCK: usize = 2;
+/// Width of a scatter slab in cells: a layer of cells across axis 0. Same-coloured slabs are two
+/// slabs apart, so the node ranges they write (SLAB + 2 wide) never overlap as long as
+/// SLAB >= 2.
+pub const SLAB: usize = 2;
 
-/// Particles binned in a fixed order: by slab colour (the parity of the slab, a BLOCK-wide
-/// layer of cells across axis 0), then by block (BLOCK^d cells, for locality), then by particle
-/// index. Scattering the slabs of one colour in parallel and the two colours in sequence gives a
-/// scatter whose every sum has the same order on any thread count, with only two parallel
-/// phases per step.
+/// Particles binned in a fixed order: by slab colour (the parity of the slab), then by slab,
+/// then by particle index (scenes create particles in cell order, so a slab's particles stay
+/// close in memory). Scattering the slabs of one colour in parallel and the two colours in
+/// sequence gives a scatter whose every sum has the same order on any thread count, with two
+/// parallel phases per step.
 #[derive(Clone, Debug, Default)]
 pub struct Bins {
-    /// Particle indices, grouped by slab and, within a slab, by block.
+    /// Particle indices, grouped by slab.
     pub order: Vec<u32>,
     /// For each non-empty slab, the range of `order` it owns, grouped by colour.
     pub slabs: Vec<std::ops::Range<usize>>,
     /// `slabs[colour_start[c]..colour_start[c + 1]]` are the slabs of colour `c`.
     pub colour_start: Vec<usize>,
-    /// Per-block particle counts (scratch).
+    /// Per-slab particle counts (scratch).
     counts: Vec<u32>,
-    /// Per-particle block keys (scratch).
+    /// Per-particle slab keys (scratch).
     keys: Vec<u32>,
 }
 
 impl Bins {
-    /// Bins particles by the block of their stencil base. Errors name the first particle whose
+    /// Bins particles by the slab of their stencil base. Errors name the first particle whose
     /// stencil leaves the grid.
     pub fn rebuild<T: Real, const D: usize>(
         &mut self,
@@ -231,28 +231,23 @@ impl Bins {
         step: usize,
     ) -> Result<()> {
         let grid = StencilGrid::new(spec);
-        let blocks_per_axis = spec.cells.map(|c| c.div_ceil(BLOCK));
-        let block_count: usize = blocks_per_axis.iter().product();
-        // Blocks are numbered with axis 0 slowest, so each slab's blocks are consecutive.
-        let blocks_per_slab = block_count / blocks_per_axis[0];
-        let key_of = |base: &[usize; D]| {
-            let mut index = 0usize;
-            for a in 0..D {
-                index = index * blocks_per_axis[a] + base[a] / BLOCK;
-            }
-            let colour = (base[0] / BLOCK) & 1;
-            colour * block_count + index
+        let slab_count = spec.cells[0].div_ceil(SLAB);
+        // Key: colour-major, then slab, so one counting sort groups both.
+        let half = slab_count.div_ceil(2);
+        let key_of = |base0: usize| {
+            let slab = base0 / SLAB;
+            (slab & 1) * half + slab / 2
         };
-        self.counts.clear();
-        self.counts.resize(2 * block_count + 1, 0);
         self.keys.clear();
-        self.keys.par_extend(x.par_iter().with_min_len(1024).map(|xp| match grid.base(xp) {
-            Some((base, _)) => key_of(&base) as u32,
+        self.keys.par_extend(x.par_iter().with_min_len(2048).map(|xp| match grid.base(xp) {
+            Some((base, _)) => key_of(base[0]) as u32,
             None => u32::MAX,
         }));
         if let Some(p) = self.keys.iter().position(|&k| k == u32::MAX) {
             return Err(Error::OutOfDomain { step, particle: p, position: x[p].iter().map(|v| v.to_f64()).collect() });
         }
+        self.counts.clear();
+        self.counts.resize(2 * half + 1, 0);
         for &key in &self.keys {
             self.counts[key as usize + 1] += 1;
         }
@@ -263,9 +258,8 @@ impl Bins {
         self.colour_start.clear();
         for colour in 0..2 {
             self.colour_start.push(self.slabs.len());
-            for slab in (colour..blocks_per_axis[0]).step_by(2) {
-                let first = colour * block_count + slab * blocks_per_slab;
-                let (lo, hi) = (self.counts[first] as usize, self.counts[first + blocks_per_slab] as usize);
+            for key in colour * half..(colour + 1) * half {
+                let (lo, hi) = (self.counts[key] as usize, self.counts[key + 1] as usize);
                 if hi > lo {
                     self.slabs.push(lo..hi);
                 }
