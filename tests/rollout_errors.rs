@@ -69,3 +69,20 @@ fn a_nan_mid_rollout_names_step_particle_and_field() {
     assert!(err.to_string().starts_with("step 6: particle "), "{err}");
     assert_eq!(sim.state, before, "the last good state is kept");
 }
+
+#[test]
+fn a_state_that_does_not_fit_the_model_is_refused_not_indexed() {
+    let (mut model, mut state) = empty::<f64, 2>([32, 32], 1.0 / 32.0, 1e-4, [0.0, 0.0], Contact::Slip { friction: 0.0 });
+    add_box(&mut model, &mut state, [0.4, 0.4], [0.6, 0.6], 1, elastic(ElasticLaw::FixedCorotated), Lame::from_young_poisson(10.0, 0.3), 1.0, |_| {
+        Vector::<f64, 2>::zeros()
+    });
+    state.f.pop();
+    let mut next = state.clone();
+    let err = model.step(&state, &[], &mut next, &mut Default::default()).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+    assert!(err.to_string().contains("disagree in length"), "{err}");
+    // And a wrong actuation length is named too.
+    state.f.push(state.f[0]);
+    let err = model.step(&state, &[1.0], &mut next, &mut Default::default()).unwrap_err();
+    assert!(err.to_string().contains("actuation has 1 signals, the model has 0 actuators"), "{err}");
+}

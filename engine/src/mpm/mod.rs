@@ -211,7 +211,16 @@ impl<T: Real, const D: usize> Model<T, D> {
                 self.actuator_count
             )));
         }
-        output.resize_like(input.len());
+        let n = input.len();
+        let p = &self.particles;
+        let lens = [input.v.len(), input.c.len(), input.f.len(), input.plastic.len(), p.mass.len(), p.volume.len()];
+        let more = [p.material.len(), p.lame.len(), p.actuator.len(), p.fiber.len()];
+        if lens.iter().chain(&more).any(|&l| l != n) {
+            return Err(Error::InvalidArgument(format!(
+                "particle arrays disagree in length: the state has {n} positions (see Model::validate)"
+            )));
+        }
+        output.resize_like(n);
         scratch.bins.rebuild(&input.x, &self.grid, input.step)?;
         let deformation_finite = p2g::p2g(self, input, actuation, &scratch.bins, &mut scratch.nodes, output);
         grid_update::apply(self, input.step, &mut scratch.nodes);
