@@ -22,6 +22,21 @@ use crate::material::{Lame, Material};
 use crate::math::{Matrix, Real, Vector};
 use rayon::prelude::*;
 
+/// Memory several threads write through at once, each element by one thread only.
+pub(crate) struct Shared<X>(pub(crate) *mut X);
+unsafe impl<X: Send> Sync for Shared<X> {}
+unsafe impl<X: Send> Send for Shared<X> {}
+
+impl<X> Shared<X> {
+    /// # Safety
+    /// No other thread may access element `i` at the same time, and `i` is in bounds.
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn at(&self, i: usize) -> &mut X {
+        unsafe { &mut *self.0.add(i) }
+    }
+}
+
 /// Marks a particle that no actuator drives.
 pub const NO_ACTUATOR: u32 = u32::MAX;
 
@@ -224,7 +239,7 @@ impl<T: Real, const D: usize> Model<T, D> {
         scratch.bins.rebuild(&input.x, &self.grid, input.step)?;
         let deformation_finite = p2g::p2g(self, input, actuation, &scratch.bins, &mut scratch.nodes, output);
         grid_update::apply(self, input.step, &mut scratch.nodes);
-        let motion_ok = g2p::g2p(self, input, &scratch.nodes, output);
+        let motion_ok = g2p::g2p(self, input, &scratch.bins, &scratch.nodes, output);
         output.step = input.step + 1;
         // The passes flag possible trouble cheaply; the searches name the first culprit.
         if !(deformation_finite && motion_ok) {

@@ -2,26 +2,11 @@
 //! scatter of its mass and momentum (with the MLS stress term) to the grid, in one pass.
 
 use super::grid::{Bins, Node, StencilGrid};
-use super::{Model, NO_ACTUATOR, State};
+use super::{Model, NO_ACTUATOR, Shared, State};
 use crate::material::{Elasticity, Plasticity};
 use crate::math::{Matrix, Real, det};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
-
-/// Memory several threads write through at once, each element by one thread only.
-struct Shared<X>(*mut X);
-unsafe impl<X: Send> Sync for Shared<X> {}
-unsafe impl<X: Send> Send for Shared<X> {}
-
-impl<X> Shared<X> {
-    /// # Safety
-    /// No other thread may access element `i` at the same time, and `i` is in bounds.
-    #[inline(always)]
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn at(&self, i: usize) -> &mut X {
-        unsafe { &mut *self.0.add(i) }
-    }
-}
 
 /// Updates one particle's deformation: returns the new elastic `F`, the new plastic state and
 /// the MLS affine momentum matrix `m C - dt V0 (4 / dx^2) tau`.
