@@ -72,10 +72,19 @@ fn a_nan_mid_rollout_names_step_particle_and_field() {
 
 #[test]
 fn a_state_that_does_not_fit_the_model_is_refused_not_indexed() {
-    let (mut model, mut state) = empty::<f64, 2>([32, 32], 1.0 / 32.0, 1e-4, [0.0, 0.0], Contact::Slip { friction: 0.0 });
-    add_box(&mut model, &mut state, [0.4, 0.4], [0.6, 0.6], 1, elastic(ElasticLaw::FixedCorotated), Lame::from_young_poisson(10.0, 0.3), 1.0, |_| {
-        Vector::<f64, 2>::zeros()
-    });
+    let (mut model, mut state) =
+        empty::<f64, 2>([32, 32], 1.0 / 32.0, 1e-4, [0.0, 0.0], Contact::Slip { friction: 0.0 });
+    add_box(
+        &mut model,
+        &mut state,
+        [0.4, 0.4],
+        [0.6, 0.6],
+        1,
+        elastic(ElasticLaw::FixedCorotated),
+        Lame::from_young_poisson(10.0, 0.3),
+        1.0,
+        |_| Vector::<f64, 2>::zeros(),
+    );
     state.f.pop();
     let mut next = state.clone();
     let err = model.step(&state, &[], &mut next, &mut Default::default()).unwrap_err();

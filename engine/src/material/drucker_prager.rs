@@ -46,8 +46,8 @@ impl<T: Real, const D: usize> Plasticity<T, D> for DruckerPrager<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::math::test_support::deformation;
     use crate::math::det;
+    use crate::math::test_support::deformation;
 
     #[test]
     fn lands_on_the_cone_or_its_tip() {

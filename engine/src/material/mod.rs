@@ -182,9 +182,9 @@ pub(crate) fn trace_and_deviator<T: Real, const D: usize>(eps: &Vector<T, D>) ->
 
 #[cfg(test)]
 pub(crate) mod elastic_checks {
-    use crate::math::test_support::{deformation, rotation};
     use super::{Elasticity, Lame};
     use crate::math::Matrix;
+    use crate::math::test_support::{deformation, rotation};
 
     /// The properties every hyperelastic law must have: no stress at rest, frame indifference
     /// (`P(RF) = R P(F)`, `psi(RF) = psi(F)`), and `P = dpsi/dF` (central differences, f64).

@@ -39,8 +39,8 @@ impl<T: Real, const D: usize> Plasticity<T, D> for Snow<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::math::test_support::deformation;
     use crate::math::det;
+    use crate::math::test_support::deformation;
 
     #[test]
     fn clamps_stretches_and_moves_volume_into_the_plastic_state() {

@@ -29,9 +29,9 @@ impl<T: Real, const D: usize> Plasticity<T, D> for Viscoplastic<T> {
 mod tests {
     use super::*;
     use crate::material::hencky_strain;
-    use crate::math::test_support::deformation;
     use crate::material::trace_and_deviator;
     use crate::math::svd;
+    use crate::math::test_support::deformation;
 
     #[test]
     fn relaxes_the_excess_by_the_rate_factor() {

@@ -52,8 +52,8 @@ impl<T: Real, const D: usize> Plasticity<T, D> for VonMises<T> {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::math::test_support::{deformation, rotation};
     use crate::math::det;
+    use crate::math::test_support::{deformation, rotation};
 
     /// Frame indifference of a return mapping, and idempotence unless it is rate-dependent
     /// (a viscoplastic state relaxes further with every step).

@@ -2,6 +2,7 @@
 //! particle to the 3^d nodes around it, and the binning of particles into slabs whose colours
 //! make the particle-to-grid scatter deterministic and race-free.
 
+use super::Shared;
 use crate::error::{Error, Result};
 use crate::math::{Real, Vector};
 use rayon::prelude::*;
@@ -202,6 +203,9 @@ impl<T: Real, const D: usize> Stencil<T, D> {
 /// SLAB >= 2.
 pub const SLAB: usize = 2;
 
+/// Particles per work item of the binning sort.
+const SORT_CHUNK: usize = 4096;
+
 /// Particles binned in a fixed order: by slab colour (the parity of the slab), then by slab,
 /// then by particle index (scenes create particles in cell order, so a slab's particles stay
 /// close in memory). Scattering the slabs of one colour in parallel and the two colours in
@@ -215,8 +219,8 @@ pub struct Bins {
     pub slabs: Vec<std::ops::Range<usize>>,
     /// `slabs[colour_start[c]..colour_start[c + 1]]` are the slabs of colour `c`.
     pub colour_start: Vec<usize>,
-    /// Per-slab particle counts (scratch).
-    counts: Vec<u32>,
+    /// Per chunk of particles, per key: the count, then the first slot (scratch).
+    chunk_counts: Vec<u32>,
     /// Per-particle slab keys (scratch).
     keys: Vec<u32>,
 }
@@ -238,41 +242,65 @@ impl Bins {
             let slab = base0 / SLAB;
             (slab & 1) * half + slab / 2
         };
-        self.keys.clear();
-        self.keys.par_extend(x.par_iter().with_min_len(2048).map(|xp| match grid.base(xp) {
-            Some((base, _)) => key_of(base[0]) as u32,
-            None => u32::MAX,
-        }));
+        // A stable counting sort in parallel: each chunk of particles counts its keys, the
+        // counts give every chunk its own write positions, and the chunks fill `order`
+        // independently. The result is the same as a sequential stable sort.
+        let n = x.len();
+        let key_count = 2 * half;
+        self.keys.resize(n, 0);
+        self.chunk_counts.clear();
+        self.chunk_counts.resize(n.div_ceil(SORT_CHUNK) * key_count, 0);
+        self.keys
+            .par_chunks_mut(SORT_CHUNK)
+            .zip(x.par_chunks(SORT_CHUNK))
+            .zip(self.chunk_counts.par_chunks_mut(key_count))
+            .for_each(|((keys, xs), counts)| {
+                for (key, xp) in keys.iter_mut().zip(xs) {
+                    *key = match grid.base(xp) {
+                        Some((base, _)) => {
+                            let k = key_of(base[0]);
+                            counts[k] += 1;
+                            k as u32
+                        }
+                        None => u32::MAX,
+                    };
+                }
+            });
         if let Some(p) = self.keys.iter().position(|&k| k == u32::MAX) {
             return Err(Error::OutOfDomain { step, particle: p, position: x[p].iter().map(|v| v.to_f64()).collect() });
         }
-        self.counts.clear();
-        self.counts.resize(2 * half + 1, 0);
-        for &key in &self.keys {
-            self.counts[key as usize + 1] += 1;
-        }
-        for k in 1..self.counts.len() {
-            self.counts[k] += self.counts[k - 1];
-        }
+        // Exclusive prefix over (key, chunk): chunk_counts becomes each chunk's first slot per key.
         self.slabs.clear();
         self.colour_start.clear();
-        for colour in 0..2 {
-            self.colour_start.push(self.slabs.len());
-            for key in colour * half..(colour + 1) * half {
-                let (lo, hi) = (self.counts[key] as usize, self.counts[key + 1] as usize);
-                if hi > lo {
-                    self.slabs.push(lo..hi);
-                }
+        let chunks = self.chunk_counts.len() / key_count.max(1);
+        let mut next = 0u32;
+        for key in 0..key_count {
+            if key % half == 0 {
+                self.colour_start.push(self.slabs.len());
+            }
+            let start = next;
+            for c in 0..chunks {
+                let count = self.chunk_counts[c * key_count + key];
+                self.chunk_counts[c * key_count + key] = next;
+                next += count;
+            }
+            if next > start {
+                self.slabs.push(start as usize..next as usize);
             }
         }
         self.colour_start.push(self.slabs.len());
-        self.order.resize(x.len(), 0);
-        // counts[key] is now the next free slot of that key.
-        for (p, &key) in self.keys.iter().enumerate() {
-            let slot = &mut self.counts[key as usize];
-            self.order[*slot as usize] = p as u32;
-            *slot += 1;
-        }
+        self.order.resize(n, 0);
+        let order = Shared(self.order.as_mut_ptr());
+        self.keys.par_chunks(SORT_CHUNK).zip(self.chunk_counts.par_chunks_mut(key_count)).enumerate().for_each(
+            |(c, (keys, slots))| {
+                for (k, &key) in keys.iter().enumerate() {
+                    let slot = &mut slots[key as usize];
+                    // SAFETY: the prefix gives every (chunk, key) pair its own range of slots.
+                    unsafe { *order.at(*slot as usize) = (c * SORT_CHUNK + k) as u32 };
+                    *slot += 1;
+                }
+            },
+        );
         Ok(())
     }
 }
