@@ -6,25 +6,22 @@ mod common;
 use common::{add_box, elastic, empty};
 use rheo_engine::Error;
 use rheo_engine::material::{ElasticLaw, Lame};
-use rheo_engine::math::Vector;
-use rheo_engine::mpm::{Contact, Simulation};
+use rheo_engine::mpm::{Contact, Model, Simulation, State};
+
+/// A soft square block in the middle of a 32^2 grid with slip walls, moving at `velocity`.
+fn block(dt: f64, gravity: f64, per_cell: usize, velocity: [f64; 2]) -> (Model<f64, 2>, State<f64, 2>) {
+    let (mut model, mut state) =
+        empty::<f64, 2>([32, 32], 1.0 / 32.0, dt, [0.0, -gravity], Contact::Slip { friction: 0.0 });
+    let material = elastic(ElasticLaw::FixedCorotated);
+    let lame = Lame::from_young_poisson(100.0, 0.3);
+    add_box(&mut model, &mut state, [0.4, 0.4], [0.6, 0.6], per_cell, material, lame, 1.0, |_| velocity.into());
+    (model, state)
+}
 
 #[test]
 fn a_particle_thrown_off_the_grid_is_named_at_the_step_that_threw_it() {
-    let (mut model, mut state) =
-        empty::<f64, 2>([32, 32], 1.0 / 32.0, 1e-3, [0.0, 0.0], Contact::Slip { friction: 0.0 });
     // 0.5 per step: the walls cannot stop it within one step.
-    add_box(
-        &mut model,
-        &mut state,
-        [0.4, 0.4],
-        [0.6, 0.6],
-        1,
-        elastic(ElasticLaw::FixedCorotated),
-        Lame::from_young_poisson(10.0, 0.3),
-        1.0,
-        |_| Vector::<f64, 2>::new(500.0, 0.0),
-    );
+    let (model, state) = block(1e-3, 0.0, 1, [500.0, 0.0]);
     let mut sim = Simulation::new(model, state).unwrap();
     let before = sim.state.clone();
     match sim.step(&[]) {
@@ -38,23 +35,11 @@ fn a_particle_thrown_off_the_grid_is_named_at_the_step_that_threw_it() {
 
 #[test]
 fn a_nan_mid_rollout_names_step_particle_and_field() {
-    let (mut model, mut state) =
-        empty::<f64, 2>([32, 32], 1.0 / 32.0, 1e-4, [0.0, -9.8], Contact::Slip { friction: 0.0 });
-    let block = add_box(
-        &mut model,
-        &mut state,
-        [0.4, 0.4],
-        [0.6, 0.6],
-        2,
-        elastic(ElasticLaw::FixedCorotated),
-        Lame::from_young_poisson(100.0, 0.3),
-        1.0,
-        |_| Vector::<f64, 2>::zeros(),
-    );
+    let (model, state) = block(1e-4, 9.8, 2, [0.0, 0.0]);
     let mut sim = Simulation::new(model, state).unwrap();
     sim.run(5).unwrap();
     // Poison one particle's stiffness: its stress, and so its neighbours' velocities, go NaN.
-    let poisoned = block.start + 40;
+    let poisoned = 40;
     sim.model.particles.lame[poisoned].mu = f64::NAN;
     let before = sim.state.clone();
     let err = sim.step(&[]).unwrap_err();
@@ -72,19 +57,7 @@ fn a_nan_mid_rollout_names_step_particle_and_field() {
 
 #[test]
 fn a_state_that_does_not_fit_the_model_is_refused_not_indexed() {
-    let (mut model, mut state) =
-        empty::<f64, 2>([32, 32], 1.0 / 32.0, 1e-4, [0.0, 0.0], Contact::Slip { friction: 0.0 });
-    add_box(
-        &mut model,
-        &mut state,
-        [0.4, 0.4],
-        [0.6, 0.6],
-        1,
-        elastic(ElasticLaw::FixedCorotated),
-        Lame::from_young_poisson(10.0, 0.3),
-        1.0,
-        |_| Vector::<f64, 2>::zeros(),
-    );
+    let (model, mut state) = block(1e-4, 0.0, 1, [0.0, 0.0]);
     state.f.pop();
     let mut next = state.clone();
     let err = model.step(&state, &[], &mut next, &mut Default::default()).unwrap_err();
