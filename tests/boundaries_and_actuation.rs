@@ -7,30 +7,32 @@ use rheo_engine::material::{ElasticLaw, Lame};
 use rheo_engine::math::Vector;
 use rheo_engine::mpm::{Collider, Contact, Shape, Simulation};
 
+/// A stiff block resting on the floor of a 64 x 32 grid (gravity 9.8), sliding along it at
+/// `speed`; `floor` is the contact law of every wall.
+fn sliding_block(floor: Contact<f64>, speed: f64) -> Simulation<f64, 2> {
+    let dx = 1.0 / 64.0;
+    let (mut model, mut state) = empty::<f64, 2>([64, 32], dx, 1e-4, [0.0, -9.8], floor);
+    let (material, lame) = (elastic(ElasticLaw::FixedCorotated), Lame::from_young_poisson(2e4, 0.3));
+    add_box(&mut model, &mut state, [0.1, 3.0 * dx], [0.3, 3.0 * dx + 0.1], 2, material, lame, 10.0, |_| {
+        Vector::<f64, 2>::new(speed, 0.0)
+    });
+    Simulation::new(model, state).unwrap()
+}
+
+fn sliding_speed(sim: &Simulation<f64, 2>) -> f64 {
+    sim.model.linear_momentum(&sim.state)[0] / sim.model.total_mass()
+}
+
 /// A block sliding on a floor with Coulomb friction mu decelerates at mu g: the floor removes
 /// the normal momentum M g dt each step and friction takes mu times that from the tangential.
 #[test]
 fn block_sliding_on_a_floor_decelerates_at_mu_g() {
-    let (mu, g, dx) = (0.3, 9.8, 1.0 / 64.0);
-    let (mut model, mut state) = empty::<f64, 2>([64, 32], dx, 1e-4, [0.0, -g], Contact::Separate { friction: mu });
-    let floor = 3.0 * dx;
-    add_box(
-        &mut model,
-        &mut state,
-        [0.1, floor],
-        [0.3, floor + 0.1],
-        2,
-        elastic(ElasticLaw::FixedCorotated),
-        Lame::from_young_poisson(2e4, 0.3),
-        10.0,
-        |_| Vector::<f64, 2>::new(2.0, 0.0),
-    );
-    let mut sim = Simulation::new(model, state).unwrap();
-    let speed = |sim: &Simulation<f64, 2>| sim.model.linear_momentum(&sim.state)[0] / sim.model.total_mass();
+    let (mu, g) = (0.3, 9.8);
+    let mut sim = sliding_block(Contact::Separate { friction: mu }, 2.0);
     sim.run(200).unwrap(); // the block settles onto the floor
-    let (t0, v0) = (0.02, speed(&sim));
+    let (t0, v0) = (0.02, sliding_speed(&sim));
     sim.run(2000).unwrap();
-    let (t1, v1) = (0.22, speed(&sim));
+    let (t1, v1) = (0.22, sliding_speed(&sim));
     let deceleration = (v0 - v1) / (t1 - t0);
     assert!(v1 > 0.5, "still sliding at the end of the window ({v1})");
     assert!((deceleration / (mu * g) - 1.0).abs() < 0.05, "deceleration {deceleration}, mu g = {}", mu * g);
@@ -39,22 +41,9 @@ fn block_sliding_on_a_floor_decelerates_at_mu_g() {
 /// Without friction a slip floor leaves the sliding speed alone.
 #[test]
 fn frictionless_floor_keeps_the_sliding_speed() {
-    let (g, dx) = (9.8, 1.0 / 64.0);
-    let (mut model, mut state) = empty::<f64, 2>([64, 32], dx, 1e-4, [0.0, -g], Contact::Slip { friction: 0.0 });
-    add_box(
-        &mut model,
-        &mut state,
-        [0.1, 3.0 * dx],
-        [0.3, 3.0 * dx + 0.1],
-        2,
-        elastic(ElasticLaw::FixedCorotated),
-        Lame::from_young_poisson(2e4, 0.3),
-        10.0,
-        |_| Vector::<f64, 2>::new(1.0, 0.0),
-    );
-    let mut sim = Simulation::new(model, state).unwrap();
+    let mut sim = sliding_block(Contact::Slip { friction: 0.0 }, 1.0);
     sim.run(1500).unwrap();
-    let v = sim.model.linear_momentum(&sim.state)[0] / sim.model.total_mass();
+    let v = sliding_speed(&sim);
     assert!((v - 1.0).abs() < 1e-9, "speed {v}");
 }
 

@@ -108,12 +108,6 @@ pub fn cofactor<T: Real, const D: usize>(m: &Matrix<T, D>) -> Matrix<T, D> {
     }
 }
 
-/// `v * v^T`-free helper: the diagonal matrix with `d` on its diagonal.
-#[inline(always)]
-pub fn diag<T: Real, const D: usize>(d: &Vector<T, D>) -> Matrix<T, D> {
-    Matrix::<T, D>::from_diagonal(d)
-}
-
 /// Random rotations and deformation gradients for the property tests of the math and the
 /// materials.
 #[cfg(test)]
