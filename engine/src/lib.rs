@@ -21,6 +21,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod diff;
 pub mod error;
 pub mod io;
 pub mod material;

@@ -5,7 +5,7 @@
 //! `alpha = sqrt(2/3) * 2 sin(phi) / (3 - sin(phi))` from the friction angle phi, and the
 //! excess is returned radially (case III). The plastic state accumulates the plastic strain.
 
-use super::{Lame, Plasticity, hencky_strain, trace_and_deviator};
+use super::{Lame, Plasticity, ProjectAdjoint, hencky_strain, trace_and_deviator};
 use crate::math::{Matrix, Real, Vector, svd};
 
 /// Parameters of the Drucker-Prager model.
@@ -40,6 +40,22 @@ impl<T: Real, const D: usize> Plasticity<T, D> for DruckerPrager<T> {
         }
         let eps_new: Vector<T, D> = eps - dev * (excess / dev_norm);
         (s.compose(&eps_new.map(|e| e.exp())), state + excess)
+    }
+
+    fn project_adjoint(
+        &self,
+        _f_trial: &Matrix<T, D>,
+        _state: T,
+        _lame: Lame<T>,
+        _dt: T,
+        _fe_bar: &Matrix<T, D>,
+        _state_bar: T,
+    ) -> ProjectAdjoint<T, D, Self> {
+        unimplemented!("PLACEHOLDER: return-mapping adjoint")
+    }
+
+    fn hardening_adjoint(&self, _state: T, _h_bar: T) -> (T, Self) {
+        unimplemented!("PLACEHOLDER: hardening adjoint")
     }
 }
 

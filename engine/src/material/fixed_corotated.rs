@@ -2,7 +2,7 @@
 //! `psi = mu |F - R|^2 + lambda/2 (J - 1)^2`, `P = 2 mu (F - R) + lambda (J - 1) J F^{-T}`.
 
 use super::{Elasticity, Lame};
-use crate::math::{Matrix, Real, cofactor, det, polar_rotation, svd};
+use crate::math::{Matrix, Real, cofactor, cofactor_adjoint, det, polar_rotation, polar_rotation_adjoint, svd};
 
 /// Fixed-corotated hyperelasticity: robust under inversion, the default for soft solids.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -22,6 +22,21 @@ impl<T: Real, const D: usize> Elasticity<T, D> for FixedCorotated {
         let j = det(f);
         // J F^{-T} is the cofactor matrix: no division, finite at J = 0.
         (f - r) * (lame.mu + lame.mu) + cofactor(f) * (lame.lambda * (j - T::one()))
+    }
+
+    #[inline(always)]
+    fn first_piola_adjoint(&self, f: &Matrix<T, D>, lame: Lame<T>, p_bar: &Matrix<T, D>) -> (Matrix<T, D>, Lame<T>) {
+        let r = polar_rotation(f);
+        let j = det(f);
+        let cof = cofactor(f);
+        let two_mu = lame.mu + lame.mu;
+        // dJ = cof : dF.
+        let j_bar = lame.lambda * p_bar.dot(&cof);
+        let f_bar = (p_bar - polar_rotation_adjoint(f, p_bar)) * two_mu
+            + cofactor_adjoint(f, p_bar) * (lame.lambda * (j - T::one()))
+            + cof * j_bar;
+        let lame_bar = Lame { mu: p_bar.dot(&(f - r)) * T::of(2.0), lambda: p_bar.dot(&cof) * (j - T::one()) };
+        (f_bar, lame_bar)
     }
 }
 

@@ -3,8 +3,8 @@
 //! Kirchhoff stress is `lambda (J - 1) J I`, the J-based pressure of the mpm88 scene. Its plastic
 //! half resets `F` to `J^(1/d) I`, forgetting shear, so only the volume is remembered.
 
-use super::{Elasticity, Lame, Plasticity};
-use crate::math::{Matrix, Real, cofactor, det};
+use super::{Elasticity, Lame, Plasticity, ProjectAdjoint};
+use crate::math::{Matrix, Real, cofactor, cofactor_adjoint, det};
 
 /// J-based pressure (equation of state `p = -lambda (J - 1)` per unit current volume).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -19,6 +19,14 @@ impl<T: Real, const D: usize> Elasticity<T, D> for WeaklyCompressible {
     #[inline(always)]
     fn first_piola(&self, f: &Matrix<T, D>, lame: Lame<T>) -> Matrix<T, D> {
         cofactor(f) * (lame.lambda * (det(f) - T::one()))
+    }
+
+    #[inline(always)]
+    fn first_piola_adjoint(&self, f: &Matrix<T, D>, lame: Lame<T>, p_bar: &Matrix<T, D>) -> (Matrix<T, D>, Lame<T>) {
+        let cof = cofactor(f);
+        let j1 = det(f) - T::one();
+        let f_bar = cofactor_adjoint(f, p_bar) * (lame.lambda * j1) + cof * (lame.lambda * p_bar.dot(&cof));
+        (f_bar, Lame { mu: T::zero(), lambda: p_bar.dot(&cof) * j1 })
     }
 }
 
@@ -35,6 +43,31 @@ impl<T: Real, const D: usize> Plasticity<T, D> for FluidProjection {
         let j = det(f_trial).max(T::of(MIN_J));
         let stretch = if D == 2 { j.sqrt() } else { j.cbrt() };
         (Matrix::<T, D>::identity() * stretch, state)
+    }
+
+    fn project_adjoint(
+        &self,
+        f_trial: &Matrix<T, D>,
+        state: T,
+        _lame: Lame<T>,
+        _dt: T,
+        fe_bar: &Matrix<T, D>,
+        state_bar: T,
+    ) -> ProjectAdjoint<T, D, Self> {
+        let _ = state;
+        let det_f = det(f_trial);
+        let f_trial_bar = if det_f > T::of(MIN_J) {
+            // F_e = J^(1/d) I: dF_e = J^(1/d) / (d J) (cof : dF) I.
+            let stretch = if D == 2 { det_f.sqrt() } else { det_f.cbrt() };
+            cofactor(f_trial) * (fe_bar.trace() * stretch / (T::of(D as f64) * det_f))
+        } else {
+            Matrix::<T, D>::zeros()
+        };
+        ProjectAdjoint { f_trial: f_trial_bar, state: state_bar, lame: Lame::zero(), params: FluidProjection }
+    }
+
+    fn hardening_adjoint(&self, _state: T, _h_bar: T) -> (T, Self) {
+        (T::zero(), FluidProjection)
     }
 }
 

@@ -48,6 +48,28 @@ impl<T: Real> Lame<T> {
         }
     }
 
+    /// Both zero (a zero gradient).
+    pub fn zero() -> Self {
+        Lame { mu: T::zero(), lambda: T::zero() }
+    }
+
+    /// Adjoint of [`Lame::from_young_poisson`]: `dL/d(E, nu)` from `dL/d(mu, lambda)`.
+    pub fn young_poisson_adjoint(young: T, poisson: T, bar: Lame<T>) -> (T, T) {
+        let (one, two) = (T::one(), T::of(2.0));
+        let (a, b) = (one + poisson, one - two * poisson);
+        let young_bar = bar.mu / (two * a) + bar.lambda * poisson / (a * b);
+        // d mu/d nu = -E / (2 (1 + nu)^2); d lambda/d nu = E (1 + 2 nu^2) / ((1 + nu) (1 - 2 nu))^2.
+        let poisson_bar =
+            -bar.mu * young / (two * a * a) + bar.lambda * young * (one + two * poisson * poisson) / (a * a * b * b);
+        (young_bar, poisson_bar)
+    }
+
+    /// Adds another gradient.
+    pub fn accumulate(&mut self, other: Lame<T>) {
+        self.mu += other.mu;
+        self.lambda += other.lambda;
+    }
+
     /// Both parameters multiplied by `s` (hardening).
     pub fn scaled(self, s: T) -> Self {
         Lame { mu: self.mu * s, lambda: self.lambda * s }
@@ -60,6 +82,22 @@ pub trait Elasticity<T: Real, const D: usize> {
     fn energy_density(&self, f: &Matrix<T, D>, lame: Lame<T>) -> T;
     /// First Piola-Kirchhoff stress `P = dpsi/dF`.
     fn first_piola(&self, f: &Matrix<T, D>, lame: Lame<T>) -> Matrix<T, D>;
+    /// Adjoint of [`Elasticity::first_piola`]: from `p_bar = dL/dP`, `dL/dF` and `dL/d(mu, lambda)`.
+    fn first_piola_adjoint(&self, f: &Matrix<T, D>, lame: Lame<T>, p_bar: &Matrix<T, D>) -> (Matrix<T, D>, Lame<T>);
+}
+
+/// What the adjoint of a return mapping hands back: the gradients of the loss with respect to
+/// each input of [`Plasticity::project`], the law's own parameters in a value of its own type.
+#[derive(Clone, Copy, Debug)]
+pub struct ProjectAdjoint<T: Real, const D: usize, P> {
+    /// `dL/dF_trial`.
+    pub f_trial: Matrix<T, D>,
+    /// `dL/d(plastic state before the step)`.
+    pub state: T,
+    /// `dL/d(mu, lambda)` (yield surfaces may depend on the stiffness).
+    pub lame: Lame<T>,
+    /// `dL/d(parameters of the law)`, field by field.
+    pub params: P,
 }
 
 /// Plastic flow as a return mapping: trial elastic `F` in, admissible elastic `F` out.
@@ -71,6 +109,24 @@ pub trait Plasticity<T: Real, const D: usize> {
     fn hardening(&self, _state: T) -> T {
         T::one()
     }
+    /// Adjoint of [`Plasticity::project`]: from `fe_bar = dL/dF_elastic` and `state_bar =
+    /// dL/d(new plastic state)`, the gradients with respect to its inputs and parameters.
+    fn project_adjoint(
+        &self,
+        f_trial: &Matrix<T, D>,
+        state: T,
+        lame: Lame<T>,
+        dt: T,
+        fe_bar: &Matrix<T, D>,
+        state_bar: T,
+    ) -> ProjectAdjoint<T, D, Self>
+    where
+        Self: Sized;
+    /// Adjoint of [`Plasticity::hardening`]: from `h_bar = dL/dhardening`, `dL/dstate` and
+    /// `dL/d(parameters)`.
+    fn hardening_adjoint(&self, state: T, h_bar: T) -> (T, Self)
+    where
+        Self: Sized;
 }
 
 /// The elastic laws of the library.
@@ -137,6 +193,16 @@ impl<T: Real, const D: usize> Elasticity<T, D> for ElasticLaw {
             ElasticLaw::WeaklyCompressible => WeaklyCompressible.first_piola(f, lame),
         }
     }
+
+    #[inline(always)]
+    fn first_piola_adjoint(&self, f: &Matrix<T, D>, lame: Lame<T>, p_bar: &Matrix<T, D>) -> (Matrix<T, D>, Lame<T>) {
+        match self {
+            ElasticLaw::FixedCorotated => FixedCorotated.first_piola_adjoint(f, lame, p_bar),
+            ElasticLaw::NeoHookean => NeoHookean.first_piola_adjoint(f, lame, p_bar),
+            ElasticLaw::StvkHencky => StvkHencky.first_piola_adjoint(f, lame, p_bar),
+            ElasticLaw::WeaklyCompressible => WeaklyCompressible.first_piola_adjoint(f, lame, p_bar),
+        }
+    }
 }
 
 impl<T: Real, const D: usize> Plasticity<T, D> for PlasticLaw<T> {
@@ -157,6 +223,75 @@ impl<T: Real, const D: usize> Plasticity<T, D> for PlasticLaw<T> {
         match self {
             PlasticLaw::Snow(p) => <Snow<T> as Plasticity<T, D>>::hardening(p, state),
             _ => T::one(),
+        }
+    }
+
+    #[inline(always)]
+    fn project_adjoint(
+        &self,
+        f_trial: &Matrix<T, D>,
+        state: T,
+        lame: Lame<T>,
+        dt: T,
+        fe_bar: &Matrix<T, D>,
+        state_bar: T,
+    ) -> ProjectAdjoint<T, D, Self> {
+        // Re-wraps a law's own adjoint so that its parameter gradients keep their variant.
+        fn wrap<T: Real, const D: usize, P>(a: ProjectAdjoint<T, D, P>, law: impl Fn(P) -> PlasticLaw<T>) -> ProjectAdjoint<T, D, PlasticLaw<T>> {
+            ProjectAdjoint { f_trial: a.f_trial, state: a.state, lame: a.lame, params: law(a.params) }
+        }
+        let (fb, sb) = (fe_bar, state_bar);
+        match self {
+            PlasticLaw::None => ProjectAdjoint { f_trial: *fe_bar, state: state_bar, lame: Lame::zero(), params: PlasticLaw::None },
+            PlasticLaw::Snow(p) => wrap(p.project_adjoint(f_trial, state, lame, dt, fb, sb), PlasticLaw::Snow),
+            PlasticLaw::VonMises(p) => wrap(p.project_adjoint(f_trial, state, lame, dt, fb, sb), PlasticLaw::VonMises),
+            PlasticLaw::DruckerPrager(p) => wrap(p.project_adjoint(f_trial, state, lame, dt, fb, sb), PlasticLaw::DruckerPrager),
+            PlasticLaw::Viscoplastic(p) => wrap(p.project_adjoint(f_trial, state, lame, dt, fb, sb), PlasticLaw::Viscoplastic),
+            PlasticLaw::Fluid => wrap(FluidProjection.project_adjoint(f_trial, state, lame, dt, fb, sb), |_| PlasticLaw::Fluid),
+        }
+    }
+
+    #[inline(always)]
+    fn hardening_adjoint(&self, state: T, h_bar: T) -> (T, Self) {
+        match self {
+            PlasticLaw::Snow(p) => {
+                let (state_bar, params) = <Snow<T> as Plasticity<T, D>>::hardening_adjoint(p, state, h_bar);
+                (state_bar, PlasticLaw::Snow(params))
+            }
+            _ => (T::zero(), self.zero_gradient()),
+        }
+    }
+}
+
+impl<T: Real> PlasticLaw<T> {
+    /// A gradient of this law's parameters that is zero everywhere (same variant).
+    pub fn zero_gradient(&self) -> Self {
+        let z = T::zero();
+        match self {
+            PlasticLaw::None => PlasticLaw::None,
+            PlasticLaw::Snow(_) => PlasticLaw::Snow(Snow { critical_compression: z, critical_stretch: z, hardening: z }),
+            PlasticLaw::VonMises(_) => PlasticLaw::VonMises(VonMises { yield_stress: z }),
+            PlasticLaw::DruckerPrager(_) => PlasticLaw::DruckerPrager(DruckerPrager { friction_angle_deg: z }),
+            PlasticLaw::Viscoplastic(_) => PlasticLaw::Viscoplastic(Viscoplastic { yield_stress: z, viscosity: z }),
+            PlasticLaw::Fluid => PlasticLaw::Fluid,
+        }
+    }
+
+    /// Adds another gradient of the same law, field by field.
+    pub fn accumulate(&mut self, other: &Self) {
+        match (self, other) {
+            (PlasticLaw::Snow(a), PlasticLaw::Snow(b)) => {
+                a.critical_compression += b.critical_compression;
+                a.critical_stretch += b.critical_stretch;
+                a.hardening += b.hardening;
+            }
+            (PlasticLaw::VonMises(a), PlasticLaw::VonMises(b)) => a.yield_stress += b.yield_stress,
+            (PlasticLaw::DruckerPrager(a), PlasticLaw::DruckerPrager(b)) => a.friction_angle_deg += b.friction_angle_deg,
+            (PlasticLaw::Viscoplastic(a), PlasticLaw::Viscoplastic(b)) => {
+                a.yield_stress += b.yield_stress;
+                a.viscosity += b.viscosity;
+            }
+            _ => {}
         }
     }
 }
@@ -184,7 +319,7 @@ pub(crate) fn trace_and_deviator<T: Real, const D: usize>(eps: &Vector<T, D>) ->
 pub(crate) mod elastic_checks {
     use super::{Elasticity, Lame};
     use crate::math::Matrix;
-    use crate::math::test_support::{deformation, rotation};
+    use crate::math::test_support::{deformation, lcg, rotation};
 
     /// The properties every hyperelastic law must have: no stress at rest, frame indifference
     /// (`P(RF) = R P(F)`, `psi(RF) = psi(F)`), and `P = dpsi/dF` (central differences, f64).
@@ -213,6 +348,22 @@ pub(crate) mod elastic_checks {
                     assert!((fd - p[(i, j)]).abs() < 1e-6 * scale, "dpsi/dF[{i}{j}] = {fd}, P = {}", p[(i, j)]);
                 }
             }
+        }
+        // The adjoint: <P_bar, dP(F, lame)[dF, dlame]> against central differences.
+        for _ in 0..100 {
+            let f = deformation::<D>(&mut seed, 0.45);
+            let p_bar = Matrix::<f64, D>::from_fn(|_, _| lcg(&mut seed));
+            let df = Matrix::<f64, D>::from_fn(|_, _| lcg(&mut seed));
+            let dlame = Lame { mu: lcg(&mut seed), lambda: lcg(&mut seed) };
+            let h = 1e-6;
+            let at = |s: f64| {
+                let l = Lame { mu: lame.mu + s * dlame.mu, lambda: lame.lambda + s * dlame.lambda };
+                law.first_piola(&(f + df * s), l).dot(&p_bar)
+            };
+            let fd = (at(h) - at(-h)) / (2.0 * h);
+            let (f_bar, lame_bar) = law.first_piola_adjoint(&f, lame, &p_bar);
+            let adjoint = f_bar.dot(&df) + lame_bar.mu * dlame.mu + lame_bar.lambda * dlame.lambda;
+            assert!((fd - adjoint).abs() < 1e-6 * (1.0 + fd.abs()), "adjoint {adjoint}, differences {fd}");
         }
         // Pure rotation: no stress. Pure shear: stress only if the law has shear stiffness.
         let r = rotation::<D>(&mut seed);

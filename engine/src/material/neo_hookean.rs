@@ -3,7 +3,7 @@
 //! `P = mu (F - F^{-T}) + lambda ln(J) F^{-T}`.
 
 use super::{Elasticity, Lame};
-use crate::math::{Matrix, Real, cofactor, det};
+use crate::math::{Matrix, Real, cofactor, cofactor_adjoint, det};
 
 /// Neo-Hookean hyperelasticity: stiffens without bound under compression (J -> 0).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -24,6 +24,22 @@ impl<T: Real, const D: usize> Elasticity<T, D> for NeoHookean {
         let j = det(f).max(T::of(MIN_J));
         let f_inv_t = cofactor(f) / j;
         f * lame.mu + f_inv_t * (lame.lambda * j.ln() - lame.mu)
+    }
+
+    #[inline(always)]
+    fn first_piola_adjoint(&self, f: &Matrix<T, D>, lame: Lame<T>, p_bar: &Matrix<T, D>) -> (Matrix<T, D>, Lame<T>) {
+        let det_f = det(f);
+        let j = det_f.max(T::of(MIN_J));
+        let g = cofactor(f) / j;
+        let coefficient = lame.lambda * j.ln() - lame.mu;
+        let f_bar = if det_f > T::of(MIN_J) {
+            // G = F^{-T}: dG = -G dF^T G and d ln J = G : dF.
+            p_bar * lame.mu + g * (lame.lambda * p_bar.dot(&g)) - g * p_bar.transpose() * g * coefficient
+        } else {
+            // Clamped: J is a constant, G = cofactor / MIN_J.
+            p_bar * lame.mu + cofactor_adjoint(f, p_bar) * (coefficient / j)
+        };
+        (f_bar, Lame { mu: p_bar.dot(&(f - g)), lambda: p_bar.dot(&g) * j.ln() })
     }
 }
 

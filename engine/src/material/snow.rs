@@ -3,7 +3,7 @@
 //! volume change `J_p`, and the material hardens as `exp(hardening * (1 - J_p))`. The plastic
 //! state scalar is `ln J_p`, so a fresh particle starts at 0 like every other material.
 
-use super::{Lame, Plasticity};
+use super::{Lame, Plasticity, ProjectAdjoint};
 use crate::math::{Matrix, Real, svd};
 
 /// Parameters of the snow model (the paper's theta_c, theta_s and xi).
@@ -33,6 +33,22 @@ impl<T: Real, const D: usize> Plasticity<T, D> for Snow<T> {
     #[inline(always)]
     fn hardening(&self, state: T) -> T {
         (self.hardening * (T::one() - state.exp())).exp()
+    }
+
+    fn project_adjoint(
+        &self,
+        _f_trial: &Matrix<T, D>,
+        _state: T,
+        _lame: Lame<T>,
+        _dt: T,
+        _fe_bar: &Matrix<T, D>,
+        _state_bar: T,
+    ) -> ProjectAdjoint<T, D, Self> {
+        unimplemented!("PLACEHOLDER: return-mapping adjoint")
+    }
+
+    fn hardening_adjoint(&self, _state: T, _h_bar: T) -> (T, Self) {
+        unimplemented!("PLACEHOLDER: hardening adjoint")
     }
 }
 

@@ -4,7 +4,7 @@
 //! is von Mises; a large one barely flows.
 
 use super::von_mises::{VonMises, radial_return};
-use super::{Lame, Plasticity};
+use super::{Lame, Plasticity, ProjectAdjoint};
 use crate::math::{Matrix, Real};
 
 /// Parameters of the viscoplastic model.
@@ -22,6 +22,22 @@ impl<T: Real, const D: usize> Plasticity<T, D> for Viscoplastic<T> {
         let yield_strain = VonMises { yield_stress: self.yield_stress }.yield_strain(lame.mu);
         let relaxation = T::one() / (T::one() + self.viscosity / ((lame.mu + lame.mu) * dt));
         radial_return(f_trial, state, yield_strain, relaxation)
+    }
+
+    fn project_adjoint(
+        &self,
+        _f_trial: &Matrix<T, D>,
+        _state: T,
+        _lame: Lame<T>,
+        _dt: T,
+        _fe_bar: &Matrix<T, D>,
+        _state_bar: T,
+    ) -> ProjectAdjoint<T, D, Self> {
+        unimplemented!("PLACEHOLDER: return-mapping adjoint")
+    }
+
+    fn hardening_adjoint(&self, _state: T, _h_bar: T) -> (T, Self) {
+        unimplemented!("PLACEHOLDER: hardening adjoint")
     }
 }
 

@@ -3,7 +3,7 @@
 //! uniaxial yield happens at `yield_stress`); the excess deviatoric strain is returned radially.
 //! The plastic state accumulates the plastic strain magnitude.
 
-use super::{Lame, Plasticity, hencky_strain, trace_and_deviator};
+use super::{Lame, Plasticity, ProjectAdjoint, hencky_strain, trace_and_deviator};
 use crate::math::{Matrix, Real, svd};
 
 /// Parameters of the von Mises model.
@@ -46,6 +46,22 @@ impl<T: Real, const D: usize> Plasticity<T, D> for VonMises<T> {
     #[inline(always)]
     fn project(&self, f_trial: &Matrix<T, D>, state: T, lame: Lame<T>, _dt: T) -> (Matrix<T, D>, T) {
         radial_return(f_trial, state, self.yield_strain(lame.mu), T::one())
+    }
+
+    fn project_adjoint(
+        &self,
+        _f_trial: &Matrix<T, D>,
+        _state: T,
+        _lame: Lame<T>,
+        _dt: T,
+        _fe_bar: &Matrix<T, D>,
+        _state_bar: T,
+    ) -> ProjectAdjoint<T, D, Self> {
+        unimplemented!("PLACEHOLDER: return-mapping adjoint")
+    }
+
+    fn hardening_adjoint(&self, _state: T, _h_bar: T) -> (T, Self) {
+        unimplemented!("PLACEHOLDER: hardening adjoint")
     }
 }
 

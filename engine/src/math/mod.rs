@@ -6,8 +6,8 @@
 mod polar;
 mod svd;
 
-pub use polar::polar_rotation;
-pub use svd::{Svd, svd};
+pub use polar::{polar_rotation, polar_rotation_adjoint};
+pub use svd::{MIN_SIGMA_SUM, Svd, isotropic_adjoint, svd};
 
 /// The scalar of a simulation: `f32` for speed, `f64` for finite-difference gradient checks.
 pub trait Real:
@@ -108,6 +108,29 @@ pub fn cofactor<T: Real, const D: usize>(m: &Matrix<T, D>) -> Matrix<T, D> {
     }
 }
 
+/// Adjoint of [`cofactor`]: `dL/dm` from `dL/dcofactor(m)`. In 2D the cofactor is linear and
+/// its own adjoint; in 3D each entry is a 2x2 minor, differentiated by the product rule.
+#[inline(always)]
+pub fn cofactor_adjoint<T: Real, const D: usize>(m: &Matrix<T, D>, c_bar: &Matrix<T, D>) -> Matrix<T, D> {
+    const { assert_dim::<D>() };
+    if D == 2 {
+        return cofactor(c_bar);
+    }
+    let mut m_bar = Matrix::<T, D>::zeros();
+    for i in 0..3 {
+        for j in 0..3 {
+            let (i1, i2) = ((i + 1) % 3, (i + 2) % 3);
+            let (j1, j2) = ((j + 1) % 3, (j + 2) % 3);
+            let cb = c_bar[(i, j)];
+            m_bar[(i1, j1)] += cb * m[(i2, j2)];
+            m_bar[(i2, j2)] += cb * m[(i1, j1)];
+            m_bar[(i1, j2)] -= cb * m[(i2, j1)];
+            m_bar[(i2, j1)] -= cb * m[(i1, j2)];
+        }
+    }
+    m_bar
+}
+
 /// Random rotations and deformation gradients for the property tests of the math and the
 /// materials.
 #[cfg(test)]
@@ -147,6 +170,23 @@ pub(crate) mod test_support {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cofactor_adjoint_is_the_transposed_derivative() {
+        fn check<const D: usize>(seed: &mut u64) {
+            let m = Matrix::<f64, D>::from_fn(|_, _| test_support::lcg(seed));
+            let c_bar = Matrix::<f64, D>::from_fn(|_, _| test_support::lcg(seed));
+            let u = Matrix::<f64, D>::from_fn(|_, _| test_support::lcg(seed));
+            let h = 1e-6;
+            let fd = (cofactor(&(m + u * h)) - cofactor(&(m - u * h))).dot(&c_bar) / (2.0 * h);
+            assert!((fd - cofactor_adjoint(&m, &c_bar).dot(&u)).abs() < 1e-9);
+        }
+        let mut seed = 5;
+        for _ in 0..50 {
+            check::<2>(&mut seed);
+            check::<3>(&mut seed);
+        }
+    }
 
     #[test]
     fn cofactor_is_det_times_inverse_transpose() {

@@ -30,6 +30,59 @@ impl<T: Real, const D: usize> Svd<T, D> {
     }
 }
 
+/// Closer singular values than this (relative) count as repeated in [`isotropic_adjoint`].
+const REPEATED_SIGMA: f64 = 1e-4;
+
+/// Smallest `sigma_i + sigma_j` the rotation part of [`isotropic_adjoint`] divides by: the
+/// polar rotation really is discontinuous where a particle inverts through a flat state, and
+/// this bounds its derivative there instead of returning infinity.
+pub const MIN_SIGMA_SUM: f64 = 1e-6;
+
+/// Adjoint (vector-Jacobian product) of an isotropic matrix function
+/// `G(F) = U diag(g(sigma)) V^T` of `F = U diag(sigma) V^T`: the elastic stresses and return
+/// mappings that act on singular values. `g` are the values `g(sigma)`, `jac[(i, j)] =
+/// dg_i / dsigma_j`, `g_bar = dL/dG`, and `sigma_bar` an extra direct `dL/dsigma` (a plastic
+/// state computed from the singular values). Returns `dL/dF`.
+///
+/// Derivation, with `M = U^T dF V`: `dsigma_i = M_ii`, and off the diagonal
+/// `(U^T dG V)_ij = a_ij (M_ij + M_ji) / 2 + b_ij (M_ij - M_ji) / 2` with
+/// `a_ij = (g_i - g_j) / (sigma_i - sigma_j)` and `b_ij = (g_i + g_j) / (sigma_i + sigma_j)`.
+/// The map is self-adjoint in this form, so `dL/dF = U X V^T` with the same coefficients applied
+/// to `U^T g_bar V`. Regularization: at repeated singular values `a_ij` is the limit of the
+/// divided difference, `(jac_ii - jac_ij + jac_jj - jac_ji) / 2` (exact for the symmetric
+/// functions of the library, so nothing blows up at `F = I`); `b_ij` divides by at least
+/// [`MIN_SIGMA_SUM`], singular only where an element inverts through a flat state.
+pub fn isotropic_adjoint<T: Real, const D: usize>(
+    svd: &Svd<T, D>,
+    g: &Vector<T, D>,
+    jac: &Matrix<T, D>,
+    g_bar: &Matrix<T, D>,
+    sigma_bar: &Vector<T, D>,
+) -> Matrix<T, D> {
+    let gb = svd.u.transpose() * g_bar * svd.v;
+    let s = &svd.sigma;
+    let half = T::of(0.5);
+    let mut x = Matrix::<T, D>::zeros();
+    for j in 0..D {
+        x[(j, j)] = sigma_bar[j] + (0..D).fold(T::zero(), |acc, i| acc + gb[(i, i)] * jac[(i, j)]);
+    }
+    for i in 0..D {
+        for j in (i + 1)..D {
+            let diff = s[i] - s[j];
+            let a = if diff.abs() > T::of(REPEATED_SIGMA) * (T::one() + s[i].abs() + s[j].abs()) {
+                (g[i] - g[j]) / diff
+            } else {
+                (jac[(i, i)] - jac[(i, j)] + jac[(j, j)] - jac[(j, i)]) * half
+            };
+            let b = (g[i] + g[j]) / (s[i] + s[j]).max(T::of(MIN_SIGMA_SUM));
+            let (sym, skew) = ((gb[(i, j)] + gb[(j, i)]) * half, (gb[(i, j)] - gb[(j, i)]) * half);
+            x[(i, j)] = a * sym + b * skew;
+            x[(j, i)] = a * sym - b * skew;
+        }
+    }
+    svd.u * x * svd.v.transpose()
+}
+
 /// Signed SVD of a 2x2 or 3x3 matrix.
 #[inline]
 pub fn svd<T: Real, const D: usize>(f: &Matrix<T, D>) -> Svd<T, D> {
@@ -204,6 +257,50 @@ mod tests {
         for i in 0..D - 1 {
             assert!(s.sigma[i] >= 0.0);
         }
+    }
+
+    /// `dL/dF` of [`isotropic_adjoint`] against central differences of `G(F)` contracted with a
+    /// random `g_bar`, for a Hencky-like function with coupled singular values, near repeated
+    /// singular values too.
+    #[test]
+    fn isotropic_adjoint_matches_finite_differences() {
+        fn g_of<const D: usize>(s: &Vector<f64, D>) -> (Vector<f64, D>, Matrix<f64, D>) {
+            let tr: f64 = s.iter().map(|x| x.ln()).sum();
+            let g = s.map(|x| (3.0 * x.ln() + 2.0 * tr) / x);
+            let jac = Matrix::<f64, D>::from_fn(|i, j| {
+                let d = if i == j { (3.0 - 3.0 * s[i].ln() - 2.0 * tr) / (s[i] * s[i]) } else { 0.0 };
+                d + 2.0 / (s[i] * s[j])
+            });
+            (g, jac)
+        }
+        fn check<const D: usize>(f: Matrix<f64, D>, seed: &mut u64) {
+            let value = |f: &Matrix<f64, D>| {
+                let s = svd(f);
+                s.compose(&g_of(&s.sigma).0)
+            };
+            let g_bar = Matrix::<f64, D>::from_fn(|_, _| lcg(seed));
+            let s = svd(&f);
+            let (g, jac) = g_of(&s.sigma);
+            let f_bar = isotropic_adjoint(&s, &g, &jac, &g_bar, &Vector::<f64, D>::zeros());
+            let h = 1e-6;
+            for i in 0..D {
+                for j in 0..D {
+                    let mut e = Matrix::<f64, D>::zeros();
+                    e[(i, j)] = h;
+                    let fd = (value(&(f + e)) - value(&(f - e))).dot(&g_bar) / (2.0 * h);
+                    assert!((fd - f_bar[(i, j)]).abs() < 1e-6 * (1.0 + fd.abs()), "F = {f}: {fd} vs {}", f_bar[(i, j)]);
+                }
+            }
+        }
+        let mut seed = 3;
+        for _ in 0..200 {
+            check(crate::math::test_support::deformation::<2>(&mut seed, 0.4), &mut seed);
+            check(crate::math::test_support::deformation::<3>(&mut seed, 0.4), &mut seed);
+        }
+        let r = crate::math::test_support::rotation::<3>(&mut seed);
+        check(r * Matrix::<f64, 3>::from_diagonal(&Vector::<f64, 3>::new(1.1, 1.1 + 1e-9, 0.9)), &mut seed);
+        check(Matrix::<f64, 3>::identity(), &mut seed);
+        check(Matrix::<f64, 2>::identity() * 1.2, &mut seed);
     }
 
     #[test]
