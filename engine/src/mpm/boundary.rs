@@ -50,6 +50,44 @@ impl<T: Real> Contact<T> {
             vt * (T::one() - friction * vn.abs() / vt_norm)
         }
     }
+
+    /// Adjoint of [`Contact::apply`]: `dL/dv` from `out_bar = dL/d(new relative velocity)`.
+    /// Derivation: `vn = v . n`, `vt = v - n vn`; sliding gives `out = a vt` with
+    /// `a = 1 - friction |vn| / |vt|`, so `dout = a dvt + vt (friction / |vt|) (|vn| (vt . dvt) /
+    /// |vt|^2 - sign(vn) dvn)`; sticking and the sticky law give zero.
+    #[inline(always)]
+    pub fn apply_adjoint<const D: usize>(
+        &self,
+        v: Vector<T, D>,
+        n: &Vector<T, D>,
+        out_bar: Vector<T, D>,
+    ) -> Vector<T, D> {
+        let (friction, vn) = match *self {
+            Contact::Sticky => return Vector::<T, D>::zeros(),
+            Contact::Slip { friction } => (friction, v.dot(n)),
+            Contact::Separate { friction } => {
+                let vn = v.dot(n);
+                if vn >= T::zero() {
+                    return out_bar;
+                }
+                (friction, vn)
+            }
+        };
+        let tangential = |x: Vector<T, D>| x - n * x.dot(n);
+        let vt = v - n * vn;
+        if friction == T::zero() || vn == T::zero() {
+            return tangential(out_bar);
+        }
+        let vt_norm = vt.norm();
+        if vt_norm <= friction * vn.abs() {
+            return Vector::<T, D>::zeros();
+        }
+        let ratio = friction * vn.abs() / vt_norm;
+        let vt_dot = vt.dot(&out_bar);
+        let vt_bar = out_bar * (T::one() - ratio) + vt * (ratio * vt_dot / (vt_norm * vt_norm));
+        let vn_bar = -friction * vn.signum() * vt_dot / vt_norm;
+        tangential(vt_bar) + n * vn_bar
+    }
 }
 
 /// The domain walls: a layer `thickness` cells deep on every side of the grid, one contact law
@@ -210,6 +248,64 @@ impl<T: Real, const D: usize> Collider<T, D> {
         };
         self.velocity + spin
     }
+
+    /// Adjoint of [`Collider::velocity_at`] for the shape at time `t` (whose anchor moves with
+    /// `velocity`): adds `dL/dvelocity` and `dL/dangular_velocity` from `vc_bar`. With the
+    /// spin `w x r`, `r = x - anchor_0 - velocity t`: `dL/dw += r x vc_bar` and
+    /// `dL/dvelocity += vc_bar - t (vc_bar x w)`.
+    pub fn velocity_at_adjoint(
+        &self,
+        shape: &Shape<T, D>,
+        x: &Vector<T, D>,
+        t: T,
+        vc_bar: &Vector<T, D>,
+        grad: &mut ColliderGradient<T, D>,
+    ) {
+        let r = x - shape.anchor();
+        let w = self.angular_velocity;
+        let b = vc_bar;
+        grad.velocity += b;
+        if D == 2 {
+            grad.angular_velocity[2] += b[1] * r[0] - b[0] * r[1];
+            // b x w with w = (0, 0, w2): (b1 w2, -b0 w2).
+            grad.velocity[0] -= t * b[1] * w[2];
+            grad.velocity[1] += t * b[0] * w[2];
+        } else {
+            let cross = |p: [T; 3], q: [T; 3]| {
+                [p[1] * q[2] - p[2] * q[1], p[2] * q[0] - p[0] * q[2], p[0] * q[1] - p[1] * q[0]]
+            };
+            let rb = cross([r[0], r[1], r[2]], [b[0], b[1], b[2]]);
+            let bw = cross([b[0], b[1], b[2]], w);
+            for a in 0..3 {
+                grad.angular_velocity[a] += rb[a];
+                grad.velocity[a] -= t * bw[a];
+            }
+        }
+    }
+}
+
+/// Gradient of a loss with respect to a collider's motion.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ColliderGradient<T, const D: usize> {
+    /// `dL/dvelocity`.
+    pub velocity: Vector<T, D>,
+    /// `dL/dangular_velocity` (in 2D only z).
+    pub angular_velocity: [T; 3],
+}
+
+impl<T: Real, const D: usize> ColliderGradient<T, D> {
+    /// Zero.
+    pub fn zero() -> Self {
+        ColliderGradient { velocity: Vector::<T, D>::zeros(), angular_velocity: [T::zero(); 3] }
+    }
+
+    /// Adds another gradient.
+    pub fn accumulate(&mut self, other: &Self) {
+        self.velocity += other.velocity;
+        for a in 0..3 {
+            self.angular_velocity[a] += other.angular_velocity[a];
+        }
+    }
 }
 
 #[cfg(test)]
@@ -233,6 +329,42 @@ mod tests {
         assert!((cap.distance(&V::new(0.95, 0.5, 0.5)) - 0.05).abs() < 1e-12);
         let n = cap.normal(&V::new(0.5, 0.7, 0.5), 1e-6);
         assert!((n - V::new(0.0, 1.0, 0.0)).norm() < 1e-6);
+    }
+
+    /// Dot-product test of the contact adjoint against central differences (away from kinks).
+    #[test]
+    fn contact_adjoint_matches_finite_differences() {
+        use crate::math::test_support::lcg;
+        type V = Vector<f64, 3>;
+        let mut seed = 17;
+        let laws = [
+            Contact::Sticky,
+            Contact::Slip { friction: 0.0 },
+            Contact::Slip { friction: 0.4 },
+            Contact::Separate { friction: 0.0 },
+            Contact::Separate { friction: 0.7 },
+        ];
+        let mut sliding = 0;
+        for law in laws {
+            for _ in 0..200 {
+                let n = V::new(lcg(&mut seed), lcg(&mut seed), lcg(&mut seed)).normalize();
+                let v = V::new(lcg(&mut seed), lcg(&mut seed), lcg(&mut seed));
+                let (dv, out_bar) =
+                    (V::new(lcg(&mut seed), lcg(&mut seed), 0.3), V::new(0.2, lcg(&mut seed), lcg(&mut seed)));
+                let vn = v.dot(&n);
+                let vt = (v - n * vn).norm();
+                // Skip kinks: the sign of vn, and the stick/slide switch.
+                if vn.abs() < 1e-3 || (vt - 0.7 * vn.abs()).abs() < 1e-3 || (vt - 0.4 * vn.abs()).abs() < 1e-3 {
+                    continue;
+                }
+                sliding += usize::from(vt > 0.7 * vn.abs());
+                let h = 1e-6;
+                let fd = (law.apply(v + dv * h, &n) - law.apply(v - dv * h, &n)).dot(&out_bar) / (2.0 * h);
+                let adjoint = law.apply_adjoint(v, &n, out_bar).dot(&dv);
+                assert!((fd - adjoint).abs() < 1e-7, "{law:?}: {fd} vs {adjoint}");
+            }
+        }
+        assert!(sliding > 50);
     }
 
     #[test]

@@ -54,3 +54,50 @@ pub(super) fn g2p<T: Real, const D: usize>(
         // Not `all`, which would stop early and leave particles unwritten.
         .reduce(|| true, |a, b| a & b)
 }
+
+/// Adjoint of [`g2p`]: from `out_bar` (the gradient with respect to the new `x`, `v`, `C`),
+/// adds `dL/d(grid velocity)` to the `momentum` of `bar` and writes the gather's part of `dL/dx`
+/// into `in_bar.x`. `nodes` hold the grid velocities of the forward step.
+///
+/// With `vt_bar = v_bar' + dt x_bar'` and `B_bar = (4 / dx) C_bar'` (offsets in cell units):
+/// - node: `v_i_bar += w (vt_bar + B_bar o_i)`;
+/// - particle: `x_bar = x_bar' + sum_i (v_i . vt_bar + v_i . B_bar o_i) grad w - (w / dx) B_bar^T v_i`
+///   (`o_i = (x_i - x_p) / dx`, so `do_i/dx_p = -I / dx`).
+///
+/// The scatter runs by slab colour like the forward P2G, so its sums do not depend on threads.
+pub(super) fn g2p_adjoint<T: Real, const D: usize>(
+    model: &Model<T, D>,
+    input: &State<T, D>,
+    bins: &Bins,
+    nodes: &[Node<T, D>],
+    out_bar: &State<T, D>,
+    bar: &mut [Node<T, D>],
+    in_bar: &mut State<T, D>,
+) {
+    let grid = StencilGrid::new(&model.grid);
+    let dt = model.dt;
+    let c_scale = T::of(4.0) * grid.inv_dx;
+    let shared_bar = Shared(bar.as_mut_ptr());
+    let x_bar_out = Shared(in_bar.x.as_mut_ptr());
+    for colour in 0..bins.colour_start.len() - 1 {
+        let slabs = &bins.slabs[bins.colour_start[colour]..bins.colour_start[colour + 1]];
+        slabs.par_iter().for_each(|range| {
+            for &p in &bins.order[range.clone()] {
+                let p = p as usize;
+                let Some(stencil) = grid.stencil(&input.x[p]) else { unreachable!() };
+                let vt_bar = out_bar.v[p] + out_bar.x[p] * dt;
+                let b_bar = out_bar.c[p] * c_scale;
+                let mut x_bar = out_bar.x[p];
+                stencil.for_each_node_with_gradient(&grid.strides, grid.inv_dx, |i, w, grad_w, offset| {
+                    let v = nodes[i].momentum;
+                    let b_o = b_bar * offset;
+                    x_bar += grad_w * v.dot(&(vt_bar + b_o)) - b_bar.tr_mul(&v) * (w * grid.inv_dx);
+                    // SAFETY: slabs of one colour touch disjoint nodes (see Bins).
+                    unsafe { shared_bar.at(i).momentum += (vt_bar + b_o) * w };
+                });
+                // SAFETY: `order` is a permutation, so particle p is written here only.
+                unsafe { *x_bar_out.at(p) = x_bar };
+            }
+        });
+    }
+}

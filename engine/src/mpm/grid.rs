@@ -198,6 +198,37 @@ impl<T: Real, const D: usize> Stencil<T, D> {
     }
 }
 
+impl<T: Real, const D: usize> Stencil<T, D> {
+    /// Like [`Stencil::for_each_node`], also passing the gradient of the weight with respect to
+    /// the particle's position (in world units; `inv_dx` converts from cell units):
+    /// `visit(linear node index, weight, grad weight, (node - particle) / dx)`. The adjoints of
+    /// the transfers need it.
+    #[inline(always)]
+    pub fn for_each_node_with_gradient(
+        &self,
+        strides: &[usize; D],
+        inv_dx: T,
+        mut visit: impl FnMut(usize, T, Vector<T, D>, Vector<T, D>),
+    ) {
+        // d/dfx of the three quadratic B-spline weights, in world units.
+        let dw: [[T; 3]; D] = std::array::from_fn(|a| {
+            let f = self.fx[a];
+            [(f - T::of(1.5)) * inv_dx, (T::one() - f) * T::of(2.0) * inv_dx, (f - T::of(0.5)) * inv_dx]
+        });
+        let mut n = 0;
+        // The same visiting order as for_each_node; the node's per-axis indices are recovered
+        // from the visit count.
+        self.for_each_node(strides, |i, w, offset| {
+            let idx: [usize; D] = std::array::from_fn(|a| (n / 3usize.pow((D - 1 - a) as u32)) % 3);
+            n += 1;
+            let grad = Vector::<T, D>::from_fn(|a, _| {
+                (0..D).fold(T::one(), |acc, b| acc * if b == a { dw[b][idx[b]] } else { self.w[b][idx[b]] })
+            });
+            visit(i, w, grad, offset);
+        });
+    }
+}
+
 /// Width of a scatter slab in cells: a layer of cells across axis 0. Same-coloured slabs are two
 /// slabs apart, so the node ranges they write (SLAB + 2 wide) never overlap as long as
 /// SLAB >= 2.

@@ -1,7 +1,8 @@
 //! Grid update: momentum to velocity, body force, then the walls and colliders.
 
+use super::Model;
+use super::boundary::{ColliderGradient, Contact, Shape};
 use super::grid::Node;
-use super::{Model, boundary::Shape};
 use crate::math::{Real, Vector};
 use rayon::prelude::*;
 
@@ -49,4 +50,104 @@ pub(super) fn apply<T: Real, const D: usize>(model: &Model<T, D>, step: usize, n
             node.momentum = v;
         }
     });
+}
+
+/// Adjoint of [`apply`]. `scattered` holds the nodes as the scatter left them (momentum, mass);
+/// `bar` holds `dL/d(end-of-step velocity)` in `momentum` and is overwritten with
+/// `dL/dmomentum` and `dL/dmass`. Returns `dL/dgravity` and adds each collider's motion
+/// gradient to `colliders`.
+///
+/// Derivation per node: `v0 = p / m + dt g`, then each boundary the node lies in maps
+/// `v_k -> v_{k+1}` (walls: `contact(v)`, colliders: `vc + contact(v - vc)`); the boundaries are
+/// reversed in turn (each one's input recomputed from `v0`), then `p_bar = v0_bar / m`,
+/// `m_bar = -v0_bar . (v0 - dt g) / m`, `g_bar += dt v0_bar`. Which nodes lie inside a collider
+/// and its contact normal are held fixed (piecewise constant in the collider's position).
+#[allow(clippy::needless_range_loop)] // the axis indexes coordinates, cells and wall sides alike
+pub(super) fn apply_adjoint<T: Real, const D: usize>(
+    model: &Model<T, D>,
+    step: usize,
+    scattered: &[Node<T, D>],
+    bar: &mut [Node<T, D>],
+    colliders: &mut [ColliderGradient<T, D>],
+) -> Vector<T, D> {
+    let spec = &model.grid;
+    let dt = model.dt;
+    let t = T::of(step as f64) * dt;
+    let shapes: Vec<Shape<T, D>> = model.colliders.iter().map(|c| c.shape_at(t)).collect();
+    let walls = &model.walls;
+    let gravity_dv = model.gravity * dt;
+    let normal_h = spec.dx * T::of(1e-2);
+    let row = spec.nodes()[D - 1];
+    // One boundary a node lies in: a wall side (axis, normal) or a collider (index, normal).
+    #[derive(Clone, Copy)]
+    enum Boundary<T: Real, const D: usize> {
+        Wall(Contact<T>, Vector<T, D>),
+        Collider(usize, Vector<T, D>, Vector<T, D>),
+    }
+    let forward = |b: &Boundary<T, D>, v: Vector<T, D>| match *b {
+        Boundary::Wall(contact, n) => contact.apply(v, &n),
+        Boundary::Collider(c, n, vc) => vc + model.colliders[c].contact.apply(v - vc, &n),
+    };
+    let partials: Vec<(Vector<T, D>, Vec<ColliderGradient<T, D>>)> = bar
+        .par_chunks_mut(row)
+        .zip(scattered.par_chunks(row))
+        .enumerate()
+        .with_min_len(16)
+        .map(|(r, (bar_row, in_row))| {
+            let mut gravity_bar = Vector::<T, D>::zeros();
+            let mut collider_bar = vec![ColliderGradient::zero(); model.colliders.len()];
+            let mut coords = spec.node_coords(r * row);
+            let mut boundaries: Vec<Boundary<T, D>> = Vec::new();
+            for (k, (node_bar, node)) in bar_row.iter_mut().zip(in_row).enumerate() {
+                if node.mass <= T::zero() {
+                    *node_bar = Node::zero();
+                    continue;
+                }
+                coords[D - 1] = k;
+                boundaries.clear();
+                for a in 0..D {
+                    let e = Vector::<T, D>::from_fn(|k, _| if k == a { T::one() } else { T::zero() });
+                    if coords[a] < walls.thickness {
+                        boundaries.push(Boundary::Wall(walls.sides[a][0], e));
+                    } else if coords[a] + walls.thickness > spec.cells[a] {
+                        boundaries.push(Boundary::Wall(walls.sides[a][1], -e));
+                    }
+                }
+                let x = spec.node_position(coords);
+                for (c, (collider, shape)) in model.colliders.iter().zip(&shapes).enumerate() {
+                    if shape.distance(&x) < T::zero() {
+                        let n = shape.normal(&x, normal_h);
+                        boundaries.push(Boundary::Collider(c, n, collider.velocity_at(shape, &x)));
+                    }
+                }
+                let v0 = node.momentum / node.mass + gravity_dv;
+                let mut v_bar = node_bar.momentum;
+                for b in (0..boundaries.len()).rev() {
+                    let v_in = boundaries[..b].iter().fold(v0, |v, boundary| forward(boundary, v));
+                    match boundaries[b] {
+                        Boundary::Wall(contact, n) => v_bar = contact.apply_adjoint(v_in, &n, v_bar),
+                        Boundary::Collider(c, n, vc) => {
+                            let rel_bar = model.colliders[c].contact.apply_adjoint(v_in - vc, &n, v_bar);
+                            let vc_bar = v_bar - rel_bar;
+                            model.colliders[c].velocity_at_adjoint(&shapes[c], &x, t, &vc_bar, &mut collider_bar[c]);
+                            v_bar = rel_bar;
+                        }
+                    }
+                }
+                gravity_bar += v_bar * dt;
+                node_bar.momentum = v_bar / node.mass;
+                node_bar.mass = -v_bar.dot(&(v0 - gravity_dv)) / node.mass;
+            }
+            (gravity_bar, collider_bar)
+        })
+        .collect();
+    // Summed in row order: the same result on any thread count.
+    let mut gravity_bar = Vector::<T, D>::zeros();
+    for (g, cs) in &partials {
+        gravity_bar += g;
+        for (total, c) in colliders.iter_mut().zip(cs) {
+            total.accumulate(c);
+        }
+    }
+    gravity_bar
 }

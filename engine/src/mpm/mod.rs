@@ -14,11 +14,11 @@ pub mod grid;
 mod grid_update;
 mod p2g;
 
-pub use boundary::{Collider, Contact, Shape, Walls};
+pub use boundary::{Collider, ColliderGradient, Contact, Shape, Walls};
 pub use grid::{Bins, GridSpec, Node, Stencil, StencilGrid};
 
 use crate::error::{Error, Result};
-use crate::material::{Lame, Material};
+use crate::material::{Lame, Material, PlasticLaw};
 use crate::math::{Matrix, Real, Vector};
 use rayon::prelude::*;
 
@@ -315,6 +315,135 @@ impl<T: Real, const D: usize> Model<T, D> {
                 psi.to_f64() * self.particles.volume[p].to_f64()
             })
             .sum()
+    }
+}
+
+/// Gradient of a loss with respect to one material's parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MaterialGradient<T> {
+    /// The plastic law's parameters, field by field (same variant as the material's law).
+    pub plastic: PlasticLaw<T>,
+    /// `dL/dviscosity`.
+    pub viscosity: T,
+}
+
+/// Gradients of a loss with respect to everything a [`Model`] holds that a rollout can be
+/// differentiated by (summed over the steps of a backward pass).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelGradients<T: Real, const D: usize> {
+    /// `dL/dgravity`.
+    pub gravity: Vector<T, D>,
+    /// `dL/dmass` per particle.
+    pub mass: Vec<T>,
+    /// `dL/dvolume` per particle.
+    pub volume: Vec<T>,
+    /// `dL/d(mu, lambda)` per particle (before hardening).
+    pub lame: Vec<Lame<T>>,
+    /// Per material: its plastic parameters and viscosity.
+    pub materials: Vec<MaterialGradient<T>>,
+    /// `dL/dactuation_stress`.
+    pub actuation_stress: T,
+    /// Per collider: its velocity and angular velocity.
+    pub colliders: Vec<ColliderGradient<T, D>>,
+}
+
+impl<T: Real, const D: usize> ModelGradients<T, D> {
+    /// Zero gradients shaped like `model`.
+    pub fn zeros(model: &Model<T, D>) -> Self {
+        let n = model.particles.len();
+        ModelGradients {
+            gravity: Vector::<T, D>::zeros(),
+            mass: vec![T::zero(); n],
+            volume: vec![T::zero(); n],
+            lame: vec![Lame::zero(); n],
+            materials: model
+                .materials
+                .iter()
+                .map(|m| MaterialGradient { plastic: m.plastic.zero_gradient(), viscosity: T::zero() })
+                .collect(),
+            actuation_stress: T::zero(),
+            colliders: vec![ColliderGradient::zero(); model.colliders.len()],
+        }
+    }
+}
+
+/// Buffers the adjoint of a step needs (recomputed every step, never kept).
+#[derive(Clone, Debug, Default)]
+pub struct AdjointScratch<T: Real, const D: usize> {
+    /// The forward step's grid and bins, recomputed.
+    forward: Scratch<T, D>,
+    /// The grid as the scatter left it (before the grid update).
+    scattered: Vec<Node<T, D>>,
+    /// Gradients with respect to the grid: velocity, then momentum and mass.
+    bar: Vec<Node<T, D>>,
+    /// The forward step's new `F` and plastic state (recomputed by the scatter, unused).
+    output: State<T, D>,
+}
+
+impl<T: Real, const D: usize> Model<T, D> {
+    /// The adjoint of [`Model::step`]: given the state the step started from and `out_bar`,
+    /// the gradient of a loss with respect to the state the step produced, writes the gradient
+    /// with respect to the starting state into `in_bar`, the gradient with respect to this
+    /// step's actuation into `actuation_bar`, and adds the gradients with respect to the
+    /// model's parameters to `grads`. The forward step's grid is recomputed first (DESIGN
+    /// seam 1), so only `input` needs to be kept. Errors as [`Model::step`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn step_adjoint(
+        &self,
+        input: &State<T, D>,
+        actuation: &[T],
+        out_bar: &State<T, D>,
+        in_bar: &mut State<T, D>,
+        actuation_bar: &mut [T],
+        grads: &mut ModelGradients<T, D>,
+        scratch: &mut AdjointScratch<T, D>,
+    ) -> Result<()> {
+        let n = input.len();
+        let out_lens = [out_bar.x.len(), out_bar.v.len(), out_bar.c.len(), out_bar.f.len(), out_bar.plastic.len()];
+        let grad_lens = [grads.mass.len(), grads.volume.len(), grads.lame.len()];
+        if out_lens.iter().chain(&grad_lens).any(|&l| l != n)
+            || grads.materials.len() != self.materials.len()
+            || grads.colliders.len() != self.colliders.len()
+            || actuation_bar.len() != actuation.len()
+        {
+            return Err(Error::InvalidArgument(format!(
+                "adjoint buffers do not match the model ({n} particles, {} materials, {} colliders, {} actuators)",
+                self.materials.len(),
+                self.colliders.len(),
+                self.actuator_count
+            )));
+        }
+        if actuation.len() != self.actuator_count {
+            return Err(Error::InvalidArgument(format!(
+                "actuation has {} signals, the model has {} actuators",
+                actuation.len(),
+                self.actuator_count
+            )));
+        }
+        // Recompute the forward step's scatter and grid update (the new particle state itself
+        // is not needed).
+        let forward = &mut scratch.forward;
+        forward.bins.rebuild(&input.x, &self.grid, input.step)?;
+        scratch.output.resize_like(n);
+        let _ = p2g::p2g(self, input, actuation, &forward.bins, &mut forward.nodes, &mut scratch.output);
+        scratch.scattered.clone_from(&forward.nodes);
+        grid_update::apply(self, input.step, &mut forward.nodes);
+        in_bar.resize_like(n);
+        in_bar.step = input.step;
+        scratch.bar.clear();
+        scratch.bar.resize(forward.nodes.len(), Node::zero());
+        g2p::g2p_adjoint(self, input, &forward.bins, &forward.nodes, out_bar, &mut scratch.bar, in_bar);
+        grads.gravity +=
+            grid_update::apply_adjoint(self, input.step, &scratch.scattered, &mut scratch.bar, &mut grads.colliders);
+        let (materials, step_actuation_bar, actuation_stress_bar) =
+            p2g::p2g_adjoint(self, input, actuation, &forward.bins, &scratch.bar, out_bar, in_bar, grads);
+        for (total, part) in grads.materials.iter_mut().zip(&materials) {
+            total.plastic.accumulate(&part.plastic);
+            total.viscosity += part.viscosity;
+        }
+        actuation_bar.copy_from_slice(&step_actuation_bar);
+        grads.actuation_stress += actuation_stress_bar;
+        Ok(())
     }
 }
 

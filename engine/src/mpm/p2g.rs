@@ -2,14 +2,33 @@
 //! scatter of its mass and momentum (with the MLS stress term) to the grid, in one pass.
 
 use super::grid::{Bins, Node, StencilGrid};
-use super::{Model, NO_ACTUATOR, Shared, State};
-use crate::material::{Elasticity, Plasticity};
-use crate::math::{Matrix, Real, det};
+use super::{MaterialGradient, Model, ModelGradients, NO_ACTUATOR, Shared, State};
+use crate::material::{Elasticity, Lame, PlasticLaw, Plasticity};
+use crate::math::{Matrix, Real, Vector, cofactor, det};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Updates one particle's deformation: returns the new elastic `F`, the new plastic state and
-/// the MLS affine momentum matrix `m C - dt V0 (4 / dx^2) tau`.
+/// One particle's deformation update and what it is built from (the adjoint reuses the
+/// intermediate values; the forward pass keeps only `fe`, `plastic` and `affine`).
+#[derive(Clone, Copy)]
+struct ParticleUpdate<T: Real, const D: usize> {
+    /// Trial deformation gradient `(I + dt C) F`.
+    f_trial: Matrix<T, D>,
+    /// New elastic deformation gradient.
+    fe: Matrix<T, D>,
+    /// New plastic state.
+    plastic: T,
+    /// Hardening factor on the Lamé parameters.
+    hardening: T,
+    /// First Piola-Kirchhoff stress of the elastic law.
+    stress: Matrix<T, D>,
+    /// Kirchhoff stress, viscous and active parts included.
+    tau: Matrix<T, D>,
+    /// The MLS affine momentum matrix `m C - dt V0 (4 / dx^2) tau`.
+    affine: Matrix<T, D>,
+}
+
+/// Updates one particle's deformation: the new elastic `F` and plastic state, and the stress.
 #[inline(always)]
 fn update_particle<T: Real, const D: usize>(
     model: &Model<T, D>,
@@ -17,7 +36,7 @@ fn update_particle<T: Real, const D: usize>(
     actuation: &[T],
     p: usize,
     stress_scale: T,
-) -> (Matrix<T, D>, T, Matrix<T, D>) {
+) -> ParticleUpdate<T, D> {
     let props = &model.particles;
     let dt = model.dt;
     let c = input.c[p];
@@ -26,9 +45,9 @@ fn update_particle<T: Real, const D: usize>(
     let f_trial = (Matrix::<T, D>::identity() + c * dt) * input.f[p];
     let (fe, plastic) = material.plastic.project(&f_trial, input.plastic[p], props.lame[p], dt);
     let hardening = <_ as Plasticity<T, D>>::hardening(&material.plastic, plastic);
-    let lame = props.lame[p].scaled(hardening);
+    let stress = material.elastic.first_piola(&fe, props.lame[p].scaled(hardening));
     // Kirchhoff stress tau = P F^T.
-    let mut tau = material.elastic.first_piola(&fe, lame) * fe.transpose();
+    let mut tau = stress * fe.transpose();
     if material.viscosity > T::zero() {
         tau += (c + c.transpose()) * (material.viscosity * det(&fe));
     }
@@ -37,7 +56,8 @@ fn update_particle<T: Real, const D: usize>(
         let stretched = fe * props.fiber[p];
         tau += stretched * stretched.transpose() * (actuation[actuator as usize] * model.actuation_stress);
     }
-    (fe, plastic, tau * (stress_scale * props.volume[p]) + c * props.mass[p])
+    let affine = tau * (stress_scale * props.volume[p]) + c * props.mass[p];
+    ParticleUpdate { f_trial, fe, plastic, hardening, stress, tau, affine }
 }
 
 /// Writes every particle's new elastic `F` and plastic state into `out`, and scatters mass and
@@ -67,7 +87,8 @@ pub(super) fn p2g<T: Real, const D: usize>(
             let mut slab_finite = true;
             for &p in &bins.order[range.clone()] {
                 let p = p as usize;
-                let (fe, plastic, affine) = update_particle(model, input, actuation, p, stress_scale);
+                let ParticleUpdate { fe, plastic, affine, .. } =
+                    update_particle(model, input, actuation, p, stress_scale);
                 slab_finite &= (fe.sum() + plastic).is_finite();
                 // SAFETY: `order` is a permutation, so particle p is handled here only.
                 unsafe {
@@ -94,3 +115,208 @@ pub(super) fn p2g<T: Real, const D: usize>(
     }
     finite.into_inner()
 }
+
+/// What one particle's deformation update contributes to the gradients of the model's
+/// parameters (summed over particles by the caller).
+pub(super) struct ParticleParamsBar<T: Real> {
+    pub(super) lame: Lame<T>,
+    pub(super) volume: T,
+    pub(super) mass_from_affine: T,
+    pub(super) plastic: PlasticLaw<T>,
+    pub(super) viscosity: T,
+    pub(super) actuation: T,
+    pub(super) actuation_stress: T,
+}
+
+/// Adjoint of [`update_particle`]: from `affine_bar = dL/d(affine momentum matrix)` and the
+/// gradients with respect to the new elastic `F` and plastic state, returns `dL/dC`, `dL/dF`,
+/// `dL/d(plastic state)` and the parameter gradients. Derivation, in reverse:
+/// - `affine = s V tau + m C`: `tau_bar = s V affine_bar`, `C_bar = m affine_bar`;
+/// - `tau += a k u u^T`, `u = F_e f`: `u_bar = a k (tau_bar + tau_bar^T) u`, `F_e_bar += u_bar f^T`;
+/// - `tau += eta J (C + C^T)`: `C_bar += eta J (tau_bar + tau_bar^T)`, `F_e_bar += eta (tau_bar : (C + C^T)) cof F_e`;
+/// - `tau = P F_e^T`: `P_bar = tau_bar F_e`, `F_e_bar += tau_bar^T P`, then the elastic law's adjoint;
+/// - `lame' = h(state') lame`: `lame_bar = h lame'_bar`, `h_bar = lame'_bar . lame`;
+/// - the return mapping's adjoint; `F* = (I + dt C) F`: `F_bar = (I + dt C)^T F*_bar`, `C_bar += dt F*_bar F^T`.
+#[inline(always)]
+fn update_particle_adjoint<T: Real, const D: usize>(
+    model: &Model<T, D>,
+    input: &State<T, D>,
+    actuation: &[T],
+    p: usize,
+    stress_scale: T,
+    forward: &ParticleUpdate<T, D>,
+    affine_bar: &Matrix<T, D>,
+    out_bar: &State<T, D>,
+) -> (Matrix<T, D>, Matrix<T, D>, T, ParticleParamsBar<T>) {
+    let props = &model.particles;
+    let dt = model.dt;
+    let c = input.c[p];
+    let material = &model.materials[props.material[p] as usize];
+    let eye = Matrix::<T, D>::identity();
+    let ParticleUpdate { f_trial, fe, plastic, hardening, stress, tau, .. } = *forward;
+    let lame = props.lame[p].scaled(hardening);
+    let volume = props.volume[p];
+    let mut c_bar = affine_bar * props.mass[p];
+    let tau_bar = affine_bar * (stress_scale * volume);
+    let mut fe_bar = out_bar.f[p];
+    let mut bar = ParticleParamsBar {
+        lame: Lame::zero(),
+        volume: T::zero(),
+        mass_from_affine: affine_bar.dot(&c),
+        plastic: material.plastic.zero_gradient(),
+        viscosity: T::zero(),
+        actuation: T::zero(),
+        actuation_stress: T::zero(),
+    };
+    let tau_bar_sym = tau_bar + tau_bar.transpose();
+    if material.viscosity > T::zero() {
+        let j = det(&fe);
+        let rate = c + c.transpose();
+        let contraction = tau_bar.dot(&rate);
+        c_bar += tau_bar_sym * (material.viscosity * j);
+        fe_bar += cofactor(&fe) * (material.viscosity * contraction);
+        bar.viscosity = j * contraction;
+    }
+    let actuator = props.actuator[p];
+    if actuator != NO_ACTUATOR {
+        let a = actuation[actuator as usize];
+        let u = fe * props.fiber[p];
+        let k = a * model.actuation_stress;
+        let u_tau_u = u.dot(&(tau_bar * u));
+        fe_bar += tau_bar_sym * u * props.fiber[p].transpose() * k;
+        bar.actuation = u_tau_u * model.actuation_stress;
+        bar.actuation_stress = u_tau_u * a;
+    }
+    bar.volume = tau.dot(affine_bar) * stress_scale;
+    fe_bar += tau_bar.transpose() * stress;
+    let (fe_elastic_bar, lame_scaled_bar) = material.elastic.first_piola_adjoint(&fe, lame, &(tau_bar * fe));
+    fe_bar += fe_elastic_bar;
+    bar.lame = lame_scaled_bar.scaled(hardening);
+    let h_bar = lame_scaled_bar.mu * props.lame[p].mu + lame_scaled_bar.lambda * props.lame[p].lambda;
+    let (plastic_h_bar, hardening_params_bar) =
+        <_ as Plasticity<T, D>>::hardening_adjoint(&material.plastic, plastic, h_bar);
+    let projected = material.plastic.project_adjoint(
+        &f_trial,
+        input.plastic[p],
+        props.lame[p],
+        dt,
+        &fe_bar,
+        out_bar.plastic[p] + plastic_h_bar,
+    );
+    bar.lame.accumulate(projected.lame);
+    bar.plastic.accumulate(&hardening_params_bar);
+    bar.plastic.accumulate(&projected.params);
+    let f_bar = (eye + c * dt).transpose() * projected.f_trial;
+    c_bar += projected.f_trial * input.f[p].transpose() * dt;
+    (c_bar, f_bar, projected.state, bar)
+}
+
+/// Adjoint of [`p2g`]. `bar` holds `dL/dmomentum` and `dL/dmass` per node (from the grid
+/// update's adjoint); `out_bar` the gradients with respect to the step's new `F` and plastic
+/// state. Adds the scatter's part of `dL/dx` to `in_bar.x` (which holds the gather's part) and
+/// writes `dL/dv`, `dL/dC`, `dL/dF`, `dL/d(plastic state)` into `in_bar`; adds the per-particle
+/// parameter gradients to `grads` and returns the per-material, actuation and actuation-stress
+/// gradients.
+///
+/// Scatter `m_i += w m`, `p_i += w (m v + dx A o_i)`, so with `pi = p_bar_i`, `mu = m_bar_i`:
+/// `v_bar = m sum w pi`, `A_bar = dx sum w pi o_i^T`,
+/// `x_bar += sum (pi . (m v + dx A o_i) + m mu) grad w - w A^T pi`, and the mass gets
+/// `sum w (pi . v + mu) + A_bar : C`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn p2g_adjoint<T: Real, const D: usize>(
+    model: &Model<T, D>,
+    input: &State<T, D>,
+    actuation: &[T],
+    bins: &Bins,
+    bar: &[Node<T, D>],
+    out_bar: &State<T, D>,
+    in_bar: &mut State<T, D>,
+    grads: &mut ModelGradients<T, D>,
+) -> (Vec<MaterialGradient<T>>, Vec<T>, T) {
+    let spec = &model.grid;
+    let grid = StencilGrid::new(spec);
+    let stress_scale = -model.dt * T::of(4.0) / (spec.dx * spec.dx);
+    let props = &model.particles;
+    let (x_bar, v_bar, c_bar, f_bar, plastic_bar) = (
+        Shared(in_bar.x.as_mut_ptr()),
+        Shared(in_bar.v.as_mut_ptr()),
+        Shared(in_bar.c.as_mut_ptr()),
+        Shared(in_bar.f.as_mut_ptr()),
+        Shared(in_bar.plastic.as_mut_ptr()),
+    );
+    let (mass_bar, volume_bar, lame_bar) =
+        (Shared(grads.mass.as_mut_ptr()), Shared(grads.volume.as_mut_ptr()), Shared(grads.lame.as_mut_ptr()));
+    let zero_materials: Vec<MaterialGradient<T>> = model
+        .materials
+        .iter()
+        .map(|m| MaterialGradient { plastic: m.plastic.zero_gradient(), viscosity: T::zero() })
+        .collect();
+    let partials: Vec<(Vec<MaterialGradient<T>>, Vec<T>, T)> = bins
+        .order
+        .par_chunks(ADJOINT_CHUNK)
+        .map(|chunk| {
+            let mut materials = zero_materials.clone();
+            let mut actuation_bar = vec![T::zero(); actuation.len()];
+            let mut actuation_stress_bar = T::zero();
+            for &p in chunk {
+                let p = p as usize;
+                let Some(stencil) = grid.stencil(&input.x[p]) else { unreachable!() };
+                let forward = update_particle(model, input, actuation, p, stress_scale);
+                let affine = forward.affine;
+                let mass = props.mass[p];
+                let momentum = input.v[p] * mass;
+                let affine_dx = affine * spec.dx;
+                let mut x_grad = Vector::<T, D>::zeros();
+                let mut weighted_pi = Vector::<T, D>::zeros();
+                let mut affine_bar = Matrix::<T, D>::zeros();
+                let mut mass_grad = T::zero();
+                stencil.for_each_node_with_gradient(&grid.strides, grid.inv_dx, |i, w, grad_w, offset| {
+                    let (pi, mu) = (bar[i].momentum, bar[i].mass);
+                    x_grad += grad_w * (pi.dot(&(momentum + affine_dx * offset)) + mass * mu) - affine.tr_mul(&pi) * w;
+                    weighted_pi += pi * w;
+                    affine_bar += pi * offset.transpose() * (w * spec.dx);
+                    mass_grad += w * (pi.dot(&input.v[p]) + mu);
+                });
+                let (c_grad, f_grad, plastic_grad, params) =
+                    update_particle_adjoint(model, input, actuation, p, stress_scale, &forward, &affine_bar, out_bar);
+                let material = props.material[p] as usize;
+                materials[material].plastic.accumulate(&params.plastic);
+                materials[material].viscosity += params.viscosity;
+                if props.actuator[p] != NO_ACTUATOR {
+                    actuation_bar[props.actuator[p] as usize] += params.actuation;
+                    actuation_stress_bar += params.actuation_stress;
+                }
+                // SAFETY: `order` is a permutation, so particle p is handled here only.
+                unsafe {
+                    *x_bar.at(p) += x_grad;
+                    *v_bar.at(p) = weighted_pi * mass;
+                    *c_bar.at(p) = c_grad;
+                    *f_bar.at(p) = f_grad;
+                    *plastic_bar.at(p) = plastic_grad;
+                    *mass_bar.at(p) += mass_grad + params.mass_from_affine;
+                    *volume_bar.at(p) += params.volume;
+                    lame_bar.at(p).accumulate(params.lame);
+                }
+            }
+            (materials, actuation_bar, actuation_stress_bar)
+        })
+        .collect();
+    // Summed in chunk order: the same result on any thread count.
+    let mut materials = zero_materials;
+    let mut actuation_bar = vec![T::zero(); actuation.len()];
+    let mut actuation_stress_bar = T::zero();
+    for (m, a, s) in &partials {
+        for (total, part) in materials.iter_mut().zip(m) {
+            total.plastic.accumulate(&part.plastic);
+            total.viscosity += part.viscosity;
+        }
+        for (total, part) in actuation_bar.iter_mut().zip(a) {
+            *total += *part;
+        }
+        actuation_stress_bar += *s;
+    }
+    (materials, actuation_bar, actuation_stress_bar)
+}
+
+/// Particles per parallel work item of the adjoint gather.
+const ADJOINT_CHUNK: usize = 256;
