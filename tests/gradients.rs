@@ -4,6 +4,7 @@
 mod common;
 
 use common::{add_box, elastic, empty};
+use rheo_engine::diff::{Budget, Checkpointing, FnLoss, Loss, PositionMse, Strategy, Tape};
 use rheo_engine::material::{DruckerPrager, ElasticLaw, Lame, Material, PlasticLaw, Snow, Viscoplastic, VonMises};
 use rheo_engine::math::{Matrix, Vector};
 use rheo_engine::mpm::{
@@ -96,29 +97,35 @@ fn dot_state<const D: usize>(a: &State<f64, D>, b: &State<f64, D>) -> f64 {
     s
 }
 
-/// `<out_bar, J d>` by central differences against `<J^T out_bar, d>` from the adjoint, over
-/// every input of the step at once, and over each group of inputs alone (so that a wrong term
-/// cannot hide behind a right one).
-fn check_step_adjoint<const D: usize>(model: &Model<f64, D>, state: &State<f64, D>, actuation: &[f64], seed: u64) {
-    let mut rng = Lcg(seed);
-    let n = state.len();
-    let random_state = |rng: &mut Lcg, s: f64| State {
-        step: state.step,
-        x: (0..n).map(|_| rng.vector(s)).collect(),
+/// A random state-shaped vector.
+fn random_state<const D: usize>(like: &State<f64, D>, rng: &mut Lcg) -> State<f64, D> {
+    let n = like.len();
+    State {
+        step: like.step,
+        x: (0..n).map(|_| rng.vector(1.0)).collect(),
         v: (0..n).map(|_| rng.vector(1.0)).collect(),
         c: (0..n).map(|_| rng.matrix(1.0)).collect(),
         f: (0..n).map(|_| rng.matrix(1.0)).collect(),
         plastic: (0..n).map(|_| rng.next()).collect(),
-    };
-    let out_bar = random_state(&mut rng, 1.0);
-    let dir = Tangent {
-        state: random_state(&mut rng, 1.0),
-        actuation: actuation.iter().map(|_| rng.next()).collect(),
+    }
+}
+
+/// A random direction in every input of a step.
+fn random_tangent<const D: usize>(
+    model: &Model<f64, D>,
+    state: &State<f64, D>,
+    actuators: usize,
+    rng: &mut Lcg,
+) -> Tangent<D> {
+    let n = state.len();
+    Tangent {
+        state: random_state(state, rng),
+        actuation: (0..actuators).map(|_| rng.next()).collect(),
         gravity: rng.vector(1.0),
         mass: (0..n).map(|_| rng.next() * model.particles.mass[0]).collect(),
         volume: (0..n).map(|_| rng.next() * model.particles.volume[0]).collect(),
         lame: (0..n).map(|_| Lame { mu: rng.next(), lambda: rng.next() }).collect(),
-        plastic: model.materials.iter().map(|m| random_plastic(&m.plastic, &mut rng)).collect(),
+        plastic: model.materials.iter().map(|m| random_plastic(&m.plastic, rng)).collect(),
         viscosity: model.materials.iter().map(|m| if m.viscosity > 0.0 { rng.next() } else { 0.0 }).collect(),
         actuation_stress: rng.next(),
         colliders: model
@@ -129,31 +136,28 @@ fn check_step_adjoint<const D: usize>(model: &Model<f64, D>, state: &State<f64, 
                 angular_velocity: [rng.next(), rng.next(), rng.next()],
             })
             .collect(),
-    };
-    // The adjoint.
-    let mut in_bar = State::default();
-    let mut actuation_bar = vec![0.0; actuation.len()];
-    let mut grads = ModelGradients::zeros(model);
-    model
-        .step_adjoint(
-            state,
-            actuation,
-            &out_bar,
-            &mut in_bar,
-            &mut actuation_bar,
-            &mut grads,
-            &mut AdjointScratch::default(),
-        )
-        .unwrap();
-    // Inner products of the gradient with the direction, by group.
+    }
+}
+
+/// `<gradient, dir>` for each group of inputs; the actuation direction applies to every step.
+fn adjoint_by_group<const D: usize>(
+    dir: &Tangent<D>,
+    in_bar: &State<f64, D>,
+    actuation_bar: &[Vec<f64>],
+    grads: &ModelGradients<f64, D>,
+) -> Vec<(&'static str, f64)> {
+    let n = in_bar.len();
     let sum = |v: Vec<f64>| v.iter().sum::<f64>();
-    let groups: Vec<(&str, f64)> = vec![
+    vec![
         ("position", sum((0..n).map(|p| in_bar.x[p].dot(&dir.state.x[p])).collect())),
         ("velocity", sum((0..n).map(|p| in_bar.v[p].dot(&dir.state.v[p])).collect())),
         ("affine velocity", sum((0..n).map(|p| in_bar.c[p].dot(&dir.state.c[p])).collect())),
         ("deformation", sum((0..n).map(|p| in_bar.f[p].dot(&dir.state.f[p])).collect())),
         ("plastic state", sum((0..n).map(|p| in_bar.plastic[p] * dir.state.plastic[p]).collect())),
-        ("actuation", sum(actuation_bar.iter().zip(&dir.actuation).map(|(a, b)| a * b).collect())),
+        (
+            "actuation",
+            sum(actuation_bar.iter().map(|a| a.iter().zip(&dir.actuation).map(|(a, b)| a * b).sum()).collect()),
+        ),
         ("gravity", grads.gravity.dot(&dir.gravity)),
         ("mass", sum(grads.mass.iter().zip(&dir.mass).map(|(a, b)| a * b).collect())),
         ("volume", sum(grads.volume.iter().zip(&dir.volume).map(|(a, b)| a * b).collect())),
@@ -181,45 +185,41 @@ fn check_step_adjoint<const D: usize>(model: &Model<f64, D>, state: &State<f64, 
                 })
                 .collect()),
         ),
-    ];
+    ]
+}
+
+/// `<out_bar, J d>` by central differences against `<J^T out_bar, d>` from the adjoint, over
+/// every input of the step at once, and over each group of inputs alone (so that a wrong term
+/// cannot hide behind a right one).
+fn check_step_adjoint<const D: usize>(model: &Model<f64, D>, state: &State<f64, D>, actuation: &[f64], seed: u64) {
+    let mut rng = Lcg(seed);
+    let out_bar = random_state(state, &mut rng);
+    let dir = random_tangent(model, state, actuation.len(), &mut rng);
+    // The adjoint.
+    let mut in_bar = State::default();
+    let mut actuation_bar = vec![0.0; actuation.len()];
+    let mut grads = ModelGradients::zeros(model);
+    model
+        .step_adjoint(
+            state,
+            actuation,
+            &out_bar,
+            &mut in_bar,
+            &mut actuation_bar,
+            &mut grads,
+            &mut AdjointScratch::default(),
+        )
+        .unwrap();
+    let actuation_bar = [actuation_bar];
+    let groups = adjoint_by_group(&dir, &in_bar, &actuation_bar, &grads);
     // The same groups by central differences: move one group of inputs by +-h along `dir`.
     let h = 1e-6;
     let mut total_fd = 0.0;
     let mut total_adjoint = 0.0;
     for (group, adjoint) in &groups {
         let value = |s: f64| {
-            let mut m = model.clone();
-            let mut st = state.clone();
-            let mut act = actuation.to_vec();
-            match *group {
-                "position" => st.x.iter_mut().zip(&dir.state.x).for_each(|(x, d)| *x += d * s),
-                "velocity" => st.v.iter_mut().zip(&dir.state.v).for_each(|(x, d)| *x += d * s),
-                "affine velocity" => st.c.iter_mut().zip(&dir.state.c).for_each(|(x, d)| *x += d * s),
-                "deformation" => st.f.iter_mut().zip(&dir.state.f).for_each(|(x, d)| *x += d * s),
-                "plastic state" => st.plastic.iter_mut().zip(&dir.state.plastic).for_each(|(x, d)| *x += d * s),
-                "actuation" => act.iter_mut().zip(&dir.actuation).for_each(|(x, d)| *x += d * s),
-                "gravity" => m.gravity += dir.gravity * s,
-                "mass" => m.particles.mass.iter_mut().zip(&dir.mass).for_each(|(x, d)| *x += d * s),
-                "volume" => m.particles.volume.iter_mut().zip(&dir.volume).for_each(|(x, d)| *x += d * s),
-                "lame" => m.particles.lame.iter_mut().zip(&dir.lame).for_each(|(x, d)| {
-                    x.mu += d.mu * s;
-                    x.lambda += d.lambda * s;
-                }),
-                "plastic parameters" => m
-                    .materials
-                    .iter_mut()
-                    .zip(&dir.plastic)
-                    .for_each(|(x, d)| x.plastic = moved_plastic(&x.plastic, d, s)),
-                "viscosity" => m.materials.iter_mut().zip(&dir.viscosity).for_each(|(x, d)| x.viscosity += d * s),
-                "actuation stress" => m.actuation_stress += dir.actuation_stress * s,
-                "colliders" => m.colliders.iter_mut().zip(&dir.colliders).for_each(|(x, d)| {
-                    x.velocity += d.velocity * s;
-                    for a in 0..3 {
-                        x.angular_velocity[a] += d.angular_velocity[a] * s;
-                    }
-                }),
-                _ => unreachable!(),
-            }
+            let (mut m, mut st, mut act) = (model.clone(), state.clone(), actuation.to_vec());
+            perturb(group, &dir, s, &mut m, &mut st, &mut act);
             let mut out = State::default();
             m.step(&st, &act, &mut out, &mut Scratch::default()).unwrap();
             dot_state(&out_bar, &out)
@@ -237,6 +237,44 @@ fn check_step_adjoint<const D: usize>(model: &Model<f64, D>, state: &State<f64, 
     }
     assert!(total_fd.abs() > 1e-3, "the test must see a gradient ({total_fd})");
     assert!((total_fd - total_adjoint).abs() < 1e-6 * (1.0 + total_fd.abs()));
+}
+
+/// Moves the inputs of one group by `s` along `dir`.
+fn perturb<const D: usize>(
+    group: &str,
+    dir: &Tangent<D>,
+    s: f64,
+    model: &mut Model<f64, D>,
+    state: &mut State<f64, D>,
+    actuation: &mut [f64],
+) {
+    match group {
+        "position" => state.x.iter_mut().zip(&dir.state.x).for_each(|(x, d)| *x += d * s),
+        "velocity" => state.v.iter_mut().zip(&dir.state.v).for_each(|(x, d)| *x += d * s),
+        "affine velocity" => state.c.iter_mut().zip(&dir.state.c).for_each(|(x, d)| *x += d * s),
+        "deformation" => state.f.iter_mut().zip(&dir.state.f).for_each(|(x, d)| *x += d * s),
+        "plastic state" => state.plastic.iter_mut().zip(&dir.state.plastic).for_each(|(x, d)| *x += d * s),
+        "actuation" => actuation.iter_mut().zip(&dir.actuation).for_each(|(x, d)| *x += d * s),
+        "gravity" => model.gravity += dir.gravity * s,
+        "mass" => model.particles.mass.iter_mut().zip(&dir.mass).for_each(|(x, d)| *x += d * s),
+        "volume" => model.particles.volume.iter_mut().zip(&dir.volume).for_each(|(x, d)| *x += d * s),
+        "lame" => model.particles.lame.iter_mut().zip(&dir.lame).for_each(|(x, d)| {
+            x.mu += d.mu * s;
+            x.lambda += d.lambda * s;
+        }),
+        "plastic parameters" => {
+            model.materials.iter_mut().zip(&dir.plastic).for_each(|(x, d)| x.plastic = moved_plastic(&x.plastic, d, s))
+        }
+        "viscosity" => model.materials.iter_mut().zip(&dir.viscosity).for_each(|(x, d)| x.viscosity += d * s),
+        "actuation stress" => model.actuation_stress += dir.actuation_stress * s,
+        "colliders" => model.colliders.iter_mut().zip(&dir.colliders).for_each(|(x, d)| {
+            x.velocity += d.velocity * s;
+            for a in 0..3 {
+                x.angular_velocity[a] += d.angular_velocity[a] * s;
+            }
+        }),
+        _ => unreachable!(),
+    }
 }
 
 /// A small deformed, moving block of `material` on a 16^D grid with gravity, friction walls, a
@@ -333,4 +371,199 @@ fn step_adjoint_passes_the_dot_product_test_in_3d() {
         let (model, state, actuation) = scene::<3>(m, 200 + k as u64);
         check_step_adjoint(&model, &state, &actuation, 9 + k as u64);
     }
+}
+
+/// The loss of a whole rollout, stepped plainly (no tape).
+fn rollout_loss<const D: usize>(
+    model: &Model<f64, D>,
+    state: &State<f64, D>,
+    actuation: &[Vec<f64>],
+    horizon: usize,
+    loss: &dyn Loss<f64, D>,
+) -> f64 {
+    let mut state = state.clone();
+    let mut next = State::default();
+    let mut scratch = Scratch::default();
+    let mut ignored = state.clone();
+    let mut value = loss.term(model, &state, &mut ignored);
+    for t in 0..horizon {
+        model.step(&state, &actuation[t], &mut next, &mut scratch).unwrap();
+        std::mem::swap(&mut state, &mut next);
+        value += loss.term(model, &state, &mut ignored);
+    }
+    value
+}
+
+/// Targets a little off the rollout's own positions at two steps: a loss with per-step terms.
+fn observed_loss<const D: usize>(
+    model: &Model<f64, D>,
+    state: &State<f64, D>,
+    actuation: &[Vec<f64>],
+    steps: [usize; 2],
+) -> PositionMse<D> {
+    let mut sim = rheo_engine::mpm::Simulation::new(model.clone(), state.clone()).unwrap();
+    let mut targets = Vec::new();
+    let mut rng = Lcg(5);
+    for t in 0..=steps[1] {
+        if steps.contains(&t) {
+            targets.push((t, sim.state.x.iter().map(|x| x + rng.vector::<D>(0.01)).collect()));
+        }
+        if t < steps[1] {
+            sim.step(&actuation[t]).unwrap();
+        }
+    }
+    PositionMse::new(targets).unwrap()
+}
+
+/// End to end: the gradient of a loss over `horizon` steps from the tape against central
+/// differences of whole rollouts, for every group of inputs, relative error below 1e-4.
+fn check_rollout_gradient<const D: usize>(model: &Model<f64, D>, state: &State<f64, D>, horizon: usize, seed: u64) {
+    let mut rng = Lcg(seed);
+    let actuation: Vec<Vec<f64>> =
+        (0..horizon).map(|t| (0..model.actuator_count).map(|a| (0.05 * t as f64 + a as f64).sin()).collect()).collect();
+    let loss = observed_loss(model, state, &actuation, [horizon / 2, horizon]);
+    let dir = random_tangent(model, state, model.actuator_count, &mut rng);
+    let checkpointing = Checkpointing { strategy: Strategy::Binomial, budget: Budget::Snapshots(4) };
+    let tape = Tape::record(model, state, &actuation, horizon, checkpointing).unwrap();
+    let grads = tape.backward(&loss).unwrap();
+    let plain = rollout_loss(model, state, &actuation, horizon, &loss);
+    assert!((grads.loss - plain).abs() <= 1e-12 * plain.abs(), "tape loss {} vs {plain}", grads.loss);
+    let h = 1e-6;
+    for (group, adjoint) in adjoint_by_group(&dir, &grads.initial, &grads.actuation, &grads.model) {
+        let value = |s: f64| {
+            let (mut m, mut st) = (model.clone(), state.clone());
+            let mut act = actuation.clone();
+            let mut first = act[0].clone();
+            perturb(group, &dir, s, &mut m, &mut st, &mut first);
+            // The actuation direction applies to every step alike.
+            let shift: Vec<f64> = first.iter().zip(&act[0]).map(|(a, b)| a - b).collect();
+            act.iter_mut().for_each(|a| a.iter_mut().zip(&shift).for_each(|(x, d)| *x += d));
+            rollout_loss(&m, &st, &act, horizon, &loss)
+        };
+        let fd = (value(h) - value(-h)) / (2.0 * h);
+        assert!(
+            (fd - adjoint).abs() < 1e-4 * (fd.abs() + 1e-3),
+            "{group}: adjoint {adjoint}, central differences {fd}"
+        );
+    }
+}
+
+#[test]
+fn rollout_gradients_match_central_differences_for_every_material_2d() {
+    for (k, m) in all_materials().into_iter().enumerate() {
+        let (model, state, _) = scene::<2>(m, 300 + k as u64);
+        check_rollout_gradient(&model, &state, 60, 11 + k as u64);
+    }
+}
+
+#[test]
+fn rollout_gradients_match_central_differences_in_3d() {
+    for (k, m) in all_materials().into_iter().enumerate().step_by(4) {
+        let (model, state, _) = scene::<3>(m, 400 + k as u64);
+        check_rollout_gradient(&model, &state, 50, 21 + k as u64);
+    }
+}
+
+/// Free translation: every particle moves by N dt v, so the final center of mass has
+/// d(com . e)/d(v_p) = N dt m_p / M e, summing to N dt over the particles.
+#[test]
+fn free_translation_gradient_is_n_dt() {
+    let dx = 1.0 / 32.0;
+    let (mut model, mut state) = empty::<f64, 2>([32, 32], dx, 1e-3, [0.0, 0.0], Contact::Sticky);
+    let lame = Lame::from_young_poisson(100.0, 0.3);
+    add_box(&mut model, &mut state, [0.3, 0.3], [0.5, 0.45], 2, elastic(ElasticLaw::FixedCorotated), lame, 1.0, |_| {
+        Vector::<f64, 2>::new(0.5, -0.25)
+    });
+    let steps = 100;
+    let x_of_com = FnLoss {
+        last_step: steps,
+        term: |model: &Model<f64, 2>, s: &State<f64, 2>, grad: &mut State<f64, 2>| {
+            if s.step != steps {
+                return 0.0;
+            }
+            let total = model.total_mass();
+            for (g, m) in grad.x.iter_mut().zip(&model.particles.mass) {
+                g[0] += m / total;
+            }
+            model.center_of_mass(s)[0]
+        },
+    };
+    let tape = Tape::record(&model, &state, &[], steps, Checkpointing::default()).unwrap();
+    let grads = tape.backward(&x_of_com).unwrap();
+    let dv: f64 = grads.initial.v.iter().map(|v| v[0]).sum();
+    let expected = steps as f64 * 1e-3;
+    assert!((dv - expected).abs() < 1e-12, "sum of d com_x / d v_x = {dv}, N dt = {expected}");
+    let cross: f64 = grads.initial.v.iter().map(|v| v[1]).sum();
+    assert!(cross.abs() < 1e-12, "d com_x / d v_y = {cross}");
+}
+
+/// Store-all, fixed-interval and binomial checkpointing give bitwise the same gradients (the
+/// recomputed states equal the first forward bit for bit); the binomial schedule keeps within
+/// its budget and recomputes the optimal number of steps.
+#[test]
+fn checkpointing_strategies_give_bitwise_identical_gradients() {
+    let material = all_materials().swap_remove(4);
+    let (model, state, _) = scene::<2>(material, 77);
+    let horizon = 40;
+    let actuation: Vec<Vec<f64>> = (0..horizon).map(|t| vec![(0.1 * t as f64).sin(), 0.3]).collect();
+    let loss = observed_loss(&model, &state, &actuation, [13, horizon]);
+    let run = |strategy, snapshots| {
+        let tape = Tape::record(
+            &model,
+            &state,
+            &actuation,
+            horizon,
+            Checkpointing { strategy, budget: Budget::Snapshots(snapshots) },
+        )
+        .unwrap();
+        tape.backward(&loss).unwrap()
+    };
+    let all = run(Strategy::StoreAll, horizon);
+    assert_eq!(all.checkpointing.recomputed_steps, 0);
+    for (strategy, snapshots) in [(Strategy::Interval(5), 13), (Strategy::Binomial, 3), (Strategy::Binomial, 7)] {
+        let g = run(strategy, snapshots);
+        assert_eq!(g.loss.to_bits(), all.loss.to_bits());
+        assert_eq!(g.initial, all.initial, "{strategy:?}");
+        assert_eq!(g.model, all.model, "{strategy:?}");
+        assert_eq!(g.actuation, all.actuation, "{strategy:?}");
+        assert!(g.checkpointing.slots_used <= snapshots);
+        if strategy == Strategy::Binomial {
+            let optimal = rheo_engine::diff::schedule::binomial_forward_steps(horizon, snapshots);
+            assert_eq!(g.checkpointing.forward_steps, optimal);
+            assert!(g.checkpointing.recomputed_steps > 0);
+        }
+    }
+}
+
+/// Bad input to the tape: clear errors, no panic.
+#[test]
+fn tape_rejects_bad_input() {
+    let (model, state, _) = scene::<2>(all_materials().swap_remove(0), 5);
+    let actuation: Vec<Vec<f64>> = vec![vec![0.0, 0.0]; 20];
+    let message = |e: rheo_engine::error::Error| e.to_string();
+    // A loss past the horizon.
+    let loss = observed_loss(&model, &state, &actuation, [5, 20]);
+    let tape = Tape::record(&model, &state, &actuation, 10, Checkpointing::default()).unwrap();
+    let e = message(tape.backward(&loss).unwrap_err());
+    assert!(e.contains("step 20") && e.contains("horizon of 10"), "{e}");
+    // A zero budget.
+    let zero = Checkpointing { strategy: Strategy::Binomial, budget: Budget::Bytes(100) };
+    let e = message(Tape::record(&model, &state, &actuation, 10, zero).err().unwrap());
+    assert!(e.contains("budget holds no state"), "{e}");
+    // Mismatched shapes: actuation too short, wrong signal count, targets of other particles.
+    let e = message(Tape::record(&model, &state, &actuation[..5], 10, Checkpointing::default()).err().unwrap());
+    assert!(e.contains("covers 5 steps"), "{e}");
+    let mut wrong = actuation.clone();
+    wrong[3] = vec![1.0];
+    let e = message(Tape::record(&model, &state, &wrong, 10, Checkpointing::default()).err().unwrap());
+    assert!(e.contains("step 3 has 1 signals"), "{e}");
+    let few = PositionMse::new(vec![(4, vec![Vector::<f64, 2>::zeros(); 3])]).unwrap();
+    let tape = Tape::record(&model, &state, &actuation, 10, Checkpointing::default()).unwrap();
+    let e = message(tape.backward(&few).unwrap_err());
+    assert!(e.contains("of 3 particles"), "{e}");
+    // NaN in a target trajectory.
+    let mut xs = vec![Vector::<f64, 2>::zeros(); 3];
+    xs[2][1] = f64::NAN;
+    let e = message(PositionMse::new(vec![(1, xs)]).unwrap_err());
+    assert!(e.contains("particle 2 at step 1"), "{e}");
 }

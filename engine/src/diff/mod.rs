@@ -1,4 +1,10 @@
 //! Differentiation of rollouts: the checkpointing scheduler, the tape that runs a rollout
 //! forward and backward under a memory budget, losses and optimizers.
 
+pub mod loss;
 pub mod schedule;
+pub mod tape;
+
+pub use loss::{CenterOfMassTarget, FnLoss, Loss, MeanPosition, PositionMse};
+pub use schedule::{Schedule, Strategy};
+pub use tape::{Budget, CheckpointReport, Checkpointing, Gradients, Tape, state_bytes};

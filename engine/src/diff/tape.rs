@@ -1,0 +1,262 @@
+//! The tape: a rollout recorded under a memory budget, then run backward through the step
+//! adjoints, recomputing what the checkpointing schedule did not keep (DESIGN seam 6).
+
+use super::loss::Loss;
+use super::schedule::{Action, Schedule, Strategy, plan};
+use crate::error::{Error, Result};
+use crate::math::Real;
+use crate::mpm::{AdjointScratch, Model, ModelGradients, Scratch, State};
+
+/// How much memory the stored states of a rollout may take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Budget {
+    /// At most this many stored states (the initial state counts as one).
+    Snapshots(usize),
+    /// At most this many bytes of stored states.
+    Bytes(usize),
+}
+
+/// The checkpointing strategy and its memory budget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Checkpointing {
+    /// What to store and what to recompute.
+    pub strategy: Strategy,
+    /// The memory the stored states may take.
+    pub budget: Budget,
+}
+
+impl Default for Checkpointing {
+    /// Binomial checkpointing within 64 MiB of stored states.
+    fn default() -> Self {
+        Checkpointing { strategy: Strategy::Binomial, budget: Budget::Bytes(64 << 20) }
+    }
+}
+
+/// What checkpointing cost a backward pass.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CheckpointReport {
+    /// The strategy.
+    pub strategy: Strategy,
+    /// Stored states the budget allowed.
+    pub snapshots: usize,
+    /// Stored states the schedule used at most at once.
+    pub slots_used: usize,
+    /// Bytes of one stored state.
+    pub state_bytes: usize,
+    /// Forward steps taken in all (first sweep and recomputation).
+    pub forward_steps: usize,
+    /// Forward steps taken again because their states were not stored.
+    pub recomputed_steps: usize,
+    /// Forward steps per step of the horizon (1 without recomputation).
+    pub recompute_factor: f64,
+}
+
+impl CheckpointReport {
+    /// Peak bytes of stored states.
+    pub fn stored_bytes(&self) -> usize {
+        self.slots_used * self.state_bytes
+    }
+}
+
+/// Gradients of a loss over a rollout.
+#[derive(Clone, Debug)]
+pub struct Gradients<T: Real, const D: usize> {
+    /// The loss.
+    pub loss: f64,
+    /// `dL/d(initial state)`: positions, velocities, affine velocities, deformation gradients
+    /// and plastic states.
+    pub initial: State<T, D>,
+    /// `dL/d(model parameters)`, summed over the steps.
+    pub model: ModelGradients<T, D>,
+    /// `dL/d(actuation)`, per step and actuator.
+    pub actuation: Vec<Vec<T>>,
+    /// What checkpointing cost.
+    pub checkpointing: CheckpointReport,
+}
+
+/// Bytes one stored state of `n` particles takes.
+pub fn state_bytes<T: Real, const D: usize>(n: usize) -> usize {
+    // x, v (D each), C, F (D^2 each), the plastic scalar.
+    n * (2 * D + 2 * D * D + 1) * std::mem::size_of::<T>()
+}
+
+/// A rollout recorded for a backward pass: the stored states of its checkpointing schedule, the
+/// state the schedule's backward sweep starts from, and the final state.
+pub struct Tape<'a, T: Real, const D: usize> {
+    model: &'a Model<T, D>,
+    actuation: &'a [Vec<T>],
+    schedule: Schedule,
+    /// Index of the first action of the backward sweep.
+    next_action: usize,
+    slots: Vec<State<T, D>>,
+    working: State<T, D>,
+    /// The buffer each forward step writes into before it becomes the working state.
+    next: State<T, D>,
+    final_state: State<T, D>,
+    report: CheckpointReport,
+}
+
+impl<'a, T: Real, const D: usize> Tape<'a, T, D> {
+    /// Runs `horizon` steps from `initial` with `actuation[t]` at step `t` (one signal per
+    /// actuator; may be empty for a model without actuators), storing states as the
+    /// checkpointing schedule says. Errors: a model that does not fit the state, an actuation
+    /// of the wrong shape, a budget that cannot hold the schedule, and any error of a step.
+    pub fn record(
+        model: &'a Model<T, D>,
+        initial: &State<T, D>,
+        actuation: &'a [Vec<T>],
+        horizon: usize,
+        checkpointing: Checkpointing,
+    ) -> Result<Self> {
+        model.validate(initial)?;
+        if model.actuator_count > 0 && actuation.len() < horizon {
+            return Err(Error::InvalidArgument(format!(
+                "actuation covers {} steps, the rollout has {horizon}",
+                actuation.len()
+            )));
+        }
+        if let Some(t) = actuation.iter().take(horizon).position(|a| a.len() != model.actuator_count) {
+            return Err(Error::InvalidArgument(format!(
+                "actuation of step {t} has {} signals, the model has {} actuators",
+                actuation[t].len(),
+                model.actuator_count
+            )));
+        }
+        let state_bytes = state_bytes::<T, D>(initial.len());
+        let snapshots = match checkpointing.budget {
+            Budget::Snapshots(s) => s,
+            Budget::Bytes(b) => b / state_bytes.max(1),
+        };
+        if snapshots == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "the checkpointing budget holds no state ({checkpointing:?}; one state takes {state_bytes} bytes)"
+            )));
+        }
+        let schedule = plan(horizon, snapshots, checkpointing.strategy)?;
+        let report = CheckpointReport {
+            strategy: checkpointing.strategy,
+            snapshots,
+            slots_used: schedule.slots_used,
+            state_bytes,
+            forward_steps: schedule.forward_steps,
+            recomputed_steps: schedule.recomputed_steps(),
+            recompute_factor: schedule.recompute_factor(),
+        };
+        let mut tape = Tape {
+            model,
+            actuation,
+            schedule,
+            next_action: 0,
+            slots: Vec::new(),
+            working: initial.clone(),
+            next: State::default(),
+            final_state: State::default(),
+            report,
+        };
+        tape.working.step = 0;
+        let mut scratch = Scratch::default();
+        rayon::scope(|_| -> Result<()> {
+            while let Some(&action) = tape.schedule.actions.get(tape.next_action) {
+                if matches!(action, Action::Backward { .. }) {
+                    break;
+                }
+                tape.execute(action, &mut scratch)?;
+                tape.next_action += 1;
+            }
+            // The final state, for the loss and for the caller.
+            tape.model.step(&tape.working, tape.signal(horizon - 1), &mut tape.final_state, &mut scratch)
+        })?;
+        Ok(tape)
+    }
+
+    /// The state after the last step.
+    pub fn final_state(&self) -> &State<T, D> {
+        &self.final_state
+    }
+
+    /// What checkpointing costs this rollout.
+    pub fn report(&self) -> CheckpointReport {
+        self.report
+    }
+
+    fn signal(&self, step: usize) -> &'a [T] {
+        if self.model.actuator_count == 0 { &[] } else { &self.actuation[step] }
+    }
+
+    fn execute(&mut self, action: Action, scratch: &mut Scratch<T, D>) -> Result<()> {
+        match action {
+            Action::Forward { from, to } => {
+                debug_assert_eq!(self.working.step, from);
+                for t in from..to {
+                    self.model.step(&self.working, self.signal(t), &mut self.next, scratch)?;
+                    std::mem::swap(&mut self.working, &mut self.next);
+                }
+            }
+            Action::Save { slot, .. } => {
+                if self.slots.len() <= slot {
+                    self.slots.resize_with(slot + 1, State::default);
+                }
+                self.slots[slot].clone_from(&self.working);
+            }
+            Action::Load { slot, .. } => self.working.clone_from(&self.slots[slot]),
+            Action::Backward { .. } => unreachable!("backward actions run in Tape::backward"),
+        }
+        Ok(())
+    }
+
+    /// Runs the loss backward through the recorded rollout: its value and its gradients with
+    /// respect to the initial state, the model's parameters and the actuation. Errors: a loss
+    /// that reads past the horizon or does not fit the model, and any error of a recomputed
+    /// step.
+    pub fn backward(mut self, loss: &dyn Loss<T, D>) -> Result<Gradients<T, D>> {
+        let horizon = self.schedule.horizon;
+        loss.validate(self.model, horizon)?;
+        let n = self.working.len();
+        let model = self.model;
+        let mut grads = ModelGradients::zeros(model);
+        let mut actuation_bar = vec![vec![T::zero(); model.actuator_count]; horizon];
+        let zero_state = || {
+            let mut s = State::at_rest(vec![crate::math::Vector::<T, D>::zeros(); n]);
+            s.f.iter_mut().for_each(|f| *f = crate::math::Matrix::<T, D>::zeros());
+            s
+        };
+        // dL/d(state after the step being reversed), then dL/d(state before it).
+        let mut out_bar = zero_state();
+        let mut in_bar = zero_state();
+        let mut value = loss.term(model, &self.final_state, &mut out_bar);
+        let mut scratch = Scratch::default();
+        let mut adjoint_scratch = AdjointScratch::default();
+        rayon::scope(|_| -> Result<()> {
+            while let Some(&action) = self.schedule.actions.get(self.next_action) {
+                self.next_action += 1;
+                let Action::Backward { step } = action else {
+                    self.execute(action, &mut scratch)?;
+                    continue;
+                };
+                debug_assert_eq!(self.working.step, step);
+                model.step_adjoint(
+                    &self.working,
+                    self.signal(step),
+                    &out_bar,
+                    &mut in_bar,
+                    if model.actuator_count == 0 { &mut [] } else { &mut actuation_bar[step] },
+                    &mut grads,
+                    &mut adjoint_scratch,
+                )?;
+                value += loss.term(model, &self.working, &mut in_bar);
+                std::mem::swap(&mut out_bar, &mut in_bar);
+            }
+            Ok(())
+        })?;
+        if !value.is_finite() {
+            return Err(Error::InvalidArgument(format!("the loss is not finite ({value})")));
+        }
+        Ok(Gradients {
+            loss: value,
+            initial: out_bar,
+            model: grads,
+            actuation: actuation_bar,
+            checkpointing: self.report,
+        })
+    }
+}
