@@ -2,9 +2,11 @@
 //! forward and backward under a memory budget, losses and optimizers.
 
 pub mod loss;
+pub mod optim;
 pub mod schedule;
 pub mod tape;
 
+pub use optim::{Method, Optimizer, Parameter, Update};
 pub use loss::{CenterOfMassTarget, FnLoss, Loss, MeanPosition, PositionMse};
 pub use schedule::{Schedule, Strategy};
 pub use tape::{Budget, CheckpointReport, Checkpointing, Gradients, Tape, state_bytes};
