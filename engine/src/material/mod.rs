@@ -237,17 +237,28 @@ impl<T: Real, const D: usize> Plasticity<T, D> for PlasticLaw<T> {
         state_bar: T,
     ) -> ProjectAdjoint<T, D, Self> {
         // Re-wraps a law's own adjoint so that its parameter gradients keep their variant.
-        fn wrap<T: Real, const D: usize, P>(a: ProjectAdjoint<T, D, P>, law: impl Fn(P) -> PlasticLaw<T>) -> ProjectAdjoint<T, D, PlasticLaw<T>> {
+        fn wrap<T: Real, const D: usize, P>(
+            a: ProjectAdjoint<T, D, P>,
+            law: impl Fn(P) -> PlasticLaw<T>,
+        ) -> ProjectAdjoint<T, D, PlasticLaw<T>> {
             ProjectAdjoint { f_trial: a.f_trial, state: a.state, lame: a.lame, params: law(a.params) }
         }
         let (fb, sb) = (fe_bar, state_bar);
         match self {
-            PlasticLaw::None => ProjectAdjoint { f_trial: *fe_bar, state: state_bar, lame: Lame::zero(), params: PlasticLaw::None },
+            PlasticLaw::None => {
+                ProjectAdjoint { f_trial: *fe_bar, state: state_bar, lame: Lame::zero(), params: PlasticLaw::None }
+            }
             PlasticLaw::Snow(p) => wrap(p.project_adjoint(f_trial, state, lame, dt, fb, sb), PlasticLaw::Snow),
             PlasticLaw::VonMises(p) => wrap(p.project_adjoint(f_trial, state, lame, dt, fb, sb), PlasticLaw::VonMises),
-            PlasticLaw::DruckerPrager(p) => wrap(p.project_adjoint(f_trial, state, lame, dt, fb, sb), PlasticLaw::DruckerPrager),
-            PlasticLaw::Viscoplastic(p) => wrap(p.project_adjoint(f_trial, state, lame, dt, fb, sb), PlasticLaw::Viscoplastic),
-            PlasticLaw::Fluid => wrap(FluidProjection.project_adjoint(f_trial, state, lame, dt, fb, sb), |_| PlasticLaw::Fluid),
+            PlasticLaw::DruckerPrager(p) => {
+                wrap(p.project_adjoint(f_trial, state, lame, dt, fb, sb), PlasticLaw::DruckerPrager)
+            }
+            PlasticLaw::Viscoplastic(p) => {
+                wrap(p.project_adjoint(f_trial, state, lame, dt, fb, sb), PlasticLaw::Viscoplastic)
+            }
+            PlasticLaw::Fluid => {
+                wrap(FluidProjection.project_adjoint(f_trial, state, lame, dt, fb, sb), |_| PlasticLaw::Fluid)
+            }
         }
     }
 
@@ -269,7 +280,9 @@ impl<T: Real> PlasticLaw<T> {
         let z = T::zero();
         match self {
             PlasticLaw::None => PlasticLaw::None,
-            PlasticLaw::Snow(_) => PlasticLaw::Snow(Snow { critical_compression: z, critical_stretch: z, hardening: z }),
+            PlasticLaw::Snow(_) => {
+                PlasticLaw::Snow(Snow { critical_compression: z, critical_stretch: z, hardening: z })
+            }
             PlasticLaw::VonMises(_) => PlasticLaw::VonMises(VonMises { yield_stress: z }),
             PlasticLaw::DruckerPrager(_) => PlasticLaw::DruckerPrager(DruckerPrager { friction_angle_deg: z }),
             PlasticLaw::Viscoplastic(_) => PlasticLaw::Viscoplastic(Viscoplastic { yield_stress: z, viscosity: z }),
@@ -286,7 +299,9 @@ impl<T: Real> PlasticLaw<T> {
                 a.hardening += b.hardening;
             }
             (PlasticLaw::VonMises(a), PlasticLaw::VonMises(b)) => a.yield_stress += b.yield_stress,
-            (PlasticLaw::DruckerPrager(a), PlasticLaw::DruckerPrager(b)) => a.friction_angle_deg += b.friction_angle_deg,
+            (PlasticLaw::DruckerPrager(a), PlasticLaw::DruckerPrager(b)) => {
+                a.friction_angle_deg += b.friction_angle_deg
+            }
             (PlasticLaw::Viscoplastic(a), PlasticLaw::Viscoplastic(b)) => {
                 a.yield_stress += b.yield_stress;
                 a.viscosity += b.viscosity;
@@ -372,5 +387,167 @@ pub(crate) mod elastic_checks {
         shear[(0, 1)] = 0.2;
         let p = law.first_piola(&shear, lame);
         assert_eq!(p[(0, 1)].abs() < 1e-9, shear_free, "shear response {p}");
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod plastic_checks {
+    use super::{DruckerPrager, Lame, Plasticity, Snow, Viscoplastic, VonMises};
+    use crate::math::Matrix;
+    use crate::math::test_support::lcg;
+
+    /// A law's parameters as a flat list, so that the checks can perturb them in random
+    /// directions and contract their gradients.
+    pub trait Params: Sized {
+        fn to_vec(&self) -> Vec<f64>;
+        fn from_vec(v: &[f64]) -> Self;
+    }
+
+    impl Params for Snow<f64> {
+        fn to_vec(&self) -> Vec<f64> {
+            vec![self.critical_compression, self.critical_stretch, self.hardening]
+        }
+        fn from_vec(v: &[f64]) -> Self {
+            Snow { critical_compression: v[0], critical_stretch: v[1], hardening: v[2] }
+        }
+    }
+
+    impl Params for VonMises<f64> {
+        fn to_vec(&self) -> Vec<f64> {
+            vec![self.yield_stress]
+        }
+        fn from_vec(v: &[f64]) -> Self {
+            VonMises { yield_stress: v[0] }
+        }
+    }
+
+    impl Params for Viscoplastic<f64> {
+        fn to_vec(&self) -> Vec<f64> {
+            vec![self.yield_stress, self.viscosity]
+        }
+        fn from_vec(v: &[f64]) -> Self {
+            Viscoplastic { yield_stress: v[0], viscosity: v[1] }
+        }
+    }
+
+    impl Params for DruckerPrager<f64> {
+        fn to_vec(&self) -> Vec<f64> {
+            vec![self.friction_angle_deg]
+        }
+        fn from_vec(v: &[f64]) -> Self {
+            DruckerPrager { friction_angle_deg: v[0] }
+        }
+    }
+
+    const SAMPLES: usize = 120;
+    const H: f64 = 1e-6;
+
+    fn close(fd: f64, adjoint: f64) -> bool {
+        (fd - adjoint).abs() < 1e-6 * (1.0 + fd.abs())
+    }
+
+    /// `project_adjoint` against central differences of `<F_e, fe_bar> + state_bar * state'`
+    /// along random directions of `F_trial`, the state, `(mu, lambda)` and the law's
+    /// parameters, each checked on its own. `sample(i, seed)` draws the i-th trial `F`;
+    /// `branch` names the branch of the return mapping a trial falls in, or `None` within a
+    /// margin of a branch switch (a kink, where the sample is skipped). Each branch `b` must be
+    /// checked at least `min_hits[b]` times, and at most a fifth of the samples skipped.
+    pub fn check_project_adjoint<const D: usize, P: Plasticity<f64, D> + Params>(
+        law: &P,
+        lame: Lame<f64>,
+        dt: f64,
+        sample: impl Fn(usize, &mut u64) -> Matrix<f64, D>,
+        branch: impl Fn(&P, &Matrix<f64, D>, Lame<f64>) -> Option<usize>,
+        min_hits: &[usize],
+    ) {
+        let mut seed = 41;
+        let params = law.to_vec();
+        let mut hits = vec![0; min_hits.len()];
+        let mut skipped = 0;
+        for i in 0..SAMPLES {
+            let f = sample(i, &mut seed);
+            let state = 0.3 * lcg(&mut seed);
+            let fe_bar = Matrix::<f64, D>::from_fn(|_, _| lcg(&mut seed));
+            let state_bar = lcg(&mut seed);
+            let df = Matrix::<f64, D>::from_fn(|_, _| lcg(&mut seed));
+            let dstate = lcg(&mut seed);
+            let dlame = Lame { mu: lame.mu * lcg(&mut seed), lambda: lame.lambda * lcg(&mut seed) };
+            let dparams: Vec<f64> = params.iter().map(|p| (p.abs() + 1e-3) * lcg(&mut seed)).collect();
+            let Some(b) = branch(law, &f, lame) else {
+                skipped += 1;
+                continue;
+            };
+            // The inputs moved by s along the direction of input `which` (0: F, 1: state,
+            // 2: Lamé, 3: parameters).
+            let moved = |which: usize, s: f64| {
+                let f = if which == 0 { f + df * s } else { f };
+                let state = if which == 1 { state + dstate * s } else { state };
+                let lame = if which == 2 {
+                    Lame { mu: lame.mu + s * dlame.mu, lambda: lame.lambda + s * dlame.lambda }
+                } else {
+                    lame
+                };
+                let p: Vec<f64> =
+                    params.iter().zip(&dparams).map(|(p, d)| if which == 3 { p + s * d } else { *p }).collect();
+                (f, state, lame, P::from_vec(&p))
+            };
+            let adjoint = law.project_adjoint(&f, state, lame, dt, &fe_bar, state_bar);
+            let adjoint_params = adjoint.params.to_vec();
+            let along = [
+                adjoint.f_trial.dot(&df),
+                adjoint.state * dstate,
+                adjoint.lame.mu * dlame.mu + adjoint.lame.lambda * dlame.lambda,
+                adjoint_params.iter().zip(&dparams).map(|(a, d)| a * d).sum(),
+            ];
+            for (which, name) in ["F_trial", "state", "lame", "params"].iter().enumerate() {
+                let objective = |s: f64| {
+                    let (f, state, lame, law) = moved(which, s);
+                    assert_eq!(branch(&law, &f, lame), Some(b), "the kink margin is too small");
+                    let (fe, new_state) = law.project(&f, state, lame, dt);
+                    fe.dot(&fe_bar) + state_bar * new_state
+                };
+                let fd = (objective(H) - objective(-H)) / (2.0 * H);
+                let sigma = crate::math::svd(&f).sigma;
+                assert!(
+                    close(fd, along[which]),
+                    "d/d{name}, branch {b}: adjoint {}, differences {fd}, sigma {sigma:?}",
+                    along[which]
+                );
+            }
+            hits[b] += 1;
+        }
+        for (b, (&hit, &min)) in hits.iter().zip(min_hits).enumerate() {
+            assert!(hit >= min, "branch {b} checked {hit} times, want {min} (hits {hits:?})");
+        }
+        assert!(skipped <= SAMPLES / 5, "{skipped} samples near a kink");
+    }
+
+    /// `hardening_adjoint` against central differences of `h_bar * hardening(state)` along
+    /// random directions of the state and the law's parameters.
+    pub fn check_hardening_adjoint<const D: usize, P: Plasticity<f64, D> + Params>(law: &P) {
+        let mut seed = 43;
+        let params = law.to_vec();
+        for _ in 0..50 {
+            let state = 0.5 * lcg(&mut seed);
+            let h_bar = lcg(&mut seed);
+            let dstate = lcg(&mut seed);
+            let dparams: Vec<f64> = params.iter().map(|p| (p.abs() + 1e-3) * lcg(&mut seed)).collect();
+            let (state_adj, params_adj) = law.hardening_adjoint(state, h_bar);
+            let at = |s: f64, which: usize| {
+                let p: Vec<f64> =
+                    params.iter().zip(&dparams).map(|(p, d)| if which == 1 { p + s * d } else { *p }).collect();
+                let state = if which == 0 { state + s * dstate } else { state };
+                h_bar * P::from_vec(&p).hardening(state)
+            };
+            let fd_state = (at(H, 0) - at(-H, 0)) / (2.0 * H);
+            assert!(
+                close(fd_state, state_adj * dstate),
+                "d/dstate: adjoint {}, differences {fd_state}",
+                state_adj * dstate
+            );
+            let fd_params = (at(H, 1) - at(-H, 1)) / (2.0 * H);
+            let adj: f64 = params_adj.to_vec().iter().zip(&dparams).map(|(a, d)| a * d).sum();
+            assert!(close(fd_params, adj), "d/dparams: adjoint {adj}, differences {fd_params}");
+        }
     }
 }

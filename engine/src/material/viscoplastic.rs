@@ -3,7 +3,7 @@
 //! return covers the fraction `1 / (1 + viscosity / (2 mu dt))` of the excess. Zero viscosity
 //! is von Mises; a large one barely flows.
 
-use super::von_mises::{VonMises, radial_return};
+use super::von_mises::{VonMises, radial_return, radial_return_adjoint};
 use super::{Lame, Plasticity, ProjectAdjoint};
 use crate::math::{Matrix, Real};
 
@@ -26,18 +26,32 @@ impl<T: Real, const D: usize> Plasticity<T, D> for Viscoplastic<T> {
 
     fn project_adjoint(
         &self,
-        _f_trial: &Matrix<T, D>,
+        f_trial: &Matrix<T, D>,
         _state: T,
-        _lame: Lame<T>,
-        _dt: T,
-        _fe_bar: &Matrix<T, D>,
-        _state_bar: T,
+        lame: Lame<T>,
+        dt: T,
+        fe_bar: &Matrix<T, D>,
+        state_bar: T,
     ) -> ProjectAdjoint<T, D, Self> {
-        unimplemented!("PLACEHOLDER: return-mapping adjoint")
+        let y = VonMises { yield_stress: self.yield_stress }.yield_strain(lame.mu);
+        let two_mu_dt = (lame.mu + lame.mu) * dt;
+        let q = self.viscosity / two_mu_dt;
+        let r = T::one() / (T::one() + q);
+        let a = radial_return_adjoint(f_trial, y, r, fe_bar, state_bar);
+        // r = 1 / (1 + q), q = viscosity / (2 mu dt): dr/dq = -r^2, dq/dviscosity = 1 / (2 mu dt),
+        // dq/dmu = -q / mu; y = sqrt(2/3) yield_stress / (2 mu): dy/dmu = -y / mu.
+        let q_bar = -a.relaxation * r * r;
+        let dy_dstress = T::of((2.0f64 / 3.0).sqrt()) / (lame.mu + lame.mu);
+        ProjectAdjoint {
+            f_trial: a.f_trial,
+            state: state_bar,
+            lame: Lame { mu: -(a.yield_strain * y + q_bar * q) / lame.mu, lambda: T::zero() },
+            params: Viscoplastic { yield_stress: a.yield_strain * dy_dstress, viscosity: q_bar / two_mu_dt },
+        }
     }
 
     fn hardening_adjoint(&self, _state: T, _h_bar: T) -> (T, Self) {
-        unimplemented!("PLACEHOLDER: hardening adjoint")
+        (T::zero(), Viscoplastic { yield_stress: T::zero(), viscosity: T::zero() })
     }
 }
 
@@ -45,7 +59,9 @@ impl<T: Real, const D: usize> Plasticity<T, D> for Viscoplastic<T> {
 mod tests {
     use super::*;
     use crate::material::hencky_strain;
+    use crate::material::plastic_checks::{check_hardening_adjoint, check_project_adjoint};
     use crate::material::trace_and_deviator;
+    use crate::material::von_mises::tests::{radial_branch, radial_sample};
     use crate::math::svd;
     use crate::math::test_support::deformation;
 
@@ -71,5 +87,21 @@ mod tests {
             }
         }
         crate::material::von_mises::tests::check_return_mapping::<3>(&viscous, lame, false);
+    }
+
+    #[test]
+    fn project_adjoint_matches_finite_differences() {
+        fn check<const D: usize>(law: Viscoplastic<f64>) {
+            let branch = |law: &Viscoplastic<f64>, f: &Matrix<f64, D>, lame: Lame<f64>| {
+                radial_branch(f, VonMises { yield_stress: law.yield_stress }.yield_strain(lame.mu))
+            };
+            let lame = Lame { mu: 2.0, lambda: 3.0 };
+            check_project_adjoint::<D, _>(&law, lame, 1e-3, radial_sample, branch, &[30, 30]);
+            check_hardening_adjoint::<D, _>(&law);
+        }
+        let law = Viscoplastic { yield_stress: 0.1, viscosity: 4e-3 }; // relaxation 1/2
+        check::<2>(law);
+        check::<3>(law);
+        check::<3>(Viscoplastic { viscosity: 0.0, ..law });
     }
 }
