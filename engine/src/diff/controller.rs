@@ -93,16 +93,25 @@ mod tests {
     fn backward_matches_central_differences() {
         let c = SinusoidController::random(3, 4, 20.0, 1e-3, 0.5, 1);
         let steps = 200;
-        let a_bar: Vec<Vec<f64>> = (0..steps).map(|t| (0..3).map(|i| ((t * 7 + i * 3) % 11) as f64 - 5.0).collect()).collect();
+        let a_bar: Vec<Vec<f64>> =
+            (0..steps).map(|t| (0..3).map(|i| ((t * 7 + i * 3) % 11) as f64 - 5.0).collect()).collect();
         let value = |c: &SinusoidController| -> f64 {
-            c.actuation::<f64>(steps).iter().zip(&a_bar).map(|(a, b)| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>()).sum()
+            c.actuation::<f64>(steps)
+                .iter()
+                .zip(&a_bar)
+                .map(|(a, b)| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>())
+                .sum()
         };
         let (wb, bb) = c.backward(&c.actuation::<f64>(steps), &a_bar);
         let h = 1e-6;
         for k in 0..c.weights.len() + c.bias.len() {
             let shifted = |s: f64| {
                 let mut d = c.clone();
-                if k < c.weights.len() { d.weights[k] += s } else { d.bias[k - c.weights.len()] += s }
+                if k < c.weights.len() {
+                    d.weights[k] += s
+                } else {
+                    d.bias[k - c.weights.len()] += s
+                }
                 value(&d)
             };
             let fd = (shifted(h) - shifted(-h)) / (2.0 * h);

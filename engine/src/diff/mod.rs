@@ -7,8 +7,8 @@ pub mod optim;
 pub mod schedule;
 pub mod tape;
 
-pub use optim::{Method, Optimizer, Parameter, Update};
 pub use controller::SinusoidController;
 pub use loss::{CenterOfMassTarget, FnLoss, Loss, MeanPosition, PositionMse};
+pub use optim::{Method, Optimizer, Parameter, Update};
 pub use schedule::{Schedule, Strategy};
 pub use tape::{Budget, CheckpointReport, Checkpointing, Gradients, Tape, state_bytes};

@@ -122,7 +122,12 @@ impl Optimizer {
         }
         for (p, g) in params.iter().zip(gradients) {
             if g.len() != p.values.len() {
-                return invalid(format!("parameter `{}` has {} values, its gradient {}", p.name, p.values.len(), g.len()));
+                return invalid(format!(
+                    "parameter `{}` has {} values, its gradient {}",
+                    p.name,
+                    p.values.len(),
+                    g.len()
+                ));
             }
             if let Some(i) = g.iter().position(|x| !x.is_finite()) {
                 return invalid(format!(
@@ -131,7 +136,9 @@ impl Optimizer {
                     p.name, g[i], self.iteration
                 ));
             }
-            if p.log_scale && let Some(i) = p.values.iter().position(|&v| v <= 0.0) {
+            if p.log_scale
+                && let Some(i) = p.values.iter().position(|&v| v <= 0.0)
+            {
                 return invalid(format!("log-scale parameter `{}`[{i}] is {}, not positive", p.name, p.values[i]));
             }
         }
@@ -235,7 +242,8 @@ mod tests {
 
     #[test]
     fn bounds_project_and_log_scale_keeps_values_positive() {
-        let mut p = vec![Parameter::new("nu", vec![0.3]).bounded(0.0, 0.45), Parameter::new("E", vec![1.0]).log_scale()];
+        let mut p =
+            vec![Parameter::new("nu", vec![0.3]).bounded(0.0, 0.45), Parameter::new("E", vec![1.0]).log_scale()];
         // A huge step on each: the bounded one stops at its bound, the log-scale one stays positive.
         Optimizer::sgd(1.0).step(&mut p, &[vec![-10.0], vec![10.0]]).unwrap();
         assert_eq!(p[0].values[0], 0.45);

@@ -74,10 +74,71 @@ pub struct Gradients<T: Real, const D: usize> {
     pub checkpointing: CheckpointReport,
 }
 
+/// Scalars a stored state keeps per particle: x, v (D each), C, F (D^2 each), the plastic state.
+const fn floats_per_particle<const D: usize>() -> usize {
+    2 * D + 2 * D * D + 1
+}
+
 /// Bytes one stored state of `n` particles takes.
 pub fn state_bytes<T: Real, const D: usize>(n: usize) -> usize {
-    // x, v (D each), C, F (D^2 each), the plastic scalar.
-    n * (2 * D + 2 * D * D + 1) * std::mem::size_of::<T>()
+    n * floats_per_particle::<D>() * std::mem::size_of::<T>()
+}
+
+/// The stored states of a schedule, packed in one allocation made once: the memory the budget
+/// allows is exactly what is taken, and no allocator keeps freed snapshots around.
+struct SnapshotPool<T> {
+    data: Vec<T>,
+    per_state: usize,
+    steps: Vec<usize>,
+}
+
+impl<T: Real> SnapshotPool<T> {
+    fn new(slots: usize, per_state: usize) -> Self {
+        SnapshotPool { data: vec![T::zero(); slots * per_state], per_state, steps: vec![0; slots] }
+    }
+
+    fn save<const D: usize>(&mut self, slot: usize, state: &State<T, D>) {
+        let mut out = self.data[slot * self.per_state..(slot + 1) * self.per_state].iter_mut();
+        let fields = [scalars(&state.x), scalars(&state.v), scalars(&state.c), scalars(&state.f), &state.plastic[..]];
+        for field in fields {
+            // The field first: `zip` draws from its left side before finding the right one empty.
+            for (v, o) in field.iter().zip(out.by_ref()) {
+                *o = *v;
+            }
+        }
+        self.steps[slot] = state.step;
+    }
+
+    fn load<const D: usize>(&self, slot: usize, state: &mut State<T, D>) {
+        let n = self.per_state / floats_per_particle::<D>();
+        state.resize_to(n);
+        let mut src = self.data[slot * self.per_state..(slot + 1) * self.per_state].iter();
+        let fields = [
+            scalars_mut(&mut state.x),
+            scalars_mut(&mut state.v),
+            scalars_mut(&mut state.c),
+            scalars_mut(&mut state.f),
+            &mut state.plastic[..],
+        ];
+        for field in fields {
+            // The field first, as in `save`.
+            for (o, v) in field.iter_mut().zip(src.by_ref()) {
+                *o = *v;
+            }
+        }
+        state.step = self.steps[slot];
+    }
+}
+
+/// The scalars of a slice of vectors or matrices (stored contiguously, column-major).
+fn scalars<T: Real, const R: usize, const C: usize>(v: &[nalgebra::SMatrix<T, R, C>]) -> &[T] {
+    // SAFETY: SMatrix<T, R, C> is a `#[repr(C)]` array of R * C scalars without padding.
+    unsafe { std::slice::from_raw_parts(v.as_ptr() as *const T, v.len() * R * C) }
+}
+
+fn scalars_mut<T: Real, const R: usize, const C: usize>(v: &mut [nalgebra::SMatrix<T, R, C>]) -> &mut [T] {
+    // SAFETY: as for `scalars`.
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut T, v.len() * R * C) }
 }
 
 /// A rollout recorded for a backward pass: the stored states of its checkpointing schedule, the
@@ -88,7 +149,7 @@ pub struct Tape<'a, T: Real, const D: usize> {
     schedule: Schedule,
     /// Index of the first action of the backward sweep.
     next_action: usize,
-    slots: Vec<State<T, D>>,
+    pool: SnapshotPool<T>,
     working: State<T, D>,
     /// The buffer each forward step writes into before it becomes the working state.
     next: State<T, D>,
@@ -142,12 +203,13 @@ impl<'a, T: Real, const D: usize> Tape<'a, T, D> {
             recomputed_steps: schedule.recomputed_steps(),
             recompute_factor: schedule.recompute_factor(),
         };
+        let schedule_slots = schedule.slots_used;
         let mut tape = Tape {
             model,
             actuation,
             schedule,
             next_action: 0,
-            slots: Vec::new(),
+            pool: SnapshotPool::new(schedule_slots, initial.len() * floats_per_particle::<D>()),
             working: initial.clone(),
             next: State::default(),
             final_state: State::default(),
@@ -192,13 +254,8 @@ impl<'a, T: Real, const D: usize> Tape<'a, T, D> {
                     std::mem::swap(&mut self.working, &mut self.next);
                 }
             }
-            Action::Save { slot, .. } => {
-                if self.slots.len() <= slot {
-                    self.slots.resize_with(slot + 1, State::default);
-                }
-                self.slots[slot].clone_from(&self.working);
-            }
-            Action::Load { slot, .. } => self.working.clone_from(&self.slots[slot]),
+            Action::Save { slot, .. } => self.pool.save(slot, &self.working),
+            Action::Load { slot, .. } => self.pool.load(slot, &mut self.working),
             Action::Backward { .. } => unreachable!("backward actions run in Tape::backward"),
         }
         Ok(())

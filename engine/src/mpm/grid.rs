@@ -210,22 +210,47 @@ impl<T: Real, const D: usize> Stencil<T, D> {
         inv_dx: T,
         mut visit: impl FnMut(usize, T, Vector<T, D>, Vector<T, D>),
     ) {
-        // d/dfx of the three quadratic B-spline weights, in world units.
+        // d/dx of the three quadratic B-spline weights per axis (d/dfx times 1 / dx).
         let dw: [[T; 3]; D] = std::array::from_fn(|a| {
             let f = self.fx[a];
             [(f - T::of(1.5)) * inv_dx, (T::one() - f) * T::of(2.0) * inv_dx, (f - T::of(0.5)) * inv_dx]
         });
-        let mut n = 0;
-        // The same visiting order as for_each_node; the node's per-axis indices are recovered
-        // from the visit count.
-        self.for_each_node(strides, |i, w, offset| {
-            let idx: [usize; D] = std::array::from_fn(|a| (n / 3usize.pow((D - 1 - a) as u32)) % 3);
-            n += 1;
-            let grad = Vector::<T, D>::from_fn(|a, _| {
-                (0..D).fold(T::one(), |acc, b| acc * if b == a { dw[b][idx[b]] } else { self.w[b][idx[b]] })
-            });
-            visit(i, w, grad, offset);
+        let base_index: usize = (0..D).map(|a| self.base[a] * strides[a]).sum();
+        let offsets: [[T; 3]; D] = std::array::from_fn(|a| {
+            let f = self.fx[a];
+            [-f, T::one() - f, T::of(2.0) - f]
         });
+        let w = &self.w;
+        if D == 2 {
+            for i in 0..3 {
+                let row = base_index + i * strides[0];
+                for j in 0..3 {
+                    let offset = Vector::<T, D>::from_fn(|a, _| if a == 0 { offsets[0][i] } else { offsets[1][j] });
+                    let grad =
+                        Vector::<T, D>::from_fn(|a, _| if a == 0 { dw[0][i] * w[1][j] } else { w[0][i] * dw[1][j] });
+                    visit(row + j * strides[1], w[0][i] * w[1][j], grad, offset);
+                }
+            }
+        } else {
+            for i in 0..3 {
+                for j in 0..3 {
+                    let row = base_index + i * strides[0] + j * strides[1];
+                    for k in 0..3 {
+                        let offset = Vector::<T, D>::from_fn(|a, _| match a {
+                            0 => offsets[0][i],
+                            1 => offsets[1][j],
+                            _ => offsets[2][k],
+                        });
+                        let grad = Vector::<T, D>::from_fn(|a, _| match a {
+                            0 => dw[0][i] * w[1][j] * w[2][k],
+                            1 => w[0][i] * dw[1][j] * w[2][k],
+                            _ => w[0][i] * w[1][j] * dw[2][k],
+                        });
+                        visit(row + k * strides[2], w[0][i] * w[1][j] * w[2][k], grad, offset);
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -136,7 +136,8 @@ impl<T: Real, const D: usize> State<T, D> {
         self.x.is_empty()
     }
 
-    fn resize_like(&mut self, n: usize) {
+    /// Resizes every field to `n` particles (new ones at rest, undeformed).
+    pub fn resize_to(&mut self, n: usize) {
         self.x.resize(n, Vector::<T, D>::zeros());
         self.v.resize(n, Vector::<T, D>::zeros());
         self.c.resize(n, Matrix::<T, D>::zeros());
@@ -235,9 +236,9 @@ impl<T: Real, const D: usize> Model<T, D> {
                 "particle arrays disagree in length: the state has {n} positions (see Model::validate)"
             )));
         }
-        output.resize_like(n);
+        output.resize_to(n);
         scratch.bins.rebuild(&input.x, &self.grid, input.step)?;
-        let deformation_finite = p2g::p2g(self, input, actuation, &scratch.bins, &mut scratch.nodes, output);
+        let deformation_finite = p2g::p2g(self, input, actuation, &scratch.bins, &mut scratch.nodes, output, None);
         grid_update::apply(self, input.step, &mut scratch.nodes);
         let motion_ok = g2p::g2p(self, input, &scratch.bins, &scratch.nodes, output);
         output.step = input.step + 1;
@@ -378,6 +379,8 @@ pub struct AdjointScratch<T: Real, const D: usize> {
     bar: Vec<Node<T, D>>,
     /// The forward step's new `F` and plastic state (recomputed by the scatter, unused).
     output: State<T, D>,
+    /// Every particle's deformation update, kept by the recomputed scatter.
+    updates: Vec<p2g::ParticleUpdate<T, D>>,
 }
 
 impl<T: Real, const D: usize> Model<T, D> {
@@ -424,19 +427,36 @@ impl<T: Real, const D: usize> Model<T, D> {
         // is not needed).
         let forward = &mut scratch.forward;
         forward.bins.rebuild(&input.x, &self.grid, input.step)?;
-        scratch.output.resize_like(n);
-        let _ = p2g::p2g(self, input, actuation, &forward.bins, &mut forward.nodes, &mut scratch.output);
+        scratch.output.resize_to(n);
+        let _ = p2g::p2g(
+            self,
+            input,
+            actuation,
+            &forward.bins,
+            &mut forward.nodes,
+            &mut scratch.output,
+            Some(&mut scratch.updates),
+        );
         scratch.scattered.clone_from(&forward.nodes);
         grid_update::apply(self, input.step, &mut forward.nodes);
-        in_bar.resize_like(n);
+        in_bar.resize_to(n);
         in_bar.step = input.step;
         scratch.bar.clear();
         scratch.bar.resize(forward.nodes.len(), Node::zero());
         g2p::g2p_adjoint(self, input, &forward.bins, &forward.nodes, out_bar, &mut scratch.bar, in_bar);
         grads.gravity +=
             grid_update::apply_adjoint(self, input.step, &scratch.scattered, &mut scratch.bar, &mut grads.colliders);
-        let (materials, step_actuation_bar, actuation_stress_bar) =
-            p2g::p2g_adjoint(self, input, actuation, &forward.bins, &scratch.bar, out_bar, in_bar, grads);
+        let (materials, step_actuation_bar, actuation_stress_bar) = p2g::p2g_adjoint(
+            self,
+            input,
+            actuation,
+            &forward.bins,
+            &scratch.updates,
+            &scratch.bar,
+            out_bar,
+            in_bar,
+            grads,
+        );
         for (total, part) in grads.materials.iter_mut().zip(&materials) {
             total.plastic.accumulate(&part.plastic);
             total.viscosity += part.viscosity;

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// One particle's deformation update and what it is built from (the adjoint reuses the
 /// intermediate values; the forward pass keeps only `fe`, `plastic` and `affine`).
-#[derive(Clone, Copy)]
-struct ParticleUpdate<T: Real, const D: usize> {
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ParticleUpdate<T: Real, const D: usize> {
     /// Trial deformation gradient `(I + dt C) F`.
     f_trial: Matrix<T, D>,
     /// New elastic deformation gradient.
@@ -62,7 +62,8 @@ fn update_particle<T: Real, const D: usize>(
 
 /// Writes every particle's new elastic `F` and plastic state into `out`, and scatters mass and
 /// momentum to the grid: `m_i = sum w m`, `(m v)_i = sum w (m v + affine (x_i - x_p))`.
-/// Returns false if some new `F` or plastic state may be non-finite.
+/// Returns false if some new `F` or plastic state may be non-finite. With `updates`, also keeps
+/// every particle's update (for the adjoint, which would otherwise compute it again).
 pub(super) fn p2g<T: Real, const D: usize>(
     model: &Model<T, D>,
     input: &State<T, D>,
@@ -70,6 +71,7 @@ pub(super) fn p2g<T: Real, const D: usize>(
     bins: &Bins,
     nodes: &mut Vec<Node<T, D>>,
     out: &mut State<T, D>,
+    updates: Option<&mut Vec<ParticleUpdate<T, D>>>,
 ) -> bool {
     let spec = &model.grid;
     nodes.clear();
@@ -81,19 +83,26 @@ pub(super) fn p2g<T: Real, const D: usize>(
     let shared_plastic = Shared(out.plastic.as_mut_ptr());
     let finite = AtomicBool::new(true);
     let props = &model.particles;
+    let kept = updates.map(|u| {
+        u.resize(input.len(), update_particle(model, input, actuation, 0, stress_scale));
+        Shared(u.as_mut_ptr())
+    });
     for colour in 0..bins.colour_start.len() - 1 {
         let slabs = &bins.slabs[bins.colour_start[colour]..bins.colour_start[colour + 1]];
         slabs.par_iter().for_each(|range| {
             let mut slab_finite = true;
             for &p in &bins.order[range.clone()] {
                 let p = p as usize;
-                let ParticleUpdate { fe, plastic, affine, .. } =
-                    update_particle(model, input, actuation, p, stress_scale);
+                let update = update_particle(model, input, actuation, p, stress_scale);
+                let ParticleUpdate { fe, plastic, affine, .. } = update;
                 slab_finite &= (fe.sum() + plastic).is_finite();
                 // SAFETY: `order` is a permutation, so particle p is handled here only.
                 unsafe {
                     *shared_f.at(p) = fe;
                     *shared_plastic.at(p) = plastic;
+                    if let Some(kept) = &kept {
+                        *kept.at(p) = update;
+                    }
                 }
                 // Bins::rebuild has checked that every stencil lies on the grid.
                 let Some(stencil) = grid.stencil(&input.x[p]) else { unreachable!() };
@@ -211,7 +220,7 @@ fn update_particle_adjoint<T: Real, const D: usize>(
     (c_bar, f_bar, projected.state, bar)
 }
 
-/// Adjoint of [`p2g`]. `bar` holds `dL/dmomentum` and `dL/dmass` per node (from the grid
+/// Adjoint of [`p2g`]. `updates` are the particles' updates the forward scatter kept; `bar` holds `dL/dmomentum` and `dL/dmass` per node (from the grid
 /// update's adjoint); `out_bar` the gradients with respect to the step's new `F` and plastic
 /// state. Adds the scatter's part of `dL/dx` to `in_bar.x` (which holds the gather's part) and
 /// writes `dL/dv`, `dL/dC`, `dL/dF`, `dL/d(plastic state)` into `in_bar`; adds the per-particle
@@ -228,6 +237,7 @@ pub(super) fn p2g_adjoint<T: Real, const D: usize>(
     input: &State<T, D>,
     actuation: &[T],
     bins: &Bins,
+    updates: &[ParticleUpdate<T, D>],
     bar: &[Node<T, D>],
     out_bar: &State<T, D>,
     in_bar: &mut State<T, D>,
@@ -261,7 +271,7 @@ pub(super) fn p2g_adjoint<T: Real, const D: usize>(
             for &p in chunk {
                 let p = p as usize;
                 let Some(stencil) = grid.stencil(&input.x[p]) else { unreachable!() };
-                let forward = update_particle(model, input, actuation, p, stress_scale);
+                let forward = &updates[p];
                 let affine = forward.affine;
                 let mass = props.mass[p];
                 let momentum = input.v[p] * mass;
@@ -278,7 +288,7 @@ pub(super) fn p2g_adjoint<T: Real, const D: usize>(
                     mass_grad += w * (pi.dot(&input.v[p]) + mu);
                 });
                 let (c_grad, f_grad, plastic_grad, params) =
-                    update_particle_adjoint(model, input, actuation, p, stress_scale, &forward, &affine_bar, out_bar);
+                    update_particle_adjoint(model, input, actuation, p, stress_scale, forward, &affine_bar, out_bar);
                 let material = props.material[p] as usize;
                 materials[material].plastic.accumulate(&params.plastic);
                 materials[material].viscosity += params.viscosity;
