@@ -275,6 +275,9 @@ pub struct Bins {
     pub slabs: Vec<std::ops::Range<usize>>,
     /// `slabs[colour_start[c]..colour_start[c + 1]]` are the slabs of colour `c`.
     pub colour_start: Vec<usize>,
+    /// The node indices along axis 0 that the particles' stencils touch: the grid passes skip
+    /// the rest (empty space).
+    pub rows: std::ops::Range<usize>,
     /// Per chunk of particles, per key: the count, then the first slot (scratch).
     chunk_counts: Vec<u32>,
     /// Per-particle slab keys (scratch).
@@ -330,6 +333,7 @@ impl Bins {
         self.colour_start.clear();
         let chunks = self.chunk_counts.len() / key_count.max(1);
         let mut next = 0u32;
+        let (mut min_slab, mut max_slab) = (usize::MAX, 0);
         for key in 0..key_count {
             if key % half == 0 {
                 self.colour_start.push(self.slabs.len());
@@ -342,9 +346,20 @@ impl Bins {
             }
             if next > start {
                 self.slabs.push(start as usize..next as usize);
+                // The inverse of key_of.
+                let slab = if key < half { 2 * key } else { 2 * (key - half) + 1 };
+                min_slab = min_slab.min(slab);
+                max_slab = max_slab.max(slab);
             }
         }
         self.colour_start.push(self.slabs.len());
+        self.rows = if n == 0 {
+            0..0
+        } else {
+            // A slab's particles have stencil bases in [s SLAB, (s + 1) SLAB) along axis 0 and
+            // touch the nodes up to base + 2.
+            (min_slab * SLAB)..((max_slab + 1) * SLAB + 2).min(spec.cells[0] + 1)
+        };
         self.order.resize(n, 0);
         let order = Shared(self.order.as_mut_ptr());
         self.keys.par_chunks(SORT_CHUNK).zip(self.chunk_counts.par_chunks_mut(key_count)).enumerate().for_each(

@@ -7,9 +7,15 @@ use crate::math::{Real, Vector};
 use rayon::prelude::*;
 
 /// Turns each node's momentum into its end-of-step velocity (stored in `momentum`) and applies
-/// the boundary conditions. `step` sets the colliders' time `t = step dt`.
+/// the boundary conditions, in the node rows `rows` along axis 0 (the others are empty).
+/// `step` sets the colliders' time `t = step dt`.
 #[allow(clippy::needless_range_loop)] // the axis indexes coordinates, cells and wall sides alike
-pub(super) fn apply<T: Real, const D: usize>(model: &Model<T, D>, step: usize, nodes: &mut [Node<T, D>]) {
+pub(super) fn apply<T: Real, const D: usize>(
+    model: &Model<T, D>,
+    step: usize,
+    nodes: &mut [Node<T, D>],
+    rows: std::ops::Range<usize>,
+) {
     let spec = &model.grid;
     let dt = model.dt;
     let t = T::of(step as f64) * dt;
@@ -19,40 +25,44 @@ pub(super) fn apply<T: Real, const D: usize>(model: &Model<T, D>, step: usize, n
     let normal_h = spec.dx * T::of(1e-2);
     let row = spec.nodes()[D - 1];
     // One work item per row of nodes along the last axis: coordinates advance incrementally.
-    nodes.par_chunks_mut(row).enumerate().with_min_len(16).for_each(|(r, row_nodes)| {
-        let mut coords = spec.node_coords(r * row);
-        for (k, node) in row_nodes.iter_mut().enumerate() {
-            if node.mass <= T::zero() {
-                node.momentum = Vector::<T, D>::zeros();
-                continue;
-            }
-            coords[D - 1] = k;
-            let mut v = node.momentum / node.mass + gravity_dv;
-            for a in 0..D {
-                if coords[a] < walls.thickness {
-                    let n = Vector::<T, D>::from_fn(|k, _| if k == a { T::one() } else { T::zero() });
-                    v = walls.sides[a][0].apply(v, &n);
-                } else if coords[a] + walls.thickness > spec.cells[a] {
-                    let n = Vector::<T, D>::from_fn(|k, _| if k == a { -T::one() } else { T::zero() });
-                    v = walls.sides[a][1].apply(v, &n);
+    let stride = spec.strides()[0];
+    let first = rows.start * stride / row;
+    nodes[rows.start * stride..rows.end * stride].par_chunks_mut(row).enumerate().with_min_len(16).for_each(
+        |(r, row_nodes)| {
+            let mut coords = spec.node_coords((first + r) * row);
+            for (k, node) in row_nodes.iter_mut().enumerate() {
+                if node.mass <= T::zero() {
+                    node.momentum = Vector::<T, D>::zeros();
+                    continue;
                 }
-            }
-            if !shapes.is_empty() {
-                let x = spec.node_position(coords);
-                for (collider, shape) in model.colliders.iter().zip(&shapes) {
-                    if shape.distance(&x) < T::zero() {
-                        let n = shape.normal(&x, normal_h);
-                        let vc = collider.velocity_at(shape, &x);
-                        v = vc + collider.contact.apply(v - vc, &n);
+                coords[D - 1] = k;
+                let mut v = node.momentum / node.mass + gravity_dv;
+                for a in 0..D {
+                    if coords[a] < walls.thickness {
+                        let n = Vector::<T, D>::from_fn(|k, _| if k == a { T::one() } else { T::zero() });
+                        v = walls.sides[a][0].apply(v, &n);
+                    } else if coords[a] + walls.thickness > spec.cells[a] {
+                        let n = Vector::<T, D>::from_fn(|k, _| if k == a { -T::one() } else { T::zero() });
+                        v = walls.sides[a][1].apply(v, &n);
                     }
                 }
+                if !shapes.is_empty() {
+                    let x = spec.node_position(coords);
+                    for (collider, shape) in model.colliders.iter().zip(&shapes) {
+                        if shape.distance(&x) < T::zero() {
+                            let n = shape.normal(&x, normal_h);
+                            let vc = collider.velocity_at(shape, &x);
+                            v = vc + collider.contact.apply(v - vc, &n);
+                        }
+                    }
+                }
+                node.momentum = v;
             }
-            node.momentum = v;
-        }
-    });
+        },
+    );
 }
 
-/// Adjoint of [`apply`]. `scattered` holds the nodes as the scatter left them (momentum, mass);
+/// Adjoint of [`apply`] over the same `rows`. `scattered` holds the nodes as the scatter left them (momentum, mass);
 /// `bar` holds `dL/d(end-of-step velocity)` in `momentum` and is overwritten with
 /// `dL/dmomentum` and `dL/dmass`. Returns `dL/dgravity` and adds each collider's motion
 /// gradient to `colliders`.
@@ -68,6 +78,7 @@ pub(super) fn apply_adjoint<T: Real, const D: usize>(
     step: usize,
     scattered: &[Node<T, D>],
     bar: &mut [Node<T, D>],
+    rows: std::ops::Range<usize>,
     colliders: &mut [ColliderGradient<T, D>],
 ) -> Vector<T, D> {
     let spec = &model.grid;
@@ -88,15 +99,17 @@ pub(super) fn apply_adjoint<T: Real, const D: usize>(
         Boundary::Wall(contact, n) => contact.apply(v, &n),
         Boundary::Collider(c, n, vc) => vc + model.colliders[c].contact.apply(v - vc, &n),
     };
-    let partials: Vec<(Vector<T, D>, Vec<ColliderGradient<T, D>>)> = bar
+    let stride = spec.strides()[0];
+    let (first, block) = (rows.start * stride / row, rows.start * stride..rows.end * stride);
+    let partials: Vec<(Vector<T, D>, Vec<ColliderGradient<T, D>>)> = bar[block.clone()]
         .par_chunks_mut(row)
-        .zip(scattered.par_chunks(row))
+        .zip(scattered[block].par_chunks(row))
         .enumerate()
         .with_min_len(16)
         .map(|(r, (bar_row, in_row))| {
             let mut gravity_bar = Vector::<T, D>::zeros();
             let mut collider_bar = vec![ColliderGradient::zero(); model.colliders.len()];
-            let mut coords = spec.node_coords(r * row);
+            let mut coords = spec.node_coords((first + r) * row);
             let mut boundaries: Vec<Boundary<T, D>> = Vec::new();
             for (k, (node_bar, node)) in bar_row.iter_mut().zip(in_row).enumerate() {
                 if node.mass <= T::zero() {

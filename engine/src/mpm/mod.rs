@@ -168,7 +168,7 @@ impl<T: Real, const D: usize> State<T, D> {
 
 impl<T: Real, const D: usize> Default for Scratch<T, D> {
     fn default() -> Self {
-        Scratch { nodes: Vec::new(), bins: Bins::default() }
+        Scratch { nodes: Vec::new(), dirty: 0..0, bins: Bins::default() }
     }
 }
 
@@ -177,6 +177,8 @@ impl<T: Real, const D: usize> Default for Scratch<T, D> {
 pub struct Scratch<T: Real, const D: usize> {
     /// Grid nodes.
     pub nodes: Vec<Node<T, D>>,
+    /// The node rows along axis 0 the last scatter wrote (all other nodes are zero).
+    dirty: std::ops::Range<usize>,
     /// Particles binned for the scatter.
     pub bins: Bins,
 }
@@ -238,8 +240,9 @@ impl<T: Real, const D: usize> Model<T, D> {
         }
         output.resize_to(n);
         scratch.bins.rebuild(&input.x, &self.grid, input.step)?;
-        let deformation_finite = p2g::p2g(self, input, actuation, &scratch.bins, &mut scratch.nodes, output, None);
-        grid_update::apply(self, input.step, &mut scratch.nodes);
+        let deformation_finite =
+            p2g::p2g(self, input, actuation, &scratch.bins, &mut scratch.nodes, &mut scratch.dirty, output, None);
+        grid_update::apply(self, input.step, &mut scratch.nodes, scratch.bins.rows.clone());
         let motion_ok = g2p::g2p(self, input, &scratch.bins, &scratch.nodes, output);
         output.step = input.step + 1;
         // The passes flag possible trouble cheaply; the searches name the first culprit.
@@ -434,18 +437,30 @@ impl<T: Real, const D: usize> Model<T, D> {
             actuation,
             &forward.bins,
             &mut forward.nodes,
+            &mut forward.dirty,
             &mut scratch.output,
             Some(&mut scratch.updates),
         );
-        scratch.scattered.clone_from(&forward.nodes);
-        grid_update::apply(self, input.step, &mut forward.nodes);
+        // Only the rows the particles touch are read from here on (the others are empty).
+        let rows = forward.bins.rows.clone();
+        let stride = self.grid.strides()[0];
+        let block = rows.start * stride..rows.end * stride;
+        scratch.scattered.resize(forward.nodes.len(), Node::zero());
+        scratch.scattered[block.clone()].copy_from_slice(&forward.nodes[block.clone()]);
+        grid_update::apply(self, input.step, &mut forward.nodes, rows.clone());
         in_bar.resize_to(n);
         in_bar.step = input.step;
-        scratch.bar.clear();
         scratch.bar.resize(forward.nodes.len(), Node::zero());
+        scratch.bar[block].fill(Node::zero());
         g2p::g2p_adjoint(self, input, &forward.bins, &forward.nodes, out_bar, &mut scratch.bar, in_bar);
-        grads.gravity +=
-            grid_update::apply_adjoint(self, input.step, &scratch.scattered, &mut scratch.bar, &mut grads.colliders);
+        grads.gravity += grid_update::apply_adjoint(
+            self,
+            input.step,
+            &scratch.scattered,
+            &mut scratch.bar,
+            rows,
+            &mut grads.colliders,
+        );
         let (materials, step_actuation_bar, actuation_stress_bar) = p2g::p2g_adjoint(
             self,
             input,

@@ -61,7 +61,8 @@ fn update_particle<T: Real, const D: usize>(
 }
 
 /// Writes every particle's new elastic `F` and plastic state into `out`, and scatters mass and
-/// momentum to the grid: `m_i = sum w m`, `(m v)_i = sum w (m v + affine (x_i - x_p))`.
+/// momentum to the grid (whose rows `dirty` along axis 0 the previous scatter wrote; on return,
+/// the rows this one wrote): `m_i = sum w m`, `(m v)_i = sum w (m v + affine (x_i - x_p))`.
 /// Returns false if some new `F` or plastic state may be non-finite. With `updates`, also keeps
 /// every particle's update (for the adjoint, which would otherwise compute it again).
 pub(super) fn p2g<T: Real, const D: usize>(
@@ -70,12 +71,20 @@ pub(super) fn p2g<T: Real, const D: usize>(
     actuation: &[T],
     bins: &Bins,
     nodes: &mut Vec<Node<T, D>>,
+    dirty: &mut std::ops::Range<usize>,
     out: &mut State<T, D>,
     updates: Option<&mut Vec<ParticleUpdate<T, D>>>,
 ) -> bool {
     let spec = &model.grid;
-    nodes.clear();
-    nodes.resize(spec.node_count(), Node::zero());
+    // Nodes outside the rows `dirty` (along axis 0) are zero; only those need clearing.
+    let stride = spec.strides()[0];
+    if nodes.len() != spec.node_count() {
+        nodes.clear();
+        nodes.resize(spec.node_count(), Node::zero());
+    } else {
+        nodes[dirty.start * stride..dirty.end * stride].fill(Node::zero());
+    }
+    *dirty = bins.rows.clone();
     let grid = StencilGrid::new(spec);
     let stress_scale = -model.dt * T::of(4.0) / (spec.dx * spec.dx);
     let shared_nodes = Shared(nodes.as_mut_ptr());
