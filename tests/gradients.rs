@@ -386,8 +386,8 @@ fn rollout_loss<const D: usize>(
     let mut scratch = Scratch::default();
     let mut ignored = state.clone();
     let mut value = loss.term(model, &state, &mut ignored);
-    for t in 0..horizon {
-        model.step(&state, &actuation[t], &mut next, &mut scratch).unwrap();
+    for signal in &actuation[..horizon] {
+        model.step(&state, signal, &mut next, &mut scratch).unwrap();
         std::mem::swap(&mut state, &mut next);
         value += loss.term(model, &state, &mut ignored);
     }
@@ -408,8 +408,8 @@ fn observed_loss<const D: usize>(
         if steps.contains(&t) {
             targets.push((t, sim.state.x.iter().map(|x| x + rng.vector::<D>(0.01)).collect()));
         }
-        if t < steps[1] {
-            sim.step(&actuation[t]).unwrap();
+        if let Some(signal) = actuation.get(t).filter(|_| t < steps[1]) {
+            sim.step(signal).unwrap();
         }
     }
     PositionMse::new(targets).unwrap()

@@ -3,6 +3,8 @@
 
 use super::{SimulationJob, actuation, rate, with_simulation};
 use clap::Args;
+use rheo_engine::diff::Budget;
+use rheo_engine::diff::task::Task;
 use rheo_engine::io::{json_number, json_string};
 use rheo_engine::math::Real;
 use rheo_engine::mpm::Simulation;
@@ -14,15 +16,74 @@ use std::time::Instant;
 /// Options of `rheo bench`.
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Run only this scene: a built-in name (mpm88, elastic_3d) or a scene file.
+    /// Run only this scene: a built-in name (mpm88, elastic_3d, walker_2d) or a scene file.
     #[arg(long, value_name = "NAME")]
     scene: Option<String>,
     /// Print one JSON object per scene instead of a sentence.
     #[arg(long)]
     json: bool,
-    /// Timed steps [default: 4000 for mpm88, 200 for elastic_3d, the file's `steps` otherwise].
+    /// Timed steps [default: 4000 for mpm88, 200 for elastic_3d, the file's `steps` otherwise];
+    /// for walker_2d, the rollout's horizon [default: 1024].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     steps: Option<u64>,
+    /// walker_2d: the checkpointing budget in MiB of stored states [default: the task's, 64].
+    #[arg(long, value_name = "MIB")]
+    budget_mib: Option<f64>,
+    /// walker_2d: timed optimization iterations (after one warm-up) [default: 3].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    iterations: Option<u64>,
+}
+
+/// The gradient benchmark: DiffTaichi's walker, one forward+backward iteration at a time.
+const WALKER: &str = "walker_2d";
+
+/// Times `rheo optimize`'s walker task as the reference script does: one warm-up iteration,
+/// then the mean of the timed ones.
+fn bench_walker(args: &BenchArgs) -> Result<()> {
+    let tasks = scenes_dir().parent().map(|a| a.join("tasks")).unwrap_or_default();
+    let mut task = Task::from_file(&tasks.join("walker_2d.toml"))?;
+    if let Some(steps) = args.steps {
+        task.steps = steps as usize;
+    }
+    if let Some(mib) = args.budget_mib {
+        task.checkpointing.budget = Budget::Bytes((mib * (1u64 << 20) as f64) as usize);
+    }
+    let timed = args.iterations.unwrap_or(3) as usize;
+    reset_peak_rss();
+    let mut reports = Vec::new();
+    task.run(Some(timed + 1), &mut |r| reports.push(r.clone()))?;
+    let peak = peak_rss_bytes();
+    let seconds = reports[1..].iter().map(|r| r.seconds).sum::<f64>() / timed as f64;
+    let last = reports.last().expect("at least two iterations");
+    let c = last.checkpointing;
+    let threads = rayon::current_num_threads();
+    if args.json {
+        println!(
+            "{{\"name\": \"{WALKER}\", \"steps\": {}, \"iterations\": {timed}, \"seconds_per_iteration\": {}, \
+             \"peak_rss_bytes\": {}, \"snapshots\": {}, \"stored_bytes\": {}, \"forward_steps\": {}, \
+             \"recomputed_steps\": {}, \"loss\": {}, \"gradient_norm\": {}, \"threads\": {threads}}}",
+            task.steps,
+            json_number(seconds),
+            peak.map_or("null".into(), |b| b.to_string()),
+            c.slots_used,
+            c.stored_bytes(),
+            c.forward_steps,
+            c.recomputed_steps,
+            json_number(last.loss),
+            json_number(last.gradient_norm),
+        );
+    } else {
+        let memory = peak.map_or(String::new(), |b| format!(", peak RSS {:.0} MiB", b as f64 / (1 << 20) as f64));
+        println!(
+            "{WALKER}: {} steps, {seconds:.3} s per forward+backward iteration (mean of {timed}; {} snapshots = {:.1} MiB, \
+             {} steps recomputed; {threads} threads{memory})",
+            task.steps,
+            c.slots_used,
+            c.stored_bytes() as f64 / (1 << 20) as f64,
+            c.recomputed_steps
+        );
+    }
+    Ok(())
 }
 
 /// A benchmark: a scene, the steps to warm up, and the steps to time.
@@ -44,6 +105,9 @@ fn scenes_dir() -> PathBuf {
 
 /// Runs the cases `args` select and prints one line each.
 pub fn bench(args: &BenchArgs) -> Result<()> {
+    if args.scene.as_deref() == Some(WALKER) {
+        return bench_walker(args);
+    }
     let built_in = |(name, warmup, steps): (&str, usize, usize)| Case {
         name: name.to_string(),
         file: scenes_dir().join(format!("{name}.toml")),
@@ -58,7 +122,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
                 vec![Case { name: name.clone(), file: PathBuf::from(name), warmup: 0, steps: None }]
             }
             None => {
-                let names: Vec<&str> = BUILT_IN.iter().map(|c| c.0).collect();
+                let names: Vec<&str> = BUILT_IN.iter().map(|c| c.0).chain([WALKER]).collect();
                 return Err(Error::InvalidArgument(format!(
                     "no benchmark scene '{name}': use one of {} or a scene file",
                     names.join(", ")

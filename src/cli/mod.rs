@@ -3,6 +3,7 @@
 
 mod bench;
 mod check;
+mod optimize;
 mod run;
 
 use clap::{Parser, Subcommand};
@@ -29,8 +30,10 @@ enum Command {
         /// The scene file (TOML).
         scene: PathBuf,
     },
-    /// Time the built-in benchmark scenes (mpm88 2D, elastic_3d 3D) in f32.
+    /// Time the built-in benchmark scenes (mpm88 2D, elastic_3d 3D, walker_2d fwd+bwd) in f32.
     Bench(bench::BenchArgs),
+    /// Run an optimization task (TOML): progress per iteration, loss history, final parameters.
+    Optimize(optimize::OptimizeArgs),
 }
 
 /// Runs the command `cli` asks for.
@@ -39,6 +42,7 @@ pub fn execute(cli: Cli) -> Result<()> {
         Command::Run(args) => run::run(&args),
         Command::Check { scene } => check::check(&scene),
         Command::Bench(args) => bench::bench(&args),
+        Command::Optimize(args) => optimize::optimize(&args),
     }
 }
 

@@ -6,6 +6,7 @@ pub mod loss;
 pub mod optim;
 pub mod schedule;
 pub mod tape;
+pub mod task;
 
 pub use controller::SinusoidController;
 pub use loss::{CenterOfMassTarget, FnLoss, Loss, MeanPosition, PositionMse};

@@ -577,6 +577,48 @@ fn shade_fragments(image: &mut Image, fragments: &[Option<Fragment>], window: us
     }
 }
 
+/// A line plot of `values` against their index (a loss curve): the frame of the plot, faint
+/// lines at the powers of ten the values span when they are all positive (plotted on a log
+/// scale then, as losses usually are), and the curve. Non-finite values are skipped.
+pub fn plot_curve(values: &[f64], width: u32, height: u32) -> Image {
+    let mut image = Image::new(width, height, BACKGROUND);
+    let margin = 12.0;
+    let (w, h) = (width as f64 - 2.0 * margin, height as f64 - 2.0 * margin);
+    let corners = [(margin, margin), (margin + w, margin), (margin + w, margin + h), (margin, margin + h)];
+    for k in 0..4 {
+        line(&mut image, corners[k], corners[(k + 1) % 4], OUTLINE);
+    }
+    let finite: Vec<(usize, f64)> = values.iter().copied().enumerate().filter(|(_, v)| v.is_finite()).collect();
+    if finite.is_empty() {
+        return image;
+    }
+    let log = finite.iter().all(|&(_, v)| v > 0.0);
+    let y_of = |v: f64| if log { v.log10() } else { v };
+    let lo = finite.iter().map(|&(_, v)| y_of(v)).fold(f64::INFINITY, f64::min);
+    let hi = finite.iter().map(|&(_, v)| y_of(v)).fold(f64::NEG_INFINITY, f64::max);
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    let to_pixel = |i: usize, v: f64| {
+        let x = margin + w * i as f64 / (values.len().max(2) - 1) as f64;
+        (x, margin + h * (1.0 - (y_of(v) - lo) / span))
+    };
+    if log {
+        let faint = [48.0, 52.0, 62.0];
+        for decade in (lo.ceil() as i32)..=(hi.floor() as i32) {
+            let y = margin + h * (1.0 - (decade as f64 - lo) / span);
+            line(&mut image, (margin, y), (margin + w, y), faint);
+        }
+    }
+    let curve = PALETTE[0];
+    for pair in finite.windows(2) {
+        line(&mut image, to_pixel(pair[0].0, pair[0].1), to_pixel(pair[1].0, pair[1].1), curve);
+    }
+    if finite.len() == 1 {
+        let (x, y) = to_pixel(finite[0].0, finite[0].1);
+        line(&mut image, (x - 2.0, y), (x + 2.0, y), curve);
+    }
+    image
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -240,8 +240,7 @@ impl<T: Real, const D: usize> Model<T, D> {
         }
         output.resize_to(n);
         scratch.bins.rebuild(&input.x, &self.grid, input.step)?;
-        let deformation_finite =
-            p2g::p2g(self, input, actuation, &scratch.bins, &mut scratch.nodes, &mut scratch.dirty, output, None);
+        let deformation_finite = p2g::p2g(self, input, actuation, scratch, output, None);
         grid_update::apply(self, input.step, &mut scratch.nodes, scratch.bins.rows.clone());
         let motion_ok = g2p::g2p(self, input, &scratch.bins, &scratch.nodes, output);
         output.step = input.step + 1;
@@ -431,16 +430,7 @@ impl<T: Real, const D: usize> Model<T, D> {
         let forward = &mut scratch.forward;
         forward.bins.rebuild(&input.x, &self.grid, input.step)?;
         scratch.output.resize_to(n);
-        let _ = p2g::p2g(
-            self,
-            input,
-            actuation,
-            &forward.bins,
-            &mut forward.nodes,
-            &mut forward.dirty,
-            &mut scratch.output,
-            Some(&mut scratch.updates),
-        );
+        let _ = p2g::p2g(self, input, actuation, forward, &mut scratch.output, Some(&mut scratch.updates));
         // Only the rows the particles touch are read from here on (the others are empty).
         let rows = forward.bins.rows.clone();
         let stride = self.grid.strides()[0];

@@ -2,7 +2,7 @@
 //! scatter of its mass and momentum (with the MLS stress term) to the grid, in one pass.
 
 use super::grid::{Bins, Node, StencilGrid};
-use super::{MaterialGradient, Model, ModelGradients, NO_ACTUATOR, Shared, State};
+use super::{MaterialGradient, Model, ModelGradients, NO_ACTUATOR, Scratch, Shared, State};
 use crate::material::{Elasticity, Lame, PlasticLaw, Plasticity};
 use crate::math::{Matrix, Real, Vector, cofactor, det};
 use rayon::prelude::*;
@@ -61,20 +61,19 @@ fn update_particle<T: Real, const D: usize>(
 }
 
 /// Writes every particle's new elastic `F` and plastic state into `out`, and scatters mass and
-/// momentum to the grid (whose rows `dirty` along axis 0 the previous scatter wrote; on return,
-/// the rows this one wrote): `m_i = sum w m`, `(m v)_i = sum w (m v + affine (x_i - x_p))`.
+/// momentum to the grid of `scratch` (binned already; its `dirty` rows are cleared first, and
+/// become the rows this scatter writes): `m_i = sum w m`, `(m v)_i = sum w (m v + affine (x_i - x_p))`.
 /// Returns false if some new `F` or plastic state may be non-finite. With `updates`, also keeps
 /// every particle's update (for the adjoint, which would otherwise compute it again).
 pub(super) fn p2g<T: Real, const D: usize>(
     model: &Model<T, D>,
     input: &State<T, D>,
     actuation: &[T],
-    bins: &Bins,
-    nodes: &mut Vec<Node<T, D>>,
-    dirty: &mut std::ops::Range<usize>,
+    scratch: &mut Scratch<T, D>,
     out: &mut State<T, D>,
     updates: Option<&mut Vec<ParticleUpdate<T, D>>>,
 ) -> bool {
+    let Scratch { nodes, dirty, bins } = scratch;
     let spec = &model.grid;
     // Nodes outside the rows `dirty` (along axis 0) are zero; only those need clearing.
     let stride = spec.strides()[0];
@@ -161,7 +160,6 @@ fn update_particle_adjoint<T: Real, const D: usize>(
     input: &State<T, D>,
     actuation: &[T],
     p: usize,
-    stress_scale: T,
     forward: &ParticleUpdate<T, D>,
     affine_bar: &Matrix<T, D>,
     out_bar: &State<T, D>,
@@ -171,6 +169,7 @@ fn update_particle_adjoint<T: Real, const D: usize>(
     let c = input.c[p];
     let material = &model.materials[props.material[p] as usize];
     let eye = Matrix::<T, D>::identity();
+    let stress_scale = -dt * T::of(4.0) / (model.grid.dx * model.grid.dx);
     let ParticleUpdate { f_trial, fe, plastic, hardening, stress, tau, .. } = *forward;
     let lame = props.lame[p].scaled(hardening);
     let volume = props.volume[p];
@@ -254,7 +253,6 @@ pub(super) fn p2g_adjoint<T: Real, const D: usize>(
 ) -> (Vec<MaterialGradient<T>>, Vec<T>, T) {
     let spec = &model.grid;
     let grid = StencilGrid::new(spec);
-    let stress_scale = -model.dt * T::of(4.0) / (spec.dx * spec.dx);
     let props = &model.particles;
     let (x_bar, v_bar, c_bar, f_bar, plastic_bar) = (
         Shared(in_bar.x.as_mut_ptr()),
@@ -297,7 +295,7 @@ pub(super) fn p2g_adjoint<T: Real, const D: usize>(
                     mass_grad += w * (pi.dot(&input.v[p]) + mu);
                 });
                 let (c_grad, f_grad, plastic_grad, params) =
-                    update_particle_adjoint(model, input, actuation, p, stress_scale, forward, &affine_bar, out_bar);
+                    update_particle_adjoint(model, input, actuation, p, forward, &affine_bar, out_bar);
                 let material = props.material[p] as usize;
                 materials[material].plastic.accumulate(&params.plastic);
                 materials[material].viscosity += params.viscosity;

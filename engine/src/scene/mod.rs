@@ -41,7 +41,7 @@ pub mod desc;
 pub mod mesh;
 
 mod build;
-mod parse;
+pub(crate) mod parse;
 mod sample;
 
 pub use build::{MAX_COUNT, MIN_CELLS};
@@ -206,6 +206,23 @@ impl Scene {
                 Err(Error::scene(&self.file, self.simulation.lines.of("dim"), format!("`dim` must be 2 or 3, got {d}")))
             }
         }
+    }
+
+    /// Which particles of the built simulation each body owns (bodies are sampled in order).
+    pub fn body_particles(&self) -> Result<Vec<std::ops::Range<usize>>> {
+        let counts: Vec<usize> = match self.dim() {
+            2 => self.prepare::<2>()?.bodies.iter().map(|b| b.samples.x.len()).collect(),
+            3 => self.prepare::<3>()?.bodies.iter().map(|b| b.samples.x.len()).collect(),
+            _ => return self.particle_count().map(|_| Vec::new()),
+        };
+        let mut start = 0;
+        Ok(counts
+            .into_iter()
+            .map(|c| {
+                start += c;
+                start - c..start
+            })
+            .collect())
     }
 
     /// Validates the scene and builds its simulation: the model (grid, walls, colliders,

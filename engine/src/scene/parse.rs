@@ -544,7 +544,7 @@ fn collider(ctx: &Ctx, raw: Spanned<RawCollider>) -> Result<ColliderDesc> {
 
 /// Makes serde's messages speak of keys and TOML types, and suggests the nearest known key for
 /// a misspelt one.
-fn rewrite_serde_message(message: &str) -> String {
+pub(crate) fn rewrite_serde_message(message: &str) -> String {
     if let Some(rest) = message.strip_prefix("unknown field `")
         && let Some((key, expected)) = rest.split_once('`')
     {
@@ -576,7 +576,7 @@ fn rewrite_serde_message(message: &str) -> String {
 }
 
 /// Levenshtein distance.
-fn edit_distance(a: &str, b: &str) -> usize {
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

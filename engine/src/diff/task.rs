@@ -1,0 +1,645 @@
+//! Optimization tasks read from TOML: a scene, the parameters to learn, a loss, an optimizer and
+//! a checkpointing budget. `rheo optimize` runs them; the walker benchmark times one.
+//!
+//! ```toml
+//! scene = "../scenes/walker_2d.toml"   # relative to the task file
+//! iterations = 30
+//! steps = 1024                          # default: the scene's steps
+//! precision = "f32"                     # or "f64"
+//! [loss]
+//! kind = "mean_position"                # mean_position | center_of_mass | trajectory
+//! axis = 0
+//! weight = -1.0
+//! [optimizer]
+//! method = "sgd"                        # sgd | adam
+//! learning_rate = 0.1
+//! [checkpointing]
+//! strategy = "binomial"                 # binomial | interval | store_all
+//! budget_mib = 64                       # or snapshots = N
+//! [[parameters]]
+//! kind = "controller"                   # controller | elasticity | initial_velocity
+//! ```
+//!
+//! Losses: `mean_position` (`weight` times the mean coordinate `axis` at the last step),
+//! `center_of_mass` (squared distance of the last step's center of mass from `target`) and
+//! `trajectory` (mean squared distance from the positions the scene itself produces, every
+//! `every` steps: identification, where the scene holds the true values and the parameters
+//! start elsewhere). Parameters: `controller` (DiffTaichi's sinusoid-tanh controller of the
+//! scene's actuators: `sinusoids`, `omega`, `init_scale`, `seed`), `elasticity` (Young's
+//! modulus and Poisson's ratio of `material`, starting at `youngs_modulus`, `poissons_ratio`)
+//! and `initial_velocity` (of `body`, starting at `velocity`).
+
+use super::SinusoidController;
+use super::loss::{CenterOfMassTarget, Loss, MeanPosition, PositionMse};
+use super::optim::{Method, Optimizer, Parameter};
+use super::schedule::Strategy;
+use super::tape::{Budget, CheckpointReport, Checkpointing, Gradients, Tape};
+use crate::error::{Error, Result};
+use crate::io::{Image, PlyFrame, render_frame};
+use crate::material::Lame;
+use crate::math::{Real, Vector};
+use crate::mpm::{Model, State};
+use crate::scene::Scene;
+use crate::scene::parse::{line_of, rewrite_serde_message};
+use serde::Deserialize;
+use std::ops::Range;
+use std::path::Path;
+use std::time::Instant;
+use toml::Spanned;
+
+type Opt<T> = Option<Spanned<T>>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTask {
+    name: Opt<String>,
+    scene: Spanned<String>,
+    iterations: Opt<i64>,
+    steps: Opt<i64>,
+    precision: Opt<String>,
+    loss: Spanned<RawLoss>,
+    optimizer: Opt<RawOptimizer>,
+    checkpointing: Opt<RawCheckpointing>,
+    #[serde(default)]
+    parameters: Vec<Spanned<RawParameter>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLoss {
+    kind: Spanned<String>,
+    axis: Opt<i64>,
+    weight: Opt<f64>,
+    target: Opt<Vec<f64>>,
+    every: Opt<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOptimizer {
+    method: Opt<String>,
+    learning_rate: Opt<f64>,
+    momentum: Opt<f64>,
+    clip_norm: Opt<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCheckpointing {
+    strategy: Opt<String>,
+    budget_mib: Opt<f64>,
+    snapshots: Opt<i64>,
+    interval: Opt<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawParameter {
+    kind: Spanned<String>,
+    sinusoids: Opt<i64>,
+    omega: Opt<f64>,
+    init_scale: Opt<f64>,
+    seed: Opt<i64>,
+    material: Opt<String>,
+    youngs_modulus: Opt<f64>,
+    poissons_ratio: Opt<f64>,
+    body: Opt<String>,
+    velocity: Opt<Vec<f64>>,
+}
+
+/// What a task minimizes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LossDesc {
+    /// `weight` times the mean coordinate `axis` of the particles at the last step.
+    MeanPosition {
+        /// The coordinate.
+        axis: usize,
+        /// Factor (negative to maximize).
+        weight: f64,
+    },
+    /// Squared distance of the last step's center of mass from `target`.
+    CenterOfMass {
+        /// Where the center of mass should end.
+        target: Vec<f64>,
+    },
+    /// Mean squared distance from the scene's own motion, observed every `every` steps.
+    Trajectory {
+        /// Observation interval in steps.
+        every: usize,
+    },
+}
+
+/// What a task learns.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ParameterDesc {
+    /// DiffTaichi's sinusoid-tanh controller of the scene's actuators.
+    Controller {
+        /// Sinusoids per actuator.
+        sinusoids: usize,
+        /// Angular frequency.
+        omega: f64,
+        /// Standard deviation of the initial weights.
+        init_scale: f64,
+        /// Seed of the initial weights.
+        seed: u64,
+    },
+    /// Young's modulus and Poisson's ratio of every particle of a material.
+    Elasticity {
+        /// The material's name.
+        material: String,
+        /// Starting Young's modulus.
+        youngs_modulus: f64,
+        /// Starting Poisson's ratio.
+        poissons_ratio: f64,
+    },
+    /// The initial velocity of every particle of a body.
+    InitialVelocity {
+        /// The body's name.
+        body: String,
+        /// Starting velocity.
+        velocity: Vec<f64>,
+    },
+}
+
+/// An optimization task (see the module documentation for the file format).
+#[derive(Clone, Debug)]
+pub struct Task {
+    /// The task's name (the file's stem unless set).
+    pub name: String,
+    /// The file it was read from.
+    pub file: String,
+    /// The scene.
+    pub scene: Scene,
+    /// Optimization iterations.
+    pub iterations: usize,
+    /// Steps of each rollout.
+    pub steps: usize,
+    /// Simulate in f64 (else f32).
+    pub double: bool,
+    /// The loss.
+    pub loss: LossDesc,
+    /// The parameters.
+    pub parameters: Vec<ParameterDesc>,
+    /// Update rule.
+    pub method: Method,
+    /// Gradient clipping.
+    pub clip_norm: Option<f64>,
+    /// Checkpointing strategy and budget.
+    pub checkpointing: Checkpointing,
+}
+
+/// One iteration of a running task.
+#[derive(Clone, Debug)]
+pub struct IterationReport {
+    /// Iteration number (from 0).
+    pub iteration: usize,
+    /// The loss of the rollout with the parameters before this iteration's update.
+    pub loss: f64,
+    /// Norm of the gradient the optimizer saw.
+    pub gradient_norm: f64,
+    /// Wall time of the iteration's forward and backward passes.
+    pub seconds: f64,
+    /// Parameters after the update.
+    pub parameters: Vec<Parameter>,
+    /// What checkpointing cost.
+    pub checkpointing: CheckpointReport,
+}
+
+/// What a finished task leaves.
+#[derive(Clone, Debug)]
+pub struct TaskOutcome {
+    /// Every iteration.
+    pub history: Vec<IterationReport>,
+    /// Final-step particles of the first and of the last rollout.
+    pub first_final: PlyFrame,
+    /// See `first_final`.
+    pub last_final: PlyFrame,
+    /// Pictures of those two states.
+    pub pictures: [Image; 2],
+    /// Loss of a rollout with the final parameters (after the last update).
+    pub final_loss: f64,
+}
+
+impl Task {
+    /// Reads and checks a task file; errors name the file and line.
+    pub fn from_file(path: &Path) -> Result<Task> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::from_toml_str(&text, &path.display().to_string(), path.parent())
+    }
+
+    /// Parses and checks a task; `dir` is where a relative scene path starts.
+    pub fn from_toml_str(text: &str, file: &str, dir: Option<&Path>) -> Result<Task> {
+        let err = |line: Option<usize>, m: String| Error::scene(file, line, m);
+        let line = |span: Range<usize>| Some(line_of(text, span.start));
+        let raw: RawTask = toml::from_str(text)
+            .map_err(|e| err(e.span().map(|s| line_of(text, s.start)), rewrite_serde_message(e.message())))?;
+        let count = |v: &Opt<i64>, key: &str, default: usize| -> Result<usize> {
+            match v {
+                None => Ok(default),
+                Some(s) if *s.get_ref() >= 1 => Ok(*s.get_ref() as usize),
+                Some(s) => Err(err(line(s.span()), format!("`{key}` must be positive, got {}", s.get_ref()))),
+            }
+        };
+        let scene_path = match dir {
+            Some(d) if !d.as_os_str().is_empty() => d.join(raw.scene.get_ref()),
+            _ => Path::new(raw.scene.get_ref()).to_path_buf(),
+        };
+        let scene = Scene::from_file(&scene_path).map_err(|e| match e {
+            Error::Io { .. } => {
+                err(line(raw.scene.span()), format!("cannot read the scene `{}`: {e}", scene_path.display()))
+            }
+            other => other,
+        })?;
+        let name = raw.name.map(|n| n.into_inner()).unwrap_or_else(|| {
+            Path::new(file).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+        });
+        let iterations = count(&raw.iterations, "iterations", 30)?;
+        let steps = count(&raw.steps, "steps", scene.steps())?;
+        let double = match &raw.precision {
+            None => false,
+            Some(p) => match p.get_ref().as_str() {
+                "f32" => false,
+                "f64" => true,
+                other => return Err(err(line(p.span()), format!("unknown precision `{other}`; expected f32 or f64"))),
+            },
+        };
+        let dim = scene.dim();
+        let loss_line = line(raw.loss.span());
+        let raw_loss = raw.loss.into_inner();
+        let loss = match raw_loss.kind.get_ref().as_str() {
+            "mean_position" => {
+                let axis = raw_loss.axis.as_ref().map_or(0, |a| *a.get_ref());
+                if axis < 0 || axis as usize >= dim {
+                    return Err(err(loss_line, format!("`axis` must be 0..{}, got {axis}", dim - 1)));
+                }
+                LossDesc::MeanPosition { axis: axis as usize, weight: raw_loss.weight.map_or(1.0, |w| w.into_inner()) }
+            }
+            "center_of_mass" => {
+                let Some(target) = raw_loss.target else {
+                    return Err(err(loss_line, "a center_of_mass loss needs `target`".into()));
+                };
+                if target.get_ref().len() != dim || !target.get_ref().iter().all(|v| v.is_finite()) {
+                    return Err(err(line(target.span()), format!("`target` must be {dim} finite numbers")));
+                }
+                LossDesc::CenterOfMass { target: target.into_inner() }
+            }
+            "trajectory" => LossDesc::Trajectory { every: count(&raw_loss.every, "every", 8)? },
+            other => {
+                return Err(err(
+                    line(raw_loss.kind.span()),
+                    format!("unknown loss `{other}`; expected one of: mean_position, center_of_mass, trajectory"),
+                ));
+            }
+        };
+        let optimizer = raw.optimizer.map(|o| o.into_inner());
+        let (method, clip_norm) = match optimizer {
+            None => (Method::Adam { learning_rate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }, None),
+            Some(o) => {
+                let learning_rate = o.learning_rate.map_or(0.01, |v| v.into_inner());
+                let method = match o.method.as_ref().map(|m| m.get_ref().as_str()) {
+                    None | Some("adam") => Method::Adam { learning_rate, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
+                    Some("sgd") => Method::Sgd { learning_rate, momentum: o.momentum.map_or(0.0, |v| v.into_inner()) },
+                    Some(other) => {
+                        let at = o.method.as_ref().map(|m| m.span()).unwrap_or_default();
+                        return Err(err(line(at), format!("unknown optimizer `{other}`; expected sgd or adam")));
+                    }
+                };
+                (method, o.clip_norm.map(|v| v.into_inner()))
+            }
+        };
+        let checkpointing = match raw.checkpointing.map(|c| c.into_inner()) {
+            None => Checkpointing::default(),
+            Some(c) => {
+                let budget = match (&c.budget_mib, &c.snapshots) {
+                    (Some(_), Some(s)) => {
+                        return Err(err(line(s.span()), "give either `budget_mib` or `snapshots`, not both".into()));
+                    }
+                    (Some(m), None) => Budget::Bytes((m.get_ref().max(0.0) * (1u64 << 20) as f64) as usize),
+                    (None, Some(_)) => Budget::Snapshots(count(&c.snapshots, "snapshots", 1)?),
+                    (None, None) => Checkpointing::default().budget,
+                };
+                let strategy = match c.strategy.as_ref().map(|s| s.get_ref().as_str()) {
+                    None | Some("binomial") => Strategy::Binomial,
+                    Some("store_all") => Strategy::StoreAll,
+                    Some("interval") => Strategy::Interval(count(&c.interval, "interval", 32)?),
+                    Some(other) => {
+                        let at = c.strategy.as_ref().map(|s| s.span()).unwrap_or_default();
+                        return Err(err(
+                            line(at),
+                            format!("unknown strategy `{other}`; expected one of: binomial, interval, store_all"),
+                        ));
+                    }
+                };
+                Checkpointing { strategy, budget }
+            }
+        };
+        let mut parameters = Vec::new();
+        for p in raw.parameters {
+            let at = line(p.span());
+            let p = p.into_inner();
+            let need = |v: Opt<f64>, key: &str| -> Result<f64> {
+                v.map(|v| v.into_inner()).ok_or_else(|| err(at, format!("this parameter needs `{key}`")))
+            };
+            parameters.push(match p.kind.get_ref().as_str() {
+                "controller" => {
+                    if scene.actuator_count() == 0 {
+                        return Err(err(at, "a controller needs a scene with [[actuators]]".into()));
+                    }
+                    ParameterDesc::Controller {
+                        sinusoids: count(&p.sinusoids, "sinusoids", 4)?,
+                        omega: p.omega.map_or(20.0, |v| v.into_inner()),
+                        init_scale: p.init_scale.map_or(0.01, |v| v.into_inner()),
+                        seed: p.seed.map_or(0, |v| v.into_inner().max(0) as u64),
+                    }
+                }
+                "elasticity" => {
+                    let material = p.material.ok_or_else(|| err(at, "this parameter needs `material`".into()))?;
+                    if !scene.materials.iter().any(|m| &m.name == material.get_ref()) {
+                        let names: Vec<&str> = scene.materials.iter().map(|m| m.name.as_str()).collect();
+                        return Err(err(
+                            line(material.span()),
+                            format!("no material `{}` in the scene; it has: {}", material.get_ref(), names.join(", ")),
+                        ));
+                    }
+                    let (youngs_modulus, poissons_ratio) =
+                        (need(p.youngs_modulus, "youngs_modulus")?, need(p.poissons_ratio, "poissons_ratio")?);
+                    if !(youngs_modulus > 0.0 && (0.0..0.5).contains(&poissons_ratio)) {
+                        return Err(err(at, "start values need youngs_modulus > 0 and 0 <= poissons_ratio < 0.5".into()));
+                    }
+                    ParameterDesc::Elasticity { material: material.into_inner(), youngs_modulus, poissons_ratio }
+                }
+                "initial_velocity" => {
+                    let body = p.body.ok_or_else(|| err(at, "this parameter needs `body`".into()))?;
+                    if !scene.bodies.iter().any(|b| b.name.as_deref() == Some(body.get_ref())) {
+                        let names: Vec<&str> = scene.bodies.iter().filter_map(|b| b.name.as_deref()).collect();
+                        return Err(err(
+                            line(body.span()),
+                            format!("no body `{}` in the scene; its named bodies: {}", body.get_ref(), names.join(", ")),
+                        ));
+                    }
+                    let velocity = p.velocity.map_or(vec![0.0; dim], |v| v.into_inner());
+                    if velocity.len() != dim {
+                        return Err(err(at, format!("`velocity` must have {dim} components")));
+                    }
+                    ParameterDesc::InitialVelocity { body: body.into_inner(), velocity }
+                }
+                other => {
+                    return Err(err(
+                        line(p.kind.span()),
+                        format!("unknown parameter kind `{other}`; expected one of: controller, elasticity, initial_velocity"),
+                    ));
+                }
+            });
+        }
+        if parameters.is_empty() {
+            return Err(err(Some(1), "the task has no [[parameters]] to optimize".into()));
+        }
+        Ok(Task {
+            name,
+            file: file.into(),
+            scene,
+            iterations,
+            steps,
+            double,
+            loss,
+            parameters,
+            method,
+            clip_norm,
+            checkpointing,
+        })
+    }
+
+    /// Runs the task for `iterations` (default: the file's), calling `observe` after each one.
+    pub fn run(
+        &self,
+        iterations: Option<usize>,
+        observe: &mut (dyn FnMut(&IterationReport) + Send),
+    ) -> Result<TaskOutcome> {
+        let iterations = iterations.unwrap_or(self.iterations);
+        rayon::scope(|_| match (self.scene.dim(), self.double) {
+            (2, false) => Problem::<f32, 2>::new(self)?.optimize(iterations, observe),
+            (3, false) => Problem::<f32, 3>::new(self)?.optimize(iterations, observe),
+            (2, true) => Problem::<f64, 2>::new(self)?.optimize(iterations, observe),
+            (_, _) => Problem::<f64, 3>::new(self)?.optimize(iterations, observe),
+        })
+    }
+}
+
+/// One block of optimized values and what it sets.
+enum Target {
+    ControllerWeights,
+    ControllerBias,
+    YoungsModulus { material: usize },
+    PoissonsRatio { material: usize },
+    Velocity { particles: Range<usize> },
+}
+
+/// A task instantiated at a dimension and scalar.
+struct Problem<'t, T: Real, const D: usize> {
+    task: &'t Task,
+    model: Model<T, D>,
+    initial: State<T, D>,
+    controller: Option<SinusoidController>,
+    params: Vec<Parameter>,
+    targets: Vec<Target>,
+    loss: Box<dyn Loss<T, D>>,
+}
+
+impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
+    fn new(task: &'t Task) -> Result<Self> {
+        let scene = &task.scene;
+        let sim = scene.build::<T, D>()?;
+        let bodies = scene.body_particles()?;
+        let (mut params, mut targets, mut controller) = (Vec::new(), Vec::new(), None);
+        for p in &task.parameters {
+            match p {
+                ParameterDesc::Controller { sinusoids, omega, init_scale, seed } => {
+                    let c = SinusoidController::random(
+                        scene.actuator_count(),
+                        *sinusoids,
+                        *omega,
+                        scene.simulation.dt,
+                        *init_scale,
+                        *seed,
+                    );
+                    params.push(Parameter::new("controller weights", c.weights.clone()));
+                    params.push(Parameter::new("controller bias", c.bias.clone()));
+                    targets.extend([Target::ControllerWeights, Target::ControllerBias]);
+                    controller = Some(c);
+                }
+                ParameterDesc::Elasticity { material, youngs_modulus, poissons_ratio } => {
+                    let m = scene.materials.iter().position(|d| &d.name == material).unwrap_or_default();
+                    params
+                        .push(Parameter::new(&format!("{material} youngs_modulus"), vec![*youngs_modulus]).log_scale());
+                    params.push(
+                        Parameter::new(&format!("{material} poissons_ratio"), vec![*poissons_ratio]).bounded(0.0, 0.49),
+                    );
+                    targets.extend([Target::YoungsModulus { material: m }, Target::PoissonsRatio { material: m }]);
+                }
+                ParameterDesc::InitialVelocity { body, velocity } => {
+                    let b = scene.bodies.iter().position(|d| d.name.as_deref() == Some(body)).unwrap_or_default();
+                    params.push(Parameter::new(&format!("{body} velocity"), velocity.clone()));
+                    targets.push(Target::Velocity { particles: bodies[b].clone() });
+                }
+            }
+        }
+        let loss: Box<dyn Loss<T, D>> = match &task.loss {
+            LossDesc::MeanPosition { axis, weight } => {
+                Box::new(MeanPosition { step: task.steps, axis: *axis, weight: *weight })
+            }
+            LossDesc::CenterOfMass { target } => {
+                Box::new(CenterOfMassTarget::new(task.steps, Vector::<f64, D>::from_fn(|a, _| target[a]))?)
+            }
+            LossDesc::Trajectory { every } => {
+                // The scene as written is the truth the parameters must recover.
+                let mut truth = sim.clone();
+                let mut observed = vec![(0, positions(&truth.state))];
+                for t in 0..task.steps {
+                    let signal: Vec<T> = scene.actuation(t).into_iter().map(T::of).collect();
+                    truth.step(&signal)?;
+                    if (t + 1) % every == 0 || t + 1 == task.steps {
+                        observed.push((t + 1, positions(&truth.state)));
+                    }
+                }
+                Box::new(PositionMse::new(observed)?)
+            }
+        };
+        Ok(Problem { task, model: sim.model, initial: sim.state, controller, params, targets, loss })
+    }
+
+    /// The model, initial state and actuation the current parameters give.
+    fn instantiate(&mut self) -> (Model<T, D>, State<T, D>, Vec<Vec<T>>) {
+        let mut model = self.model.clone();
+        let mut state = self.initial.clone();
+        for (param, target) in self.params.iter().zip(&self.targets) {
+            match target {
+                Target::ControllerWeights => self.controller.as_mut().unwrap().weights.clone_from(&param.values),
+                Target::ControllerBias => self.controller.as_mut().unwrap().bias.clone_from(&param.values),
+                Target::YoungsModulus { material } | Target::PoissonsRatio { material } => {
+                    let (young, poisson) = self.young_poisson(*material);
+                    let lame = Lame::from_young_poisson(T::of(young), T::of(poisson));
+                    for (l, &m) in model.particles.lame.iter_mut().zip(&model.particles.material) {
+                        if m as usize == *material {
+                            *l = lame;
+                        }
+                    }
+                }
+                Target::Velocity { particles } => {
+                    let v = Vector::<T, D>::from_fn(|a, _| T::of(param.values[a]));
+                    state.v[particles.clone()].iter_mut().for_each(|x| *x = v);
+                }
+            }
+        }
+        let steps = self.task.steps;
+        let actuation = match &self.controller {
+            Some(c) => c.actuation(steps),
+            None if model.actuator_count > 0 => {
+                (0..steps).map(|t| self.task.scene.actuation(t).into_iter().map(T::of).collect()).collect()
+            }
+            None => Vec::new(),
+        };
+        (model, state, actuation)
+    }
+
+    /// The current Young's modulus and Poisson's ratio of `material`.
+    fn young_poisson(&self, material: usize) -> (f64, f64) {
+        let (mut young, mut poisson) = (1.0, 0.0);
+        for (p, t) in self.params.iter().zip(&self.targets) {
+            match t {
+                Target::YoungsModulus { material: m } if *m == material => young = p.values[0],
+                Target::PoissonsRatio { material: m } if *m == material => poisson = p.values[0],
+                _ => {}
+            }
+        }
+        (young, poisson)
+    }
+
+    /// The gradient of the loss with respect to each parameter block.
+    fn block_gradients(&self, actuation: &[Vec<T>], grads: &Gradients<T, D>) -> Vec<Vec<f64>> {
+        let controller_bar = self.controller.as_ref().map(|c| c.backward(actuation, &grads.actuation));
+        self.targets
+            .iter()
+            .zip(&self.params)
+            .map(|(target, _)| match target {
+                Target::ControllerWeights => controller_bar.as_ref().unwrap().0.clone(),
+                Target::ControllerBias => controller_bar.as_ref().unwrap().1.clone(),
+                Target::YoungsModulus { material } | Target::PoissonsRatio { material } => {
+                    let (young, poisson) = self.young_poisson(*material);
+                    let (mut young_bar, mut poisson_bar) = (0.0, 0.0);
+                    for (l, &m) in grads.model.lame.iter().zip(&self.model.particles.material) {
+                        if m as usize == *material {
+                            let bar = Lame { mu: l.mu.to_f64(), lambda: l.lambda.to_f64() };
+                            let (e, n) = Lame::young_poisson_adjoint(young, poisson, bar);
+                            young_bar += e;
+                            poisson_bar += n;
+                        }
+                    }
+                    vec![if matches!(target, Target::YoungsModulus { .. }) { young_bar } else { poisson_bar }]
+                }
+                Target::Velocity { particles } => {
+                    let mut sum = vec![0.0; D];
+                    for v in &grads.initial.v[particles.clone()] {
+                        for a in 0..D {
+                            sum[a] += v[a].to_f64();
+                        }
+                    }
+                    sum
+                }
+            })
+            .collect()
+    }
+
+    fn optimize(
+        mut self,
+        iterations: usize,
+        observe: &mut (dyn FnMut(&IterationReport) + Send),
+    ) -> Result<TaskOutcome> {
+        let mut optimizer = Optimizer::new(self.task.method);
+        optimizer.clip_norm = self.task.clip_norm;
+        let mut history = Vec::new();
+        let mut first: Option<(PlyFrame, Image)> = None;
+        let steps = self.task.steps;
+        for iteration in 0..=iterations {
+            let start = Instant::now();
+            let (model, state, actuation) = self.instantiate();
+            let tape = Tape::record(&model, &state, &actuation, steps, self.task.checkpointing)?;
+            // Pictures of the first and the final rollouts only (not timed as part of an iteration).
+            let frame = (iteration == 0 || iteration == iterations).then(|| tape.final_state().clone());
+            let grads = tape.backward(self.loss.as_ref())?;
+            let seconds = start.elapsed().as_secs_f64();
+            let frame = frame.map(|s| (PlyFrame::from_state(&model, &s), render_frame(&model, &s, 480, 480)));
+            if iteration == 0 {
+                first = frame.clone();
+            }
+            if iteration == iterations {
+                // The rollout of the final parameters: its loss and frame, no update.
+                let ((first_final, first_picture), (last_final, last_picture)) =
+                    (first.expect("kept at iteration 0"), frame.expect("kept at the last iteration"));
+                return Ok(TaskOutcome {
+                    history,
+                    first_final,
+                    last_final,
+                    pictures: [first_picture, last_picture],
+                    final_loss: grads.loss,
+                });
+            }
+            let block_grads = self.block_gradients(&actuation, &grads);
+            let update = optimizer.step(&mut self.params, &block_grads)?;
+            let report = IterationReport {
+                iteration,
+                loss: grads.loss,
+                gradient_norm: update.gradient_norm,
+                seconds,
+                parameters: self.params.clone(),
+                checkpointing: grads.checkpointing,
+            };
+            observe(&report);
+            history.push(report);
+        }
+        unreachable!("the loop returns after its last iteration")
+    }
+}
+
+fn positions<T: Real, const D: usize>(state: &State<T, D>) -> Vec<Vector<f64, D>> {
+    state.x.iter().map(|x| x.map(|v| v.to_f64())).collect()
+}

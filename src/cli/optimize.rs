@@ -1,0 +1,91 @@
+//! `rheo optimize`: run an optimization task, showing its progress, and write its loss history
+//! (CSV and a plot), the final parameters and pictures of the first and last rollouts.
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use rheo_engine::diff::task::{IterationReport, Task};
+use rheo_engine::io::{plot_curve, write_atomic};
+use rheo_engine::{Error, Result};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+/// Options of `rheo optimize`.
+#[derive(Args, Debug)]
+pub struct OptimizeArgs {
+    /// The task file (TOML).
+    task: PathBuf,
+    /// Iterations [default: the task's `iterations`].
+    #[arg(long, value_name = "N")]
+    iterations: Option<usize>,
+    /// Output directory [default: out/<task name>].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+}
+
+/// The loss history as CSV: one row per iteration, then the final parameters.
+fn history_csv(history: &[IterationReport]) -> String {
+    let mut csv = String::from("iteration,loss,gradient_norm,seconds,recomputed_steps\n");
+    for r in history {
+        let _ = writeln!(
+            csv,
+            "{},{:e},{:e},{:.4},{}",
+            r.iteration, r.loss, r.gradient_norm, r.seconds, r.checkpointing.recomputed_steps
+        );
+    }
+    csv
+}
+
+/// Runs the task `args` names.
+pub fn optimize(args: &OptimizeArgs) -> Result<()> {
+    let task = Task::from_file(&args.task)?;
+    let iterations = args.iterations.unwrap_or(task.iterations);
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("out").join(&task.name));
+    std::fs::create_dir_all(&out).map_err(|e| Error::Io { path: out.clone(), source: e })?;
+    let csv_path = out.join("loss.csv");
+    let bar = ProgressBar::new(iterations as u64).with_style(
+        ProgressStyle::with_template("{elapsed_precise} {bar:30} {pos}/{len} {msg}").expect("valid progress template"),
+    );
+    let mut history: Vec<IterationReport> = Vec::new();
+    let mut write_error = None;
+    let outcome = task.run(Some(iterations), &mut |report| {
+        bar.set_message(format!(
+            "loss {:.6e}  |grad| {:.3e}  {:.2} s/iteration",
+            report.loss, report.gradient_norm, report.seconds
+        ));
+        bar.inc(1);
+        history.push(report.clone());
+        // The history on disk is current after every iteration: a failure later loses nothing.
+        if let Err(e) = write_atomic(&csv_path, history_csv(&history).as_bytes()) {
+            write_error.get_or_insert(e);
+        }
+    });
+    bar.finish_and_clear();
+    if let Some(e) = write_error {
+        return Err(e);
+    }
+    let outcome = outcome?;
+    let losses: Vec<f64> = outcome.history.iter().map(|r| r.loss).chain([outcome.final_loss]).collect();
+    plot_curve(&losses, 640, 360).write_png(&out.join("loss.png"))?;
+    outcome.pictures[0].write_png(&out.join("first_rollout_final.png"))?;
+    outcome.pictures[1].write_png(&out.join("last_rollout_final.png"))?;
+    outcome.last_final.write(&out.join("last_rollout_final.ply"))?;
+    let mut params = String::new();
+    if let Some(last) = outcome.history.last() {
+        for p in &last.parameters {
+            let _ = writeln!(params, "{} = {:?}", p.name, p.values);
+        }
+    }
+    write_atomic(&out.join("parameters.txt"), params.as_bytes())?;
+    let first = outcome.history.first().map_or(f64::NAN, |r| r.loss);
+    let seconds: f64 = outcome.history.iter().map(|r| r.seconds).sum();
+    println!(
+        "{}: loss {first:.6e} -> {:.6e} in {} iterations ({:.2} s/iteration); wrote {}",
+        task.name,
+        outcome.final_loss,
+        outcome.history.len(),
+        seconds / outcome.history.len().max(1) as f64,
+        out.display()
+    );
+    print!("{params}");
+    Ok(())
+}
