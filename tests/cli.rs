@@ -281,3 +281,74 @@ fn usage_errors_keep_clap_exit_code_and_unknown_bench_scenes_are_errors() {
     let err = one_line_error(&rheo(&["bench", "--scene", "no_such_bench"]));
     assert!(err.contains("no_such_bench") && err.contains("mpm88"), "{err}");
 }
+
+#[test]
+fn optimize_writes_the_loss_history_plot_parameters_and_pictures() {
+    let dir = scratch("optimize");
+    let task = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/tasks/throw_3d.toml");
+    let out_dir = dir.join("out");
+    let out = rheo(&["optimize", task.to_str().unwrap(), "--iterations", "3", "--out", out_dir.to_str().unwrap()]);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let csv = std::fs::read_to_string(out_dir.join("loss.csv")).unwrap();
+    let rows: Vec<Vec<f64>> =
+        csv.lines().skip(1).map(|l| l.split(',').map(|v| v.parse::<f64>().unwrap()).collect()).collect();
+    assert_eq!(rows.len(), 3, "{csv}");
+    assert!(rows.iter().all(|r| r[1].is_finite() && r[2] > 0.0), "{csv}");
+    // Adam's first steps move towards the target.
+    assert!(rows[2][1] < rows[0][1], "{csv}");
+    for png in ["loss.png", "first_rollout_final.png", "last_rollout_final.png"] {
+        Image::from_png(&std::fs::read(out_dir.join(png)).unwrap(), png).unwrap();
+    }
+    let params = std::fs::read_to_string(out_dir.join("parameters.txt")).unwrap();
+    assert!(params.starts_with("ball velocity = ["), "{params}");
+    assert!(PlyFrame::read(&out_dir.join("last_rollout_final.ply")).unwrap().len() > 100);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn optimize_names_the_line_of_a_bad_task() {
+    let dir = scratch("optimize-bad");
+    let scenes = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/scenes");
+    let scene = scenes.join("throw_3d.toml");
+    let head =
+        format!("scene = {:?}\n[loss]\nkind = \"center_of_mass\"\ntarget = [0.5, 0.5, 0.5]\n", scene.to_str().unwrap());
+    let cases = [
+        (
+            "[[parameters]]\nkind = \"initial_velocity\"\nbody = \"bal\"\n",
+            "task.toml:7:",
+            "no body `bal` in the scene (did you mean `ball`?)",
+        ),
+        (
+            "[[parameters]]\nkind = \"elasticity\"\nmaterial = \"rubber\"\nyoungs_modulus = 1e3\npoissons_ratio = 0.3\nlearning = 1\n",
+            "task.toml:10:",
+            "unknown key `learning`",
+        ),
+        ("[[parameters]]\nkind = \"controller\"\n", "task.toml:5:", "needs a scene with [[actuators]]"),
+        ("[optimizer]\nmethod = \"adamw\"\n", "task.toml:6:", "unknown optimizer `adamw`"),
+    ];
+    for (tail, line, message) in cases {
+        let file = write(&dir, "task.toml", &format!("{head}{tail}"));
+        let err = one_line_error(&rheo(&["optimize", file.to_str().unwrap()]));
+        assert!(err.contains(line) && err.contains(message), "{err}");
+    }
+    let missing = write(&dir, "task.toml", "scene = \"nowhere.toml\"\n[loss]\nkind = \"trajectory\"\n");
+    let err = one_line_error(&rheo(&["optimize", missing.to_str().unwrap()]));
+    assert!(err.contains("task.toml:1:") && err.contains("nowhere.toml"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bench_walker_reports_seconds_per_iteration_and_memory_within_the_budget() {
+    let out =
+        rheo(&["bench", "--json", "--scene", "walker_2d", "--steps", "64", "--iterations", "1", "--budget-mib", "2"]);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let v: Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    assert_eq!(v["name"], "walker_2d");
+    assert_eq!(v["steps"], 64);
+    assert!(v["seconds_per_iteration"].as_f64().unwrap() > 0.0);
+    // 2 MiB hold 13 states of 2976 particles (155 kB each): the schedule must recompute.
+    assert!(v["stored_bytes"].as_u64().unwrap() <= 2 << 20);
+    assert_eq!(v["snapshots"], 13);
+    assert_eq!(v["forward_steps"].as_u64().unwrap() as usize, rheo::diff::schedule::binomial_forward_steps(64, 13),);
+    assert!(v["loss"].as_f64().unwrap().is_finite() && v["gradient_norm"].as_f64().unwrap() > 0.0);
+}

@@ -40,7 +40,7 @@ use crate::material::Lame;
 use crate::math::{Real, Vector};
 use crate::mpm::{Model, State};
 use crate::scene::Scene;
-use crate::scene::parse::{line_of, rewrite_serde_message};
+use crate::scene::parse::{edit_distance, line_of, rewrite_serde_message};
 use serde::Deserialize;
 use std::ops::Range;
 use std::path::Path;
@@ -356,10 +356,7 @@ impl Task {
                     let material = p.material.ok_or_else(|| err(at, "this parameter needs `material`".into()))?;
                     if !scene.materials.iter().any(|m| &m.name == material.get_ref()) {
                         let names: Vec<&str> = scene.materials.iter().map(|m| m.name.as_str()).collect();
-                        return Err(err(
-                            line(material.span()),
-                            format!("no material `{}` in the scene; it has: {}", material.get_ref(), names.join(", ")),
-                        ));
+                        return Err(err(line(material.span()), unknown_name("material", material.get_ref(), &names)));
                     }
                     let (youngs_modulus, poissons_ratio) =
                         (need(p.youngs_modulus, "youngs_modulus")?, need(p.poissons_ratio, "poissons_ratio")?);
@@ -372,10 +369,7 @@ impl Task {
                     let body = p.body.ok_or_else(|| err(at, "this parameter needs `body`".into()))?;
                     if !scene.bodies.iter().any(|b| b.name.as_deref() == Some(body.get_ref())) {
                         let names: Vec<&str> = scene.bodies.iter().filter_map(|b| b.name.as_deref()).collect();
-                        return Err(err(
-                            line(body.span()),
-                            format!("no body `{}` in the scene; its named bodies: {}", body.get_ref(), names.join(", ")),
-                        ));
+                        return Err(err(line(body.span()), unknown_name("body", body.get_ref(), &names)));
                     }
                     let velocity = p.velocity.map_or(vec![0.0; dim], |v| v.into_inner());
                     if velocity.len() != dim {
@@ -637,6 +631,15 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
             history.push(report);
         }
         unreachable!("the loop returns after its last iteration")
+    }
+}
+
+/// "no body `x` in the scene (did you mean `y`?)", or the list of names when none is close.
+fn unknown_name(what: &str, name: &str, names: &[&str]) -> String {
+    let closest = names.iter().min_by_key(|n| edit_distance(name, n));
+    match closest {
+        Some(c) if edit_distance(name, c) <= 2 => format!("no {what} `{name}` in the scene (did you mean `{c}`?)"),
+        _ => format!("no {what} `{name}` in the scene; it has: {}", names.join(", ")),
     }
 }
 
