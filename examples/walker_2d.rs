@@ -7,7 +7,7 @@
 //! Prints the loss per iteration; writes out/walker_2d_example/loss.csv and the robot's final
 //! frame before and after learning (PNG and PLY).
 
-use rheo::diff::{Checkpointing, MeanPosition, Optimizer, Parameter, SinusoidController, Tape};
+use rheo::diff::{Checkpointing, MeanPosition, Optimizer, Parameter, SinusoidController, Tape, TapeStorage};
 use rheo::io::{PlyFrame, render_frame, write_atomic};
 use rheo::mpm::State;
 use rheo::scene::Scene;
@@ -36,12 +36,14 @@ fn main() -> rheo::Result<()> {
     let start_x = mean_x(&sim.state);
     let mut csv = String::from("iteration,loss,gradient_norm,seconds\n");
     let mut walked = Vec::new();
+    // One allocation for the stored states, reused by every iteration.
+    let mut storage = TapeStorage::default();
     for it in 0..=iterations {
         let start = Instant::now();
         controller.weights.clone_from(&params[0].values);
         controller.bias.clone_from(&params[1].values);
         let actuation = controller.actuation::<f32>(steps);
-        let tape = Tape::record(&sim.model, &sim.state, &actuation, steps, Checkpointing::default())?;
+        let tape = Tape::record_in(&mut storage, &sim.model, &sim.state, &actuation, steps, Checkpointing::default())?;
         let final_state = tape.final_state().clone();
         walked.push(mean_x(&final_state) - start_x);
         if it == 0 || it == iterations {

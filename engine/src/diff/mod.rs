@@ -12,4 +12,4 @@ pub use controller::SinusoidController;
 pub use loss::{CenterOfMassTarget, FnLoss, Loss, MeanPosition, PositionMse};
 pub use optim::{Method, Optimizer, Parameter, Update};
 pub use schedule::{Schedule, Strategy};
-pub use tape::{Budget, CheckpointReport, Checkpointing, Gradients, Tape, state_bytes};
+pub use tape::{Budget, CheckpointReport, Checkpointing, Gradients, Tape, TapeStorage, state_bytes};

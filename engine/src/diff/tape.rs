@@ -84,21 +84,59 @@ pub fn state_bytes<T: Real, const D: usize>(n: usize) -> usize {
     n * floats_per_particle::<D>() * std::mem::size_of::<T>()
 }
 
-/// The stored states of a schedule, packed in one allocation made once: the memory the budget
-/// allows is exactly what is taken, and no allocator keeps freed snapshots around.
-struct SnapshotPool<T> {
+/// Memory for the stored states of tapes. Handing the same storage to every iteration's
+/// [`Tape::record_in`] reuses one allocation instead of mapping (and faulting in) a fresh one
+/// of the whole budget each time.
+#[derive(Clone, Debug, Default)]
+pub struct TapeStorage<T> {
     data: Vec<T>,
+}
+
+/// A tape's own storage or one lent by the caller.
+enum Buffer<'a, T> {
+    Owned(Vec<T>),
+    Borrowed(&'a mut Vec<T>),
+}
+
+/// The stored states of a schedule, packed in one allocation: the memory the budget allows is
+/// exactly what is taken, and no allocator keeps freed snapshots around.
+struct SnapshotPool<'a, T> {
+    data: Buffer<'a, T>,
     per_state: usize,
     steps: Vec<usize>,
 }
 
-impl<T: Real> SnapshotPool<T> {
-    fn new(slots: usize, per_state: usize) -> Self {
-        SnapshotPool { data: vec![T::zero(); slots * per_state], per_state, steps: vec![0; slots] }
+impl<'a, T: Real> SnapshotPool<'a, T> {
+    fn new(mut data: Buffer<'a, T>, slots: usize, per_state: usize) -> Self {
+        let vec = match &mut data {
+            Buffer::Owned(v) => v,
+            Buffer::Borrowed(v) => &mut **v,
+        };
+        // Every slot is saved before it is loaded: what a reused buffer holds is never read.
+        vec.resize(slots * per_state, T::zero());
+        SnapshotPool { data, per_state, steps: vec![0; slots] }
+    }
+
+    fn slot(&self, slot: usize) -> &[T] {
+        let data = match &self.data {
+            Buffer::Owned(v) => v,
+            Buffer::Borrowed(v) => &**v,
+        };
+        &data[slot * self.per_state..(slot + 1) * self.per_state]
+    }
+
+    fn slot_mut(&mut self, slot: usize) -> &mut [T] {
+        let per_state = self.per_state;
+        let data = match &mut self.data {
+            Buffer::Owned(v) => v,
+            Buffer::Borrowed(v) => &mut **v,
+        };
+        &mut data[slot * per_state..(slot + 1) * per_state]
     }
 
     fn save<const D: usize>(&mut self, slot: usize, state: &State<T, D>) {
-        let mut out = self.data[slot * self.per_state..(slot + 1) * self.per_state].iter_mut();
+        self.steps[slot] = state.step;
+        let mut out = self.slot_mut(slot).iter_mut();
         let fields = [scalars(&state.x), scalars(&state.v), scalars(&state.c), scalars(&state.f), &state.plastic[..]];
         for field in fields {
             // The field first: `zip` draws from its left side before finding the right one empty.
@@ -106,13 +144,12 @@ impl<T: Real> SnapshotPool<T> {
                 *o = *v;
             }
         }
-        self.steps[slot] = state.step;
     }
 
     fn load<const D: usize>(&self, slot: usize, state: &mut State<T, D>) {
         let n = self.per_state / floats_per_particle::<D>();
         state.resize_to(n);
-        let mut src = self.data[slot * self.per_state..(slot + 1) * self.per_state].iter();
+        let mut src = self.slot(slot).iter();
         let fields = [
             scalars_mut(&mut state.x),
             scalars_mut(&mut state.v),
@@ -149,7 +186,7 @@ pub struct Tape<'a, T: Real, const D: usize> {
     schedule: Schedule,
     /// Index of the first action of the backward sweep.
     next_action: usize,
-    pool: SnapshotPool<T>,
+    pool: SnapshotPool<'a, T>,
     working: State<T, D>,
     /// The buffer each forward step writes into before it becomes the working state.
     next: State<T, D>,
@@ -163,6 +200,29 @@ impl<'a, T: Real, const D: usize> Tape<'a, T, D> {
     /// checkpointing schedule says. Errors: a model that does not fit the state, an actuation
     /// of the wrong shape, a budget that cannot hold the schedule, and any error of a step.
     pub fn record(
+        model: &'a Model<T, D>,
+        initial: &State<T, D>,
+        actuation: &'a [Vec<T>],
+        horizon: usize,
+        checkpointing: Checkpointing,
+    ) -> Result<Self> {
+        Self::record_with(Buffer::Owned(Vec::new()), model, initial, actuation, horizon, checkpointing)
+    }
+
+    /// [`Tape::record`], storing the states in `storage` (reused across calls).
+    pub fn record_in(
+        storage: &'a mut TapeStorage<T>,
+        model: &'a Model<T, D>,
+        initial: &State<T, D>,
+        actuation: &'a [Vec<T>],
+        horizon: usize,
+        checkpointing: Checkpointing,
+    ) -> Result<Self> {
+        Self::record_with(Buffer::Borrowed(&mut storage.data), model, initial, actuation, horizon, checkpointing)
+    }
+
+    fn record_with(
+        buffer: Buffer<'a, T>,
         model: &'a Model<T, D>,
         initial: &State<T, D>,
         actuation: &'a [Vec<T>],
@@ -209,7 +269,7 @@ impl<'a, T: Real, const D: usize> Tape<'a, T, D> {
             actuation,
             schedule,
             next_action: 0,
-            pool: SnapshotPool::new(schedule_slots, initial.len() * floats_per_particle::<D>()),
+            pool: SnapshotPool::new(buffer, schedule_slots, initial.len() * floats_per_particle::<D>()),
             working: initial.clone(),
             next: State::default(),
             final_state: State::default(),

@@ -33,7 +33,7 @@ use super::SinusoidController;
 use super::loss::{CenterOfMassTarget, Loss, MeanPosition, PositionMse};
 use super::optim::{Method, Optimizer, Parameter};
 use super::schedule::Strategy;
-use super::tape::{Budget, CheckpointReport, Checkpointing, Gradients, Tape};
+use super::tape::{Budget, CheckpointReport, Checkpointing, Gradients, Tape, TapeStorage};
 use crate::error::{Error, Result};
 use crate::io::{Image, PlyFrame, render_frame};
 use crate::material::Lame;
@@ -593,10 +593,11 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
         let mut history = Vec::new();
         let mut first: Option<(PlyFrame, Image)> = None;
         let steps = self.task.steps;
+        let mut storage = TapeStorage::default();
         for iteration in 0..=iterations {
             let start = Instant::now();
             let (model, state, actuation) = self.instantiate();
-            let tape = Tape::record(&model, &state, &actuation, steps, self.task.checkpointing)?;
+            let tape = Tape::record_in(&mut storage, &model, &state, &actuation, steps, self.task.checkpointing)?;
             // Pictures of the first and the final rollouts only (not timed as part of an iteration).
             let frame = (iteration == 0 || iteration == iterations).then(|| tape.final_state().clone());
             let grads = tape.backward(self.loss.as_ref())?;

@@ -88,13 +88,17 @@ pub(super) fn g2p_adjoint<T: Real, const D: usize>(
                 let vt_bar = out_bar.v[p] + out_bar.x[p] * dt;
                 let b_bar = out_bar.c[p] * c_scale;
                 let mut x_bar = out_bar.x[p];
+                let mut v_new = Vector::<T, D>::zeros();
                 stencil.for_each_node_with_gradient(&grid.strides, grid.inv_dx, |i, w, grad_w, offset| {
                     let v = nodes[i].momentum;
-                    let b_o = b_bar * offset;
-                    x_bar += grad_w * v.dot(&(vt_bar + b_o)) - b_bar.tr_mul(&v) * (w * grid.inv_dx);
+                    let node_bar = vt_bar + b_bar * offset;
+                    x_bar += grad_w * v.dot(&node_bar);
+                    v_new += v * w;
                     // SAFETY: slabs of one colour touch disjoint nodes (see Bins).
-                    unsafe { shared_bar.at(i).momentum += (vt_bar + b_o) * w };
+                    unsafe { shared_bar.at(i).momentum += node_bar * w };
                 });
+                // The offsets' part, sum_i -(w / dx) B_bar^T v_i, is -(1 / dx) B_bar^T v_new.
+                x_bar -= b_bar.tr_mul(&v_new) * grid.inv_dx;
                 // SAFETY: `order` is a permutation, so particle p is written here only.
                 unsafe { *x_bar_out.at(p) = x_bar };
             }

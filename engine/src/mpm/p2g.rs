@@ -289,11 +289,13 @@ pub(super) fn p2g_adjoint<T: Real, const D: usize>(
                 let mut mass_grad = T::zero();
                 stencil.for_each_node_with_gradient(&grid.strides, grid.inv_dx, |i, w, grad_w, offset| {
                     let (pi, mu) = (bar[i].momentum, bar[i].mass);
-                    x_grad += grad_w * (pi.dot(&(momentum + affine_dx * offset)) + mass * mu) - affine.tr_mul(&pi) * w;
+                    x_grad += grad_w * (pi.dot(&(momentum + affine_dx * offset)) + mass * mu);
                     weighted_pi += pi * w;
                     affine_bar += pi * offset.transpose() * (w * spec.dx);
                     mass_grad += w * (pi.dot(&input.v[p]) + mu);
                 });
+                // The offsets' part, sum_i -w A^T pi_i.
+                x_grad -= affine.tr_mul(&weighted_pi);
                 let (c_grad, f_grad, plastic_grad, params) =
                     update_particle_adjoint(model, input, actuation, p, forward, &affine_bar, out_bar);
                 let material = props.material[p] as usize;
