@@ -286,16 +286,20 @@ pub(super) fn p2g_adjoint<T: Real, const D: usize>(
                 let mut x_grad = Vector::<T, D>::zeros();
                 let mut weighted_pi = Vector::<T, D>::zeros();
                 let mut affine_bar = Matrix::<T, D>::zeros();
-                let mut mass_grad = T::zero();
+                let mut weighted_mu = T::zero();
                 stencil.for_each_node_with_gradient(&grid.strides, grid.inv_dx, |i, w, grad_w, offset| {
                     let (pi, mu) = (bar[i].momentum, bar[i].mass);
                     x_grad += grad_w * (pi.dot(&(momentum + affine_dx * offset)) + mass * mu);
-                    weighted_pi += pi * w;
-                    affine_bar += pi * offset.transpose() * (w * spec.dx);
-                    mass_grad += w * (pi.dot(&input.v[p]) + mu);
+                    let pi_w = pi * w;
+                    weighted_pi += pi_w;
+                    affine_bar += pi_w * offset.transpose();
+                    weighted_mu += mu * w;
                 });
-                // The offsets' part, sum_i -w A^T pi_i.
+                // Per-particle factors of the node sums: the offsets' part of x_bar,
+                // sum_i -w A^T pi_i; dx in A_bar; sum_i w (pi_i . v + mu_i) for the mass.
                 x_grad -= affine.tr_mul(&weighted_pi);
+                affine_bar *= spec.dx;
+                let mass_grad = weighted_pi.dot(&input.v[p]) + weighted_mu;
                 let (c_grad, f_grad, plastic_grad, params) =
                     update_particle_adjoint(model, input, actuation, p, forward, &affine_bar, out_bar);
                 let material = props.material[p] as usize;
