@@ -136,20 +136,19 @@ impl<'a, T: Real> SnapshotPool<'a, T> {
 
     fn save<const D: usize>(&mut self, slot: usize, state: &State<T, D>) {
         self.steps[slot] = state.step;
-        let mut out = self.slot_mut(slot).iter_mut();
+        let mut out = self.slot_mut(slot);
         let fields = [scalars(&state.x), scalars(&state.v), scalars(&state.c), scalars(&state.f), &state.plastic[..]];
         for field in fields {
-            // The field first: `zip` draws from its left side before finding the right one empty.
-            for (v, o) in field.iter().zip(out.by_ref()) {
-                *o = *v;
-            }
+            let (head, rest) = out.split_at_mut(field.len());
+            head.copy_from_slice(field);
+            out = rest;
         }
     }
 
     fn load<const D: usize>(&self, slot: usize, state: &mut State<T, D>) {
         let n = self.per_state / floats_per_particle::<D>();
         state.resize_to(n);
-        let mut src = self.slot(slot).iter();
+        let mut src = self.slot(slot);
         let fields = [
             scalars_mut(&mut state.x),
             scalars_mut(&mut state.v),
@@ -158,10 +157,9 @@ impl<'a, T: Real> SnapshotPool<'a, T> {
             &mut state.plastic[..],
         ];
         for field in fields {
-            // The field first, as in `save`.
-            for (o, v) in field.iter_mut().zip(src.by_ref()) {
-                *o = *v;
-            }
+            let (head, rest) = src.split_at(field.len());
+            field.copy_from_slice(head);
+            src = rest;
         }
         state.step = self.steps[slot];
     }
