@@ -5,7 +5,7 @@ mod common;
 use common::{add_ball, add_box, elastic, empty};
 use rheo_engine::material::{ElasticLaw, Lame};
 use rheo_engine::math::Vector;
-use rheo_engine::mpm::{Collider, Contact, Shape, Simulation};
+use rheo_engine::mpm::{Collider, ColliderPath, Contact, Shape, Simulation};
 
 /// A stiff block resting on the floor of a 64 x 32 grid (gravity 9.8), sliding along it at
 /// `speed`; `floor` is the contact law of every wall.
@@ -69,6 +69,7 @@ fn kinematic_pusher_drives_a_block_at_its_speed() {
         contact: Contact::Sticky,
         velocity: Vector::<f64, 2>::new(pusher_speed, 0.0),
         angular_velocity: [0.0; 3],
+        path: ColliderPath::default(),
     });
     let mut sim = Simulation::new(model, state).unwrap();
     let x0 = sim.model.center_of_mass(&sim.state)[0];
@@ -78,7 +79,7 @@ fn kinematic_pusher_drives_a_block_at_its_speed() {
     assert!((v / pusher_speed - 1.0).abs() < 0.05, "block speed {v}");
     assert!(x1 - x0 > 0.05, "block moved only {}", x1 - x0);
     // Nothing stays inside the pusher.
-    let pusher = sim.model.colliders[0].shape_at(0.3);
+    let pusher = sim.model.colliders[0].shape_at(3000, sim.model.dt);
     let deepest = sim.state.x.iter().map(|x| pusher.distance(x)).fold(f64::MAX, f64::min);
     assert!(deepest > -dx, "a particle is {} inside the pusher", -deepest);
 }
@@ -95,6 +96,7 @@ fn static_sphere_collider_holds_a_falling_ball() {
         contact: Contact::Separate { friction: 0.5 },
         velocity: Vector::<f64, 3>::zeros(),
         angular_velocity: [0.0; 3],
+        path: ColliderPath::default(),
     });
     add_ball(
         &mut model,

@@ -8,7 +8,8 @@ use rheo_engine::diff::{Budget, Checkpointing, FnLoss, Loss, PositionMse, Strate
 use rheo_engine::material::{DruckerPrager, ElasticLaw, Lame, Material, PlasticLaw, Snow, Viscoplastic, VonMises};
 use rheo_engine::math::{Matrix, Real, Vector};
 use rheo_engine::mpm::{
-    AdjointScratch, Collider, ColliderGradient, Contact, Model, ModelGradients, NO_ACTUATOR, Scratch, Shape, State,
+    AdjointScratch, Collider, ColliderGradient, ColliderPath, Contact, Model, ModelGradients, NO_ACTUATOR, Scratch,
+    Shape, State,
 };
 
 /// A deterministic stream of numbers in [-1, 1).
@@ -131,9 +132,12 @@ fn random_tangent<const D: usize>(
         colliders: model
             .colliders
             .iter()
-            .map(|_| ColliderGradient {
-                velocity: rng.vector(1.0),
-                angular_velocity: [rng.next(), rng.next(), rng.next()],
+            .map(|c| {
+                let mut g = ColliderGradient::zero(c.path.velocities().len());
+                g.velocity = rng.vector(1.0);
+                g.angular_velocity = [rng.next(), rng.next(), rng.next()];
+                g.path.iter_mut().for_each(|v| *v = rng.vector(1.0));
+                g
             })
             .collect(),
     }
@@ -141,6 +145,7 @@ fn random_tangent<const D: usize>(
 
 /// `<gradient, dir>` for each group of inputs; the actuation direction applies to every step.
 fn adjoint_by_group<const D: usize>(
+    dt: f64,
     dir: &Tangent<D>,
     in_bar: &State<f64, D>,
     actuation_bar: &[Vec<f64>],
@@ -180,8 +185,10 @@ fn adjoint_by_group<const D: usize>(
                 .iter()
                 .zip(&dir.colliders)
                 .map(|(g, d)| {
+                    let path: f64 = g.path_velocities(dt).iter().zip(&d.path).map(|(a, b)| a.dot(b)).sum();
                     g.velocity.dot(&d.velocity)
                         + (0..3).map(|a| g.angular_velocity[a] * d.angular_velocity[a]).sum::<f64>()
+                        + path
                 })
                 .collect()),
         ),
@@ -211,7 +218,7 @@ fn check_step_adjoint<const D: usize>(model: &Model<f64, D>, state: &State<f64, 
         )
         .unwrap();
     let actuation_bar = [actuation_bar];
-    let groups = adjoint_by_group(&dir, &in_bar, &actuation_bar, &grads);
+    let groups = adjoint_by_group(model.dt, &dir, &in_bar, &actuation_bar, &grads);
     // The same groups by central differences: move one group of inputs by +-h along `dir`.
     let h = 1e-6;
     let mut total_fd = 0.0;
@@ -272,6 +279,8 @@ fn perturb<const D: usize>(
             for a in 0..3 {
                 x.angular_velocity[a] += d.angular_velocity[a] * s;
             }
+            let path = x.path.velocities().iter().zip(&d.path).map(|(v, dv)| v + dv * s).collect();
+            x.path = ColliderPath::new(path);
         }),
         _ => unreachable!(),
     }
@@ -316,6 +325,8 @@ fn scene<const D: usize>(material: Material<f64>, seed: u64) -> (Model<f64, D>, 
         contact: Contact::Sticky,
         velocity: rng.vector::<D>(0.5),
         angular_velocity: [0.3, -0.2, 0.7],
+        // A learned trajectory: a few steps of extra velocity (the rollouts run past its end).
+        path: ColliderPath::new((0..5).map(|_| rng.vector::<D>(0.3)).collect()),
     });
     model.colliders.push(Collider {
         shape: Shape::HalfSpace {
@@ -325,8 +336,11 @@ fn scene<const D: usize>(material: Material<f64>, seed: u64) -> (Model<f64, D>, 
         contact: Contact::Slip { friction: 0.3 },
         velocity: rng.vector::<D>(0.2),
         angular_velocity: [0.0, 0.0, 1.1],
+        path: ColliderPath::new((0..40).map(|k| rng.vector::<D>(0.1 * (k % 3) as f64)).collect()),
     });
     let actuation = vec![0.7, -0.4];
+    // Start after the first steps, so that the path has moved the colliders already.
+    state.step = 2;
     model.validate(&state).unwrap();
     (model, state, actuation)
 }
@@ -394,7 +408,8 @@ fn rollout_loss<const D: usize>(
     value
 }
 
-/// Targets a little off the rollout's own positions at two steps: a loss with per-step terms.
+/// Targets a little off the rollout's own positions after `steps[0]` and `steps[1]` steps: a
+/// loss with per-step terms.
 fn observed_loss<const D: usize>(
     model: &Model<f64, D>,
     state: &State<f64, D>,
@@ -406,7 +421,7 @@ fn observed_loss<const D: usize>(
     let mut rng = Lcg(5);
     for t in 0..=steps[1] {
         if steps.contains(&t) {
-            targets.push((t, sim.state.x.iter().map(|x| x + rng.vector::<D>(0.01)).collect()));
+            targets.push((sim.state.step, sim.state.x.iter().map(|x| x + rng.vector::<D>(0.01)).collect()));
         }
         if let Some(signal) = actuation.get(t).filter(|_| t < steps[1]) {
             sim.step(signal).unwrap();
@@ -429,7 +444,7 @@ fn check_rollout_gradient<const D: usize>(model: &Model<f64, D>, state: &State<f
     let plain = rollout_loss(model, state, &actuation, horizon, &loss);
     assert!((grads.loss - plain).abs() <= 1e-12 * plain.abs(), "tape loss {} vs {plain}", grads.loss);
     let h = 1e-6;
-    for (group, adjoint) in adjoint_by_group(&dir, &grads.initial, &grads.actuation, &grads.model) {
+    for (group, adjoint) in adjoint_by_group(model.dt, &dir, &grads.initial, &grads.actuation, &grads.model) {
         let value = |s: f64| {
             let (mut m, mut st) = (model.clone(), state.clone());
             let mut act = actuation.clone();
@@ -545,7 +560,8 @@ fn tape_rejects_bad_input() {
     let loss = observed_loss(&model, &state, &actuation, [5, 20]);
     let tape = Tape::record(&model, &state, &actuation, 10, Checkpointing::default()).unwrap();
     let e = message(tape.backward(&loss).unwrap_err());
-    assert!(e.contains("step 20") && e.contains("horizon of 10"), "{e}");
+    let (read, last) = (state.step + 20, state.step + 10);
+    assert!(e.contains(&format!("step {read}, past the rollout's last step {last}")), "{e}");
     // A zero budget.
     let zero = Checkpointing { strategy: Strategy::Binomial, budget: Budget::Bytes(100) };
     let e = message(Tape::record(&model, &state, &actuation, 10, zero).err().unwrap());

@@ -13,17 +13,17 @@ pub trait Loss<T: Real, const D: usize>: Sync {
     /// The term of the state `state` (after `state.step` steps; zero for the states the loss
     /// does not read); adds its gradient with respect to the state into `grad`.
     fn term(&self, model: &Model<T, D>, state: &State<T, D>, grad: &mut State<T, D>) -> f64;
-    /// Checks the loss against the model and the horizon of a rollout: by default that it reads
-    /// no state past the horizon.
-    fn validate(&self, _model: &Model<T, D>, horizon: usize) -> Result<()> {
-        check_horizon(self.last_step(), horizon)
+    /// Checks the loss against the model and a rollout that ends with the state of step
+    /// `last_step`: by default that it reads no state past it.
+    fn validate(&self, _model: &Model<T, D>, last_step: usize) -> Result<()> {
+        check_horizon(self.last_step(), last_step)
     }
 }
 
-fn check_horizon(step: usize, horizon: usize) -> Result<()> {
-    if step > horizon {
+fn check_horizon(step: usize, last_step: usize) -> Result<()> {
+    if step > last_step {
         return Err(Error::InvalidArgument(format!(
-            "the loss reads the state of step {step}, past the horizon of {horizon} steps"
+            "the loss reads the state of step {step}, past the rollout's last step {last_step}"
         )));
     }
     Ok(())
@@ -104,12 +104,12 @@ impl<T: Real, const D: usize> Loss<T, D> for MeanPosition {
         self.weight * sum / n
     }
 
-    fn validate(&self, model: &Model<T, D>, horizon: usize) -> Result<()> {
+    fn validate(&self, model: &Model<T, D>, last_step: usize) -> Result<()> {
         if self.axis >= D {
             return Err(Error::InvalidArgument(format!("mean position along axis {} in {D}D", self.axis)));
         }
         let _ = model;
-        check_horizon(self.step, horizon)
+        check_horizon(self.step, last_step)
     }
 }
 
@@ -169,7 +169,7 @@ impl<T: Real, const D: usize> Loss<T, D> for PositionMse<D> {
         sum / n
     }
 
-    fn validate(&self, model: &Model<T, D>, horizon: usize) -> Result<()> {
+    fn validate(&self, model: &Model<T, D>, last_step: usize) -> Result<()> {
         let n = model.particles.len();
         if self.targets[0].1.len() != n {
             return Err(Error::InvalidArgument(format!(
@@ -177,7 +177,7 @@ impl<T: Real, const D: usize> Loss<T, D> for PositionMse<D> {
                 self.targets[0].1.len()
             )));
         }
-        check_horizon(<Self as Loss<T, D>>::last_step(self), horizon)
+        check_horizon(<Self as Loss<T, D>>::last_step(self), last_step)
     }
 }
 

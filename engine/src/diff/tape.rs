@@ -186,6 +186,8 @@ pub struct Tape<'a, T: Real, const D: usize> {
     next_action: usize,
     pool: SnapshotPool<'a, T>,
     working: State<T, D>,
+    /// The step number of the initial state (the schedule counts from it).
+    first_step: usize,
     /// The buffer each forward step writes into before it becomes the working state.
     next: State<T, D>,
     final_state: State<T, D>,
@@ -193,7 +195,7 @@ pub struct Tape<'a, T: Real, const D: usize> {
 }
 
 impl<'a, T: Real, const D: usize> Tape<'a, T, D> {
-    /// Runs `horizon` steps from `initial` with `actuation[t]` at step `t` (one signal per
+    /// Runs `horizon` steps from `initial` with `actuation[t]` at its `t`-th step (one signal per
     /// actuator; may be empty for a model without actuators), storing states as the
     /// checkpointing schedule says. Errors: a model that does not fit the state, an actuation
     /// of the wrong shape, a budget that cannot hold the schedule, and any error of a step.
@@ -269,11 +271,11 @@ impl<'a, T: Real, const D: usize> Tape<'a, T, D> {
             next_action: 0,
             pool: SnapshotPool::new(buffer, schedule_slots, initial.len() * floats_per_particle::<D>()),
             working: initial.clone(),
+            first_step: initial.step,
             next: State::default(),
             final_state: State::default(),
             report,
         };
-        tape.working.step = 0;
         let mut scratch = Scratch::default();
         rayon::scope(|_| -> Result<()> {
             while let Some(&action) = tape.schedule.actions.get(tape.next_action) {
@@ -306,7 +308,7 @@ impl<'a, T: Real, const D: usize> Tape<'a, T, D> {
     fn execute(&mut self, action: Action, scratch: &mut Scratch<T, D>) -> Result<()> {
         match action {
             Action::Forward { from, to } => {
-                debug_assert_eq!(self.working.step, from);
+                debug_assert_eq!(self.working.step, self.first_step + from);
                 for t in from..to {
                     self.model.step(&self.working, self.signal(t), &mut self.next, scratch)?;
                     std::mem::swap(&mut self.working, &mut self.next);
@@ -325,7 +327,7 @@ impl<'a, T: Real, const D: usize> Tape<'a, T, D> {
     /// step.
     pub fn backward(mut self, loss: &dyn Loss<T, D>) -> Result<Gradients<T, D>> {
         let horizon = self.schedule.horizon;
-        loss.validate(self.model, horizon)?;
+        loss.validate(self.model, self.first_step + horizon)?;
         let n = self.working.len();
         let model = self.model;
         let mut grads = ModelGradients::zeros(model);
@@ -348,7 +350,7 @@ impl<'a, T: Real, const D: usize> Tape<'a, T, D> {
                     self.execute(action, &mut scratch)?;
                     continue;
                 };
-                debug_assert_eq!(self.working.step, step);
+                debug_assert_eq!(self.working.step, self.first_step + step);
                 model.step_adjoint(
                     &self.working,
                     self.signal(step),

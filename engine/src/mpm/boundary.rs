@@ -211,30 +211,73 @@ impl<T: Real, const D: usize> Shape<T, D> {
     }
 }
 
+/// A collider's velocity beyond its constant one, step by step: a trajectory (for instance
+/// one to learn). Velocity `velocities[k]` is added during step `k` (none past the end), and
+/// the shape has moved by `dt` times the sum of the earlier ones.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ColliderPath<T, const D: usize> {
+    velocities: Vec<Vector<T, D>>,
+    /// `sums[k]`: the sum of the velocities of steps before `k` (`sums[len]` is the total).
+    sums: Vec<Vector<T, D>>,
+}
+
+impl<T: Real, const D: usize> ColliderPath<T, D> {
+    /// A path of one velocity per step.
+    pub fn new(velocities: Vec<Vector<T, D>>) -> Self {
+        let mut sums = Vec::with_capacity(velocities.len() + 1);
+        let mut sum = Vector::<T, D>::zeros();
+        sums.push(sum);
+        for v in &velocities {
+            sum += v;
+            sums.push(sum);
+        }
+        ColliderPath { velocities, sums }
+    }
+
+    /// The per-step velocities.
+    pub fn velocities(&self) -> &[Vector<T, D>] {
+        &self.velocities
+    }
+
+    /// The velocity added during `step`.
+    pub fn velocity(&self, step: usize) -> Vector<T, D> {
+        self.velocities.get(step).copied().unwrap_or_else(Vector::<T, D>::zeros)
+    }
+
+    /// The sum of the velocities of the steps before `step`.
+    fn sum_before(&self, step: usize) -> Vector<T, D> {
+        self.sums.get(step.min(self.velocities.len())).copied().unwrap_or_else(Vector::<T, D>::zeros)
+    }
+}
+
 /// A rigid obstacle: a shape, a contact law, and a prescribed motion. The shape translates with
-/// `velocity`; `angular_velocity` (about the shape's anchor; in 2D only its z component counts)
-/// sets the surface velocity without turning the shape, which is exact for the shapes that are
-/// symmetric about that axis (a rolling pin, a spinning sphere).
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// `velocity` plus, step by step, its `path`; `angular_velocity` (about the shape's anchor; in
+/// 2D only its z component counts) sets the surface velocity without turning the shape, which
+/// is exact for the shapes that are symmetric about that axis (a rolling pin, a spinning
+/// sphere).
+#[derive(Clone, Debug, PartialEq)]
 pub struct Collider<T, const D: usize> {
     /// Shape at time 0.
     pub shape: Shape<T, D>,
     /// Contact law.
     pub contact: Contact<T>,
-    /// Translational velocity.
+    /// Constant translational velocity.
     pub velocity: Vector<T, D>,
     /// Angular velocity (surface velocity only; see the type's docs).
     pub angular_velocity: [T; 3],
+    /// Per-step velocity on top of `velocity` (empty: none).
+    pub path: ColliderPath<T, D>,
 }
 
 impl<T: Real, const D: usize> Collider<T, D> {
-    /// The shape at time `t`.
-    pub fn shape_at(&self, t: T) -> Shape<T, D> {
-        self.shape.translated(&(self.velocity * t))
+    /// The shape during step `step` (time `step dt`).
+    pub fn shape_at(&self, step: usize, dt: T) -> Shape<T, D> {
+        let t = T::of(step as f64) * dt;
+        self.shape.translated(&(self.velocity * t + self.path.sum_before(step) * dt))
     }
 
-    /// Velocity of the collider's material at `x` when its shape is `shape`.
-    pub fn velocity_at(&self, shape: &Shape<T, D>, x: &Vector<T, D>) -> Vector<T, D> {
+    /// Velocity of the collider's material at `x` during `step`, when its shape is `shape`.
+    pub fn velocity_at(&self, shape: &Shape<T, D>, x: &Vector<T, D>, step: usize) -> Vector<T, D> {
         let r = x - shape.anchor();
         let w = self.angular_velocity;
         let spin = if D == 2 {
@@ -246,17 +289,20 @@ impl<T: Real, const D: usize> Collider<T, D> {
                 _ => w[0] * r[1] - w[1] * r[0],
             })
         };
-        self.velocity + spin
+        self.velocity + self.path.velocity(step) + spin
     }
 
-    /// Adjoint of [`Collider::velocity_at`] for the shape at time `t` (whose anchor moves with
-    /// `velocity`): adds `dL/dvelocity` and `dL/dangular_velocity` from `vc_bar`. With the
-    /// spin `w x r`, `r = x - anchor_0 - velocity t`: `dL/dw += r x vc_bar` and
-    /// `dL/dvelocity += vc_bar - t (vc_bar x w)`.
+    /// Adjoint of [`Collider::velocity_at`] during `step` (time `t`), where the anchor has moved
+    /// by `velocity t` plus the path so far: adds the gradients of the velocity, the angular
+    /// velocity, this step's path velocity and the pose to `grad`. With the spin `w x r`,
+    /// `r = x - anchor`: `dL/dw += r x vc_bar`, `dL/d(displacement) = -(vc_bar x w)`, which
+    /// reaches `velocity` times `t` and each earlier path velocity times `dt`
+    /// ([`ColliderGradient::path_velocities`] sums the latter).
     pub fn velocity_at_adjoint(
         &self,
         shape: &Shape<T, D>,
         x: &Vector<T, D>,
+        step: usize,
         t: T,
         vc_bar: &Vector<T, D>,
         grad: &mut ColliderGradient<T, D>,
@@ -265,11 +311,13 @@ impl<T: Real, const D: usize> Collider<T, D> {
         let w = self.angular_velocity;
         let b = vc_bar;
         grad.velocity += b;
-        if D == 2 {
+        if step < grad.path.len() {
+            grad.path[step] += b;
+        }
+        let displacement_bar = if D == 2 {
             grad.angular_velocity[2] += b[1] * r[0] - b[0] * r[1];
-            // b x w with w = (0, 0, w2): (b1 w2, -b0 w2).
-            grad.velocity[0] -= t * b[1] * w[2];
-            grad.velocity[1] += t * b[0] * w[2];
+            // -(b x w) with w = (0, 0, w2): (-b1 w2, b0 w2).
+            Vector::<T, D>::from_fn(|a, _| if a == 0 { -b[1] * w[2] } else { b[0] * w[2] })
         } else {
             let cross = |p: [T; 3], q: [T; 3]| {
                 [p[1] * q[2] - p[2] * q[1], p[2] * q[0] - p[0] * q[2], p[0] * q[1] - p[1] * q[0]]
@@ -278,25 +326,40 @@ impl<T: Real, const D: usize> Collider<T, D> {
             let bw = cross([b[0], b[1], b[2]], w);
             for a in 0..3 {
                 grad.angular_velocity[a] += rb[a];
-                grad.velocity[a] -= t * bw[a];
             }
+            Vector::<T, D>::from_fn(|a, _| -bw[a])
+        };
+        grad.velocity += displacement_bar * t;
+        if let Some(last) = grad.displacement.len().checked_sub(1) {
+            grad.displacement[step.min(last)] += displacement_bar;
         }
     }
 }
 
 /// Gradient of a loss with respect to a collider's motion.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ColliderGradient<T, const D: usize> {
     /// `dL/dvelocity`.
     pub velocity: Vector<T, D>,
     /// `dL/dangular_velocity` (in 2D only z).
     pub angular_velocity: [T; 3],
+    /// Per step of the collider's path: `dL/d(path velocity)` through the surface velocity of
+    /// that step only (see [`ColliderGradient::path_velocities`] for the whole gradient).
+    pub path: Vec<Vector<T, D>>,
+    /// Per step of the path, and one entry for all later steps: `dL/d(displacement of the
+    /// collider during that step)` (empty without a path).
+    pub displacement: Vec<Vector<T, D>>,
 }
 
 impl<T: Real, const D: usize> ColliderGradient<T, D> {
-    /// Zero.
-    pub fn zero() -> Self {
-        ColliderGradient { velocity: Vector::<T, D>::zeros(), angular_velocity: [T::zero(); 3] }
+    /// Zero, for a collider whose path has `path_steps` steps.
+    pub fn zero(path_steps: usize) -> Self {
+        ColliderGradient {
+            velocity: Vector::<T, D>::zeros(),
+            angular_velocity: [T::zero(); 3],
+            path: vec![Vector::<T, D>::zeros(); path_steps],
+            displacement: vec![Vector::<T, D>::zeros(); if path_steps == 0 { 0 } else { path_steps + 1 }],
+        }
     }
 
     /// Adds another gradient.
@@ -305,6 +368,28 @@ impl<T: Real, const D: usize> ColliderGradient<T, D> {
         for a in 0..3 {
             self.angular_velocity[a] += other.angular_velocity[a];
         }
+        for (s, o) in self.path.iter_mut().zip(&other.path) {
+            *s += o;
+        }
+        for (s, o) in self.displacement.iter_mut().zip(&other.displacement) {
+            *s += o;
+        }
+    }
+
+    /// `dL/d(path velocity)` per step: through that step's surface velocity, and through the
+    /// displacement of every later step (`dt` times each).
+    pub fn path_velocities(&self, dt: T) -> Vec<Vector<T, D>> {
+        // Steps after k move with path velocity k: the displacement gradients of steps > k.
+        let mut later = Vector::<T, D>::zeros();
+        let mut out = vec![Vector::<T, D>::zeros(); self.path.len()];
+        if let Some(&beyond) = self.displacement.last() {
+            later = beyond;
+        }
+        for k in (0..self.path.len()).rev() {
+            out[k] = self.path[k] + later * dt;
+            later += self.displacement[k];
+        }
+        out
     }
 }
 

@@ -18,8 +18,7 @@ pub(super) fn apply<T: Real, const D: usize>(
 ) {
     let spec = &model.grid;
     let dt = model.dt;
-    let t = T::of(step as f64) * dt;
-    let shapes: Vec<Shape<T, D>> = model.colliders.iter().map(|c| c.shape_at(t)).collect();
+    let shapes: Vec<Shape<T, D>> = model.colliders.iter().map(|c| c.shape_at(step, dt)).collect();
     let walls = &model.walls;
     let gravity_dv = model.gravity * dt;
     let normal_h = spec.dx * T::of(1e-2);
@@ -51,7 +50,7 @@ pub(super) fn apply<T: Real, const D: usize>(
                     for (collider, shape) in model.colliders.iter().zip(&shapes) {
                         if shape.distance(&x) < T::zero() {
                             let n = shape.normal(&x, normal_h);
-                            let vc = collider.velocity_at(shape, &x);
+                            let vc = collider.velocity_at(shape, &x, step);
                             v = vc + collider.contact.apply(v - vc, &n);
                         }
                     }
@@ -84,7 +83,7 @@ pub(super) fn apply_adjoint<T: Real, const D: usize>(
     let spec = &model.grid;
     let dt = model.dt;
     let t = T::of(step as f64) * dt;
-    let shapes: Vec<Shape<T, D>> = model.colliders.iter().map(|c| c.shape_at(t)).collect();
+    let shapes: Vec<Shape<T, D>> = model.colliders.iter().map(|c| c.shape_at(step, dt)).collect();
     let walls = &model.walls;
     let gravity_dv = model.gravity * dt;
     let normal_h = spec.dx * T::of(1e-2);
@@ -108,7 +107,8 @@ pub(super) fn apply_adjoint<T: Real, const D: usize>(
         .with_min_len(16)
         .map(|(r, (bar_row, in_row))| {
             let mut gravity_bar = Vector::<T, D>::zeros();
-            let mut collider_bar = vec![ColliderGradient::zero(); model.colliders.len()];
+            let mut collider_bar: Vec<ColliderGradient<T, D>> =
+                model.colliders.iter().map(|c| ColliderGradient::zero(c.path.velocities().len())).collect();
             let mut coords = spec.node_coords((first + r) * row);
             let mut boundaries: Vec<Boundary<T, D>> = Vec::new();
             for (k, (node_bar, node)) in bar_row.iter_mut().zip(in_row).enumerate() {
@@ -130,7 +130,7 @@ pub(super) fn apply_adjoint<T: Real, const D: usize>(
                 for (c, (collider, shape)) in model.colliders.iter().zip(&shapes).enumerate() {
                     if shape.distance(&x) < T::zero() {
                         let n = shape.normal(&x, normal_h);
-                        boundaries.push(Boundary::Collider(c, n, collider.velocity_at(shape, &x)));
+                        boundaries.push(Boundary::Collider(c, n, collider.velocity_at(shape, &x, step)));
                     }
                 }
                 let v0 = node.momentum / node.mass + gravity_dv;
@@ -142,7 +142,14 @@ pub(super) fn apply_adjoint<T: Real, const D: usize>(
                         Boundary::Collider(c, n, vc) => {
                             let rel_bar = model.colliders[c].contact.apply_adjoint(v_in - vc, &n, v_bar);
                             let vc_bar = v_bar - rel_bar;
-                            model.colliders[c].velocity_at_adjoint(&shapes[c], &x, t, &vc_bar, &mut collider_bar[c]);
+                            model.colliders[c].velocity_at_adjoint(
+                                &shapes[c],
+                                &x,
+                                step,
+                                t,
+                                &vc_bar,
+                                &mut collider_bar[c],
+                            );
                             v_bar = rel_bar;
                         }
                     }

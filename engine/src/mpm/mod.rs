@@ -14,7 +14,7 @@ pub mod grid;
 mod grid_update;
 mod p2g;
 
-pub use boundary::{Collider, ColliderGradient, Contact, Shape, Walls};
+pub use boundary::{Collider, ColliderGradient, ColliderPath, Contact, Shape, Walls};
 pub use grid::{Bins, GridSpec, Node, Stencil, StencilGrid};
 
 use crate::error::{Error, Result};
@@ -365,7 +365,7 @@ impl<T: Real, const D: usize> ModelGradients<T, D> {
                 .map(|m| MaterialGradient { plastic: m.plastic.zero_gradient(), viscosity: T::zero() })
                 .collect(),
             actuation_stress: T::zero(),
-            colliders: vec![ColliderGradient::zero(); model.colliders.len()],
+            colliders: model.colliders.iter().map(|c| ColliderGradient::zero(c.path.velocities().len())).collect(),
         }
     }
 }

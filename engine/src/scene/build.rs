@@ -9,7 +9,9 @@ use super::sample::{Region, Samples, sample};
 use crate::error::{Error, Result};
 use crate::material::{DruckerPrager, ElasticLaw, Lame, Material, PlasticLaw, Snow, Viscoplastic, VonMises};
 use crate::math::{Real, Vector};
-use crate::mpm::{Collider, Contact, GridSpec, Model, NO_ACTUATOR, ParticleProps, Shape, Simulation, State, Walls};
+use crate::mpm::{
+    Collider, ColliderPath, Contact, GridSpec, Model, NO_ACTUATOR, ParticleProps, Shape, Simulation, State, Walls,
+};
 use std::sync::Arc;
 
 /// Smallest number of cells along any axis.
@@ -549,6 +551,7 @@ impl Scene {
                     contact: contact(c.contact),
                     velocity: c.velocity.as_ref().map_or(Vector::zeros(), |v| Vector::from_fn(|a, _| T::of(v[a]))),
                     angular_velocity: c.angular_velocity.map(T::of),
+                    path: ColliderPath::default(),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
