@@ -324,8 +324,8 @@ impl<T: Real, const D: usize> Collider<T, D> {
             };
             let rb = cross([r[0], r[1], r[2]], [b[0], b[1], b[2]]);
             let bw = cross([b[0], b[1], b[2]], w);
-            for a in 0..3 {
-                grad.angular_velocity[a] += rb[a];
+            for (g, x) in grad.angular_velocity.iter_mut().zip(rb) {
+                *g += x;
             }
             Vector::<T, D>::from_fn(|a, _| -bw[a])
         };
