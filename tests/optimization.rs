@@ -39,3 +39,14 @@ fn walker_learns_to_walk_further() {
     assert!(losses.windows(2).all(|w| w[1] < w[0]), "{losses:?}");
     assert!(outcome.history.iter().all(|r| r.gradient_norm.is_finite() && r.gradient_norm > 0.0));
 }
+
+#[test]
+fn push_2d_learns_a_pusher_trajectory_that_moves_the_block_to_its_target() {
+    let outcome = task("push_2d.toml").run(None, &mut |_| {}).unwrap();
+    let first = outcome.history[0].loss;
+    // A 400-step trajectory of the sticky box: the block's center moves from 12 cm short of
+    // the target to within 3 cm.
+    assert!(first > 1e-2, "{first}");
+    assert!(outcome.final_loss < 1e-3, "{}", outcome.final_loss);
+    assert_eq!(outcome.history[0].parameters[0].values.len(), 800);
+}

@@ -86,6 +86,15 @@ pub fn optimize(args: &OptimizeArgs) -> Result<()> {
         seconds / outcome.history.len().max(1) as f64,
         out.display()
     );
-    print!("{params}");
+    // Long blocks (a trajectory) are in parameters.txt; the terminal gets their size.
+    if let Some(last) = outcome.history.last() {
+        for p in &last.parameters {
+            if p.values.len() <= 8 {
+                println!("{} = {:?}", p.name, p.values);
+            } else {
+                println!("{} = [{} values, see parameters.txt]", p.name, p.values.len());
+            }
+        }
+    }
     Ok(())
 }

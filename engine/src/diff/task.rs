@@ -17,7 +17,7 @@
 //! strategy = "binomial"                 # binomial | interval | store_all
 //! budget_mib = 64                       # or snapshots = N
 //! [[parameters]]
-//! kind = "controller"                   # controller | elasticity | initial_velocity
+//! kind = "controller"                   # controller | elasticity | initial_velocity | collider_path
 //! ```
 //!
 //! Losses: `mean_position` (`weight` times the mean coordinate `axis` at the last step),
@@ -27,7 +27,9 @@
 //! start elsewhere). Parameters: `controller` (DiffTaichi's sinusoid-tanh controller of the
 //! scene's actuators: `sinusoids`, `omega`, `init_scale`, `seed`), `elasticity` (Young's
 //! modulus and Poisson's ratio of `material`, starting at `youngs_modulus`, `poissons_ratio`)
-//! and `initial_velocity` (of `body`, starting at `velocity`).
+//! `initial_velocity` (of `body`, starting at `velocity`) and `collider_path` (a velocity per
+//! step for the first `steps` steps of collider number `collider`, added to its own, starting
+//! at `velocity`).
 
 use super::SinusoidController;
 use super::loss::{CenterOfMassTarget, Loss, MeanPosition, PositionMse};
@@ -38,7 +40,7 @@ use crate::error::{Error, Result};
 use crate::io::{Image, PlyFrame, render_frame};
 use crate::material::Lame;
 use crate::math::{Real, Vector};
-use crate::mpm::{Model, State};
+use crate::mpm::{ColliderPath, Model, State};
 use crate::scene::Scene;
 use crate::scene::parse::{edit_distance, line_of, rewrite_serde_message};
 use serde::Deserialize;
@@ -105,6 +107,8 @@ struct RawParameter {
     poissons_ratio: Opt<f64>,
     body: Opt<String>,
     velocity: Opt<Vec<f64>>,
+    collider: Opt<i64>,
+    steps: Opt<i64>,
 }
 
 /// What a task minimizes.
@@ -157,6 +161,15 @@ pub enum ParameterDesc {
         /// The body's name.
         body: String,
         /// Starting velocity.
+        velocity: Vec<f64>,
+    },
+    /// A collider's trajectory: one velocity per step, added to its own.
+    ColliderPath {
+        /// The collider's index in the scene (from 0, in file order).
+        collider: usize,
+        /// Steps of the path (from the first).
+        steps: usize,
+        /// Starting velocity of every step.
         velocity: Vec<f64>,
     },
 }
@@ -377,10 +390,25 @@ impl Task {
                     }
                     ParameterDesc::InitialVelocity { body: body.into_inner(), velocity }
                 }
+                "collider_path" => {
+                    let index = p.collider.as_ref().map_or(0, |c| *c.get_ref());
+                    if index < 0 || index as usize >= scene.colliders.len() {
+                        let at = p.collider.as_ref().map_or(at, |c| line(c.span()));
+                        return Err(err(at, format!("collider {index} does not exist: the scene has {}", scene.colliders.len())));
+                    }
+                    let velocity = p.velocity.map_or(vec![0.0; dim], |v| v.into_inner());
+                    if velocity.len() != dim {
+                        return Err(err(at, format!("`velocity` must have {dim} components")));
+                    }
+                    ParameterDesc::ColliderPath { collider: index as usize, steps: count(&p.steps, "steps", steps)?, velocity }
+                }
                 other => {
                     return Err(err(
                         line(p.kind.span()),
-                        format!("unknown parameter kind `{other}`; expected one of: controller, elasticity, initial_velocity"),
+                        format!(
+                            "unknown parameter kind `{other}`; expected one of: controller, elasticity, initial_velocity, \
+                             collider_path"
+                        ),
                     ));
                 }
             });
@@ -426,6 +454,7 @@ enum Target {
     YoungsModulus { material: usize },
     PoissonsRatio { material: usize },
     Velocity { particles: Range<usize> },
+    ColliderPath { collider: usize },
 }
 
 /// A task instantiated at a dimension and scalar.
@@ -475,6 +504,11 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
                     params.push(Parameter::new(&format!("{body} velocity"), velocity.clone()));
                     targets.push(Target::Velocity { particles: bodies[b].clone() });
                 }
+                ParameterDesc::ColliderPath { collider, steps, velocity } => {
+                    let values = (0..*steps).flat_map(|_| velocity.iter().copied()).collect();
+                    params.push(Parameter::new(&format!("collider {collider} path"), values));
+                    targets.push(Target::ColliderPath { collider: *collider });
+                }
             }
         }
         let loss: Box<dyn Loss<T, D>> = match &task.loss {
@@ -521,6 +555,10 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
                 Target::Velocity { particles } => {
                     let v = Vector::<T, D>::from_fn(|a, _| T::of(param.values[a]));
                     state.v[particles.clone()].iter_mut().for_each(|x| *x = v);
+                }
+                Target::ColliderPath { collider } => {
+                    let path = param.values.chunks(D).map(|v| Vector::<T, D>::from_fn(|a, _| T::of(v[a]))).collect();
+                    model.colliders[*collider].path = ColliderPath::new(path);
                 }
             }
         }
@@ -579,6 +617,11 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
                     }
                     sum
                 }
+                Target::ColliderPath { collider } => grads.model.colliders[*collider]
+                    .path_velocities(self.model.dt)
+                    .iter()
+                    .flat_map(|v| v.iter().map(|x| x.to_f64()))
+                    .collect(),
             })
             .collect()
     }
