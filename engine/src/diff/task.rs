@@ -37,7 +37,7 @@ use super::optim::{Method, Optimizer, Parameter};
 use super::schedule::Strategy;
 use super::tape::{Budget, CheckpointReport, Checkpointing, Gradients, Tape, TapeStorage};
 use crate::error::{Error, Result};
-use crate::io::{Image, PlyFrame, render_frame};
+use crate::io::{Image, PlyFrame, draw_path, render_frame};
 use crate::material::Lame;
 use crate::math::{Real, Vector};
 use crate::mpm::{ColliderPath, Model, State};
@@ -573,6 +573,34 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
         (model, state, actuation)
     }
 
+    /// The final state of a rollout as a PLY frame and a picture, with the path of the center of
+    /// mass over the rollout drawn on it (and the target of a center-of-mass loss).
+    fn picture(
+        &self,
+        model: &Model<T, D>,
+        initial: &State<T, D>,
+        actuation: &[Vec<T>],
+        last: &State<T, D>,
+    ) -> Result<(PlyFrame, Image)> {
+        let point = |s: &State<T, D>| {
+            let c = model.center_of_mass(s);
+            [0, 1, 2].map(|a| if a < D { c[a] } else { 0.0 })
+        };
+        let mut sim = crate::mpm::Simulation::new(model.clone(), initial.clone())?;
+        let mut path = vec![point(&sim.state)];
+        for t in 0..self.task.steps {
+            sim.step(actuation.get(t).map_or(&[][..], |a| &a[..]))?;
+            path.push(point(&sim.state));
+        }
+        let mark = match &self.task.loss {
+            LossDesc::CenterOfMass { target } => Some([0, 1, 2].map(|a| target.get(a).copied().unwrap_or(0.0))),
+            _ => None,
+        };
+        let mut image = render_frame(model, last, 480, 480);
+        draw_path(&mut image, model, &path, mark, [255, 210, 90]);
+        Ok((PlyFrame::from_state(model, last), image))
+    }
+
     /// The current Young's modulus and Poisson's ratio of `material`.
     fn young_poisson(&self, material: usize) -> (f64, f64) {
         let (mut young, mut poisson) = (1.0, 0.0);
@@ -645,7 +673,10 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
             let frame = (iteration == 0 || iteration == iterations).then(|| tape.final_state().clone());
             let grads = tape.backward(self.loss.as_ref())?;
             let seconds = start.elapsed().as_secs_f64();
-            let frame = frame.map(|s| (PlyFrame::from_state(&model, &s), render_frame(&model, &s, 480, 480)));
+            let frame = match frame {
+                Some(s) => Some(self.picture(&model, &state, &actuation, &s)?),
+                None => None,
+            };
             if iteration == 0 {
                 first = frame.clone();
             }

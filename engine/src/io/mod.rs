@@ -12,7 +12,7 @@ pub mod png;
 
 pub use manifest::{FrameRecord, Manifest, RunStatus};
 pub use ply::PlyFrame;
-pub use png::{Image, plot_curve, render_frame};
+pub use png::{Image, draw_path, plot_curve, render_frame};
 
 use crate::error::{Error, Result};
 use std::path::Path;

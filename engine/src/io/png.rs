@@ -518,6 +518,35 @@ pub fn render_frame<T: Real, const D: usize>(
     image
 }
 
+/// Draws a path through the domain (a center of mass over a rollout, say) over a picture made
+/// by [`render_frame`] of the same model and size, in the colour `colour` (0-255 RGB), with a
+/// cross at `mark` if given (a target).
+pub fn draw_path<T: Real, const D: usize>(
+    image: &mut Image,
+    model: &Model<T, D>,
+    points: &[[f64; 3]],
+    mark: Option<[f64; 3]>,
+    colour: [u8; 3],
+) {
+    let grid_extent = model.grid.extent();
+    let extent = [0, 1, 2].map(|a| if a < D { grid_extent[a].to_f64() } else { 0.0 });
+    let camera = Camera::new(D, extent, image.width, image.height);
+    let colour = colour.map(|c| c as f32);
+    let to_pixel = |p: [f64; 3]| {
+        let (x, y, _) = camera.project(p);
+        (x, y)
+    };
+    for pair in points.windows(2) {
+        line(image, to_pixel(pair[0]), to_pixel(pair[1]), colour);
+    }
+    if let Some(m) = mark {
+        let (x, y) = to_pixel(m);
+        let r = 0.01 * image.width.min(image.height) as f64 + 2.0;
+        line(image, (x - r, y - r), (x + r, y + r), colour);
+        line(image, (x - r, y + r), (x + r, y - r), colour);
+    }
+}
+
 /// The visible surface of a 3D frame at one pixel.
 #[derive(Clone, Copy)]
 struct Fragment {
