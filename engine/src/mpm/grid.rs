@@ -260,7 +260,7 @@ impl<T: Real, const D: usize> Stencil<T, D> {
 pub const SLAB: usize = 2;
 
 /// Particles per work item of the binning sort.
-const SORT_CHUNK: usize = 4096;
+const SORT_CHUNK: usize = 1024;
 
 /// Particles binned in a fixed order: by slab colour (the parity of the slab), then by slab,
 /// then by particle index (scenes create particles in cell order, so a slab's particles stay
