@@ -202,6 +202,9 @@ impl Scene {
             if let Some(v) = &c.velocity {
                 self.vector::<D>(&c.lines, "velocity", &what, v)?;
             }
+            for segment in &c.path {
+                self.vector::<D>(&c.lines, "path", &what, &segment.velocity)?;
+            }
             let w = c.angular_velocity;
             if w.iter().any(|x| !x.is_finite()) || (D == 2 && (w[0] != 0.0 || w[1] != 0.0)) {
                 return Err(self.err(
@@ -551,7 +554,12 @@ impl Scene {
                     contact: contact(c.contact),
                     velocity: c.velocity.as_ref().map_or(Vector::zeros(), |v| Vector::from_fn(|a, _| T::of(v[a]))),
                     angular_velocity: c.angular_velocity.map(T::of),
-                    path: ColliderPath::default(),
+                    path: ColliderPath::new(
+                        c.path
+                            .iter()
+                            .flat_map(|s| std::iter::repeat_n(Vector::from_fn(|a, _| T::of(s.velocity[a])), s.steps))
+                            .collect(),
+                    ),
                 })
             })
             .collect::<Result<Vec<_>>>()?;

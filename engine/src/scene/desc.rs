@@ -585,14 +585,33 @@ pub struct ColliderDesc {
     /// Angular velocity about the shape's anchor (only z counts in 2D); it sets the surface
     /// velocity, the shape does not turn.
     pub angular_velocity: [f64; 3],
+    /// A scripted trajectory on top of `velocity`: segments of `steps` steps at a velocity, in
+    /// order from the first step (none after the last).
+    pub path: Vec<PathSegment>,
     /// Source lines of the keys.
     pub lines: Lines,
+}
+
+/// `steps` steps of a collider's path at one velocity.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PathSegment {
+    /// How many steps.
+    pub steps: usize,
+    /// The velocity added during them.
+    pub velocity: Vec<f64>,
 }
 
 impl ColliderDesc {
     /// A static collider.
     pub fn new(shape: ColliderShape, contact: ContactDesc) -> Self {
-        ColliderDesc { shape, contact, velocity: None, angular_velocity: [0.0; 3], lines: Lines::default() }
+        ColliderDesc {
+            shape,
+            contact,
+            velocity: None,
+            angular_velocity: [0.0; 3],
+            path: Vec::new(),
+            lines: Lines::default(),
+        }
     }
 }
 

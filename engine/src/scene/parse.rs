@@ -121,6 +121,14 @@ struct RawCollider {
     friction: Opt<f64>,
     velocity: Opt<Vec<f64>>,
     angular_velocity: Opt<toml::Value>,
+    path: Opt<Vec<RawSegment>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSegment {
+    steps: i64,
+    velocity: Vec<f64>,
 }
 
 #[derive(Deserialize)]
@@ -539,7 +547,18 @@ fn collider(ctx: &Ctx, raw: Spanned<RawCollider>) -> Result<ColliderDesc> {
             },
         }
     }
-    Ok(ColliderDesc { shape, contact, velocity, angular_velocity, lines })
+    let mut path = Vec::new();
+    if let Some(segments) = raw.path {
+        let line = ctx.line(segments.span());
+        lines.record("path", line);
+        for s in segments.into_inner() {
+            if s.steps < 1 {
+                return Err(ctx.err(Some(line), format!("a `path` segment needs `steps` >= 1, got {}", s.steps)));
+            }
+            path.push(PathSegment { steps: s.steps as usize, velocity: s.velocity });
+        }
+    }
+    Ok(ColliderDesc { shape, contact, velocity, angular_velocity, path, lines })
 }
 
 /// Makes serde's messages speak of keys and TOML types, and suggests the nearest known key for

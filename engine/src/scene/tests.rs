@@ -134,6 +134,7 @@ kind = "separate"
 friction = 0.3
 velocity = [-0.1, 0, 0]
 angular_velocity = 2.0
+path = [{ steps = 3, velocity = [0.5, 0, 0] }, { steps = 2, velocity = [0, -1, 0] }]
 
 [[colliders]]
 shape = "capsule"
@@ -172,6 +173,9 @@ offset = 0.5
     assert_eq!(m.actuation_stress, 3.0);
     assert_eq!(m.colliders.len(), 2);
     assert_eq!(m.colliders[0].angular_velocity, [0.0, 0.0, 2.0]);
+    let path: Vec<[f32; 3]> = m.colliders[0].path.velocities().iter().map(|v| [v[0], v[1], v[2]]).collect();
+    assert_eq!(path, [[0.5, 0.0, 0.0], [0.5, 0.0, 0.0], [0.5, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, -1.0, 0.0]]);
+    assert!(m.colliders[1].path.velocities().is_empty());
     match m.colliders[0].shape {
         crate::mpm::Shape::HalfSpace { normal, .. } => assert_eq!(normal[0], -1.0),
         ref s => panic!("{s:?}"),
@@ -317,6 +321,14 @@ fn missing_and_misplaced_keys() {
         error_of("[[bodies]]", "[[colliders]]\nshape = \"sphere\"\ncenter = [0.5, 0.5]\n[[bodies]]"),
         15,
         "a sphere collider needs `radius`",
+    );
+    expect(
+        error_of(
+            "[[bodies]]",
+            "[[colliders]]\nshape = \"half_space\"\npoint = [0.0, 0.1]\nnormal = [0.0, 1.0]\npath = [{ steps = 4, velocity = [1.0, 0.0, 0.0] }]\n[[bodies]]",
+        ),
+        19,
+        "half_space collider: `path` has 3 components; this 2D scene needs 2",
     );
 }
 
