@@ -104,11 +104,10 @@ impl<T: Real, const D: usize> Loss<T, D> for MeanPosition {
         self.weight * sum / n
     }
 
-    fn validate(&self, model: &Model<T, D>, last_step: usize) -> Result<()> {
+    fn validate(&self, _model: &Model<T, D>, last_step: usize) -> Result<()> {
         if self.axis >= D {
             return Err(Error::InvalidArgument(format!("mean position along axis {} in {D}D", self.axis)));
         }
-        let _ = model;
         check_horizon(self.step, last_step)
     }
 }
