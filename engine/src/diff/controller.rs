@@ -1,6 +1,7 @@
 //! Open-loop controllers: actuation signals as differentiable functions of a few parameters.
 
 use crate::math::Real;
+use crate::scene::SplitMix64;
 
 /// DiffTaichi's open-loop controller for soft walkers: actuator `i` at step `t` receives
 /// `tanh(sum_j W_ij sin(omega t dt + 2 pi j / n) + b_i)`, a learned mix of `n` phase-shifted
@@ -23,15 +24,9 @@ impl SinusoidController {
     /// A controller for `actuators` with weights drawn from a normal distribution of standard
     /// deviation `scale` (seeded; DiffTaichi uses 0.01) and zero bias.
     pub fn random(actuators: usize, sinusoids: usize, omega: f64, dt: f64, scale: f64, seed: u64) -> Self {
-        let mut state = seed ^ 0x9E37_79B9_7F4A_7C15;
-        let mut uniform = || {
-            // SplitMix64, then a 53-bit uniform in (0, 1].
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64 + f64::EPSILON
-        };
+        let mut rng = SplitMix64::new(seed ^ 0x9E37_79B9_7F4A_7C15);
+        // In (0, 1], for the logarithm.
+        let mut uniform = || rng.uniform() + f64::EPSILON;
         // Box-Muller.
         let weights = (0..actuators * sinusoids)
             .map(|_| scale * (-2.0 * uniform().ln()).sqrt() * (std::f64::consts::TAU * uniform()).cos())
