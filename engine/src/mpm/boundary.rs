@@ -21,33 +21,60 @@ pub enum Contact<T> {
     },
 }
 
+/// What a contact law does to one relative velocity: the regime both [`Contact::apply`] and
+/// its adjoint act in, so that they cannot disagree about it.
+enum Response<T: Real, const D: usize> {
+    /// Zeroed: the sticky law, or Coulomb friction holding (sticking).
+    Stop,
+    /// Left alone: separating from a `Separate` boundary.
+    Free,
+    /// Only the normal part removed (no friction, or no normal motion): the tangential part.
+    Tangential(Vector<T, D>),
+    /// Sliding with Coulomb friction.
+    Slide {
+        /// Friction coefficient.
+        friction: T,
+        /// Normal relative speed `v . n`.
+        vn: T,
+        /// Tangential relative velocity and its norm.
+        vt: Vector<T, D>,
+        vt_norm: T,
+    },
+}
+
 impl<T: Real> Contact<T> {
-    /// The new relative velocity of a node whose relative velocity is `v` against a boundary
-    /// with outward unit normal `n`.
     #[inline(always)]
-    pub fn apply<const D: usize>(&self, v: Vector<T, D>, n: &Vector<T, D>) -> Vector<T, D> {
+    fn response<const D: usize>(&self, v: &Vector<T, D>, n: &Vector<T, D>) -> Response<T, D> {
         let (friction, vn) = match *self {
-            Contact::Sticky => return Vector::<T, D>::zeros(),
+            Contact::Sticky => return Response::Stop,
             Contact::Slip { friction } => (friction, v.dot(n)),
             Contact::Separate { friction } => {
                 let vn = v.dot(n);
                 if vn >= T::zero() {
-                    return v;
+                    return Response::Free;
                 }
                 (friction, vn)
             }
         };
         let vt = v - n * vn;
         if friction == T::zero() || vn == T::zero() {
-            return vt;
+            return Response::Tangential(vt);
         }
         // Coulomb: the normal impulse |vn| can cancel at most friction * |vn| of tangential
         // speed (an infinite friction sticks whatever moves into the boundary).
         let vt_norm = vt.norm();
-        if vt_norm <= friction * vn.abs() {
-            Vector::<T, D>::zeros()
-        } else {
-            vt * (T::one() - friction * vn.abs() / vt_norm)
+        if vt_norm <= friction * vn.abs() { Response::Stop } else { Response::Slide { friction, vn, vt, vt_norm } }
+    }
+
+    /// The new relative velocity of a node whose relative velocity is `v` against a boundary
+    /// with outward unit normal `n`.
+    #[inline(always)]
+    pub fn apply<const D: usize>(&self, v: Vector<T, D>, n: &Vector<T, D>) -> Vector<T, D> {
+        match self.response(&v, n) {
+            Response::Stop => Vector::<T, D>::zeros(),
+            Response::Free => v,
+            Response::Tangential(vt) => vt,
+            Response::Slide { friction, vn, vt, vt_norm } => vt * (T::one() - friction * vn.abs() / vt_norm),
         }
     }
 
@@ -62,31 +89,19 @@ impl<T: Real> Contact<T> {
         n: &Vector<T, D>,
         out_bar: Vector<T, D>,
     ) -> Vector<T, D> {
-        let (friction, vn) = match *self {
-            Contact::Sticky => return Vector::<T, D>::zeros(),
-            Contact::Slip { friction } => (friction, v.dot(n)),
-            Contact::Separate { friction } => {
-                let vn = v.dot(n);
-                if vn >= T::zero() {
-                    return out_bar;
-                }
-                (friction, vn)
-            }
-        };
         let tangential = |x: Vector<T, D>| x - n * x.dot(n);
-        let vt = v - n * vn;
-        if friction == T::zero() || vn == T::zero() {
-            return tangential(out_bar);
+        match self.response(&v, n) {
+            Response::Stop => Vector::<T, D>::zeros(),
+            Response::Free => out_bar,
+            Response::Tangential(_) => tangential(out_bar),
+            Response::Slide { friction, vn, vt, vt_norm } => {
+                let ratio = friction * vn.abs() / vt_norm;
+                let vt_dot = vt.dot(&out_bar);
+                let vt_bar = out_bar * (T::one() - ratio) + vt * (ratio * vt_dot / (vt_norm * vt_norm));
+                let vn_bar = -friction * vn.signum() * vt_dot / vt_norm;
+                tangential(vt_bar) + n * vn_bar
+            }
         }
-        let vt_norm = vt.norm();
-        if vt_norm <= friction * vn.abs() {
-            return Vector::<T, D>::zeros();
-        }
-        let ratio = friction * vn.abs() / vt_norm;
-        let vt_dot = vt.dot(&out_bar);
-        let vt_bar = out_bar * (T::one() - ratio) + vt * (ratio * vt_dot / (vt_norm * vt_norm));
-        let vn_bar = -friction * vn.signum() * vt_dot / vt_norm;
-        tangential(vt_bar) + n * vn_bar
     }
 }
 
