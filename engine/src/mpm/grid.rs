@@ -162,15 +162,22 @@ impl<T: Real, const D: usize> StencilGrid<T, D> {
 }
 
 impl<T: Real, const D: usize> Stencil<T, D> {
-    /// Visits the 3^d nodes: `visit(linear node index, weight, (node - particle) / dx)`.
+    /// The linear index of the lowest node, and per axis the offsets of the three nodes from the
+    /// particle in cell units.
     #[inline(always)]
-    pub fn for_each_node(&self, strides: &[usize; D], mut visit: impl FnMut(usize, T, Vector<T, D>)) {
-        let base_index: usize = (0..D).map(|a| self.base[a] * strides[a]).sum();
-        // Per-axis offsets of the three nodes from the particle, in cell units.
-        let offsets: [[T; 3]; D] = std::array::from_fn(|a| {
+    fn layout(&self, strides: &[usize; D]) -> (usize, [[T; 3]; D]) {
+        let base_index = (0..D).map(|a| self.base[a] * strides[a]).sum();
+        let offsets = std::array::from_fn(|a| {
             let f = self.fx[a];
             [-f, T::one() - f, T::of(2.0) - f]
         });
+        (base_index, offsets)
+    }
+
+    /// Visits the 3^d nodes: `visit(linear node index, weight, (node - particle) / dx)`.
+    #[inline(always)]
+    pub fn for_each_node(&self, strides: &[usize; D], mut visit: impl FnMut(usize, T, Vector<T, D>)) {
+        let (base_index, offsets) = self.layout(strides);
         if D == 2 {
             for i in 0..3 {
                 let row = base_index + i * strides[0];
@@ -196,9 +203,7 @@ impl<T: Real, const D: usize> Stencil<T, D> {
             }
         }
     }
-}
 
-impl<T: Real, const D: usize> Stencil<T, D> {
     /// Like [`Stencil::for_each_node`], also passing the gradient of the weight with respect to
     /// the particle's position (in world units; `inv_dx` converts from cell units):
     /// `visit(linear node index, weight, grad weight, (node - particle) / dx)`. The adjoints of
@@ -215,11 +220,7 @@ impl<T: Real, const D: usize> Stencil<T, D> {
             let f = self.fx[a];
             [(f - T::of(1.5)) * inv_dx, (T::one() - f) * T::of(2.0) * inv_dx, (f - T::of(0.5)) * inv_dx]
         });
-        let base_index: usize = (0..D).map(|a| self.base[a] * strides[a]).sum();
-        let offsets: [[T; 3]; D] = std::array::from_fn(|a| {
-            let f = self.fx[a];
-            [-f, T::one() - f, T::of(2.0) - f]
-        });
+        let (base_index, offsets) = self.layout(strides);
         let w = &self.w;
         if D == 2 {
             for i in 0..3 {
