@@ -51,13 +51,8 @@ fn main() -> rheo::Result<()> {
         model.particles.lame.iter_mut().for_each(|l| *l = Lame::from_young_poisson(e, nu));
         let tape = Tape::record(&model, &base.state, &[], steps, Checkpointing::default())?;
         let grads = tape.backward(&loss)?;
-        // Every particle has the same (E, nu): sum the chain rule through the Lame parameters.
-        let (mut e_bar, mut nu_bar) = (0.0, 0.0);
-        for l in &grads.model.lame {
-            let (de, dnu) = Lame::young_poisson_adjoint(e, nu, *l);
-            e_bar += de;
-            nu_bar += dnu;
-        }
+        // Every particle of the jelly (material 0) has the same (E, nu).
+        let (e_bar, nu_bar) = grads.young_poisson(&model, 0, e, nu);
         optimizer.step(&mut params, &[vec![e_bar], vec![nu_bar]])?;
         println!("iteration {it:3}: loss {:.4e}  E {e:8.2}  nu {nu:.4}", grads.loss);
         csv += &format!("{it},{},{e},{nu}\n", grads.loss);

@@ -43,11 +43,8 @@ fn main() -> rheo::Result<()> {
             println!("final miss {:.4} (loss {:.3e}); wrote {}", grads.loss.sqrt(), grads.loss, out.display());
             break;
         }
-        // Every particle starts with the same velocity: its gradient is the sum over particles.
-        let v_bar = grads.initial.v.iter().fold(vec![0.0; 3], |mut s, g| {
-            (0..3).for_each(|a| s[a] += g[a] as f64);
-            s
-        });
+        // Every particle starts with the same velocity.
+        let v_bar = grads.initial_velocity(0..initial.len()).as_slice().to_vec();
         println!("iteration {it:3}: loss {:.4e}  velocity [{:.3}, {:.3}, {:.3}]", grads.loss, v[0], v[1], v[2]);
         csv += &format!("{it},{},{},{},{}\n", grads.loss, v[0], v[1], v[2]);
         write_atomic(&out.join("loss.csv"), csv.as_bytes())?;

@@ -4,7 +4,8 @@
 use super::loss::Loss;
 use super::schedule::{Action, Schedule, Strategy, plan};
 use crate::error::{Error, Result};
-use crate::math::Real;
+use crate::material::Lame;
+use crate::math::{Real, Vector};
 use crate::mpm::{AdjointScratch, Model, ModelGradients, Scratch, State};
 
 /// How much memory the stored states of a rollout may take.
@@ -77,6 +78,29 @@ pub struct Gradients<T: Real, const D: usize> {
 /// Scalars a stored state keeps per particle: x, v (D each), C, F (D^2 each), the plastic state.
 const fn floats_per_particle<const D: usize>() -> usize {
     2 * D + 2 * D * D + 1
+}
+
+impl<T: Real, const D: usize> Gradients<T, D> {
+    /// `dL/d(E, nu)` of `material` when each of its particles takes its Lamé parameters from
+    /// (`young`, `poisson`): the chain rule through [`Lame::from_young_poisson`], summed over
+    /// those particles.
+    pub fn young_poisson(&self, model: &Model<T, D>, material: usize, young: f64, poisson: f64) -> (f64, f64) {
+        let mut sum = (0.0, 0.0);
+        for (l, &m) in self.model.lame.iter().zip(&model.particles.material) {
+            if m as usize == material {
+                let bar = Lame { mu: l.mu.to_f64(), lambda: l.lambda.to_f64() };
+                let (e, n) = Lame::young_poisson_adjoint(young, poisson, bar);
+                sum = (sum.0 + e, sum.1 + n);
+            }
+        }
+        sum
+    }
+
+    /// `dL/d(a velocity that every particle of `particles` starts with)`: the sum of their
+    /// initial-velocity gradients.
+    pub fn initial_velocity(&self, particles: std::ops::Range<usize>) -> Vector<f64, D> {
+        self.initial.v[particles].iter().fold(Vector::<f64, D>::zeros(), |sum, v| sum + v.map(|x| x.to_f64()))
+    }
 }
 
 /// Bytes one stored state of `n` particles takes.

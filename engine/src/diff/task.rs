@@ -625,26 +625,10 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
                 Target::ControllerBias => controller_bar.as_ref().unwrap().1.clone(),
                 Target::YoungsModulus { material } | Target::PoissonsRatio { material } => {
                     let (young, poisson) = self.young_poisson(*material);
-                    let (mut young_bar, mut poisson_bar) = (0.0, 0.0);
-                    for (l, &m) in grads.model.lame.iter().zip(&self.model.particles.material) {
-                        if m as usize == *material {
-                            let bar = Lame { mu: l.mu.to_f64(), lambda: l.lambda.to_f64() };
-                            let (e, n) = Lame::young_poisson_adjoint(young, poisson, bar);
-                            young_bar += e;
-                            poisson_bar += n;
-                        }
-                    }
+                    let (young_bar, poisson_bar) = grads.young_poisson(&self.model, *material, young, poisson);
                     vec![if matches!(target, Target::YoungsModulus { .. }) { young_bar } else { poisson_bar }]
                 }
-                Target::Velocity { particles } => {
-                    let mut sum = vec![0.0; D];
-                    for v in &grads.initial.v[particles.clone()] {
-                        for a in 0..D {
-                            sum[a] += v[a].to_f64();
-                        }
-                    }
-                    sum
-                }
+                Target::Velocity { particles } => grads.initial_velocity(particles.clone()).iter().copied().collect(),
                 Target::ColliderPath { collider } => grads.model.colliders[*collider]
                     .path_velocities(self.model.dt)
                     .iter()
