@@ -203,22 +203,6 @@ pub fn binomial_forward_steps(horizon: usize, snapshots: usize) -> usize {
     usize::try_from(r * l - beta(s + 1, r - 1)).unwrap_or(usize::MAX)
 }
 
-/// The smallest number of slots whose binomial schedule needs at most `max_forward` forward
-/// steps for `horizon` steps, or `None` when even unlimited slots cannot (`max_forward <
-/// horizon - 1`). Never more than `max(1, horizon - 1)`: that many already reach the minimum.
-pub fn binomial_min_snapshots(horizon: usize, max_forward: usize) -> Option<usize> {
-    if max_forward < horizon.saturating_sub(1) {
-        return None;
-    }
-    // `binomial_forward_steps` is non-increasing in the slots: bisect.
-    let (mut lo, mut hi) = (1, horizon.saturating_sub(1).max(1));
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        if binomial_forward_steps(horizon, mid) <= max_forward { hi = mid } else { lo = mid + 1 }
-    }
-    Some(lo)
-}
-
 /// The slots [`Strategy::Interval(k)`](Strategy::Interval) uses for `horizon` steps (`k >= 1`):
 /// `c = ceil(T / k)` checkpoints plus the interior of the segment being reversed.
 fn interval_slots(horizon: usize, k: usize) -> usize {
@@ -641,20 +625,6 @@ mod tests {
         assert_eq!(schedule.recompute_factor(), 1.5);
         let schedule = plan(10, 3, Strategy::Binomial).unwrap();
         assert_eq!((schedule.forward_steps, schedule.recomputed_steps()), (15, 6));
-    }
-
-    #[test]
-    fn min_snapshots_helper() {
-        assert_eq!(binomial_min_snapshots(1, 0), Some(1));
-        assert_eq!(binomial_min_snapshots(10, 8), None);
-        assert_eq!(binomial_min_snapshots(10, 9), Some(9));
-        for horizon in [2, 7, 60, 1000] {
-            for max_forward in [horizon - 1, horizon, 2 * horizon, 5 * horizon, horizon * horizon] {
-                let s = binomial_min_snapshots(horizon, max_forward).unwrap();
-                assert!(binomial_forward_steps(horizon, s) <= max_forward);
-                assert!(s == 1 || binomial_forward_steps(horizon, s - 1) > max_forward);
-            }
-        }
     }
 
     #[test]

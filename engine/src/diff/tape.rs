@@ -122,6 +122,25 @@ enum Buffer<'a, T> {
     Borrowed(&'a mut Vec<T>),
 }
 
+impl<T> std::ops::Deref for Buffer<'_, T> {
+    type Target = Vec<T>;
+    fn deref(&self) -> &Vec<T> {
+        match self {
+            Buffer::Owned(v) => v,
+            Buffer::Borrowed(v) => v,
+        }
+    }
+}
+
+impl<T> std::ops::DerefMut for Buffer<'_, T> {
+    fn deref_mut(&mut self) -> &mut Vec<T> {
+        match self {
+            Buffer::Owned(v) => v,
+            Buffer::Borrowed(v) => v,
+        }
+    }
+}
+
 /// The stored states of a schedule, packed in one allocation: the memory the budget allows is
 /// exactly what is taken, and no allocator keeps freed snapshots around.
 struct SnapshotPool<'a, T> {
@@ -132,30 +151,18 @@ struct SnapshotPool<'a, T> {
 
 impl<'a, T: Real> SnapshotPool<'a, T> {
     fn new(mut data: Buffer<'a, T>, slots: usize, per_state: usize) -> Self {
-        let vec = match &mut data {
-            Buffer::Owned(v) => v,
-            Buffer::Borrowed(v) => &mut **v,
-        };
         // Every slot is saved before it is loaded: what a reused buffer holds is never read.
-        vec.resize(slots * per_state, T::zero());
+        data.resize(slots * per_state, T::zero());
         SnapshotPool { data, per_state, steps: vec![0; slots] }
     }
 
     fn slot(&self, slot: usize) -> &[T] {
-        let data = match &self.data {
-            Buffer::Owned(v) => v,
-            Buffer::Borrowed(v) => &**v,
-        };
-        &data[slot * self.per_state..(slot + 1) * self.per_state]
+        &self.data[slot * self.per_state..(slot + 1) * self.per_state]
     }
 
     fn slot_mut(&mut self, slot: usize) -> &mut [T] {
         let per_state = self.per_state;
-        let data = match &mut self.data {
-            Buffer::Owned(v) => v,
-            Buffer::Borrowed(v) => &mut **v,
-        };
-        &mut data[slot * per_state..(slot + 1) * per_state]
+        &mut self.data[slot * per_state..(slot + 1) * per_state]
     }
 
     fn save<const D: usize>(&mut self, slot: usize, state: &State<T, D>) {

@@ -223,9 +223,7 @@ pub struct IterationReport {
 pub struct TaskOutcome {
     /// Every iteration.
     pub history: Vec<IterationReport>,
-    /// Final-step particles of the first and of the last rollout.
-    pub first_final: PlyFrame,
-    /// See `first_final`.
+    /// Final-step particles of the last rollout.
     pub last_final: PlyFrame,
     /// Pictures of those two states.
     pub pictures: [Image; 2],
@@ -573,15 +571,14 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
         (model, state, actuation)
     }
 
-    /// The final state of a rollout as a PLY frame and a picture, with the path of the center of
-    /// mass over the rollout drawn on it (and the target of a center-of-mass loss).
+    /// A picture of a rollout's final state with the path of the center of mass drawn on it
+    /// (and the target of a center-of-mass loss), and that final state.
     fn picture(
         &self,
         model: &Model<T, D>,
         initial: &State<T, D>,
         actuation: &[Vec<T>],
-        last: &State<T, D>,
-    ) -> Result<(PlyFrame, Image)> {
+    ) -> Result<(Image, State<T, D>)> {
         let point = |s: &State<T, D>| {
             let c = model.center_of_mass(s);
             [0, 1, 2].map(|a| if a < D { c[a] } else { 0.0 })
@@ -596,9 +593,9 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
             LossDesc::CenterOfMass { target } => Some([0, 1, 2].map(|a| target.get(a).copied().unwrap_or(0.0))),
             _ => None,
         };
-        let mut image = render_frame(model, last, 480, 480);
+        let mut image = render_frame(model, &sim.state, 480, 480);
         draw_path(&mut image, model, &path, mark, [255, 210, 90]);
-        Ok((PlyFrame::from_state(model, last), image))
+        Ok((image, sim.state))
     }
 
     /// The current Young's modulus and Poisson's ratio of `material`.
@@ -646,33 +643,31 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
         let mut optimizer = Optimizer::new(self.task.method);
         optimizer.clip_norm = self.task.clip_norm;
         let mut history = Vec::new();
-        let mut first: Option<(PlyFrame, Image)> = None;
+        let mut first_picture: Option<Image> = None;
         let steps = self.task.steps;
         let mut storage = TapeStorage::default();
         for iteration in 0..=iterations {
             let start = Instant::now();
             let (model, state, actuation) = self.instantiate();
             let tape = Tape::record_in(&mut storage, &model, &state, &actuation, steps, self.task.checkpointing)?;
-            // Pictures of the first and the final rollouts only (not timed as part of an iteration).
-            let frame = (iteration == 0 || iteration == iterations).then(|| tape.final_state().clone());
             let grads = tape.backward(self.loss.as_ref())?;
             let seconds = start.elapsed().as_secs_f64();
-            let frame = match frame {
-                Some(s) => Some(self.picture(&model, &state, &actuation, &s)?),
-                None => None,
+            // Pictures of the first and the final rollouts only (not timed as part of an iteration).
+            let picture = if iteration == 0 || iteration == iterations {
+                Some(self.picture(&model, &state, &actuation)?)
+            } else {
+                None
             };
             if iteration == 0 {
-                first = frame.clone();
+                first_picture = picture.as_ref().map(|(image, _)| image.clone());
             }
             if iteration == iterations {
                 // The rollout of the final parameters: its loss and frame, no update.
-                let ((first_final, first_picture), (last_final, last_picture)) =
-                    (first.expect("kept at iteration 0"), frame.expect("kept at the last iteration"));
+                let (last_picture, last) = picture.expect("pictured at the last iteration");
                 return Ok(TaskOutcome {
                     history,
-                    first_final,
-                    last_final,
-                    pictures: [first_picture, last_picture],
+                    last_final: PlyFrame::from_state(&model, &last),
+                    pictures: [first_picture.unwrap_or_else(|| last_picture.clone()), last_picture],
                     final_loss: grads.loss,
                 });
             }
