@@ -307,46 +307,66 @@ impl<T: Real, const D: usize> Collider<T, D> {
         self.velocity + self.path.velocity(step) + spin
     }
 
-    /// Adjoint of [`Collider::velocity_at`] during `step` (time `t`), where the anchor has moved
-    /// by `velocity t` plus the path so far: adds the gradients of the velocity, the angular
-    /// velocity, this step's path velocity and the pose to `grad`. With the spin `w x r`,
-    /// `r = x - anchor`: `dL/dw += r x vc_bar`, `dL/d(displacement) = -(vc_bar x w)`, which
-    /// reaches `velocity` times `t` and each earlier path velocity times `dt`
-    /// ([`ColliderGradient::path_velocities`] sums the latter).
+    /// Adjoint of [`Collider::velocity_at`]: adds `vc_bar`'s contribution to one step's sums
+    /// (see [`ColliderStepGradient`]). With the spin `w x r`, `r = x - anchor`:
+    /// `dL/dw += r x vc_bar` and `dL/d(displacement) += -(vc_bar x w)`.
     pub fn velocity_at_adjoint(
         &self,
         shape: &Shape<T, D>,
         x: &Vector<T, D>,
-        step: usize,
-        t: T,
         vc_bar: &Vector<T, D>,
-        grad: &mut ColliderGradient<T, D>,
+        sums: &mut ColliderStepGradient<T, D>,
     ) {
         let r = x - shape.anchor();
         let w = self.angular_velocity;
         let b = vc_bar;
-        grad.velocity += b;
-        if step < grad.path.len() {
-            grad.path[step] += b;
-        }
-        let displacement_bar = if D == 2 {
-            grad.angular_velocity[2] += b[1] * r[0] - b[0] * r[1];
+        sums.surface_velocity += b;
+        if D == 2 {
+            sums.angular_velocity[2] += b[1] * r[0] - b[0] * r[1];
             // -(b x w) with w = (0, 0, w2): (-b1 w2, b0 w2).
-            Vector::<T, D>::from_fn(|a, _| if a == 0 { -b[1] * w[2] } else { b[0] * w[2] })
+            sums.displacement += Vector::<T, D>::from_fn(|a, _| if a == 0 { -b[1] * w[2] } else { b[0] * w[2] });
         } else {
             let cross = |p: [T; 3], q: [T; 3]| {
                 [p[1] * q[2] - p[2] * q[1], p[2] * q[0] - p[0] * q[2], p[0] * q[1] - p[1] * q[0]]
             };
             let rb = cross([r[0], r[1], r[2]], [b[0], b[1], b[2]]);
             let bw = cross([b[0], b[1], b[2]], w);
-            for (g, x) in grad.angular_velocity.iter_mut().zip(rb) {
+            for (g, x) in sums.angular_velocity.iter_mut().zip(rb) {
                 *g += x;
             }
-            Vector::<T, D>::from_fn(|a, _| -bw[a])
-        };
-        grad.velocity += displacement_bar * t;
-        if let Some(last) = grad.displacement.len().checked_sub(1) {
-            grad.displacement[step.min(last)] += displacement_bar;
+            sums.displacement -= Vector::<T, D>::from_fn(|a, _| bw[a]);
+        }
+    }
+}
+
+/// One step's share of a collider's gradient, summed over the grid nodes it covers:
+/// `dL/d(surface velocity)`, `dL/d(angular velocity)` and `dL/d(displacement)` of that step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ColliderStepGradient<T, const D: usize> {
+    /// `dL/d(surface velocity)` summed over the nodes.
+    pub surface_velocity: Vector<T, D>,
+    /// `dL/dangular_velocity`.
+    pub angular_velocity: [T; 3],
+    /// `dL/d(the collider's displacement so far)`.
+    pub displacement: Vector<T, D>,
+}
+
+impl<T: Real, const D: usize> ColliderStepGradient<T, D> {
+    /// Zero.
+    pub fn zero() -> Self {
+        ColliderStepGradient {
+            surface_velocity: Vector::<T, D>::zeros(),
+            angular_velocity: [T::zero(); 3],
+            displacement: Vector::<T, D>::zeros(),
+        }
+    }
+
+    /// Adds another node's or row's share.
+    pub fn accumulate(&mut self, other: &Self) {
+        self.surface_velocity += other.surface_velocity;
+        self.displacement += other.displacement;
+        for (a, b) in self.angular_velocity.iter_mut().zip(other.angular_velocity) {
+            *a += b;
         }
     }
 }
@@ -377,17 +397,19 @@ impl<T: Real, const D: usize> ColliderGradient<T, D> {
         }
     }
 
-    /// Adds another gradient.
-    pub fn accumulate(&mut self, other: &Self) {
-        self.velocity += other.velocity;
-        for a in 0..3 {
-            self.angular_velocity[a] += other.angular_velocity[a];
+    /// Adds step `step`'s share (time `t`): the surface velocity is the constant velocity plus
+    /// this step's path velocity; the displacement is `velocity t` plus `dt` times the earlier
+    /// path velocities ([`ColliderGradient::path_velocities`] sums the latter).
+    pub fn add_step(&mut self, step: usize, t: T, sums: &ColliderStepGradient<T, D>) {
+        self.velocity += sums.surface_velocity + sums.displacement * t;
+        for (a, b) in self.angular_velocity.iter_mut().zip(sums.angular_velocity) {
+            *a += b;
         }
-        for (s, o) in self.path.iter_mut().zip(&other.path) {
-            *s += o;
+        if step < self.path.len() {
+            self.path[step] += sums.surface_velocity;
         }
-        for (s, o) in self.displacement.iter_mut().zip(&other.displacement) {
-            *s += o;
+        if let Some(last) = self.displacement.len().checked_sub(1) {
+            self.displacement[step.min(last)] += sums.displacement;
         }
     }
 

@@ -1,7 +1,7 @@
 //! Grid update: momentum to velocity, body force, then the walls and colliders.
 
 use super::Model;
-use super::boundary::{ColliderGradient, Contact, Shape};
+use super::boundary::{ColliderGradient, ColliderStepGradient, Contact, Shape};
 use super::grid::Node;
 use crate::math::{Real, Vector};
 use rayon::prelude::*;
@@ -100,15 +100,14 @@ pub(super) fn apply_adjoint<T: Real, const D: usize>(
     };
     let stride = spec.strides()[0];
     let (first, block) = (rows.start * stride / row, rows.start * stride..rows.end * stride);
-    let partials: Vec<(Vector<T, D>, Vec<ColliderGradient<T, D>>)> = bar[block.clone()]
+    let partials: Vec<(Vector<T, D>, Vec<ColliderStepGradient<T, D>>)> = bar[block.clone()]
         .par_chunks_mut(row)
         .zip(scattered[block].par_chunks(row))
         .enumerate()
         .with_min_len(16)
         .map(|(r, (bar_row, in_row))| {
             let mut gravity_bar = Vector::<T, D>::zeros();
-            let mut collider_bar: Vec<ColliderGradient<T, D>> =
-                model.colliders.iter().map(|c| ColliderGradient::zero(c.path.velocities().len())).collect();
+            let mut collider_bar = vec![ColliderStepGradient::zero(); model.colliders.len()];
             let mut coords = spec.node_coords((first + r) * row);
             let mut boundaries: Vec<Boundary<T, D>> = Vec::new();
             for (k, (node_bar, node)) in bar_row.iter_mut().zip(in_row).enumerate() {
@@ -142,14 +141,7 @@ pub(super) fn apply_adjoint<T: Real, const D: usize>(
                         Boundary::Collider(c, n, vc) => {
                             let rel_bar = model.colliders[c].contact.apply_adjoint(v_in - vc, &n, v_bar);
                             let vc_bar = v_bar - rel_bar;
-                            model.colliders[c].velocity_at_adjoint(
-                                &shapes[c],
-                                &x,
-                                step,
-                                t,
-                                &vc_bar,
-                                &mut collider_bar[c],
-                            );
+                            model.colliders[c].velocity_at_adjoint(&shapes[c], &x, &vc_bar, &mut collider_bar[c]);
                             v_bar = rel_bar;
                         }
                     }
@@ -163,11 +155,15 @@ pub(super) fn apply_adjoint<T: Real, const D: usize>(
         .collect();
     // Summed in row order: the same result on any thread count.
     let mut gravity_bar = Vector::<T, D>::zeros();
+    let mut step_sums = vec![ColliderStepGradient::zero(); model.colliders.len()];
     for (g, cs) in &partials {
         gravity_bar += g;
-        for (total, c) in colliders.iter_mut().zip(cs) {
+        for (total, c) in step_sums.iter_mut().zip(cs) {
             total.accumulate(c);
         }
+    }
+    for (gradient, sums) in colliders.iter_mut().zip(&step_sums) {
+        gradient.add_step(step, t, sums);
     }
     gravity_bar
 }

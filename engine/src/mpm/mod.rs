@@ -14,7 +14,7 @@ pub mod grid;
 mod grid_update;
 mod p2g;
 
-pub use boundary::{Collider, ColliderGradient, ColliderPath, Contact, Shape, Walls};
+pub use boundary::{Collider, ColliderGradient, ColliderPath, ColliderStepGradient, Contact, Shape, Walls};
 pub use grid::{Bins, GridSpec, Node, Stencil, StencilGrid};
 
 use crate::error::{Error, Result};
