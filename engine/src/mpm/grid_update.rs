@@ -6,10 +6,62 @@ use super::grid::Node;
 use crate::math::{Real, Vector};
 use rayon::prelude::*;
 
+/// A boundary a grid node lies in: a wall side (its contact law and inward normal) or a
+/// collider (its index, contact normal and surface velocity at the node).
+#[derive(Clone, Copy)]
+enum Boundary<T: Real, const D: usize> {
+    Wall(Contact<T>, Vector<T, D>),
+    Collider(usize, Vector<T, D>, Vector<T, D>),
+}
+
+impl<T: Real, const D: usize> Boundary<T, D> {
+    /// The velocity after this boundary acts on `v`.
+    #[inline(always)]
+    fn apply(&self, model: &Model<T, D>, v: Vector<T, D>) -> Vector<T, D> {
+        match *self {
+            Boundary::Wall(contact, n) => contact.apply(v, &n),
+            Boundary::Collider(c, n, vc) => vc + model.colliders[c].contact.apply(v - vc, &n),
+        }
+    }
+}
+
+/// Visits the boundaries of the node at `coords` in the order they act (the wall sides by
+/// axis, then the colliders, posed as `shapes` for `step`): the one place the forward update and
+/// its adjoint learn which boundaries a node lies in.
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // the axis indexes coordinates, cells and wall sides alike
+fn for_each_boundary<T: Real, const D: usize>(
+    model: &Model<T, D>,
+    step: usize,
+    shapes: &[Shape<T, D>],
+    coords: [usize; D],
+    mut visit: impl FnMut(Boundary<T, D>),
+) {
+    let (spec, walls) = (&model.grid, &model.walls);
+    for a in 0..D {
+        if coords[a] < walls.thickness {
+            let n = Vector::<T, D>::from_fn(|k, _| if k == a { T::one() } else { T::zero() });
+            visit(Boundary::Wall(walls.sides[a][0], n));
+        } else if coords[a] + walls.thickness > spec.cells[a] {
+            let n = Vector::<T, D>::from_fn(|k, _| if k == a { -T::one() } else { T::zero() });
+            visit(Boundary::Wall(walls.sides[a][1], n));
+        }
+    }
+    if shapes.is_empty() {
+        return;
+    }
+    let x = spec.node_position(coords);
+    let normal_h = spec.dx * T::of(1e-2);
+    for (c, (collider, shape)) in model.colliders.iter().zip(shapes).enumerate() {
+        if shape.distance(&x) < T::zero() {
+            visit(Boundary::Collider(c, shape.normal(&x, normal_h), collider.velocity_at(shape, &x, step)));
+        }
+    }
+}
+
 /// Turns each node's momentum into its end-of-step velocity (stored in `momentum`) and applies
 /// the boundary conditions, in the node rows `rows` along axis 0 (the others are empty).
 /// `step` sets the colliders' time `t = step dt`.
-#[allow(clippy::needless_range_loop)] // the axis indexes coordinates, cells and wall sides alike
 pub(super) fn apply<T: Real, const D: usize>(
     model: &Model<T, D>,
     step: usize,
@@ -19,9 +71,7 @@ pub(super) fn apply<T: Real, const D: usize>(
     let spec = &model.grid;
     let dt = model.dt;
     let shapes: Vec<Shape<T, D>> = model.colliders.iter().map(|c| c.shape_at(step, dt)).collect();
-    let walls = &model.walls;
     let gravity_dv = model.gravity * dt;
-    let normal_h = spec.dx * T::of(1e-2);
     let row = spec.nodes()[D - 1];
     // One work item per row of nodes along the last axis: coordinates advance incrementally.
     let stride = spec.strides()[0];
@@ -36,25 +86,7 @@ pub(super) fn apply<T: Real, const D: usize>(
                 }
                 coords[D - 1] = k;
                 let mut v = node.momentum / node.mass + gravity_dv;
-                for a in 0..D {
-                    if coords[a] < walls.thickness {
-                        let n = Vector::<T, D>::from_fn(|k, _| if k == a { T::one() } else { T::zero() });
-                        v = walls.sides[a][0].apply(v, &n);
-                    } else if coords[a] + walls.thickness > spec.cells[a] {
-                        let n = Vector::<T, D>::from_fn(|k, _| if k == a { -T::one() } else { T::zero() });
-                        v = walls.sides[a][1].apply(v, &n);
-                    }
-                }
-                if !shapes.is_empty() {
-                    let x = spec.node_position(coords);
-                    for (collider, shape) in model.colliders.iter().zip(&shapes) {
-                        if shape.distance(&x) < T::zero() {
-                            let n = shape.normal(&x, normal_h);
-                            let vc = collider.velocity_at(shape, &x, step);
-                            v = vc + collider.contact.apply(v - vc, &n);
-                        }
-                    }
-                }
+                for_each_boundary(model, step, &shapes, coords, |b| v = b.apply(model, v));
                 node.momentum = v;
             }
         },
@@ -71,7 +103,6 @@ pub(super) fn apply<T: Real, const D: usize>(
 /// reversed in turn (each one's input recomputed from `v0`), then `p_bar = v0_bar / m`,
 /// `m_bar = -v0_bar . (v0 - dt g) / m`, `g_bar += dt v0_bar`. Which nodes lie inside a collider
 /// and its contact normal are held fixed (piecewise constant in the collider's position).
-#[allow(clippy::needless_range_loop)] // the axis indexes coordinates, cells and wall sides alike
 pub(super) fn apply_adjoint<T: Real, const D: usize>(
     model: &Model<T, D>,
     step: usize,
@@ -84,20 +115,8 @@ pub(super) fn apply_adjoint<T: Real, const D: usize>(
     let dt = model.dt;
     let t = T::of(step as f64) * dt;
     let shapes: Vec<Shape<T, D>> = model.colliders.iter().map(|c| c.shape_at(step, dt)).collect();
-    let walls = &model.walls;
     let gravity_dv = model.gravity * dt;
-    let normal_h = spec.dx * T::of(1e-2);
     let row = spec.nodes()[D - 1];
-    // One boundary a node lies in: a wall side (axis, normal) or a collider (index, normal).
-    #[derive(Clone, Copy)]
-    enum Boundary<T: Real, const D: usize> {
-        Wall(Contact<T>, Vector<T, D>),
-        Collider(usize, Vector<T, D>, Vector<T, D>),
-    }
-    let forward = |b: &Boundary<T, D>, v: Vector<T, D>| match *b {
-        Boundary::Wall(contact, n) => contact.apply(v, &n),
-        Boundary::Collider(c, n, vc) => vc + model.colliders[c].contact.apply(v - vc, &n),
-    };
     let stride = spec.strides()[0];
     let (first, block) = (rows.start * stride / row, rows.start * stride..rows.end * stride);
     let partials: Vec<(Vector<T, D>, Vec<ColliderStepGradient<T, D>>)> = bar[block.clone()]
@@ -117,30 +136,17 @@ pub(super) fn apply_adjoint<T: Real, const D: usize>(
                 }
                 coords[D - 1] = k;
                 boundaries.clear();
-                for a in 0..D {
-                    let e = Vector::<T, D>::from_fn(|k, _| if k == a { T::one() } else { T::zero() });
-                    if coords[a] < walls.thickness {
-                        boundaries.push(Boundary::Wall(walls.sides[a][0], e));
-                    } else if coords[a] + walls.thickness > spec.cells[a] {
-                        boundaries.push(Boundary::Wall(walls.sides[a][1], -e));
-                    }
-                }
-                let x = spec.node_position(coords);
-                for (c, (collider, shape)) in model.colliders.iter().zip(&shapes).enumerate() {
-                    if shape.distance(&x) < T::zero() {
-                        let n = shape.normal(&x, normal_h);
-                        boundaries.push(Boundary::Collider(c, n, collider.velocity_at(shape, &x, step)));
-                    }
-                }
+                for_each_boundary(model, step, &shapes, coords, |b| boundaries.push(b));
                 let v0 = node.momentum / node.mass + gravity_dv;
                 let mut v_bar = node_bar.momentum;
                 for b in (0..boundaries.len()).rev() {
-                    let v_in = boundaries[..b].iter().fold(v0, |v, boundary| forward(boundary, v));
+                    let v_in = boundaries[..b].iter().fold(v0, |v, boundary| boundary.apply(model, v));
                     match boundaries[b] {
                         Boundary::Wall(contact, n) => v_bar = contact.apply_adjoint(v_in, &n, v_bar),
                         Boundary::Collider(c, n, vc) => {
                             let rel_bar = model.colliders[c].contact.apply_adjoint(v_in - vc, &n, v_bar);
                             let vc_bar = v_bar - rel_bar;
+                            let x = spec.node_position(coords);
                             model.colliders[c].velocity_at_adjoint(&shapes[c], &x, &vc_bar, &mut collider_bar[c]);
                             v_bar = rel_bar;
                         }
