@@ -577,6 +577,25 @@ fn tape_rejects_bad_input() {
     let tape = Tape::record(&model, &state, &actuation, 10, Checkpointing::default()).unwrap();
     let e = message(tape.backward(&few).unwrap_err());
     assert!(e.contains("of 3 particles"), "{e}");
+    // A step's adjoint on a state with a particle the model does not have.
+    let mut extra = state.clone();
+    extra.x.push(extra.x[0]);
+    let mut grads = ModelGradients::zeros(&model);
+    let (mut in_bar, mut act_bar) = (State::default(), vec![0.0; 2]);
+    let e = message(
+        model
+            .step_adjoint(
+                &extra,
+                &[0.0, 0.0],
+                &extra,
+                &mut in_bar,
+                &mut act_bar,
+                &mut grads,
+                &mut AdjointScratch::default(),
+            )
+            .unwrap_err(),
+    );
+    assert!(e.contains("disagree in length"), "{e}");
     // NaN in a target trajectory.
     let mut xs = vec![Vector::<f64, 2>::zeros(); 3];
     xs[2][1] = f64::NAN;

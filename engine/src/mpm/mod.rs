@@ -211,17 +211,9 @@ impl<T: Real, const D: usize> Model<T, D> {
         Ok(())
     }
 
-    /// Advances `input` by one step into `output` (whose buffers are reused). `actuation` holds
-    /// one signal per actuator. Errors: a particle off the grid or a non-finite value (named by
-    /// the step of the state that holds it, the particle and the field), or an actuation of the
-    /// wrong length. After an error `output` holds the failed step's state (for inspection).
-    pub fn step(
-        &self,
-        input: &State<T, D>,
-        actuation: &[T],
-        output: &mut State<T, D>,
-        scratch: &mut Scratch<T, D>,
-    ) -> Result<()> {
+    /// What a step (or its adjoint) needs of its input beyond [`Model::validate`]: one signal per
+    /// actuator and particle arrays of one length.
+    fn check_step_input(&self, input: &State<T, D>, actuation: &[T]) -> Result<()> {
         if actuation.len() != self.actuator_count {
             return Err(Error::InvalidArgument(format!(
                 "actuation has {} signals, the model has {} actuators",
@@ -238,6 +230,22 @@ impl<T: Real, const D: usize> Model<T, D> {
                 "particle arrays disagree in length: the state has {n} positions (see Model::validate)"
             )));
         }
+        Ok(())
+    }
+
+    /// Advances `input` by one step into `output` (whose buffers are reused). `actuation` holds
+    /// one signal per actuator. Errors: a particle off the grid or a non-finite value (named by
+    /// the step of the state that holds it, the particle and the field), or an actuation of the
+    /// wrong length. After an error `output` holds the failed step's state (for inspection).
+    pub fn step(
+        &self,
+        input: &State<T, D>,
+        actuation: &[T],
+        output: &mut State<T, D>,
+        scratch: &mut Scratch<T, D>,
+    ) -> Result<()> {
+        self.check_step_input(input, actuation)?;
+        let n = input.len();
         output.resize_to(n);
         scratch.bins.rebuild(&input.x, &self.grid, input.step)?;
         let deformation_finite = p2g::p2g(self, input, actuation, scratch, output, None);
@@ -403,6 +411,7 @@ impl<T: Real, const D: usize> Model<T, D> {
         grads: &mut ModelGradients<T, D>,
         scratch: &mut AdjointScratch<T, D>,
     ) -> Result<()> {
+        self.check_step_input(input, actuation)?;
         let n = input.len();
         let out_lens = [out_bar.x.len(), out_bar.v.len(), out_bar.c.len(), out_bar.f.len(), out_bar.plastic.len()];
         let grad_lens = [grads.mass.len(), grads.volume.len(), grads.lame.len()];
@@ -415,13 +424,6 @@ impl<T: Real, const D: usize> Model<T, D> {
                 "adjoint buffers do not match the model ({n} particles, {} materials, {} colliders, {} actuators)",
                 self.materials.len(),
                 self.colliders.len(),
-                self.actuator_count
-            )));
-        }
-        if actuation.len() != self.actuator_count {
-            return Err(Error::InvalidArgument(format!(
-                "actuation has {} signals, the model has {} actuators",
-                actuation.len(),
                 self.actuator_count
             )));
         }
