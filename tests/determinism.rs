@@ -115,3 +115,26 @@ fn f32_and_f64_rollouts_agree() {
     assert!(moved > 1e-2, "the scene should move ({moved})");
     assert!(worst < 2e-5, "f32 and f64 positions differ by {worst}");
 }
+
+/// The transfer kernels run built for AVX2 where the CPU has it and for baseline x86-64
+/// elsewhere (rheo_engine::mpm::isa); both builds give bitwise the same rollout and gradients.
+/// On a CPU without AVX2 both runs take the baseline build.
+#[test]
+fn baseline_and_avx2_builds_agree_bitwise() {
+    use rheo_engine::diff::{Checkpointing, MeanPosition, Tape};
+    let run = |baseline: bool| {
+        rheo_engine::mpm::isa::force_baseline(baseline);
+        let mut sim = mixed_scene::<f32>();
+        let initial = sim.state.clone();
+        sim.run(100).unwrap();
+        let tape = Tape::record(&sim.model, &initial, &[], 100, Checkpointing::default()).unwrap();
+        let grads = tape.backward(&MeanPosition { axis: 0, step: 100, weight: 1.0 }).unwrap();
+        rheo_engine::mpm::isa::force_baseline(false);
+        (sim.state, grads.initial)
+    };
+    let (state_avx2, grads_avx2) = run(false);
+    let (state_baseline, grads_baseline) = run(true);
+    assert_bitwise_equal(&state_avx2, &state_baseline);
+    assert_bitwise_equal(&grads_avx2, &grads_baseline);
+    assert!(grads_avx2.v.iter().any(|g| g[0] != 0.0), "the loss should depend on the initial velocities");
+}

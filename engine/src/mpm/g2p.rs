@@ -1,7 +1,7 @@
 //! Grid to particle: gather velocity and the APIC/MLS affine velocity, then advect.
 
 use super::grid::{Bins, Node, StencilGrid};
-use super::{Model, Shared, State};
+use super::{Model, Shared, State, isa};
 use crate::math::{Matrix, Real, Vector};
 use rayon::prelude::*;
 
@@ -26,7 +26,7 @@ pub(super) fn g2p<T: Real, const D: usize>(
     let (x_out, v_out, c_out) = (Shared(out.x.as_mut_ptr()), Shared(out.v.as_mut_ptr()), Shared(out.c.as_mut_ptr()));
     bins.order
         .par_chunks(CHUNK)
-        .map(|chunk| {
+        .map(|chunk| isa::best(#[inline(always)] || {
             let mut ok = true;
             for &p in chunk {
                 let p = p as usize;
@@ -50,7 +50,7 @@ pub(super) fn g2p<T: Real, const D: usize>(
                 }
             }
             ok
-        })
+        }))
         // Not `all`, which would stop early and leave particles unwritten.
         .reduce(|| true, |a, b| a & b)
 }
@@ -81,7 +81,7 @@ pub(super) fn g2p_adjoint<T: Real, const D: usize>(
     let x_bar_out = Shared(in_bar.x.as_mut_ptr());
     for colour in 0..bins.colour_start.len() - 1 {
         let slabs = &bins.slabs[bins.colour_start[colour]..bins.colour_start[colour + 1]];
-        slabs.par_iter().for_each(|range| {
+        slabs.par_iter().for_each(|range| isa::best(#[inline(always)] || {
             for &p in &bins.order[range.clone()] {
                 let p = p as usize;
                 let Some(stencil) = grid.stencil(&input.x[p]) else { unreachable!() };
@@ -102,6 +102,6 @@ pub(super) fn g2p_adjoint<T: Real, const D: usize>(
                 // SAFETY: `order` is a permutation, so particle p is written here only.
                 unsafe { *x_bar_out.at(p) = x_bar };
             }
-        });
+        }));
     }
 }

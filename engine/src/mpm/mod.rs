@@ -12,6 +12,7 @@ pub mod boundary;
 mod g2p;
 pub mod grid;
 mod grid_update;
+pub mod isa;
 mod p2g;
 
 pub use boundary::{Collider, ColliderGradient, ColliderPath, ColliderStepGradient, Contact, Shape, Walls};

@@ -2,7 +2,7 @@
 //! scatter of its mass and momentum (with the MLS stress term) to the grid, in one pass.
 
 use super::grid::{Bins, Node, StencilGrid};
-use super::{MaterialGradient, Model, ModelGradients, NO_ACTUATOR, Scratch, Shared, State};
+use super::{MaterialGradient, isa, Model, ModelGradients, NO_ACTUATOR, Scratch, Shared, State};
 use crate::material::{Elasticity, Lame, PlasticLaw, Plasticity};
 use crate::math::{Matrix, Real, Vector, cofactor, det};
 use rayon::prelude::*;
@@ -97,7 +97,7 @@ pub(super) fn p2g<T: Real, const D: usize>(
     });
     for colour in 0..bins.colour_start.len() - 1 {
         let slabs = &bins.slabs[bins.colour_start[colour]..bins.colour_start[colour + 1]];
-        slabs.par_iter().for_each(|range| {
+        slabs.par_iter().for_each(|range| isa::best(#[inline(always)] || {
             let mut slab_finite = true;
             for &p in &bins.order[range.clone()] {
                 let p = p as usize;
@@ -128,7 +128,7 @@ pub(super) fn p2g<T: Real, const D: usize>(
             if !slab_finite {
                 finite.store(false, Ordering::Relaxed);
             }
-        });
+        }));
     }
     finite.into_inner()
 }
@@ -271,7 +271,7 @@ pub(super) fn p2g_adjoint<T: Real, const D: usize>(
     let partials: Vec<(Vec<MaterialGradient<T>>, Vec<T>, T)> = bins
         .order
         .par_chunks(ADJOINT_CHUNK)
-        .map(|chunk| {
+        .map(|chunk| isa::best(#[inline(always)] || {
             let mut materials = zero_materials.clone();
             let mut actuation_bar = vec![T::zero(); actuation.len()];
             let mut actuation_stress_bar = T::zero();
@@ -322,7 +322,7 @@ pub(super) fn p2g_adjoint<T: Real, const D: usize>(
                 }
             }
             (materials, actuation_bar, actuation_stress_bar)
-        })
+        }))
         .collect();
     // Summed in chunk order: the same result on any thread count.
     let mut materials = zero_materials;
