@@ -275,11 +275,13 @@ pub(super) fn p2g_adjoint<T: Real, const D: usize>(
             let mut materials = zero_materials.clone();
             let mut actuation_bar = vec![T::zero(); actuation.len()];
             let mut actuation_stress_bar = T::zero();
+            // Two passes over the chunk, the node gather and then the particles' own updates:
+            // each keeps few values live, where one pass ran out of registers.
+            let mut affine_bars = Vec::with_capacity(chunk.len());
             for &p in chunk {
                 let p = p as usize;
                 let Some(stencil) = grid.stencil(&input.x[p]) else { unreachable!() };
-                let forward = &updates[p];
-                let affine = forward.affine;
+                let affine = updates[p].affine;
                 let mass = props.mass[p];
                 let momentum = input.v[p] * mass;
                 let affine_dx = affine * spec.dx;
@@ -298,10 +300,18 @@ pub(super) fn p2g_adjoint<T: Real, const D: usize>(
                 // Per-particle factors of the node sums: the offsets' part of x_bar,
                 // sum_i -w A^T pi_i; dx in A_bar; sum_i w (pi_i . v + mu_i) for the mass.
                 x_grad -= affine.tr_mul(&weighted_pi);
-                affine_bar *= spec.dx;
-                let mass_grad = weighted_pi.dot(&input.v[p]) + weighted_mu;
+                affine_bars.push(affine_bar * spec.dx);
+                // SAFETY: `order` is a permutation, so particle p is handled here only.
+                unsafe {
+                    *x_bar.at(p) += x_grad;
+                    *v_bar.at(p) = weighted_pi * mass;
+                    *mass_bar.at(p) += weighted_pi.dot(&input.v[p]) + weighted_mu;
+                }
+            }
+            for (&p, affine_bar) in chunk.iter().zip(&affine_bars) {
+                let p = p as usize;
                 let (c_grad, f_grad, plastic_grad, params) =
-                    update_particle_adjoint(model, input, actuation, p, forward, &affine_bar, out_bar);
+                    update_particle_adjoint(model, input, actuation, p, &updates[p], affine_bar, out_bar);
                 let material = props.material[p] as usize;
                 materials[material].plastic.accumulate(&params.plastic);
                 materials[material].viscosity += params.viscosity;
@@ -309,14 +319,12 @@ pub(super) fn p2g_adjoint<T: Real, const D: usize>(
                     actuation_bar[props.actuator[p] as usize] += params.actuation;
                     actuation_stress_bar += params.actuation_stress;
                 }
-                // SAFETY: `order` is a permutation, so particle p is handled here only.
+                // SAFETY: as above.
                 unsafe {
-                    *x_bar.at(p) += x_grad;
-                    *v_bar.at(p) = weighted_pi * mass;
                     *c_bar.at(p) = c_grad;
                     *f_bar.at(p) = f_grad;
                     *plastic_bar.at(p) = plastic_grad;
-                    *mass_bar.at(p) += mass_grad + params.mass_from_affine;
+                    *mass_bar.at(p) += params.mass_from_affine;
                     *volume_bar.at(p) += params.volume;
                     lame_bar.at(p).accumulate(params.lame);
                 }
