@@ -263,9 +263,14 @@ pub const SLAB: usize = 2;
 /// Particles per work item of the binning sort.
 const SORT_CHUNK: usize = 1024;
 
+/// Interleaved counters per chunk: particle `i` counts in lane `i % SORT_LANES`. Consecutive
+/// particles mostly share a slab, and one counter per slab would make every increment wait for
+/// the previous one (a store-to-load chain through memory).
+const SORT_LANES: usize = 4;
+
 /// Particles binned in a fixed order: by slab colour (the parity of the slab), then by slab,
-/// then by particle index (scenes create particles in cell order, so a slab's particles stay
-/// close in memory). Scattering the slabs of one colour in parallel and the two colours in
+/// then by chunk of 1024 particles, lane (index modulo 4) and index (scenes create particles in
+/// cell order, so a slab's particles stay close in memory). Scattering the slabs of one colour in parallel and the two colours in
 /// sequence gives a scatter whose every sum has the same order on any thread count, with two
 /// parallel phases per step.
 #[derive(Clone, Debug, Default)]
@@ -279,7 +284,7 @@ pub struct Bins {
     /// The node indices along axis 0 that the particles' stencils touch: the grid passes skip
     /// the rest (empty space).
     pub rows: std::ops::Range<usize>,
-    /// Per chunk of particles, per key: the count, then the first slot (scratch).
+    /// Per chunk of particles and lane, per key: the count, then the first slot (scratch).
     chunk_counts: Vec<u32>,
     /// Per-particle slab keys (scratch).
     keys: Vec<u32>,
@@ -309,17 +314,18 @@ impl Bins {
         let key_count = 2 * half;
         self.keys.resize(n, 0);
         self.chunk_counts.clear();
-        self.chunk_counts.resize(n.div_ceil(SORT_CHUNK) * key_count, 0);
+        let lanes_count = SORT_LANES * key_count;
+        self.chunk_counts.resize(n.div_ceil(SORT_CHUNK) * lanes_count, 0);
         self.keys
             .par_chunks_mut(SORT_CHUNK)
             .zip(x.par_chunks(SORT_CHUNK))
-            .zip(self.chunk_counts.par_chunks_mut(key_count))
+            .zip(self.chunk_counts.par_chunks_mut(lanes_count))
             .for_each(|((keys, xs), counts)| {
-                for (key, xp) in keys.iter_mut().zip(xs) {
+                for (i, (key, xp)) in keys.iter_mut().zip(xs).enumerate() {
                     *key = match grid.base(xp) {
                         Some((base, _)) => {
                             let k = key_of(base[0]);
-                            counts[k] += 1;
+                            counts[(i % SORT_LANES) * key_count + k] += 1;
                             k as u32
                         }
                         None => u32::MAX,
@@ -329,10 +335,11 @@ impl Bins {
         if let Some(p) = self.keys.iter().position(|&k| k == u32::MAX) {
             return Err(Error::OutOfDomain { step, particle: p, position: x[p].iter().map(|v| v.to_f64()).collect() });
         }
-        // Exclusive prefix over (key, chunk): chunk_counts becomes each chunk's first slot per key.
+        // Exclusive prefix over (key, chunk, lane): chunk_counts becomes each lane's first slot
+        // per key.
         self.slabs.clear();
         self.colour_start.clear();
-        let chunks = self.chunk_counts.len() / key_count.max(1);
+        let lanes = self.chunk_counts.len() / key_count.max(1);
         let mut next = 0u32;
         let (mut min_slab, mut max_slab) = (usize::MAX, 0);
         for key in 0..key_count {
@@ -340,9 +347,9 @@ impl Bins {
                 self.colour_start.push(self.slabs.len());
             }
             let start = next;
-            for c in 0..chunks {
-                let count = self.chunk_counts[c * key_count + key];
-                self.chunk_counts[c * key_count + key] = next;
+            for lane in 0..lanes {
+                let count = self.chunk_counts[lane * key_count + key];
+                self.chunk_counts[lane * key_count + key] = next;
                 next += count;
             }
             if next > start {
@@ -363,11 +370,11 @@ impl Bins {
         };
         self.order.resize(n, 0);
         let order = Shared(self.order.as_mut_ptr());
-        self.keys.par_chunks(SORT_CHUNK).zip(self.chunk_counts.par_chunks_mut(key_count)).enumerate().for_each(
+        self.keys.par_chunks(SORT_CHUNK).zip(self.chunk_counts.par_chunks_mut(lanes_count)).enumerate().for_each(
             |(c, (keys, slots))| {
                 for (k, &key) in keys.iter().enumerate() {
-                    let slot = &mut slots[key as usize];
-                    // SAFETY: the prefix gives every (chunk, key) pair its own range of slots.
+                    let slot = &mut slots[(k % SORT_LANES) * key_count + key as usize];
+                    // SAFETY: the prefix gives every (chunk, lane, key) its own range of slots.
                     unsafe { *order.at(*slot as usize) = (c * SORT_CHUNK + k) as u32 };
                     *slot += 1;
                 }
