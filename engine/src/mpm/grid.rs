@@ -383,3 +383,60 @@ impl Bins {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::math::test_support::lcg;
+
+    /// 3000 particles in runs along axis 0 (like sampled bodies) and at random, on a 32^2 grid.
+    fn particles(seed: &mut u64) -> Vec<Vector<f64, 2>> {
+        (0..3000)
+            .map(|i| {
+                let u = if i % 3 == 0 { lcg(seed) } else { (i % 97) as f64 / 97.0 * 2.0 - 1.0 };
+                Vector::<f64, 2>::new(0.5 + 0.4 * u, 0.5 + 0.4 * lcg(seed))
+            })
+            .collect()
+    }
+
+    /// The order a sequential sort gives: colour, slab, chunk, lane, index.
+    #[test]
+    fn rebuild_sorts_by_colour_slab_chunk_lane_and_index() {
+        let spec = GridSpec { cells: [32, 32], dx: 1.0 / 32.0 };
+        let mut seed = 3;
+        let x = particles(&mut seed);
+        let mut bins = Bins::default();
+        bins.rebuild(&x, &spec, 0).unwrap();
+        let slab = |p: usize| ((x[p][0] * 32.0 - 0.5).floor() as usize) / SLAB;
+        let mut expected: Vec<u32> = (0..x.len() as u32).collect();
+        expected.sort_by_key(|&p| {
+            let (p, s) = (p as usize, slab(p as usize));
+            (s % 2, s, p / SORT_CHUNK, p % SORT_CHUNK % SORT_LANES, p)
+        });
+        assert_eq!(bins.order, expected);
+        // Each slab range holds one slab's particles; the colours alternate slabs.
+        for c in 0..2 {
+            for range in &bins.slabs[bins.colour_start[c]..bins.colour_start[c + 1]] {
+                let s = slab(bins.order[range.start] as usize);
+                assert_eq!(s % 2, c);
+                assert!(bins.order[range.clone()].iter().all(|&p| slab(p as usize) == s));
+            }
+        }
+        // The rows cover every stencil node along axis 0.
+        let grid = StencilGrid::new(&spec);
+        for xp in &x {
+            let base = grid.base(xp).unwrap().0[0];
+            assert!(bins.rows.start <= base && base + 3 <= bins.rows.end);
+        }
+    }
+
+    #[test]
+    fn rebuild_names_the_first_particle_off_the_grid() {
+        let spec = GridSpec { cells: [32, 32], dx: 1.0 / 32.0 };
+        let mut x = particles(&mut 5);
+        x[1500][1] = 0.01;
+        x[2000][0] = f64::NAN;
+        let error = Bins::default().rebuild(&x, &spec, 7).unwrap_err();
+        assert!(matches!(error, Error::OutOfDomain { step: 7, particle: 1500, .. }), "{error}");
+    }
+}
