@@ -4,9 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests need (none yet beyond the toolchain; the GPU backend will add
-# mesa-vulkan-drivers here).
+# Debian packages the tests need beyond the toolchain. The GPU tests run on any Vulkan device;
+# without one (no Vulkan driver registered), Mesa's drivers bring lavapipe, a software device.
 packages=()
+if ! ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json >/dev/null 2>&1; then
+  packages+=(mesa-vulkan-drivers)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -45,6 +45,8 @@ pub enum Error {
     },
     /// An argument of an API call is out of range.
     InvalidArgument(String),
+    /// No GPU adapter, or one that failed: what was tried and how to get one.
+    Gpu(String),
 }
 
 /// Shorthand for `std::result::Result<T, rheo_engine::Error>`.
@@ -73,6 +75,7 @@ impl fmt::Display for Error {
             }
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Error::InvalidArgument(message) => write!(f, "invalid argument: {message}"),
+            Error::Gpu(message) => write!(f, "GPU: {message}"),
         }
     }
 }

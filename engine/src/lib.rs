@@ -23,6 +23,7 @@
 
 pub mod diff;
 pub mod error;
+pub mod gpu;
 pub mod io;
 pub mod material;
 pub mod math;
