@@ -9,19 +9,42 @@
 
 mod buffers;
 mod context;
+mod mpm;
 mod smoke;
 
 pub use buffers::{download, upload};
 pub use context::{GpuContext, GpuOptions};
+pub use mpm::{GpuSimulation, Params};
 pub use smoke::self_test;
 
-/// Every WGSL file of `shaders/`, by file stem: pipelines are built from these, and a test
-/// parses and validates each one.
-pub const SHADERS: &[(&str, &str)] = &[("smoke", include_str!("../../../shaders/smoke.wgsl"))];
+/// The WGSL files of `shaders/` that stand alone, by file stem.
+pub const STANDALONE_SHADERS: &[(&str, &str)] = &[("smoke", include_str!("../../../shaders/smoke.wgsl"))];
 
-/// The source of the shader `name` (a file stem of `shaders/`).
+/// The dimension preludes (`dim2.wgsl`, `dim3.wgsl`): the same names (`DIM`, `VecD`, `MatD`,
+/// `cofactor`, `polar_rotation`, ...) for 2D and 3D, so each MPM kernel is written once.
+pub const DIM_PRELUDES: [(&str, &str); 2] =
+    [("dim2", include_str!("../../../shaders/dim2.wgsl")), ("dim3", include_str!("../../../shaders/dim3.wgsl"))];
+
+/// What every MPM kernel shares (parameters, buffer layout, fixed-point accumulation).
+pub const MPM_COMMON: (&str, &str) = ("mpm_common", include_str!("../../../shaders/mpm_common.wgsl"));
+
+/// The MPM step kernels, each compiled as a dimension prelude + [`MPM_COMMON`] + the kernel.
+pub const MPM_KERNELS: &[(&str, &str)] = &[
+    ("p2g", include_str!("../../../shaders/p2g.wgsl")),
+    ("grid_update", include_str!("../../../shaders/grid_update.wgsl")),
+    ("g2p", include_str!("../../../shaders/g2p.wgsl")),
+];
+
+/// The source of the standalone shader `name`.
 pub(crate) fn shader(name: &str) -> &'static str {
-    SHADERS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s).unwrap_or_else(|| panic!("no shader `{name}`"))
+    STANDALONE_SHADERS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s).unwrap_or_else(|| panic!("no shader `{name}`"))
+}
+
+/// The full source of MPM kernel `name` for dimension `dim` (2 or 3).
+pub fn mpm_kernel_source(dim: usize, name: &str) -> String {
+    let kernel =
+        MPM_KERNELS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s).unwrap_or_else(|| panic!("no kernel `{name}`"));
+    format!("{}\n{}\n{}", DIM_PRELUDES[dim - 2].1, MPM_COMMON.1, kernel)
 }
 
 #[cfg(test)]
@@ -30,22 +53,32 @@ mod tests {
     /// needed).
     #[test]
     fn every_shader_parses_and_validates() {
-        let listed: Vec<&str> = super::SHADERS.iter().map(|(name, _)| *name).collect();
+        let mut listed: Vec<&str> =
+            super::STANDALONE_SHADERS.iter().chain(super::MPM_KERNELS).map(|(name, _)| *name).collect();
+        listed.extend(super::DIM_PRELUDES.iter().map(|(name, _)| *name));
+        listed.push(super::MPM_COMMON.0);
+        listed.sort();
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shaders");
         let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
             .unwrap()
             .filter_map(|e| e.unwrap().file_name().to_str()?.strip_suffix(".wgsl").map(String::from))
             .collect();
         on_disk.sort();
-        let mut sorted = listed.clone();
-        sorted.sort();
-        assert_eq!(sorted, on_disk, "gpu::SHADERS must list every file of shaders/");
-        for (name, source) in super::SHADERS {
-            let module = naga::front::wgsl::parse_str(source)
-                .unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(source)));
+        assert_eq!(listed, on_disk, "gpu/mod.rs must list every file of shaders/");
+        let validate = |name: &str, source: &str| {
+            let module =
+                naga::front::wgsl::parse_str(source).unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
             naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty())
                 .validate(&module)
-                .unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(source)));
+                .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
+        };
+        for (name, source) in super::STANDALONE_SHADERS {
+            validate(name, source);
+        }
+        for dim in [2, 3] {
+            for (name, _) in super::MPM_KERNELS {
+                validate(&format!("{name}.wgsl ({dim}D)"), &super::mpm_kernel_source(dim, name));
+            }
         }
     }
 }

@@ -26,31 +26,36 @@ pub(super) fn g2p<T: Real, const D: usize>(
     let (x_out, v_out, c_out) = (Shared(out.x.as_mut_ptr()), Shared(out.v.as_mut_ptr()), Shared(out.c.as_mut_ptr()));
     bins.order
         .par_chunks(CHUNK)
-        .map(|chunk| isa::best(#[inline(always)] || {
-            let mut ok = true;
-            for &p in chunk {
-                let p = p as usize;
-                let x = input.x[p];
-                // The scatter of this step has checked that every stencil lies on the grid.
-                let Some(stencil) = grid.stencil(&x) else { unreachable!() };
-                let mut v = Vector::<T, D>::zeros();
-                let mut b = Matrix::<T, D>::zeros();
-                stencil.for_each_node(&grid.strides, |i, w, offset| {
-                    let wv = nodes[i].momentum * w;
-                    v += wv;
-                    b += wv * offset.transpose();
-                });
-                let (x_new, c_new) = (x + v * dt, b * c_scale);
-                ok &= (x_new.sum() + v.sum() + c_new.sum()).is_finite() && grid.contains(&x_new);
-                // SAFETY: `order` is a permutation, so particle p is written here only.
-                unsafe {
-                    *x_out.at(p) = x_new;
-                    *v_out.at(p) = v;
-                    *c_out.at(p) = c_new;
-                }
-            }
-            ok
-        }))
+        .map(|chunk| {
+            isa::best(
+                #[inline(always)]
+                || {
+                    let mut ok = true;
+                    for &p in chunk {
+                        let p = p as usize;
+                        let x = input.x[p];
+                        // The scatter of this step has checked that every stencil lies on the grid.
+                        let Some(stencil) = grid.stencil(&x) else { unreachable!() };
+                        let mut v = Vector::<T, D>::zeros();
+                        let mut b = Matrix::<T, D>::zeros();
+                        stencil.for_each_node(&grid.strides, |i, w, offset| {
+                            let wv = nodes[i].momentum * w;
+                            v += wv;
+                            b += wv * offset.transpose();
+                        });
+                        let (x_new, c_new) = (x + v * dt, b * c_scale);
+                        ok &= (x_new.sum() + v.sum() + c_new.sum()).is_finite() && grid.contains(&x_new);
+                        // SAFETY: `order` is a permutation, so particle p is written here only.
+                        unsafe {
+                            *x_out.at(p) = x_new;
+                            *v_out.at(p) = v;
+                            *c_out.at(p) = c_new;
+                        }
+                    }
+                    ok
+                },
+            )
+        })
         // Not `all`, which would stop early and leave particles unwritten.
         .reduce(|| true, |a, b| a & b)
 }
@@ -81,27 +86,32 @@ pub(super) fn g2p_adjoint<T: Real, const D: usize>(
     let x_bar_out = Shared(in_bar.x.as_mut_ptr());
     for colour in 0..bins.colour_start.len() - 1 {
         let slabs = &bins.slabs[bins.colour_start[colour]..bins.colour_start[colour + 1]];
-        slabs.par_iter().for_each(|range| isa::best(#[inline(always)] || {
-            for &p in &bins.order[range.clone()] {
-                let p = p as usize;
-                let Some(stencil) = grid.stencil(&input.x[p]) else { unreachable!() };
-                let vt_bar = out_bar.v[p] + out_bar.x[p] * dt;
-                let b_bar = out_bar.c[p] * c_scale;
-                let mut x_bar = out_bar.x[p];
-                let mut v_new = Vector::<T, D>::zeros();
-                stencil.for_each_node_with_gradient(&grid.strides, grid.inv_dx, |i, w, grad_w, offset| {
-                    let v = nodes[i].momentum;
-                    let node_bar = vt_bar + b_bar * offset;
-                    x_bar += grad_w * v.dot(&node_bar);
-                    v_new += v * w;
-                    // SAFETY: slabs of one colour touch disjoint nodes (see Bins).
-                    unsafe { shared_bar.at(i).momentum += node_bar * w };
-                });
-                // The offsets' part, sum_i -(w / dx) B_bar^T v_i, is -(1 / dx) B_bar^T v_new.
-                x_bar -= b_bar.tr_mul(&v_new) * grid.inv_dx;
-                // SAFETY: `order` is a permutation, so particle p is written here only.
-                unsafe { *x_bar_out.at(p) = x_bar };
-            }
-        }));
+        slabs.par_iter().for_each(|range| {
+            isa::best(
+                #[inline(always)]
+                || {
+                    for &p in &bins.order[range.clone()] {
+                        let p = p as usize;
+                        let Some(stencil) = grid.stencil(&input.x[p]) else { unreachable!() };
+                        let vt_bar = out_bar.v[p] + out_bar.x[p] * dt;
+                        let b_bar = out_bar.c[p] * c_scale;
+                        let mut x_bar = out_bar.x[p];
+                        let mut v_new = Vector::<T, D>::zeros();
+                        stencil.for_each_node_with_gradient(&grid.strides, grid.inv_dx, |i, w, grad_w, offset| {
+                            let v = nodes[i].momentum;
+                            let node_bar = vt_bar + b_bar * offset;
+                            x_bar += grad_w * v.dot(&node_bar);
+                            v_new += v * w;
+                            // SAFETY: slabs of one colour touch disjoint nodes (see Bins).
+                            unsafe { shared_bar.at(i).momentum += node_bar * w };
+                        });
+                        // The offsets' part, sum_i -(w / dx) B_bar^T v_i, is -(1 / dx) B_bar^T v_new.
+                        x_bar -= b_bar.tr_mul(&v_new) * grid.inv_dx;
+                        // SAFETY: `order` is a permutation, so particle p is written here only.
+                        unsafe { *x_bar_out.at(p) = x_bar };
+                    }
+                },
+            )
+        });
     }
 }

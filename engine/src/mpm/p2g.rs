@@ -2,7 +2,7 @@
 //! scatter of its mass and momentum (with the MLS stress term) to the grid, in one pass.
 
 use super::grid::{Bins, Node, StencilGrid};
-use super::{MaterialGradient, isa, Model, ModelGradients, NO_ACTUATOR, Scratch, Shared, State};
+use super::{MaterialGradient, Model, ModelGradients, NO_ACTUATOR, Scratch, Shared, State, isa};
 use crate::material::{Elasticity, Lame, PlasticLaw, Plasticity};
 use crate::math::{Matrix, Real, Vector, cofactor, det};
 use rayon::prelude::*;
@@ -97,38 +97,43 @@ pub(super) fn p2g<T: Real, const D: usize>(
     });
     for colour in 0..bins.colour_start.len() - 1 {
         let slabs = &bins.slabs[bins.colour_start[colour]..bins.colour_start[colour + 1]];
-        slabs.par_iter().for_each(|range| isa::best(#[inline(always)] || {
-            let mut slab_finite = true;
-            for &p in &bins.order[range.clone()] {
-                let p = p as usize;
-                let update = update_particle(model, input, actuation, p, stress_scale);
-                let ParticleUpdate { fe, plastic, affine, .. } = update;
-                slab_finite &= (fe.sum() + plastic).is_finite();
-                // SAFETY: `order` is a permutation, so particle p is handled here only.
-                unsafe {
-                    *shared_f.at(p) = fe;
-                    *shared_plastic.at(p) = plastic;
-                    if let Some(kept) = &kept {
-                        *kept.at(p) = update;
+        slabs.par_iter().for_each(|range| {
+            isa::best(
+                #[inline(always)]
+                || {
+                    let mut slab_finite = true;
+                    for &p in &bins.order[range.clone()] {
+                        let p = p as usize;
+                        let update = update_particle(model, input, actuation, p, stress_scale);
+                        let ParticleUpdate { fe, plastic, affine, .. } = update;
+                        slab_finite &= (fe.sum() + plastic).is_finite();
+                        // SAFETY: `order` is a permutation, so particle p is handled here only.
+                        unsafe {
+                            *shared_f.at(p) = fe;
+                            *shared_plastic.at(p) = plastic;
+                            if let Some(kept) = &kept {
+                                *kept.at(p) = update;
+                            }
+                        }
+                        // Bins::rebuild has checked that every stencil lies on the grid.
+                        let Some(stencil) = grid.stencil(&input.x[p]) else { unreachable!() };
+                        let mass = props.mass[p];
+                        let momentum = input.v[p] * mass;
+                        let affine_dx = affine * spec.dx;
+                        stencil.for_each_node(&grid.strides, |i, w, offset| {
+                            // SAFETY: slabs of one colour touch disjoint nodes (see Bins); this slab's
+                            // particles run sequentially on this thread.
+                            let node = unsafe { shared_nodes.at(i) };
+                            node.momentum += (momentum + affine_dx * offset) * w;
+                            node.mass += mass * w;
+                        });
                     }
-                }
-                // Bins::rebuild has checked that every stencil lies on the grid.
-                let Some(stencil) = grid.stencil(&input.x[p]) else { unreachable!() };
-                let mass = props.mass[p];
-                let momentum = input.v[p] * mass;
-                let affine_dx = affine * spec.dx;
-                stencil.for_each_node(&grid.strides, |i, w, offset| {
-                    // SAFETY: slabs of one colour touch disjoint nodes (see Bins); this slab's
-                    // particles run sequentially on this thread.
-                    let node = unsafe { shared_nodes.at(i) };
-                    node.momentum += (momentum + affine_dx * offset) * w;
-                    node.mass += mass * w;
-                });
-            }
-            if !slab_finite {
-                finite.store(false, Ordering::Relaxed);
-            }
-        }));
+                    if !slab_finite {
+                        finite.store(false, Ordering::Relaxed);
+                    }
+                },
+            )
+        });
     }
     finite.into_inner()
 }
@@ -271,66 +276,71 @@ pub(super) fn p2g_adjoint<T: Real, const D: usize>(
     let partials: Vec<(Vec<MaterialGradient<T>>, Vec<T>, T)> = bins
         .order
         .par_chunks(ADJOINT_CHUNK)
-        .map(|chunk| isa::best(#[inline(always)] || {
-            let mut materials = zero_materials.clone();
-            let mut actuation_bar = vec![T::zero(); actuation.len()];
-            let mut actuation_stress_bar = T::zero();
-            // Two passes over the chunk, the node gather and then the particles' own updates:
-            // each keeps few values live, where one pass ran out of registers.
-            let mut affine_bars = Vec::with_capacity(chunk.len());
-            for &p in chunk {
-                let p = p as usize;
-                let Some(stencil) = grid.stencil(&input.x[p]) else { unreachable!() };
-                let affine = updates[p].affine;
-                let mass = props.mass[p];
-                let momentum = input.v[p] * mass;
-                let affine_dx = affine * spec.dx;
-                let mut x_grad = Vector::<T, D>::zeros();
-                let mut weighted_pi = Vector::<T, D>::zeros();
-                let mut affine_bar = Matrix::<T, D>::zeros();
-                let mut weighted_mu = T::zero();
-                stencil.for_each_node_with_gradient(&grid.strides, grid.inv_dx, |i, w, grad_w, offset| {
-                    let (pi, mu) = (bar[i].momentum, bar[i].mass);
-                    x_grad += grad_w * (pi.dot(&(momentum + affine_dx * offset)) + mass * mu);
-                    let pi_w = pi * w;
-                    weighted_pi += pi_w;
-                    affine_bar += pi_w * offset.transpose();
-                    weighted_mu += mu * w;
-                });
-                // Per-particle factors of the node sums: the offsets' part of x_bar,
-                // sum_i -w A^T pi_i; dx in A_bar; sum_i w (pi_i . v + mu_i) for the mass.
-                x_grad -= affine.tr_mul(&weighted_pi);
-                affine_bars.push(affine_bar * spec.dx);
-                // SAFETY: `order` is a permutation, so particle p is handled here only.
-                unsafe {
-                    *x_bar.at(p) += x_grad;
-                    *v_bar.at(p) = weighted_pi * mass;
-                    *mass_bar.at(p) += weighted_pi.dot(&input.v[p]) + weighted_mu;
-                }
-            }
-            for (&p, affine_bar) in chunk.iter().zip(&affine_bars) {
-                let p = p as usize;
-                let (c_grad, f_grad, plastic_grad, params) =
-                    update_particle_adjoint(model, input, actuation, p, &updates[p], affine_bar, out_bar);
-                let material = props.material[p] as usize;
-                materials[material].plastic.accumulate(&params.plastic);
-                materials[material].viscosity += params.viscosity;
-                if props.actuator[p] != NO_ACTUATOR {
-                    actuation_bar[props.actuator[p] as usize] += params.actuation;
-                    actuation_stress_bar += params.actuation_stress;
-                }
-                // SAFETY: as above.
-                unsafe {
-                    *c_bar.at(p) = c_grad;
-                    *f_bar.at(p) = f_grad;
-                    *plastic_bar.at(p) = plastic_grad;
-                    *mass_bar.at(p) += params.mass_from_affine;
-                    *volume_bar.at(p) += params.volume;
-                    lame_bar.at(p).accumulate(params.lame);
-                }
-            }
-            (materials, actuation_bar, actuation_stress_bar)
-        }))
+        .map(|chunk| {
+            isa::best(
+                #[inline(always)]
+                || {
+                    let mut materials = zero_materials.clone();
+                    let mut actuation_bar = vec![T::zero(); actuation.len()];
+                    let mut actuation_stress_bar = T::zero();
+                    // Two passes over the chunk, the node gather and then the particles' own updates:
+                    // each keeps few values live, where one pass ran out of registers.
+                    let mut affine_bars = Vec::with_capacity(chunk.len());
+                    for &p in chunk {
+                        let p = p as usize;
+                        let Some(stencil) = grid.stencil(&input.x[p]) else { unreachable!() };
+                        let affine = updates[p].affine;
+                        let mass = props.mass[p];
+                        let momentum = input.v[p] * mass;
+                        let affine_dx = affine * spec.dx;
+                        let mut x_grad = Vector::<T, D>::zeros();
+                        let mut weighted_pi = Vector::<T, D>::zeros();
+                        let mut affine_bar = Matrix::<T, D>::zeros();
+                        let mut weighted_mu = T::zero();
+                        stencil.for_each_node_with_gradient(&grid.strides, grid.inv_dx, |i, w, grad_w, offset| {
+                            let (pi, mu) = (bar[i].momentum, bar[i].mass);
+                            x_grad += grad_w * (pi.dot(&(momentum + affine_dx * offset)) + mass * mu);
+                            let pi_w = pi * w;
+                            weighted_pi += pi_w;
+                            affine_bar += pi_w * offset.transpose();
+                            weighted_mu += mu * w;
+                        });
+                        // Per-particle factors of the node sums: the offsets' part of x_bar,
+                        // sum_i -w A^T pi_i; dx in A_bar; sum_i w (pi_i . v + mu_i) for the mass.
+                        x_grad -= affine.tr_mul(&weighted_pi);
+                        affine_bars.push(affine_bar * spec.dx);
+                        // SAFETY: `order` is a permutation, so particle p is handled here only.
+                        unsafe {
+                            *x_bar.at(p) += x_grad;
+                            *v_bar.at(p) = weighted_pi * mass;
+                            *mass_bar.at(p) += weighted_pi.dot(&input.v[p]) + weighted_mu;
+                        }
+                    }
+                    for (&p, affine_bar) in chunk.iter().zip(&affine_bars) {
+                        let p = p as usize;
+                        let (c_grad, f_grad, plastic_grad, params) =
+                            update_particle_adjoint(model, input, actuation, p, &updates[p], affine_bar, out_bar);
+                        let material = props.material[p] as usize;
+                        materials[material].plastic.accumulate(&params.plastic);
+                        materials[material].viscosity += params.viscosity;
+                        if props.actuator[p] != NO_ACTUATOR {
+                            actuation_bar[props.actuator[p] as usize] += params.actuation;
+                            actuation_stress_bar += params.actuation_stress;
+                        }
+                        // SAFETY: as above.
+                        unsafe {
+                            *c_bar.at(p) = c_grad;
+                            *f_bar.at(p) = f_grad;
+                            *plastic_bar.at(p) = plastic_grad;
+                            *mass_bar.at(p) += params.mass_from_affine;
+                            *volume_bar.at(p) += params.volume;
+                            lame_bar.at(p).accumulate(params.lame);
+                        }
+                    }
+                    (materials, actuation_bar, actuation_stress_bar)
+                },
+            )
+        })
         .collect();
     // Summed in chunk order: the same result on any thread count.
     let mut materials = zero_materials;

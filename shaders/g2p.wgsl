@@ -1,0 +1,69 @@
+// Grid to particle: gather the velocity and the APIC/MLS affine velocity,
+// v = sum w v_i, C = (4 / dx^2) sum w v_i (x_i - x_p)^T, then advect x + dt v.
+// One invocation per particle.
+
+@group(0) @binding(1) var<storage, read> x_in: array<f32>;
+@group(0) @binding(7) var<storage, read> grid_v: array<f32>;
+@group(0) @binding(8) var<storage, read_write> x_out: array<f32>;
+@group(0) @binding(9) var<storage, read_write> v_out: array<f32>;
+@group(0) @binding(10) var<storage, read_write> c_out: array<f32>;
+@group(0) @binding(12) var<storage, read_write> errors: array<atomic<u32>>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+    let p = id.x;
+    if (p >= params.particles) {
+        return;
+    }
+    var x: VecD;
+    for (var a = 0u; a < DIM; a++) {
+        x[a] = x_in[p * DIM + a];
+    }
+    let s = stencil_of(x);
+    if (!s.ok) {
+        atomicMin(&errors[1], p);
+        return;
+    }
+    var v = VecD(0.0);
+    var b = MatD();
+    for (var k = 0u; k < STENCIL; k++) {
+        let d = stencil_digits(k);
+        var node = 0u;
+        var w = 1.0;
+        var offset: VecD;
+        for (var a = 0u; a < DIM; a++) {
+            node += (s.base[a] + d[a]) * params.strides[a];
+            w *= s.w[a][d[a]];
+            offset[a] = f32(d[a]) - s.fx[a];
+        }
+        var vi: VecD;
+        for (var a = 0u; a < DIM; a++) {
+            vi[a] = grid_v[node * DIM + a];
+        }
+        let wv = vi * w;
+        v += wv;
+        for (var col = 0u; col < DIM; col++) {
+            b[col] += wv * offset[col];
+        }
+    }
+    // (4 / dx^2) (x_i - x_p) = (4 / dx) offset, offset in cell units.
+    let c = b * (4.0 * params.inv_dx);
+    let x_new = x + v * params.dt;
+    var finite = true;
+    for (var a = 0u; a < DIM; a++) {
+        x_out[p * DIM + a] = x_new[a];
+        v_out[p * DIM + a] = v[a];
+        finite = finite && is_finite(x_new[a]) && is_finite(v[a]);
+    }
+    for (var col = 0u; col < DIM; col++) {
+        for (var r = 0u; r < DIM; r++) {
+            c_out[(p * DIM + col) * DIM + r] = c[col][r];
+            finite = finite && is_finite(c[col][r]);
+        }
+    }
+    if (!finite) {
+        atomicMin(&errors[0], p);
+    } else if (!stencil_of(x_new).ok) {
+        atomicMin(&errors[1], p);
+    }
+}

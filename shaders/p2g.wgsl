@@ -1,0 +1,102 @@
+// Particle to grid: each particle's deformation update (F* = (I + dt C) F, fixed-corotated
+// stress) and the scatter of its mass and momentum with the MLS stress term:
+// m_i += w m, (m v)_i += w (m v + A (x_i - x_p)), A = m C - dt V (4 / dx^2) P F^T.
+// One invocation per particle; the grid sums are 64-bit fixed point (see mpm_common.wgsl).
+
+@group(0) @binding(1) var<storage, read> x_in: array<f32>;
+@group(0) @binding(2) var<storage, read> v_in: array<f32>;
+@group(0) @binding(3) var<storage, read> c_in: array<f32>;
+@group(0) @binding(4) var<storage, read> f_in: array<f32>;
+// Per particle: mass, volume, mu, lambda.
+@group(0) @binding(5) var<storage, read> props: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> grid: array<atomic<u32>>;
+@group(0) @binding(11) var<storage, read_write> f_out: array<f32>;
+@group(0) @binding(12) var<storage, read_write> errors: array<atomic<u32>>;
+
+// Adds round(value) (value already scaled) to the 64-bit integer at words (word, word + 1).
+fn add_fixed(word: u32, value: f32) {
+    var lo: u32;
+    var hi: i32;
+    if (abs(value) < 2147483648.0) {
+        let v = i32(round(value));
+        lo = bitcast<u32>(v);
+        hi = select(0, -1, v < 0);
+    } else {
+        // |value| >= 2^31: a multiple of 2^8, split exactly into 2^32 hi + lo.
+        let h = floor(value / 4294967296.0);
+        hi = i32(h);
+        lo = u32(value - h * 4294967296.0);
+    }
+    let old = atomicAdd(&grid[word], lo);
+    let carry = select(0u, 1u, old + lo < old);
+    let add_hi = bitcast<u32>(hi) + carry;
+    if (add_hi != 0u) {
+        atomicAdd(&grid[word + 1u], add_hi);
+    }
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+    let p = id.x;
+    if (p >= params.particles) {
+        return;
+    }
+    var x: VecD;
+    var v: VecD;
+    for (var a = 0u; a < DIM; a++) {
+        x[a] = x_in[p * DIM + a];
+        v[a] = v_in[p * DIM + a];
+    }
+    var c: MatD;
+    var f: MatD;
+    for (var col = 0u; col < DIM; col++) {
+        for (var r = 0u; r < DIM; r++) {
+            c[col][r] = c_in[(p * DIM + col) * DIM + r];
+            f[col][r] = f_in[(p * DIM + col) * DIM + r];
+        }
+    }
+    let pr = props[p];
+    let mass = pr.x;
+    let volume = pr.y;
+    let mu = pr.z;
+    let lambda = pr.w;
+    // Updated Lagrangian: F* = (I + dt C) F.
+    let fe = (identity() + c * params.dt) * f;
+    // Fixed-corotated: P = 2 mu (F - R) + lambda (J - 1) J F^{-T}.
+    let j = determinant(fe);
+    let stress = (fe - polar_rotation(fe)) * (2.0 * mu) + cofactor(fe) * (lambda * (j - 1.0));
+    let stress_scale = -params.dt * 4.0 * params.inv_dx * params.inv_dx;
+    let affine = stress * transpose(fe) * (stress_scale * volume) + c * mass;
+    var finite = is_finite(dot(v, v));
+    for (var col = 0u; col < DIM; col++) {
+        for (var r = 0u; r < DIM; r++) {
+            f_out[(p * DIM + col) * DIM + r] = fe[col][r];
+            finite = finite && is_finite(affine[col][r]) && is_finite(fe[col][r]);
+        }
+    }
+    let s = stencil_of(x);
+    if (!finite || !s.ok) {
+        // Reported by the step; the scatter of a broken particle is skipped.
+        atomicMin(&errors[select(1u, 0u, !finite)], p);
+        return;
+    }
+    let momentum = v * mass;
+    let affine_dx = affine * params.dx;
+    for (var k = 0u; k < STENCIL; k++) {
+        let d = stencil_digits(k);
+        var node = 0u;
+        var w = 1.0;
+        var offset: VecD;
+        for (var a = 0u; a < DIM; a++) {
+            node += (s.base[a] + d[a]) * params.strides[a];
+            w *= s.w[a][d[a]];
+            offset[a] = f32(d[a]) - s.fx[a];
+        }
+        let contribution = (momentum + affine_dx * offset) * w;
+        let word = node_words(node);
+        for (var a = 0u; a < DIM; a++) {
+            add_fixed(word + 2u * a, contribution[a] * params.momentum_scale);
+        }
+        add_fixed(word + 2u * DIM, mass * w * params.mass_scale);
+    }
+}
