@@ -6,7 +6,7 @@ mod check;
 mod optimize;
 mod run;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use rheo_engine::math::Real;
 use rheo_engine::mpm::Simulation;
 use rheo_engine::scene::Scene;
@@ -82,4 +82,14 @@ fn actuation<T: Real>(scene: &Scene, step: usize, out: &mut Vec<T>) {
 /// Rate in engineering notation with three significant digits, e.g. `1.23e7`.
 fn rate(x: f64) -> String {
     format!("{x:.2e}")
+}
+
+/// Where a simulation runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// The CPU reference (rayon threads).
+    #[default]
+    Cpu,
+    /// The GPU kernels (wgpu; adapter from RHEO_GPU_BACKEND / RHEO_GPU_ADAPTER).
+    Gpu,
 }
