@@ -352,3 +352,45 @@ fn bench_walker_reports_seconds_per_iteration_and_memory_within_the_budget() {
     assert_eq!(v["forward_steps"].as_u64().unwrap() as usize, rheo::diff::schedule::binomial_forward_steps(64, 13),);
     assert!(v["loss"].as_f64().unwrap().is_finite() && v["gradient_norm"].as_f64().unwrap() > 0.0);
 }
+
+/// `run --backend gpu` writes the same frames as the CPU (within the GPU parity tolerance of
+/// tests/gpu.rs), at the same steps; scenes the GPU cannot run yet, and --f64, are one-line
+/// errors saying why.
+#[test]
+fn run_on_the_gpu_writes_the_cpu_frames() {
+    let dir = scratch("run-gpu");
+    let scene = write(&dir, "tiny.toml", TINY);
+    let (cpu_dir, gpu_dir) = (dir.join("cpu"), dir.join("gpu"));
+    for (out_dir, backend) in [(&cpu_dir, "cpu"), (&gpu_dir, "gpu")] {
+        let out = rheo(&["run", scene.to_str().unwrap(), "--out", out_dir.to_str().unwrap(), "--backend", backend]);
+        assert!(out.status.success(), "{backend}: {}", stderr(&out));
+    }
+    let m = manifest(&gpu_dir);
+    assert_eq!(m["status"], "complete");
+    assert_eq!(m["precision"], "f32 (GPU)");
+    assert_eq!(listed_frames(&gpu_dir, &m), [0, 10, 20]);
+    for file in ["frame_00010.ply", "frame_00020.ply"] {
+        let (cpu, gpu) = (PlyFrame::read(&cpu_dir.join(file)).unwrap(), PlyFrame::read(&gpu_dir.join(file)).unwrap());
+        let worst = cpu
+            .position
+            .iter()
+            .zip(&gpu.position)
+            .map(|(a, b)| (0..3).map(|k| (a[k] - b[k]).abs()).fold(0.0f32, f32::max))
+            .fold(0.0f32, f32::max);
+        assert!(worst < 2e-5, "{file}: GPU and CPU positions differ by {worst}");
+    }
+
+    let fluid = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/scenes/dam_break_2d.toml");
+    let err = one_line_error(&rheo(&[
+        "run",
+        fluid.to_str().unwrap(),
+        "--backend",
+        "gpu",
+        "--out",
+        dir.join("x").to_str().unwrap(),
+    ]));
+    assert!(err.contains("cannot run this scene yet") && err.contains("material `water`"), "{err}");
+    let err = one_line_error(&rheo(&["run", scene.to_str().unwrap(), "--backend", "gpu", "--f64"]));
+    assert!(err.contains("single precision"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,12 +1,13 @@
 //! `rheo run`: step a scene, writing frames and keeping the manifest current after each one.
 
-use super::{SimulationJob, actuation, rate, with_simulation};
+use super::{Backend, SimulationJob, actuation, rate, with_simulation};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
+use rheo_engine::gpu::{GpuContext, GpuOptions, GpuSimulation};
 use rheo_engine::io::manifest::MANIFEST_FILE;
 use rheo_engine::io::{FrameRecord, Manifest, PlyFrame, RunStatus, fnv1a64, render_frame};
 use rheo_engine::math::Real;
-use rheo_engine::mpm::Simulation;
+use rheo_engine::mpm::{Simulation, State};
 use rheo_engine::scene::Scene;
 use rheo_engine::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -35,6 +36,9 @@ pub struct RunArgs {
     /// Width of the PNG pictures in pixels (2D: height follows the domain's aspect ratio).
     #[arg(long, value_name = "PX", default_value_t = 640, value_parser = clap::value_parser!(u32).range(16..=8192))]
     png_size: u32,
+    /// Where the steps run (the GPU runs f32; between frames the state stays on the device).
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    backend: Backend,
 }
 
 /// Loads the scene and runs it as `args` say.
@@ -42,7 +46,26 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let bytes = std::fs::read(&args.scene).map_err(|e| Error::Io { path: args.scene.clone(), source: e })?;
     let scene = Scene::from_file(&args.scene)?;
     let out = args.out.clone().unwrap_or_else(|| Path::new("out").join(file_name_safe(scene.name())));
-    let job = RunJob { args, out, scene_hash: fnv1a64(&bytes) };
+    let gpu = match args.backend {
+        Backend::Cpu => None,
+        Backend::Gpu => {
+            if args.f64 {
+                return Err(Error::InvalidArgument("the GPU backend runs in single precision; drop --f64".into()));
+            }
+            let gpu = GpuContext::new(&GpuOptions::from_env()?)?;
+            Some(match scene.dim() {
+                2 => {
+                    let sim = scene.build::<f32, 2>()?;
+                    GpuSimulation::new(&gpu, &sim.model, &sim.state)?
+                }
+                _ => {
+                    let sim = scene.build::<f32, 3>()?;
+                    GpuSimulation::new(&gpu, &sim.model, &sim.state)?
+                }
+            })
+        }
+    };
+    let job = RunJob { args, out, scene_hash: fnv1a64(&bytes), gpu };
     let summary = with_simulation(&scene, args.f64, job)?;
     println!("{summary}");
     Ok(())
@@ -59,12 +82,28 @@ struct RunJob<'a> {
     args: &'a RunArgs,
     out: PathBuf,
     scene_hash: u64,
+    /// The same scene on the GPU, when it runs there: the CPU simulation then only holds the
+    /// state read back for each frame.
+    gpu: Option<GpuSimulation>,
+}
+
+/// A state read back from the GPU (f32) in the simulation's scalar type.
+fn from_f32<T: Real, const D: usize>(s: State<f32, D>) -> State<T, D> {
+    let cast = |v: f32| T::of(v as f64);
+    State {
+        step: s.step,
+        x: s.x.iter().map(|v| v.map(cast)).collect(),
+        v: s.v.iter().map(|v| v.map(cast)).collect(),
+        c: s.c.iter().map(|m| m.map(cast)).collect(),
+        f: s.f.iter().map(|m| m.map(cast)).collect(),
+        plastic: s.plastic.iter().map(|&p| cast(p)).collect(),
+    }
 }
 
 impl SimulationJob for RunJob<'_> {
     type Output = String;
 
-    fn run<T: Real, const D: usize>(self, scene: &Scene, mut sim: Simulation<T, D>) -> Result<String> {
+    fn run<T: Real, const D: usize>(mut self, scene: &Scene, mut sim: Simulation<T, D>) -> Result<String> {
         let args = self.args;
         let steps = args.steps.unwrap_or(scene.steps());
         let every = args.every.map_or(scene.frame_every(), |k| k as usize).max(1);
@@ -78,7 +117,8 @@ impl SimulationJob for RunJob<'_> {
                 scene_file: args.scene.display().to_string(),
                 scene_hash: self.scene_hash,
                 dim: D,
-                precision: if args.f64 { "f64" } else { "f32" }.to_string(),
+                precision: if args.f64 { "f64" } else { "f32" }.to_string()
+                    + if self.gpu.is_some() { " (GPU)" } else { "" },
                 particles: sim.state.len(),
                 dt: scene.simulation.dt,
                 frame_every: every,
@@ -103,6 +143,24 @@ impl SimulationJob for RunJob<'_> {
         let mut stepping = Duration::ZERO;
         let outcome = (|| -> Result<()> {
             let mut since_frame = Duration::ZERO;
+            if let Some(gpu) = &mut self.gpu {
+                // Whole frame intervals in one submission each.
+                let mut k = 0;
+                while k < steps {
+                    let chunk = (every - k % every).min(steps - k);
+                    let start = Instant::now();
+                    let result = gpu.run(chunk).and_then(|_| gpu.state::<D>());
+                    let elapsed = start.elapsed();
+                    stepping += elapsed;
+                    since_frame += elapsed;
+                    sim.state = from_f32(result?);
+                    k += chunk;
+                    bar.inc(chunk as u64);
+                    writer.manifest.wall_seconds = stepping.as_secs_f64();
+                    writer.frame(&sim, std::mem::take(&mut since_frame))?;
+                }
+                return Ok(());
+            }
             for k in 1..=steps {
                 let start = Instant::now();
                 actuation(scene, sim.state.step, &mut signal);
