@@ -1,6 +1,6 @@
-// Particle to grid: each particle's deformation update (F* = (I + dt C) F, fixed-corotated
-// stress) and the scatter of its mass and momentum with the MLS stress term:
-// m_i += w m, (m v)_i += w (m v + A (x_i - x_p)), A = m C - dt V (4 / dx^2) P F^T.
+// Particle to grid: each particle's deformation update (F* = (I + dt C) F, the return mapping,
+// the elastic law's stress, viscosity) and the scatter of its mass and momentum with the MLS
+// stress term: m_i += w m, (m v)_i += w (m v + A (x_i - x_p)), A = m C - dt V (4 / dx^2) tau.
 // One invocation per particle; the grid sums are 64-bit fixed point (see mpm_common.wgsl).
 
 @group(0) @binding(1) var<storage, read> x_in: array<f32>;
@@ -10,8 +10,22 @@
 // Per particle: mass, volume, mu, lambda.
 @group(0) @binding(5) var<storage, read> props: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> grid: array<atomic<u32>>;
+// Per particle: its material's index.
+@group(0) @binding(13) var<storage, read> material_of: array<u32>;
+// Per material: elastic law, plastic law, viscosity (f32 bits), unused; the codes below,
+// which gpu/mpm.rs mirrors.
+@group(0) @binding(14) var<storage, read> materials: array<vec4<u32>>;
 @group(0) @binding(11) var<storage, read_write> f_out: array<f32>;
 @group(0) @binding(12) var<storage, read_write> errors: array<atomic<u32>>;
+
+const LAW_FIXED_COROTATED: u32 = 0u;
+const LAW_NEO_HOOKEAN: u32 = 1u;
+const LAW_WEAKLY_COMPRESSIBLE: u32 = 2u;
+const PLASTIC_NONE: u32 = 0u;
+const PLASTIC_FLUID: u32 = 1u;
+// The smallest volume ratios the laws see, as on the CPU.
+const NEO_HOOKEAN_MIN_J: f32 = 1e-6;
+const FLUID_MIN_J: f32 = 1e-3;
 
 // Adds round(value) (value already scaled) to the 64-bit integer at words (word, word + 1).
 fn add_fixed(word: u32, value: f32) {
@@ -60,13 +74,35 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     let volume = pr.y;
     let mu = pr.z;
     let lambda = pr.w;
+    let material = materials[material_of[p]];
     // Updated Lagrangian: F* = (I + dt C) F.
-    let fe = (identity() + c * params.dt) * f;
-    // Fixed-corotated: P = 2 mu (F - R) + lambda (J - 1) J F^{-T}.
+    var fe = (identity() + c * params.dt) * f;
+    if (material.y == PLASTIC_FLUID) {
+        // Keep the volume ratio, drop the shear: F = J^(1/d) I.
+        let jt = max(determinant(fe), FLUID_MIN_J);
+        fe = identity() * select(pow(jt, 1.0 / 3.0), sqrt(jt), DIM == 2u);
+    }
+    var stress: MatD;
     let j = determinant(fe);
-    let stress = (fe - polar_rotation(fe)) * (2.0 * mu) + cofactor(fe) * (lambda * (j - 1.0));
+    if (material.x == LAW_FIXED_COROTATED) {
+        // P = 2 mu (F - R) + lambda (J - 1) J F^{-T}.
+        stress = (fe - polar_rotation(fe)) * (2.0 * mu) + cofactor(fe) * (lambda * (j - 1.0));
+    } else if (material.x == LAW_NEO_HOOKEAN) {
+        // P = mu F + (lambda ln J - mu) F^{-T}, J clamped below.
+        let jc = max(j, NEO_HOOKEAN_MIN_J);
+        stress = fe * mu + cofactor(fe) * ((lambda * log(jc) - mu) / jc);
+    } else {
+        // Weakly compressible: P = lambda (J - 1) J F^{-T}.
+        stress = cofactor(fe) * (lambda * (j - 1.0));
+    }
+    // Kirchhoff stress tau = P F^T, plus the Newtonian viscous part eta J (C + C^T).
+    var tau = stress * transpose(fe);
+    let viscosity = bitcast<f32>(material.z);
+    if (viscosity > 0.0) {
+        tau += (c + transpose(c)) * (viscosity * j);
+    }
     let stress_scale = -params.dt * 4.0 * params.inv_dx * params.inv_dx;
-    let affine = stress * transpose(fe) * (stress_scale * volume) + c * mass;
+    let affine = tau * (stress_scale * volume) + c * mass;
     var finite = is_finite(dot(v, v));
     for (var col = 0u; col < DIM; col++) {
         for (var r = 0u; r < DIM; r++) {

@@ -380,16 +380,16 @@ fn run_on_the_gpu_writes_the_cpu_frames() {
         assert!(worst < 2e-5, "{file}: GPU and CPU positions differ by {worst}");
     }
 
-    let fluid = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/scenes/dam_break_2d.toml");
+    let sand = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/scenes/sand_pile_3d.toml");
     let err = one_line_error(&rheo(&[
         "run",
-        fluid.to_str().unwrap(),
+        sand.to_str().unwrap(),
         "--backend",
         "gpu",
         "--out",
         dir.join("x").to_str().unwrap(),
     ]));
-    assert!(err.contains("cannot run this scene yet") && err.contains("material `water`"), "{err}");
+    assert!(err.contains("cannot run this scene yet") && err.contains("material `sand`"), "{err}");
     let err = one_line_error(&rheo(&["run", scene.to_str().unwrap(), "--backend", "gpu", "--f64"]));
     assert!(err.contains("single precision"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();

@@ -3,14 +3,15 @@
 //! device: [`GpuSimulation::run`] encodes all its steps in one submission and reads back only
 //! the error flags.
 //!
-//! What runs on the GPU so far: fixed-corotated elastic materials, gravity and the domain walls
-//! (all contact laws), in 2D and 3D, in f32. Plasticity, the other elastic laws, viscosity,
-//! actuation, colliders and the adjoint kernels are still CPU-only; [`GpuSimulation::new`]
-//! names what a model uses that the GPU cannot run yet.
+//! What runs on the GPU so far, in 2D and 3D, in f32: the fixed-corotated, neo-Hookean and
+//! weakly compressible elastic laws, the fluid's return mapping, Newtonian viscosity, gravity
+//! and the domain walls (all contact laws). StVK-Hencky, the plastic laws of snow, metal and
+//! sand, actuation, colliders and the adjoint kernels are still CPU-only;
+//! [`GpuSimulation::new`] names what a model uses that the GPU cannot run yet.
 
 use super::{GpuContext, download, mpm_kernel_source, upload};
 use crate::error::{Error, Result};
-use crate::material::{ElasticLaw, PlasticLaw};
+use crate::material::{ElasticLaw, Material, PlasticLaw};
 use crate::math::{Matrix, Vector};
 use crate::mpm::{Contact, Model, NO_ACTUATOR, State};
 
@@ -86,11 +87,8 @@ pub struct GpuSimulation {
 /// What in `model` the GPU kernels cannot run yet, if anything.
 fn unsupported<const D: usize>(model: &Model<f32, D>) -> Option<String> {
     for m in &model.materials {
-        if m.elastic != ElasticLaw::FixedCorotated || !matches!(m.plastic, PlasticLaw::None) || m.viscosity != 0.0 {
-            return Some(format!(
-                "material `{}` ({:?}, {:?}, viscosity {}): the GPU runs fixed-corotated elastic materials only so far",
-                m.name, m.elastic, m.plastic, m.viscosity
-            ));
+        if let Err(why) = material_codes(m) {
+            return Some(format!("material `{}`: {why}", m.name));
         }
     }
     if !model.colliders.is_empty() {
@@ -100,6 +98,25 @@ fn unsupported<const D: usize>(model: &Model<f32, D>) -> Option<String> {
         return Some("actuation is not on the GPU yet".into());
     }
     None
+}
+
+/// A material as the p2g kernel's table holds it: elastic law, plastic law, viscosity bits (the
+/// codes of `shaders/p2g.wgsl`).
+fn material_codes(m: &Material<f32>) -> std::result::Result<[u32; 4], String> {
+    let elastic = match m.elastic {
+        ElasticLaw::FixedCorotated => 0,
+        ElasticLaw::NeoHookean => 1,
+        ElasticLaw::WeaklyCompressible => 2,
+        other => {
+            return Err(format!("the {other:?} law is not on the GPU yet (fixed-corotated, neo-Hookean and fluid are)"));
+        }
+    };
+    let plastic = match m.plastic {
+        PlasticLaw::None => 0,
+        PlasticLaw::Fluid => 1,
+        ref other => return Err(format!("plasticity {other:?} is not on the GPU yet (only the fluid's is)")),
+    };
+    Ok([elastic, plastic, m.viscosity.to_bits(), 0])
 }
 
 /// The largest power of two `s` with `magnitude * s <= 2^24`: a contribution of that magnitude
@@ -162,6 +179,8 @@ impl GpuSimulation {
                 [pr.mass[p], pr.volume[p], pr.lame[p].mu, pr.lame[p].lambda]
             })
             .collect();
+        let material_table: Vec<[u32; 4]> =
+            model.materials.iter().map(|m| material_codes(m).expect("checked by unsupported()")).collect();
         let make_state = |label: &str| StateBuffers {
             x: upload(gpu, &format!("{label} x"), &flat_vec(&state.x)),
             v: upload(gpu, &format!("{label} v"), &flat_vec(&state.v)),
@@ -171,6 +190,8 @@ impl GpuSimulation {
         let build = || {
             let states = [make_state("state a"), make_state("state b")];
             let props = upload(gpu, "props", &props);
+            let material_of = upload(gpu, "material of", &model.particles.material);
+            let materials = upload(gpu, "materials", &material_table);
             let grid = upload(gpu, "grid", &vec![0u32; nodes * 2 * (D + 1)]);
             let grid_v = upload(gpu, "grid velocity", &vec![0f32; nodes * D]);
             let errors = upload(gpu, "errors", &[NO_ERROR; ERROR_SLOTS]);
@@ -224,6 +245,8 @@ impl GpuSimulation {
                             (6, &grid),
                             (11, &o.f),
                             (12, &errors),
+                            (13, &material_of),
+                            (14, &materials),
                         ],
                     ),
                     bind(&pipelines[1], &[(0, &uniform), (6, &grid), (7, &grid_v), (12, &errors)]),
