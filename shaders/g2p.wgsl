@@ -27,23 +27,15 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     var v = VecD(0.0);
     var b = MatD();
     for (var k = 0u; k < STENCIL; k++) {
-        let d = stencil_digits(k);
-        var node = 0u;
-        var w = 1.0;
-        var offset: VecD;
-        for (var a = 0u; a < DIM; a++) {
-            node += (s.base[a] + d[a]) * params.strides[a];
-            w *= s.w[a][d[a]];
-            offset[a] = f32(d[a]) - s.fx[a];
-        }
+        let n = stencil_node(s, k);
         var vi: VecD;
         for (var a = 0u; a < DIM; a++) {
-            vi[a] = grid_v[node * DIM + a];
+            vi[a] = grid_v[n.index * DIM + a];
         }
-        let wv = vi * w;
+        let wv = vi * n.w;
         v += wv;
         for (var col = 0u; col < DIM; col++) {
-            b[col] += wv * offset[col];
+            b[col] += wv * n.offset[col];
         }
     }
     // (4 / dx^2) (x_i - x_p) = (4 / dx) offset, offset in cell units.

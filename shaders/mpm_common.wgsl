@@ -98,3 +98,23 @@ fn stencil_digits(k: u32) -> vec3<u32> {
     }
     return digits;
 }
+
+// A stencil node: its linear index, weight, and (x_node - x_p) / dx.
+struct StencilNode {
+    index: u32,
+    w: f32,
+    offset: VecD,
+}
+
+fn stencil_node(s: Stencil, k: u32) -> StencilNode {
+    let d = stencil_digits(k);
+    var n: StencilNode;
+    n.index = 0u;
+    n.w = 1.0;
+    for (var a = 0u; a < DIM; a++) {
+        n.index += (s.base[a] + d[a]) * params.strides[a];
+        n.w *= s.w[a][d[a]];
+        n.offset[a] = f32(d[a]) - s.fx[a];
+    }
+    return n;
+}

@@ -119,20 +119,12 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     let momentum = v * mass;
     let affine_dx = affine * params.dx;
     for (var k = 0u; k < STENCIL; k++) {
-        let d = stencil_digits(k);
-        var node = 0u;
-        var w = 1.0;
-        var offset: VecD;
-        for (var a = 0u; a < DIM; a++) {
-            node += (s.base[a] + d[a]) * params.strides[a];
-            w *= s.w[a][d[a]];
-            offset[a] = f32(d[a]) - s.fx[a];
-        }
-        let contribution = (momentum + affine_dx * offset) * w;
-        let word = node_words(node);
+        let n = stencil_node(s, k);
+        let contribution = (momentum + affine_dx * n.offset) * n.w;
+        let word = node_words(n.index);
         for (var a = 0u; a < DIM; a++) {
             add_fixed(word + 2u * a, contribution[a] * params.momentum_scale);
         }
-        add_fixed(word + 2u * DIM, mass * w * params.mass_scale);
+        add_fixed(word + 2u * DIM, mass * n.w * params.mass_scale);
     }
 }
