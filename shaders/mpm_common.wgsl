@@ -14,7 +14,8 @@ struct Params {
     nodes: u32,
     // Depth of the wall layer in cells.
     wall_thickness: u32,
-    _pad0: u32,
+    // Number of actuators (signals per step).
+    actuators: u32,
     // Cells per axis (unused axes 0).
     cells: vec4<u32>,
     // Node strides per axis (last axis fastest).
@@ -31,13 +32,17 @@ struct Params {
     // Fixed-point scales (powers of two) of mass and momentum.
     mass_scale: f32,
     momentum_scale: f32,
+    // Active stress per unit signal.
+    actuation_stress: f32,
     _pad1: f32,
     _pad2: f32,
-    _pad3: f32,
 }
 
 // Grid words per node: (DIM momentum components + mass) x (low, high).
 const NODE_WORDS: u32 = 2u * (DIM + 1u);
+
+// A particle that no actuator drives.
+const NO_ACTUATOR: u32 = 0xffffffffu;
 
 // Error flags, written with atomicMin so that the smallest index wins whatever the order.
 // [0]: first particle with a non-finite value; [1]: first particle off the grid;
@@ -49,6 +54,15 @@ const NO_ERROR: u32 = 0xffffffffu;
 // WGSL lets compilers assume finite arithmetic, so finiteness is read from the bits.
 fn is_finite(v: f32) -> bool {
     return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
+}
+
+// u v^T.
+fn outer(u: VecD, v: VecD) -> MatD {
+    var m: MatD;
+    for (var col = 0u; col < DIM; col++) {
+        m[col] = u * v[col];
+    }
+    return m;
 }
 
 fn node_words(node: u32) -> u32 {

@@ -15,6 +15,13 @@
 // Per material: elastic law, plastic law, viscosity (f32 bits), unused; the codes below,
 // which gpu/mpm.rs mirrors.
 @group(0) @binding(14) var<storage, read> materials: array<vec4<u32>>;
+// Per particle: the actuator driving it (or NO_ACTUATOR) and its fiber direction.
+@group(0) @binding(15) var<storage, read> actuator_of: array<u32>;
+@group(0) @binding(16) var<storage, read> fiber: array<f32>;
+// The batch's actuation signals, one row of params.actuators per step, and the step of the
+// batch being taken (g2p advances it).
+@group(0) @binding(17) var<storage, read> signals: array<f32>;
+@group(0) @binding(18) var<storage, read> batch_step: array<u32>;
 @group(0) @binding(11) var<storage, read_write> f_out: array<f32>;
 @group(0) @binding(12) var<storage, read_write> errors: array<atomic<u32>>;
 
@@ -100,6 +107,17 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     let viscosity = bitcast<f32>(material.z);
     if (viscosity > 0.0) {
         tau += (c + transpose(c)) * (viscosity * j);
+    }
+    // Active stress along the deformed fiber u = F f: a k u u^T.
+    let actuator = actuator_of[p];
+    if (actuator != NO_ACTUATOR) {
+        var dir: VecD;
+        for (var a = 0u; a < DIM; a++) {
+            dir[a] = fiber[p * DIM + a];
+        }
+        let u = fe * dir;
+        let signal = signals[batch_step[0] * params.actuators + actuator];
+        tau += outer(u, u) * (signal * params.actuation_stress);
     }
     let stress_scale = -params.dt * 4.0 * params.inv_dx * params.inv_dx;
     let affine = tau * (stress_scale * volume) + c * mass;

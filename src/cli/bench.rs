@@ -223,9 +223,13 @@ impl SimulationJob for Timed {
 fn gpu_timed<const D: usize>(gpu: &GpuContext, scene: &Scene, warmup: usize, steps: usize) -> Result<Timing> {
     let sim = scene.build::<f32, D>()?;
     let mut gpu_sim = GpuSimulation::new(gpu, &sim.model, &sim.state)?;
-    gpu_sim.run(warmup)?;
+    let signals = |from: usize, n: usize| -> Vec<Vec<f32>> {
+        (from..from + n).map(|t| scene.actuation(t).into_iter().map(|v| v as f32).collect()).collect()
+    };
+    let (warmup_signals, timed_signals) = (signals(0, warmup), signals(warmup, steps));
+    gpu_sim.run_actuated(&warmup_signals)?;
     let start = Instant::now();
-    gpu_sim.run(steps)?;
+    gpu_sim.run_actuated(&timed_signals)?;
     Ok(Timing { particles: sim.state.len(), seconds: start.elapsed().as_secs_f64() })
 }
 

@@ -149,7 +149,11 @@ impl SimulationJob for RunJob<'_> {
                 while k < steps {
                     let chunk = (every - k % every).min(steps - k);
                     let start = Instant::now();
-                    let result = gpu.run(chunk).and_then(|_| gpu.state::<D>());
+                    let first = gpu.step_index();
+                    let signals: Vec<Vec<f32>> = (first..first + chunk)
+                        .map(|t| scene.actuation(t).into_iter().map(|v| v as f32).collect())
+                        .collect();
+                    let result = gpu.run_actuated(&signals).and_then(|_| gpu.state::<D>());
                     let elapsed = start.elapsed();
                     stepping += elapsed;
                     since_frame += elapsed;

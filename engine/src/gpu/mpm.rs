@@ -4,16 +4,17 @@
 //! the error flags.
 //!
 //! What runs on the GPU so far, in 2D and 3D, in f32: the fixed-corotated, neo-Hookean and
-//! weakly compressible elastic laws, the fluid's return mapping, Newtonian viscosity, gravity
-//! and the domain walls (all contact laws). StVK-Hencky, the plastic laws of snow, metal and
-//! sand, actuation, colliders and the adjoint kernels are still CPU-only;
+//! weakly compressible elastic laws, the fluid's return mapping, Newtonian viscosity, actuation
+//! (DiffTaichi-style active stress along fibers), gravity and the domain walls (all contact
+//! laws). StVK-Hencky, the plastic laws of snow, metal and sand, colliders and the adjoint
+//! kernels are still CPU-only;
 //! [`GpuSimulation::new`] names what a model uses that the GPU cannot run yet.
 
 use super::{GpuContext, download, mpm_kernel_source, upload};
 use crate::error::{Error, Result};
 use crate::material::{ElasticLaw, Material, PlasticLaw};
 use crate::math::{Matrix, Vector};
-use crate::mpm::{Contact, Model, NO_ACTUATOR, State};
+use crate::mpm::{Contact, Model, State};
 
 /// Mirror of `Params` in `shaders/mpm_common.wgsl` (a test checks the layout against the
 /// shader's).
@@ -26,8 +27,8 @@ pub struct Params {
     pub nodes: u32,
     /// Depth of the wall layer in cells.
     pub wall_thickness: u32,
-    /// Padding.
-    pub _pad0: u32,
+    /// Number of actuators (signals per step).
+    pub actuators: u32,
     /// Cells per axis.
     pub cells: [u32; 4],
     /// Node strides per axis (last axis fastest).
@@ -48,9 +49,14 @@ pub struct Params {
     pub mass_scale: f32,
     /// Fixed-point scale of momentum (a power of two).
     pub momentum_scale: f32,
+    /// Active stress per unit signal.
+    pub actuation_stress: f32,
     /// Padding.
-    pub _pad1: [f32; 3],
+    pub _pad1: [f32; 2],
 }
+
+/// Steps per submission of an actuated batch (the rows the signal buffer holds).
+const SIGNAL_ROWS: usize = 1024;
 
 /// Error slots of the `errors` buffer (see `mpm_common.wgsl`).
 const ERROR_SLOTS: usize = 3;
@@ -77,6 +83,11 @@ pub struct GpuSimulation {
     states: [StateBuffers; 2],
     grid: wgpu::Buffer,
     errors: wgpu::Buffer,
+    /// Actuation signals, one row per step of a submission (SIGNAL_ROWS rows).
+    signals: wgpu::Buffer,
+    /// The step within the submission (cleared before each; g2p advances it).
+    batch_step: wgpu::Buffer,
+    actuators: usize,
     pipelines: [wgpu::ComputePipeline; 3],
     /// Per state-buffer direction, the bind groups of p2g, grid_update and g2p.
     bind_groups: [[wgpu::BindGroup; 3]; 2],
@@ -94,9 +105,6 @@ fn unsupported<const D: usize>(model: &Model<f32, D>) -> Option<String> {
     if !model.colliders.is_empty() {
         return Some("colliders are not on the GPU yet".into());
     }
-    if model.particles.actuator.iter().any(|&a| a != NO_ACTUATOR) {
-        return Some("actuation is not on the GPU yet".into());
-    }
     None
 }
 
@@ -108,7 +116,9 @@ fn material_codes(m: &Material<f32>) -> std::result::Result<[u32; 4], String> {
         ElasticLaw::NeoHookean => 1,
         ElasticLaw::WeaklyCompressible => 2,
         other => {
-            return Err(format!("the {other:?} law is not on the GPU yet (fixed-corotated, neo-Hookean and fluid are)"));
+            return Err(format!(
+                "the {other:?} law is not on the GPU yet (fixed-corotated, neo-Hookean and fluid are)"
+            ));
         }
     };
     let plastic = match m.plastic {
@@ -149,6 +159,8 @@ impl GpuSimulation {
             particles: n as u32,
             nodes: nodes as u32,
             wall_thickness: model.walls.thickness as u32,
+            actuators: model.actuator_count as u32,
+            actuation_stress: model.actuation_stress,
             dt: model.dt,
             dx: spec.dx,
             inv_dx: 1.0 / spec.dx,
@@ -191,6 +203,10 @@ impl GpuSimulation {
             let states = [make_state("state a"), make_state("state b")];
             let props = upload(gpu, "props", &props);
             let material_of = upload(gpu, "material of", &model.particles.material);
+            let actuator_of = upload(gpu, "actuator of", &model.particles.actuator);
+            let fiber = upload(gpu, "fiber", &flat_vec(&model.particles.fiber));
+            let signals = upload(gpu, "signals", &vec![0f32; (SIGNAL_ROWS * model.actuator_count).max(1)]);
+            let batch_step = upload(gpu, "batch step", &[0u32]);
             let materials = upload(gpu, "materials", &material_table);
             let grid = upload(gpu, "grid", &vec![0u32; nodes * 2 * (D + 1)]);
             let grid_v = upload(gpu, "grid velocity", &vec![0f32; nodes * D]);
@@ -247,18 +263,32 @@ impl GpuSimulation {
                             (12, &errors),
                             (13, &material_of),
                             (14, &materials),
+                            (15, &actuator_of),
+                            (16, &fiber),
+                            (17, &signals),
+                            (18, &batch_step),
                         ],
                     ),
                     bind(&pipelines[1], &[(0, &uniform), (6, &grid), (7, &grid_v), (12, &errors)]),
                     bind(
                         &pipelines[2],
-                        &[(0, &uniform), (1, &i.x), (7, &grid_v), (8, &o.x), (9, &o.v), (10, &o.c), (12, &errors)],
+                        &[
+                            (0, &uniform),
+                            (1, &i.x),
+                            (7, &grid_v),
+                            (8, &o.x),
+                            (9, &o.v),
+                            (10, &o.c),
+                            (12, &errors),
+                            (18, &batch_step),
+                        ],
                     ),
                 ]
             });
-            (states, grid, errors, pipelines, bind_groups)
+            (states, grid, errors, pipelines, bind_groups, signals, batch_step)
         };
-        let (states, grid, errors, pipelines, bind_groups) = gpu.checked("setting up the MPM kernels", build)?;
+        let (states, grid, errors, pipelines, bind_groups, signals, batch_step) =
+            gpu.checked("setting up the MPM kernels", build)?;
         Ok(GpuSimulation {
             gpu: gpu.clone(),
             dim: D,
@@ -269,6 +299,9 @@ impl GpuSimulation {
             states,
             grid,
             errors,
+            signals,
+            batch_step,
+            actuators: model.actuator_count,
             pipelines,
             bind_groups,
             plastic: state.plastic.clone(),
@@ -280,15 +313,48 @@ impl GpuSimulation {
         self.step
     }
 
-    /// Advances `steps` steps in one submission (no host round trip between steps), then checks
-    /// the error flags: a non-finite value, a particle off the grid or a fixed-point sum near
-    /// its range is an error naming the first particle (or node) and the steps it happened in.
+    /// Advances `steps` steps of a model without actuators; see [`GpuSimulation::run_actuated`].
     pub fn run(&mut self, steps: usize) -> Result<()> {
+        if self.actuators > 0 {
+            return Err(Error::InvalidArgument(format!(
+                "the model has {} actuators: give their signals with run_actuated",
+                self.actuators
+            )));
+        }
+        self.run_actuated(&vec![Vec::new(); steps])
+    }
+
+    /// Advances one step per row of `signals` (each row one signal per actuator), up to 1024
+    /// steps per submission with no host round trip between steps, then checks the error
+    /// flags: a non-finite value, a particle off the grid or a fixed-point sum near its range
+    /// is an error naming the first particle (or node) and the steps it happened in.
+    pub fn run_actuated(&mut self, signals: &[Vec<f32>]) -> Result<()> {
+        if let Some((t, row)) = signals.iter().enumerate().find(|(_, row)| row.len() != self.actuators) {
+            return Err(Error::InvalidArgument(format!(
+                "step {t} of the batch has {} actuation signals for {} actuators",
+                row.len(),
+                self.actuators
+            )));
+        }
+        if self.actuators == 0 {
+            return self.submit(signals.len());
+        }
+        for batch in signals.chunks(SIGNAL_ROWS) {
+            let flat: Vec<f32> = batch.iter().flatten().copied().collect();
+            self.gpu.queue.write_buffer(&self.signals, 0, bytemuck::cast_slice(&flat));
+            self.submit(batch.len())?;
+        }
+        Ok(())
+    }
+
+    /// Encodes `steps` steps in one submission and checks the error flags after it.
+    fn submit(&mut self, steps: usize) -> Result<()> {
         let first = self.step;
         let groups = |count: usize| (count as u32).div_ceil(64);
         let encode = || {
             let mut encoder =
                 self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("steps") });
+            encoder.clear_buffer(&self.batch_step, 0, None);
             for s in 0..steps {
                 let from = (self.current + s) % 2;
                 encoder.clear_buffer(&self.grid, 0, None);
