@@ -26,3 +26,32 @@ fn polar_rotation(f: MatD) -> MatD {
     }
     return identity();
 }
+
+// F = U diag(sigma) V^T with U, V rotations (sigma_1 may be negative: the signed SVD, as on the
+// CPU). Closed form: F = E I + H J + Fh K + G L (J the rotation generator, K and L the two
+// reflections); F = rot(phi) diag(Q + R, Q - R) rot(theta)^T.
+struct Svd {
+    u: MatD,
+    sigma: VecD,
+    v: MatD,
+}
+
+fn rotation2(angle: f32) -> MatD {
+    let c = cos(angle);
+    let s = sin(angle);
+    return MatD(c, s, -s, c);
+}
+
+fn svd(f: MatD) -> Svd {
+    // f[col][row].
+    let e = (f[0][0] + f[1][1]) * 0.5;
+    let fh = (f[0][0] - f[1][1]) * 0.5;
+    let g = (f[0][1] + f[1][0]) * 0.5;
+    let h = (f[0][1] - f[1][0]) * 0.5;
+    let q = sqrt(e * e + h * h);
+    let r = sqrt(fh * fh + g * g);
+    // atan2(0, 0) is 0 on the CPU; WGSL leaves it open.
+    let a1 = select(atan2(g, fh), 0.0, r == 0.0);
+    let a2 = select(atan2(h, e), 0.0, q == 0.0);
+    return Svd(rotation2((a1 + a2) * 0.5), VecD(q + r, q - r), rotation2((a1 - a2) * 0.5));
+}

@@ -265,3 +265,58 @@ fn params_layout_matches_the_shader() {
     }
     assert_eq!(members.len(), 17);
 }
+
+/// The GPU's SVD and polar decomposition (the dimension preludes) against the CPU's, in 2D and
+/// 3D, on random deformations (stretched up to 3x, rotated), repeated singular values,
+/// nearly flat and inverted ones: singular values within 2e-5 relative to |F|, U diag(sigma)
+/// V^T rebuilds F, U and V are rotations, and the polar rotation equals the CPU's (away from
+/// flat elements, where it is discontinuous) to 1e-4.
+#[test]
+fn gpu_svd_and_polar_match_the_cpu() {
+    fn check<const D: usize>(gpu: &GpuContext) {
+        use rheo_engine::math::{Matrix, det, polar_rotation, svd};
+        let mut seed = 0x5eed_u64 + D as u64;
+        let mut uniform = move || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+        };
+        let mut cases: Vec<Matrix<f64, D>> = (0..400)
+            .map(|k| {
+                let m = Matrix::<f64, D>::from_fn(|_, _| uniform());
+                let f = Matrix::<f64, D>::identity() + m * (0.1 + 0.9 * (k % 3) as f64);
+                // Every fourth one inverted.
+                if k % 4 == 0 { -f } else { f }
+            })
+            .collect();
+        cases.push(Matrix::<f64, D>::identity());
+        cases.push(Matrix::<f64, D>::identity() * 0.7);
+        let mut flat = Matrix::<f64, D>::identity();
+        flat[(D - 1, D - 1)] = 1e-3;
+        cases.push(flat);
+        let f32_cases: Vec<Matrix<f32, D>> = cases.iter().map(|m| m.map(|v| v as f32)).collect();
+        // The GPU sees the f32 matrices; the CPU reference takes the same values in f64.
+        let results = rheo_engine::gpu::math_on_gpu::<D>(gpu, &f32_cases).unwrap_or_else(|e| panic!("{e}"));
+        for (f, (u, sigma, v, r)) in f32_cases.iter().zip(&results) {
+            let f64_f = f.map(|x| x as f64);
+            let (u, sigma, v, r) =
+                (u.map(|x| x as f64), sigma.map(|x| x as f64), v.map(|x| x as f64), r.map(|x| x as f64));
+            let cpu = svd(&f64_f);
+            let size = f64_f.norm();
+            assert!((sigma - cpu.sigma).norm() < 2e-5 * size, "{D}D F = {f64_f}: sigma {sigma} vs CPU {}", cpu.sigma);
+            let rebuilt = u * Matrix::<f64, D>::from_diagonal(&sigma) * v.transpose();
+            assert!((rebuilt - f64_f).norm() < 2e-5 * size, "{D}D F = {f64_f}: U S V^T = {rebuilt}");
+            for q in [u, v] {
+                assert!(
+                    (q.transpose() * q - Matrix::<f64, D>::identity()).norm() < 1e-5 && (det(&q) - 1.0).abs() < 1e-5
+                );
+            }
+            if cpu.sigma[D - 1].abs() > 1e-2 {
+                let reference = polar_rotation(&f64_f);
+                assert!((r - reference).norm() < 1e-4, "{D}D F = {f64_f}: R = {r}, CPU {reference}");
+            }
+        }
+    }
+    let gpu = gpu();
+    check::<2>(&gpu);
+    check::<3>(&gpu);
+}

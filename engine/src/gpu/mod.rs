@@ -14,7 +14,7 @@ mod smoke;
 
 pub use buffers::{download, upload};
 pub use context::{GpuContext, GpuOptions};
-pub use mpm::{GpuSimulation, Params};
+pub use mpm::{GpuSimulation, Params, math_on_gpu};
 pub use smoke::self_test;
 
 /// The WGSL files of `shaders/` that stand alone, by file stem.
@@ -33,6 +33,8 @@ pub const MPM_KERNELS: &[(&str, &str)] = &[
     ("p2g", include_str!("../../../shaders/p2g.wgsl")),
     ("grid_update", include_str!("../../../shaders/grid_update.wgsl")),
     ("g2p", include_str!("../../../shaders/g2p.wgsl")),
+    // Not a step: evaluates the preludes' SVD and polar decomposition for tests.
+    ("math_check", include_str!("../../../shaders/math_check.wgsl")),
 ];
 
 /// The source of the standalone shader `name`.

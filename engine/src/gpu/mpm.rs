@@ -410,3 +410,57 @@ impl GpuSimulation {
         })
     }
 }
+
+/// The SVD (U, sigma, V) and the polar rotation of each matrix as the GPU's dimension
+/// prelude computes them (`shaders/math_check.wgsl`), for tests against the CPU's.
+#[doc(hidden)]
+pub fn math_on_gpu<const D: usize>(
+    gpu: &GpuContext,
+    matrices: &[Matrix<f32, D>],
+) -> Result<Vec<(Matrix<f32, D>, Vector<f32, D>, Matrix<f32, D>, Matrix<f32, D>)>> {
+    let flat: Vec<f32> = matrices.iter().flat_map(|m| m.iter().copied()).collect();
+    let stride = 3 * D * D + D;
+    let run = || {
+        let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("math_check"),
+            source: wgpu::ShaderSource::Wgsl(mpm_kernel_source(D, "math_check").into()),
+        });
+        let pipeline = gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some("math_check"),
+            layout: None,
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        let input = upload(gpu, "matrices", &flat);
+        let output = upload(gpu, "results", &vec![0f32; matrices.len() * stride]);
+        let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &[
+                wgpu::BindGroupEntry { binding: 1, resource: input.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 2, resource: output.as_entire_binding() },
+            ],
+        });
+        let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        {
+            let mut pass =
+                encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &bind_group, &[]);
+            pass.dispatch_workgroups((matrices.len() as u32).div_ceil(64), 1, 1);
+        }
+        gpu.queue.submit([encoder.finish()]);
+        output
+    };
+    let output = gpu.checked("running the math check kernel", run)?;
+    let values: Vec<f32> = download(gpu, &output, matrices.len() * stride)?;
+    Ok(values
+        .chunks(stride)
+        .map(|r| {
+            let m = |at: usize| Matrix::<f32, D>::from_column_slice(&r[at..at + D * D]);
+            (m(0), Vector::<f32, D>::from_column_slice(&r[D * D..D * D + D]), m(D * D + D), m(2 * D * D + D))
+        })
+        .collect())
+}
