@@ -296,10 +296,11 @@ fn gpu_svd_and_polar_match_the_cpu() {
         let f32_cases: Vec<Matrix<f32, D>> = cases.iter().map(|m| m.map(|v| v as f32)).collect();
         // The GPU sees the f32 matrices; the CPU reference takes the same values in f64.
         let results = rheo_engine::gpu::math_on_gpu::<D>(gpu, &f32_cases).unwrap_or_else(|e| panic!("{e}"));
-        for (f, (u, sigma, v, r)) in f32_cases.iter().zip(&results) {
+        for (f, gpu_result) in f32_cases.iter().zip(&results) {
             let f64_f = f.map(|x| x as f64);
-            let (u, sigma, v, r) =
-                (u.map(|x| x as f64), sigma.map(|x| x as f64), v.map(|x| x as f64), r.map(|x| x as f64));
+            let wide = |m: &Matrix<f32, D>| m.map(|x| x as f64);
+            let (u, v, r) = (wide(&gpu_result.u), wide(&gpu_result.v), wide(&gpu_result.rotation));
+            let sigma = gpu_result.sigma.map(|x| x as f64);
             let cpu = svd(&f64_f);
             let size = f64_f.norm();
             assert!((sigma - cpu.sigma).norm() < 2e-5 * size, "{D}D F = {f64_f}: sigma {sigma} vs CPU {}", cpu.sigma);

@@ -14,7 +14,7 @@ mod smoke;
 
 pub use buffers::{download, upload};
 pub use context::{GpuContext, GpuOptions};
-pub use mpm::{GpuSimulation, Params, math_on_gpu};
+pub use mpm::{GpuSimulation, MathCheck, Params, math_on_gpu};
 pub use smoke::self_test;
 
 /// The WGSL files of `shaders/` that stand alone, by file stem.

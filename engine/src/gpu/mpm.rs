@@ -411,13 +411,23 @@ impl GpuSimulation {
     }
 }
 
-/// The SVD (U, sigma, V) and the polar rotation of each matrix as the GPU's dimension
-/// prelude computes them (`shaders/math_check.wgsl`), for tests against the CPU's.
+/// What `shaders/math_check.wgsl` computes for one matrix F.
 #[doc(hidden)]
-pub fn math_on_gpu<const D: usize>(
-    gpu: &GpuContext,
-    matrices: &[Matrix<f32, D>],
-) -> Result<Vec<(Matrix<f32, D>, Vector<f32, D>, Matrix<f32, D>, Matrix<f32, D>)>> {
+pub struct MathCheck<const D: usize> {
+    /// U of the signed SVD.
+    pub u: Matrix<f32, D>,
+    /// The singular values.
+    pub sigma: Vector<f32, D>,
+    /// V of the signed SVD.
+    pub v: Matrix<f32, D>,
+    /// The polar rotation R of F = R S.
+    pub rotation: Matrix<f32, D>,
+}
+
+/// The SVD and the polar rotation of each matrix as the GPU's dimension prelude computes them,
+/// for tests against the CPU's.
+#[doc(hidden)]
+pub fn math_on_gpu<const D: usize>(gpu: &GpuContext, matrices: &[Matrix<f32, D>]) -> Result<Vec<MathCheck<D>>> {
     let flat: Vec<f32> = matrices.iter().flat_map(|m| m.iter().copied()).collect();
     let stride = 3 * D * D + D;
     let run = || {
@@ -460,7 +470,12 @@ pub fn math_on_gpu<const D: usize>(
         .chunks(stride)
         .map(|r| {
             let m = |at: usize| Matrix::<f32, D>::from_column_slice(&r[at..at + D * D]);
-            (m(0), Vector::<f32, D>::from_column_slice(&r[D * D..D * D + D]), m(D * D + D), m(2 * D * D + D))
+            MathCheck {
+                u: m(0),
+                sigma: Vector::<f32, D>::from_column_slice(&r[D * D..D * D + D]),
+                v: m(D * D + D),
+                rotation: m(2 * D * D + D),
+            }
         })
         .collect())
 }
