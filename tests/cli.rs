@@ -380,16 +380,16 @@ fn run_on_the_gpu_writes_the_cpu_frames() {
         assert!(worst < 2e-5, "{file}: GPU and CPU positions differ by {worst}");
     }
 
-    let sand = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/scenes/sand_pile_3d.toml");
+    let snow = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/scenes/snowball_3d.toml");
     let err = one_line_error(&rheo(&[
         "run",
-        sand.to_str().unwrap(),
+        snow.to_str().unwrap(),
         "--backend",
         "gpu",
         "--out",
         dir.join("x").to_str().unwrap(),
     ]));
-    assert!(err.contains("cannot run this scene yet") && err.contains("material `sand`"), "{err}");
+    assert!(err.contains("cannot run this scene yet") && err.contains("material `snow`"), "{err}");
     let err = one_line_error(&rheo(&["run", scene.to_str().unwrap(), "--backend", "gpu", "--f64"]));
     assert!(err.contains("single precision"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();

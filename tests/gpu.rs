@@ -30,7 +30,7 @@ mod common;
 
 use common::{add_ball, add_box, elastic, empty};
 use rheo_engine::gpu::{GpuSimulation, Params};
-use rheo_engine::material::{ElasticLaw, Lame, Material, PlasticLaw};
+use rheo_engine::material::{DruckerPrager, ElasticLaw, Lame, Material, PlasticLaw, Snow, VonMises};
 use rheo_engine::math::{Real, Vector};
 use rheo_engine::mpm::{Contact, Model, Simulation, State};
 
@@ -99,6 +99,40 @@ fn mixed_2d<T: Real>() -> (Model<T, 2>, State<T, 2>) {
     (model, state)
 }
 
+/// A sand column (Drucker-Prager on StVK-Hencky, 35 degrees) collapsing and a von Mises metal
+/// block thrown at the floor, in 2D.
+fn plastic_2d<T: Real>() -> (Model<T, 2>, State<T, 2>) {
+    let (mut model, mut state) =
+        empty::<T, 2>([48, 48], 1.0 / 48.0, 1e-4, [0.0, -9.8], Contact::Separate { friction: T::of(0.5) });
+    let sand = Material {
+        name: "sand".into(),
+        elastic: ElasticLaw::StvkHencky,
+        plastic: PlasticLaw::DruckerPrager(DruckerPrager { friction_angle_deg: T::of(35.0) }),
+        viscosity: T::zero(),
+    };
+    add_box(&mut model, &mut state, [0.2, 0.07], [0.35, 0.4], 2, sand, Lame::from_young_poisson(5e3, 0.3), 1.5, |_| {
+        Vector::<f64, 2>::zeros()
+    });
+    let metal = Material {
+        name: "metal".into(),
+        elastic: ElasticLaw::StvkHencky,
+        plastic: PlasticLaw::VonMises(VonMises { yield_stress: T::of(60.0) }),
+        viscosity: T::zero(),
+    };
+    add_box(
+        &mut model,
+        &mut state,
+        [0.55, 0.15],
+        [0.75, 0.3],
+        2,
+        metal,
+        Lame::from_young_poisson(4e3, 0.3),
+        1.0,
+        |_| Vector::<f64, 2>::new(0.5, -3.0),
+    );
+    (model, state)
+}
+
 /// A jelly cube thrown against the sticky +x wall of a small 3D domain whose other walls
 /// stop whatever moves into them (separate contact, infinite friction, as the walker's).
 fn scene_3d<T: Real>() -> (Model<T, 3>, State<T, 3>) {
@@ -142,18 +176,24 @@ fn worst<const D: usize, A: Real, B: Real>(a: &State<A, D>, b: &State<B, D>) -> 
     a.x.iter().zip(&b.x).map(|(p, q)| (p.map(|v| v.to_f64()) - q.map(|v| v.to_f64())).norm()).fold(0.0, f64::max)
 }
 
-/// GPU f32 against the CPU f64 reference, after 300 steps in 2D (two scenes: fixed-corotated
-/// jelly; neo-Hookean, viscous water and jelly together) and 150 in 3D that include impacts,
-/// friction and spin: positions within 2e-5 of the unit domain (half a thousandth of a
-/// cell), velocities within 1e-2 m/s. Measured when written: 7.6e-6 (2D) and 6.5e-6 (3D), where
-/// the CPU's own f32 run is off by 7.9e-6 and 2.0e-6 (the GPU's fixed-point scatter rounds each
-/// contribution to 24 bits like f32; its 3D polar decomposition iterates in f32).
+/// GPU f32 against the CPU f64 reference. Elastic and fluid scenes (2D fixed-corotated jelly
+/// and rubber, viscous water and jelly together over 300 steps; a 3D cube over 150) keep
+/// positions within 2e-5 of the unit domain, half a thousandth of a cell: measured 7.6e-6,
+/// 9.9e-6 and 6.5e-6, where the CPU's own f32 run is off by 7.9e-6, 8.0e-6 and 2.0e-6 (the
+/// GPU's fixed-point scatter rounds each contribution to 24 bits like f32). The plastic scene
+/// (Drucker-Prager sand and von Mises metal, 1500 steps of flow) is held to 1e-3: plastic flow
+/// amplifies rounding, and the GPU measured 3.4e-4 where the CPU's own f32 run measured 2.1e-5
+/// (why the GPU's deviation is 16 times the CPU f32's is not understood yet). A 10% error in the
+/// Drucker-Prager alpha or the von Mises yield strain moves it by 4.7e-3 and 1.7e-2, so the bound
+/// still catches a wrong return mapping. Velocities within 1e-2 m/s, plastic strains within ten
+/// times the position bound (the plastic scene measured 2.9e-3).
 #[test]
 fn gpu_trajectories_match_the_cpu_reference() {
     fn check<const D: usize>(
         f32_scene: (Model<f32, D>, State<f32, D>),
         f64_scene: (Model<f64, D>, State<f64, D>),
         steps: usize,
+        tolerance: f64,
     ) {
         let start = f64_scene.1.clone();
         let reference = cpu_run(f64_scene, steps);
@@ -163,14 +203,20 @@ fn gpu_trajectories_match_the_cpu_reference() {
         let (gpu_error, f32_error) = (worst(&gpu, &reference), worst(&cpu_f32, &reference));
         eprintln!("{D}D: moved {moved:.3e}, GPU - CPU f64 {gpu_error:.3e}, CPU f32 - CPU f64 {f32_error:.3e}");
         assert!(moved > 0.02, "the scene should move ({moved})");
-        assert!(gpu_error < 2e-5, "{D}D: GPU positions differ by {gpu_error} (CPU f32: {f32_error})");
+        assert!(gpu_error < tolerance, "{D}D: GPU positions differ by {gpu_error} (CPU f32: {f32_error})");
+        let plastic_error =
+            gpu.plastic.iter().zip(&reference.plastic).map(|(p, q)| (*p as f64 - q).abs()).fold(0.0, f64::max);
+        assert!(plastic_error < 10.0 * tolerance, "{D}D: GPU plastic strains differ by {plastic_error}");
         let velocity_error =
             gpu.v.iter().zip(&reference.v).map(|(p, q)| (p.map(|v| v as f64) - q).norm()).fold(0.0, f64::max);
         assert!(velocity_error < 1e-2, "{D}D: GPU velocities differ by {velocity_error}");
     }
-    check(scene_2d::<f32>(), scene_2d::<f64>(), 300);
-    check(mixed_2d::<f32>(), mixed_2d::<f64>(), 300);
-    check(scene_3d::<f32>(), scene_3d::<f64>(), 150);
+    check(scene_2d::<f32>(), scene_2d::<f64>(), 300, 2e-5);
+    check(mixed_2d::<f32>(), mixed_2d::<f64>(), 300, 2e-5);
+    check(plastic_2d::<f32>(), plastic_2d::<f64>(), 1500, 1e-3);
+    let yielded = cpu_run(plastic_2d::<f64>(), 1500).plastic.iter().filter(|&&p| p > 1e-5).count();
+    assert!(yielded > 200, "the sand and the metal should yield ({yielded} particles did)");
+    check(scene_3d::<f32>(), scene_3d::<f64>(), 150, 2e-5);
 }
 
 /// DiffTaichi's walker (the shipped scene, open-loop gait): actuation along fibers, infinite
@@ -225,9 +271,10 @@ fn gpu_errors_name_the_particle_and_the_unsupported_feature() {
     assert!(e.contains("particle 0 ") && e.contains("non-finite") && e.contains("steps 1..=5"), "{e}");
 
     let (mut model, state) = scene_2d::<f32>();
-    model.materials[1].elastic = ElasticLaw::StvkHencky;
+    model.materials[1].plastic =
+        PlasticLaw::Snow(Snow { critical_compression: 0.025, critical_stretch: 0.0075, hardening: 10.0 });
     let e = GpuSimulation::new(&gpu(), &model, &state).err().unwrap().to_string();
-    assert!(e.contains("StvkHencky") && e.contains("not on the GPU yet"), "{e}");
+    assert!(e.contains("Snow") && e.contains("not on the GPU yet"), "{e}");
 }
 
 /// The Rust mirror of the shaders' `Params` has the shader's layout, field by field.

@@ -4,10 +4,10 @@
 //! the error flags.
 //!
 //! What runs on the GPU so far, in 2D and 3D, in f32: the fixed-corotated, neo-Hookean and
-//! weakly compressible elastic laws, the fluid's return mapping, Newtonian viscosity, actuation
-//! (DiffTaichi-style active stress along fibers), gravity and the domain walls (all contact
-//! laws). StVK-Hencky, the plastic laws of snow, metal and sand, colliders and the adjoint
-//! kernels are still CPU-only;
+//! weakly compressible and StVK-Hencky elastic laws, the fluid's, von Mises and Drucker-Prager
+//! return mappings, Newtonian viscosity, actuation (DiffTaichi-style active stress along
+//! fibers), gravity and the domain walls (all contact laws). Snow and viscoplasticity,
+//! colliders and the adjoint kernels are still CPU-only;
 //! [`GpuSimulation::new`] names what a model uses that the GPU cannot run yet.
 
 use super::{GpuContext, download, mpm_kernel_source, upload};
@@ -68,6 +68,7 @@ struct StateBuffers {
     v: wgpu::Buffer,
     c: wgpu::Buffer,
     f: wgpu::Buffer,
+    plastic: wgpu::Buffer,
 }
 
 /// A model and its state on the GPU, stepped on the device.
@@ -91,8 +92,6 @@ pub struct GpuSimulation {
     pipelines: [wgpu::ComputePipeline; 3],
     /// Per state-buffer direction, the bind groups of p2g, grid_update and g2p.
     bind_groups: [[wgpu::BindGroup; 3]; 2],
-    /// What the state holds that the GPU does not advance (plastic state), copied back as is.
-    plastic: Vec<f32>,
 }
 
 /// What in `model` the GPU kernels cannot run yet, if anything.
@@ -108,25 +107,27 @@ fn unsupported<const D: usize>(model: &Model<f32, D>) -> Option<String> {
     None
 }
 
-/// A material as the p2g kernel's table holds it: elastic law, plastic law, viscosity bits (the
-/// codes of `shaders/p2g.wgsl`).
+/// A material as the p2g kernel's table holds it: elastic law, plastic law, viscosity bits and
+/// the plastic law's parameter bits (the codes of `shaders/p2g.wgsl`).
 fn material_codes(m: &Material<f32>) -> std::result::Result<[u32; 4], String> {
     let elastic = match m.elastic {
         ElasticLaw::FixedCorotated => 0,
         ElasticLaw::NeoHookean => 1,
         ElasticLaw::WeaklyCompressible => 2,
-        other => {
+        ElasticLaw::StvkHencky => 3,
+    };
+    let (plastic, parameter) = match m.plastic {
+        PlasticLaw::None => (0, 0.0),
+        PlasticLaw::Fluid => (1, 0.0),
+        PlasticLaw::VonMises(law) => (2, law.yield_stress),
+        PlasticLaw::DruckerPrager(law) => (3, law.alpha()),
+        ref other => {
             return Err(format!(
-                "the {other:?} law is not on the GPU yet (fixed-corotated, neo-Hookean and fluid are)"
+                "plasticity {other:?} is not on the GPU yet (von Mises, Drucker-Prager and the fluid's are)"
             ));
         }
     };
-    let plastic = match m.plastic {
-        PlasticLaw::None => 0,
-        PlasticLaw::Fluid => 1,
-        ref other => return Err(format!("plasticity {other:?} is not on the GPU yet (only the fluid's is)")),
-    };
-    Ok([elastic, plastic, m.viscosity.to_bits(), 0])
+    Ok([elastic, plastic, m.viscosity.to_bits(), f32::to_bits(parameter)])
 }
 
 /// The largest power of two `s` with `magnitude * s <= 2^24`: a contribution of that magnitude
@@ -198,6 +199,7 @@ impl GpuSimulation {
             v: upload(gpu, &format!("{label} v"), &flat_vec(&state.v)),
             c: upload(gpu, &format!("{label} C"), &flat_mat(&state.c)),
             f: upload(gpu, &format!("{label} F"), &flat_mat(&state.f)),
+            plastic: upload(gpu, &format!("{label} plastic"), &state.plastic),
         };
         let build = || {
             let states = [make_state("state a"), make_state("state b")];
@@ -267,6 +269,8 @@ impl GpuSimulation {
                             (16, &fiber),
                             (17, &signals),
                             (18, &batch_step),
+                            (19, &i.plastic),
+                            (20, &o.plastic),
                         ],
                     ),
                     bind(&pipelines[1], &[(0, &uniform), (6, &grid), (7, &grid_v), (12, &errors)]),
@@ -304,7 +308,6 @@ impl GpuSimulation {
             actuators: model.actuator_count,
             pipelines,
             bind_groups,
-            plastic: state.plastic.clone(),
         })
     }
 
@@ -406,7 +409,7 @@ impl GpuSimulation {
             v: v.chunks(D).map(Vector::<f32, D>::from_column_slice).collect(),
             c: c.chunks(D * D).map(Matrix::<f32, D>::from_column_slice).collect(),
             f: f.chunks(D * D).map(Matrix::<f32, D>::from_column_slice).collect(),
-            plastic: self.plastic.clone(),
+            plastic: download(&self.gpu, &b.plastic, n)?,
         })
     }
 }
