@@ -3,7 +3,7 @@
 //! device: [`GpuSimulation::run`] encodes all its steps in one submission and reads back only
 //! the error flags.
 //!
-//! What runs on the GPU so far, in 2D and 3D, in f32: the fixed-corotated, neo-Hookean and
+//! What runs on the GPU so far, in 2D and 3D, in f32: the fixed-corotated, neo-Hookean,
 //! weakly compressible and StVK-Hencky elastic laws, the fluid's, von Mises and Drucker-Prager
 //! return mappings, Newtonian viscosity, actuation (DiffTaichi-style active stress along
 //! fibers), gravity and the domain walls (all contact laws). Snow and viscoplasticity,
