@@ -4,11 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests need beyond the toolchain. The GPU tests run on any Vulkan device;
-# without one (no Vulkan driver registered), Mesa's drivers bring lavapipe, a software device.
+# Debian packages the tests need beyond the toolchain. The GPU tests run on any Vulkan device:
+# they need the Vulkan loader (libvulkan1) and a registered driver; without a driver, Mesa's
+# drivers bring lavapipe, a software device (and the loader with them).
 packages=()
 if ! ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json >/dev/null 2>&1; then
   packages+=(mesa-vulkan-drivers)
+elif ! ldconfig -p | grep -q 'libvulkan\.so\.1'; then
+  packages+=(libvulkan1)
 fi
 missing=()
 for p in "${packages[@]}"; do
