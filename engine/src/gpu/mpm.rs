@@ -94,17 +94,17 @@ pub struct GpuSimulation {
     bind_groups: [[wgpu::BindGroup; 3]; 2],
 }
 
-/// What in `model` the GPU kernels cannot run yet, if anything.
-fn unsupported<const D: usize>(model: &Model<f32, D>) -> Option<String> {
-    for m in &model.materials {
-        if let Err(why) = material_codes(m) {
-            return Some(format!("material `{}`: {why}", m.name));
-        }
-    }
+/// The p2g kernel's material table, or what in `model` the GPU kernels cannot run yet.
+fn material_table<const D: usize>(model: &Model<f32, D>) -> std::result::Result<Vec<[u32; 4]>, String> {
+    let table = model
+        .materials
+        .iter()
+        .map(|m| material_codes(m).map_err(|why| format!("material `{}`: {why}", m.name)))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     if !model.colliders.is_empty() {
-        return Some("colliders are not on the GPU yet".into());
+        return Err("colliders are not on the GPU yet".into());
     }
-    None
+    Ok(table)
 }
 
 /// A material as the p2g kernel's table holds it: elastic law, plastic law, viscosity bits and
@@ -150,9 +150,8 @@ impl GpuSimulation {
     /// GPU cannot run yet, or what the device rejected.
     pub fn new<const D: usize>(gpu: &GpuContext, model: &Model<f32, D>, state: &State<f32, D>) -> Result<Self> {
         model.validate(state)?;
-        if let Some(why) = unsupported(model) {
-            return Err(Error::InvalidArgument(format!("the GPU backend cannot run this scene yet: {why}")));
-        }
+        let material_table = material_table(model)
+            .map_err(|why| Error::InvalidArgument(format!("the GPU backend cannot run this scene yet: {why}")))?;
         let n = state.len();
         let spec = &model.grid;
         let nodes = spec.node_count();
@@ -192,8 +191,6 @@ impl GpuSimulation {
                 [pr.mass[p], pr.volume[p], pr.lame[p].mu, pr.lame[p].lambda]
             })
             .collect();
-        let material_table: Vec<[u32; 4]> =
-            model.materials.iter().map(|m| material_codes(m).expect("checked by unsupported()")).collect();
         let make_state = |label: &str| StateBuffers {
             x: upload(gpu, &format!("{label} x"), &flat_vec(&state.x)),
             v: upload(gpu, &format!("{label} v"), &flat_vec(&state.v)),
@@ -324,7 +321,7 @@ impl GpuSimulation {
                 self.actuators
             )));
         }
-        self.run_actuated(&vec![Vec::new(); steps])
+        self.submit(steps)
     }
 
     /// Advances one step per row of `signals` (each row one signal per actuator), up to 1024
