@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::{add_ball, add_box, elastic, empty};
-use rheo_engine::material::{DruckerPrager, ElasticLaw, Lame, Material, PlasticLaw, Snow};
+use common::{add_ball, add_box, elastic, empty, sand, water};
+use rheo_engine::material::{ElasticLaw, Lame, Material, PlasticLaw, Snow};
 use rheo_engine::math::{Real, Vector};
 use rheo_engine::mpm::{Contact, Simulation, State};
 
@@ -25,21 +25,11 @@ fn mixed_scene<T: Real>() -> Simulation<T, 2> {
         1.0,
         spin,
     );
-    let water = Material {
-        name: "water".into(),
-        elastic: ElasticLaw::WeaklyCompressible,
-        plastic: PlasticLaw::Fluid,
-        viscosity: T::of(0.01),
-    };
+    let water = water::<T>(0.01);
     add_box(&mut model, &mut state, [0.3, 0.05], [0.7, 0.25], 2, water, Lame { mu: 0.0, lambda: 1e3 }, 1.0, |_| {
         Vector::<f64, 2>::zeros()
     });
-    let sand = Material {
-        name: "sand".into(),
-        elastic: ElasticLaw::StvkHencky,
-        plastic: PlasticLaw::DruckerPrager(DruckerPrager { friction_angle_deg: T::of(35.0) }),
-        viscosity: T::zero(),
-    };
+    let sand = sand::<T>();
     add_box(&mut model, &mut state, [0.5, 0.3], [0.7, 0.5], 2, sand, Lame::from_young_poisson(5e3, 0.3), 1.5, |_| {
         Vector::<f64, 2>::new(0.0, -1.0)
     });

@@ -28,9 +28,9 @@ fn an_unknown_adapter_name_lists_the_adapters_present() {
 
 mod common;
 
-use common::{add_ball, add_box, elastic, empty};
+use common::{add_ball, add_box, elastic, empty, sand, water};
 use rheo_engine::gpu::{GpuSimulation, Params};
-use rheo_engine::material::{DruckerPrager, ElasticLaw, Lame, Material, PlasticLaw, Snow, VonMises};
+use rheo_engine::material::{ElasticLaw, Lame, Material, PlasticLaw, Snow, VonMises};
 use rheo_engine::math::{Real, Vector};
 use rheo_engine::mpm::{Contact, Model, Simulation, State};
 
@@ -76,12 +76,7 @@ fn mixed_2d<T: Real>() -> (Model<T, 2>, State<T, 2>) {
     add_box(&mut model, &mut state, [0.1, 0.3], [0.3, 0.5], 2, elastic(ElasticLaw::NeoHookean), rubber, 1.0, |x| {
         Vector::<f64, 2>::new(1.0 - 2.0 * (x[1] - 0.4), -0.5)
     });
-    let water = Material {
-        name: "water".into(),
-        elastic: ElasticLaw::WeaklyCompressible,
-        plastic: PlasticLaw::Fluid,
-        viscosity: T::of(0.01),
-    };
+    let water = water::<T>(0.01);
     add_box(&mut model, &mut state, [0.35, 0.07], [0.7, 0.3], 2, water, Lame { mu: 0.0, lambda: 1e3 }, 1.0, |_| {
         Vector::<f64, 2>::zeros()
     });
@@ -104,12 +99,7 @@ fn mixed_2d<T: Real>() -> (Model<T, 2>, State<T, 2>) {
 fn plastic_2d<T: Real>() -> (Model<T, 2>, State<T, 2>) {
     let (mut model, mut state) =
         empty::<T, 2>([48, 48], 1.0 / 48.0, 1e-4, [0.0, -9.8], Contact::Separate { friction: T::of(0.5) });
-    let sand = Material {
-        name: "sand".into(),
-        elastic: ElasticLaw::StvkHencky,
-        plastic: PlasticLaw::DruckerPrager(DruckerPrager { friction_angle_deg: T::of(35.0) }),
-        viscosity: T::zero(),
-    };
+    let sand = sand::<T>();
     add_box(&mut model, &mut state, [0.2, 0.07], [0.35, 0.4], 2, sand, Lame::from_young_poisson(5e3, 0.3), 1.5, |_| {
         Vector::<f64, 2>::zeros()
     });

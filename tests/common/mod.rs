@@ -1,7 +1,7 @@
 //! Scenes built in code for the physics tests: a grid, walls, and bodies of particles.
 #![allow(dead_code)]
 
-use rheo_engine::material::{ElasticLaw, Lame, Material, PlasticLaw};
+use rheo_engine::material::{DruckerPrager, ElasticLaw, Lame, Material, PlasticLaw};
 use rheo_engine::math::{Matrix, Real, Vector};
 use rheo_engine::mpm::{Contact, GridSpec, Model, NO_ACTUATOR, ParticleProps, State, Walls};
 
@@ -30,6 +30,26 @@ pub fn empty<T: Real, const D: usize>(
 /// An elastic material (fixed-corotated unless told otherwise).
 pub fn elastic<T: Real>(law: ElasticLaw) -> Material<T> {
     Material { name: format!("{law:?}"), elastic: law, plastic: PlasticLaw::None, viscosity: T::zero() }
+}
+
+/// Water: weakly compressible with the fluid's return mapping and Newtonian `viscosity`.
+pub fn water<T: Real>(viscosity: f64) -> Material<T> {
+    Material {
+        name: "water".into(),
+        elastic: ElasticLaw::WeaklyCompressible,
+        plastic: PlasticLaw::Fluid,
+        viscosity: T::of(viscosity),
+    }
+}
+
+/// Sand: Drucker-Prager on StVK-Hencky with a 35 degree friction angle.
+pub fn sand<T: Real>() -> Material<T> {
+    Material {
+        name: "sand".into(),
+        elastic: ElasticLaw::StvkHencky,
+        plastic: PlasticLaw::DruckerPrager(DruckerPrager { friction_angle_deg: T::of(35.0) }),
+        viscosity: T::zero(),
+    }
 }
 
 /// Fills the box [lo, hi] with `ppc` particles per cell per axis on a regular lattice; returns
