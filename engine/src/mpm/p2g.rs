@@ -102,31 +102,40 @@ pub(super) fn p2g<T: Real, const D: usize>(
                 #[inline(always)]
                 || {
                     let mut slab_finite = true;
-                    for &p in &bins.order[range.clone()] {
-                        let p = p as usize;
-                        let update = update_particle(model, input, actuation, p, stress_scale);
-                        let ParticleUpdate { fe, plastic, affine, .. } = update;
-                        slab_finite &= (fe.sum() + plastic).is_finite();
-                        // SAFETY: `order` is a permutation, so particle p is handled here only.
-                        unsafe {
-                            *shared_f.at(p) = fe;
-                            *shared_plastic.at(p) = plastic;
-                            if let Some(kept) = &kept {
-                                *kept.at(p) = update;
+                    // The particles' updates for a batch first, then their scatter: the updates'
+                    // long dependency chains (a square root, divisions) overlap across particles
+                    // instead of stalling behind each particle's node writes.
+                    for batch in bins.order[range.clone()].chunks(UPDATE_BATCH) {
+                        let mut affines = [Matrix::<T, D>::zeros(); UPDATE_BATCH];
+                        for (&p, affine) in batch.iter().zip(&mut affines) {
+                            let p = p as usize;
+                            let update = update_particle(model, input, actuation, p, stress_scale);
+                            slab_finite &= (update.fe.sum() + update.plastic).is_finite();
+                            *affine = update.affine;
+                            // SAFETY: `order` is a permutation, so particle p is handled here only.
+                            unsafe {
+                                *shared_f.at(p) = update.fe;
+                                *shared_plastic.at(p) = update.plastic;
+                                if let Some(kept) = &kept {
+                                    *kept.at(p) = update;
+                                }
                             }
                         }
-                        // Bins::rebuild has checked that every stencil lies on the grid.
-                        let Some(stencil) = grid.stencil(&input.x[p]) else { unreachable!() };
-                        let mass = props.mass[p];
-                        let momentum = input.v[p] * mass;
-                        let affine_dx = affine * spec.dx;
-                        stencil.for_each_node(&grid.strides, |i, w, offset| {
-                            // SAFETY: slabs of one colour touch disjoint nodes (see Bins); this slab's
-                            // particles run sequentially on this thread.
-                            let node = unsafe { shared_nodes.at(i) };
-                            node.momentum += (momentum + affine_dx * offset) * w;
-                            node.mass += mass * w;
-                        });
+                        for (&p, affine) in batch.iter().zip(&affines) {
+                            let p = p as usize;
+                            // Bins::rebuild has checked that every stencil lies on the grid.
+                            let Some(stencil) = grid.stencil(&input.x[p]) else { unreachable!() };
+                            let mass = props.mass[p];
+                            let momentum = input.v[p] * mass;
+                            let affine_dx = affine * spec.dx;
+                            stencil.for_each_node(&grid.strides, |i, w, offset| {
+                                // SAFETY: slabs of one colour touch disjoint nodes (see Bins); this
+                                // slab's particles run sequentially on this thread.
+                                let node = unsafe { shared_nodes.at(i) };
+                                node.momentum += (momentum + affine_dx * offset) * w;
+                                node.mass += mass * w;
+                            });
+                        }
                     }
                     if !slab_finite {
                         finite.store(false, Ordering::Relaxed);
@@ -358,6 +367,9 @@ pub(super) fn p2g_adjoint<T: Real, const D: usize>(
     }
     (materials, actuation_bar, actuation_stress_bar)
 }
+
+/// Particles whose updates the forward scatter computes before scattering them.
+const UPDATE_BATCH: usize = 8;
 
 /// Particles per parallel work item of the adjoint gather.
 const ADJOINT_CHUNK: usize = 256;
