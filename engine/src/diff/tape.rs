@@ -109,102 +109,45 @@ pub fn state_bytes<T: Real, const D: usize>(n: usize) -> usize {
 }
 
 /// Memory for the stored states of tapes. Handing the same storage to every iteration's
-/// [`Tape::record_in`] reuses one allocation instead of mapping (and faulting in) a fresh one
-/// of the whole budget each time.
+/// [`Tape::record_in`] reuses the states' allocations instead of mapping (and faulting in)
+/// fresh ones of the whole budget each time.
 #[derive(Clone, Debug, Default)]
-pub struct TapeStorage<T> {
-    data: Vec<T>,
+pub struct TapeStorage<T, const D: usize> {
+    slots: Vec<State<T, D>>,
 }
 
-/// A tape's own storage or one lent by the caller.
-enum Buffer<'a, T> {
-    Owned(Vec<T>),
-    Borrowed(&'a mut Vec<T>),
+/// A tape's own slots or the ones lent by the caller.
+enum Slots<'a, T, const D: usize> {
+    Owned(Vec<State<T, D>>),
+    Borrowed(&'a mut Vec<State<T, D>>),
 }
 
-impl<T> std::ops::Deref for Buffer<'_, T> {
-    type Target = Vec<T>;
-    fn deref(&self) -> &Vec<T> {
+impl<T, const D: usize> std::ops::Deref for Slots<'_, T, D> {
+    type Target = Vec<State<T, D>>;
+    fn deref(&self) -> &Vec<State<T, D>> {
         match self {
-            Buffer::Owned(v) => v,
-            Buffer::Borrowed(v) => v,
+            Slots::Owned(v) => v,
+            Slots::Borrowed(v) => v,
         }
     }
 }
 
-impl<T> std::ops::DerefMut for Buffer<'_, T> {
-    fn deref_mut(&mut self) -> &mut Vec<T> {
+impl<T, const D: usize> std::ops::DerefMut for Slots<'_, T, D> {
+    fn deref_mut(&mut self) -> &mut Vec<State<T, D>> {
         match self {
-            Buffer::Owned(v) => v,
-            Buffer::Borrowed(v) => v,
+            Slots::Owned(v) => v,
+            Slots::Borrowed(v) => v,
         }
     }
 }
 
-/// The stored states of a schedule, packed in one allocation: the memory the budget allows is
-/// exactly what is taken, and no allocator keeps freed snapshots around.
-struct SnapshotPool<'a, T> {
-    data: Buffer<'a, T>,
-    per_state: usize,
-    steps: Vec<usize>,
-}
-
-impl<'a, T: Real> SnapshotPool<'a, T> {
-    fn new(mut data: Buffer<'a, T>, slots: usize, per_state: usize) -> Self {
-        // Every slot is saved before it is loaded: what a reused buffer holds is never read.
-        data.resize(slots * per_state, T::zero());
-        SnapshotPool { data, per_state, steps: vec![0; slots] }
-    }
-
-    fn slot(&self, slot: usize) -> &[T] {
-        &self.data[slot * self.per_state..(slot + 1) * self.per_state]
-    }
-
-    fn slot_mut(&mut self, slot: usize) -> &mut [T] {
-        let per_state = self.per_state;
-        &mut self.data[slot * per_state..(slot + 1) * per_state]
-    }
-
-    fn save<const D: usize>(&mut self, slot: usize, state: &State<T, D>) {
-        self.steps[slot] = state.step;
-        let mut out = self.slot_mut(slot);
-        let fields = [scalars(&state.x), scalars(&state.v), scalars(&state.c), scalars(&state.f), &state.plastic[..]];
-        for field in fields {
-            let (head, rest) = out.split_at_mut(field.len());
-            head.copy_from_slice(field);
-            out = rest;
-        }
-    }
-
-    fn load<const D: usize>(&self, slot: usize, state: &mut State<T, D>) {
-        let n = self.per_state / floats_per_particle::<D>();
-        state.resize_to(n);
-        let mut src = self.slot(slot);
-        let fields = [
-            scalars_mut(&mut state.x),
-            scalars_mut(&mut state.v),
-            scalars_mut(&mut state.c),
-            scalars_mut(&mut state.f),
-            &mut state.plastic[..],
-        ];
-        for field in fields {
-            let (head, rest) = src.split_at(field.len());
-            field.copy_from_slice(head);
-            src = rest;
-        }
-        state.step = self.steps[slot];
-    }
-}
-
-/// The scalars of a slice of vectors or matrices (stored contiguously, column-major).
-fn scalars<T: Real, const R: usize, const C: usize>(v: &[nalgebra::SMatrix<T, R, C>]) -> &[T] {
-    // SAFETY: SMatrix<T, R, C> is a `#[repr(C)]` array of R * C scalars without padding.
-    unsafe { std::slice::from_raw_parts(v.as_ptr() as *const T, v.len() * R * C) }
-}
-
-fn scalars_mut<T: Real, const R: usize, const C: usize>(v: &mut [nalgebra::SMatrix<T, R, C>]) -> &mut [T] {
-    // SAFETY: as for `scalars`.
-    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut T, v.len() * R * C) }
+/// The state in `slots[slot]`, or `working` when no slot holds the current state.
+fn current_state<'s, T, const D: usize>(
+    slots: &'s [State<T, D>],
+    slot: Option<usize>,
+    working: &'s State<T, D>,
+) -> &'s State<T, D> {
+    slot.map_or(working, |slot| &slots[slot])
 }
 
 /// A rollout recorded for a backward pass: the stored states of its checkpointing schedule, the
@@ -215,7 +158,12 @@ pub struct Tape<'a, T: Real, const D: usize> {
     schedule: Schedule,
     /// Index of the first action of the backward sweep.
     next_action: usize,
-    pool: SnapshotPool<'a, T>,
+    /// The stored states, one per slot of the schedule.
+    slots: Slots<'a, T, D>,
+    /// Where the current state is: in `slots[s]` (just saved or loaded), or in `working`
+    /// (`None`). Saving swaps `working` into the slot and loading only points at the slot,
+    /// so no state is ever copied.
+    current_slot: Option<usize>,
     working: State<T, D>,
     /// The step number of the initial state (the schedule counts from it).
     first_step: usize,
@@ -237,23 +185,23 @@ impl<'a, T: Real, const D: usize> Tape<'a, T, D> {
         horizon: usize,
         checkpointing: Checkpointing,
     ) -> Result<Self> {
-        Self::record_with(Buffer::Owned(Vec::new()), model, initial, actuation, horizon, checkpointing)
+        Self::record_with(Slots::Owned(Vec::new()), model, initial, actuation, horizon, checkpointing)
     }
 
     /// [`Tape::record`], storing the states in `storage` (reused across calls).
     pub fn record_in(
-        storage: &'a mut TapeStorage<T>,
+        storage: &'a mut TapeStorage<T, D>,
         model: &'a Model<T, D>,
         initial: &State<T, D>,
         actuation: &'a [Vec<T>],
         horizon: usize,
         checkpointing: Checkpointing,
     ) -> Result<Self> {
-        Self::record_with(Buffer::Borrowed(&mut storage.data), model, initial, actuation, horizon, checkpointing)
+        Self::record_with(Slots::Borrowed(&mut storage.slots), model, initial, actuation, horizon, checkpointing)
     }
 
     fn record_with(
-        buffer: Buffer<'a, T>,
+        mut slots: Slots<'a, T, D>,
         model: &'a Model<T, D>,
         initial: &State<T, D>,
         actuation: &'a [Vec<T>],
@@ -300,7 +248,14 @@ impl<'a, T: Real, const D: usize> Tape<'a, T, D> {
             actuation,
             schedule,
             next_action: 0,
-            pool: SnapshotPool::new(buffer, schedule_slots, initial.len() * floats_per_particle::<D>()),
+            slots: {
+                // Every slot is saved before it is loaded: what a reused state holds is never
+                // read. Slots beyond the schedule's are dropped, so memory stays in budget.
+                slots.truncate(schedule_slots);
+                slots.resize_with(schedule_slots, State::default);
+                slots
+            },
+            current_slot: None,
             working: initial.clone(),
             first_step: initial.step,
             next: State::default(),
@@ -317,7 +272,9 @@ impl<'a, T: Real, const D: usize> Tape<'a, T, D> {
                 tape.next_action += 1;
             }
             // The final state, for the loss and for the caller.
-            tape.model.step(&tape.working, tape.signal(horizon - 1), &mut tape.final_state, &mut scratch)
+            let last = tape.signal(horizon - 1);
+            let input = current_state(&tape.slots, tape.current_slot, &tape.working);
+            tape.model.step(input, last, &mut tape.final_state, &mut scratch)
         })?;
         Ok(tape)
     }
@@ -332,6 +289,11 @@ impl<'a, T: Real, const D: usize> Tape<'a, T, D> {
         self.report
     }
 
+    /// The current state of the schedule.
+    fn current(&self) -> &State<T, D> {
+        current_state(&self.slots, self.current_slot, &self.working)
+    }
+
     fn signal(&self, step: usize) -> &'a [T] {
         if self.model.actuator_count == 0 { &[] } else { &self.actuation[step] }
     }
@@ -339,14 +301,29 @@ impl<'a, T: Real, const D: usize> Tape<'a, T, D> {
     fn execute(&mut self, action: Action, scratch: &mut Scratch<T, D>) -> Result<()> {
         match action {
             Action::Forward { from, to } => {
-                debug_assert_eq!(self.working.step, self.first_step + from);
+                debug_assert_eq!(self.current().step, self.first_step + from);
                 for t in from..to {
-                    self.model.step(&self.working, self.signal(t), &mut self.next, scratch)?;
+                    let signal = self.signal(t);
+                    let input = current_state(&self.slots, self.current_slot, &self.working);
+                    self.model.step(input, signal, &mut self.next, scratch)?;
                     std::mem::swap(&mut self.working, &mut self.next);
+                    self.current_slot = None;
                 }
             }
-            Action::Save { slot, .. } => self.pool.save(slot, &self.working),
-            Action::Load { slot, .. } => self.pool.load(slot, &mut self.working),
+            Action::Save { slot, .. } => {
+                if let Some(from) = self.current_slot {
+                    // Stored already (in another slot): this slot needs a copy of its own.
+                    if from != slot {
+                        self.working.clone_from(&self.slots[from]);
+                        std::mem::swap(&mut self.working, &mut self.slots[slot]);
+                    }
+                } else {
+                    // The slot's old buffers become the working buffers.
+                    std::mem::swap(&mut self.working, &mut self.slots[slot]);
+                }
+                self.current_slot = Some(slot);
+            }
+            Action::Load { slot, .. } => self.current_slot = Some(slot),
             Action::Backward { .. } => unreachable!("backward actions run in Tape::backward"),
         }
         Ok(())
@@ -359,7 +336,7 @@ impl<'a, T: Real, const D: usize> Tape<'a, T, D> {
     pub fn backward(mut self, loss: &dyn Loss<T, D>) -> Result<Gradients<T, D>> {
         let horizon = self.schedule.horizon;
         loss.validate(self.model, self.first_step + horizon)?;
-        let n = self.working.len();
+        let n = self.current().len();
         let model = self.model;
         let mut grads = ModelGradients::zeros(model);
         let mut actuation_bar = vec![vec![T::zero(); model.actuator_count]; horizon];
@@ -381,9 +358,10 @@ impl<'a, T: Real, const D: usize> Tape<'a, T, D> {
                     self.execute(action, &mut scratch)?;
                     continue;
                 };
-                debug_assert_eq!(self.working.step, self.first_step + step);
+                debug_assert_eq!(self.current().step, self.first_step + step);
+                let input = current_state(&self.slots, self.current_slot, &self.working);
                 model.step_adjoint(
-                    &self.working,
+                    input,
                     self.signal(step),
                     &out_bar,
                     &mut in_bar,
@@ -391,7 +369,7 @@ impl<'a, T: Real, const D: usize> Tape<'a, T, D> {
                     &mut grads,
                     &mut adjoint_scratch,
                 )?;
-                value += loss.term(model, &self.working, &mut in_bar);
+                value += loss.term(model, input, &mut in_bar);
                 std::mem::swap(&mut out_bar, &mut in_bar);
             }
             Ok(())
