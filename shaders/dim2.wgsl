@@ -55,3 +55,23 @@ fn svd(f: MatD) -> Svd {
     let a2 = select(atan2(h, e), 0.0, q == 0.0);
     return Svd(rotation2((a1 + a2) * 0.5), VecD(q + r, q - r), rotation2((a1 - a2) * 0.5));
 }
+
+// Adjoint of cofactor: dL/dM from dL/d(cof M) (linear in 2D).
+fn cofactor_adjoint(m: MatD, c_bar: MatD) -> MatD {
+    return cofactor(c_bar);
+}
+
+// Adjoint of polar_rotation: dL/dF from dL/dR. R is the rotation by the angle of
+// (c, s) = (F00 + F11, F10 - F01), whose length sigma_0 + sigma_1 is bounded below by
+// MIN_SIGMA_SUM as on the CPU.
+fn polar_rotation_adjoint(f: MatD, r_bar: MatD) -> MatD {
+    let c = f[0][0] + f[1][1];
+    let s = f[0][1] - f[1][0];
+    let n2 = max(c * c + s * s, MIN_SIGMA_SUM * MIN_SIGMA_SUM);
+    let n = sqrt(n2);
+    // dR/dangle = [[-sin, -cos], [cos, -sin]].
+    let angle_bar = -(s / n) * (r_bar[0][0] + r_bar[1][1]) + (c / n) * (r_bar[0][1] - r_bar[1][0]);
+    let c_bar = -angle_bar * s / n2;
+    let s_bar = angle_bar * c / n2;
+    return MatD(c_bar, s_bar, -s_bar, c_bar);
+}

@@ -126,3 +126,41 @@ fn polar_rotation(f: MatD) -> MatD {
     let s = svd(f);
     return s.u * transpose(s.v);
 }
+
+// Adjoint of cofactor: dL/dM from dL/d(cof M), cof_ij = M_i1j1 M_i2j2 - M_i1j2 M_i2j1 with
+// i1, i2 (j1, j2) the other two rows (columns) in cyclic order.
+fn cofactor_adjoint(m: MatD, c_bar: MatD) -> MatD {
+    var m_bar = MatD();
+    for (var i = 0u; i < 3u; i++) {
+        for (var j = 0u; j < 3u; j++) {
+            let i1 = (i + 1u) % 3u;
+            let i2 = (i + 2u) % 3u;
+            let j1 = (j + 1u) % 3u;
+            let j2 = (j + 2u) % 3u;
+            // Element (row r, column c) is [c][r].
+            let cb = c_bar[j][i];
+            m_bar[j1][i1] += cb * m[j2][i2];
+            m_bar[j2][i2] += cb * m[j1][i1];
+            m_bar[j2][i1] -= cb * m[j1][i2];
+            m_bar[j1][i2] -= cb * m[j2][i1];
+        }
+    }
+    return m_bar;
+}
+
+// Adjoint of polar_rotation: dL/dF from dL/dR. With G = U^T R_bar V,
+// X_ij = (G_ij - G_ji) / (sigma_i + sigma_j) (the sum bounded below by MIN_SIGMA_SUM, as on the
+// CPU) and dL/dF = U X V^T: finite at repeated singular values.
+fn polar_rotation_adjoint(f: MatD, r_bar: MatD) -> MatD {
+    let s = svd(f);
+    let g = transpose(s.u) * r_bar * s.v;
+    var x = MatD();
+    for (var i = 0u; i < 3u; i++) {
+        for (var j = i + 1u; j < 3u; j++) {
+            let value = (g[j][i] - g[i][j]) / max(s.sigma[i] + s.sigma[j], MIN_SIGMA_SUM);
+            x[j][i] = value;
+            x[i][j] = -value;
+        }
+    }
+    return s.u * x * transpose(s.v);
+}

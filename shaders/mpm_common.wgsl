@@ -34,12 +34,18 @@ struct Params {
     momentum_scale: f32,
     // Active stress per unit signal.
     actuation_stress: f32,
+    // Bits the largest contribution to a fixed-point sum takes (gpu/mpm.rs: FORWARD_BITS,
+    // GRADIENT_BITS).
+    fixed_bits: u32,
     _pad1: f32,
-    _pad2: f32,
 }
 
 // Grid words per node: (DIM momentum components + mass) x (low, high).
 const NODE_WORDS: u32 = 2u * (DIM + 1u);
+
+// The smallest sigma_i + sigma_j the polar rotation's adjoint divides by (where an element
+// inverts through a flat state), as on the CPU (math::MIN_SIGMA_SUM).
+const MIN_SIGMA_SUM: f32 = 1e-6;
 
 // A particle that no actuator drives.
 const NO_ACTUATOR: u32 = 0xffffffffu;
@@ -75,6 +81,8 @@ struct Stencil {
     base: vec3<u32>,
     fx: VecD,
     w: array<vec3<f32>, 3>,
+    // d/dx of the per-axis weights (the adjoints need them).
+    dw: array<vec3<f32>, 3>,
     ok: bool,
 }
 
@@ -97,6 +105,7 @@ fn stencil_of(x: VecD) -> Stencil {
         let d1 = f - 1.0;
         let d2 = f - 0.5;
         s.w[a] = vec3<f32>(0.5 * d0 * d0, 0.75 - d1 * d1, 0.5 * d2 * d2);
+        s.dw[a] = vec3<f32>((f - 1.5) * params.inv_dx, (1.0 - f) * 2.0 * params.inv_dx, (f - 0.5) * params.inv_dx);
     }
     return s;
 }
@@ -113,10 +122,12 @@ fn stencil_digits(k: u32) -> vec3<u32> {
     return digits;
 }
 
-// A stencil node: its linear index, weight, and (x_node - x_p) / dx.
+// A stencil node: its linear index, weight, the weight's gradient in x_p, and
+// (x_node - x_p) / dx.
 struct StencilNode {
     index: u32,
     w: f32,
+    grad_w: VecD,
     offset: VecD,
 }
 
@@ -129,6 +140,124 @@ fn stencil_node(s: Stencil, k: u32) -> StencilNode {
         n.index += (s.base[a] + d[a]) * params.strides[a];
         n.w *= s.w[a][d[a]];
         n.offset[a] = f32(d[a]) - s.fx[a];
+        var g = s.dw[a][d[a]];
+        for (var b = 0u; b < DIM; b++) {
+            if (b != a) {
+                g *= s.w[b][d[b]];
+            }
+        }
+        n.grad_w[a] = g;
     }
     return n;
+}
+
+// round(value) as a 64-bit two's complement integer: (low word, high word). The kernels add
+// it with atomicAdd on the low word and the carry into the high word (WGSL functions cannot
+// take a storage buffer, so each kernel has its own few lines for that).
+fn fixed_words(value: f32) -> vec2<u32> {
+    if (abs(value) < 2147483648.0) {
+        let v = i32(round(value));
+        return vec2<u32>(bitcast<u32>(v), select(0u, 0xffffffffu, v < 0));
+    }
+    // |value| >= 2^31: a multiple of 2^8, split exactly into 2^32 hi + lo.
+    let h = floor(value / 4294967296.0);
+    return vec2<u32>(u32(value - h * 4294967296.0), bitcast<u32>(i32(h)));
+}
+
+// The 64-bit integer (lo, hi) as f32 (before dividing by its scale). Values within the i32
+// range convert exactly to an integer first (no cancellation between the words).
+fn fixed_value(lo: u32, hi: i32) -> f32 {
+    if ((hi == 0 && lo < 0x80000000u) || (hi == -1 && lo >= 0x80000000u)) {
+        return f32(bitcast<i32>(lo));
+    }
+    return f32(hi) * 4294967296.0 + f32(lo);
+}
+
+// The wall side a node lies in along axis a, as (side index 2a or 2a + 1, inward normal), or
+// side DIM * 2 (none).
+struct Wall {
+    side: u32,
+    normal: VecD,
+}
+
+fn wall_of(node: u32, a: u32) -> Wall {
+    let coord = (node / params.strides[a]) % (params.cells[a] + 1u);
+    var w: Wall;
+    w.normal = VecD(0.0);
+    w.side = 2u * DIM;
+    if (coord < params.wall_thickness) {
+        w.side = 2u * a;
+        w.normal[a] = 1.0;
+    } else if (coord + params.wall_thickness > params.cells[a]) {
+        w.side = 2u * a + 1u;
+        w.normal[a] = -1.0;
+    }
+    return w;
+}
+
+fn wall_kind(side: u32) -> u32 {
+    return params.wall_kind[side / 4u][side % 4u];
+}
+
+fn wall_friction(side: u32) -> f32 {
+    return params.wall_friction[side / 4u][side % 4u];
+}
+
+// A contact law on relative velocity v against a boundary with inward unit normal n (the CPU
+// reference's Contact::apply). friction < 0 stands for infinite friction (sticks whatever
+// moves into the boundary).
+fn contact(v: VecD, n: VecD, kind: u32, friction: f32) -> VecD {
+    if (kind == 0u) {
+        return VecD(0.0);
+    }
+    let vn = dot(v, n);
+    if (kind == 2u && vn >= 0.0) {
+        return v;
+    }
+    let vt = v - n * vn;
+    if (friction == 0.0 || vn == 0.0) {
+        return vt;
+    }
+    let vt_norm = length(vt);
+    if (friction < 0.0 || vt_norm <= friction * abs(vn)) {
+        return VecD(0.0);
+    }
+    return vt * (1.0 - friction * abs(vn) / vt_norm);
+}
+
+// Adjoint of contact: dL/dv from out_bar = dL/d(new relative velocity), in the same regimes.
+fn contact_adjoint(v: VecD, n: VecD, kind: u32, friction: f32, out_bar: VecD) -> VecD {
+    if (kind == 0u) {
+        return VecD(0.0);
+    }
+    let vn = dot(v, n);
+    if (kind == 2u && vn >= 0.0) {
+        return out_bar;
+    }
+    let vt = v - n * vn;
+    let tangential_bar = out_bar - n * dot(out_bar, n);
+    if (friction == 0.0 || vn == 0.0) {
+        return tangential_bar;
+    }
+    let vt_norm = length(vt);
+    if (friction < 0.0 || vt_norm <= friction * abs(vn)) {
+        return VecD(0.0);
+    }
+    let ratio = friction * abs(vn) / vt_norm;
+    let vt_dot = dot(vt, out_bar);
+    let vt_bar = out_bar * (1.0 - ratio) + vt * (ratio * vt_dot / (vt_norm * vt_norm));
+    let vn_bar = -friction * sign(vn) * vt_dot / vt_norm;
+    return vt_bar - n * dot(vt_bar, n) + n * vn_bar;
+}
+
+// The fixed-point scale of the adjoint scatter: from the bits of a bound M >= 0 on every
+// contribution (g2p_adjoint's `bound` pass), the power of two that brings M below
+// 2^fixed_bits, as the forward scatter's scales do (gpu/mpm.rs, fixed_scale).
+fn bar_fixed_scale(bound_bits: u32) -> f32 {
+    if (bound_bits == 0u) {
+        return 1.0;
+    }
+    // M < 2^(e + 1) for its exponent e; the scale is 2^(fixed_bits - 1 - e), built from its bits.
+    let e = i32((bound_bits >> 23u) & 0xffu) - 127;
+    return bitcast<f32>(u32(clamp(126 + i32(params.fixed_bits) - e, 1, 254)) << 23u);
 }

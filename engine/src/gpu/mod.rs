@@ -14,7 +14,7 @@ mod smoke;
 
 pub use buffers::{download, upload};
 pub use context::{GpuContext, GpuOptions};
-pub use mpm::{GpuSimulation, MathCheck, Params, math_on_gpu};
+pub use mpm::{FORWARD_BITS, GRADIENT_BITS, GpuSimulation, GpuStepAdjoint, MathCheck, Params, math_on_gpu};
 pub use smoke::self_test;
 
 /// The WGSL files of `shaders/` that stand alone, by file stem.
@@ -28,11 +28,18 @@ pub const DIM_PRELUDES: [(&str, &str); 2] =
 /// What every MPM kernel shares (parameters, buffer layout, fixed-point accumulation).
 pub const MPM_COMMON: (&str, &str) = ("mpm_common", include_str!("../../../shaders/mpm_common.wgsl"));
 
-/// The MPM step kernels, each compiled as a dimension prelude + [`MPM_COMMON`] + the kernel.
+/// The constitutive laws, forward and adjoint (stress, return mappings, material codes).
+pub const MPM_MATERIALS: (&str, &str) = ("materials", include_str!("../../../shaders/materials.wgsl"));
+
+/// The MPM step kernels and their adjoints, each compiled as a dimension prelude +
+/// [`MPM_COMMON`] + [`MPM_MATERIALS`] + the kernel.
 pub const MPM_KERNELS: &[(&str, &str)] = &[
     ("p2g", include_str!("../../../shaders/p2g.wgsl")),
+    ("p2g_adjoint", include_str!("../../../shaders/p2g_adjoint.wgsl")),
     ("grid_update", include_str!("../../../shaders/grid_update.wgsl")),
+    ("grid_update_adjoint", include_str!("../../../shaders/grid_update_adjoint.wgsl")),
     ("g2p", include_str!("../../../shaders/g2p.wgsl")),
+    ("g2p_adjoint", include_str!("../../../shaders/g2p_adjoint.wgsl")),
     // Not a step: evaluates the preludes' SVD and polar decomposition for tests.
     ("math_check", include_str!("../../../shaders/math_check.wgsl")),
 ];
@@ -46,7 +53,7 @@ pub(crate) fn shader(name: &str) -> &'static str {
 pub fn mpm_kernel_source(dim: usize, name: &str) -> String {
     let kernel =
         MPM_KERNELS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s).unwrap_or_else(|| panic!("no kernel `{name}`"));
-    format!("{}\n{}\n{}", DIM_PRELUDES[dim - 2].1, MPM_COMMON.1, kernel)
+    format!("{}\n{}\n{}\n{}", DIM_PRELUDES[dim - 2].1, MPM_COMMON.1, MPM_MATERIALS.1, kernel)
 }
 
 #[cfg(test)]
@@ -59,6 +66,7 @@ mod tests {
             super::STANDALONE_SHADERS.iter().chain(super::MPM_KERNELS).map(|(name, _)| *name).collect();
         listed.extend(super::DIM_PRELUDES.iter().map(|(name, _)| *name));
         listed.push(super::MPM_COMMON.0);
+        listed.push(super::MPM_MATERIALS.0);
         listed.sort();
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shaders");
         let mut on_disk: Vec<String> = std::fs::read_dir(&dir)

@@ -6,9 +6,15 @@
 //! What runs on the GPU so far, in 2D and 3D, in f32: the fixed-corotated, neo-Hookean,
 //! weakly compressible and StVK-Hencky elastic laws, the fluid's, von Mises and Drucker-Prager
 //! return mappings, Newtonian viscosity, actuation (DiffTaichi-style active stress along
-//! fibers), gravity and the domain walls (all contact laws). Snow and viscoplasticity,
-//! colliders and the adjoint kernels are still CPU-only;
-//! [`GpuSimulation::new`] names what a model uses that the GPU cannot run yet.
+//! fibers), gravity and the domain walls (all contact laws). Snow and viscoplasticity and
+//! colliders are still CPU-only; [`GpuSimulation::new`] names what a model uses that the GPU
+//! cannot run yet.
+//!
+//! Backward: [`GpuSimulation::step_adjoint`] runs one step's adjoint kernels (`g2p_adjoint`,
+//! `grid_update_adjoint`, `p2g_adjoint`) for the elastic laws but StVK-Hencky, with or without
+//! the fluid's return mapping, viscosity, actuation and the walls; gravity and per-material
+//! gradients, the other return mappings' adjoints and a device-side checkpointing tape are
+//! not on the GPU yet.
 
 use super::{GpuContext, download, mpm_kernel_source, upload};
 use crate::error::{Error, Result};
@@ -51,9 +57,23 @@ pub struct Params {
     pub momentum_scale: f32,
     /// Active stress per unit signal.
     pub actuation_stress: f32,
+    /// Bits the largest contribution to a fixed-point sum takes ([`FORWARD_BITS`] or
+    /// [`GRADIENT_BITS`]).
+    pub fixed_bits: u32,
     /// Padding.
-    pub _pad1: [f32; 2],
+    pub _pad1: f32,
 }
+
+/// Fixed-point width of a forward-only simulation: the largest contribution is one i32 (one
+/// atomic add, a second only on a carry) and keeps 30 bits, more than f32's 24.
+pub const FORWARD_BITS: u32 = 30;
+
+/// Fixed-point width of a simulation that runs backward: the adjoint cancels node velocities
+/// against particle velocities and divides by node masses, so a slow or light node needs
+/// about f32's relative precision however fast the scene's fastest particle is. With 40 bits
+/// the step gradients match the CPU's f32 ones (with 30, dL/dx in a resting water column was
+/// 40 times further off); most contributions then take two atomic adds.
+pub const GRADIENT_BITS: u32 = 40;
 
 /// Steps per submission of an actuated batch (the rows the signal buffer holds).
 const SIGNAL_ROWS: usize = 1024;
@@ -92,6 +112,49 @@ pub struct GpuSimulation {
     pipelines: [wgpu::ComputePipeline; 3],
     /// Per state-buffer direction, the bind groups of p2g, grid_update and g2p.
     bind_groups: [[wgpu::BindGroup; 3]; 2],
+    model_buffers: ModelBuffers,
+    /// The p2g kernel's material table (the adjoint checks it for laws it has).
+    material_table: Vec<[u32; 4]>,
+    /// The adjoint's buffers and kernels, made by the first backward step.
+    adjoint: Option<Adjoint>,
+    /// The fixed-point width of the scatters.
+    fixed_bits: u32,
+}
+
+/// What the kernels read about the model, besides the state.
+struct ModelBuffers {
+    uniform: wgpu::Buffer,
+    props: wgpu::Buffer,
+    material_of: wgpu::Buffer,
+    materials: wgpu::Buffer,
+    actuator_of: wgpu::Buffer,
+    fiber: wgpu::Buffer,
+    /// The grid update's node velocities.
+    grid_v: wgpu::Buffer,
+}
+
+/// The adjoint step's buffers, pipelines (g2p_adjoint's `bound` and `main`,
+/// grid_update_adjoint, p2g_adjoint) and, per state-buffer direction, their bind groups.
+struct Adjoint {
+    /// dL/d(the step's output): x, v, C, F.
+    out_bar: [wgpu::Buffer; 4],
+    /// dL/d(the step's input): x, v, C, F.
+    in_bar: [wgpu::Buffer; 4],
+    grid_bar: wgpu::Buffer,
+    bar_bound: wgpu::Buffer,
+    particle_bar: wgpu::Buffer,
+    actuation_part: wgpu::Buffer,
+    pipelines: [wgpu::ComputePipeline; 4],
+    bind_groups: [[wgpu::BindGroup; 4]; 2],
+}
+
+/// The gradients one backward step gives (see [`GpuSimulation::step_adjoint`]).
+pub struct GpuStepAdjoint<const D: usize> {
+    /// dL/d(the step's input state): x, v, C and F (the plastic state's is not on the GPU yet,
+    /// and stays zero).
+    pub input: State<f32, D>,
+    /// dL/d(each actuation signal of the step), summed over its particles in particle order.
+    pub actuation: Vec<f64>,
 }
 
 /// The p2g kernel's material table, or what in `model` the GPU kernels cannot run yet.
@@ -130,10 +193,44 @@ fn material_codes(m: &Material<f32>) -> std::result::Result<[u32; 4], String> {
     Ok([elastic, plastic, m.viscosity.to_bits(), f32::to_bits(parameter)])
 }
 
-/// The largest power of two `s` with `magnitude * s <= 2^24`: a contribution of that magnitude
-/// keeps f32's 24 bits in fixed point.
-fn fixed_scale(magnitude: f32) -> f32 {
-    2f32.powi(24 - magnitude.max(f32::MIN_POSITIVE).log2().ceil() as i32)
+/// The largest power of two `s` with `magnitude * s <= 2^bits`. Sums of such contributions
+/// reach the flagged range (2^62) only past 2^(62 - bits) contributions per node.
+fn fixed_scale(magnitude: f32, bits: u32) -> f32 {
+    2f32.powi(bits as i32 - magnitude.max(f32::MIN_POSITIVE).log2().ceil() as i32)
+}
+
+/// Vectors or matrices as one flat f32 array (each column-major), the kernels' layout.
+fn flat<const R: usize, const C: usize>(values: &[nalgebra::SMatrix<f32, R, C>]) -> Vec<f32> {
+    values.iter().flat_map(|m| m.iter().copied()).collect()
+}
+
+/// The compute pipeline of entry point `entry` of MPM kernel `name` for `dim`.
+fn compute_pipeline(gpu: &GpuContext, dim: usize, name: &str, entry: &str) -> wgpu::ComputePipeline {
+    let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(name),
+        source: wgpu::ShaderSource::Wgsl(mpm_kernel_source(dim, name).into()),
+    });
+    gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(name),
+        layout: None,
+        module: &module,
+        entry_point: Some(entry),
+        compilation_options: Default::default(),
+        cache: None,
+    })
+}
+
+/// A bind group of `pipeline`'s (derived) layout: each binding number with its buffer.
+fn bind_group(gpu: &GpuContext, pipeline: &wgpu::ComputePipeline, entries: &[(u32, &wgpu::Buffer)]) -> wgpu::BindGroup {
+    let entries: Vec<wgpu::BindGroupEntry> = entries
+        .iter()
+        .map(|(binding, buffer)| wgpu::BindGroupEntry { binding: *binding, resource: buffer.as_entire_binding() })
+        .collect();
+    gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: None,
+        layout: &pipeline.get_bind_group_layout(0),
+        entries: &entries,
+    })
 }
 
 fn contact_code(contact: &Contact<f32>) -> (u32, f32) {
@@ -146,9 +243,28 @@ fn contact_code(contact: &Contact<f32>) -> (u32, f32) {
 }
 
 impl GpuSimulation {
-    /// Uploads `model` and `state` (f32, D = 2 or 3). Errors name what the model uses that the
-    /// GPU cannot run yet, or what the device rejected.
+    /// Uploads `model` and `state` (f32, D = 2 or 3) for forward steps. Errors name what the
+    /// model uses that the GPU cannot run yet, or what the device rejected.
     pub fn new<const D: usize>(gpu: &GpuContext, model: &Model<f32, D>, state: &State<f32, D>) -> Result<Self> {
+        Self::with_fixed_bits(gpu, model, state, FORWARD_BITS)
+    }
+
+    /// [`GpuSimulation::new`] for a simulation that also runs backward
+    /// ([`GpuSimulation::step_adjoint`]): its scatter keeps [`GRADIENT_BITS`].
+    pub fn new_differentiable<const D: usize>(
+        gpu: &GpuContext,
+        model: &Model<f32, D>,
+        state: &State<f32, D>,
+    ) -> Result<Self> {
+        Self::with_fixed_bits(gpu, model, state, GRADIENT_BITS)
+    }
+
+    fn with_fixed_bits<const D: usize>(
+        gpu: &GpuContext,
+        model: &Model<f32, D>,
+        state: &State<f32, D>,
+        fixed_bits: u32,
+    ) -> Result<Self> {
         model.validate(state)?;
         let material_table = material_table(model)
             .map_err(|why| Error::InvalidArgument(format!("the GPU backend cannot run this scene yet: {why}")))?;
@@ -161,6 +277,7 @@ impl GpuSimulation {
             wall_thickness: model.walls.thickness as u32,
             actuators: model.actuator_count as u32,
             actuation_stress: model.actuation_stress,
+            fixed_bits,
             dt: model.dt,
             dx: spec.dx,
             inv_dx: 1.0 / spec.dx,
@@ -180,11 +297,9 @@ impl GpuSimulation {
             }
         }
         let max_mass = model.particles.mass.iter().fold(0.0f32, |m, &x| m.max(x));
-        params.mass_scale = fixed_scale(max_mass);
-        params.momentum_scale = fixed_scale(max_mass * spec.dx / model.dt);
+        params.mass_scale = fixed_scale(max_mass, fixed_bits);
+        params.momentum_scale = fixed_scale(max_mass * spec.dx / model.dt, fixed_bits);
 
-        let flat_vec = |v: &[Vector<f32, D>]| -> Vec<f32> { v.iter().flat_map(|x| x.iter().copied()).collect() };
-        let flat_mat = |m: &[Matrix<f32, D>]| -> Vec<f32> { m.iter().flat_map(|x| x.iter().copied()).collect() };
         let props: Vec<[f32; 4]> = (0..n)
             .map(|p| {
                 let pr = &model.particles;
@@ -192,10 +307,10 @@ impl GpuSimulation {
             })
             .collect();
         let make_state = |label: &str| StateBuffers {
-            x: upload(gpu, &format!("{label} x"), &flat_vec(&state.x)),
-            v: upload(gpu, &format!("{label} v"), &flat_vec(&state.v)),
-            c: upload(gpu, &format!("{label} C"), &flat_mat(&state.c)),
-            f: upload(gpu, &format!("{label} F"), &flat_mat(&state.f)),
+            x: upload(gpu, &format!("{label} x"), &flat(&state.x)),
+            v: upload(gpu, &format!("{label} v"), &flat(&state.v)),
+            c: upload(gpu, &format!("{label} C"), &flat(&state.c)),
+            f: upload(gpu, &format!("{label} F"), &flat(&state.f)),
             plastic: upload(gpu, &format!("{label} plastic"), &state.plastic),
         };
         let build = || {
@@ -203,7 +318,7 @@ impl GpuSimulation {
             let props = upload(gpu, "props", &props);
             let material_of = upload(gpu, "material of", &model.particles.material);
             let actuator_of = upload(gpu, "actuator of", &model.particles.actuator);
-            let fiber = upload(gpu, "fiber", &flat_vec(&model.particles.fiber));
+            let fiber = upload(gpu, "fiber", &flat(&model.particles.fiber));
             let signals = upload(gpu, "signals", &vec![0f32; (SIGNAL_ROWS * model.actuator_count).max(1)]);
             let batch_step = upload(gpu, "batch step", &[0u32]);
             let materials = upload(gpu, "materials", &material_table);
@@ -217,34 +332,8 @@ impl GpuSimulation {
                 mapped_at_creation: false,
             });
             gpu.queue.write_buffer(&uniform, 0, bytemuck::bytes_of(&params));
-            let pipelines = ["p2g", "grid_update", "g2p"].map(|name| {
-                let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(name),
-                    source: wgpu::ShaderSource::Wgsl(mpm_kernel_source(D, name).into()),
-                });
-                gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(name),
-                    layout: None,
-                    module: &module,
-                    entry_point: Some("main"),
-                    compilation_options: Default::default(),
-                    cache: None,
-                })
-            });
-            let bind = |pipeline: &wgpu::ComputePipeline, entries: &[(u32, &wgpu::Buffer)]| {
-                let entries: Vec<wgpu::BindGroupEntry> = entries
-                    .iter()
-                    .map(|(binding, buffer)| wgpu::BindGroupEntry {
-                        binding: *binding,
-                        resource: buffer.as_entire_binding(),
-                    })
-                    .collect();
-                gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: None,
-                    layout: &pipeline.get_bind_group_layout(0),
-                    entries: &entries,
-                })
-            };
+            let pipelines = ["p2g", "grid_update", "g2p"].map(|name| compute_pipeline(gpu, D, name, "main"));
+            let bind = |pipeline: &wgpu::ComputePipeline, entries: &[(u32, &wgpu::Buffer)]| bind_group(gpu, pipeline, entries);
             let bind_groups = [0, 1].map(|from| {
                 let (i, o) = (&states[from], &states[1 - from]);
                 [
@@ -286,9 +375,10 @@ impl GpuSimulation {
                     ),
                 ]
             });
-            (states, grid, errors, pipelines, bind_groups, signals, batch_step)
+            let model_buffers = ModelBuffers { uniform, props, material_of, materials, actuator_of, fiber, grid_v };
+            (states, grid, errors, pipelines, bind_groups, signals, batch_step, model_buffers)
         };
-        let (states, grid, errors, pipelines, bind_groups, signals, batch_step) =
+        let (states, grid, errors, pipelines, bind_groups, signals, batch_step, model_buffers) =
             gpu.checked("setting up the MPM kernels", build)?;
         Ok(GpuSimulation {
             gpu: gpu.clone(),
@@ -305,6 +395,10 @@ impl GpuSimulation {
             actuators: model.actuator_count,
             pipelines,
             bind_groups,
+            model_buffers,
+            material_table,
+            adjoint: None,
+            fixed_bits,
         })
     }
 
@@ -371,9 +465,14 @@ impl GpuSimulation {
         self.gpu.checked("running MPM steps", encode)?;
         self.current = (self.current + steps) % 2;
         self.step += steps;
-        let errors: Vec<u32> = download(&self.gpu, &self.errors, ERROR_SLOTS)?;
         let within =
             if steps == 1 { format!("step {}", first + 1) } else { format!("steps {}..={}", first + 1, self.step) };
+        self.check_errors(&within)
+    }
+
+    /// The error flags the kernels raised, as an error naming `within` (the steps they ran).
+    fn check_errors(&self, within: &str) -> Result<()> {
+        let errors: Vec<u32> = download(&self.gpu, &self.errors, ERROR_SLOTS)?;
         if errors[0] != NO_ERROR {
             return Err(Error::Gpu(format!("{within}: particle {} has a non-finite value", errors[0])));
         }
@@ -387,6 +486,185 @@ impl GpuSimulation {
             )));
         }
         Ok(())
+    }
+
+    /// The backward step of the step from the current state (which it leaves unchanged):
+    /// from `out_bar`, the gradient of a loss with respect to the step's output (x, v, C, F),
+    /// the gradient with respect to its input and its actuation `signal`. It recomputes the
+    /// step's scatter and grid update, then runs the adjoint kernels; the per-particle
+    /// parameter gradients add up on the device ([`GpuSimulation::particle_gradients`]).
+    /// Materials whose adjoint is on the GPU so far: the fixed-corotated, neo-Hookean and
+    /// weakly compressible laws, without plasticity or with the fluid's, viscosity included.
+    pub fn step_adjoint<const D: usize>(&mut self, signal: &[f32], out_bar: &State<f32, D>) -> Result<GpuStepAdjoint<D>> {
+        let n = self.particles;
+        if D != self.dim || out_bar.len() != n || signal.len() != self.actuators {
+            return Err(Error::InvalidArgument(format!(
+                "the backward step of this {}D simulation of {n} particles and {} actuators was given a {D}D gradient of {} particles and {} signals",
+                self.dim,
+                self.actuators,
+                out_bar.len(),
+                signal.len()
+            )));
+        }
+        if self.fixed_bits < GRADIENT_BITS {
+            return Err(Error::InvalidArgument(
+                "a backward step needs a simulation made by GpuSimulation::new_differentiable (its scatter keeps the precision the adjoint needs)".into(),
+            ));
+        }
+        if let Some(code) = self.material_table.iter().find(|m| m[0] == 3 || m[1] >= 2) {
+            let what = if code[0] == 3 { "StVK-Hencky elasticity" } else { "this plastic law" };
+            return Err(Error::InvalidArgument(format!(
+                "the GPU adjoint of {what} is not written yet (fixed-corotated, neo-Hookean and weakly compressible materials, elastic or fluid, have one)"
+            )));
+        }
+        if self.adjoint.is_none() {
+            let adjoint = self.gpu.checked("setting up the adjoint kernels", || self.make_adjoint::<D>())?;
+            self.adjoint = Some(adjoint);
+        }
+        let adjoint = self.adjoint.as_ref().expect("made above");
+        let queue = &self.gpu.queue;
+        for (buffer, values) in adjoint.out_bar.iter().zip([flat(&out_bar.x), flat(&out_bar.v), flat(&out_bar.c), flat(&out_bar.f)]) {
+            queue.write_buffer(buffer, 0, bytemuck::cast_slice(&values));
+        }
+        if self.actuators > 0 {
+            queue.write_buffer(&self.signals, 0, bytemuck::cast_slice(signal));
+        }
+        let groups = |count: usize| (count as u32).div_ceil(64);
+        let from = self.current;
+        let encode = || {
+            let mut encoder =
+                self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("backward step") });
+            encoder.clear_buffer(&self.batch_step, 0, None);
+            encoder.clear_buffer(&self.grid, 0, None);
+            encoder.clear_buffer(&adjoint.grid_bar, 0, None);
+            encoder.clear_buffer(&adjoint.bar_bound, 0, None);
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("backward step"),
+                    timestamp_writes: None,
+                });
+                // The step's scatter and grid update, recomputed (its new state is not needed).
+                for (k, count) in [self.particles, self.nodes].into_iter().enumerate() {
+                    pass.set_pipeline(&self.pipelines[k]);
+                    pass.set_bind_group(0, &self.bind_groups[from][k], &[]);
+                    pass.dispatch_workgroups(groups(count), 1, 1);
+                }
+                for (k, count) in [self.particles, self.particles, self.nodes, self.particles].into_iter().enumerate() {
+                    pass.set_pipeline(&adjoint.pipelines[k]);
+                    pass.set_bind_group(0, &adjoint.bind_groups[from][k], &[]);
+                    pass.dispatch_workgroups(groups(count), 1, 1);
+                }
+            }
+            queue.submit([encoder.finish()]);
+        };
+        self.gpu.checked("running a backward step", encode)?;
+        self.check_errors(&format!("the backward step of step {}", self.step + 1))?;
+        let download_field = |k: usize, per: usize| download::<f32>(&self.gpu, &adjoint.in_bar[k], n * per);
+        let (x, v, c, f) = (download_field(0, D)?, download_field(1, D)?, download_field(2, D * D)?, download_field(3, D * D)?);
+        let parts: Vec<f32> = download(&self.gpu, &adjoint.actuation_part, n)?;
+        let actuator_of: Vec<u32> = download(&self.gpu, &self.model_buffers.actuator_of, n)?;
+        let mut actuation = vec![0.0f64; self.actuators];
+        for (part, &actuator) in parts.iter().zip(&actuator_of) {
+            if actuator != crate::mpm::NO_ACTUATOR {
+                actuation[actuator as usize] += *part as f64;
+            }
+        }
+        Ok(GpuStepAdjoint {
+            input: State {
+                step: self.step,
+                x: x.chunks(D).map(Vector::<f32, D>::from_column_slice).collect(),
+                v: v.chunks(D).map(Vector::<f32, D>::from_column_slice).collect(),
+                c: c.chunks(D * D).map(Matrix::<f32, D>::from_column_slice).collect(),
+                f: f.chunks(D * D).map(Matrix::<f32, D>::from_column_slice).collect(),
+                plastic: vec![0.0; n],
+            },
+            actuation,
+        })
+    }
+
+    /// Per particle, dL/d(mass, volume, mu, lambda) summed over the backward steps so far.
+    pub fn particle_gradients(&self) -> Result<Vec<[f32; 4]>> {
+        match &self.adjoint {
+            Some(adjoint) => download(&self.gpu, &adjoint.particle_bar, self.particles),
+            None => Ok(vec![[0.0; 4]; self.particles]),
+        }
+    }
+
+    fn make_adjoint<const D: usize>(&self) -> Adjoint {
+        let gpu = &self.gpu;
+        let (n, nodes) = (self.particles, self.nodes);
+        let zeros = |label: &str, len: usize| upload(gpu, label, &vec![0f32; len.max(1)]);
+        let fields = |label: &str| {
+            [("x", D), ("v", D), ("C", D * D), ("F", D * D)].map(|(name, per)| zeros(&format!("{label} {name}"), n * per))
+        };
+        let out_bar = fields("output gradient");
+        let in_bar = fields("input gradient");
+        let grid_bar = upload(gpu, "grid gradient", &vec![0u32; nodes * 2 * D]);
+        let node_bar = zeros("node gradient", nodes * (D + 1));
+        let bar_bound = upload(gpu, "gradient bound", &[0u32]);
+        let particle_bar = zeros("particle parameter gradients", n * 4);
+        let actuation_part = zeros("actuation gradient parts", n);
+        let pipelines = [
+            compute_pipeline(gpu, D, "g2p_adjoint", "bound"),
+            compute_pipeline(gpu, D, "g2p_adjoint", "main"),
+            compute_pipeline(gpu, D, "grid_update_adjoint", "main"),
+            compute_pipeline(gpu, D, "p2g_adjoint", "main"),
+        ];
+        let m = &self.model_buffers;
+        let bind_groups = [0, 1].map(|from| {
+            let i = &self.states[from];
+            let [xo, vo, co, fo] = &out_bar;
+            let [xi, vi, ci, fi] = &in_bar;
+            [
+                bind_group(gpu, &pipelines[0], &[(0, &m.uniform), (12, &self.errors), (21, xo), (22, vo), (23, co), (31, &bar_bound)]),
+                bind_group(
+                    gpu,
+                    &pipelines[1],
+                    &[
+                        (0, &m.uniform),
+                        (1, &i.x),
+                        (7, &m.grid_v),
+                        (12, &self.errors),
+                        (21, xo),
+                        (22, vo),
+                        (23, co),
+                        (25, &grid_bar),
+                        (27, xi),
+                        (31, &bar_bound),
+                    ],
+                ),
+                bind_group(gpu, &pipelines[2], &[(0, &m.uniform), (6, &self.grid), (25, &grid_bar), (26, &node_bar), (31, &bar_bound)]),
+                bind_group(
+                    gpu,
+                    &pipelines[3],
+                    &[
+                        (0, &m.uniform),
+                        (1, &i.x),
+                        (2, &i.v),
+                        (3, &i.c),
+                        (4, &i.f),
+                        (5, &m.props),
+                        (12, &self.errors),
+                        (13, &m.material_of),
+                        (14, &m.materials),
+                        (15, &m.actuator_of),
+                        (16, &m.fiber),
+                        (17, &self.signals),
+                        (18, &self.batch_step),
+                        (19, &i.plastic),
+                        (24, fo),
+                        (26, &node_bar),
+                        (27, xi),
+                        (28, vi),
+                        (29, ci),
+                        (30, fi),
+                        (32, &particle_bar),
+                        (33, &actuation_part),
+                    ],
+                ),
+            ]
+        });
+        Adjoint { out_bar, in_bar, grid_bar, bar_bound, particle_bar, actuation_part, pipelines, bind_groups }
     }
 
     /// The current state, read back from the device.

@@ -1,0 +1,168 @@
+// Adjoint of p2g: per particle, gathers dL/dmomentum and dL/dmass of its stencil's nodes
+// (grid_update_adjoint's output), then reverses its deformation update, recomputed from the
+// step's input state. Writes dL/dv, dL/dC, dL/dF of the step's input, adds the scatter's part
+// of dL/dx to the gather's (g2p_adjoint's), adds the particle's parameter gradients to
+// particle_bar, and leaves its actuation gradient in actuation_part for the reduction.
+//
+// Scatter m_i += w m, p_i += w (m v + dx A o_i), so with pi = p_bar_i, mu = m_bar_i:
+// v_bar = m sum w pi, A_bar = dx sum w pi o_i^T,
+// x_bar += sum (pi . (m v + dx A o_i) + m mu) grad w - w A^T pi, and the mass gets
+// sum w (pi . v + mu) + A_bar : C. Then, in reverse through the update
+// (A = s V tau + m C, s = -dt 4 / dx^2):
+// tau_bar = s V A_bar, C_bar = m A_bar; the active stress a k u u^T, u = F_e f;
+// the viscous stress eta J (C + C^T); tau = P F_e^T; the elastic law; the return mapping;
+// F* = (I + dt C) F.
+
+@group(0) @binding(1) var<storage, read> x_in: array<f32>;
+@group(0) @binding(2) var<storage, read> v_in: array<f32>;
+@group(0) @binding(3) var<storage, read> c_in: array<f32>;
+@group(0) @binding(4) var<storage, read> f_in: array<f32>;
+@group(0) @binding(5) var<storage, read> props: array<vec4<f32>>;
+@group(0) @binding(12) var<storage, read_write> errors: array<atomic<u32>>;
+@group(0) @binding(13) var<storage, read> material_of: array<u32>;
+@group(0) @binding(14) var<storage, read> materials: array<vec4<u32>>;
+@group(0) @binding(15) var<storage, read> actuator_of: array<u32>;
+@group(0) @binding(16) var<storage, read> fiber: array<f32>;
+@group(0) @binding(17) var<storage, read> signals: array<f32>;
+@group(0) @binding(18) var<storage, read> batch_step: array<u32>;
+@group(0) @binding(19) var<storage, read> plastic_in: array<f32>;
+// dL/d(the step's new F).
+@group(0) @binding(24) var<storage, read> f_bar_out: array<f32>;
+@group(0) @binding(26) var<storage, read> node_bar: array<f32>;
+// dL/d(the step's input x, v, C, F).
+@group(0) @binding(27) var<storage, read_write> x_bar_in: array<f32>;
+@group(0) @binding(28) var<storage, read_write> v_bar_in: array<f32>;
+@group(0) @binding(29) var<storage, read_write> c_bar_in: array<f32>;
+@group(0) @binding(30) var<storage, read_write> f_bar_in: array<f32>;
+// Per particle, summed over the steps: dL/d(mass, volume, mu, lambda).
+@group(0) @binding(32) var<storage, read_write> particle_bar: array<vec4<f32>>;
+// Per particle: dL/d(its actuator's signal) this step.
+@group(0) @binding(33) var<storage, read_write> actuation_part: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+    let p = id.x;
+    if (p >= params.particles) {
+        return;
+    }
+    var x: VecD;
+    var v: VecD;
+    for (var a = 0u; a < DIM; a++) {
+        x[a] = x_in[p * DIM + a];
+        v[a] = v_in[p * DIM + a];
+    }
+    var c: MatD;
+    var f: MatD;
+    var fe_bar: MatD;
+    for (var col = 0u; col < DIM; col++) {
+        for (var r = 0u; r < DIM; r++) {
+            let i = (p * DIM + col) * DIM + r;
+            c[col][r] = c_in[i];
+            f[col][r] = f_in[i];
+            fe_bar[col][r] = f_bar_out[i];
+        }
+    }
+    let pr = props[p];
+    let mass = pr.x;
+    let volume = pr.y;
+    let mu = pr.z;
+    let lambda = pr.w;
+    let material = materials[material_of[p]];
+
+    // The forward update, recomputed.
+    let f_trial = (identity() + c * params.dt) * f;
+    var plastic = plastic_in[p];
+    let fe = plastic_project(f_trial, material, mu, lambda, &plastic);
+    let j = determinant(fe);
+    let stress = first_piola(material.x, fe, mu, lambda);
+    var tau = stress * transpose(fe);
+    let viscosity = bitcast<f32>(material.z);
+    if (viscosity > 0.0) {
+        tau += (c + transpose(c)) * (viscosity * j);
+    }
+    let actuator = actuator_of[p];
+    var dir: VecD;
+    var signal = 0.0;
+    if (actuator != NO_ACTUATOR) {
+        for (var a = 0u; a < DIM; a++) {
+            dir[a] = fiber[p * DIM + a];
+        }
+        let u = fe * dir;
+        signal = signals[batch_step[0] * params.actuators + actuator];
+        tau += outer(u, u) * (signal * params.actuation_stress);
+    }
+    let stress_scale = -params.dt * 4.0 * params.inv_dx * params.inv_dx;
+    let affine = tau * (stress_scale * volume) + c * mass;
+
+    // The gather of the node gradients.
+    let s = stencil_of(x);
+    if (!s.ok) {
+        atomicMin(&errors[1], p);
+        return;
+    }
+    let momentum = v * mass;
+    let affine_dx = affine * params.dx;
+    var x_grad = VecD(0.0);
+    var weighted_pi = VecD(0.0);
+    var affine_bar = MatD();
+    var weighted_mu = 0.0;
+    for (var k = 0u; k < STENCIL; k++) {
+        let n = stencil_node(s, k);
+        var pi: VecD;
+        for (var a = 0u; a < DIM; a++) {
+            pi[a] = node_bar[n.index * (DIM + 1u) + a];
+        }
+        let mu_i = node_bar[n.index * (DIM + 1u) + DIM];
+        x_grad += n.grad_w * (dot(pi, momentum + affine_dx * n.offset) + mass * mu_i);
+        let pi_w = pi * n.w;
+        weighted_pi += pi_w;
+        affine_bar += outer(pi_w, n.offset);
+        weighted_mu += mu_i * n.w;
+    }
+    x_grad -= transpose(affine) * weighted_pi;
+    affine_bar = affine_bar * params.dx;
+    var mass_bar = dot(weighted_pi, v) + weighted_mu + ddot(affine_bar, c);
+
+    // The update, reversed.
+    var c_bar = affine_bar * mass;
+    let tau_bar = affine_bar * (stress_scale * volume);
+    let tau_bar_sym = tau_bar + transpose(tau_bar);
+    if (viscosity > 0.0) {
+        let contraction = ddot(tau_bar, c + transpose(c));
+        c_bar += tau_bar_sym * (viscosity * j);
+        fe_bar += cofactor(fe) * (viscosity * contraction);
+    }
+    var signal_bar = 0.0;
+    if (actuator != NO_ACTUATOR) {
+        let u = fe * dir;
+        let u_tau_u = dot(u, tau_bar * u);
+        fe_bar += outer(tau_bar_sym * u, dir) * (signal * params.actuation_stress);
+        signal_bar = u_tau_u * params.actuation_stress;
+    }
+    let volume_bar = ddot(tau, affine_bar) * stress_scale;
+    fe_bar += transpose(tau_bar) * stress;
+    let elastic_bar = first_piola_adjoint(material.x, fe, mu, lambda, tau_bar * fe);
+    fe_bar += elastic_bar.f;
+    let f_trial_bar = plastic_project_adjoint(f_trial, material, fe_bar);
+    let f_bar = transpose(identity() + c * params.dt) * f_trial_bar;
+    c_bar += f_trial_bar * transpose(f) * params.dt;
+
+    var finite = is_finite(dot(x_grad, x_grad)) && is_finite(mass_bar + volume_bar) && is_finite(signal_bar);
+    for (var a = 0u; a < DIM; a++) {
+        x_bar_in[p * DIM + a] += x_grad[a];
+        v_bar_in[p * DIM + a] = weighted_pi[a] * mass;
+    }
+    for (var col = 0u; col < DIM; col++) {
+        for (var r = 0u; r < DIM; r++) {
+            let i = (p * DIM + col) * DIM + r;
+            c_bar_in[i] = c_bar[col][r];
+            f_bar_in[i] = f_bar[col][r];
+            finite = finite && is_finite(c_bar[col][r]) && is_finite(f_bar[col][r]);
+        }
+    }
+    if (!finite) {
+        atomicMin(&errors[0], p);
+    }
+    particle_bar[p] += vec4<f32>(mass_bar, volume_bar, elastic_bar.mu, elastic_bar.lambda);
+    actuation_part[p] = signal_bar;
+}
