@@ -488,3 +488,90 @@ fn gpu_step_adjoint_matches_the_cpu_reference() {
     let walker = scene.build::<f64, 2>().unwrap();
     check("walker", (walker.model, walker.state), scene.build::<f32, 2>().unwrap().model, &scene.actuation(100), 100);
 }
+
+/// Gradients of a whole rollout through the GPU tape against the CPU tape: the walker's loss
+/// (-mean x after 64 steps) by its actuation and initial state, and a jelly scene's position
+/// error against targets at steps 20 and 40 (the GPU reads those states back for the loss) by
+/// its initial state and Lamé parameters. Against CPU f64, the GPU must be as accurate as the
+/// CPU tape in f32 (twice its error plus 1e-5 of the largest entry). The GPU's gradients are
+/// bitwise the same with every state stored as under binomial checkpointing with 4 slots
+/// (recomputed states are bitwise the first forward's, and the scatters are deterministic).
+#[test]
+fn gpu_tape_gradients_match_the_cpu_tape() {
+    use rheo_engine::diff::{Budget, Checkpointing, Gradients, Loss, MeanPosition, PositionMse, Strategy, Tape};
+    fn cpu<T: Real, const D: usize>(
+        (model, state): &(Model<T, D>, State<T, D>),
+        actuation: &[Vec<T>],
+        steps: usize,
+        loss: &dyn Loss<T, D>,
+    ) -> (State<T, D>, Vec<[T; 4]>, Vec<T>, f64) {
+        let tape = Tape::record(model, state, actuation, steps, Checkpointing::default()).unwrap();
+        let g = tape.backward(loss).unwrap();
+        let params = (0..state.len()).map(|p| [g.model.mass[p], g.model.volume[p], g.model.lame[p].mu, g.model.lame[p].lambda]).collect();
+        (g.initial, params, g.actuation.concat(), g.loss)
+    }
+    fn on_gpu<const D: usize>(
+        (model, state): &(Model<f32, D>, State<f32, D>),
+        actuation: &[Vec<f32>],
+        steps: usize,
+        loss: &dyn Loss<f32, D>,
+        checkpointing: Checkpointing,
+    ) -> Gradients<f32, D> {
+        let mut sim = GpuSimulation::new_differentiable(&gpu(), model, state).unwrap();
+        let tape = sim.record::<D>(actuation, steps, checkpointing).unwrap_or_else(|e| panic!("{e}"));
+        tape.backward(model, loss).unwrap_or_else(|e| panic!("{e}"))
+    }
+    fn check<const D: usize>(
+        name: &str,
+        scene64: (Model<f64, D>, State<f64, D>),
+        scene32: (Model<f32, D>, State<f32, D>),
+        actuation: &[Vec<f64>],
+        steps: usize,
+        loss64: &dyn Loss<f64, D>,
+        loss32: &dyn Loss<f32, D>,
+    ) {
+        let actuation32: Vec<Vec<f32>> = actuation.iter().map(|r| r.iter().map(|&v| v as f32).collect()).collect();
+        let reference = cpu(&scene64, actuation, steps, loss64);
+        let cpu_f32 = cpu(&scene32, &actuation32, steps, loss32);
+        let store_all = Checkpointing { strategy: Strategy::StoreAll, budget: Budget::Snapshots(steps) };
+        let binomial = Checkpointing { strategy: Strategy::Binomial, budget: Budget::Snapshots(4) };
+        let g = on_gpu(&scene32, &actuation32, steps, loss32, binomial);
+        let g_all = on_gpu(&scene32, &actuation32, steps, loss32, store_all);
+        assert!(g.checkpointing.recomputed_steps > 0, "{name}: the binomial schedule should recompute");
+        let same = g.initial.x == g_all.initial.x && g.initial.f == g_all.initial.f && g.actuation == g_all.actuation
+            && g.model.lame == g_all.model.lame;
+        assert!(same, "{name}: the GPU gradients depend on the checkpointing schedule");
+        let params = (0..g.initial.len()).map(|p| [g.model.mass[p], g.model.volume[p], g.model.lame[p].mu, g.model.lame[p].lambda]).collect();
+        let gpu = (g.initial, params, g.actuation.concat());
+        let reference3 = (reference.0, reference.1, reference.2);
+        let (gpu_errors, f32_errors) =
+            (gradient_errors(&gpu, &reference3), gradient_errors(&(cpu_f32.0, cpu_f32.1, cpu_f32.2), &reference3));
+        eprintln!("{name}: loss GPU {} CPU f64 {}", g.loss, reference.3);
+        assert!((g.loss - reference.3).abs() <= 1e-4 * reference.3.abs().max(1e-3), "{name}: loss {} against {}", g.loss, reference.3);
+        for ((field, gpu_error), (_, f32_error)) in gpu_errors.into_iter().zip(f32_errors) {
+            eprintln!("{name}: dL/d{field}: GPU {gpu_error:.2e}, CPU f32 {f32_error:.2e} of the largest entry");
+        }
+        for ((field, gpu_error), (_, f32_error)) in gpu_errors.into_iter().zip(f32_errors) {
+            assert!(
+                gpu_error <= 2.0 * f32_error + 1e-5,
+                "{name}: dL/d{field} differs by {gpu_error:.3e} of its largest entry (CPU f32: {f32_error:.3e})"
+            );
+        }
+    }
+    let steps = 64;
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/scenes/walker_2d.toml");
+    let scene = rheo_engine::Scene::from_file(&file).unwrap();
+    let actuation: Vec<Vec<f64>> = (0..steps).map(|t| scene.actuation(t)).collect();
+    let (w64, w32) = (scene.build::<f64, 2>().unwrap(), scene.build::<f32, 2>().unwrap());
+    let walk = MeanPosition { step: steps, axis: 0, weight: -1.0 };
+    check("walker", (w64.model, w64.state), (w32.model, w32.state), &actuation, steps, &walk, &walk);
+    // Targets: the jelly's own motion, stretched about a point (a uniform shift would leave
+    // the internal forces, which sum to zero, without a first-order gradient).
+    let jelly = cpu_run(scene_2d::<f64>(), 20);
+    let later = cpu_run(scene_2d::<f64>(), 40);
+    let shift = |s: &State<f64, 2>| {
+        s.x.iter().map(|x| x + (x - Vector::<f64, 2>::new(0.5, 0.3)) * 0.05).collect::<Vec<_>>()
+    };
+    let mse = PositionMse::new(vec![(20, shift(&jelly)), (40, shift(&later))]).unwrap();
+    check("2D jelly", scene_2d::<f64>(), scene_2d::<f32>(), &[], 40, &mse, &mse);
+}

@@ -10,6 +10,11 @@ use crate::mpm::{Model, State};
 pub trait Loss<T: Real, const D: usize>: Sync {
     /// The last step whose state the loss reads.
     fn last_step(&self) -> usize;
+    /// The first step whose state the loss reads (by default 0: any). The GPU tape reads back
+    /// only the states from here to [`Loss::last_step`].
+    fn first_step(&self) -> usize {
+        0
+    }
     /// The term of the state `state` (after `state.step` steps; zero for the states the loss
     /// does not read); adds its gradient with respect to the state into `grad`.
     fn term(&self, model: &Model<T, D>, state: &State<T, D>, grad: &mut State<T, D>) -> f64;
@@ -59,6 +64,10 @@ impl<T: Real, const D: usize> Loss<T, D> for CenterOfMassTarget<D> {
         self.step
     }
 
+    fn first_step(&self) -> usize {
+        self.step
+    }
+
     fn term(&self, model: &Model<T, D>, state: &State<T, D>, grad: &mut State<T, D>) -> f64 {
         if state.step != self.step {
             return 0.0;
@@ -87,6 +96,10 @@ pub struct MeanPosition {
 
 impl<T: Real, const D: usize> Loss<T, D> for MeanPosition {
     fn last_step(&self) -> usize {
+        self.step
+    }
+
+    fn first_step(&self) -> usize {
         self.step
     }
 
@@ -153,6 +166,10 @@ impl<const D: usize> PositionMse<D> {
 impl<T: Real, const D: usize> Loss<T, D> for PositionMse<D> {
     fn last_step(&self) -> usize {
         self.targets.last().map_or(0, |t| t.0)
+    }
+
+    fn first_step(&self) -> usize {
+        self.targets.first().map_or(0, |t| t.0)
     }
 
     fn term(&self, _model: &Model<T, D>, state: &State<T, D>, grad: &mut State<T, D>) -> f64 {

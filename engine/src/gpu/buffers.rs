@@ -16,6 +16,9 @@ pub fn upload<T: bytemuck::Pod>(gpu: &GpuContext, label: &str, data: &[T]) -> wg
 
 /// The first `len` elements of `buffer`, read back after all submitted work has finished.
 pub fn download<T: bytemuck::Pod>(gpu: &GpuContext, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<T>> {
+    if len == 0 {
+        return Ok(Vec::new());
+    }
     let bytes = (len * size_of::<T>()) as u64;
     let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("download"),

@@ -11,11 +11,13 @@ mod buffers;
 mod context;
 mod mpm;
 mod smoke;
+mod tape;
 
 pub use buffers::{download, upload};
 pub use context::{GpuContext, GpuOptions};
 pub use mpm::{FORWARD_BITS, GRADIENT_BITS, GpuSimulation, GpuStepAdjoint, MathCheck, Params, math_on_gpu};
 pub use smoke::self_test;
+pub use tape::GpuTape;
 
 /// The WGSL files of `shaders/` that stand alone, by file stem.
 pub const STANDALONE_SHADERS: &[(&str, &str)] = &[("smoke", include_str!("../../../shaders/smoke.wgsl"))];
@@ -40,6 +42,8 @@ pub const MPM_KERNELS: &[(&str, &str)] = &[
     ("grid_update_adjoint", include_str!("../../../shaders/grid_update_adjoint.wgsl")),
     ("g2p", include_str!("../../../shaders/g2p.wgsl")),
     ("g2p_adjoint", include_str!("../../../shaders/g2p_adjoint.wgsl")),
+    // Not a step: the per-actuator sum of the P2G adjoint's signal gradients.
+    ("actuation_sum", include_str!("../../../shaders/actuation_sum.wgsl")),
     // Not a step: evaluates the preludes' SVD and polar decomposition for tests.
     ("math_check", include_str!("../../../shaders/math_check.wgsl")),
 ];

@@ -83,7 +83,7 @@ const ERROR_SLOTS: usize = 3;
 const NO_ERROR: u32 = u32::MAX;
 
 /// The particle state on the device, one flat f32 buffer per field.
-struct StateBuffers {
+pub(super) struct StateBuffers {
     x: wgpu::Buffer,
     v: wgpu::Buffer,
     c: wgpu::Buffer,
@@ -93,14 +93,14 @@ struct StateBuffers {
 
 /// A model and its state on the GPU, stepped on the device.
 pub struct GpuSimulation {
-    gpu: GpuContext,
-    dim: usize,
-    particles: usize,
+    pub(super) gpu: GpuContext,
+    pub(super) dim: usize,
+    pub(super) particles: usize,
     nodes: usize,
     /// The step of the current state.
-    step: usize,
+    pub(super) step: usize,
     /// The state buffers the next step reads (the other set receives its output).
-    current: usize,
+    pub(super) current: usize,
     states: [StateBuffers; 2],
     grid: wgpu::Buffer,
     errors: wgpu::Buffer,
@@ -108,7 +108,7 @@ pub struct GpuSimulation {
     signals: wgpu::Buffer,
     /// The step within the submission (cleared before each; g2p advances it).
     batch_step: wgpu::Buffer,
-    actuators: usize,
+    pub(super) actuators: usize,
     pipelines: [wgpu::ComputePipeline; 3],
     /// Per state-buffer direction, the bind groups of p2g, grid_update and g2p.
     bind_groups: [[wgpu::BindGroup; 3]; 2],
@@ -119,6 +119,8 @@ pub struct GpuSimulation {
     adjoint: Option<Adjoint>,
     /// The fixed-point width of the scatters.
     fixed_bits: u32,
+    /// Rows of signals the signal buffer holds.
+    signal_rows: usize,
 }
 
 /// What the kernels read about the model, besides the state.
@@ -134,18 +136,20 @@ struct ModelBuffers {
 }
 
 /// The adjoint step's buffers, pipelines (g2p_adjoint's `bound` and `main`,
-/// grid_update_adjoint, p2g_adjoint) and, per state-buffer direction, their bind groups.
+/// grid_update_adjoint, p2g_adjoint, actuation_sum) and their bind groups, per state-buffer
+/// direction and per gradient direction.
 struct Adjoint {
-    /// dL/d(the step's output): x, v, C, F.
-    out_bar: [wgpu::Buffer; 4],
-    /// dL/d(the step's input): x, v, C, F.
-    in_bar: [wgpu::Buffer; 4],
+    /// Two sets of state gradients (x, v, C, F): a backward step reads dL/d(its output) from
+    /// set `d` and writes dL/d(its input) into set `1 - d`, which the next one reads.
+    bars: [[wgpu::Buffer; 4]; 2],
     grid_bar: wgpu::Buffer,
     bar_bound: wgpu::Buffer,
     particle_bar: wgpu::Buffer,
-    actuation_part: wgpu::Buffer,
-    pipelines: [wgpu::ComputePipeline; 4],
-    bind_groups: [[wgpu::BindGroup; 4]; 2],
+    /// dL/d(signal) per signal row and actuator (actuation_sum writes the step's row).
+    actuation_bar: wgpu::Buffer,
+    pipelines: [wgpu::ComputePipeline; 5],
+    /// [state direction][gradient direction][kernel].
+    bind_groups: [[[wgpu::BindGroup; 5]; 2]; 2],
 }
 
 /// The gradients one backward step gives (see [`GpuSimulation::step_adjoint`]).
@@ -230,6 +234,64 @@ fn bind_group(gpu: &GpuContext, pipeline: &wgpu::ComputePipeline, entries: &[(u3
         label: None,
         layout: &pipeline.get_bind_group_layout(0),
         entries: &entries,
+    })
+}
+
+/// Per state-buffer direction (which set is the input), the bind groups of p2g, grid_update
+/// and g2p.
+#[allow(clippy::too_many_arguments)]
+fn forward_bind_groups(
+    gpu: &GpuContext,
+    pipelines: &[wgpu::ComputePipeline; 3],
+    states: &[StateBuffers; 2],
+    m: &ModelBuffers,
+    grid: &wgpu::Buffer,
+    errors: &wgpu::Buffer,
+    signals: &wgpu::Buffer,
+    batch_step: &wgpu::Buffer,
+) -> [[wgpu::BindGroup; 3]; 2] {
+    [0, 1].map(|from| {
+        let (i, o) = (&states[from], &states[1 - from]);
+        [
+            bind_group(
+                gpu,
+                &pipelines[0],
+                &[
+                    (0, &m.uniform),
+                    (1, &i.x),
+                    (2, &i.v),
+                    (3, &i.c),
+                    (4, &i.f),
+                    (5, &m.props),
+                    (6, grid),
+                    (11, &o.f),
+                    (12, errors),
+                    (13, &m.material_of),
+                    (14, &m.materials),
+                    (15, &m.actuator_of),
+                    (16, &m.fiber),
+                    (17, signals),
+                    (18, batch_step),
+                    (19, &i.plastic),
+                    (20, &o.plastic),
+                ],
+            ),
+            bind_group(gpu, &pipelines[1], &[(0, &m.uniform), (6, grid), (7, &m.grid_v), (12, errors)]),
+            bind_group(
+                gpu,
+                &pipelines[2],
+                &[
+                    (0, &m.uniform),
+                    (1, &i.x),
+                    (7, &m.grid_v),
+                    (8, &o.x),
+                    (9, &o.v),
+                    (10, &o.c),
+                    (12, errors),
+                    (18, batch_step),
+                ],
+            ),
+        ]
     })
 }
 
@@ -333,49 +395,8 @@ impl GpuSimulation {
             });
             gpu.queue.write_buffer(&uniform, 0, bytemuck::bytes_of(&params));
             let pipelines = ["p2g", "grid_update", "g2p"].map(|name| compute_pipeline(gpu, D, name, "main"));
-            let bind = |pipeline: &wgpu::ComputePipeline, entries: &[(u32, &wgpu::Buffer)]| bind_group(gpu, pipeline, entries);
-            let bind_groups = [0, 1].map(|from| {
-                let (i, o) = (&states[from], &states[1 - from]);
-                [
-                    bind(
-                        &pipelines[0],
-                        &[
-                            (0, &uniform),
-                            (1, &i.x),
-                            (2, &i.v),
-                            (3, &i.c),
-                            (4, &i.f),
-                            (5, &props),
-                            (6, &grid),
-                            (11, &o.f),
-                            (12, &errors),
-                            (13, &material_of),
-                            (14, &materials),
-                            (15, &actuator_of),
-                            (16, &fiber),
-                            (17, &signals),
-                            (18, &batch_step),
-                            (19, &i.plastic),
-                            (20, &o.plastic),
-                        ],
-                    ),
-                    bind(&pipelines[1], &[(0, &uniform), (6, &grid), (7, &grid_v), (12, &errors)]),
-                    bind(
-                        &pipelines[2],
-                        &[
-                            (0, &uniform),
-                            (1, &i.x),
-                            (7, &grid_v),
-                            (8, &o.x),
-                            (9, &o.v),
-                            (10, &o.c),
-                            (12, &errors),
-                            (18, &batch_step),
-                        ],
-                    ),
-                ]
-            });
             let model_buffers = ModelBuffers { uniform, props, material_of, materials, actuator_of, fiber, grid_v };
+            let bind_groups = forward_bind_groups(gpu, &pipelines, &states, &model_buffers, &grid, &errors, &signals, &batch_step);
             (states, grid, errors, pipelines, bind_groups, signals, batch_step, model_buffers)
         };
         let (states, grid, errors, pipelines, bind_groups, signals, batch_step, model_buffers) =
@@ -399,6 +420,7 @@ impl GpuSimulation {
             material_table,
             adjoint: None,
             fixed_bits,
+            signal_rows: SIGNAL_ROWS,
         })
     }
 
@@ -444,11 +466,20 @@ impl GpuSimulation {
     /// Encodes `steps` steps in one submission and checks the error flags after it.
     fn submit(&mut self, steps: usize) -> Result<()> {
         let first = self.step;
+        self.run_steps(steps, 0)?;
+        let within =
+            if steps == 1 { format!("step {}", first + 1) } else { format!("steps {}..={}", first + 1, self.step) };
+        self.check_errors(&within)
+    }
+
+    /// Encodes `steps` steps in one submission, their signals from row `first_row` of the
+    /// signal buffer on; the error flags are left for the caller to check.
+    pub(super) fn run_steps(&mut self, steps: usize, first_row: usize) -> Result<()> {
         let groups = |count: usize| (count as u32).div_ceil(64);
+        self.gpu.queue.write_buffer(&self.batch_step, 0, bytemuck::bytes_of(&(first_row as u32)));
         let encode = || {
             let mut encoder =
                 self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("steps") });
-            encoder.clear_buffer(&self.batch_step, 0, None);
             for s in 0..steps {
                 let from = (self.current + s) % 2;
                 encoder.clear_buffer(&self.grid, 0, None);
@@ -465,13 +496,11 @@ impl GpuSimulation {
         self.gpu.checked("running MPM steps", encode)?;
         self.current = (self.current + steps) % 2;
         self.step += steps;
-        let within =
-            if steps == 1 { format!("step {}", first + 1) } else { format!("steps {}..={}", first + 1, self.step) };
-        self.check_errors(&within)
+        Ok(())
     }
 
     /// The error flags the kernels raised, as an error naming `within` (the steps they ran).
-    fn check_errors(&self, within: &str) -> Result<()> {
+    pub(super) fn check_errors(&self, within: &str) -> Result<()> {
         let errors: Vec<u32> = download(&self.gpu, &self.errors, ERROR_SLOTS)?;
         if errors[0] != NO_ERROR {
             return Err(Error::Gpu(format!("{within}: particle {} has a non-finite value", errors[0])));
@@ -517,24 +546,82 @@ impl GpuSimulation {
                 "the GPU adjoint of {what} is not written yet (fixed-corotated, neo-Hookean and weakly compressible materials, elastic or fluid, have one)"
             )));
         }
+        self.prepare_adjoint::<D>()?;
+        let adjoint = self.adjoint.as_ref().expect("prepared above");
+        self.upload_bar(0, out_bar);
+        if self.actuators > 0 {
+            self.gpu.queue.write_buffer(&self.signals, 0, bytemuck::cast_slice(signal));
+        }
+        self.run_backward_step(0, 0)?;
+        self.check_errors(&format!("the backward step of step {}", self.step + 1))?;
+        let input = self.download_bar::<D>(1)?;
+        let actuation: Vec<f32> = download(&self.gpu, &adjoint.actuation_bar, self.actuators)?;
+        Ok(GpuStepAdjoint { input, actuation: actuation.into_iter().map(f64::from).collect() })
+    }
+
+    /// Checks that the backward kernels can run this simulation and makes them on first use.
+    pub(super) fn prepare_adjoint<const D: usize>(&mut self) -> Result<()> {
+        if self.fixed_bits < GRADIENT_BITS {
+            return Err(Error::InvalidArgument(
+                "a backward step needs a simulation made by GpuSimulation::new_differentiable (its scatter keeps the precision the adjoint needs)".into(),
+            ));
+        }
+        if let Some(code) = self.material_table.iter().find(|m| m[0] == 3 || m[1] >= 2) {
+            let what = if code[0] == 3 { "StVK-Hencky elasticity" } else { "this plastic law" };
+            return Err(Error::InvalidArgument(format!(
+                "the GPU adjoint of {what} is not written yet (fixed-corotated, neo-Hookean and weakly compressible materials, elastic or fluid, have one)"
+            )));
+        }
         if self.adjoint.is_none() {
             let adjoint = self.gpu.checked("setting up the adjoint kernels", || self.make_adjoint::<D>())?;
             self.adjoint = Some(adjoint);
         }
-        let adjoint = self.adjoint.as_ref().expect("made above");
-        let queue = &self.gpu.queue;
-        for (buffer, values) in adjoint.out_bar.iter().zip([flat(&out_bar.x), flat(&out_bar.v), flat(&out_bar.c), flat(&out_bar.f)]) {
-            queue.write_buffer(buffer, 0, bytemuck::cast_slice(&values));
+        Ok(())
+    }
+
+    /// Writes `bar` (x, v, C, F) into gradient set `d`.
+    pub(super) fn upload_bar<const D: usize>(&self, d: usize, bar: &State<f32, D>) {
+        let adjoint = self.adjoint.as_ref().expect("the adjoint is prepared");
+        for (buffer, values) in adjoint.bars[d].iter().zip([flat(&bar.x), flat(&bar.v), flat(&bar.c), flat(&bar.f)]) {
+            self.gpu.queue.write_buffer(buffer, 0, bytemuck::cast_slice(&values));
         }
-        if self.actuators > 0 {
-            queue.write_buffer(&self.signals, 0, bytemuck::cast_slice(signal));
-        }
+    }
+
+    /// Gradient set `d` read back (the plastic state's gradient is zero: not on the GPU yet).
+    pub(super) fn download_bar<const D: usize>(&self, d: usize) -> Result<State<f32, D>> {
+        let adjoint = self.adjoint.as_ref().expect("the adjoint is prepared");
+        let n = self.particles;
+        let field = |k: usize, per: usize| download::<f32>(&self.gpu, &adjoint.bars[d][k], n * per);
+        let (x, v, c, f) = (field(0, D)?, field(1, D)?, field(2, D * D)?, field(3, D * D)?);
+        Ok(State {
+            step: self.step,
+            x: x.chunks(D).map(Vector::<f32, D>::from_column_slice).collect(),
+            v: v.chunks(D).map(Vector::<f32, D>::from_column_slice).collect(),
+            c: c.chunks(D * D).map(Matrix::<f32, D>::from_column_slice).collect(),
+            f: f.chunks(D * D).map(Matrix::<f32, D>::from_column_slice).collect(),
+            plastic: vec![0.0; n],
+        })
+    }
+
+    /// The signal rows dL/d(signal) has been written for, read back (row-major, one value per
+    /// actuator).
+    pub(super) fn download_actuation_bar(&self, rows: usize) -> Result<Vec<f32>> {
+        let adjoint = self.adjoint.as_ref().expect("the adjoint is prepared");
+        download(&self.gpu, &adjoint.actuation_bar, rows * self.actuators)
+    }
+
+    /// One backward step from the current state in one submission: the step's scatter and grid
+    /// update recomputed, then the adjoint kernels, reading dL/d(output) from gradient set `d`
+    /// and writing dL/d(input) into set `1 - d`; its signals are row `row`. The error flags are
+    /// left for the caller to check.
+    pub(super) fn run_backward_step(&self, d: usize, row: usize) -> Result<()> {
+        let adjoint = self.adjoint.as_ref().expect("the adjoint is prepared");
         let groups = |count: usize| (count as u32).div_ceil(64);
         let from = self.current;
+        self.gpu.queue.write_buffer(&self.batch_step, 0, bytemuck::bytes_of(&(row as u32)));
         let encode = || {
             let mut encoder =
                 self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("backward step") });
-            encoder.clear_buffer(&self.batch_step, 0, None);
             encoder.clear_buffer(&self.grid, 0, None);
             encoder.clear_buffer(&adjoint.grid_bar, 0, None);
             encoder.clear_buffer(&adjoint.bar_bound, 0, None);
@@ -549,37 +636,22 @@ impl GpuSimulation {
                     pass.set_bind_group(0, &self.bind_groups[from][k], &[]);
                     pass.dispatch_workgroups(groups(count), 1, 1);
                 }
-                for (k, count) in [self.particles, self.particles, self.nodes, self.particles].into_iter().enumerate() {
+                let sizes = [groups(self.particles), groups(self.particles), groups(self.nodes), groups(self.particles)];
+                for (k, size) in sizes.into_iter().enumerate() {
                     pass.set_pipeline(&adjoint.pipelines[k]);
-                    pass.set_bind_group(0, &adjoint.bind_groups[from][k], &[]);
-                    pass.dispatch_workgroups(groups(count), 1, 1);
+                    pass.set_bind_group(0, &adjoint.bind_groups[from][d][k], &[]);
+                    pass.dispatch_workgroups(size, 1, 1);
+                }
+                if self.actuators > 0 {
+                    // One workgroup per actuator.
+                    pass.set_pipeline(&adjoint.pipelines[4]);
+                    pass.set_bind_group(0, &adjoint.bind_groups[from][d][4], &[]);
+                    pass.dispatch_workgroups(self.actuators as u32, 1, 1);
                 }
             }
-            queue.submit([encoder.finish()]);
+            self.gpu.queue.submit([encoder.finish()]);
         };
-        self.gpu.checked("running a backward step", encode)?;
-        self.check_errors(&format!("the backward step of step {}", self.step + 1))?;
-        let download_field = |k: usize, per: usize| download::<f32>(&self.gpu, &adjoint.in_bar[k], n * per);
-        let (x, v, c, f) = (download_field(0, D)?, download_field(1, D)?, download_field(2, D * D)?, download_field(3, D * D)?);
-        let parts: Vec<f32> = download(&self.gpu, &adjoint.actuation_part, n)?;
-        let actuator_of: Vec<u32> = download(&self.gpu, &self.model_buffers.actuator_of, n)?;
-        let mut actuation = vec![0.0f64; self.actuators];
-        for (part, &actuator) in parts.iter().zip(&actuator_of) {
-            if actuator != crate::mpm::NO_ACTUATOR {
-                actuation[actuator as usize] += *part as f64;
-            }
-        }
-        Ok(GpuStepAdjoint {
-            input: State {
-                step: self.step,
-                x: x.chunks(D).map(Vector::<f32, D>::from_column_slice).collect(),
-                v: v.chunks(D).map(Vector::<f32, D>::from_column_slice).collect(),
-                c: c.chunks(D * D).map(Matrix::<f32, D>::from_column_slice).collect(),
-                f: f.chunks(D * D).map(Matrix::<f32, D>::from_column_slice).collect(),
-                plastic: vec![0.0; n],
-            },
-            actuation,
-        })
+        self.gpu.checked("running a backward step", encode)
     }
 
     /// Per particle, dL/d(mass, volume, mu, lambda) summed over the backward steps so far.
@@ -597,74 +669,136 @@ impl GpuSimulation {
         let fields = |label: &str| {
             [("x", D), ("v", D), ("C", D * D), ("F", D * D)].map(|(name, per)| zeros(&format!("{label} {name}"), n * per))
         };
-        let out_bar = fields("output gradient");
-        let in_bar = fields("input gradient");
+        let bars = [fields("gradient set 0"), fields("gradient set 1")];
         let grid_bar = upload(gpu, "grid gradient", &vec![0u32; nodes * 2 * D]);
         let node_bar = zeros("node gradient", nodes * (D + 1));
         let bar_bound = upload(gpu, "gradient bound", &[0u32]);
         let particle_bar = zeros("particle parameter gradients", n * 4);
         let actuation_part = zeros("actuation gradient parts", n);
+        let actuation_bar = zeros("actuation gradient", self.signal_rows * self.actuators);
         let pipelines = [
             compute_pipeline(gpu, D, "g2p_adjoint", "bound"),
             compute_pipeline(gpu, D, "g2p_adjoint", "main"),
             compute_pipeline(gpu, D, "grid_update_adjoint", "main"),
             compute_pipeline(gpu, D, "p2g_adjoint", "main"),
+            compute_pipeline(gpu, D, "actuation_sum", "main"),
         ];
         let m = &self.model_buffers;
         let bind_groups = [0, 1].map(|from| {
             let i = &self.states[from];
-            let [xo, vo, co, fo] = &out_bar;
-            let [xi, vi, ci, fi] = &in_bar;
-            [
-                bind_group(gpu, &pipelines[0], &[(0, &m.uniform), (12, &self.errors), (21, xo), (22, vo), (23, co), (31, &bar_bound)]),
-                bind_group(
-                    gpu,
-                    &pipelines[1],
-                    &[
-                        (0, &m.uniform),
-                        (1, &i.x),
-                        (7, &m.grid_v),
-                        (12, &self.errors),
-                        (21, xo),
-                        (22, vo),
-                        (23, co),
-                        (25, &grid_bar),
-                        (27, xi),
-                        (31, &bar_bound),
-                    ],
-                ),
-                bind_group(gpu, &pipelines[2], &[(0, &m.uniform), (6, &self.grid), (25, &grid_bar), (26, &node_bar), (31, &bar_bound)]),
-                bind_group(
-                    gpu,
-                    &pipelines[3],
-                    &[
-                        (0, &m.uniform),
-                        (1, &i.x),
-                        (2, &i.v),
-                        (3, &i.c),
-                        (4, &i.f),
-                        (5, &m.props),
-                        (12, &self.errors),
-                        (13, &m.material_of),
-                        (14, &m.materials),
-                        (15, &m.actuator_of),
-                        (16, &m.fiber),
-                        (17, &self.signals),
-                        (18, &self.batch_step),
-                        (19, &i.plastic),
-                        (24, fo),
-                        (26, &node_bar),
-                        (27, xi),
-                        (28, vi),
-                        (29, ci),
-                        (30, fi),
-                        (32, &particle_bar),
-                        (33, &actuation_part),
-                    ],
-                ),
-            ]
+            [0, 1].map(|d| {
+                let [xo, vo, co, fo] = &bars[d];
+                let [xi, vi, ci, fi] = &bars[1 - d];
+                [
+                    bind_group(gpu, &pipelines[0], &[(0, &m.uniform), (12, &self.errors), (21, xo), (22, vo), (23, co), (31, &bar_bound)]),
+                    bind_group(
+                        gpu,
+                        &pipelines[1],
+                        &[
+                            (0, &m.uniform),
+                            (1, &i.x),
+                            (7, &m.grid_v),
+                            (12, &self.errors),
+                            (21, xo),
+                            (22, vo),
+                            (23, co),
+                            (25, &grid_bar),
+                            (27, xi),
+                            (31, &bar_bound),
+                        ],
+                    ),
+                    bind_group(gpu, &pipelines[2], &[(0, &m.uniform), (6, &self.grid), (25, &grid_bar), (26, &node_bar), (31, &bar_bound)]),
+                    bind_group(
+                        gpu,
+                        &pipelines[3],
+                        &[
+                            (0, &m.uniform),
+                            (1, &i.x),
+                            (2, &i.v),
+                            (3, &i.c),
+                            (4, &i.f),
+                            (5, &m.props),
+                            (12, &self.errors),
+                            (13, &m.material_of),
+                            (14, &m.materials),
+                            (15, &m.actuator_of),
+                            (16, &m.fiber),
+                            (17, &self.signals),
+                            (18, &self.batch_step),
+                            (19, &i.plastic),
+                            (24, fo),
+                            (26, &node_bar),
+                            (27, xi),
+                            (28, vi),
+                            (29, ci),
+                            (30, fi),
+                            (32, &particle_bar),
+                            (33, &actuation_part),
+                        ],
+                    ),
+                    bind_group(
+                        gpu,
+                        &pipelines[4],
+                        &[(0, &m.uniform), (15, &m.actuator_of), (18, &self.batch_step), (33, &actuation_part), (34, &actuation_bar)],
+                    ),
+                ]
+            })
         });
-        Adjoint { out_bar, in_bar, grid_bar, bar_bound, particle_bar, actuation_part, pipelines, bind_groups }
+        Adjoint { bars, grid_bar, bar_bound, particle_bar, actuation_bar, pipelines, bind_groups }
+    }
+
+    /// A zeroed set of state buffers for this simulation's particles.
+    pub(super) fn state_buffers<const D: usize>(&self, label: &str) -> StateBuffers {
+        let n = self.particles;
+        let zeros = |name: &str, len: usize| upload(&self.gpu, &format!("{label} {name}"), &vec![0f32; len.max(1)]);
+        StateBuffers { x: zeros("x", n * D), v: zeros("v", n * D), c: zeros("C", n * D * D), f: zeros("F", n * D * D), plastic: zeros("plastic", n) }
+    }
+
+    /// Copies the current state into `stored` (`save`) or `stored` into the current state, on
+    /// the device.
+    pub(super) fn copy_state(&self, stored: &StateBuffers, save: bool) {
+        let current = &self.states[self.current];
+        let mut encoder = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("copy state") });
+        let pairs = [(&current.x, &stored.x), (&current.v, &stored.v), (&current.c, &stored.c), (&current.f, &stored.f), (&current.plastic, &stored.plastic)];
+        for (a, b) in pairs {
+            let (from, to) = if save { (a, b) } else { (b, a) };
+            encoder.copy_buffer_to_buffer(from, 0, to, 0, a.size());
+        }
+        self.gpu.queue.submit([encoder.finish()]);
+    }
+
+    /// Zeroes the per-particle parameter gradients (a new backward pass starts).
+    pub(super) fn clear_particle_gradients(&self) {
+        if let Some(adjoint) = &self.adjoint {
+            let mut encoder = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+            encoder.clear_buffer(&adjoint.particle_bar, 0, None);
+            self.gpu.queue.submit([encoder.finish()]);
+        }
+    }
+
+    /// Makes room for `rows` rows of signals (one per step of a batch or a recorded rollout)
+    /// and writes `signals` (row-major) from row 0.
+    pub(super) fn set_signals(&mut self, rows: usize, signals: &[f32]) -> Result<()> {
+        if rows > self.signal_rows {
+            let gpu = &self.gpu;
+            let make = || upload(gpu, "signals", &vec![0f32; (rows * self.actuators).max(1)]);
+            self.signals = gpu.checked("making the signal buffer", make)?;
+            self.signal_rows = rows;
+            self.bind_groups = forward_bind_groups(
+                gpu,
+                &self.pipelines,
+                &self.states,
+                &self.model_buffers,
+                &self.grid,
+                &self.errors,
+                &self.signals,
+                &self.batch_step,
+            );
+            // Made again, against the new buffer, when next needed.
+            self.adjoint = None;
+        }
+        self.gpu.queue.write_buffer(&self.signals, 0, bytemuck::cast_slice(signals));
+        Ok(())
     }
 
     /// The current state, read back from the device.

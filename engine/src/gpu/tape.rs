@@ -1,0 +1,184 @@
+//! The checkpointing tape on the GPU: the same schedules as the CPU's [`crate::diff::Tape`]
+//! (store-all, fixed interval, binomial), with the stored states kept on the device and every
+//! forward and backward step run there. Only the final state (for the loss), the states the
+//! loss reads before it, and the gradients at the end are read back.
+
+use super::GpuSimulation;
+use super::mpm::StateBuffers;
+use crate::diff::schedule::{Action, Schedule, plan};
+use crate::diff::{Budget, CheckpointReport, Checkpointing, Gradients, Loss, state_bytes};
+use crate::error::{Error, Result};
+use crate::material::Lame;
+use crate::mpm::{Model, ModelGradients, State};
+
+/// A rollout recorded on the GPU for a backward pass.
+pub struct GpuTape<'a> {
+    sim: &'a mut GpuSimulation,
+    schedule: Schedule,
+    /// Index of the first action of the backward sweep.
+    next_action: usize,
+    /// The stored states, one per slot of the schedule, on the device.
+    slots: Vec<StateBuffers>,
+    /// The step number of the initial state (the schedule counts from it).
+    first_step: usize,
+    report: CheckpointReport,
+}
+
+impl GpuSimulation {
+    /// Runs `horizon` steps from the current state with `actuation[t]` at its `t`-th step (one
+    /// signal per actuator; empty rows for a model without actuators), keeping the states the
+    /// checkpointing schedule says on the device. The simulation is left at the state before
+    /// the last step; [`GpuTape::backward`] runs the loss back through the rollout. Errors: a
+    /// simulation not made by [`GpuSimulation::new_differentiable`], a model the GPU adjoint
+    /// cannot run yet, an actuation of the wrong shape, a budget that cannot hold the
+    /// schedule, and whatever a step raised.
+    pub fn record<const D: usize>(
+        &mut self,
+        actuation: &[Vec<f32>],
+        horizon: usize,
+        checkpointing: Checkpointing,
+    ) -> Result<GpuTape<'_>> {
+        if D != self.dim {
+            return Err(Error::InvalidArgument(format!("the simulation is {}D, not {D}D", self.dim)));
+        }
+        self.prepare_adjoint::<D>()?;
+        if self.actuators > 0 && actuation.len() < horizon {
+            return Err(Error::InvalidArgument(format!(
+                "actuation covers {} steps, the rollout has {horizon}",
+                actuation.len()
+            )));
+        }
+        if let Some(t) = actuation.iter().take(horizon).position(|a| a.len() != self.actuators) {
+            return Err(Error::InvalidArgument(format!(
+                "actuation of step {t} has {} signals, the model has {} actuators",
+                actuation[t].len(),
+                self.actuators
+            )));
+        }
+        if self.actuators > 0 {
+            let flat: Vec<f32> = actuation[..horizon].iter().flatten().copied().collect();
+            self.set_signals(horizon, &flat)?;
+            self.prepare_adjoint::<D>()?;
+        }
+        let state_bytes = state_bytes::<f32, D>(self.particles);
+        let snapshots = match checkpointing.budget {
+            Budget::Snapshots(s) => s,
+            Budget::Bytes(b) => b / state_bytes.max(1),
+        };
+        if snapshots == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "the checkpointing budget holds no state ({checkpointing:?}; one state takes {state_bytes} bytes)"
+            )));
+        }
+        let schedule = plan(horizon, snapshots, checkpointing.strategy)?;
+        let report = CheckpointReport {
+            strategy: checkpointing.strategy,
+            snapshots,
+            slots_used: schedule.slots_used,
+            state_bytes,
+            forward_steps: schedule.forward_steps,
+            recomputed_steps: schedule.recomputed_steps(),
+            recompute_factor: schedule.recompute_factor(),
+        };
+        let slots = self.gpu.checked("making the tape's stored states", || {
+            (0..schedule.slots_used).map(|k| self.state_buffers::<D>(&format!("stored state {k}"))).collect()
+        })?;
+        self.clear_particle_gradients();
+        let first_step = self.step;
+        let mut tape = GpuTape { sim: self, schedule, next_action: 0, slots, first_step, report };
+        while let Some(&action) = tape.schedule.actions.get(tape.next_action) {
+            if matches!(action, Action::Backward { .. }) {
+                break;
+            }
+            tape.execute(action)?;
+            tape.next_action += 1;
+        }
+        tape.sim.check_errors(&format!("recording steps {}..={}", first_step + 1, first_step + horizon))?;
+        Ok(tape)
+    }
+}
+
+impl GpuTape<'_> {
+    /// What checkpointing costs this rollout.
+    pub fn report(&self) -> CheckpointReport {
+        self.report
+    }
+
+    fn execute(&mut self, action: Action) -> Result<()> {
+        match action {
+            Action::Forward { from, to } => self.sim.run_steps(to - from, from),
+            Action::Save { slot, .. } => {
+                self.sim.copy_state(&self.slots[slot], true);
+                Ok(())
+            }
+            Action::Load { slot, step } => {
+                self.sim.copy_state(&self.slots[slot], false);
+                self.sim.step = self.first_step + step;
+                Ok(())
+            }
+            Action::Backward { .. } => unreachable!("backward actions run in GpuTape::backward"),
+        }
+    }
+
+    /// Runs `loss` backward through the recorded rollout: its value and its gradients with
+    /// respect to the initial state (x, v, C, F), the per-particle parameters (mass, volume,
+    /// Lamé) and the actuation. Not on the GPU yet, and zero here: gravity, per-material and
+    /// collider gradients and the plastic state's. `model` is the one the simulation was made
+    /// from (the loss reads it).
+    pub fn backward<const D: usize>(mut self, model: &Model<f32, D>, loss: &dyn Loss<f32, D>) -> Result<Gradients<f32, D>> {
+        let horizon = self.schedule.horizon;
+        loss.validate(model, self.first_step + horizon)?;
+        let n = self.sim.particles;
+        let read_from = loss.first_step();
+        // The final state: one more step from the working state (state T-1), whose buffers the
+        // step only reads, so the working state stays where it is.
+        let working = self.sim.current;
+        self.sim.run_steps(1, horizon - 1)?;
+        let final_state = self.sim.state::<D>()?;
+        self.sim.current = working;
+        self.sim.step -= 1;
+        let zero_state = || {
+            let mut s = State::at_rest(vec![crate::math::Vector::<f32, D>::zeros(); n]);
+            s.f.iter_mut().for_each(|f| *f = crate::math::Matrix::<f32, D>::zeros());
+            s
+        };
+        let mut out_bar = zero_state();
+        let mut value = loss.term(model, &final_state, &mut out_bar);
+        // Gradient set `d` holds dL/d(the state after the step reversed next).
+        let mut d = 0;
+        self.sim.upload_bar(d, &out_bar);
+        while let Some(&action) = self.schedule.actions.get(self.next_action) {
+            self.next_action += 1;
+            let Action::Backward { step } = action else {
+                self.execute(action)?;
+                continue;
+            };
+            self.sim.run_backward_step(d, step)?;
+            d = 1 - d;
+            let at = self.first_step + step;
+            if at >= read_from {
+                // The loss reads this state: its term's gradient joins dL/d(state).
+                let state = self.sim.state::<D>()?;
+                let mut bar = self.sim.download_bar::<D>(d)?;
+                value += loss.term(model, &state, &mut bar);
+                self.sim.upload_bar(d, &bar);
+            }
+        }
+        self.sim.check_errors(&format!("the backward pass over steps {}..={}", self.first_step + 1, self.first_step + horizon))?;
+        if !value.is_finite() {
+            return Err(Error::InvalidArgument(format!("the loss is not finite ({value})")));
+        }
+        let initial = self.sim.download_bar::<D>(d)?;
+        let actuation_flat = self.sim.download_actuation_bar(horizon)?;
+        let actuators = self.sim.actuators;
+        let actuation = (0..horizon).map(|t| actuation_flat[t * actuators..(t + 1) * actuators].to_vec()).collect();
+        let particles = self.sim.particle_gradients()?;
+        let mut grads = ModelGradients::zeros(model);
+        for (p, [mass, volume, mu, lambda]) in particles.into_iter().enumerate() {
+            grads.mass[p] = mass;
+            grads.volume[p] = volume;
+            grads.lame[p] = Lame { mu, lambda };
+        }
+        Ok(Gradients { loss: value, initial, model: grads, actuation, checkpointing: self.report })
+    }
+}
