@@ -55,7 +55,16 @@ fn bench_walker(args: &BenchArgs) -> Result<()> {
     let timed = args.iterations.unwrap_or(3) as usize;
     reset_peak_rss();
     let mut reports = Vec::new();
-    task.run(Some(timed + 1), &mut |r| reports.push(r.clone()))?;
+    let mut device = None;
+    match args.backend {
+        Backend::Cpu => task.run(Some(timed + 1), &mut |r| reports.push(r.clone()))?,
+        Backend::Gpu => {
+            let gpu = GpuContext::new(&GpuOptions::from_env()?)?;
+            let label = if gpu.is_software() { " (software rendering, not a GPU figure)" } else { "" };
+            device = Some(format!("{}{label}", gpu.describe()));
+            task.run_on_gpu(&gpu, Some(timed + 1), &mut |r| reports.push(r.clone()))?
+        }
+    };
     let peak = peak_rss_bytes();
     let seconds = reports[1..].iter().map(|r| r.seconds).sum::<f64>() / timed as f64;
     let last = reports.last().expect("at least two iterations");
@@ -65,7 +74,7 @@ fn bench_walker(args: &BenchArgs) -> Result<()> {
         println!(
             "{{\"name\": \"{WALKER}\", \"steps\": {}, \"iterations\": {timed}, \"seconds_per_iteration\": {}, \
              \"peak_rss_bytes\": {}, \"snapshots\": {}, \"stored_bytes\": {}, \"forward_steps\": {}, \
-             \"recomputed_steps\": {}, \"loss\": {}, \"gradient_norm\": {}, \"threads\": {threads}}}",
+             \"recomputed_steps\": {}, \"loss\": {}, \"gradient_norm\": {}, \"threads\": {threads}, \"backend\": {}, \"device\": {}}}",
             task.steps,
             json_number(seconds),
             peak.map_or("null".into(), |b| b.to_string()),
@@ -75,16 +84,19 @@ fn bench_walker(args: &BenchArgs) -> Result<()> {
             c.recomputed_steps,
             json_number(last.loss),
             json_number(last.gradient_norm),
+            json_string(if device.is_some() { "gpu" } else { "cpu" }),
+            device.as_deref().map_or("null".into(), json_string),
         );
     } else {
         let memory = peak.map_or(String::new(), |b| format!(", peak RSS {:.0} MiB", b as f64 / (1 << 20) as f64));
         println!(
             "{WALKER}: {} steps, {seconds:.3} s per forward+backward iteration (mean of {timed}; {} snapshots = {:.1} MiB, \
-             {} steps recomputed; {threads} threads{memory})",
+             {} steps recomputed; {}{memory})",
             task.steps,
             c.slots_used,
             c.stored_bytes() as f64 / (1 << 20) as f64,
-            c.recomputed_steps
+            c.recomputed_steps,
+            device.map_or(format!("{threads} threads"), |d| format!("GPU: {d}")),
         );
     }
     Ok(())
@@ -110,11 +122,6 @@ fn scenes_dir() -> PathBuf {
 /// Runs the cases `args` select and prints one line each.
 pub fn bench(args: &BenchArgs) -> Result<()> {
     if args.scene.as_deref() == Some(WALKER) {
-        if args.backend == Backend::Gpu {
-            return Err(Error::InvalidArgument(
-                "walker_2d forward+backward needs the GPU adjoint kernels, which are not written yet".into(),
-            ));
-        }
         return bench_walker(args);
     }
     let built_in = |(name, warmup, steps): (&str, usize, usize)| Case {

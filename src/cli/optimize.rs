@@ -1,6 +1,7 @@
 //! `rheo optimize`: run an optimization task, showing its progress, and write its loss history
 //! (CSV and a plot), the final parameters and pictures of the first and last rollouts.
 
+use super::Backend;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use rheo_engine::diff::task::{IterationReport, Task};
@@ -20,6 +21,9 @@ pub struct OptimizeArgs {
     /// Output directory [default: out/<task name>].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Where the rollouts and backward passes run.
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    backend: Backend,
 }
 
 /// The loss history as CSV: one row per iteration, then the final parameters.
@@ -47,7 +51,11 @@ pub fn optimize(args: &OptimizeArgs) -> Result<()> {
     );
     let mut history: Vec<IterationReport> = Vec::new();
     let mut write_error = None;
-    let outcome = task.run(Some(iterations), &mut |report| {
+    let gpu = match args.backend {
+        Backend::Cpu => None,
+        Backend::Gpu => Some(rheo_engine::gpu::GpuContext::new(&rheo_engine::gpu::GpuOptions::from_env()?)?),
+    };
+    let mut observe = |report: &IterationReport| {
         bar.set_message(format!(
             "loss {:.6e}  |grad| {:.3e}  {:.2} s/iteration",
             report.loss, report.gradient_norm, report.seconds
@@ -58,7 +66,11 @@ pub fn optimize(args: &OptimizeArgs) -> Result<()> {
         if let Err(e) = write_atomic(&csv_path, history_csv(&history).as_bytes()) {
             write_error.get_or_insert(e);
         }
-    });
+    };
+    let outcome = match &gpu {
+        None => task.run(Some(iterations), &mut observe),
+        Some(gpu) => task.run_on_gpu(gpu, Some(iterations), &mut observe),
+    };
     bar.finish_and_clear();
     if let Some(e) = write_error {
         return Err(e);

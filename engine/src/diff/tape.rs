@@ -111,9 +111,15 @@ pub fn state_bytes<T: Real, const D: usize>(n: usize) -> usize {
 /// Memory for the stored states of tapes. Handing the same storage to every iteration's
 /// [`Tape::record_in`] reuses the states' allocations instead of mapping (and faulting in)
 /// fresh ones of the whole budget each time.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct TapeStorage<T, const D: usize> {
     slots: Vec<State<T, D>>,
+}
+
+impl<T, const D: usize> Default for TapeStorage<T, D> {
+    fn default() -> Self {
+        TapeStorage { slots: Vec::new() }
+    }
 }
 
 /// A tape's own slots or the ones lent by the caller.

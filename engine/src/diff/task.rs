@@ -437,11 +437,109 @@ impl Task {
     ) -> Result<TaskOutcome> {
         let iterations = iterations.unwrap_or(self.iterations);
         rayon::scope(|_| match (self.scene.dim(), self.double) {
-            (2, false) => Problem::<f32, 2>::new(self)?.optimize(iterations, observe),
-            (3, false) => Problem::<f32, 3>::new(self)?.optimize(iterations, observe),
-            (2, true) => Problem::<f64, 2>::new(self)?.optimize(iterations, observe),
-            (_, _) => Problem::<f64, 3>::new(self)?.optimize(iterations, observe),
+            (2, false) => Problem::<f32, 2>::new(self)?.optimize(iterations, observe, &mut CpuGradients::default()),
+            (3, false) => Problem::<f32, 3>::new(self)?.optimize(iterations, observe, &mut CpuGradients::default()),
+            (2, true) => Problem::<f64, 2>::new(self)?.optimize(iterations, observe, &mut CpuGradients::default()),
+            (_, _) => Problem::<f64, 3>::new(self)?.optimize(iterations, observe, &mut CpuGradients::default()),
         })
+    }
+
+    /// [`Task::run`] with every rollout and backward pass on the GPU `gpu` (in f32; the same
+    /// checkpointing schedules, stored states on the device). Errors: a task in double
+    /// precision, and what the GPU backend cannot run yet (see [`crate::gpu::GpuSimulation`]).
+    pub fn run_on_gpu(
+        &self,
+        gpu: &crate::gpu::GpuContext,
+        iterations: Option<usize>,
+        observe: &mut (dyn FnMut(&IterationReport) + Send),
+    ) -> Result<TaskOutcome> {
+        if self.double {
+            return Err(Error::InvalidArgument("the GPU backend runs in single precision: drop `double`".into()));
+        }
+        let iterations = iterations.unwrap_or(self.iterations);
+        rayon::scope(|_| match self.scene.dim() {
+            2 => Problem::<f32, 2>::new(self)?.optimize(iterations, observe, &mut GpuGradients::new(gpu)),
+            _ => Problem::<f32, 3>::new(self)?.optimize(iterations, observe, &mut GpuGradients::new(gpu)),
+        })
+    }
+}
+
+/// Where an iteration's rollout and backward pass run.
+trait GradientBackend<T: Real, const D: usize> {
+    /// The gradients of `loss` over `steps` steps of `model` from `state` with `actuation`.
+    /// `same_model` says the model is the previous call's (only the state and the actuation
+    /// changed), so what was built for it may be kept.
+    #[allow(clippy::too_many_arguments)]
+    fn gradients(
+        &mut self,
+        model: &Model<T, D>,
+        state: &State<T, D>,
+        actuation: &[Vec<T>],
+        steps: usize,
+        checkpointing: Checkpointing,
+        loss: &dyn Loss<T, D>,
+        same_model: bool,
+    ) -> Result<Gradients<T, D>>;
+}
+
+/// The CPU tape, its stored states' memory kept from one iteration to the next.
+struct CpuGradients<T, const D: usize> {
+    storage: TapeStorage<T, D>,
+}
+
+impl<T, const D: usize> Default for CpuGradients<T, D> {
+    fn default() -> Self {
+        CpuGradients { storage: TapeStorage::default() }
+    }
+}
+
+impl<T: Real, const D: usize> GradientBackend<T, D> for CpuGradients<T, D> {
+    fn gradients(
+        &mut self,
+        model: &Model<T, D>,
+        state: &State<T, D>,
+        actuation: &[Vec<T>],
+        steps: usize,
+        checkpointing: Checkpointing,
+        loss: &dyn Loss<T, D>,
+        _same_model: bool,
+    ) -> Result<Gradients<T, D>> {
+        Tape::record_in(&mut self.storage, model, state, actuation, steps, checkpointing)?.backward(loss)
+    }
+}
+
+/// The GPU tape; the simulation (its buffers and kernels) is kept while the model stays the
+/// same.
+struct GpuGradients<'g> {
+    gpu: &'g crate::gpu::GpuContext,
+    sim: Option<crate::gpu::GpuSimulation>,
+}
+
+impl<'g> GpuGradients<'g> {
+    fn new(gpu: &'g crate::gpu::GpuContext) -> Self {
+        GpuGradients { gpu, sim: None }
+    }
+}
+
+impl<const D: usize> GradientBackend<f32, D> for GpuGradients<'_> {
+    fn gradients(
+        &mut self,
+        model: &Model<f32, D>,
+        state: &State<f32, D>,
+        actuation: &[Vec<f32>],
+        steps: usize,
+        checkpointing: Checkpointing,
+        loss: &dyn Loss<f32, D>,
+        same_model: bool,
+    ) -> Result<Gradients<f32, D>> {
+        let sim = match (&mut self.sim, same_model) {
+            (Some(sim), true) => {
+                sim.set_state(state)?;
+                sim
+            }
+            _ => self.sim.insert(crate::gpu::GpuSimulation::new_differentiable(self.gpu, model, state)?),
+        };
+        sim.record::<D>(actuation, steps, checkpointing)?.backward(model, loss)
     }
 }
 
@@ -639,18 +737,30 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
         mut self,
         iterations: usize,
         observe: &mut (dyn FnMut(&IterationReport) + Send),
+        backend: &mut dyn GradientBackend<T, D>,
     ) -> Result<TaskOutcome> {
         let mut optimizer = Optimizer::new(self.task.method);
         optimizer.clip_norm = self.task.clip_norm;
         let mut history = Vec::new();
         let mut first_picture: Option<Image> = None;
         let steps = self.task.steps;
-        let mut storage = TapeStorage::default();
+        // Only material parameters change the model between iterations.
+        let same_model = !self
+            .targets
+            .iter()
+            .any(|t| matches!(t, Target::YoungsModulus { .. } | Target::PoissonsRatio { .. } | Target::ColliderPath { .. }));
         for iteration in 0..=iterations {
             let start = Instant::now();
             let (model, state, actuation) = self.instantiate();
-            let tape = Tape::record_in(&mut storage, &model, &state, &actuation, steps, self.task.checkpointing)?;
-            let grads = tape.backward(self.loss.as_ref())?;
+            let grads = backend.gradients(
+                &model,
+                &state,
+                &actuation,
+                steps,
+                self.task.checkpointing,
+                self.loss.as_ref(),
+                same_model && iteration > 0,
+            )?;
             let seconds = start.elapsed().as_secs_f64();
             // Pictures of the first and the final rollouts only (not timed as part of an iteration).
             let picture = if iteration == 0 || iteration == iterations {

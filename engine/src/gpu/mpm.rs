@@ -801,6 +801,26 @@ impl GpuSimulation {
         Ok(())
     }
 
+    /// Replaces the current state with `state` (of the same particles), uploaded.
+    pub fn set_state<const D: usize>(&mut self, state: &State<f32, D>) -> Result<()> {
+        if D != self.dim || state.len() != self.particles {
+            return Err(Error::InvalidArgument(format!(
+                "the simulation has {} particles in {}D, the state {} in {D}D",
+                self.particles,
+                self.dim,
+                state.len()
+            )));
+        }
+        let b = &self.states[self.current];
+        let queue = &self.gpu.queue;
+        for (buffer, values) in [(&b.x, flat(&state.x)), (&b.v, flat(&state.v)), (&b.c, flat(&state.c)), (&b.f, flat(&state.f))] {
+            queue.write_buffer(buffer, 0, bytemuck::cast_slice(&values));
+        }
+        queue.write_buffer(&b.plastic, 0, bytemuck::cast_slice(&state.plastic));
+        self.step = state.step;
+        Ok(())
+    }
+
     /// The current state, read back from the device.
     pub fn state<const D: usize>(&self) -> Result<State<f32, D>> {
         if D != self.dim {
