@@ -37,7 +37,8 @@ struct Params {
     // Bits the largest contribution to a fixed-point sum takes (gpu/mpm.rs: FORWARD_BITS,
     // GRADIENT_BITS).
     fixed_bits: u32,
-    _pad1: f32,
+    // Number of materials.
+    materials: u32,
 }
 
 // Grid words per node: (DIM momentum components + mass) x (low, high).

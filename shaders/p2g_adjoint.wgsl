@@ -38,6 +38,9 @@
 @group(0) @binding(32) var<storage, read_write> particle_bar: array<vec4<f32>>;
 // Per particle: dL/d(its actuator's signal) this step.
 @group(0) @binding(33) var<storage, read_write> actuation_part: array<f32>;
+// Per particle, 1 + params.materials values: its part of dL/d(actuation stress), then of
+// dL/d(viscosity) of each material (its own material's only).
+@group(0) @binding(36) var<storage, read_write> extra_part: array<f32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {
@@ -127,10 +130,15 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     var c_bar = affine_bar * mass;
     let tau_bar = affine_bar * (stress_scale * volume);
     let tau_bar_sym = tau_bar + transpose(tau_bar);
+    let extra = p * (1u + params.materials);
+    for (var k = 0u; k <= params.materials; k++) {
+        extra_part[extra + k] = 0.0;
+    }
     if (viscosity > 0.0) {
         let contraction = ddot(tau_bar, c + transpose(c));
         c_bar += tau_bar_sym * (viscosity * j);
         fe_bar += cofactor(fe) * (viscosity * contraction);
+        extra_part[extra + 1u + material_of[p]] = j * contraction;
     }
     var signal_bar = 0.0;
     if (actuator != NO_ACTUATOR) {
@@ -138,6 +146,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
         let u_tau_u = dot(u, tau_bar * u);
         fe_bar += outer(tau_bar_sym * u, dir) * (signal * params.actuation_stress);
         signal_bar = u_tau_u * params.actuation_stress;
+        extra_part[extra] = u_tau_u * signal;
     }
     let volume_bar = ddot(tau, affine_bar) * stress_scale;
     fe_bar += transpose(tau_bar) * stress;

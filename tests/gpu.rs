@@ -295,7 +295,7 @@ fn params_layout_matches_the_shader() {
         ("momentum_scale", std::mem::offset_of!(Params, momentum_scale)),
         ("actuation_stress", std::mem::offset_of!(Params, actuation_stress)),
         ("fixed_bits", std::mem::offset_of!(Params, fixed_bits)),
-        ("_pad1", std::mem::offset_of!(Params, _pad1)),
+        ("materials", std::mem::offset_of!(Params, materials)),
     ];
     for (member, (name, offset)) in members.iter().zip(rust) {
         assert_eq!(member.name.as_deref(), Some(name));
@@ -358,6 +358,16 @@ fn gpu_svd_and_polar_match_the_cpu() {
     let gpu = gpu();
     check::<2>(&gpu);
     check::<3>(&gpu);
+}
+
+/// A block of viscous water (weakly compressible, the fluid's return mapping) in shear flow.
+fn sheared_water<T: Real>() -> (Model<T, 2>, State<T, 2>) {
+    let (mut model, mut state) =
+        empty::<T, 2>([32, 32], 1.0 / 32.0, 1e-4, [0.0, -9.8], Contact::Separate { friction: T::of(0.3) });
+    add_box(&mut model, &mut state, [0.3, 0.2], [0.6, 0.45], 2, water::<T>(0.05), Lame { mu: 0.0, lambda: 1e3 }, 1.0, |x| {
+        Vector::<f64, 2>::new(4.0 * (x[1] - 0.3), 0.0)
+    });
+    (model, state)
 }
 
 /// `value` with every scalar cast to f32.
@@ -490,9 +500,10 @@ fn gpu_step_adjoint_matches_the_cpu_reference() {
 }
 
 /// Gradients of a whole rollout through the GPU tape against the CPU tape: the walker's loss
-/// (-mean x after 64 steps) by its actuation and initial state, and a jelly scene's position
-/// error against targets at steps 20 and 40 (the GPU reads those states back for the loss) by
-/// its initial state and Lamé parameters. Against CPU f64, the GPU must be as accurate as the
+/// (-mean x after 64 steps), a jelly scene's position error against targets at steps 20 and 40
+/// (the GPU reads those states back for the loss), and viscous water in shear flow against
+/// targets at step 40; by the initial state, the per-particle parameters, the actuation,
+/// gravity, the actuation stress and the viscosity. Against CPU f64, the GPU must be as accurate as the
 /// CPU tape in f32 (twice its error plus 1e-5 of the largest entry). The GPU's gradients are
 /// bitwise the same with every state stored as under binomial checkpointing with 4 slots
 /// (recomputed states are bitwise the first forward's, and the scatters are deterministic).
@@ -504,11 +515,27 @@ fn gpu_tape_gradients_match_the_cpu_tape() {
         actuation: &[Vec<T>],
         steps: usize,
         loss: &dyn Loss<T, D>,
-    ) -> (State<T, D>, Vec<[T; 4]>, Vec<T>, f64) {
-        let tape = Tape::record(model, state, actuation, steps, Checkpointing::default()).unwrap();
-        let g = tape.backward(loss).unwrap();
-        let params = (0..state.len()).map(|p| [g.model.mass[p], g.model.volume[p], g.model.lame[p].mu, g.model.lame[p].lambda]).collect();
-        (g.initial, params, g.actuation.concat(), g.loss)
+    ) -> Gradients<T, D> {
+        Tape::record(model, state, actuation, steps, Checkpointing::default()).unwrap().backward(loss).unwrap()
+    }
+    /// (initial state, per-particle parameters, actuation), and the model-wide gradients:
+    /// gravity, the actuation stress, each material's viscosity.
+    #[allow(clippy::type_complexity)]
+    fn parts<T: Real, const D: usize>(g: &Gradients<T, D>) -> ((State<T, D>, Vec<[T; 4]>, Vec<T>), Vec<f64>) {
+        let m = &g.model;
+        let params = (0..g.initial.len()).map(|p| [m.mass[p], m.volume[p], m.lame[p].mu, m.lame[p].lambda]).collect();
+        let globals = m
+            .gravity
+            .iter()
+            .chain([&m.actuation_stress])
+            .map(|v| v.to_f64())
+            .chain(m.materials.iter().map(|x| x.viscosity.to_f64()))
+            .collect();
+        ((g.initial.clone(), params, g.actuation.concat()), globals)
+    }
+    fn max_relative(values: &[f64], reference: &[f64]) -> f64 {
+        let scale = reference.iter().fold(0.0f64, |m, r| m.max(r.abs()));
+        values.iter().zip(reference).map(|(v, r)| (v - r).abs()).fold(0.0, f64::max) / scale.max(f64::MIN_POSITIVE)
     }
     fn on_gpu<const D: usize>(
         (model, state): &(Model<f32, D>, State<f32, D>),
@@ -521,6 +548,7 @@ fn gpu_tape_gradients_match_the_cpu_tape() {
         let tape = sim.record::<D>(actuation, steps, checkpointing).unwrap_or_else(|e| panic!("{e}"));
         tape.backward(model, loss).unwrap_or_else(|e| panic!("{e}"))
     }
+    #[allow(clippy::too_many_arguments)]
     fn check<const D: usize>(
         name: &str,
         scene64: (Model<f64, D>, State<f64, D>),
@@ -529,10 +557,12 @@ fn gpu_tape_gradients_match_the_cpu_tape() {
         steps: usize,
         loss64: &dyn Loss<f64, D>,
         loss32: &dyn Loss<f32, D>,
+        globals: usize,
     ) {
         let actuation32: Vec<Vec<f32>> = actuation.iter().map(|r| r.iter().map(|&v| v as f32).collect()).collect();
         let reference = cpu(&scene64, actuation, steps, loss64);
         let cpu_f32 = cpu(&scene32, &actuation32, steps, loss32);
+        let ((reference3, ref_globals), (cpu_f32_3, f32_globals)) = (parts(&reference), parts(&cpu_f32));
         let store_all = Checkpointing { strategy: Strategy::StoreAll, budget: Budget::Snapshots(steps) };
         let binomial = Checkpointing { strategy: Strategy::Binomial, budget: Budget::Snapshots(4) };
         let g = on_gpu(&scene32, &actuation32, steps, loss32, binomial);
@@ -541,14 +571,35 @@ fn gpu_tape_gradients_match_the_cpu_tape() {
         let same = g.initial.x == g_all.initial.x && g.initial.f == g_all.initial.f && g.actuation == g_all.actuation
             && g.model.lame == g_all.model.lame;
         assert!(same, "{name}: the GPU gradients depend on the checkpointing schedule");
-        let params = (0..g.initial.len()).map(|p| [g.model.mass[p], g.model.volume[p], g.model.lame[p].mu, g.model.lame[p].lambda]).collect();
-        let gpu = (g.initial, params, g.actuation.concat());
-        let reference3 = (reference.0, reference.1, reference.2);
-        let (gpu_errors, f32_errors) =
-            (gradient_errors(&gpu, &reference3), gradient_errors(&(cpu_f32.0, cpu_f32.1, cpu_f32.2), &reference3));
-        eprintln!("{name}: loss GPU {} CPU f64 {}", g.loss, reference.3);
-        assert!((g.loss - reference.3).abs() <= 1e-4 * reference.3.abs().max(1e-3), "{name}: loss {} against {}", g.loss, reference.3);
-        for ((field, gpu_error), (_, f32_error)) in gpu_errors.into_iter().zip(f32_errors) {
+        let (gpu, gpu_globals) = parts(&g);
+        let (mut gpu_errors, mut f32_errors) = (gradient_errors(&gpu, &reference3).to_vec(), gradient_errors(&cpu_f32_3, &reference3).to_vec());
+        // Gravity (relative to its largest component), the actuation stress and each
+        // viscosity (each relative to itself), where the scene exercises them.
+        let names = ["gravity", "actuation stress", "viscosity"];
+        for (k, name) in names.into_iter().enumerate() {
+            let range = match k {
+                0 => 0..D,
+                1 => D..D + 1,
+                _ => D + 1..ref_globals.len(),
+            };
+            for part in if k == 2 { range.map(|i| i..i + 1).collect::<Vec<_>>() } else { vec![range] } {
+                if ref_globals[part.clone()].iter().all(|&v| v == 0.0) {
+                    continue;
+                }
+                gpu_errors.push((name, max_relative(&gpu_globals[part.clone()], &ref_globals[part.clone()])));
+                f32_errors.push((name, max_relative(&f32_globals[part.clone()], &ref_globals[part])));
+            }
+        }
+        let exercised = ref_globals.iter().filter(|&&v| v != 0.0).count();
+        assert_eq!(exercised, globals, "{name}: the model-wide gradients exercised: {ref_globals:?}");
+        eprintln!("{name}: loss GPU {} CPU f64 {}", g.loss, reference.loss);
+        assert!(
+            (g.loss - reference.loss).abs() <= 1e-4 * reference.loss.abs().max(1e-3),
+            "{name}: loss {} against {}",
+            g.loss,
+            reference.loss
+        );
+        for ((field, gpu_error), (_, f32_error)) in gpu_errors.iter().zip(&f32_errors) {
             eprintln!("{name}: dL/d{field}: GPU {gpu_error:.2e}, CPU f32 {f32_error:.2e} of the largest entry");
         }
         for ((field, gpu_error), (_, f32_error)) in gpu_errors.into_iter().zip(f32_errors) {
@@ -564,7 +615,8 @@ fn gpu_tape_gradients_match_the_cpu_tape() {
     let actuation: Vec<Vec<f64>> = (0..steps).map(|t| scene.actuation(t)).collect();
     let (w64, w32) = (scene.build::<f64, 2>().unwrap(), scene.build::<f32, 2>().unwrap());
     let walk = MeanPosition { step: steps, axis: 0, weight: -1.0 };
-    check("walker", (w64.model, w64.state), (w32.model, w32.state), &actuation, steps, &walk, &walk);
+    // Gravity (2) and the actuation stress.
+    check("walker", (w64.model, w64.state), (w32.model, w32.state), &actuation, steps, &walk, &walk, 3);
     // Targets: the jelly's own motion, stretched about a point (a uniform shift would leave
     // the internal forces, which sum to zero, without a first-order gradient).
     let jelly = cpu_run(scene_2d::<f64>(), 20);
@@ -573,5 +625,9 @@ fn gpu_tape_gradients_match_the_cpu_tape() {
         s.x.iter().map(|x| x + (x - Vector::<f64, 2>::new(0.5, 0.3)) * 0.05).collect::<Vec<_>>()
     };
     let mse = PositionMse::new(vec![(20, shift(&jelly)), (40, shift(&later))]).unwrap();
-    check("2D jelly", scene_2d::<f64>(), scene_2d::<f32>(), &[], 40, &mse, &mse);
+    check("2D jelly", scene_2d::<f64>(), scene_2d::<f32>(), &[], 40, &mse, &mse, 2);
+    // Gravity and the water's viscosity.
+    let water = cpu_run(sheared_water::<f64>(), 40);
+    let mse = PositionMse::new(vec![(40, shift(&water))]).unwrap();
+    check("sheared viscous water", sheared_water::<f64>(), sheared_water::<f32>(), &[], 40, &mse, &mse, 3);
 }

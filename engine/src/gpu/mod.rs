@@ -42,8 +42,10 @@ pub const MPM_KERNELS: &[(&str, &str)] = &[
     ("grid_update_adjoint", include_str!("../../../shaders/grid_update_adjoint.wgsl")),
     ("g2p", include_str!("../../../shaders/g2p.wgsl")),
     ("g2p_adjoint", include_str!("../../../shaders/g2p_adjoint.wgsl")),
-    // Not a step: the per-actuator sum of the P2G adjoint's signal gradients.
+    // Not steps: the per-actuator sum of the P2G adjoint's signal gradients, and the sums of
+    // the other parameters' gradient parts.
     ("actuation_sum", include_str!("../../../shaders/actuation_sum.wgsl")),
+    ("reduce", include_str!("../../../shaders/reduce.wgsl")),
     // Not a step: evaluates the preludes' SVD and polar decomposition for tests.
     ("math_check", include_str!("../../../shaders/math_check.wgsl")),
 ];

@@ -11,10 +11,10 @@
 //! cannot run yet.
 //!
 //! Backward: [`GpuSimulation::step_adjoint`] runs one step's adjoint kernels (`g2p_adjoint`,
-//! `grid_update_adjoint`, `p2g_adjoint`) for the elastic laws but StVK-Hencky, with or without
-//! the fluid's return mapping, viscosity, actuation and the walls; gravity and per-material
-//! gradients, the other return mappings' adjoints and a device-side checkpointing tape are
-//! not on the GPU yet.
+//! `grid_update_adjoint`, `p2g_adjoint`, then the sums `actuation_sum` and `reduce`) for the
+//! elastic laws but StVK-Hencky, with or without the fluid's return mapping, viscosity,
+//! actuation and the walls; [`GpuSimulation::record`] (gpu/tape.rs) drives them under a
+//! checkpointing schedule. The other return mappings' adjoints are not on the GPU yet.
 
 use super::{GpuContext, download, mpm_kernel_source, upload};
 use crate::error::{Error, Result};
@@ -60,8 +60,8 @@ pub struct Params {
     /// Bits the largest contribution to a fixed-point sum takes ([`FORWARD_BITS`] or
     /// [`GRADIENT_BITS`]).
     pub fixed_bits: u32,
-    /// Padding.
-    pub _pad1: f32,
+    /// Number of materials.
+    pub materials: u32,
 }
 
 /// Fixed-point width of a forward-only simulation: the largest contribution is one i32 (one
@@ -150,6 +150,57 @@ struct Adjoint {
     pipelines: [wgpu::ComputePipeline; 5],
     /// [state direction][gradient direction][kernel].
     bind_groups: [[[wgpu::BindGroup; 5]; 2]; 2],
+    /// The reduction's `partial` and `total` passes.
+    reduce_pipelines: [wgpu::ComputePipeline; 2],
+    /// Summed over the backward steps: dL/dgravity (per node parts), and dL/d(actuation stress)
+    /// then dL/d(viscosity) per material (per particle parts).
+    gravity: Reduction,
+    extra: Reduction,
+}
+
+/// A sum of per-item gradient parts on the device (`shaders/reduce.wgsl`), added up over the
+/// backward steps.
+struct Reduction {
+    /// Workgroups of the partial pass.
+    groups: u32,
+    sums: wgpu::Buffer,
+    components: usize,
+    /// The bind groups of the partial and the total pass.
+    bind_groups: [wgpu::BindGroup; 2],
+}
+
+/// Items one workgroup of the reduction's partial pass adds.
+const REDUCE_CHUNK: u32 = 1024;
+
+impl Reduction {
+    fn new(gpu: &GpuContext, pipelines: &[wgpu::ComputePipeline; 2], parts: &wgpu::Buffer, items: usize, components: usize) -> Self {
+        let groups = (items as u32).div_ceil(REDUCE_CHUNK).max(1);
+        let params = [items as u32, components as u32, REDUCE_CHUNK, groups];
+        let uniform = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("reduce"),
+            size: 16,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        gpu.queue.write_buffer(&uniform, 0, bytemuck::cast_slice(&params));
+        let partials = upload(gpu, "reduce partials", &vec![0f32; groups as usize * components]);
+        let sums = upload(gpu, "reduce sums", &vec![0f32; components.max(1)]);
+        let entries = [(40, &uniform), (41, parts), (42, &partials), (43, &sums)];
+        let bind_groups = [
+            bind_group(gpu, &pipelines[0], &entries[..3]),
+            bind_group(gpu, &pipelines[1], &[entries[0], entries[2], entries[3]]),
+        ];
+        Reduction { groups, sums, components, bind_groups }
+    }
+
+    fn encode(&self, pass: &mut wgpu::ComputePass, pipelines: &[wgpu::ComputePipeline; 2]) {
+        pass.set_pipeline(&pipelines[0]);
+        pass.set_bind_group(0, &self.bind_groups[0], &[]);
+        pass.dispatch_workgroups(self.groups, 1, 1);
+        pass.set_pipeline(&pipelines[1]);
+        pass.set_bind_group(0, &self.bind_groups[1], &[]);
+        pass.dispatch_workgroups(1, 1, 1);
+    }
 }
 
 /// The gradients one backward step gives (see [`GpuSimulation::step_adjoint`]).
@@ -340,6 +391,7 @@ impl GpuSimulation {
             actuators: model.actuator_count as u32,
             actuation_stress: model.actuation_stress,
             fixed_bits,
+            materials: model.materials.len() as u32,
             dt: model.dt,
             dx: spec.dx,
             inv_dx: 1.0 / spec.dx,
@@ -648,6 +700,8 @@ impl GpuSimulation {
                     pass.set_bind_group(0, &adjoint.bind_groups[from][d][4], &[]);
                     pass.dispatch_workgroups(self.actuators as u32, 1, 1);
                 }
+                adjoint.gravity.encode(&mut pass, &adjoint.reduce_pipelines);
+                adjoint.extra.encode(&mut pass, &adjoint.reduce_pipelines);
             }
             self.gpu.queue.submit([encoder.finish()]);
         };
@@ -676,6 +730,12 @@ impl GpuSimulation {
         let particle_bar = zeros("particle parameter gradients", n * 4);
         let actuation_part = zeros("actuation gradient parts", n);
         let actuation_bar = zeros("actuation gradient", self.signal_rows * self.actuators);
+        let gravity_part = zeros("gravity gradient parts", nodes * D);
+        let materials = self.material_table.len();
+        let extra_part = zeros("actuation stress and viscosity gradient parts", n * (1 + materials));
+        let reduce_pipelines = [compute_pipeline(gpu, D, "reduce", "partial"), compute_pipeline(gpu, D, "reduce", "total")];
+        let gravity = Reduction::new(gpu, &reduce_pipelines, &gravity_part, nodes, D);
+        let extra = Reduction::new(gpu, &reduce_pipelines, &extra_part, n, 1 + materials);
         let pipelines = [
             compute_pipeline(gpu, D, "g2p_adjoint", "bound"),
             compute_pipeline(gpu, D, "g2p_adjoint", "main"),
@@ -707,7 +767,11 @@ impl GpuSimulation {
                             (31, &bar_bound),
                         ],
                     ),
-                    bind_group(gpu, &pipelines[2], &[(0, &m.uniform), (6, &self.grid), (25, &grid_bar), (26, &node_bar), (31, &bar_bound)]),
+                    bind_group(
+                        gpu,
+                        &pipelines[2],
+                        &[(0, &m.uniform), (6, &self.grid), (25, &grid_bar), (26, &node_bar), (31, &bar_bound), (35, &gravity_part)],
+                    ),
                     bind_group(
                         gpu,
                         &pipelines[3],
@@ -734,6 +798,7 @@ impl GpuSimulation {
                             (30, fi),
                             (32, &particle_bar),
                             (33, &actuation_part),
+                            (36, &extra_part),
                         ],
                     ),
                     bind_group(
@@ -744,7 +809,18 @@ impl GpuSimulation {
                 ]
             })
         });
-        Adjoint { bars, grid_bar, bar_bound, particle_bar, actuation_bar, pipelines, bind_groups }
+        Adjoint {
+            bars,
+            grid_bar,
+            bar_bound,
+            particle_bar,
+            actuation_bar,
+            pipelines,
+            bind_groups,
+            reduce_pipelines,
+            gravity,
+            extra,
+        }
     }
 
     /// A zeroed set of state buffers for this simulation's particles.
@@ -767,13 +843,26 @@ impl GpuSimulation {
         self.gpu.queue.submit([encoder.finish()]);
     }
 
-    /// Zeroes the per-particle parameter gradients (a new backward pass starts).
-    pub(super) fn clear_particle_gradients(&self) {
+    /// Zeroes the parameter gradients (a new backward pass starts).
+    pub(super) fn clear_parameter_gradients(&self) {
         if let Some(adjoint) = &self.adjoint {
             let mut encoder = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-            encoder.clear_buffer(&adjoint.particle_bar, 0, None);
+            for buffer in [&adjoint.particle_bar, &adjoint.gravity.sums, &adjoint.extra.sums] {
+                encoder.clear_buffer(buffer, 0, None);
+            }
             self.gpu.queue.submit([encoder.finish()]);
         }
+    }
+
+    /// dL/dgravity, dL/d(actuation stress) and dL/d(viscosity) per material, summed over the
+    /// backward steps so far.
+    pub fn parameter_gradients(&self) -> Result<(Vec<f32>, f32, Vec<f32>)> {
+        let Some(adjoint) = &self.adjoint else {
+            return Ok((vec![0.0; self.dim], 0.0, vec![0.0; self.material_table.len()]));
+        };
+        let gravity = download(&self.gpu, &adjoint.gravity.sums, adjoint.gravity.components)?;
+        let extra: Vec<f32> = download(&self.gpu, &adjoint.extra.sums, adjoint.extra.components)?;
+        Ok((gravity, extra[0], extra[1..].to_vec()))
     }
 
     /// Makes room for `rows` rows of signals (one per step of a batch or a recorded rollout)

@@ -83,7 +83,7 @@ impl GpuSimulation {
         let slots = self.gpu.checked("making the tape's stored states", || {
             (0..schedule.slots_used).map(|k| self.state_buffers::<D>(&format!("stored state {k}"))).collect()
         })?;
-        self.clear_particle_gradients();
+        self.clear_parameter_gradients();
         let first_step = self.step;
         let mut tape = GpuTape { sim: self, schedule, next_action: 0, slots, first_step, report };
         while let Some(&action) = tape.schedule.actions.get(tape.next_action) {
@@ -122,8 +122,9 @@ impl GpuTape<'_> {
 
     /// Runs `loss` backward through the recorded rollout: its value and its gradients with
     /// respect to the initial state (x, v, C, F), the per-particle parameters (mass, volume,
-    /// Lamé) and the actuation. Not on the GPU yet, and zero here: gravity, per-material and
-    /// collider gradients and the plastic state's. `model` is the one the simulation was made
+    /// Lamé), the actuation, gravity, the actuation stress and each material's viscosity. Not
+    /// on the GPU yet, and zero here: the plastic laws' parameters, the colliders' paths and the
+    /// plastic state. `model` is the one the simulation was made
     /// from (the loss reads it).
     pub fn backward<const D: usize>(mut self, model: &Model<f32, D>, loss: &dyn Loss<f32, D>) -> Result<Gradients<f32, D>> {
         let horizon = self.schedule.horizon;
@@ -178,6 +179,12 @@ impl GpuTape<'_> {
             grads.mass[p] = mass;
             grads.volume[p] = volume;
             grads.lame[p] = Lame { mu, lambda };
+        }
+        let (gravity, actuation_stress, viscosity) = self.sim.parameter_gradients()?;
+        grads.gravity = crate::math::Vector::<f32, D>::from_column_slice(&gravity);
+        grads.actuation_stress = actuation_stress;
+        for (m, v) in grads.materials.iter_mut().zip(viscosity) {
+            m.viscosity = v;
         }
         Ok(Gradients { loss: value, initial, model: grads, actuation, checkpointing: self.report })
     }
