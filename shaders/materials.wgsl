@@ -45,6 +45,52 @@ fn hencky(sigma: VecD) -> VecD {
     return e;
 }
 
+// d eps_i / d sigma_i of the Hencky strain: 1 / sigma_i, zero where the stretch is clamped.
+fn hencky_derivative(sigma: VecD) -> VecD {
+    var d: VecD;
+    for (var a = 0u; a < DIM; a++) {
+        d[a] = select(0.0, 1.0 / sigma[a], sigma[a] > HENCKY_MIN_STRETCH);
+    }
+    return d;
+}
+
+// Relative gap below which two singular values count as repeated (math::svd's REPEATED_SIGMA).
+const REPEATED_SIGMA: f32 = 1e-4;
+
+// Adjoint of the isotropic map F -> G = U diag(g(sigma)) V^T (the CPU's math::isotropic_adjoint):
+// dL/dF from g_bar = dL/dG, with jac[j][i] = dg_i / dsigma_j (column j, row i) and an extra
+// direct dL/dsigma. With M = U^T dF V: dsigma_i = M_ii, and off the diagonal
+// (U^T dG V)_ij = a_ij (M_ij + M_ji) / 2 + b_ij (M_ij - M_ji) / 2, a_ij the divided difference
+// of g (its limit at repeated singular values) and b_ij = (g_i + g_j) / (sigma_i + sigma_j)
+// (the sum bounded below by MIN_SIGMA_SUM).
+fn isotropic_adjoint(s: Svd, g: VecD, jac: MatD, g_bar: MatD, sigma_bar: VecD) -> MatD {
+    let gb = transpose(s.u) * g_bar * s.v;
+    var x = MatD();
+    for (var j = 0u; j < DIM; j++) {
+        var diagonal = sigma_bar[j];
+        for (var i = 0u; i < DIM; i++) {
+            diagonal += gb[i][i] * jac[j][i];
+        }
+        x[j][j] = diagonal;
+    }
+    for (var i = 0u; i < DIM; i++) {
+        for (var j = i + 1u; j < DIM; j++) {
+            let diff = s.sigma[i] - s.sigma[j];
+            var a = (jac[i][i] - jac[j][i] + jac[j][j] - jac[i][j]) * 0.5;
+            if (abs(diff) > REPEATED_SIGMA * (1.0 + abs(s.sigma[i]) + abs(s.sigma[j]))) {
+                a = (g[i] - g[j]) / diff;
+            }
+            let b = (g[i] + g[j]) / max(s.sigma[i] + s.sigma[j], MIN_SIGMA_SUM);
+            // Element (row i, column j) is [j][i].
+            let sym = (gb[j][i] + gb[i][j]) * 0.5;
+            let skew = (gb[j][i] - gb[i][j]) * 0.5;
+            x[j][i] = a * sym + b * skew;
+            x[i][j] = a * sym - b * skew;
+        }
+    }
+    return s.u * x * transpose(s.v);
+}
+
 // U diag(d) V^T.
 fn compose(s: Svd, d: VecD) -> MatD {
     var diagonal = MatD();
@@ -98,19 +144,105 @@ fn plastic_project(f_trial: MatD, material: vec4<u32>, mu: f32, lambda: f32, sta
     return f_trial;
 }
 
-// Adjoint of plastic_project for the laws whose adjoint is on the GPU (none and the fluid's):
-// dL/dF* from dL/dF_e.
-fn plastic_project_adjoint(f_trial: MatD, material: vec4<u32>, fe_bar: MatD) -> MatD {
+// What the adjoint of plastic_project gives: dL/dF* and dL/d(mu, lambda) through the yield
+// surface. The plastic state's own gradient is taken as zero: von Mises and Drucker-Prager
+// states only accumulate (nothing reads them back), so no loss of the library depends on them.
+struct ProjectBar {
+    f: MatD,
+    mu: f32,
+    lambda: f32,
+}
+
+// Adjoint of plastic_project (the CPU's project_adjoint of each law) from dL/dF_e.
+fn plastic_project_adjoint(f_trial: MatD, material: vec4<u32>, mu: f32, lambda: f32, fe_bar: MatD) -> ProjectBar {
+    var out: ProjectBar;
+    out.f = fe_bar;
+    out.mu = 0.0;
+    out.lambda = 0.0;
     if (material.y == PLASTIC_FLUID) {
         let det_f = determinant(f_trial);
         if (det_f <= FLUID_MIN_J) {
-            return MatD();
+            out.f = MatD();
+            return out;
         }
         // F_e = J^(1/d) I: dF_e = J^(1/d) / (d J) (cof : dF) I.
         let stretch = select(pow(det_f, 1.0 / 3.0), sqrt(det_f), DIM == 2u);
-        return cofactor(f_trial) * (trace(fe_bar) * stretch / (f32(DIM) * det_f));
+        out.f = cofactor(f_trial) * (trace(fe_bar) * stretch / (f32(DIM) * det_f));
+        return out;
     }
-    return fe_bar;
+    if (material.y != PLASTIC_VON_MISES && material.y != PLASTIC_DRUCKER_PRAGER) {
+        return out;
+    }
+    let s = svd(f_trial);
+    let eps = hencky(s.sigma);
+    var tr = 0.0;
+    for (var a = 0u; a < DIM; a++) {
+        tr += eps[a];
+    }
+    let dev = eps - VecD(tr / f32(DIM));
+    let n = length(dev);
+    let d_eps = hencky_derivative(s.sigma);
+    let parameter = bitcast<f32>(material.w);
+    // The return's slope on the trace: 0 for von Mises; beta for Drucker-Prager's cone.
+    var beta = 0.0;
+    var excess: f32;
+    if (material.y == PLASTIC_VON_MISES) {
+        excess = n - sqrt(2.0 / 3.0) * parameter / (2.0 * mu);
+    } else {
+        if (tr >= 0.0) {
+            // Expansion: F_e = U V^T (g = 1, jac = 0).
+            var ones: VecD;
+            for (var a = 0u; a < DIM; a++) {
+                ones[a] = 1.0;
+            }
+            out.f = isotropic_adjoint(s, ones, MatD(), fe_bar, VecD(0.0));
+            return out;
+        }
+        beta = (f32(DIM) * lambda + 2.0 * mu) / (2.0 * mu) * parameter;
+        excess = n + beta * tr;
+    }
+    if (excess <= 0.0) {
+        return out;
+    }
+    // eps_new = eps - k dev, k = excess / n, nhat = dev / n, P = I - 1 1^T / d:
+    // von Mises (yield strain y): d eps_new = (I - k P - (y / n) nhat nhat^T) d eps + nhat dy;
+    // Drucker-Prager: d eps_new = (I - k P - beta nhat 1^T + (beta tr / n) nhat nhat^T) d eps
+    // - tr nhat d beta.
+    let k = excess / n;
+    let nhat = dev / n;
+    let g = exp(eps - dev * k);
+    var c: f32;
+    if (material.y == PLASTIC_VON_MISES) {
+        c = -(n - excess) / n;
+    } else {
+        c = beta * tr / n;
+    }
+    var jac: MatD;
+    for (var i = 0u; i < DIM; i++) {
+        for (var j = 0u; j < DIM; j++) {
+            let id = select(0.0, 1.0, i == j);
+            let projector = id - 1.0 / f32(DIM);
+            jac[j][i] = g[i] * (id - k * projector - beta * nhat[i] + c * nhat[i] * nhat[j]) * d_eps[j];
+        }
+    }
+    out.f = isotropic_adjoint(s, g, jac, fe_bar, VecD(0.0));
+    // dL/d eps_new_i = (U^T fe_bar V)_ii g_i.
+    let gb = transpose(s.u) * fe_bar * s.v;
+    var along = 0.0;
+    for (var i = 0u; i < DIM; i++) {
+        along += gb[i][i] * g[i] * nhat[i];
+    }
+    if (material.y == PLASTIC_VON_MISES) {
+        // y = sqrt(2/3) yield_stress / (2 mu): dL/dy = along, dy/dmu = -y / mu.
+        let y = n - excess;
+        out.mu = -along * y / mu;
+    } else {
+        // beta = (d lambda / (2 mu) + 1) alpha: dL/dbeta = -tr along.
+        let beta_bar = -tr * along;
+        out.mu = -beta_bar * f32(DIM) * lambda * parameter / (2.0 * mu * mu);
+        out.lambda = beta_bar * f32(DIM) * parameter / (2.0 * mu);
+    }
+    return out;
 }
 
 // The elastic law's first Piola-Kirchhoff stress P(F).
@@ -150,12 +282,42 @@ struct PiolaBar {
     lambda: f32,
 }
 
-// Adjoint of first_piola for the laws whose adjoint is on the GPU (all but StVK-Hencky).
+// Adjoint of first_piola.
 fn first_piola_adjoint(law: u32, fe: MatD, mu: f32, lambda: f32, p_bar: MatD) -> PiolaBar {
     let j = determinant(fe);
     let cof = cofactor(fe);
     var out: PiolaBar;
-    if (law == LAW_FIXED_COROTATED) {
+    if (law == LAW_STVK_HENCKY) {
+        // p_i = (2 mu eps_i + lambda tr) / sigma_i; clamped stretches are constants.
+        let s = svd(fe);
+        let eps = hencky(s.sigma);
+        var tr = 0.0;
+        for (var a = 0u; a < DIM; a++) {
+            tr += eps[a];
+        }
+        let d_eps = hencky_derivative(s.sigma);
+        var stretch: VecD;
+        var p: VecD;
+        for (var a = 0u; a < DIM; a++) {
+            stretch[a] = max(s.sigma[a], HENCKY_MIN_STRETCH);
+            p[a] = (2.0 * mu * eps[a] + lambda * tr) / stretch[a];
+        }
+        var jac: MatD;
+        for (var i = 0u; i < DIM; i++) {
+            for (var k = 0u; k < DIM; k++) {
+                let coupling = (lambda + select(0.0, 2.0 * mu, i == k)) * d_eps[k] / stretch[i];
+                jac[k][i] = select(coupling, coupling - p[i] * d_eps[i], i == k);
+            }
+        }
+        out.f = isotropic_adjoint(s, p, jac, p_bar, VecD(0.0));
+        let pb = transpose(s.u) * p_bar * s.v;
+        out.mu = 0.0;
+        out.lambda = 0.0;
+        for (var i = 0u; i < DIM; i++) {
+            out.mu += pb[i][i] * 2.0 * eps[i] / stretch[i];
+            out.lambda += pb[i][i] * tr / stretch[i];
+        }
+    } else if (law == LAW_FIXED_COROTATED) {
         // dJ = cof : dF.
         let j_bar = lambda * ddot(p_bar, cof);
         out.f = (p_bar - polar_rotation_adjoint(fe, p_bar)) * (2.0 * mu)

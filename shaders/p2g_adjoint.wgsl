@@ -152,9 +152,9 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     fe_bar += transpose(tau_bar) * stress;
     let elastic_bar = first_piola_adjoint(material.x, fe, mu, lambda, tau_bar * fe);
     fe_bar += elastic_bar.f;
-    let f_trial_bar = plastic_project_adjoint(f_trial, material, fe_bar);
-    let f_bar = transpose(identity() + c * params.dt) * f_trial_bar;
-    c_bar += f_trial_bar * transpose(f) * params.dt;
+    let projected = plastic_project_adjoint(f_trial, material, mu, lambda, fe_bar);
+    let f_bar = transpose(identity() + c * params.dt) * projected.f;
+    c_bar += projected.f * transpose(f) * params.dt;
 
     var finite = is_finite(dot(x_grad, x_grad)) && is_finite(mass_bar + volume_bar) && is_finite(signal_bar);
     for (var a = 0u; a < DIM; a++) {
@@ -172,6 +172,6 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     if (!finite) {
         atomicMin(&errors[0], p);
     }
-    particle_bar[p] += vec4<f32>(mass_bar, volume_bar, elastic_bar.mu, elastic_bar.lambda);
+    particle_bar[p] += vec4<f32>(mass_bar, volume_bar, elastic_bar.mu + projected.mu, elastic_bar.lambda + projected.lambda);
     actuation_part[p] = signal_bar;
 }

@@ -11,10 +11,9 @@
 //! cannot run yet.
 //!
 //! Backward: [`GpuSimulation::step_adjoint`] runs one step's adjoint kernels (`g2p_adjoint`,
-//! `grid_update_adjoint`, `p2g_adjoint`, then the sums `actuation_sum` and `reduce`) for the
-//! elastic laws but StVK-Hencky, with or without the fluid's return mapping, viscosity,
-//! actuation and the walls; [`GpuSimulation::record`] (gpu/tape.rs) drives them under a
-//! checkpointing schedule. The other return mappings' adjoints are not on the GPU yet.
+//! `grid_update_adjoint`, `p2g_adjoint`, then the sums `actuation_sum` and `reduce`) for
+//! everything the forward kernels run; [`GpuSimulation::record`] (gpu/tape.rs) drives them
+//! under a checkpointing schedule. The plastic laws' parameter gradients are CPU-only.
 
 use super::{GpuContext, download, mpm_kernel_source, upload};
 use crate::error::{Error, Result};
@@ -574,8 +573,8 @@ impl GpuSimulation {
     /// the gradient with respect to its input and its actuation `signal`. It recomputes the
     /// step's scatter and grid update, then runs the adjoint kernels; the per-particle
     /// parameter gradients add up on the device ([`GpuSimulation::particle_gradients`]).
-    /// Materials whose adjoint is on the GPU so far: the fixed-corotated, neo-Hookean and
-    /// weakly compressible laws, without plasticity or with the fluid's, viscosity included.
+    /// Every material the forward kernels run has its adjoint (the plastic states' own
+    /// gradients are zero: nothing reads them back).
     pub fn step_adjoint<const D: usize>(&mut self, signal: &[f32], out_bar: &State<f32, D>) -> Result<GpuStepAdjoint<D>> {
         let n = self.particles;
         if D != self.dim || out_bar.len() != n || signal.len() != self.actuators {
@@ -585,17 +584,6 @@ impl GpuSimulation {
                 self.actuators,
                 out_bar.len(),
                 signal.len()
-            )));
-        }
-        if self.fixed_bits < GRADIENT_BITS {
-            return Err(Error::InvalidArgument(
-                "a backward step needs a simulation made by GpuSimulation::new_differentiable (its scatter keeps the precision the adjoint needs)".into(),
-            ));
-        }
-        if let Some(code) = self.material_table.iter().find(|m| m[0] == 3 || m[1] >= 2) {
-            let what = if code[0] == 3 { "StVK-Hencky elasticity" } else { "this plastic law" };
-            return Err(Error::InvalidArgument(format!(
-                "the GPU adjoint of {what} is not written yet (fixed-corotated, neo-Hookean and weakly compressible materials, elastic or fluid, have one)"
             )));
         }
         self.prepare_adjoint::<D>()?;
@@ -617,12 +605,6 @@ impl GpuSimulation {
             return Err(Error::InvalidArgument(
                 "a backward step needs a simulation made by GpuSimulation::new_differentiable (its scatter keeps the precision the adjoint needs)".into(),
             ));
-        }
-        if let Some(code) = self.material_table.iter().find(|m| m[0] == 3 || m[1] >= 2) {
-            let what = if code[0] == 3 { "StVK-Hencky elasticity" } else { "this plastic law" };
-            return Err(Error::InvalidArgument(format!(
-                "the GPU adjoint of {what} is not written yet (fixed-corotated, neo-Hookean and weakly compressible materials, elastic or fluid, have one)"
-            )));
         }
         if self.adjoint.is_none() {
             let adjoint = self.gpu.checked("setting up the adjoint kernels", || self.make_adjoint::<D>())?;
