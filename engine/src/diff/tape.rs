@@ -147,6 +147,48 @@ impl<T, const D: usize> std::ops::DerefMut for Slots<'_, T, D> {
     }
 }
 
+/// Checks a rollout's actuation (`actuators` signals for each of its `horizon` steps) and plans
+/// its checkpointing for states of `state_bytes` each: the schedule and what it costs. Errors:
+/// an actuation of the wrong shape, a budget that holds no state. Both tapes (CPU and GPU)
+/// start here.
+pub(crate) fn plan_rollout<T>(
+    actuators: usize,
+    actuation: &[Vec<T>],
+    horizon: usize,
+    checkpointing: Checkpointing,
+    state_bytes: usize,
+) -> Result<(Schedule, CheckpointReport)> {
+    if actuators > 0 && actuation.len() < horizon {
+        return Err(Error::InvalidArgument(format!("actuation covers {} steps, the rollout has {horizon}", actuation.len())));
+    }
+    if let Some(t) = actuation.iter().take(horizon).position(|a| a.len() != actuators) {
+        return Err(Error::InvalidArgument(format!(
+            "actuation of step {t} has {} signals, the model has {actuators} actuators",
+            actuation[t].len()
+        )));
+    }
+    let snapshots = match checkpointing.budget {
+        Budget::Snapshots(s) => s,
+        Budget::Bytes(b) => b / state_bytes.max(1),
+    };
+    if snapshots == 0 {
+        return Err(Error::InvalidArgument(format!(
+            "the checkpointing budget holds no state ({checkpointing:?}; one state takes {state_bytes} bytes)"
+        )));
+    }
+    let schedule = plan(horizon, snapshots, checkpointing.strategy)?;
+    let report = CheckpointReport {
+        strategy: checkpointing.strategy,
+        snapshots,
+        slots_used: schedule.slots_used,
+        state_bytes,
+        forward_steps: schedule.forward_steps,
+        recomputed_steps: schedule.recomputed_steps(),
+        recompute_factor: schedule.recompute_factor(),
+    };
+    Ok((schedule, report))
+}
+
 /// The state in `slots[slot]`, or `working` when no slot holds the current state.
 fn current_state<'s, T, const D: usize>(
     slots: &'s [State<T, D>],
@@ -215,39 +257,8 @@ impl<'a, T: Real, const D: usize> Tape<'a, T, D> {
         checkpointing: Checkpointing,
     ) -> Result<Self> {
         model.validate(initial)?;
-        if model.actuator_count > 0 && actuation.len() < horizon {
-            return Err(Error::InvalidArgument(format!(
-                "actuation covers {} steps, the rollout has {horizon}",
-                actuation.len()
-            )));
-        }
-        if let Some(t) = actuation.iter().take(horizon).position(|a| a.len() != model.actuator_count) {
-            return Err(Error::InvalidArgument(format!(
-                "actuation of step {t} has {} signals, the model has {} actuators",
-                actuation[t].len(),
-                model.actuator_count
-            )));
-        }
-        let state_bytes = state_bytes::<T, D>(initial.len());
-        let snapshots = match checkpointing.budget {
-            Budget::Snapshots(s) => s,
-            Budget::Bytes(b) => b / state_bytes.max(1),
-        };
-        if snapshots == 0 {
-            return Err(Error::InvalidArgument(format!(
-                "the checkpointing budget holds no state ({checkpointing:?}; one state takes {state_bytes} bytes)"
-            )));
-        }
-        let schedule = plan(horizon, snapshots, checkpointing.strategy)?;
-        let report = CheckpointReport {
-            strategy: checkpointing.strategy,
-            snapshots,
-            slots_used: schedule.slots_used,
-            state_bytes,
-            forward_steps: schedule.forward_steps,
-            recomputed_steps: schedule.recomputed_steps(),
-            recompute_factor: schedule.recompute_factor(),
-        };
+        let (schedule, report) =
+            plan_rollout(model.actuator_count, actuation, horizon, checkpointing, state_bytes::<T, D>(initial.len()))?;
         let schedule_slots = schedule.slots_used;
         let mut tape = Tape {
             model,

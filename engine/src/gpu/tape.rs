@@ -5,8 +5,9 @@
 
 use super::GpuSimulation;
 use super::mpm::StateBuffers;
-use crate::diff::schedule::{Action, Schedule, plan};
-use crate::diff::{Budget, CheckpointReport, Checkpointing, Gradients, Loss, state_bytes};
+use crate::diff::schedule::{Action, Schedule};
+use crate::diff::tape::plan_rollout;
+use crate::diff::{CheckpointReport, Checkpointing, Gradients, Loss, state_bytes};
 use crate::error::{Error, Result};
 use crate::material::Lame;
 use crate::mpm::{Model, ModelGradients, State};
@@ -42,44 +43,13 @@ impl GpuSimulation {
             return Err(Error::InvalidArgument(format!("the simulation is {}D, not {D}D", self.dim)));
         }
         self.prepare_adjoint::<D>()?;
-        if self.actuators > 0 && actuation.len() < horizon {
-            return Err(Error::InvalidArgument(format!(
-                "actuation covers {} steps, the rollout has {horizon}",
-                actuation.len()
-            )));
-        }
-        if let Some(t) = actuation.iter().take(horizon).position(|a| a.len() != self.actuators) {
-            return Err(Error::InvalidArgument(format!(
-                "actuation of step {t} has {} signals, the model has {} actuators",
-                actuation[t].len(),
-                self.actuators
-            )));
-        }
+        let (schedule, report) =
+            plan_rollout(self.actuators, actuation, horizon, checkpointing, state_bytes::<f32, D>(self.particles))?;
         if self.actuators > 0 {
             let flat: Vec<f32> = actuation[..horizon].iter().flatten().copied().collect();
             self.set_signals(horizon, &flat)?;
             self.prepare_adjoint::<D>()?;
         }
-        let state_bytes = state_bytes::<f32, D>(self.particles);
-        let snapshots = match checkpointing.budget {
-            Budget::Snapshots(s) => s,
-            Budget::Bytes(b) => b / state_bytes.max(1),
-        };
-        if snapshots == 0 {
-            return Err(Error::InvalidArgument(format!(
-                "the checkpointing budget holds no state ({checkpointing:?}; one state takes {state_bytes} bytes)"
-            )));
-        }
-        let schedule = plan(horizon, snapshots, checkpointing.strategy)?;
-        let report = CheckpointReport {
-            strategy: checkpointing.strategy,
-            snapshots,
-            slots_used: schedule.slots_used,
-            state_bytes,
-            forward_steps: schedule.forward_steps,
-            recomputed_steps: schedule.recomputed_steps(),
-            recompute_factor: schedule.recompute_factor(),
-        };
         let slots = self.gpu.checked("making the tape's stored states", || {
             (0..schedule.slots_used).map(|k| self.state_buffers::<D>(&format!("stored state {k}"))).collect()
         })?;
