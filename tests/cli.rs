@@ -439,3 +439,20 @@ fn optimize_on_the_gpu_follows_the_cpu() {
     assert!(gpu[2][1] < gpu[0][1], "the gait should improve: {gpu:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `rheo check SCENE | head -0`: the reader is gone before the command prints, and the command
+/// ends quietly (exit 0, nothing on stderr) instead of panicking on the broken pipe.
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let scene = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/scenes/mpm88.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_rheo"))
+        .args(["check", scene.to_str().unwrap()])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert!(out.stderr.is_empty(), "stderr: {}", stderr(&out));
+}

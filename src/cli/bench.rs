@@ -71,7 +71,7 @@ fn bench_walker(args: &BenchArgs) -> Result<()> {
     let c = last.checkpointing;
     let threads = rayon::current_num_threads();
     if args.json {
-        println!(
+        say!(
             "{{\"name\": \"{WALKER}\", \"steps\": {}, \"iterations\": {timed}, \"seconds_per_iteration\": {}, \
              \"peak_rss_bytes\": {}, \"snapshots\": {}, \"stored_bytes\": {}, \"forward_steps\": {}, \
              \"recomputed_steps\": {}, \"loss\": {}, \"gradient_norm\": {}, \"threads\": {threads}, \"backend\": {}, \"device\": {}}}",
@@ -89,7 +89,7 @@ fn bench_walker(args: &BenchArgs) -> Result<()> {
         );
     } else {
         let memory = peak.map_or(String::new(), |b| format!(", peak RSS {:.0} MiB", b as f64 / (1 << 20) as f64));
-        println!(
+        say!(
             "{WALKER}: {} steps, {seconds:.3} s per forward+backward iteration (mean of {timed}; {} snapshots = {:.1} MiB, \
              {} steps recomputed; {}{memory})",
             task.steps,
@@ -166,7 +166,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         let threads = rayon::current_num_threads();
         let throughput = (result.particles * steps) as f64 / result.seconds.max(1e-12);
         if args.json {
-            println!(
+            say!(
                 "{{\"name\": {}, \"particles\": {}, \"steps\": {steps}, \"seconds\": {}, \"particle_steps_per_s\": {}, \
                  \"peak_rss_bytes\": {}, \"threads\": {threads}, \"backend\": {}, \"device\": {}}}",
                 json_string(&case.name),
@@ -180,7 +180,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         } else {
             let memory = peak.map_or(String::new(), |b| format!(", peak RSS {:.0} MiB", b as f64 / (1 << 20) as f64));
             let place = device.map_or(format!("{threads} threads{memory}"), |d| format!("GPU: {d}"));
-            println!(
+            say!(
                 "{}: {} particles x {steps} steps (after {} warm-up) in {:.3} s = {} particle-steps/s ({place})",
                 case.name,
                 result.particles,

@@ -14,8 +14,8 @@ pub fn check(path: &Path) -> Result<()> {
     // Building samples the bodies: it catches what validation cannot see (e.g. a body that
     // yields no particles, a particle outside the grid).
     let summary = with_simulation(&scene, false, Summary)?;
-    println!("{}: ok", path.display());
-    print!("{summary}");
+    say!("{}: ok", path.display());
+    say!("{}", summary.trim_end_matches('\n'));
     Ok(())
 }
 

@@ -1,6 +1,22 @@
 //! Command-line definitions (clap) and what the commands share: loading a scene and building
 //! its simulation at the dimension and precision chosen at run time.
 
+/// `println!` for the command's output, except that a reader that has gone away (`rheo ... |
+/// head`) ends the command quietly instead of panicking: everything it had to write to files
+/// is written by then.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("error: writing to standard output: {e}");
+            std::process::exit(1);
+        }
+    }};
+}
+
 mod bench;
 mod check;
 mod optimize;

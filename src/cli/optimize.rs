@@ -90,7 +90,7 @@ pub fn optimize(args: &OptimizeArgs) -> Result<()> {
     write_atomic(&out.join("parameters.txt"), params.as_bytes())?;
     let first = outcome.history.first().map_or(f64::NAN, |r| r.loss);
     let seconds: f64 = outcome.history.iter().map(|r| r.seconds).sum();
-    println!(
+    say!(
         "{}: loss {first:.6e} -> {:.6e} in {} iterations ({:.2} s/iteration); wrote {}",
         task.name,
         outcome.final_loss,
@@ -102,9 +102,9 @@ pub fn optimize(args: &OptimizeArgs) -> Result<()> {
     if let Some(last) = outcome.history.last() {
         for p in &last.parameters {
             if p.values.len() <= 8 {
-                println!("{} = {:?}", p.name, p.values);
+                say!("{} = {:?}", p.name, p.values);
             } else {
-                println!("{} = [{} values, see parameters.txt]", p.name, p.values.len());
+                say!("{} = [{} values, see parameters.txt]", p.name, p.values.len());
             }
         }
     }

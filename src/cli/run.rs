@@ -67,7 +67,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     };
     let job = RunJob { args, out, scene_hash: fnv1a64(&bytes), gpu };
     let summary = with_simulation(&scene, args.f64, job)?;
-    println!("{summary}");
+    say!("{summary}");
     Ok(())
 }
 
