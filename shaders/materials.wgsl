@@ -345,3 +345,51 @@ fn first_piola_adjoint(law: u32, fe: MatD, mu: f32, lambda: f32, p_bar: MatD) ->
     }
     return out;
 }
+
+// A particle's deformation update, the one place p2g and its adjoint (which recomputes it)
+// take it from.
+struct ParticleUpdate {
+    // F* = (I + dt C) F.
+    f_trial: MatD,
+    // The elastic F after the return mapping, and the new plastic state.
+    fe: MatD,
+    plastic: f32,
+    // The elastic law's first Piola-Kirchhoff stress.
+    stress: MatD,
+    // Kirchhoff stress: P F_e^T, the Newtonian viscous part eta J (C + C^T), and the active
+    // stress along the deformed fiber u = F_e f, a k u u^T.
+    tau: MatD,
+    // The MLS affine momentum matrix m C - dt V (4 / dx^2) tau.
+    affine: MatD,
+}
+
+// The update of a particle with affine velocity c, deformation f and plastic state `plastic`,
+// of `material` with props (mass, volume, mu, lambda); `fiber` and `active_stress` (its
+// signal times the actuation stress) are those of its actuator, `active_stress` zero without one.
+fn particle_update(c: MatD, f: MatD, plastic: f32, material: vec4<u32>, props: vec4<f32>, fiber: VecD, active_stress: f32) -> ParticleUpdate {
+    var out: ParticleUpdate;
+    let mu = props.z;
+    let lambda = props.w;
+    out.f_trial = (identity() + c * params.dt) * f;
+    // A pointer to a struct member as the argument trips naga's SPIR-V writer: a local instead.
+    var state = plastic;
+    out.fe = plastic_project(out.f_trial, material, mu, lambda, &state);
+    out.plastic = state;
+    out.stress = first_piola(material.x, out.fe, mu, lambda);
+    out.tau = out.stress * transpose(out.fe);
+    let viscosity = bitcast<f32>(material.z);
+    if (viscosity > 0.0) {
+        out.tau += (c + transpose(c)) * (viscosity * determinant(out.fe));
+    }
+    if (active_stress != 0.0) {
+        let u = out.fe * fiber;
+        out.tau += outer(u, u) * active_stress;
+    }
+    out.affine = out.tau * (mls_stress_scale() * props.y) + c * props.x;
+    return out;
+}
+
+// -dt 4 / dx^2: the MLS factor of the stress in the affine momentum.
+fn mls_stress_scale() -> f32 {
+    return -params.dt * 4.0 * params.inv_dx * params.inv_dx;
+}

@@ -59,37 +59,22 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
             f[col][r] = f_in[(p * DIM + col) * DIM + r];
         }
     }
-    let pr = props[p];
-    let mass = pr.x;
-    let volume = pr.y;
-    let mu = pr.z;
-    let lambda = pr.w;
-    let material = materials[material_of[p]];
-    // Updated Lagrangian: F* = (I + dt C) F.
-    var plastic = plastic_in[p];
-    let fe = plastic_project((identity() + c * params.dt) * f, material, mu, lambda, &plastic);
-    plastic_out[p] = plastic;
-    let j = determinant(fe);
-    let stress = first_piola(material.x, fe, mu, lambda);
-    // Kirchhoff stress tau = P F^T, plus the Newtonian viscous part eta J (C + C^T).
-    var tau = stress * transpose(fe);
-    let viscosity = bitcast<f32>(material.z);
-    if (viscosity > 0.0) {
-        tau += (c + transpose(c)) * (viscosity * j);
-    }
-    // Active stress along the deformed fiber u = F f: a k u u^T.
+    let mass = props[p].x;
+    // Active stress along the fiber of the particle's actuator, if any.
     let actuator = actuator_of[p];
+    var dir = VecD(0.0);
+    var active_stress = 0.0;
     if (actuator != NO_ACTUATOR) {
-        var dir: VecD;
         for (var a = 0u; a < DIM; a++) {
             dir[a] = fiber[p * DIM + a];
         }
-        let u = fe * dir;
-        let signal = signals[batch_step[0] * params.actuators + actuator];
-        tau += outer(u, u) * (signal * params.actuation_stress);
+        active_stress = signals[batch_step[0] * params.actuators + actuator] * params.actuation_stress;
     }
-    let stress_scale = -params.dt * 4.0 * params.inv_dx * params.inv_dx;
-    let affine = tau * (stress_scale * volume) + c * mass;
+    let update = particle_update(c, f, plastic_in[p], materials[material_of[p]], props[p], dir, active_stress);
+    let fe = update.fe;
+    let plastic = update.plastic;
+    let affine = update.affine;
+    plastic_out[p] = plastic;
     var finite = is_finite(dot(v, v)) && is_finite(plastic);
     for (var col = 0u; col < DIM; col++) {
         for (var r = 0u; r < DIM; r++) {

@@ -71,31 +71,26 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     let mu = pr.z;
     let lambda = pr.w;
     let material = materials[material_of[p]];
-
-    // The forward update, recomputed.
-    let f_trial = (identity() + c * params.dt) * f;
-    var plastic = plastic_in[p];
-    let fe = plastic_project(f_trial, material, mu, lambda, &plastic);
-    let j = determinant(fe);
-    let stress = first_piola(material.x, fe, mu, lambda);
-    var tau = stress * transpose(fe);
-    let viscosity = bitcast<f32>(material.z);
-    if (viscosity > 0.0) {
-        tau += (c + transpose(c)) * (viscosity * j);
-    }
     let actuator = actuator_of[p];
-    var dir: VecD;
+    var dir = VecD(0.0);
     var signal = 0.0;
     if (actuator != NO_ACTUATOR) {
         for (var a = 0u; a < DIM; a++) {
             dir[a] = fiber[p * DIM + a];
         }
-        let u = fe * dir;
         signal = signals[batch_step[0] * params.actuators + actuator];
-        tau += outer(u, u) * (signal * params.actuation_stress);
     }
-    let stress_scale = -params.dt * 4.0 * params.inv_dx * params.inv_dx;
-    let affine = tau * (stress_scale * volume) + c * mass;
+
+    // The forward update, recomputed.
+    let update = particle_update(c, f, plastic_in[p], material, pr, dir, signal * params.actuation_stress);
+    let f_trial = update.f_trial;
+    let fe = update.fe;
+    let j = determinant(fe);
+    let stress = update.stress;
+    let tau = update.tau;
+    let affine = update.affine;
+    let viscosity = bitcast<f32>(material.z);
+    let stress_scale = mls_stress_scale();
 
     // The gather of the node gradients.
     let s = stencil_of(x);
