@@ -1,15 +1,13 @@
 // The reduction after p2g_adjoint: dL/d(signal of actuator a) for the step is the sum of the
 // per-particle parts of a's particles. One workgroup per actuator; each invocation sums a
-// fixed stride of particles in order, then the workgroup adds the 64 partial sums pairwise in
-// a fixed tree, so the result does not depend on timing (deterministic, like the scatters).
+// fixed stride of particles in order, then the workgroup adds the 64 partial sums in a fixed
+// tree (workgroup_sum), so the result does not depend on timing (deterministic, like the scatters).
 
 @group(0) @binding(15) var<storage, read> actuator_of: array<u32>;
 @group(0) @binding(18) var<storage, read> batch_step: array<u32>;
 @group(0) @binding(33) var<storage, read> actuation_part: array<f32>;
 // Per signal row and actuator.
 @group(0) @binding(34) var<storage, read_write> actuation_bar: array<f32>;
-
-var<workgroup> partial: array<f32, 64>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_index) i: u32, @builtin(workgroup_id) group: vec3<u32>) {
@@ -20,15 +18,8 @@ fn main(@builtin(local_invocation_index) i: u32, @builtin(workgroup_id) group: v
             sum += actuation_part[p];
         }
     }
-    partial[i] = sum;
-    workgroupBarrier();
-    for (var half = 32u; half > 0u; half = half / 2u) {
-        if (i < half) {
-            partial[i] += partial[i + half];
-        }
-        workgroupBarrier();
-    }
+    let total = workgroup_sum(i, sum);
     if (i == 0u) {
-        actuation_bar[batch_step[0] * params.actuators + a] = partial[0];
+        actuation_bar[batch_step[0] * params.actuators + a] = total;
     }
 }

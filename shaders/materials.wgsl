@@ -28,6 +28,15 @@ fn ddot(a: MatD, b: MatD) -> f32 {
     return sum;
 }
 
+// The sum of the components.
+fn sum(v: VecD) -> f32 {
+    var total = 0.0;
+    for (var a = 0u; a < DIM; a++) {
+        total += v[a];
+    }
+    return total;
+}
+
 fn trace(m: MatD) -> f32 {
     var sum = 0.0;
     for (var a = 0u; a < DIM; a++) {
@@ -106,10 +115,7 @@ fn compose(s: Svd, d: VecD) -> MatD {
 fn return_mapping(f_trial: MatD, kind: u32, parameter: f32, mu: f32, lambda: f32, state: ptr<function, f32>) -> MatD {
     let s = svd(f_trial);
     let eps = hencky(s.sigma);
-    var tr = 0.0;
-    for (var a = 0u; a < DIM; a++) {
-        tr += eps[a];
-    }
+    let tr = sum(eps);
     let dev = eps - VecD(tr / f32(DIM));
     let dev_norm = length(dev);
     var excess: f32;
@@ -175,10 +181,7 @@ fn plastic_project_adjoint(f_trial: MatD, material: vec4<u32>, mu: f32, lambda: 
     }
     let s = svd(f_trial);
     let eps = hencky(s.sigma);
-    var tr = 0.0;
-    for (var a = 0u; a < DIM; a++) {
-        tr += eps[a];
-    }
+    let tr = sum(eps);
     let dev = eps - VecD(tr / f32(DIM));
     let n = length(dev);
     let d_eps = hencky_derivative(s.sigma);
@@ -191,11 +194,7 @@ fn plastic_project_adjoint(f_trial: MatD, material: vec4<u32>, mu: f32, lambda: 
     } else {
         if (tr >= 0.0) {
             // Expansion: F_e = U V^T (g = 1, jac = 0).
-            var ones: VecD;
-            for (var a = 0u; a < DIM; a++) {
-                ones[a] = 1.0;
-            }
-            out.f = isotropic_adjoint(s, ones, MatD(), fe_bar, VecD(0.0));
+            out.f = isotropic_adjoint(s, VecD(1.0), MatD(), fe_bar, VecD(0.0));
             return out;
         }
         beta = (f32(DIM) * lambda + 2.0 * mu) / (2.0 * mu) * parameter;
@@ -256,10 +255,7 @@ fn first_piola(law: u32, fe: MatD, mu: f32, lambda: f32) -> MatD {
         // P = U diag((2 mu eps + lambda tr eps) / sigma) V^T, eps = ln(sigma).
         let s = svd(fe);
         let eps = hencky(s.sigma);
-        var tr = 0.0;
-        for (var a = 0u; a < DIM; a++) {
-            tr += eps[a];
-        }
+        let tr = sum(eps);
         var principal: VecD;
         for (var a = 0u; a < DIM; a++) {
             principal[a] = (2.0 * mu * eps[a] + lambda * tr) / max(s.sigma[a], HENCKY_MIN_STRETCH);
@@ -291,10 +287,7 @@ fn first_piola_adjoint(law: u32, fe: MatD, mu: f32, lambda: f32, p_bar: MatD) ->
         // p_i = (2 mu eps_i + lambda tr) / sigma_i; clamped stretches are constants.
         let s = svd(fe);
         let eps = hencky(s.sigma);
-        var tr = 0.0;
-        for (var a = 0u; a < DIM; a++) {
-            tr += eps[a];
-        }
+        let tr = sum(eps);
         let d_eps = hencky_derivative(s.sigma);
         var stretch: VecD;
         var p: VecD;

@@ -262,3 +262,23 @@ fn bar_fixed_scale(bound_bits: u32) -> f32 {
     let e = i32((bound_bits >> 23u) & 0xffu) - 127;
     return bitcast<f32>(u32(clamp(126 + i32(params.fixed_bits) - e, 1, 254)) << 23u);
 }
+
+// The deterministic sums of gradient parts (actuation_sum.wgsl, reduce.wgsl) add 64 lanes of a
+// workgroup in a fixed tree.
+var<workgroup> lane: array<f32, 64>;
+
+// The sum of the 64 invocations' values, in a fixed order; every invocation of the workgroup
+// must call it.
+fn workgroup_sum(i: u32, value: f32) -> f32 {
+    lane[i] = value;
+    workgroupBarrier();
+    for (var half = 32u; half > 0u; half = half / 2u) {
+        if (i < half) {
+            lane[i] += lane[i + half];
+        }
+        workgroupBarrier();
+    }
+    let sum = lane[0];
+    workgroupBarrier();
+    return sum;
+}

@@ -20,23 +20,6 @@ struct Reduce {
 @group(0) @binding(42) var<storage, read_write> partials: array<f32>;
 @group(0) @binding(43) var<storage, read_write> sums: array<f32>;
 
-var<workgroup> lane: array<f32, 64>;
-
-// The sum of the 64 lanes' values, in a fixed order; every invocation must call it.
-fn workgroup_sum(i: u32, value: f32) -> f32 {
-    lane[i] = value;
-    workgroupBarrier();
-    for (var half = 32u; half > 0u; half = half / 2u) {
-        if (i < half) {
-            lane[i] += lane[i + half];
-        }
-        workgroupBarrier();
-    }
-    let sum = lane[0];
-    workgroupBarrier();
-    return sum;
-}
-
 @compute @workgroup_size(64)
 fn partial(@builtin(local_invocation_index) i: u32, @builtin(workgroup_id) group: vec3<u32>) {
     let start = group.x * reduce.chunk;
