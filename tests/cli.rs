@@ -427,7 +427,10 @@ fn optimize_on_the_gpu_follows_the_cpu() {
         ]);
         assert!(out.status.success(), "{backend}: {}", stderr(&out));
         let csv = std::fs::read_to_string(out_dir.join("loss.csv")).unwrap();
-        csv.lines().skip(1).map(|l| l.split(',').map(|v| v.parse::<f64>().unwrap()).collect::<Vec<f64>>()).collect::<Vec<_>>()
+        csv.lines()
+            .skip(1)
+            .map(|l| l.split(',').map(|v| v.parse::<f64>().unwrap()).collect::<Vec<f64>>())
+            .collect::<Vec<_>>()
     };
     let (cpu, gpu) = (history("cpu"), history("gpu"));
     assert_eq!(gpu.len(), 3);

@@ -364,9 +364,17 @@ fn gpu_svd_and_polar_match_the_cpu() {
 fn sheared_water<T: Real>() -> (Model<T, 2>, State<T, 2>) {
     let (mut model, mut state) =
         empty::<T, 2>([32, 32], 1.0 / 32.0, 1e-4, [0.0, -9.8], Contact::Separate { friction: T::of(0.3) });
-    add_box(&mut model, &mut state, [0.3, 0.2], [0.6, 0.45], 2, water::<T>(0.05), Lame { mu: 0.0, lambda: 1e3 }, 1.0, |x| {
-        Vector::<f64, 2>::new(4.0 * (x[1] - 0.3), 0.0)
-    });
+    add_box(
+        &mut model,
+        &mut state,
+        [0.3, 0.2],
+        [0.6, 0.45],
+        2,
+        water::<T>(0.05),
+        Lame { mu: 0.0, lambda: 1e3 },
+        1.0,
+        |x| Vector::<f64, 2>::new(4.0 * (x[1] - 0.3), 0.0),
+    );
     (model, state)
 }
 
@@ -386,27 +394,16 @@ fn sheared_metal<T: Real>() -> (Model<T, 2>, State<T, 2>) {
     (model, state)
 }
 
-/// `value` with every scalar cast to f64.
-fn to_f64<const D: usize>(s: &State<f32, D>) -> State<f64, D> {
+/// `s` with every scalar converted to another precision.
+fn cast<A: Real, B: Real, const D: usize>(s: &State<A, D>) -> State<B, D> {
+    let to = |x: &A| B::of(x.to_f64());
     State {
         step: s.step,
-        x: s.x.iter().map(|v| v.cast()).collect(),
-        v: s.v.iter().map(|v| v.cast()).collect(),
-        c: s.c.iter().map(|m| m.cast()).collect(),
-        f: s.f.iter().map(|m| m.cast()).collect(),
-        plastic: s.plastic.iter().map(|&p| p as f64).collect(),
-    }
-}
-
-/// `value` with every scalar cast to f32.
-fn to_f32<const D: usize>(s: &State<f64, D>) -> State<f32, D> {
-    State {
-        step: s.step,
-        x: s.x.iter().map(|v| v.cast()).collect(),
-        v: s.v.iter().map(|v| v.cast()).collect(),
-        c: s.c.iter().map(|m| m.cast()).collect(),
-        f: s.f.iter().map(|m| m.cast()).collect(),
-        plastic: s.plastic.iter().map(|&p| p as f32).collect(),
+        x: s.x.iter().map(|v| v.map(|x| to(&x))).collect(),
+        v: s.v.iter().map(|v| v.map(|x| to(&x))).collect(),
+        c: s.c.iter().map(|m| m.map(|x| to(&x))).collect(),
+        f: s.f.iter().map(|m| m.map(|x| to(&x))).collect(),
+        plastic: s.plastic.iter().map(to).collect(),
     }
 }
 
@@ -418,8 +415,12 @@ fn spread_gradient<const D: usize>(like: &State<f64, D>) -> State<f64, D> {
         step: like.step,
         x: (0..like.len()).map(|p| rheo_engine::math::Vector::<f64, D>::from_fn(|a, _| wave(p, a))).collect(),
         v: (0..like.len()).map(|p| rheo_engine::math::Vector::<f64, D>::from_fn(|a, _| wave(p, a + 3))).collect(),
-        c: (0..like.len()).map(|p| rheo_engine::math::Matrix::<f64, D>::from_fn(|i, j| 0.1 * wave(p, 6 + i * D + j))).collect(),
-        f: (0..like.len()).map(|p| rheo_engine::math::Matrix::<f64, D>::from_fn(|i, j| wave(p, 20 + i * D + j))).collect(),
+        c: (0..like.len())
+            .map(|p| rheo_engine::math::Matrix::<f64, D>::from_fn(|i, j| 0.1 * wave(p, 6 + i * D + j)))
+            .collect(),
+        f: (0..like.len())
+            .map(|p| rheo_engine::math::Matrix::<f64, D>::from_fn(|i, j| wave(p, 20 + i * D + j)))
+            .collect(),
         plastic: vec![0.0; like.len()],
     }
 }
@@ -437,9 +438,18 @@ fn step_gradients<T: Real, const D: usize>(
     let mut actuation_bar = vec![T::zero(); signal.len()];
     let mut grads = ModelGradients::zeros(model);
     model
-        .step_adjoint(state, signal, out_bar, &mut in_bar, &mut actuation_bar, &mut grads, &mut AdjointScratch::default())
+        .step_adjoint(
+            state,
+            signal,
+            out_bar,
+            &mut in_bar,
+            &mut actuation_bar,
+            &mut grads,
+            &mut AdjointScratch::default(),
+        )
         .unwrap();
-    let params = (0..state.len()).map(|p| [grads.mass[p], grads.volume[p], grads.lame[p].mu, grads.lame[p].lambda]).collect();
+    let params =
+        (0..state.len()).map(|p| [grads.mass[p], grads.volume[p], grads.lame[p].mu, grads.lame[p].lambda]).collect();
     (in_bar, params, actuation_bar)
 }
 
@@ -505,20 +515,25 @@ fn gpu_step_adjoint_matches_the_cpu_reference() {
         let out_bar = spread_gradient(&state);
         let reference = step_gradients(&model, &state, signal, &out_bar);
         let signal_f32: Vec<f32> = signal.iter().map(|&s| s as f32).collect();
-        let cpu_f32 = step_gradients(&model_f32, &to_f32(&state), &signal_f32, &to_f32(&out_bar));
-        let mut on_gpu =
-            GpuSimulation::new_differentiable(&gpu(), &model_f32, &to_f32(&state)).unwrap_or_else(|e| panic!("{e}"));
-        let gpu_bar = on_gpu.step_adjoint(&signal_f32, &to_f32(&out_bar)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let cpu_f32 =
+            step_gradients(&model_f32, &cast::<f64, f32, D>(&state), &signal_f32, &cast::<f64, f32, D>(&out_bar));
+        let mut on_gpu = GpuSimulation::new_differentiable(&gpu(), &model_f32, &cast::<f64, f32, D>(&state))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let gpu_bar =
+            on_gpu.step_adjoint(&signal_f32, &cast::<f64, f32, D>(&out_bar)).unwrap_or_else(|e| panic!("{name}: {e}"));
         let particles = on_gpu.particle_gradients().unwrap();
-        let on_gpu = (gpu_bar.input, particles, gpu_bar.actuation.iter().map(|&a| a as f32).collect::<Vec<f32>>());
+        let on_gpu = (gpu_bar.input, particles, gpu_bar.actuation);
         let (gpu_errors, f32_errors) = (gradient_errors(&on_gpu, &reference), gradient_errors(&cpu_f32, &reference));
         let as_f64 = |(b, p, a): &(State<f32, D>, Vec<[f32; 4]>, Vec<f32>)| {
-            let cast = |v: &[[f32; 4]]| v.iter().map(|q| q.map(|x| x as f64)).collect::<Vec<_>>();
-            (to_f64(b), cast(p), a.iter().map(|&x| x as f64).collect::<Vec<_>>())
+            let params: Vec<[f64; 4]> = p.iter().map(|q| q.map(|x| x as f64)).collect();
+            (cast::<f32, f64, D>(b), params, a.iter().map(|&x| x as f64).collect::<Vec<_>>())
         };
         let against_f32 = gradient_errors(&on_gpu, &as_f64(&cpu_f32));
-        for (((field, gpu_error), (_, f32_error)), (_, vs32)) in gpu_errors.into_iter().zip(f32_errors).zip(against_f32) {
-            eprintln!("{name}: dL/d{field}: GPU {gpu_error:.2e}, CPU f32 {f32_error:.2e} of the largest entry; GPU - CPU f32 {vs32:.2e}");
+        for (((field, gpu_error), (_, f32_error)), (_, vs32)) in gpu_errors.into_iter().zip(f32_errors).zip(against_f32)
+        {
+            eprintln!(
+                "{name}: dL/d{field}: GPU {gpu_error:.2e}, CPU f32 {f32_error:.2e} of the largest entry; GPU - CPU f32 {vs32:.2e}"
+            );
         }
         // Per particle against the CPU's f32 adjoint: a particle right at a yield surface may
         // take the other branch of its return mapping on the GPU (the f32 SVDs round
@@ -537,7 +552,13 @@ fn gpu_step_adjoint_matches_the_cpu_reference() {
         let params: Vec<Field> = ["mass", "volume", "mu", "lambda"]
             .into_iter()
             .enumerate()
-            .map(|(k, name)| (name, gpu_params.iter().map(|q| &q[k..k + 1]).collect(), cpu32.1.iter().map(|q| &q[k..k + 1]).collect()))
+            .map(|(k, name)| {
+                (
+                    name,
+                    gpu_params.iter().map(|q| &q[k..k + 1]).collect(),
+                    cpu32.1.iter().map(|q| &q[k..k + 1]).collect(),
+                )
+            })
             .collect();
         for (field, gpu_values, cpu_values) in fields.into_iter().chain(params) {
             let scale = cpu_values.iter().flat_map(|v| v.iter()).fold(0.0f64, |m, x| m.max(x.abs()));
@@ -643,11 +664,14 @@ fn gpu_tape_gradients_match_the_cpu_tape() {
         let g = on_gpu(&scene32, &actuation32, steps, loss32, binomial);
         let g_all = on_gpu(&scene32, &actuation32, steps, loss32, store_all);
         assert!(g.checkpointing.recomputed_steps > 0, "{name}: the binomial schedule should recompute");
-        let same = g.initial.x == g_all.initial.x && g.initial.f == g_all.initial.f && g.actuation == g_all.actuation
+        let same = g.initial.x == g_all.initial.x
+            && g.initial.f == g_all.initial.f
+            && g.actuation == g_all.actuation
             && g.model.lame == g_all.model.lame;
         assert!(same, "{name}: the GPU gradients depend on the checkpointing schedule");
         let (gpu, gpu_globals) = parts(&g);
-        let (mut gpu_errors, mut f32_errors) = (gradient_errors(&gpu, &reference3).to_vec(), gradient_errors(&cpu_f32_3, &reference3).to_vec());
+        let (mut gpu_errors, mut f32_errors) =
+            (gradient_errors(&gpu, &reference3).to_vec(), gradient_errors(&cpu_f32_3, &reference3).to_vec());
         // Gravity (relative to its largest component), the actuation stress and each
         // viscosity (each relative to itself), where the scene exercises them.
         let names = ["gravity", "actuation stress", "viscosity"];
@@ -696,9 +720,8 @@ fn gpu_tape_gradients_match_the_cpu_tape() {
     // the internal forces, which sum to zero, without a first-order gradient).
     let jelly = cpu_run(scene_2d::<f64>(), 20);
     let later = cpu_run(scene_2d::<f64>(), 40);
-    let shift = |s: &State<f64, 2>| {
-        s.x.iter().map(|x| x + (x - Vector::<f64, 2>::new(0.5, 0.3)) * 0.05).collect::<Vec<_>>()
-    };
+    let shift =
+        |s: &State<f64, 2>| s.x.iter().map(|x| x + (x - Vector::<f64, 2>::new(0.5, 0.3)) * 0.05).collect::<Vec<_>>();
     let mse = PositionMse::new(vec![(20, shift(&jelly)), (40, shift(&later))]).unwrap();
     check("2D jelly", scene_2d::<f64>(), scene_2d::<f32>(), &[], 40, &mse, &mse, 2);
     // Gravity and the water's viscosity.

@@ -159,7 +159,10 @@ pub(crate) fn plan_rollout<T>(
     state_bytes: usize,
 ) -> Result<(Schedule, CheckpointReport)> {
     if actuators > 0 && actuation.len() < horizon {
-        return Err(Error::InvalidArgument(format!("actuation covers {} steps, the rollout has {horizon}", actuation.len())));
+        return Err(Error::InvalidArgument(format!(
+            "actuation covers {} steps, the rollout has {horizon}",
+            actuation.len()
+        )));
     }
     if let Some(t) = actuation.iter().take(horizon).position(|a| a.len() != actuators) {
         return Err(Error::InvalidArgument(format!(

@@ -745,10 +745,9 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
         let mut first_picture: Option<Image> = None;
         let steps = self.task.steps;
         // Only material parameters change the model between iterations.
-        let same_model = !self
-            .targets
-            .iter()
-            .any(|t| matches!(t, Target::YoungsModulus { .. } | Target::PoissonsRatio { .. } | Target::ColliderPath { .. }));
+        let same_model = !self.targets.iter().any(|t| {
+            matches!(t, Target::YoungsModulus { .. } | Target::PoissonsRatio { .. } | Target::ColliderPath { .. })
+        });
         for iteration in 0..=iterations {
             let start = Instant::now();
             let (model, state, actuation) = self.instantiate();

@@ -112,8 +112,8 @@ pub struct GpuSimulation {
     /// Per state-buffer direction, the bind groups of p2g, grid_update and g2p.
     bind_groups: [[wgpu::BindGroup; 3]; 2],
     model_buffers: ModelBuffers,
-    /// The p2g kernel's material table (the adjoint checks it for laws it has).
-    material_table: Vec<[u32; 4]>,
+    /// Number of materials.
+    materials: usize,
     /// The adjoint's buffers and kernels, made by the first backward step.
     adjoint: Option<Adjoint>,
     /// The fixed-point width of the scatters.
@@ -172,7 +172,13 @@ struct Reduction {
 const REDUCE_CHUNK: u32 = 1024;
 
 impl Reduction {
-    fn new(gpu: &GpuContext, pipelines: &[wgpu::ComputePipeline; 2], parts: &wgpu::Buffer, items: usize, components: usize) -> Self {
+    fn new(
+        gpu: &GpuContext,
+        pipelines: &[wgpu::ComputePipeline; 2],
+        parts: &wgpu::Buffer,
+        items: usize,
+        components: usize,
+    ) -> Self {
         let groups = (items as u32).div_ceil(REDUCE_CHUNK).max(1);
         let params = [items as u32, components as u32, REDUCE_CHUNK, groups];
         let uniform = gpu.device.create_buffer(&wgpu::BufferDescriptor {
@@ -207,8 +213,8 @@ pub struct GpuStepAdjoint<const D: usize> {
     /// dL/d(the step's input state): x, v, C and F (the plastic state's is not on the GPU yet,
     /// and stays zero).
     pub input: State<f32, D>,
-    /// dL/d(each actuation signal of the step), summed over its particles in particle order.
-    pub actuation: Vec<f64>,
+    /// dL/d(each actuation signal of the step), summed over its particles on the device.
+    pub actuation: Vec<f32>,
 }
 
 /// The p2g kernel's material table, or what in `model` the GPU kernels cannot run yet.
@@ -224,8 +230,8 @@ fn material_table<const D: usize>(model: &Model<f32, D>) -> std::result::Result<
     Ok(table)
 }
 
-/// A material as the p2g kernel's table holds it: elastic law, plastic law, viscosity bits and
-/// the plastic law's parameter bits (the codes of `shaders/p2g.wgsl`).
+/// A material as the kernels' table holds it: elastic law, plastic law, viscosity bits and the
+/// plastic law's parameter bits (the codes of `shaders/materials.wgsl`).
 fn material_codes(m: &Material<f32>) -> std::result::Result<[u32; 4], String> {
     let elastic = match m.elastic {
         ElasticLaw::FixedCorotated => 0,
@@ -447,7 +453,8 @@ impl GpuSimulation {
             gpu.queue.write_buffer(&uniform, 0, bytemuck::bytes_of(&params));
             let pipelines = ["p2g", "grid_update", "g2p"].map(|name| compute_pipeline(gpu, D, name, "main"));
             let model_buffers = ModelBuffers { uniform, props, material_of, materials, actuator_of, fiber, grid_v };
-            let bind_groups = forward_bind_groups(gpu, &pipelines, &states, &model_buffers, &grid, &errors, &signals, &batch_step);
+            let bind_groups =
+                forward_bind_groups(gpu, &pipelines, &states, &model_buffers, &grid, &errors, &signals, &batch_step);
             (states, grid, errors, pipelines, bind_groups, signals, batch_step, model_buffers)
         };
         let (states, grid, errors, pipelines, bind_groups, signals, batch_step, model_buffers) =
@@ -468,7 +475,7 @@ impl GpuSimulation {
             pipelines,
             bind_groups,
             model_buffers,
-            material_table,
+            materials: model.materials.len(),
             adjoint: None,
             fixed_bits,
             signal_rows: SIGNAL_ROWS,
@@ -508,7 +515,7 @@ impl GpuSimulation {
         }
         for batch in signals.chunks(SIGNAL_ROWS) {
             let flat: Vec<f32> = batch.iter().flatten().copied().collect();
-            self.gpu.queue.write_buffer(&self.signals, 0, bytemuck::cast_slice(&flat));
+            self.set_signals(batch.len(), &flat)?;
             self.submit(batch.len())?;
         }
         Ok(())
@@ -575,7 +582,11 @@ impl GpuSimulation {
     /// parameter gradients add up on the device ([`GpuSimulation::particle_gradients`]).
     /// Every material the forward kernels run has its adjoint (the plastic states' own
     /// gradients are zero: nothing reads them back).
-    pub fn step_adjoint<const D: usize>(&mut self, signal: &[f32], out_bar: &State<f32, D>) -> Result<GpuStepAdjoint<D>> {
+    pub fn step_adjoint<const D: usize>(
+        &mut self,
+        signal: &[f32],
+        out_bar: &State<f32, D>,
+    ) -> Result<GpuStepAdjoint<D>> {
         let n = self.particles;
         if D != self.dim || out_bar.len() != n || signal.len() != self.actuators {
             return Err(Error::InvalidArgument(format!(
@@ -586,17 +597,12 @@ impl GpuSimulation {
                 signal.len()
             )));
         }
+        self.set_signals(1, signal)?;
         self.prepare_adjoint::<D>()?;
-        let adjoint = self.adjoint.as_ref().expect("prepared above");
         self.upload_bar(0, out_bar);
-        if self.actuators > 0 {
-            self.gpu.queue.write_buffer(&self.signals, 0, bytemuck::cast_slice(signal));
-        }
         self.run_backward_step(0, 0)?;
         self.check_errors(&format!("the backward step of step {}", self.step + 1))?;
-        let input = self.download_bar::<D>(1)?;
-        let actuation: Vec<f32> = download(&self.gpu, &adjoint.actuation_bar, self.actuators)?;
-        Ok(GpuStepAdjoint { input, actuation: actuation.into_iter().map(f64::from).collect() })
+        Ok(GpuStepAdjoint { input: self.download_bar::<D>(1)?, actuation: self.download_actuation_bar(1)? })
     }
 
     /// Checks that the backward kernels can run this simulation and makes them on first use.
@@ -615,26 +621,38 @@ impl GpuSimulation {
 
     /// Writes `bar` (x, v, C, F) into gradient set `d`.
     pub(super) fn upload_bar<const D: usize>(&self, d: usize, bar: &State<f32, D>) {
-        let adjoint = self.adjoint.as_ref().expect("the adjoint is prepared");
-        for (buffer, values) in adjoint.bars[d].iter().zip([flat(&bar.x), flat(&bar.v), flat(&bar.c), flat(&bar.f)]) {
+        let [x, v, c, f] = &self.adjoint.as_ref().expect("the adjoint is prepared").bars[d];
+        self.write_fields([x, v, c, f], bar);
+    }
+
+    /// Writes the x, v, C and F of `state` into `fields`, the kernels' flat layout.
+    fn write_fields<const D: usize>(&self, fields: [&wgpu::Buffer; 4], state: &State<f32, D>) {
+        for (buffer, values) in fields.into_iter().zip([flat(&state.x), flat(&state.v), flat(&state.c), flat(&state.f)])
+        {
             self.gpu.queue.write_buffer(buffer, 0, bytemuck::cast_slice(&values));
         }
     }
 
-    /// Gradient set `d` read back (the plastic state's gradient is zero: not on the GPU yet).
-    pub(super) fn download_bar<const D: usize>(&self, d: usize) -> Result<State<f32, D>> {
-        let adjoint = self.adjoint.as_ref().expect("the adjoint is prepared");
+    /// x, v, C and F read back from `fields`, with `plastic`, as a state at the current step.
+    fn read_fields<const D: usize>(&self, fields: [&wgpu::Buffer; 4], plastic: Vec<f32>) -> Result<State<f32, D>> {
         let n = self.particles;
-        let field = |k: usize, per: usize| download::<f32>(&self.gpu, &adjoint.bars[d][k], n * per);
-        let (x, v, c, f) = (field(0, D)?, field(1, D)?, field(2, D * D)?, field(3, D * D)?);
+        let [x, v, c, f] = fields;
+        let (x, v) = (download::<f32>(&self.gpu, x, n * D)?, download::<f32>(&self.gpu, v, n * D)?);
+        let (c, f) = (download::<f32>(&self.gpu, c, n * D * D)?, download::<f32>(&self.gpu, f, n * D * D)?);
         Ok(State {
             step: self.step,
             x: x.chunks(D).map(Vector::<f32, D>::from_column_slice).collect(),
             v: v.chunks(D).map(Vector::<f32, D>::from_column_slice).collect(),
             c: c.chunks(D * D).map(Matrix::<f32, D>::from_column_slice).collect(),
             f: f.chunks(D * D).map(Matrix::<f32, D>::from_column_slice).collect(),
-            plastic: vec![0.0; n],
+            plastic,
         })
+    }
+
+    /// Gradient set `d` read back (the plastic state's gradient is zero: not on the GPU yet).
+    pub(super) fn download_bar<const D: usize>(&self, d: usize) -> Result<State<f32, D>> {
+        let [x, v, c, f] = &self.adjoint.as_ref().expect("the adjoint is prepared").bars[d];
+        self.read_fields([x, v, c, f], vec![0.0; self.particles])
     }
 
     /// The signal rows dL/d(signal) has been written for, read back (row-major, one value per
@@ -654,8 +672,10 @@ impl GpuSimulation {
         let from = self.current;
         self.gpu.queue.write_buffer(&self.batch_step, 0, bytemuck::bytes_of(&(row as u32)));
         let encode = || {
-            let mut encoder =
-                self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("backward step") });
+            let mut encoder = self
+                .gpu
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("backward step") });
             encoder.clear_buffer(&self.grid, 0, None);
             encoder.clear_buffer(&adjoint.grid_bar, 0, None);
             encoder.clear_buffer(&adjoint.bar_bound, 0, None);
@@ -670,7 +690,8 @@ impl GpuSimulation {
                     pass.set_bind_group(0, &self.bind_groups[from][k], &[]);
                     pass.dispatch_workgroups(groups(count), 1, 1);
                 }
-                let sizes = [groups(self.particles), groups(self.particles), groups(self.nodes), groups(self.particles)];
+                let sizes =
+                    [groups(self.particles), groups(self.particles), groups(self.nodes), groups(self.particles)];
                 for (k, size) in sizes.into_iter().enumerate() {
                     pass.set_pipeline(&adjoint.pipelines[k]);
                     pass.set_bind_group(0, &adjoint.bind_groups[from][d][k], &[]);
@@ -703,7 +724,8 @@ impl GpuSimulation {
         let (n, nodes) = (self.particles, self.nodes);
         let zeros = |label: &str, len: usize| upload(gpu, label, &vec![0f32; len.max(1)]);
         let fields = |label: &str| {
-            [("x", D), ("v", D), ("C", D * D), ("F", D * D)].map(|(name, per)| zeros(&format!("{label} {name}"), n * per))
+            [("x", D), ("v", D), ("C", D * D), ("F", D * D)]
+                .map(|(name, per)| zeros(&format!("{label} {name}"), n * per))
         };
         let bars = [fields("gradient set 0"), fields("gradient set 1")];
         let grid_bar = upload(gpu, "grid gradient", &vec![0u32; nodes * 2 * D]);
@@ -713,9 +735,10 @@ impl GpuSimulation {
         let actuation_part = zeros("actuation gradient parts", n);
         let actuation_bar = zeros("actuation gradient", self.signal_rows * self.actuators);
         let gravity_part = zeros("gravity gradient parts", nodes * D);
-        let materials = self.material_table.len();
+        let materials = self.materials;
         let extra_part = zeros("actuation stress and viscosity gradient parts", n * (1 + materials));
-        let reduce_pipelines = [compute_pipeline(gpu, D, "reduce", "partial"), compute_pipeline(gpu, D, "reduce", "total")];
+        let reduce_pipelines =
+            [compute_pipeline(gpu, D, "reduce", "partial"), compute_pipeline(gpu, D, "reduce", "total")];
         let gravity = Reduction::new(gpu, &reduce_pipelines, &gravity_part, nodes, D);
         let extra = Reduction::new(gpu, &reduce_pipelines, &extra_part, n, 1 + materials);
         let pipelines = [
@@ -732,7 +755,11 @@ impl GpuSimulation {
                 let [xo, vo, co, fo] = &bars[d];
                 let [xi, vi, ci, fi] = &bars[1 - d];
                 [
-                    bind_group(gpu, &pipelines[0], &[(0, &m.uniform), (12, &self.errors), (21, xo), (22, vo), (23, co), (31, &bar_bound)]),
+                    bind_group(
+                        gpu,
+                        &pipelines[0],
+                        &[(0, &m.uniform), (12, &self.errors), (21, xo), (22, vo), (23, co), (31, &bar_bound)],
+                    ),
                     bind_group(
                         gpu,
                         &pipelines[1],
@@ -752,7 +779,14 @@ impl GpuSimulation {
                     bind_group(
                         gpu,
                         &pipelines[2],
-                        &[(0, &m.uniform), (6, &self.grid), (25, &grid_bar), (26, &node_bar), (31, &bar_bound), (35, &gravity_part)],
+                        &[
+                            (0, &m.uniform),
+                            (6, &self.grid),
+                            (25, &grid_bar),
+                            (26, &node_bar),
+                            (31, &bar_bound),
+                            (35, &gravity_part),
+                        ],
                     ),
                     bind_group(
                         gpu,
@@ -786,7 +820,13 @@ impl GpuSimulation {
                     bind_group(
                         gpu,
                         &pipelines[4],
-                        &[(0, &m.uniform), (15, &m.actuator_of), (18, &self.batch_step), (33, &actuation_part), (34, &actuation_bar)],
+                        &[
+                            (0, &m.uniform),
+                            (15, &m.actuator_of),
+                            (18, &self.batch_step),
+                            (33, &actuation_part),
+                            (34, &actuation_bar),
+                        ],
                     ),
                 ]
             })
@@ -809,15 +849,28 @@ impl GpuSimulation {
     pub(super) fn state_buffers<const D: usize>(&self, label: &str) -> StateBuffers {
         let n = self.particles;
         let zeros = |name: &str, len: usize| upload(&self.gpu, &format!("{label} {name}"), &vec![0f32; len.max(1)]);
-        StateBuffers { x: zeros("x", n * D), v: zeros("v", n * D), c: zeros("C", n * D * D), f: zeros("F", n * D * D), plastic: zeros("plastic", n) }
+        StateBuffers {
+            x: zeros("x", n * D),
+            v: zeros("v", n * D),
+            c: zeros("C", n * D * D),
+            f: zeros("F", n * D * D),
+            plastic: zeros("plastic", n),
+        }
     }
 
     /// Copies the current state into `stored` (`save`) or `stored` into the current state, on
     /// the device.
     pub(super) fn copy_state(&self, stored: &StateBuffers, save: bool) {
         let current = &self.states[self.current];
-        let mut encoder = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("copy state") });
-        let pairs = [(&current.x, &stored.x), (&current.v, &stored.v), (&current.c, &stored.c), (&current.f, &stored.f), (&current.plastic, &stored.plastic)];
+        let mut encoder =
+            self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("copy state") });
+        let pairs = [
+            (&current.x, &stored.x),
+            (&current.v, &stored.v),
+            (&current.c, &stored.c),
+            (&current.f, &stored.f),
+            (&current.plastic, &stored.plastic),
+        ];
         for (a, b) in pairs {
             let (from, to) = if save { (a, b) } else { (b, a) };
             encoder.copy_buffer_to_buffer(from, 0, to, 0, a.size());
@@ -840,7 +893,7 @@ impl GpuSimulation {
     /// backward steps so far.
     pub fn parameter_gradients(&self) -> Result<(Vec<f32>, f32, Vec<f32>)> {
         let Some(adjoint) = &self.adjoint else {
-            return Ok((vec![0.0; self.dim], 0.0, vec![0.0; self.material_table.len()]));
+            return Ok((vec![0.0; self.dim], 0.0, vec![0.0; self.materials]));
         };
         let gravity = download(&self.gpu, &adjoint.gravity.sums, adjoint.gravity.components)?;
         let extra: Vec<f32> = download(&self.gpu, &adjoint.extra.sums, adjoint.extra.components)?;
@@ -883,11 +936,8 @@ impl GpuSimulation {
             )));
         }
         let b = &self.states[self.current];
-        let queue = &self.gpu.queue;
-        for (buffer, values) in [(&b.x, flat(&state.x)), (&b.v, flat(&state.v)), (&b.c, flat(&state.c)), (&b.f, flat(&state.f))] {
-            queue.write_buffer(buffer, 0, bytemuck::cast_slice(&values));
-        }
-        queue.write_buffer(&b.plastic, 0, bytemuck::cast_slice(&state.plastic));
+        self.write_fields([&b.x, &b.v, &b.c, &b.f], state);
+        self.gpu.queue.write_buffer(&b.plastic, 0, bytemuck::cast_slice(&state.plastic));
         self.step = state.step;
         Ok(())
     }
@@ -898,19 +948,7 @@ impl GpuSimulation {
             return Err(Error::InvalidArgument(format!("the simulation is {}D, not {D}D", self.dim)));
         }
         let b = &self.states[self.current];
-        let n = self.particles;
-        let x: Vec<f32> = download(&self.gpu, &b.x, n * D)?;
-        let v: Vec<f32> = download(&self.gpu, &b.v, n * D)?;
-        let c: Vec<f32> = download(&self.gpu, &b.c, n * D * D)?;
-        let f: Vec<f32> = download(&self.gpu, &b.f, n * D * D)?;
-        Ok(State {
-            step: self.step,
-            x: x.chunks(D).map(Vector::<f32, D>::from_column_slice).collect(),
-            v: v.chunks(D).map(Vector::<f32, D>::from_column_slice).collect(),
-            c: c.chunks(D * D).map(Matrix::<f32, D>::from_column_slice).collect(),
-            f: f.chunks(D * D).map(Matrix::<f32, D>::from_column_slice).collect(),
-            plastic: download(&self.gpu, &b.plastic, n)?,
-        })
+        self.read_fields([&b.x, &b.v, &b.c, &b.f], download(&self.gpu, &b.plastic, self.particles)?)
     }
 }
 

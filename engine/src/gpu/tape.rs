@@ -96,7 +96,11 @@ impl GpuTape<'_> {
     /// on the GPU yet, and zero here: the plastic laws' parameters, the colliders' paths and the
     /// plastic state. `model` is the one the simulation was made
     /// from (the loss reads it).
-    pub fn backward<const D: usize>(mut self, model: &Model<f32, D>, loss: &dyn Loss<f32, D>) -> Result<Gradients<f32, D>> {
+    pub fn backward<const D: usize>(
+        mut self,
+        model: &Model<f32, D>,
+        loss: &dyn Loss<f32, D>,
+    ) -> Result<Gradients<f32, D>> {
         let horizon = self.schedule.horizon;
         loss.validate(model, self.first_step + horizon)?;
         let n = self.sim.particles;
@@ -135,7 +139,11 @@ impl GpuTape<'_> {
                 self.sim.upload_bar(d, &bar);
             }
         }
-        self.sim.check_errors(&format!("the backward pass over steps {}..={}", self.first_step + 1, self.first_step + horizon))?;
+        self.sim.check_errors(&format!(
+            "the backward pass over steps {}..={}",
+            self.first_step + 1,
+            self.first_step + horizon
+        ))?;
         if !value.is_finite() {
             return Err(Error::InvalidArgument(format!("the loss is not finite ({value})")));
         }
