@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 packages=()
 if ! ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json >/dev/null 2>&1; then
   packages+=(mesa-vulkan-drivers)
-elif ! ldconfig -p | grep -q 'libvulkan\.so\.1'; then
+elif ! PATH="$PATH:/sbin:/usr/sbin" ldconfig -p | grep -q 'libvulkan\.so\.1'; then
   packages+=(libvulkan1)
 fi
 missing=()
