@@ -23,6 +23,8 @@ pub(super) fn g2p<T: Real, const D: usize>(
     let dt = model.dt;
     // (4 / dx^2) (x_i - x_p) = (4 / dx) * offset, offset in cell units.
     let c_scale = T::of(4.0) * grid.inv_dx;
+    // Stencil nodes lie on the grid, so with this the gather needs no bounds check per node.
+    assert_eq!(nodes.len(), spec.node_count());
     let (x_out, v_out, c_out) = (Shared(out.x.as_mut_ptr()), Shared(out.v.as_mut_ptr()), Shared(out.c.as_mut_ptr()));
     bins.order
         .par_chunks(CHUNK)
@@ -39,7 +41,8 @@ pub(super) fn g2p<T: Real, const D: usize>(
                         let mut v = Vector::<T, D>::zeros();
                         let mut b = Matrix::<T, D>::zeros();
                         stencil.for_each_node(&grid.strides, |i, w, offset| {
-                            let wv = nodes[i].momentum * w;
+                            // SAFETY: a stencil node is on the grid (asserted length above).
+                            let wv = unsafe { nodes.get_unchecked(i) }.momentum * w;
                             v += wv;
                             b += wv * offset.transpose();
                         });
@@ -82,6 +85,8 @@ pub(super) fn g2p_adjoint<T: Real, const D: usize>(
     let grid = StencilGrid::new(&model.grid);
     let dt = model.dt;
     let c_scale = T::of(4.0) * grid.inv_dx;
+    // Stencil nodes lie on the grid: no bounds check per node (see `g2p`).
+    assert!(nodes.len() == model.grid.node_count() && bar.len() == nodes.len());
     let shared_bar = Shared(bar.as_mut_ptr());
     let x_bar_out = Shared(in_bar.x.as_mut_ptr());
     for colour in 0..bins.colour_start.len() - 1 {
@@ -90,6 +95,8 @@ pub(super) fn g2p_adjoint<T: Real, const D: usize>(
             isa::best(
                 #[inline(always)]
                 || {
+                    // Kept in registers: see `p2g`.
+                    let (bar, strides) = (shared_bar.ptr(), grid.strides);
                     for &p in &bins.order[range.clone()] {
                         let p = p as usize;
                         let Some(stencil) = grid.stencil(&input.x[p]) else { unreachable!() };
@@ -97,13 +104,14 @@ pub(super) fn g2p_adjoint<T: Real, const D: usize>(
                         let b_bar = out_bar.c[p] * c_scale;
                         let mut x_bar = out_bar.x[p];
                         let mut v_new = Vector::<T, D>::zeros();
-                        stencil.for_each_node_with_gradient(&grid.strides, grid.inv_dx, |i, w, grad_w, offset| {
-                            let v = nodes[i].momentum;
+                        stencil.for_each_node_with_gradient(&strides, grid.inv_dx, |i, w, grad_w, offset| {
+                            // SAFETY: a stencil node is on the grid (asserted lengths above).
+                            let v = unsafe { nodes.get_unchecked(i) }.momentum;
                             let node_bar = vt_bar + b_bar * offset;
                             x_bar += grad_w * v.dot(&node_bar);
                             v_new += v * w;
                             // SAFETY: slabs of one colour touch disjoint nodes (see Bins).
-                            unsafe { shared_bar.at(i).momentum += node_bar * w };
+                            unsafe { (*bar.add(i)).momentum += node_bar * w };
                         });
                         // The offsets' part, sum_i -(w / dx) B_bar^T v_i, is -(1 / dx) B_bar^T v_new.
                         x_bar -= b_bar.tr_mul(&v_new) * grid.inv_dx;

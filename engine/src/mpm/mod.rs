@@ -36,6 +36,12 @@ impl<X> Shared<X> {
     pub(crate) unsafe fn at(&self, i: usize) -> &mut X {
         unsafe { &mut *self.0.add(i) }
     }
+
+    /// The pointer, for a work item to keep in a register (see `p2g`).
+    #[inline(always)]
+    pub(crate) fn ptr(&self) -> *mut X {
+        self.0
+    }
 }
 
 /// Marks a particle that no actuator drives.

@@ -101,6 +101,10 @@ pub(super) fn p2g<T: Real, const D: usize>(
             isa::best(
                 #[inline(always)]
                 || {
+                    // The node pointer and strides copied into the work item: the node writes go
+                    // through a raw pointer that may alias anything captured by reference, so
+                    // captured values would be loaded again at every node.
+                    let (nodes, strides) = (shared_nodes.ptr(), grid.strides);
                     let mut slab_finite = true;
                     // The particles' updates for a batch first, then their scatter: the updates'
                     // long dependency chains (a square root, divisions) overlap across particles
@@ -128,10 +132,10 @@ pub(super) fn p2g<T: Real, const D: usize>(
                             let mass = props.mass[p];
                             let momentum = input.v[p] * mass;
                             let affine_dx = affine * spec.dx;
-                            stencil.for_each_node(&grid.strides, |i, w, offset| {
+                            stencil.for_each_node(&strides, |i, w, offset| {
                                 // SAFETY: slabs of one colour touch disjoint nodes (see Bins); this
                                 // slab's particles run sequentially on this thread.
-                                let node = unsafe { shared_nodes.at(i) };
+                                let node = unsafe { &mut *nodes.add(i) };
                                 node.momentum += (momentum + affine_dx * offset) * w;
                                 node.mass += mass * w;
                             });
@@ -267,6 +271,8 @@ pub(super) fn p2g_adjoint<T: Real, const D: usize>(
 ) -> (Vec<MaterialGradient<T>>, Vec<T>, T) {
     let spec = &model.grid;
     let grid = StencilGrid::new(spec);
+    // Stencil nodes lie on the grid: no bounds check per node (see `g2p`).
+    assert_eq!(bar.len(), spec.node_count());
     let props = &model.particles;
     let (x_bar, v_bar, c_bar, f_bar, plastic_bar) = (
         Shared(in_bar.x.as_mut_ptr()),
@@ -294,8 +300,8 @@ pub(super) fn p2g_adjoint<T: Real, const D: usize>(
                     let mut actuation_stress_bar = T::zero();
                     // Two passes over the chunk, the node gather and then the particles' own updates:
                     // each keeps few values live, where one pass ran out of registers.
-                    let mut affine_bars = Vec::with_capacity(chunk.len());
-                    for &p in chunk {
+                    let mut affine_bars = [Matrix::<T, D>::zeros(); ADJOINT_CHUNK];
+                    for (&p, affine_bar_dx) in chunk.iter().zip(&mut affine_bars) {
                         let p = p as usize;
                         let Some(stencil) = grid.stencil(&input.x[p]) else { unreachable!() };
                         let affine = updates[p].affine;
@@ -307,7 +313,8 @@ pub(super) fn p2g_adjoint<T: Real, const D: usize>(
                         let mut affine_bar = Matrix::<T, D>::zeros();
                         let mut weighted_mu = T::zero();
                         stencil.for_each_node_with_gradient(&grid.strides, grid.inv_dx, |i, w, grad_w, offset| {
-                            let (pi, mu) = (bar[i].momentum, bar[i].mass);
+                            // SAFETY: a stencil node is on the grid (asserted length above).
+                            let Node { momentum: pi, mass: mu } = *unsafe { bar.get_unchecked(i) };
                             x_grad += grad_w * (pi.dot(&(momentum + affine_dx * offset)) + mass * mu);
                             let pi_w = pi * w;
                             weighted_pi += pi_w;
@@ -317,7 +324,7 @@ pub(super) fn p2g_adjoint<T: Real, const D: usize>(
                         // Per-particle factors of the node sums: the offsets' part of x_bar,
                         // sum_i -w A^T pi_i; dx in A_bar; sum_i w (pi_i . v + mu_i) for the mass.
                         x_grad -= affine.tr_mul(&weighted_pi);
-                        affine_bars.push(affine_bar * spec.dx);
+                        *affine_bar_dx = affine_bar * spec.dx;
                         // SAFETY: `order` is a permutation, so particle p is handled here only.
                         unsafe {
                             *x_bar.at(p) += x_grad;
