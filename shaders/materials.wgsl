@@ -9,10 +9,27 @@ const LAW_WEAKLY_COMPRESSIBLE: u32 = 2u;
 const LAW_STVK_HENCKY: u32 = 3u;
 const PLASTIC_NONE: u32 = 0u;
 const PLASTIC_FLUID: u32 = 1u;
-// Parameter (the table's fourth word): the yield stress.
+// Parameters (Material.params.yzw): the yield stress.
 const PLASTIC_VON_MISES: u32 = 2u;
-// Parameter: alpha = sqrt(2/3) 2 sin(phi) / (3 - sin(phi)).
+// Parameters: alpha = sqrt(2/3) 2 sin(phi) / (3 - sin(phi)).
 const PLASTIC_DRUCKER_PRAGER: u32 = 3u;
+// Parameters: the critical compression and stretch, the hardening coefficient.
+const PLASTIC_SNOW: u32 = 4u;
+// Parameters: the yield stress, the plastic viscosity.
+const PLASTIC_VISCOPLASTIC: u32 = 5u;
+
+// Gradients per material a backward step sums: the viscosity's, then the plastic law's three
+// parameters'.
+const MATERIAL_GRADIENTS: u32 = 4u;
+
+// A material of the table (gpu/mpm.rs mirrors it).
+struct Material {
+    // The elastic law's code, the plastic law's code, two unused words.
+    laws: vec4<u32>,
+    // The Newtonian viscosity, then the plastic law's parameters.
+    params: vec4<f32>,
+}
+
 // Stretches below this count as this in the Hencky strain ln(sigma), as on the CPU.
 const HENCKY_MIN_STRETCH: f32 = 1e-4;
 // The smallest volume ratios the laws see, as on the CPU.
@@ -45,11 +62,24 @@ fn trace(m: MatD) -> f32 {
     return sum;
 }
 
+// ln(x), accurate also near 1. WGSL allows log() an absolute error of 2^-21 on [0.5, 2],
+// which is a relative error of 5e-4 in a small strain like ln(1.001): the return mappings'
+// gradients lost three digits to it. Near 1, ln x = 2 atanh(u), u = (x - 1) / (x + 1), by its
+// series (|u| < 1/15: the first term left out is below 1e-13).
+fn log_accurate(x: f32) -> f32 {
+    if (abs(x - 1.0) < 0.125) {
+        let u = (x - 1.0) / (x + 1.0);
+        let u2 = u * u;
+        return 2.0 * u * (1.0 + u2 * (1.0 / 3.0 + u2 * (1.0 / 5.0 + u2 * (1.0 / 7.0 + u2 / 9.0))));
+    }
+    return log(x);
+}
+
 // Principal Hencky strain ln(sigma), stretches clamped below.
 fn hencky(sigma: VecD) -> VecD {
     var e: VecD;
     for (var a = 0u; a < DIM; a++) {
-        e[a] = log(max(sigma[a], HENCKY_MIN_STRETCH));
+        e[a] = log_accurate(max(sigma[a], HENCKY_MIN_STRETCH));
     }
     return e;
 }
@@ -109,63 +139,118 @@ fn compose(s: Svd, d: VecD) -> MatD {
     return s.u * diagonal * transpose(s.v);
 }
 
-// The return mappings on the Hencky strain of F*: von Mises (radial return of the deviator
-// onto the yield radius) and Drucker-Prager (sand: no tension; the deviator projected onto the
-// friction cone). Returns the elastic F; adds the plastic strain taken to *state.
-fn return_mapping(f_trial: MatD, kind: u32, parameter: f32, mu: f32, lambda: f32, state: ptr<function, f32>) -> MatD {
+// The yield strain of von Mises plasticity, sqrt(2/3) yield_stress / (2 mu).
+fn yield_strain(yield_stress: f32, mu: f32) -> f32 {
+    return sqrt(2.0 / 3.0) * yield_stress / (2.0 * mu);
+}
+
+// The fraction of the excess a radial return takes in one step: all of it for von Mises,
+// 1 / (1 + eta / (2 mu dt)) for viscoplasticity.
+fn relaxation(material: Material, mu: f32) -> f32 {
+    if (material.laws.y == PLASTIC_VISCOPLASTIC) {
+        return 1.0 / (1.0 + material.params.z / (2.0 * mu * params.dt));
+    }
+    return 1.0;
+}
+
+// Snow's clamp of the singular values to [1 - critical compression, 1 + critical stretch].
+fn snow_clamp(sigma: VecD, material: Material) -> VecD {
+    var clamped: VecD;
+    for (var a = 0u; a < DIM; a++) {
+        clamped[a] = min(max(sigma[a], 1.0 - material.params.y), 1.0 + material.params.z);
+    }
+    return clamped;
+}
+
+// The product of the components.
+fn product(v: VecD) -> f32 {
+    var total = 1.0;
+    for (var a = 0u; a < DIM; a++) {
+        total *= v[a];
+    }
+    return total;
+}
+
+// The return mappings: snow clamps the singular values and keeps ln J_p; the others work on
+// the Hencky strain of F*: von Mises and viscoplasticity return the deviator radially towards
+// the yield radius, Drucker-Prager (sand: no tension) projects it onto the friction cone.
+// Returns the elastic F; adds to *state what the law accumulates.
+fn return_mapping(f_trial: MatD, material: Material, mu: f32, lambda: f32, state: ptr<function, f32>) -> MatD {
+    let kind = material.laws.y;
     let s = svd(f_trial);
+    if (kind == PLASTIC_SNOW) {
+        let clamped = snow_clamp(s.sigma, material);
+        // An inverted trial F has a negative ratio: maximal compression.
+        *state += log(max(product(s.sigma) / product(clamped), HENCKY_MIN_STRETCH));
+        return compose(s, clamped);
+    }
     let eps = hencky(s.sigma);
     let tr = sum(eps);
     let dev = eps - VecD(tr / f32(DIM));
     let dev_norm = length(dev);
     var excess: f32;
-    if (kind == PLASTIC_VON_MISES) {
-        // Yield strain sqrt(2/3) yield_stress / (2 mu).
-        excess = dev_norm - sqrt(2.0 / 3.0) * parameter / (2.0 * mu);
-    } else {
+    if (kind == PLASTIC_DRUCKER_PRAGER) {
         if (tr >= 0.0) {
             // Tension: the grains separate, all strain is plastic.
             *state += length(eps);
             return s.u * transpose(s.v);
         }
-        excess = dev_norm + (f32(DIM) * lambda + 2.0 * mu) / (2.0 * mu) * tr * parameter;
+        excess = dev_norm + (f32(DIM) * lambda + 2.0 * mu) / (2.0 * mu) * tr * material.params.y;
+    } else {
+        excess = dev_norm - yield_strain(material.params.y, mu);
     }
     if (excess <= 0.0) {
         return f_trial;
     }
-    *state += excess;
-    return compose(s, exp(eps - dev * (excess / dev_norm)));
+    let amount = excess * select(1.0, relaxation(material, mu), kind != PLASTIC_DRUCKER_PRAGER);
+    *state += amount;
+    return compose(s, exp(eps - dev * (amount / dev_norm)));
 }
 
 // The material's plastic projection of the trial F*: the new elastic F; updates *state.
-fn plastic_project(f_trial: MatD, material: vec4<u32>, mu: f32, lambda: f32, state: ptr<function, f32>) -> MatD {
-    if (material.y == PLASTIC_FLUID) {
+fn plastic_project(f_trial: MatD, material: Material, mu: f32, lambda: f32, state: ptr<function, f32>) -> MatD {
+    if (material.laws.y == PLASTIC_FLUID) {
         // Keep the volume ratio, drop the shear: F = J^(1/d) I.
         let jt = max(determinant(f_trial), FLUID_MIN_J);
         return identity() * select(pow(jt, 1.0 / 3.0), sqrt(jt), DIM == 2u);
     }
-    if (material.y == PLASTIC_VON_MISES || material.y == PLASTIC_DRUCKER_PRAGER) {
-        return return_mapping(f_trial, material.y, bitcast<f32>(material.w), mu, lambda, state);
+    if (material.laws.y != PLASTIC_NONE) {
+        return return_mapping(f_trial, material, mu, lambda, state);
     }
     return f_trial;
 }
 
-// What the adjoint of plastic_project gives: dL/dF* and dL/d(mu, lambda) through the yield
-// surface. The plastic state's own gradient is taken as zero: von Mises and Drucker-Prager
-// states only accumulate (nothing reads them back), so no loss of the library depends on them.
-struct ProjectBar {
-    f: MatD,
-    mu: f32,
-    lambda: f32,
+// The factor on the Lame parameters after the projection: snow hardens as
+// exp(xi (1 - J_p)), J_p = exp(state); the other laws do not harden.
+fn hardening(material: Material, state: f32) -> f32 {
+    if (material.laws.y == PLASTIC_SNOW) {
+        return exp(material.params.w * (1.0 - exp(state)));
+    }
+    return 1.0;
 }
 
-// Adjoint of plastic_project (the CPU's project_adjoint of each law) from dL/dF_e.
-fn plastic_project_adjoint(f_trial: MatD, material: vec4<u32>, mu: f32, lambda: f32, fe_bar: MatD) -> ProjectBar {
+// What the adjoint of plastic_project gives: dL/dF*, dL/d(the state before the projection),
+// dL/d(mu, lambda) through the yield surface and dL/d(the law's first two parameters,
+// params.yz; snow's third, the hardening, acts after the projection).
+struct ProjectBar {
+    f: MatD,
+    state: f32,
+    mu: f32,
+    lambda: f32,
+    law: vec2<f32>,
+}
+
+// Adjoint of plastic_project (the CPU's project_adjoint of each law) from dL/dF_e and
+// state_bar = dL/d(the new state). Every law adds to the state, so state_bar passes through.
+fn plastic_project_adjoint(f_trial: MatD, material: Material, mu: f32, lambda: f32, fe_bar: MatD, state_bar: f32) -> ProjectBar {
     var out: ProjectBar;
     out.f = fe_bar;
+    out.state = state_bar;
     out.mu = 0.0;
     out.lambda = 0.0;
-    if (material.y == PLASTIC_FLUID) {
+    out.law = vec2<f32>(0.0);
+    let kind = material.laws.y;
+    if (kind == PLASTIC_FLUID) {
         let det_f = determinant(f_trial);
         if (det_f <= FLUID_MIN_J) {
             out.f = MatD();
@@ -176,70 +261,127 @@ fn plastic_project_adjoint(f_trial: MatD, material: vec4<u32>, mu: f32, lambda: 
         out.f = cofactor(f_trial) * (trace(fe_bar) * stretch / (f32(DIM) * det_f));
         return out;
     }
-    if (material.y != PLASTIC_VON_MISES && material.y != PLASTIC_DRUCKER_PRAGER) {
+    if (kind == PLASTIC_NONE) {
         return out;
     }
     let s = svd(f_trial);
+    if (kind == PLASTIC_SNOW) {
+        let lo = 1.0 - material.params.y;
+        let hi = 1.0 + material.params.z;
+        let clamped = snow_clamp(s.sigma, material);
+        // ln(ratio) = sum ln|sigma_i| - sum ln(c_i) unless the ratio is clamped (a constant).
+        let ratio = product(s.sigma) / product(clamped);
+        let log_bar = select(0.0, state_bar, ratio > HENCKY_MIN_STRETCH);
+        // c_i = clamp(sigma_i): dc_i / dsigma_i = 1 inside the bounds, 0 where clamped (as
+        // min(max(sigma, lo), hi) picks the bound); d ln(ratio) / dsigma_j = 1 / sigma_j there.
+        var jac = MatD();
+        var sigma_bar = VecD(0.0);
+        for (var i = 0u; i < DIM; i++) {
+            let inside = max(s.sigma[i], lo) <= hi && s.sigma[i] > lo;
+            if (inside) {
+                jac[i][i] = 1.0;
+            } else {
+                sigma_bar[i] = log_bar / s.sigma[i];
+            }
+        }
+        out.f = isotropic_adjoint(s, clamped, jac, fe_bar, sigma_bar);
+        // dL/dc_i of the clamped values (through F_e and through -ln c_i), sent to the bound.
+        let gb = transpose(s.u) * fe_bar * s.v;
+        for (var i = 0u; i < DIM; i++) {
+            let c_bar = gb[i][i] - log_bar / clamped[i];
+            if (max(s.sigma[i], lo) > hi) {
+                out.law.y += c_bar;
+            } else if (s.sigma[i] <= lo) {
+                out.law.x -= c_bar;
+            }
+        }
+        return out;
+    }
     let eps = hencky(s.sigma);
     let tr = sum(eps);
     let dev = eps - VecD(tr / f32(DIM));
     let n = length(dev);
     let d_eps = hencky_derivative(s.sigma);
-    let parameter = bitcast<f32>(material.w);
-    // The return's slope on the trace: 0 for von Mises; beta for Drucker-Prager's cone.
-    var beta = 0.0;
-    var excess: f32;
-    if (material.y == PLASTIC_VON_MISES) {
-        excess = n - sqrt(2.0 / 3.0) * parameter / (2.0 * mu);
-    } else {
+    let two_mu = 2.0 * mu;
+    if (kind == PLASTIC_DRUCKER_PRAGER) {
+        let alpha = material.params.y;
         if (tr >= 0.0) {
-            // Expansion: F_e = U V^T (g = 1, jac = 0).
-            out.f = isotropic_adjoint(s, VecD(1.0), MatD(), fe_bar, VecD(0.0));
+            // Expansion: F_e = U V^T (g = 1, jac = 0); the state gains |eps|, whose gradient
+            // eps / |eps| is taken as zero at eps = 0.
+            let eps_norm = length(eps);
+            let sigma_bar = select(VecD(0.0), eps * d_eps * (state_bar / eps_norm), eps_norm > 0.0);
+            out.f = isotropic_adjoint(s, VecD(1.0), MatD(), fe_bar, sigma_bar);
             return out;
         }
-        beta = (f32(DIM) * lambda + 2.0 * mu) / (2.0 * mu) * parameter;
-        excess = n + beta * tr;
+        let beta = (f32(DIM) * lambda + two_mu) / two_mu * alpha;
+        let excess = n + beta * tr;
+        if (excess <= 0.0) {
+            return out;
+        }
+        // Cone return, n > 0, nhat = dev / n, k = excess / n, P = I - 1 1^T / d:
+        // eps_new = eps - k dev, d eps_new = (I - k P - beta nhat 1^T + (beta tr / n) nhat nhat^T)
+        // d eps - tr nhat d beta; d excess = (nhat + beta 1) . d eps + tr d beta.
+        let k = excess / n;
+        let nhat = dev / n;
+        let g = exp(eps - dev * k);
+        let c = beta * tr / n;
+        var jac: MatD;
+        for (var i = 0u; i < DIM; i++) {
+            for (var j = 0u; j < DIM; j++) {
+                let id = select(0.0, 1.0, i == j);
+                jac[j][i] = g[i] * (id - k * (id - 1.0 / f32(DIM)) - beta * nhat[i] + c * nhat[i] * nhat[j]) * d_eps[j];
+            }
+        }
+        out.f = isotropic_adjoint(s, g, jac, fe_bar, (nhat + VecD(beta)) * d_eps * state_bar);
+        // dL/d eps_new_i = (U^T fe_bar V)_ii g_i; beta = (d lambda / (2 mu) + 1) alpha.
+        let gb = transpose(s.u) * fe_bar * s.v;
+        var along = 0.0;
+        for (var i = 0u; i < DIM; i++) {
+            along += gb[i][i] * g[i] * nhat[i];
+        }
+        let beta_bar = tr * (state_bar - along);
+        out.mu = -beta_bar * f32(DIM) * lambda * alpha / (two_mu * mu);
+        out.lambda = beta_bar * f32(DIM) * alpha / two_mu;
+        out.law.x = beta_bar * (f32(DIM) * lambda + two_mu) / two_mu;
+        return out;
     }
+    // Radial return (von Mises, viscoplastic) with yield strain y and relaxation r, n > 0 on
+    // the plastic branch, k = r (n - y) / n, P = I - 1 1^T / d:
+    // d eps_new = (I - k P - (r y / n) nhat nhat^T) d eps + r nhat dy - ((n - y) / n) dev dr,
+    // d amount = r nhat . d eps - r dy + (n - y) dr.
+    let y = yield_strain(material.params.y, mu);
+    let r = relaxation(material, mu);
+    let excess = n - y;
     if (excess <= 0.0) {
         return out;
     }
-    // eps_new = eps - k dev, k = excess / n, nhat = dev / n, P = I - 1 1^T / d:
-    // von Mises (yield strain y): d eps_new = (I - k P - (y / n) nhat nhat^T) d eps + nhat dy;
-    // Drucker-Prager: d eps_new = (I - k P - beta nhat 1^T + (beta tr / n) nhat nhat^T) d eps
-    // - tr nhat d beta.
-    let k = excess / n;
+    let k = excess * r / n;
     let nhat = dev / n;
     let g = exp(eps - dev * k);
-    var c: f32;
-    if (material.y == PLASTIC_VON_MISES) {
-        c = -(n - excess) / n;
-    } else {
-        c = beta * tr / n;
-    }
+    let c = r * y / n;
     var jac: MatD;
     for (var i = 0u; i < DIM; i++) {
         for (var j = 0u; j < DIM; j++) {
             let id = select(0.0, 1.0, i == j);
-            let projector = id - 1.0 / f32(DIM);
-            jac[j][i] = g[i] * (id - k * projector - beta * nhat[i] + c * nhat[i] * nhat[j]) * d_eps[j];
+            jac[j][i] = g[i] * (id - k * (id - 1.0 / f32(DIM)) - c * nhat[i] * nhat[j]) * d_eps[j];
         }
     }
-    out.f = isotropic_adjoint(s, g, jac, fe_bar, VecD(0.0));
-    // dL/d eps_new_i = (U^T fe_bar V)_ii g_i.
+    out.f = isotropic_adjoint(s, g, jac, fe_bar, nhat * d_eps * (state_bar * r));
     let gb = transpose(s.u) * fe_bar * s.v;
     var along = 0.0;
     for (var i = 0u; i < DIM; i++) {
         along += gb[i][i] * g[i] * nhat[i];
     }
-    if (material.y == PLASTIC_VON_MISES) {
-        // y = sqrt(2/3) yield_stress / (2 mu): dL/dy = along, dy/dmu = -y / mu.
-        let y = n - excess;
-        out.mu = -along * y / mu;
-    } else {
-        // beta = (d lambda / (2 mu) + 1) alpha: dL/dbeta = -tr along.
-        let beta_bar = -tr * along;
-        out.mu = -beta_bar * f32(DIM) * lambda * parameter / (2.0 * mu * mu);
-        out.lambda = beta_bar * f32(DIM) * parameter / (2.0 * mu);
+    let y_bar = r * (along - state_bar);
+    let r_bar = excess * (state_bar - along);
+    // y = sqrt(2/3) yield_stress / (2 mu): dy/dmu = -y / mu. Viscoplastic:
+    // r = 1 / (1 + q), q = eta / (2 mu dt): dr/dq = -r^2, dq/deta = 1 / (2 mu dt), dq/dmu = -q / mu.
+    let q = select(0.0, material.params.z / (two_mu * params.dt), kind == PLASTIC_VISCOPLASTIC);
+    let q_bar = -r_bar * r * r;
+    out.mu = -(y_bar * y + select(0.0, q_bar * q, kind == PLASTIC_VISCOPLASTIC)) / mu;
+    out.law.x = y_bar * sqrt(2.0 / 3.0) / two_mu;
+    if (kind == PLASTIC_VISCOPLASTIC) {
+        out.law.y = q_bar / (two_mu * params.dt);
     }
     return out;
 }
@@ -344,9 +486,11 @@ fn first_piola_adjoint(law: u32, fe: MatD, mu: f32, lambda: f32, p_bar: MatD) ->
 struct ParticleUpdate {
     // F* = (I + dt C) F.
     f_trial: MatD,
-    // The elastic F after the return mapping, and the new plastic state.
+    // The elastic F after the return mapping, the new plastic state, and the hardening factor
+    // on the Lame parameters that follows from it.
     fe: MatD,
     plastic: f32,
+    hardening: f32,
     // The elastic law's first Piola-Kirchhoff stress.
     stress: MatD,
     // Kirchhoff stress: P F_e^T, the Newtonian viscous part eta J (C + C^T), and the active
@@ -359,7 +503,7 @@ struct ParticleUpdate {
 // The update of a particle with affine velocity c, deformation f and plastic state `plastic`,
 // of `material` with props (mass, volume, mu, lambda); `fiber` and `active_stress` (its
 // signal times the actuation stress) are those of its actuator, `active_stress` zero without one.
-fn particle_update(c: MatD, f: MatD, plastic: f32, material: vec4<u32>, props: vec4<f32>, fiber: VecD, active_stress: f32) -> ParticleUpdate {
+fn particle_update(c: MatD, f: MatD, plastic: f32, material: Material, props: vec4<f32>, fiber: VecD, active_stress: f32) -> ParticleUpdate {
     var out: ParticleUpdate;
     let mu = props.z;
     let lambda = props.w;
@@ -368,9 +512,10 @@ fn particle_update(c: MatD, f: MatD, plastic: f32, material: vec4<u32>, props: v
     var state = plastic;
     out.fe = plastic_project(out.f_trial, material, mu, lambda, &state);
     out.plastic = state;
-    out.stress = first_piola(material.x, out.fe, mu, lambda);
+    out.hardening = hardening(material, state);
+    out.stress = first_piola(material.laws.x, out.fe, mu * out.hardening, lambda * out.hardening);
     out.tau = out.stress * transpose(out.fe);
-    let viscosity = bitcast<f32>(material.z);
+    let viscosity = material.params.x;
     if (viscosity > 0.0) {
         out.tau += (c + transpose(c)) * (viscosity * determinant(out.fe));
     }

@@ -12,9 +12,8 @@
 @group(0) @binding(6) var<storage, read_write> grid: array<atomic<u32>>;
 // Per particle: its material's index.
 @group(0) @binding(13) var<storage, read> material_of: array<u32>;
-// Per material: elastic law, plastic law, viscosity (f32 bits), unused; the codes below,
-// which gpu/mpm.rs mirrors.
-@group(0) @binding(14) var<storage, read> materials: array<vec4<u32>>;
+// The material table (materials.wgsl).
+@group(0) @binding(14) var<storage, read> materials: array<Material>;
 // Per particle: the actuator driving it (or NO_ACTUATOR) and its fiber direction.
 @group(0) @binding(15) var<storage, read> actuator_of: array<u32>;
 @group(0) @binding(16) var<storage, read> fiber: array<f32>;

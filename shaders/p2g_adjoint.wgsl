@@ -20,26 +20,28 @@
 @group(0) @binding(5) var<storage, read> props: array<vec4<f32>>;
 @group(0) @binding(12) var<storage, read_write> errors: array<atomic<u32>>;
 @group(0) @binding(13) var<storage, read> material_of: array<u32>;
-@group(0) @binding(14) var<storage, read> materials: array<vec4<u32>>;
+@group(0) @binding(14) var<storage, read> materials: array<Material>;
 @group(0) @binding(15) var<storage, read> actuator_of: array<u32>;
 @group(0) @binding(16) var<storage, read> fiber: array<f32>;
 @group(0) @binding(17) var<storage, read> signals: array<f32>;
 @group(0) @binding(18) var<storage, read> batch_step: array<u32>;
 @group(0) @binding(19) var<storage, read> plastic_in: array<f32>;
-// dL/d(the step's new F).
+// dL/d(the step's new F and plastic state).
 @group(0) @binding(24) var<storage, read> f_bar_out: array<f32>;
+@group(0) @binding(37) var<storage, read> plastic_bar_out: array<f32>;
 @group(0) @binding(26) var<storage, read> node_bar: array<f32>;
 // dL/d(the step's input x, v, C, F).
 @group(0) @binding(27) var<storage, read_write> x_bar_in: array<f32>;
 @group(0) @binding(28) var<storage, read_write> v_bar_in: array<f32>;
 @group(0) @binding(29) var<storage, read_write> c_bar_in: array<f32>;
 @group(0) @binding(30) var<storage, read_write> f_bar_in: array<f32>;
+@group(0) @binding(38) var<storage, read_write> plastic_bar_in: array<f32>;
 // Per particle, summed over the steps: dL/d(mass, volume, mu, lambda).
 @group(0) @binding(32) var<storage, read_write> particle_bar: array<vec4<f32>>;
 // Per particle: dL/d(its actuator's signal) this step.
 @group(0) @binding(33) var<storage, read_write> actuation_part: array<f32>;
-// Per particle, 1 + params.materials values: its part of dL/d(actuation stress), then of
-// dL/d(viscosity) of each material (its own material's only).
+// Per particle, 1 + 4 params.materials values: its part of dL/d(actuation stress), then per
+// material of dL/d(viscosity) and dL/d(the plastic law's parameters) (its own material's only).
 @group(0) @binding(36) var<storage, read_write> extra_part: array<f32>;
 
 @compute @workgroup_size(64)
@@ -89,7 +91,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     let stress = update.stress;
     let tau = update.tau;
     let affine = update.affine;
-    let viscosity = bitcast<f32>(material.z);
+    let viscosity = material.params.x;
     let stress_scale = mls_stress_scale();
 
     // The gather of the node gradients.
@@ -125,15 +127,16 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     var c_bar = affine_bar * mass;
     let tau_bar = affine_bar * (stress_scale * volume);
     let tau_bar_sym = tau_bar + transpose(tau_bar);
-    let extra = p * (1u + params.materials);
-    for (var k = 0u; k <= params.materials; k++) {
+    let extra = p * (1u + MATERIAL_GRADIENTS * params.materials);
+    for (var k = 0u; k <= MATERIAL_GRADIENTS * params.materials; k++) {
         extra_part[extra + k] = 0.0;
     }
+    let own = extra + 1u + MATERIAL_GRADIENTS * material_of[p];
     if (viscosity > 0.0) {
         let contraction = ddot(tau_bar, c + transpose(c));
         c_bar += tau_bar_sym * (viscosity * j);
         fe_bar += cofactor(fe) * (viscosity * contraction);
-        extra_part[extra + 1u + material_of[p]] = j * contraction;
+        extra_part[own] = j * contraction;
     }
     var signal_bar = 0.0;
     if (actuator != NO_ACTUATOR) {
@@ -145,9 +148,21 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     }
     let volume_bar = ddot(tau, affine_bar) * stress_scale;
     fe_bar += transpose(tau_bar) * stress;
-    let elastic_bar = first_piola_adjoint(material.x, fe, mu, lambda, tau_bar * fe);
+    // The elastic law sees the hardened Lame parameters h (mu, lambda), h = hardening(state').
+    let h = update.hardening;
+    let elastic_bar = first_piola_adjoint(material.laws.x, fe, mu * h, lambda * h, tau_bar * fe);
     fe_bar += elastic_bar.f;
-    let projected = plastic_project_adjoint(f_trial, material, mu, lambda, fe_bar);
+    let h_bar = elastic_bar.mu * mu + elastic_bar.lambda * lambda;
+    var state_bar = plastic_bar_out[p];
+    if (material.laws.y == PLASTIC_SNOW) {
+        // h = exp(xi (1 - e^state)): dh/dstate = -h xi e^state, dh/dxi = h (1 - e^state).
+        let e = exp(update.plastic);
+        state_bar -= h_bar * h * material.params.w * e;
+        extra_part[own + 3u] = h_bar * h * (1.0 - e);
+    }
+    let projected = plastic_project_adjoint(f_trial, material, mu, lambda, fe_bar, state_bar);
+    extra_part[own + 1u] = projected.law.x;
+    extra_part[own + 2u] = projected.law.y;
     let f_bar = transpose(identity() + c * params.dt) * projected.f;
     c_bar += projected.f * transpose(f) * params.dt;
 
@@ -164,9 +179,11 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
             finite = finite && is_finite(c_bar[col][r]) && is_finite(f_bar[col][r]);
         }
     }
+    plastic_bar_in[p] = projected.state;
+    finite = finite && is_finite(projected.state);
     if (!finite) {
         atomicMin(&errors[0], p);
     }
-    particle_bar[p] += vec4<f32>(mass_bar, volume_bar, elastic_bar.mu + projected.mu, elastic_bar.lambda + projected.lambda);
+    particle_bar[p] += vec4<f32>(mass_bar, volume_bar, elastic_bar.mu * h + projected.mu, elastic_bar.lambda * h + projected.lambda);
     actuation_part[p] = signal_bar;
 }

@@ -389,7 +389,8 @@ fn run_on_the_gpu_writes_the_cpu_frames() {
         "--out",
         dir.join("x").to_str().unwrap(),
     ]));
-    assert!(err.contains("cannot run this scene yet") && err.contains("material `snow`"), "{err}");
+    // The snowball's wall is a collider.
+    assert!(err.contains("cannot run this scene yet") && err.contains("colliders"), "{err}");
     let err = one_line_error(&rheo(&["run", scene.to_str().unwrap(), "--backend", "gpu", "--f64"]));
     assert!(err.contains("single precision"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();

@@ -29,8 +29,8 @@ fn an_unknown_adapter_name_lists_the_adapters_present() {
 mod common;
 
 use common::{add_ball, add_box, elastic, empty, sand, water};
-use rheo_engine::gpu::{GpuSimulation, Params};
-use rheo_engine::material::{ElasticLaw, Lame, Material, PlasticLaw, Snow, VonMises};
+use rheo_engine::gpu::{GpuMaterial, GpuSimulation, Params};
+use rheo_engine::material::{ElasticLaw, Lame, Material, PlasticLaw, Snow, Viscoplastic, VonMises};
 use rheo_engine::math::{Real, Vector};
 use rheo_engine::mpm::{Contact, Model, Simulation, State};
 
@@ -123,6 +123,43 @@ fn plastic_2d<T: Real>() -> (Model<T, 2>, State<T, 2>) {
     (model, state)
 }
 
+/// Snow (fixed-corotated, Stomakhin et al.'s limits and hardening, soft) squashed against the
+/// floor, where it compacts and hardens and then springs back past its stretch limit, and a
+/// viscoplastic paste (StVK-Hencky, half the excess relaxed per step) in shear flow, which
+/// yields throughout: both from the first steps.
+fn snow_and_paste_2d<T: Real>() -> (Model<T, 2>, State<T, 2>) {
+    let (mut model, mut state) =
+        empty::<T, 2>([48, 48], 1.0 / 48.0, 1e-4, [0.0, -9.8], Contact::Separate { friction: T::of(0.5) });
+    let snow = Material {
+        name: "snow".into(),
+        elastic: ElasticLaw::FixedCorotated,
+        plastic: PlasticLaw::Snow(Snow {
+            critical_compression: T::of(2.5e-2),
+            critical_stretch: T::of(7.5e-3),
+            hardening: T::of(10.0),
+        }),
+        viscosity: T::zero(),
+    };
+    add_box(&mut model, &mut state, [0.15, 0.07], [0.4, 0.3], 2, snow, Lame::from_young_poisson(1e3, 0.2), 0.4, |x| {
+        Vector::<f64, 2>::new(0.0, -10.0 * (x[1] - 0.07))
+    });
+    let paste_lame = Lame::from_young_poisson(4e3, 0.3);
+    let paste = Material {
+        name: "paste".into(),
+        elastic: ElasticLaw::StvkHencky,
+        plastic: PlasticLaw::Viscoplastic(Viscoplastic {
+            yield_stress: T::of(5.0),
+            // Relaxation 1 / (1 + eta / (2 mu dt)) = 1/2.
+            viscosity: T::of(2.0 * paste_lame.mu * 1e-4),
+        }),
+        viscosity: T::zero(),
+    };
+    add_box(&mut model, &mut state, [0.55, 0.15], [0.8, 0.35], 2, paste, paste_lame, 1.0, |x| {
+        Vector::<f64, 2>::new(4.0 * (x[1] - 0.25), 0.0)
+    });
+    (model, state)
+}
+
 /// A jelly cube thrown against the sticky +x wall of a small 3D domain whose other walls
 /// stop whatever moves into them (separate contact, infinite friction, as the walker's).
 fn scene_3d<T: Real>() -> (Model<T, 3>, State<T, 3>) {
@@ -206,6 +243,18 @@ fn gpu_trajectories_match_the_cpu_reference() {
     check(plastic_2d::<f32>(), plastic_2d::<f64>(), 1500, 1e-4);
     let yielded = cpu_run(plastic_2d::<f64>(), 1500).plastic.iter().filter(|&&p| p > 1e-5).count();
     assert!(yielded > 200, "the sand and the metal should yield ({yielded} particles did)");
+    check(snow_and_paste_2d::<f32>(), snow_and_paste_2d::<f64>(), 1500, 1e-4);
+    let (model, state) = snow_and_paste_2d::<f64>();
+    let end = cpu_run((model.clone(), state), 1500);
+    let yielded = |material: u32| {
+        (0..end.len()).filter(|&p| model.particles.material[p] == material && end.plastic[p].abs() > 1e-5).count()
+    };
+    assert!(
+        yielded(0) > 100 && yielded(1) > 100,
+        "the snow and the paste should yield ({}, {})",
+        yielded(0),
+        yielded(1)
+    );
     check(scene_3d::<f32>(), scene_3d::<f64>(), 150, 2e-5);
 }
 
@@ -261,10 +310,18 @@ fn gpu_errors_name_the_particle_and_the_unsupported_feature() {
     assert!(e.contains("particle 0 ") && e.contains("non-finite") && e.contains("steps 1..=5"), "{e}");
 
     let (mut model, state) = scene_2d::<f32>();
-    model.materials[1].plastic =
-        PlasticLaw::Snow(Snow { critical_compression: 0.025, critical_stretch: 0.0075, hardening: 10.0 });
+    model.colliders.push(rheo_engine::mpm::Collider {
+        shape: rheo_engine::mpm::Shape::HalfSpace {
+            point: Vector::<f32, 2>::new(0.0, 0.1),
+            normal: Vector::<f32, 2>::new(0.0, 1.0),
+        },
+        contact: Contact::Sticky,
+        velocity: Vector::<f32, 2>::zeros(),
+        angular_velocity: [0.0; 3],
+        path: rheo_engine::mpm::ColliderPath::new(vec![]),
+    });
     let e = GpuSimulation::new(&gpu(), &model, &state).err().unwrap().to_string();
-    assert!(e.contains("Snow") && e.contains("not on the GPU yet"), "{e}");
+    assert!(e.contains("colliders") && e.contains("not on the GPU yet"), "{e}");
 }
 
 /// The Rust mirror of the shaders' `Params` has the shader's layout, field by field.
@@ -302,6 +359,24 @@ fn params_layout_matches_the_shader() {
         assert_eq!(member.offset as usize, offset, "offset of {name}");
     }
     assert_eq!(members.len(), 17);
+}
+
+/// The Rust mirror of the shaders' material table entry has the shader's layout.
+#[test]
+fn material_layout_matches_the_shader() {
+    let source = rheo_engine::gpu::mpm_kernel_source(3, "p2g");
+    let module = naga::front::wgsl::parse_str(&source).unwrap();
+    let mut layouter = naga::proc::Layouter::default();
+    layouter.update(module.to_ctx()).unwrap();
+    let (handle, ty) = module.types.iter().find(|(_, t)| t.name.as_deref() == Some("Material")).unwrap();
+    let naga::TypeInner::Struct { members, .. } = &ty.inner else { panic!("Material is not a struct") };
+    assert_eq!(layouter[handle].size as usize, size_of::<GpuMaterial>());
+    let rust =
+        [("laws", std::mem::offset_of!(GpuMaterial, laws)), ("params", std::mem::offset_of!(GpuMaterial, params))];
+    assert_eq!(members.len(), rust.len());
+    for (member, (name, offset)) in members.iter().zip(rust) {
+        assert_eq!((member.name.as_deref(), member.offset as usize), (Some(name), offset));
+    }
 }
 
 /// The GPU's SVD and polar decomposition (the dimension preludes) against the CPU's, in 2D and
@@ -380,14 +455,23 @@ fn sheared_water<T: Real>() -> (Model<T, 2>, State<T, 2>) {
 
 /// A von Mises block (StVK-Hencky, low yield stress) in shear flow: it yields throughout.
 fn sheared_metal<T: Real>() -> (Model<T, 2>, State<T, 2>) {
+    sheared_block(PlasticLaw::VonMises(VonMises { yield_stress: T::of(5.0) }))
+}
+
+/// The same block, viscoplastic: half the excess over the yield stress relaxes per step.
+fn sheared_paste<T: Real>() -> (Model<T, 2>, State<T, 2>) {
+    let mu = Lame::from_young_poisson(4e3, 0.3).mu;
+    // Relaxation 1 / (1 + eta / (2 mu dt)) = 1/2.
+    sheared_block(PlasticLaw::Viscoplastic(Viscoplastic {
+        yield_stress: T::of(5.0),
+        viscosity: T::of(2.0 * mu * 1e-4),
+    }))
+}
+
+fn sheared_block<T: Real>(plastic: PlasticLaw<T>) -> (Model<T, 2>, State<T, 2>) {
     let (mut model, mut state) =
         empty::<T, 2>([32, 32], 1.0 / 32.0, 1e-4, [0.0, -9.8], Contact::Separate { friction: T::of(0.3) });
-    let metal = Material {
-        name: "soft metal".into(),
-        elastic: ElasticLaw::StvkHencky,
-        plastic: PlasticLaw::VonMises(VonMises { yield_stress: T::of(5.0) }),
-        viscosity: T::zero(),
-    };
+    let metal = Material { name: "sheared".into(), elastic: ElasticLaw::StvkHencky, plastic, viscosity: T::zero() };
     add_box(&mut model, &mut state, [0.3, 0.2], [0.6, 0.45], 2, metal, Lame::from_young_poisson(4e3, 0.3), 1.0, |x| {
         Vector::<f64, 2>::new(4.0 * (x[1] - 0.3), 0.0)
     });
@@ -421,7 +505,7 @@ fn spread_gradient<const D: usize>(like: &State<f64, D>) -> State<f64, D> {
         f: (0..like.len())
             .map(|p| rheo_engine::math::Matrix::<f64, D>::from_fn(|i, j| wave(p, 20 + i * D + j)))
             .collect(),
-        plastic: vec![0.0; like.len()],
+        plastic: (0..like.len()).map(|p| wave(p, 40)).collect(),
     }
 }
 
@@ -458,7 +542,7 @@ fn step_gradients<T: Real, const D: usize>(
 fn gradient_errors<T: Real, const D: usize>(
     (bar, params, actuation): &(State<T, D>, Vec<[T; 4]>, Vec<T>),
     (ref_bar, ref_params, ref_actuation): &(State<f64, D>, Vec<[f64; 4]>, Vec<f64>),
-) -> [(&'static str, f64); 9] {
+) -> [(&'static str, f64); 10] {
     fn relative<'a, T: Real + 'a>(
         values: impl Iterator<Item = &'a [T]>,
         reference: impl Iterator<Item = &'a [f64]>,
@@ -477,6 +561,7 @@ fn gradient_errors<T: Real, const D: usize>(
         ("v", relative(bar.v.iter().map(|v| v.as_slice()), ref_bar.v.iter().map(|v| v.as_slice()))),
         ("C", relative(bar.c.iter().map(|m| m.as_slice()), ref_bar.c.iter().map(|m| m.as_slice()))),
         ("F", relative(bar.f.iter().map(|m| m.as_slice()), ref_bar.f.iter().map(|m| m.as_slice()))),
+        ("plastic state", relative([&bar.plastic[..]].into_iter(), [&ref_bar.plastic[..]].into_iter())),
         ("mass", relative(params.iter().map(|p| &p[0..1]), ref_params.iter().map(|p| &p[0..1]))),
         ("volume", relative(params.iter().map(|p| &p[1..2]), ref_params.iter().map(|p| &p[1..2]))),
         ("mu", relative(params.iter().map(|p| &p[2..3]), ref_params.iter().map(|p| &p[2..3]))),
@@ -487,8 +572,9 @@ fn gradient_errors<T: Real, const D: usize>(
 
 /// One backward step on the GPU (f32, fixed-point adjoint scatter) against the CPU f64
 /// reference's `Model::step_adjoint`, from the same state part-way through a rollout and the
-/// same output gradient, on the walls' sticking, sliding and separating contacts, every elastic
-/// law, the fluid's, Drucker-Prager and von Mises return mappings, viscosity and actuation. A
+/// same output gradient (the plastic state's included), on the walls' sticking, sliding and
+/// separating contacts, every elastic law, every plastic law (snow's hardening too),
+/// viscosity and actuation. A
 /// step's gradients are ill-conditioned in f32 (dL/dx and the mass gradient sum large cancelling
 /// node terms: the CPU's own f32 adjoint is off by up to 3.3e-4 and 2.6e-3 of the largest
 /// entry; in the sand scene f32 takes other branches of the return mappings than f64 for some
@@ -542,8 +628,13 @@ fn gpu_step_adjoint_matches_the_cpu_reference() {
         let cpu32 = as_f64(&cpu_f32);
         let (g64, _, _) = as_f64(&on_gpu);
         type Field<'a> = (&'a str, Vec<&'a [f64]>, Vec<&'a [f64]>);
-        let fields: [Field; 4] = [
+        let fields: [Field; 5] = [
             ("x", g64.x.iter().map(|v| v.as_slice()).collect(), cpu32.0.x.iter().map(|v| v.as_slice()).collect()),
+            (
+                "plastic state",
+                g64.plastic.iter().map(std::slice::from_ref).collect(),
+                cpu32.0.plastic.iter().map(std::slice::from_ref).collect(),
+            ),
             ("v", g64.v.iter().map(|v| v.as_slice()).collect(), cpu32.0.v.iter().map(|v| v.as_slice()).collect()),
             ("C", g64.c.iter().map(|m| m.as_slice()).collect(), cpu32.0.c.iter().map(|m| m.as_slice()).collect()),
             ("F", g64.f.iter().map(|m| m.as_slice()).collect(), cpu32.0.f.iter().map(|m| m.as_slice()).collect()),
@@ -589,6 +680,12 @@ fn gpu_step_adjoint_matches_the_cpu_reference() {
     check("2D sand and metal", plastic_2d::<f64>(), plastic_2d::<f32>().0, &[], 400);
     // Most of this block flows plastically at every step.
     check("2D sheared metal", sheared_metal::<f64>(), sheared_metal::<f32>().0, &[], 100);
+    // Compacted, hardened snow springing back, and the paste flowing.
+
+    // Snow compacted and hardened, springing back (snow yields from step 50), and a
+    // viscoplastic paste flowing; then the paste alone in the sheared block.
+    check("2D snow and paste", snow_and_paste_2d::<f64>(), snow_and_paste_2d::<f32>().0, &[], 100);
+    check("2D sheared paste", sheared_paste::<f64>(), sheared_paste::<f32>().0, &[], 100);
     let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/scenes/walker_2d.toml");
     let scene = rheo_engine::Scene::from_file(&file).unwrap();
     let walker = scene.build::<f64, 2>().unwrap();
@@ -598,8 +695,9 @@ fn gpu_step_adjoint_matches_the_cpu_reference() {
 /// Gradients of a whole rollout through the GPU tape against the CPU tape: the walker's loss
 /// (-mean x after 64 steps), a jelly scene's position error against targets at steps 20 and 40
 /// (the GPU reads those states back for the loss), and viscous water in shear flow against
-/// targets at step 40; by the initial state, the per-particle parameters, the actuation,
-/// gravity, the actuation stress and the viscosity. Against CPU f64, the GPU must be as accurate as the
+/// targets at step 40, and snow with a viscoplastic paste against targets at step 80; by the
+/// initial state, the per-particle parameters, the actuation, gravity, the actuation stress,
+/// the viscosity and the plastic laws' parameters. Against CPU f64, the GPU must be as accurate as the
 /// CPU tape in f32 (twice its error plus 1e-5 of the largest entry). The GPU's gradients are
 /// bitwise the same with every state stored as under binomial checkpointing with 4 slots
 /// (recomputed states are bitwise the first forward's, and the scatters are deterministic).
@@ -615,17 +713,26 @@ fn gpu_tape_gradients_match_the_cpu_tape() {
         Tape::record(model, state, actuation, steps, Checkpointing::default()).unwrap().backward(loss).unwrap()
     }
     /// (initial state, per-particle parameters, actuation), and the model-wide gradients:
-    /// gravity, the actuation stress, each material's viscosity.
+    /// gravity, the actuation stress, then each material's viscosity and plastic parameters.
     #[allow(clippy::type_complexity)]
     fn parts<T: Real, const D: usize>(g: &Gradients<T, D>) -> ((State<T, D>, Vec<[T; 4]>, Vec<T>), Vec<f64>) {
         let m = &g.model;
         let params = (0..g.initial.len()).map(|p| [m.mass[p], m.volume[p], m.lame[p].mu, m.lame[p].lambda]).collect();
+        let plastic = |law: &PlasticLaw<T>| match *law {
+            PlasticLaw::None | PlasticLaw::Fluid => vec![],
+            PlasticLaw::VonMises(l) => vec![l.yield_stress],
+            PlasticLaw::DruckerPrager(l) => vec![l.friction_angle_deg],
+            PlasticLaw::Snow(l) => vec![l.critical_compression, l.critical_stretch, l.hardening],
+            PlasticLaw::Viscoplastic(l) => vec![l.yield_stress, l.viscosity],
+        };
         let globals = m
             .gravity
             .iter()
             .chain([&m.actuation_stress])
             .map(|v| v.to_f64())
-            .chain(m.materials.iter().map(|x| x.viscosity.to_f64()))
+            .chain(
+                m.materials.iter().flat_map(|x| [vec![x.viscosity], plastic(&x.plastic)].concat()).map(|v| v.to_f64()),
+            )
             .collect();
         ((g.initial.clone(), params, g.actuation.concat()), globals)
     }
@@ -672,9 +779,9 @@ fn gpu_tape_gradients_match_the_cpu_tape() {
         let (gpu, gpu_globals) = parts(&g);
         let (mut gpu_errors, mut f32_errors) =
             (gradient_errors(&gpu, &reference3).to_vec(), gradient_errors(&cpu_f32_3, &reference3).to_vec());
-        // Gravity (relative to its largest component), the actuation stress and each
-        // viscosity (each relative to itself), where the scene exercises them.
-        let names = ["gravity", "actuation stress", "viscosity"];
+        // Gravity (relative to its largest component), the actuation stress and each material
+        // parameter (each relative to itself), where the scene exercises them.
+        let names = ["gravity", "actuation stress", "material parameter"];
         for (k, name) in names.into_iter().enumerate() {
             let range = match k {
                 0 => 0..D,
@@ -728,4 +835,10 @@ fn gpu_tape_gradients_match_the_cpu_tape() {
     let water = cpu_run(sheared_water::<f64>(), 40);
     let mse = PositionMse::new(vec![(40, shift(&water))]).unwrap();
     check("sheared viscous water", sheared_water::<f64>(), sheared_water::<f32>(), &[], 40, &mse, &mse, 3);
+    // Gravity, the snow's limits and hardening, the paste's yield stress and viscosity (the
+    // materials' Newtonian viscosities are zero and have no gradient).
+    // The snow yields from step 50.
+    let snow = cpu_run(snow_and_paste_2d::<f64>(), 80);
+    let mse = PositionMse::new(vec![(80, shift(&snow))]).unwrap();
+    check("snow and paste", snow_and_paste_2d::<f64>(), snow_and_paste_2d::<f32>(), &[], 80, &mse, &mse, 7);
 }

@@ -15,7 +15,9 @@ mod tape;
 
 pub use buffers::{download, upload};
 pub use context::{GpuContext, GpuOptions};
-pub use mpm::{FORWARD_BITS, GRADIENT_BITS, GpuSimulation, GpuStepAdjoint, MathCheck, Params, math_on_gpu};
+pub use mpm::{
+    FORWARD_BITS, GRADIENT_BITS, GpuMaterial, GpuSimulation, GpuStepAdjoint, MathCheck, Params, math_on_gpu,
+};
 pub use smoke::self_test;
 pub use tape::GpuTape;
 

@@ -4,21 +4,21 @@
 //! the error flags.
 //!
 //! What runs on the GPU so far, in 2D and 3D, in f32: the fixed-corotated, neo-Hookean,
-//! weakly compressible and StVK-Hencky elastic laws, the fluid's, von Mises and Drucker-Prager
-//! return mappings, Newtonian viscosity, actuation (DiffTaichi-style active stress along
-//! fibers), gravity and the domain walls (all contact laws). Snow and viscoplasticity and
-//! colliders are still CPU-only; [`GpuSimulation::new`] names what a model uses that the GPU
-//! cannot run yet.
+//! weakly compressible and StVK-Hencky elastic laws, every plastic law (the fluid's, von
+//! Mises, Drucker-Prager, snow, viscoplastic), Newtonian viscosity, actuation (DiffTaichi-style
+//! active stress along fibers), gravity and the domain walls (all contact laws). Colliders are
+//! still CPU-only; [`GpuSimulation::new`] names what a model uses that the GPU cannot run yet.
 //!
 //! Backward: [`GpuSimulation::step_adjoint`] runs one step's adjoint kernels (`g2p_adjoint`,
 //! `grid_update_adjoint`, `p2g_adjoint`, then the sums `actuation_sum` and `reduce`) for
 //! everything the forward kernels run; [`GpuSimulation::record`] (gpu/tape.rs) drives them
-//! under a checkpointing schedule. The plastic laws' parameter gradients are CPU-only.
+//! under a checkpointing schedule.
 
 use super::{GpuContext, download, mpm_kernel_source, upload};
 use crate::error::{Error, Result};
-use crate::material::{ElasticLaw, Material, PlasticLaw};
+use crate::material::{DruckerPrager, ElasticLaw, Material, PlasticLaw, Snow, Viscoplastic, VonMises};
 use crate::math::{Matrix, Vector};
+use crate::mpm::MaterialGradient;
 use crate::mpm::{Contact, Model, State};
 
 /// Mirror of `Params` in `shaders/mpm_common.wgsl` (a test checks the layout against the
@@ -138,9 +138,10 @@ struct ModelBuffers {
 /// grid_update_adjoint, p2g_adjoint, actuation_sum) and their bind groups, per state-buffer
 /// direction and per gradient direction.
 struct Adjoint {
-    /// Two sets of state gradients (x, v, C, F): a backward step reads dL/d(its output) from
-    /// set `d` and writes dL/d(its input) into set `1 - d`, which the next one reads.
-    bars: [[wgpu::Buffer; 4]; 2],
+    /// Two sets of state gradients (x, v, C, F, plastic state): a backward step reads
+    /// dL/d(its output) from set `d` and writes dL/d(its input) into set `1 - d`, which the
+    /// next one reads.
+    bars: [[wgpu::Buffer; 5]; 2],
     grid_bar: wgpu::Buffer,
     bar_bound: wgpu::Buffer,
     particle_bar: wgpu::Buffer,
@@ -152,7 +153,7 @@ struct Adjoint {
     /// The reduction's `partial` and `total` passes.
     reduce_pipelines: [wgpu::ComputePipeline; 2],
     /// Summed over the backward steps: dL/dgravity (per node parts), and dL/d(actuation stress)
-    /// then dL/d(viscosity) per material (per particle parts).
+    /// then per material dL/d(viscosity) and dL/d(plastic parameters) (per particle parts).
     gravity: Reduction,
     extra: Reduction,
 }
@@ -210,48 +211,87 @@ impl Reduction {
 
 /// The gradients one backward step gives (see [`GpuSimulation::step_adjoint`]).
 pub struct GpuStepAdjoint<const D: usize> {
-    /// dL/d(the step's input state): x, v, C and F (the plastic state's is not on the GPU yet,
-    /// and stays zero).
+    /// dL/d(the step's input state).
     pub input: State<f32, D>,
     /// dL/d(each actuation signal of the step), summed over its particles on the device.
     pub actuation: Vec<f32>,
 }
 
+/// Mirror of `Material` in `shaders/materials.wgsl`: one entry of the kernels' material table
+/// (a test checks the layout against the shader's).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct GpuMaterial {
+    /// The elastic law's code, the plastic law's code, two unused words.
+    pub laws: [u32; 4],
+    /// The Newtonian viscosity, then the plastic law's parameters (see [`plastic_parameters`]).
+    pub params: [f32; 4],
+}
+
 /// The p2g kernel's material table, or what in `model` the GPU kernels cannot run yet.
-fn material_table<const D: usize>(model: &Model<f32, D>) -> std::result::Result<Vec<[u32; 4]>, String> {
-    let table = model
-        .materials
-        .iter()
-        .map(|m| material_codes(m).map_err(|why| format!("material `{}`: {why}", m.name)))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
+fn material_table<const D: usize>(model: &Model<f32, D>) -> std::result::Result<Vec<GpuMaterial>, String> {
     if !model.colliders.is_empty() {
         return Err("colliders are not on the GPU yet".into());
     }
-    Ok(table)
+    Ok(model.materials.iter().map(gpu_material).collect())
 }
 
-/// A material as the kernels' table holds it: elastic law, plastic law, viscosity bits and the
-/// plastic law's parameter bits (the codes of `shaders/materials.wgsl`).
-fn material_codes(m: &Material<f32>) -> std::result::Result<[u32; 4], String> {
+/// A material as the kernels' table holds it (the codes of `shaders/materials.wgsl`).
+fn gpu_material(m: &Material<f32>) -> GpuMaterial {
     let elastic = match m.elastic {
         ElasticLaw::FixedCorotated => 0,
         ElasticLaw::NeoHookean => 1,
         ElasticLaw::WeaklyCompressible => 2,
         ElasticLaw::StvkHencky => 3,
     };
-    let (plastic, parameter) = match m.plastic {
-        PlasticLaw::None => (0, 0.0),
-        PlasticLaw::Fluid => (1, 0.0),
-        PlasticLaw::VonMises(law) => (2, law.yield_stress),
-        PlasticLaw::DruckerPrager(law) => (3, law.alpha()),
-        ref other => {
-            return Err(format!(
-                "plasticity {other:?} is not on the GPU yet (von Mises, Drucker-Prager and the fluid's are)"
-            ));
-        }
+    let plastic = match m.plastic {
+        PlasticLaw::None => 0,
+        PlasticLaw::Fluid => 1,
+        PlasticLaw::VonMises(_) => 2,
+        PlasticLaw::DruckerPrager(_) => 3,
+        PlasticLaw::Snow(_) => 4,
+        PlasticLaw::Viscoplastic(_) => 5,
     };
-    Ok([elastic, plastic, m.viscosity.to_bits(), f32::to_bits(parameter)])
+    let [a, b, c] = plastic_parameters(&m.plastic);
+    GpuMaterial { laws: [elastic, plastic, 0, 0], params: [m.viscosity, a, b, c] }
 }
+
+/// The plastic law's parameters as the kernels read them: von Mises' yield stress;
+/// Drucker-Prager's cone slope alpha; snow's critical compression, critical stretch and
+/// hardening; the viscoplastic yield stress and viscosity.
+fn plastic_parameters(law: &PlasticLaw<f32>) -> [f32; 3] {
+    match *law {
+        PlasticLaw::None | PlasticLaw::Fluid => [0.0; 3],
+        PlasticLaw::VonMises(l) => [l.yield_stress, 0.0, 0.0],
+        PlasticLaw::DruckerPrager(l) => [l.alpha(), 0.0, 0.0],
+        PlasticLaw::Snow(l) => [l.critical_compression, l.critical_stretch, l.hardening],
+        PlasticLaw::Viscoplastic(l) => [l.yield_stress, l.viscosity, 0.0],
+    }
+}
+
+/// The gradient of a loss with respect to `law`'s own parameters (its variant, field by field)
+/// from the gradients with respect to [`plastic_parameters`]: the same numbers but for
+/// Drucker-Prager, whose friction angle reaches the kernels through alpha.
+fn plastic_gradient(law: &PlasticLaw<f32>, bar: [f32; 3]) -> PlasticLaw<f32> {
+    match *law {
+        PlasticLaw::None => PlasticLaw::None,
+        PlasticLaw::Fluid => PlasticLaw::Fluid,
+        PlasticLaw::VonMises(_) => PlasticLaw::VonMises(VonMises { yield_stress: bar[0] }),
+        PlasticLaw::DruckerPrager(l) => {
+            PlasticLaw::DruckerPrager(DruckerPrager { friction_angle_deg: bar[0] * l.alpha_derivative() })
+        }
+        PlasticLaw::Snow(_) => {
+            PlasticLaw::Snow(Snow { critical_compression: bar[0], critical_stretch: bar[1], hardening: bar[2] })
+        }
+        PlasticLaw::Viscoplastic(_) => {
+            PlasticLaw::Viscoplastic(Viscoplastic { yield_stress: bar[0], viscosity: bar[1] })
+        }
+    }
+}
+
+/// Gradients per material a backward step sums (`MATERIAL_GRADIENTS` of the shaders): the
+/// viscosity's, then the three plastic parameters'.
+const MATERIAL_GRADIENTS: usize = 4;
 
 /// The largest power of two `s` with `magnitude * s <= 2^bits`. Sums of such contributions
 /// reach the flagged range (2^62) only past 2^(62 - bits) contributions per node.
@@ -576,12 +616,11 @@ impl GpuSimulation {
     }
 
     /// The backward step of the step from the current state (which it leaves unchanged):
-    /// from `out_bar`, the gradient of a loss with respect to the step's output (x, v, C, F),
+    /// from `out_bar`, the gradient of a loss with respect to the step's output state,
     /// the gradient with respect to its input and its actuation `signal`. It recomputes the
     /// step's scatter and grid update, then runs the adjoint kernels; the per-particle
     /// parameter gradients add up on the device ([`GpuSimulation::particle_gradients`]).
-    /// Every material the forward kernels run has its adjoint (the plastic states' own
-    /// gradients are zero: nothing reads them back).
+    /// Every material the forward kernels run has its adjoint.
     pub fn step_adjoint<const D: usize>(
         &mut self,
         signal: &[f32],
@@ -619,10 +658,11 @@ impl GpuSimulation {
         Ok(())
     }
 
-    /// Writes `bar` (x, v, C, F) into gradient set `d`.
+    /// Writes `bar` into gradient set `d`.
     pub(super) fn upload_bar<const D: usize>(&self, d: usize, bar: &State<f32, D>) {
-        let [x, v, c, f] = &self.adjoint.as_ref().expect("the adjoint is prepared").bars[d];
+        let [x, v, c, f, plastic] = &self.adjoint.as_ref().expect("the adjoint is prepared").bars[d];
         self.write_fields([x, v, c, f], bar);
+        self.gpu.queue.write_buffer(plastic, 0, bytemuck::cast_slice(&bar.plastic));
     }
 
     /// Writes the x, v, C and F of `state` into `fields`, the kernels' flat layout.
@@ -649,10 +689,10 @@ impl GpuSimulation {
         })
     }
 
-    /// Gradient set `d` read back (the plastic state's gradient is zero: not on the GPU yet).
+    /// Gradient set `d` read back.
     pub(super) fn download_bar<const D: usize>(&self, d: usize) -> Result<State<f32, D>> {
-        let [x, v, c, f] = &self.adjoint.as_ref().expect("the adjoint is prepared").bars[d];
-        self.read_fields([x, v, c, f], vec![0.0; self.particles])
+        let [x, v, c, f, plastic] = &self.adjoint.as_ref().expect("the adjoint is prepared").bars[d];
+        self.read_fields([x, v, c, f], download(&self.gpu, plastic, self.particles)?)
     }
 
     /// The signal rows dL/d(signal) has been written for, read back (row-major, one value per
@@ -724,7 +764,7 @@ impl GpuSimulation {
         let (n, nodes) = (self.particles, self.nodes);
         let zeros = |label: &str, len: usize| upload(gpu, label, &vec![0f32; len.max(1)]);
         let fields = |label: &str| {
-            [("x", D), ("v", D), ("C", D * D), ("F", D * D)]
+            [("x", D), ("v", D), ("C", D * D), ("F", D * D), ("plastic", 1)]
                 .map(|(name, per)| zeros(&format!("{label} {name}"), n * per))
         };
         let bars = [fields("gradient set 0"), fields("gradient set 1")];
@@ -736,11 +776,12 @@ impl GpuSimulation {
         let actuation_bar = zeros("actuation gradient", self.signal_rows * self.actuators);
         let gravity_part = zeros("gravity gradient parts", nodes * D);
         let materials = self.materials;
-        let extra_part = zeros("actuation stress and viscosity gradient parts", n * (1 + materials));
+        let extra_parts = 1 + MATERIAL_GRADIENTS * materials;
+        let extra_part = zeros("actuation stress and material gradient parts", n * extra_parts);
         let reduce_pipelines =
             [compute_pipeline(gpu, D, "reduce", "partial"), compute_pipeline(gpu, D, "reduce", "total")];
         let gravity = Reduction::new(gpu, &reduce_pipelines, &gravity_part, nodes, D);
-        let extra = Reduction::new(gpu, &reduce_pipelines, &extra_part, n, 1 + materials);
+        let extra = Reduction::new(gpu, &reduce_pipelines, &extra_part, n, extra_parts);
         let pipelines = [
             compute_pipeline(gpu, D, "g2p_adjoint", "bound"),
             compute_pipeline(gpu, D, "g2p_adjoint", "main"),
@@ -752,8 +793,8 @@ impl GpuSimulation {
         let bind_groups = [0, 1].map(|from| {
             let i = &self.states[from];
             [0, 1].map(|d| {
-                let [xo, vo, co, fo] = &bars[d];
-                let [xi, vi, ci, fi] = &bars[1 - d];
+                let [xo, vo, co, fo, plastic_o] = &bars[d];
+                let [xi, vi, ci, fi, plastic_i] = &bars[1 - d];
                 [
                     bind_group(
                         gpu,
@@ -815,6 +856,8 @@ impl GpuSimulation {
                             (32, &particle_bar),
                             (33, &actuation_part),
                             (36, &extra_part),
+                            (37, plastic_o),
+                            (38, plastic_i),
                         ],
                     ),
                     bind_group(
@@ -889,15 +932,30 @@ impl GpuSimulation {
         }
     }
 
-    /// dL/dgravity, dL/d(actuation stress) and dL/d(viscosity) per material, summed over the
-    /// backward steps so far.
-    pub fn parameter_gradients(&self) -> Result<(Vec<f32>, f32, Vec<f32>)> {
-        let Some(adjoint) = &self.adjoint else {
-            return Ok((vec![0.0; self.dim], 0.0, vec![0.0; self.materials]));
+    /// dL/dgravity, dL/d(actuation stress) and per material dL/d(viscosity) and dL/d(its
+    /// plastic law's parameters), summed over the backward steps so far. `model` is the one
+    /// the simulation was made from.
+    pub fn parameter_gradients<const D: usize>(
+        &self,
+        model: &Model<f32, D>,
+    ) -> Result<(Vec<f32>, f32, Vec<MaterialGradient<f32>>)> {
+        let (gravity, extra) = match &self.adjoint {
+            Some(adjoint) => (
+                download(&self.gpu, &adjoint.gravity.sums, adjoint.gravity.components)?,
+                download::<f32>(&self.gpu, &adjoint.extra.sums, adjoint.extra.components)?,
+            ),
+            None => (vec![0.0; self.dim], vec![0.0; 1 + MATERIAL_GRADIENTS * self.materials]),
         };
-        let gravity = download(&self.gpu, &adjoint.gravity.sums, adjoint.gravity.components)?;
-        let extra: Vec<f32> = download(&self.gpu, &adjoint.extra.sums, adjoint.extra.components)?;
-        Ok((gravity, extra[0], extra[1..].to_vec()))
+        let materials = model
+            .materials
+            .iter()
+            .zip(extra[1..].chunks(MATERIAL_GRADIENTS))
+            .map(|(m, bar)| MaterialGradient {
+                plastic: plastic_gradient(&m.plastic, [bar[1], bar[2], bar[3]]),
+                viscosity: bar[0],
+            })
+            .collect();
+        Ok((gravity, extra[0], materials))
     }
 
     /// Makes room for `rows` rows of signals (one per step of a batch or a recorded rollout)

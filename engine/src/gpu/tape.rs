@@ -91,11 +91,9 @@ impl GpuTape<'_> {
     }
 
     /// Runs `loss` backward through the recorded rollout: its value and its gradients with
-    /// respect to the initial state (x, v, C, F), the per-particle parameters (mass, volume,
-    /// Lamé), the actuation, gravity, the actuation stress and each material's viscosity. Not
-    /// on the GPU yet, and zero here: the plastic laws' parameters, the colliders' paths and the
-    /// plastic state. `model` is the one the simulation was made
-    /// from (the loss reads it).
+    /// respect to the initial state, the per-particle parameters (mass, volume, Lamé), the
+    /// actuation, gravity, the actuation stress and each material's viscosity and plastic
+    /// parameters. `model` is the one the simulation was made from (the loss reads it).
     pub fn backward<const D: usize>(
         mut self,
         model: &Model<f32, D>,
@@ -158,12 +156,10 @@ impl GpuTape<'_> {
             grads.volume[p] = volume;
             grads.lame[p] = Lame { mu, lambda };
         }
-        let (gravity, actuation_stress, viscosity) = self.sim.parameter_gradients()?;
+        let (gravity, actuation_stress, materials) = self.sim.parameter_gradients(model)?;
         grads.gravity = crate::math::Vector::<f32, D>::from_column_slice(&gravity);
         grads.actuation_stress = actuation_stress;
-        for (m, v) in grads.materials.iter_mut().zip(viscosity) {
-            m.viscosity = v;
-        }
+        grads.materials = materials;
         Ok(Gradients { loss: value, initial, model: grads, actuation, checkpointing: self.report })
     }
 }

@@ -24,7 +24,7 @@ impl<T: Real> DruckerPrager<T> {
 
     /// `d alpha / d friction_angle_deg`: `alpha = sqrt(2/3) 2 s / (3 - s)` has
     /// `d alpha / ds = sqrt(2/3) 6 / (3 - s)^2`, and `ds/dphi_deg = cos(phi) pi / 180`.
-    fn alpha_derivative(&self) -> T {
+    pub(crate) fn alpha_derivative(&self) -> T {
         let deg = T::of(std::f64::consts::PI / 180.0);
         let phi = self.friction_angle_deg * deg;
         let three_minus = T::of(3.0) - phi.sin();
