@@ -144,13 +144,10 @@ fn yield_strain(yield_stress: f32, mu: f32) -> f32 {
     return sqrt(2.0 / 3.0) * yield_stress / (2.0 * mu);
 }
 
-// The fraction of the excess a radial return takes in one step: all of it for von Mises,
-// 1 / (1 + eta / (2 mu dt)) for viscoplasticity.
-fn relaxation(material: Material, mu: f32) -> f32 {
-    if (material.laws.y == PLASTIC_VISCOPLASTIC) {
-        return 1.0 / (1.0 + material.params.z / (2.0 * mu * params.dt));
-    }
-    return 1.0;
+// q = eta / (2 mu dt) of viscoplasticity (zero for the other laws): a return takes the
+// fraction 1 / (1 + q) of the excess in one step.
+fn viscous_ratio(material: Material, mu: f32) -> f32 {
+    return select(0.0, material.params.z / (2.0 * mu * params.dt), material.laws.y == PLASTIC_VISCOPLASTIC);
 }
 
 // Snow's clamp of the singular values to [1 - critical compression, 1 + critical stretch].
@@ -202,7 +199,7 @@ fn return_mapping(f_trial: MatD, material: Material, mu: f32, lambda: f32, state
     if (excess <= 0.0) {
         return f_trial;
     }
-    let amount = excess * select(1.0, relaxation(material, mu), kind != PLASTIC_DRUCKER_PRAGER);
+    let amount = excess * (1.0 / (1.0 + viscous_ratio(material, mu)));
     *state += amount;
     return compose(s, exp(eps - dev * (amount / dev_norm)));
 }
@@ -350,7 +347,8 @@ fn plastic_project_adjoint(f_trial: MatD, material: Material, mu: f32, lambda: f
     // d eps_new = (I - k P - (r y / n) nhat nhat^T) d eps + r nhat dy - ((n - y) / n) dev dr,
     // d amount = r nhat . d eps - r dy + (n - y) dr.
     let y = yield_strain(material.params.y, mu);
-    let r = relaxation(material, mu);
+    let q = viscous_ratio(material, mu);
+    let r = 1.0 / (1.0 + q);
     let excess = n - y;
     if (excess <= 0.0) {
         return out;
@@ -376,9 +374,8 @@ fn plastic_project_adjoint(f_trial: MatD, material: Material, mu: f32, lambda: f
     let r_bar = excess * (state_bar - along);
     // y = sqrt(2/3) yield_stress / (2 mu): dy/dmu = -y / mu. Viscoplastic:
     // r = 1 / (1 + q), q = eta / (2 mu dt): dr/dq = -r^2, dq/deta = 1 / (2 mu dt), dq/dmu = -q / mu.
-    let q = select(0.0, material.params.z / (two_mu * params.dt), kind == PLASTIC_VISCOPLASTIC);
     let q_bar = -r_bar * r * r;
-    out.mu = -(y_bar * y + select(0.0, q_bar * q, kind == PLASTIC_VISCOPLASTIC)) / mu;
+    out.mu = -(y_bar * y + q_bar * q) / mu;
     out.law.x = y_bar * sqrt(2.0 / 3.0) / two_mu;
     if (kind == PLASTIC_VISCOPLASTIC) {
         out.law.y = q_bar / (two_mu * params.dt);

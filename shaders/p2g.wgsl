@@ -3,26 +3,8 @@
 // stress term: m_i += w m, (m v)_i += w (m v + A (x_i - x_p)), A = m C - dt V (4 / dx^2) tau.
 // One invocation per particle; the grid sums are 64-bit fixed point (see mpm_common.wgsl).
 
-@group(0) @binding(1) var<storage, read> x_in: array<f32>;
-@group(0) @binding(2) var<storage, read> v_in: array<f32>;
-@group(0) @binding(3) var<storage, read> c_in: array<f32>;
-@group(0) @binding(4) var<storage, read> f_in: array<f32>;
-// Per particle: mass, volume, mu, lambda.
-@group(0) @binding(5) var<storage, read> props: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> grid: array<atomic<u32>>;
-// Per particle: its material's index.
-@group(0) @binding(13) var<storage, read> material_of: array<u32>;
-// The material table (materials.wgsl).
-@group(0) @binding(14) var<storage, read> materials: array<Material>;
-// Per particle: the actuator driving it (or NO_ACTUATOR) and its fiber direction.
-@group(0) @binding(15) var<storage, read> actuator_of: array<u32>;
-@group(0) @binding(16) var<storage, read> fiber: array<f32>;
-// The batch's actuation signals, one row of params.actuators per step, and the step of the
-// batch being taken (g2p advances it).
-@group(0) @binding(17) var<storage, read> signals: array<f32>;
-@group(0) @binding(18) var<storage, read> batch_step: array<u32>;
-// The plastic state (accumulated plastic strain), in and out.
-@group(0) @binding(19) var<storage, read> plastic_in: array<f32>;
+// The plastic state after the step (p2g_inputs.wgsl reads the one before).
 @group(0) @binding(20) var<storage, read_write> plastic_out: array<f32>;
 @group(0) @binding(11) var<storage, read_write> f_out: array<f32>;
 @group(0) @binding(12) var<storage, read_write> errors: array<atomic<u32>>;
@@ -44,32 +26,11 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     if (p >= params.particles) {
         return;
     }
-    var x: VecD;
-    var v: VecD;
-    for (var a = 0u; a < DIM; a++) {
-        x[a] = x_in[p * DIM + a];
-        v[a] = v_in[p * DIM + a];
-    }
-    var c: MatD;
-    var f: MatD;
-    for (var col = 0u; col < DIM; col++) {
-        for (var r = 0u; r < DIM; r++) {
-            c[col][r] = c_in[(p * DIM + col) * DIM + r];
-            f[col][r] = f_in[(p * DIM + col) * DIM + r];
-        }
-    }
+    let particle = load_particle(p);
+    let x = particle.x;
+    let v = particle.v;
     let mass = props[p].x;
-    // Active stress along the fiber of the particle's actuator, if any.
-    let actuator = actuator_of[p];
-    var dir = VecD(0.0);
-    var active_stress = 0.0;
-    if (actuator != NO_ACTUATOR) {
-        for (var a = 0u; a < DIM; a++) {
-            dir[a] = fiber[p * DIM + a];
-        }
-        active_stress = signals[batch_step[0] * params.actuators + actuator] * params.actuation_stress;
-    }
-    let update = particle_update(c, f, plastic_in[p], materials[material_of[p]], props[p], dir, active_stress);
+    let update = update_of(p, particle);
     let fe = update.fe;
     let plastic = update.plastic;
     let affine = update.affine;

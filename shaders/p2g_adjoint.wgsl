@@ -13,19 +13,7 @@
 // the viscous stress eta J (C + C^T); tau = P F_e^T; the elastic law; the return mapping;
 // F* = (I + dt C) F.
 
-@group(0) @binding(1) var<storage, read> x_in: array<f32>;
-@group(0) @binding(2) var<storage, read> v_in: array<f32>;
-@group(0) @binding(3) var<storage, read> c_in: array<f32>;
-@group(0) @binding(4) var<storage, read> f_in: array<f32>;
-@group(0) @binding(5) var<storage, read> props: array<vec4<f32>>;
 @group(0) @binding(12) var<storage, read_write> errors: array<atomic<u32>>;
-@group(0) @binding(13) var<storage, read> material_of: array<u32>;
-@group(0) @binding(14) var<storage, read> materials: array<Material>;
-@group(0) @binding(15) var<storage, read> actuator_of: array<u32>;
-@group(0) @binding(16) var<storage, read> fiber: array<f32>;
-@group(0) @binding(17) var<storage, read> signals: array<f32>;
-@group(0) @binding(18) var<storage, read> batch_step: array<u32>;
-@group(0) @binding(19) var<storage, read> plastic_in: array<f32>;
 // dL/d(the step's new F and plastic state).
 @group(0) @binding(24) var<storage, read> f_bar_out: array<f32>;
 @group(0) @binding(37) var<storage, read> plastic_bar_out: array<f32>;
@@ -50,21 +38,18 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     if (p >= params.particles) {
         return;
     }
-    var x: VecD;
-    var v: VecD;
-    for (var a = 0u; a < DIM; a++) {
-        x[a] = x_in[p * DIM + a];
-        v[a] = v_in[p * DIM + a];
-    }
-    var c: MatD;
-    var f: MatD;
+    let particle = load_particle(p);
+    let x = particle.x;
+    let v = particle.v;
+    let c = particle.c;
+    let f = particle.f;
+    let dir = particle.fiber;
+    let signal = particle.signal;
+    let actuator = actuator_of[p];
     var fe_bar: MatD;
     for (var col = 0u; col < DIM; col++) {
         for (var r = 0u; r < DIM; r++) {
-            let i = (p * DIM + col) * DIM + r;
-            c[col][r] = c_in[i];
-            f[col][r] = f_in[i];
-            fe_bar[col][r] = f_bar_out[i];
+            fe_bar[col][r] = f_bar_out[(p * DIM + col) * DIM + r];
         }
     }
     let pr = props[p];
@@ -73,18 +58,9 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     let mu = pr.z;
     let lambda = pr.w;
     let material = materials[material_of[p]];
-    let actuator = actuator_of[p];
-    var dir = VecD(0.0);
-    var signal = 0.0;
-    if (actuator != NO_ACTUATOR) {
-        for (var a = 0u; a < DIM; a++) {
-            dir[a] = fiber[p * DIM + a];
-        }
-        signal = signals[batch_step[0] * params.actuators + actuator];
-    }
 
     // The forward update, recomputed.
-    let update = particle_update(c, f, plastic_in[p], material, pr, dir, signal * params.actuation_stress);
+    let update = update_of(p, particle);
     let f_trial = update.f_trial;
     let fe = update.fe;
     let j = determinant(fe);

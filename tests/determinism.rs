@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::{add_ball, add_box, elastic, empty, sand, water};
-use rheo_engine::material::{ElasticLaw, Lame, Material, PlasticLaw, Snow};
+use common::{add_ball, add_box, elastic, empty, sand, snow, water};
+use rheo_engine::material::{ElasticLaw, Lame};
 use rheo_engine::math::{Real, Vector};
 use rheo_engine::mpm::{Contact, Simulation, State};
 
@@ -33,16 +33,7 @@ fn mixed_scene<T: Real>() -> Simulation<T, 2> {
     add_box(&mut model, &mut state, [0.5, 0.3], [0.7, 0.5], 2, sand, Lame::from_young_poisson(5e3, 0.3), 1.5, |_| {
         Vector::<f64, 2>::new(0.0, -1.0)
     });
-    let snow = Material {
-        name: "snow".into(),
-        elastic: ElasticLaw::FixedCorotated,
-        plastic: PlasticLaw::Snow(Snow {
-            critical_compression: T::of(2.5e-2),
-            critical_stretch: T::of(7.5e-3),
-            hardening: T::of(10.0),
-        }),
-        viscosity: T::zero(),
-    };
+    let snow = snow::<T>();
     add_ball(&mut model, &mut state, [0.8, 0.6], 0.08, 2, snow, Lame::from_young_poisson(3e3, 0.2), 0.4, [-2.0, -1.0]);
     Simulation::new(model, state).unwrap()
 }

@@ -43,50 +43,13 @@ struct Tangent<const D: usize> {
 }
 
 fn random_plastic(law: &PlasticLaw<f64>, rng: &mut Lcg) -> PlasticLaw<f64> {
-    match law {
-        PlasticLaw::Snow(_) => PlasticLaw::Snow(Snow {
-            critical_compression: rng.next(),
-            critical_stretch: rng.next(),
-            hardening: rng.next(),
-        }),
-        PlasticLaw::VonMises(_) => PlasticLaw::VonMises(VonMises { yield_stress: rng.next() }),
-        PlasticLaw::DruckerPrager(_) => PlasticLaw::DruckerPrager(DruckerPrager { friction_angle_deg: rng.next() }),
-        PlasticLaw::Viscoplastic(_) => {
-            PlasticLaw::Viscoplastic(Viscoplastic { yield_stress: rng.next(), viscosity: rng.next() })
-        }
-        other => *other,
-    }
-}
-
-fn plastic_fields(law: &PlasticLaw<f64>) -> Vec<f64> {
-    match law {
-        PlasticLaw::Snow(s) => vec![s.critical_compression, s.critical_stretch, s.hardening],
-        PlasticLaw::VonMises(v) => vec![v.yield_stress],
-        PlasticLaw::DruckerPrager(d) => vec![d.friction_angle_deg],
-        PlasticLaw::Viscoplastic(v) => vec![v.yield_stress, v.viscosity],
-        _ => vec![],
-    }
+    let values: Vec<f64> = law.parameters().iter().map(|_| rng.next()).collect();
+    law.with_parameters(&values)
 }
 
 fn moved_plastic(law: &PlasticLaw<f64>, dir: &PlasticLaw<f64>, h: f64) -> PlasticLaw<f64> {
-    let mut moved = *law;
-    let mut scaled = *dir;
-    match &mut scaled {
-        PlasticLaw::Snow(s) => {
-            s.critical_compression *= h;
-            s.critical_stretch *= h;
-            s.hardening *= h;
-        }
-        PlasticLaw::VonMises(v) => v.yield_stress *= h,
-        PlasticLaw::DruckerPrager(d) => d.friction_angle_deg *= h,
-        PlasticLaw::Viscoplastic(v) => {
-            v.yield_stress *= h;
-            v.viscosity *= h;
-        }
-        _ => {}
-    }
-    moved.accumulate(&scaled);
-    moved
+    let moved: Vec<f64> = law.parameters().iter().zip(dir.parameters()).map(|(a, b)| a + b * h).collect();
+    law.with_parameters(&moved)
 }
 
 fn dot_state<const D: usize>(a: &State<f64, D>, b: &State<f64, D>) -> f64 {
@@ -173,7 +136,7 @@ fn adjoint_by_group<const D: usize>(
                 .materials
                 .iter()
                 .zip(&dir.plastic)
-                .map(|(g, d)| plastic_fields(&g.plastic).iter().zip(plastic_fields(d)).map(|(a, b)| a * b).sum())
+                .map(|(g, d)| g.plastic.parameters().iter().zip(d.parameters()).map(|(a, b)| a * b).sum())
                 .collect()),
         ),
         ("viscosity", sum(grads.materials.iter().zip(&dir.viscosity).map(|(g, d)| g.viscosity * d).collect())),

@@ -1,7 +1,7 @@
 //! Scenes built in code for the physics tests: a grid, walls, and bodies of particles.
 #![allow(dead_code)]
 
-use rheo_engine::material::{DruckerPrager, ElasticLaw, Lame, Material, PlasticLaw};
+use rheo_engine::material::{DruckerPrager, ElasticLaw, Lame, Material, PlasticLaw, Snow};
 use rheo_engine::math::{Matrix, Real, Vector};
 use rheo_engine::mpm::{Contact, GridSpec, Model, NO_ACTUATOR, ParticleProps, State, Walls};
 
@@ -48,6 +48,20 @@ pub fn sand<T: Real>() -> Material<T> {
         name: "sand".into(),
         elastic: ElasticLaw::StvkHencky,
         plastic: PlasticLaw::DruckerPrager(DruckerPrager { friction_angle_deg: T::of(35.0) }),
+        viscosity: T::zero(),
+    }
+}
+
+/// Snow: fixed-corotated with Stomakhin et al.'s (2013) limits and hardening.
+pub fn snow<T: Real>() -> Material<T> {
+    Material {
+        name: "snow".into(),
+        elastic: ElasticLaw::FixedCorotated,
+        plastic: PlasticLaw::Snow(Snow {
+            critical_compression: T::of(2.5e-2),
+            critical_stretch: T::of(7.5e-3),
+            hardening: T::of(10.0),
+        }),
         viscosity: T::zero(),
     }
 }

@@ -35,11 +35,22 @@ pub const MPM_COMMON: (&str, &str) = ("mpm_common", include_str!("../../../shade
 /// The constitutive laws, forward and adjoint (stress, return mappings, material codes).
 pub const MPM_MATERIALS: (&str, &str) = ("materials", include_str!("../../../shaders/materials.wgsl"));
 
+/// What p2g and its adjoint read of a particle, and its update from that (the adjoint
+/// recomputes the forward's): a part of both kernels' sources.
+pub const P2G_INPUTS: (&str, &str) = ("p2g_inputs", include_str!("../../../shaders/p2g_inputs.wgsl"));
+
 /// The MPM step kernels and their adjoints, each compiled as a dimension prelude +
-/// [`MPM_COMMON`] + [`MPM_MATERIALS`] + the kernel.
+/// [`MPM_COMMON`] + [`MPM_MATERIALS`] + the kernel (p2g's two with [`P2G_INPUTS`] first).
 pub const MPM_KERNELS: &[(&str, &str)] = &[
-    ("p2g", include_str!("../../../shaders/p2g.wgsl")),
-    ("p2g_adjoint", include_str!("../../../shaders/p2g_adjoint.wgsl")),
+    ("p2g", concat!(include_str!("../../../shaders/p2g_inputs.wgsl"), "\n", include_str!("../../../shaders/p2g.wgsl"))),
+    (
+        "p2g_adjoint",
+        concat!(
+            include_str!("../../../shaders/p2g_inputs.wgsl"),
+            "\n",
+            include_str!("../../../shaders/p2g_adjoint.wgsl")
+        ),
+    ),
     ("grid_update", include_str!("../../../shaders/grid_update.wgsl")),
     ("grid_update_adjoint", include_str!("../../../shaders/grid_update_adjoint.wgsl")),
     ("g2p", include_str!("../../../shaders/g2p.wgsl")),
@@ -75,6 +86,7 @@ mod tests {
         listed.extend(super::DIM_PRELUDES.iter().map(|(name, _)| *name));
         listed.push(super::MPM_COMMON.0);
         listed.push(super::MPM_MATERIALS.0);
+        listed.push(super::P2G_INPUTS.0);
         listed.sort();
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shaders");
         let mut on_disk: Vec<String> = std::fs::read_dir(&dir)

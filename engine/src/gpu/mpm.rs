@@ -16,7 +16,7 @@
 
 use super::{GpuContext, download, mpm_kernel_source, upload};
 use crate::error::{Error, Result};
-use crate::material::{DruckerPrager, ElasticLaw, Material, PlasticLaw, Snow, Viscoplastic, VonMises};
+use crate::material::{ElasticLaw, Material, PlasticLaw};
 use crate::math::{Matrix, Vector};
 use crate::mpm::MaterialGradient;
 use crate::mpm::{Contact, Model, State};
@@ -256,37 +256,27 @@ fn gpu_material(m: &Material<f32>) -> GpuMaterial {
     GpuMaterial { laws: [elastic, plastic, 0, 0], params: [m.viscosity, a, b, c] }
 }
 
-/// The plastic law's parameters as the kernels read them: von Mises' yield stress;
-/// Drucker-Prager's cone slope alpha; snow's critical compression, critical stretch and
-/// hardening; the viscoplastic yield stress and viscosity.
+/// The plastic law's parameters as the kernels read them: [`PlasticLaw::parameters`], but
+/// Drucker-Prager's cone slope alpha in place of its friction angle.
 fn plastic_parameters(law: &PlasticLaw<f32>) -> [f32; 3] {
-    match *law {
-        PlasticLaw::None | PlasticLaw::Fluid => [0.0; 3],
-        PlasticLaw::VonMises(l) => [l.yield_stress, 0.0, 0.0],
-        PlasticLaw::DruckerPrager(l) => [l.alpha(), 0.0, 0.0],
-        PlasticLaw::Snow(l) => [l.critical_compression, l.critical_stretch, l.hardening],
-        PlasticLaw::Viscoplastic(l) => [l.yield_stress, l.viscosity, 0.0],
+    let mut values = [0.0; 3];
+    for (value, parameter) in values.iter_mut().zip(law.parameters()) {
+        *value = parameter;
     }
+    if let PlasticLaw::DruckerPrager(l) = law {
+        values[0] = l.alpha();
+    }
+    values
 }
 
-/// The gradient of a loss with respect to `law`'s own parameters (its variant, field by field)
-/// from the gradients with respect to [`plastic_parameters`]: the same numbers but for
-/// Drucker-Prager, whose friction angle reaches the kernels through alpha.
-fn plastic_gradient(law: &PlasticLaw<f32>, bar: [f32; 3]) -> PlasticLaw<f32> {
-    match *law {
-        PlasticLaw::None => PlasticLaw::None,
-        PlasticLaw::Fluid => PlasticLaw::Fluid,
-        PlasticLaw::VonMises(_) => PlasticLaw::VonMises(VonMises { yield_stress: bar[0] }),
-        PlasticLaw::DruckerPrager(l) => {
-            PlasticLaw::DruckerPrager(DruckerPrager { friction_angle_deg: bar[0] * l.alpha_derivative() })
-        }
-        PlasticLaw::Snow(_) => {
-            PlasticLaw::Snow(Snow { critical_compression: bar[0], critical_stretch: bar[1], hardening: bar[2] })
-        }
-        PlasticLaw::Viscoplastic(_) => {
-            PlasticLaw::Viscoplastic(Viscoplastic { yield_stress: bar[0], viscosity: bar[1] })
-        }
+/// The gradient of a loss with respect to `law`'s own parameters from the gradients with
+/// respect to [`plastic_parameters`]: the same numbers but for Drucker-Prager, whose friction
+/// angle reaches the kernels through alpha.
+fn plastic_gradient(law: &PlasticLaw<f32>, mut bar: [f32; 3]) -> PlasticLaw<f32> {
+    if let PlasticLaw::DruckerPrager(l) = law {
+        bar[0] *= l.alpha_derivative();
     }
+    law.with_parameters(&bar)
 }
 
 /// Gradients per material a backward step sums (`MATERIAL_GRADIENTS` of the shaders): the
@@ -333,6 +323,31 @@ fn bind_group(gpu: &GpuContext, pipeline: &wgpu::ComputePipeline, entries: &[(u3
     })
 }
 
+/// The bindings of `shaders/p2g_inputs.wgsl` (what p2g and its adjoint read of a particle),
+/// with the uniform, for input state `i`.
+fn p2g_input_entries<'a>(
+    i: &'a StateBuffers,
+    m: &'a ModelBuffers,
+    signals: &'a wgpu::Buffer,
+    batch_step: &'a wgpu::Buffer,
+) -> [(u32, &'a wgpu::Buffer); 13] {
+    [
+        (0, &m.uniform),
+        (1, &i.x),
+        (2, &i.v),
+        (3, &i.c),
+        (4, &i.f),
+        (5, &m.props),
+        (13, &m.material_of),
+        (14, &m.materials),
+        (15, &m.actuator_of),
+        (16, &m.fiber),
+        (17, signals),
+        (18, batch_step),
+        (19, &i.plastic),
+    ]
+}
+
 /// Per state-buffer direction (which set is the input), the bind groups of p2g, grid_update
 /// and g2p.
 #[allow(clippy::too_many_arguments)]
@@ -353,24 +368,10 @@ fn forward_bind_groups(
                 gpu,
                 &pipelines[0],
                 &[
-                    (0, &m.uniform),
-                    (1, &i.x),
-                    (2, &i.v),
-                    (3, &i.c),
-                    (4, &i.f),
-                    (5, &m.props),
-                    (6, grid),
-                    (11, &o.f),
-                    (12, errors),
-                    (13, &m.material_of),
-                    (14, &m.materials),
-                    (15, &m.actuator_of),
-                    (16, &m.fiber),
-                    (17, signals),
-                    (18, batch_step),
-                    (19, &i.plastic),
-                    (20, &o.plastic),
-                ],
+                    &p2g_input_entries(i, m, signals, batch_step)[..],
+                    &[(6, grid), (11, &o.f), (12, errors), (20, &o.plastic)],
+                ]
+                .concat(),
             ),
             bind_group(gpu, &pipelines[1], &[(0, &m.uniform), (6, grid), (7, &m.grid_v), (12, errors)]),
             bind_group(
@@ -833,32 +834,23 @@ impl GpuSimulation {
                         gpu,
                         &pipelines[3],
                         &[
-                            (0, &m.uniform),
-                            (1, &i.x),
-                            (2, &i.v),
-                            (3, &i.c),
-                            (4, &i.f),
-                            (5, &m.props),
-                            (12, &self.errors),
-                            (13, &m.material_of),
-                            (14, &m.materials),
-                            (15, &m.actuator_of),
-                            (16, &m.fiber),
-                            (17, &self.signals),
-                            (18, &self.batch_step),
-                            (19, &i.plastic),
-                            (24, fo),
-                            (26, &node_bar),
-                            (27, xi),
-                            (28, vi),
-                            (29, ci),
-                            (30, fi),
-                            (32, &particle_bar),
-                            (33, &actuation_part),
-                            (36, &extra_part),
-                            (37, plastic_o),
-                            (38, plastic_i),
-                        ],
+                            &p2g_input_entries(i, m, &self.signals, &self.batch_step)[..],
+                            &[
+                                (12, &self.errors),
+                                (24, fo),
+                                (26, &node_bar),
+                                (27, xi),
+                                (28, vi),
+                                (29, ci),
+                                (30, fi),
+                                (32, &particle_bar),
+                                (33, &actuation_part),
+                                (36, &extra_part),
+                                (37, plastic_o),
+                                (38, plastic_i),
+                            ],
+                        ]
+                        .concat(),
                     ),
                     bind_group(
                         gpu,

@@ -275,19 +275,42 @@ impl<T: Real, const D: usize> Plasticity<T, D> for PlasticLaw<T> {
 }
 
 impl<T: Real> PlasticLaw<T> {
-    /// A gradient of this law's parameters that is zero everywhere (same variant).
-    pub fn zero_gradient(&self) -> Self {
-        let z = T::zero();
+    /// The law's own parameters, field by field: snow's critical compression, critical stretch
+    /// and hardening; von Mises' yield stress; the friction angle; the viscoplastic yield
+    /// stress and viscosity; none for the fluid's and for no plasticity.
+    pub fn parameters(&self) -> Vec<T> {
+        match *self {
+            PlasticLaw::None | PlasticLaw::Fluid => vec![],
+            PlasticLaw::Snow(l) => vec![l.critical_compression, l.critical_stretch, l.hardening],
+            PlasticLaw::VonMises(l) => vec![l.yield_stress],
+            PlasticLaw::DruckerPrager(l) => vec![l.friction_angle_deg],
+            PlasticLaw::Viscoplastic(l) => vec![l.yield_stress, l.viscosity],
+        }
+    }
+
+    /// The same law with its parameters taken from `values`, in the order of
+    /// [`PlasticLaw::parameters`]; those `values` does not reach are zero.
+    #[inline(always)]
+    pub fn with_parameters(&self, values: &[T]) -> Self {
+        let at = |k: usize| values.get(k).copied().unwrap_or_else(T::zero);
         match self {
             PlasticLaw::None => PlasticLaw::None,
-            PlasticLaw::Snow(_) => {
-                PlasticLaw::Snow(Snow { critical_compression: z, critical_stretch: z, hardening: z })
-            }
-            PlasticLaw::VonMises(_) => PlasticLaw::VonMises(VonMises { yield_stress: z }),
-            PlasticLaw::DruckerPrager(_) => PlasticLaw::DruckerPrager(DruckerPrager { friction_angle_deg: z }),
-            PlasticLaw::Viscoplastic(_) => PlasticLaw::Viscoplastic(Viscoplastic { yield_stress: z, viscosity: z }),
             PlasticLaw::Fluid => PlasticLaw::Fluid,
+            PlasticLaw::Snow(_) => {
+                PlasticLaw::Snow(Snow { critical_compression: at(0), critical_stretch: at(1), hardening: at(2) })
+            }
+            PlasticLaw::VonMises(_) => PlasticLaw::VonMises(VonMises { yield_stress: at(0) }),
+            PlasticLaw::DruckerPrager(_) => PlasticLaw::DruckerPrager(DruckerPrager { friction_angle_deg: at(0) }),
+            PlasticLaw::Viscoplastic(_) => {
+                PlasticLaw::Viscoplastic(Viscoplastic { yield_stress: at(0), viscosity: at(1) })
+            }
         }
+    }
+
+    /// A gradient of this law's parameters that is zero everywhere (same variant).
+    #[inline(always)]
+    pub fn zero_gradient(&self) -> Self {
+        self.with_parameters(&[])
     }
 
     /// Adds another gradient of the same law, field by field.
