@@ -75,6 +75,33 @@ fn log_accurate(x: f32) -> f32 {
     return log(x);
 }
 
+// e^x, accurate also near 0 (the elastic strains a return mapping turns back into
+// stretches): by its Taylor series for |x| < 1/8 (the first term left out is below 2e-12).
+// WGSL leaves exp's precision to the implementation beyond 3 + 2|x| ulps, and drivers compute
+// it through exp2 with their own polynomials.
+fn exp_accurate(x: f32) -> f32 {
+    if (abs(x) < 0.125) {
+        return 1.0 + x * (1.0 + x / 2.0 * (1.0 + x / 3.0 * (1.0 + x / 4.0 * (1.0 + x / 5.0 * (1.0 + x / 6.0 * (1.0 + x / 7.0))))));
+    }
+    return exp(x);
+}
+
+// x^(1/3) for x > 0: pow (exp2 and log2, of implementation-defined precision) refined by one
+// Newton step on y^3 = x.
+fn cube_root(x: f32) -> f32 {
+    let y = pow(x, 1.0 / 3.0);
+    return y - (y * y * y - x) / (3.0 * y * y);
+}
+
+// exp_accurate per component.
+fn exp_accurate_d(x: VecD) -> VecD {
+    var out: VecD;
+    for (var a = 0u; a < DIM; a++) {
+        out[a] = exp_accurate(x[a]);
+    }
+    return out;
+}
+
 // Principal Hencky strain ln(sigma), stretches clamped below.
 fn hencky(sigma: VecD) -> VecD {
     var e: VecD;
@@ -178,7 +205,7 @@ fn return_mapping(f_trial: MatD, material: Material, mu: f32, lambda: f32, state
     if (kind == PLASTIC_SNOW) {
         let clamped = snow_clamp(s.sigma, material);
         // An inverted trial F has a negative ratio: maximal compression.
-        *state += log(max(product(s.sigma) / product(clamped), HENCKY_MIN_STRETCH));
+        *state += log_accurate(max(product(s.sigma) / product(clamped), HENCKY_MIN_STRETCH));
         return compose(s, clamped);
     }
     let eps = hencky(s.sigma);
@@ -201,7 +228,7 @@ fn return_mapping(f_trial: MatD, material: Material, mu: f32, lambda: f32, state
     }
     let amount = excess * (1.0 / (1.0 + viscous_ratio(material, mu)));
     *state += amount;
-    return compose(s, exp(eps - dev * (amount / dev_norm)));
+    return compose(s, exp_accurate_d(eps - dev * (amount / dev_norm)));
 }
 
 // The material's plastic projection of the trial F*: the new elastic F; updates *state.
@@ -209,7 +236,7 @@ fn plastic_project(f_trial: MatD, material: Material, mu: f32, lambda: f32, stat
     if (material.laws.y == PLASTIC_FLUID) {
         // Keep the volume ratio, drop the shear: F = J^(1/d) I.
         let jt = max(determinant(f_trial), FLUID_MIN_J);
-        return identity() * select(pow(jt, 1.0 / 3.0), sqrt(jt), DIM == 2u);
+        return identity() * select(cube_root(jt), sqrt(jt), DIM == 2u);
     }
     if (material.laws.y != PLASTIC_NONE) {
         return return_mapping(f_trial, material, mu, lambda, state);
@@ -221,7 +248,7 @@ fn plastic_project(f_trial: MatD, material: Material, mu: f32, lambda: f32, stat
 // exp(xi (1 - J_p)), J_p = exp(state); the other laws do not harden.
 fn hardening(material: Material, state: f32) -> f32 {
     if (material.laws.y == PLASTIC_SNOW) {
-        return exp(material.params.w * (1.0 - exp(state)));
+        return exp_accurate(material.params.w * (1.0 - exp_accurate(state)));
     }
     return 1.0;
 }
@@ -254,7 +281,7 @@ fn plastic_project_adjoint(f_trial: MatD, material: Material, mu: f32, lambda: f
             return out;
         }
         // F_e = J^(1/d) I: dF_e = J^(1/d) / (d J) (cof : dF) I.
-        let stretch = select(pow(det_f, 1.0 / 3.0), sqrt(det_f), DIM == 2u);
+        let stretch = select(cube_root(det_f), sqrt(det_f), DIM == 2u);
         out.f = cofactor(f_trial) * (trace(fe_bar) * stretch / (f32(DIM) * det_f));
         return out;
     }
@@ -320,7 +347,7 @@ fn plastic_project_adjoint(f_trial: MatD, material: Material, mu: f32, lambda: f
         // d eps - tr nhat d beta; d excess = (nhat + beta 1) . d eps + tr d beta.
         let k = excess / n;
         let nhat = dev / n;
-        let g = exp(eps - dev * k);
+        let g = exp_accurate_d(eps - dev * k);
         let c = beta * tr / n;
         var jac: MatD;
         for (var i = 0u; i < DIM; i++) {
@@ -355,7 +382,7 @@ fn plastic_project_adjoint(f_trial: MatD, material: Material, mu: f32, lambda: f
     }
     let k = excess * r / n;
     let nhat = dev / n;
-    let g = exp(eps - dev * k);
+    let g = exp_accurate_d(eps - dev * k);
     let c = r * y / n;
     var jac: MatD;
     for (var i = 0u; i < DIM; i++) {
@@ -404,7 +431,7 @@ fn first_piola(law: u32, fe: MatD, mu: f32, lambda: f32) -> MatD {
     if (law == LAW_NEO_HOOKEAN) {
         // P = mu F + (lambda ln J - mu) F^{-T}, J clamped below.
         let jc = max(j, NEO_HOOKEAN_MIN_J);
-        return fe * mu + cofactor(fe) * ((lambda * log(jc) - mu) / jc);
+        return fe * mu + cofactor(fe) * ((lambda * log_accurate(jc) - mu) / jc);
     }
     // Weakly compressible: P = lambda (J - 1) J F^{-T}.
     return cofactor(fe) * (lambda * (j - 1.0));
@@ -459,7 +486,7 @@ fn first_piola_adjoint(law: u32, fe: MatD, mu: f32, lambda: f32, p_bar: MatD) ->
     } else if (law == LAW_NEO_HOOKEAN) {
         let jc = max(j, NEO_HOOKEAN_MIN_J);
         let g = cof * (1.0 / jc);
-        let coefficient = lambda * log(jc) - mu;
+        let coefficient = lambda * log_accurate(jc) - mu;
         if (j > NEO_HOOKEAN_MIN_J) {
             // G = F^{-T}: dG = -G dF^T G and d ln J = G : dF.
             out.f = p_bar * mu + g * (lambda * ddot(p_bar, g)) - g * transpose(p_bar) * g * coefficient;
@@ -468,7 +495,7 @@ fn first_piola_adjoint(law: u32, fe: MatD, mu: f32, lambda: f32, p_bar: MatD) ->
             out.f = p_bar * mu + cofactor_adjoint(fe, p_bar) * (coefficient / jc);
         }
         out.mu = ddot(p_bar, fe - g);
-        out.lambda = ddot(p_bar, g) * log(jc);
+        out.lambda = ddot(p_bar, g) * log_accurate(jc);
     } else {
         // Weakly compressible.
         out.f = cofactor_adjoint(fe, p_bar) * (lambda * (j - 1.0)) + cof * (lambda * ddot(p_bar, cof));

@@ -132,7 +132,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     var state_bar = plastic_bar_out[p];
     if (material.laws.y == PLASTIC_SNOW) {
         // h = exp(xi (1 - e^state)): dh/dstate = -h xi e^state, dh/dxi = h (1 - e^state).
-        let e = exp(update.plastic);
+        let e = exp_accurate(update.plastic);
         state_bar -= h_bar * h * material.params.w * e;
         extra_part[own + 3u] = h_bar * h * (1.0 - e);
     }
