@@ -4,7 +4,7 @@
 // tree (workgroup_sum), so the result does not depend on timing (deterministic, like the scatters).
 
 @group(0) @binding(15) var<storage, read> actuator_of: array<u32>;
-@group(0) @binding(18) var<storage, read> batch_step: array<u32>;
+@group(0) @binding(18) var<storage, read> clock: array<u32>;
 @group(0) @binding(33) var<storage, read> actuation_part: array<f32>;
 // Per signal row and actuator.
 @group(0) @binding(34) var<storage, read_write> actuation_bar: array<f32>;
@@ -20,6 +20,6 @@ fn main(@builtin(local_invocation_index) i: u32, @builtin(workgroup_id) group: v
     }
     let total = workgroup_sum(i, sum);
     if (i == 0u) {
-        actuation_bar[batch_step[0] * params.actuators + a] = total;
+        actuation_bar[clock[0] * params.actuators + a] = total;
     }
 }

@@ -8,14 +8,16 @@
 @group(0) @binding(9) var<storage, read_write> v_out: array<f32>;
 @group(0) @binding(10) var<storage, read_write> c_out: array<f32>;
 @group(0) @binding(12) var<storage, read_write> errors: array<atomic<u32>>;
-@group(0) @binding(18) var<storage, read_write> batch_step: array<u32>;
+@group(0) @binding(18) var<storage, read_write> clock: array<u32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     let p = id.x;
     if (p == 0u) {
-        // The next step reads the next row of actuation signals (this step's p2g is done).
-        batch_step[0] += 1u;
+        // The next step reads the next row of actuation signals and poses the colliders for
+        // its step number (this step's p2g and grid update are done).
+        clock[0] += 1u;
+        clock[1] += 1u;
     }
     if (p >= params.particles) {
         return;

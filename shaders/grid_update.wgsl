@@ -1,6 +1,7 @@
 // Grid update: each node's fixed-point momentum and mass to a velocity, plus gravity, then the
-// domain walls (the CPU reference's contact laws: sticky, slip and separate with Coulomb
-// friction). One invocation per node; writes the node's end-of-step velocity.
+// domain walls by axis and the colliders in order (the CPU reference's contact laws: sticky,
+// slip and separate with Coulomb friction). One invocation per node; writes the node's
+// end-of-step velocity. Compiled after colliders.wgsl.
 
 @group(0) @binding(6) var<storage, read> grid: array<u32>;
 @group(0) @binding(7) var<storage, read_write> grid_v: array<f32>;
@@ -32,6 +33,13 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
             let wall = wall_of(node, a);
             if (wall.side < 2u * DIM) {
                 v = contact(v, wall.normal, wall_kind(wall.side), wall_friction(wall.side));
+            }
+        }
+        let x = node_position(node);
+        for (var c = 0u; c < params.colliders; c++) {
+            let contact_at = collider_contact(c, x, clock[1]);
+            if (contact_at.inside) {
+                v = collider_apply(c, contact_at, v);
             }
         }
     }

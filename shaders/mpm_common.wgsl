@@ -39,6 +39,8 @@ struct Params {
     fixed_bits: u32,
     // Number of materials.
     materials: u32,
+    // Number of colliders (colliders.wgsl).
+    colliders: u32,
 }
 
 // Grid words per node: (DIM momentum components + mass) x (low, high).

@@ -15,10 +15,10 @@
 // Per particle: the actuator driving it (or NO_ACTUATOR) and its fiber direction.
 @group(0) @binding(15) var<storage, read> actuator_of: array<u32>;
 @group(0) @binding(16) var<storage, read> fiber: array<f32>;
-// The batch's actuation signals, one row of params.actuators per step, and the step of the
-// batch being taken (g2p advances it).
+// The batch's actuation signals, one row of params.actuators per step, and the clock: [0] the
+// row of the step being taken, [1] its step number (g2p advances both).
 @group(0) @binding(17) var<storage, read> signals: array<f32>;
-@group(0) @binding(18) var<storage, read> batch_step: array<u32>;
+@group(0) @binding(18) var<storage, read> clock: array<u32>;
 // The plastic state (accumulated plastic strain) before the step.
 @group(0) @binding(19) var<storage, read> plastic_in: array<f32>;
 
@@ -52,7 +52,7 @@ fn load_particle(p: u32) -> Particle {
         for (var a = 0u; a < DIM; a++) {
             out.fiber[a] = fiber[p * DIM + a];
         }
-        out.signal = signals[batch_step[0] * params.actuators + actuator];
+        out.signal = signals[clock[0] * params.actuators + actuator];
     }
     return out;
 }

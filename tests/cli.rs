@@ -380,17 +380,6 @@ fn run_on_the_gpu_writes_the_cpu_frames() {
         assert!(worst < 2e-5, "{file}: GPU and CPU positions differ by {worst}");
     }
 
-    let snow = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/scenes/snowball_3d.toml");
-    let err = one_line_error(&rheo(&[
-        "run",
-        snow.to_str().unwrap(),
-        "--backend",
-        "gpu",
-        "--out",
-        dir.join("x").to_str().unwrap(),
-    ]));
-    // The snowball's wall is a collider.
-    assert!(err.contains("cannot run this scene yet") && err.contains("colliders"), "{err}");
     let err = one_line_error(&rheo(&["run", scene.to_str().unwrap(), "--backend", "gpu", "--f64"]));
     assert!(err.contains("single precision"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();

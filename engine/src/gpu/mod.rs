@@ -16,7 +16,8 @@ mod tape;
 pub use buffers::{download, upload};
 pub use context::{GpuContext, GpuOptions};
 pub use mpm::{
-    FORWARD_BITS, GRADIENT_BITS, GpuMaterial, GpuSimulation, GpuStepAdjoint, MathCheck, Params, math_on_gpu,
+    FORWARD_BITS, GRADIENT_BITS, GpuCollider, GpuMaterial, GpuSimulation, GpuStepAdjoint, MathCheck, Params,
+    math_on_gpu,
 };
 pub use smoke::self_test;
 pub use tape::GpuTape;
@@ -39,8 +40,13 @@ pub const MPM_MATERIALS: (&str, &str) = ("materials", include_str!("../../../sha
 /// recomputes the forward's): a part of both kernels' sources.
 pub const P2G_INPUTS: (&str, &str) = ("p2g_inputs", include_str!("../../../shaders/p2g_inputs.wgsl"));
 
+/// The colliders (their table, shapes, poses and contact): a part of grid_update and its
+/// adjoint.
+pub const COLLIDERS: (&str, &str) = ("colliders", include_str!("../../../shaders/colliders.wgsl"));
+
 /// The MPM step kernels and their adjoints, each compiled as a dimension prelude +
-/// [`MPM_COMMON`] + [`MPM_MATERIALS`] + the kernel (p2g's two with [`P2G_INPUTS`] first).
+/// [`MPM_COMMON`] + [`MPM_MATERIALS`] + the kernel (p2g's two with [`P2G_INPUTS`] first, the
+/// grid update's two with [`COLLIDERS`] first).
 pub const MPM_KERNELS: &[(&str, &str)] = &[
     ("p2g", concat!(include_str!("../../../shaders/p2g_inputs.wgsl"), "\n", include_str!("../../../shaders/p2g.wgsl"))),
     (
@@ -51,8 +57,22 @@ pub const MPM_KERNELS: &[(&str, &str)] = &[
             include_str!("../../../shaders/p2g_adjoint.wgsl")
         ),
     ),
-    ("grid_update", include_str!("../../../shaders/grid_update.wgsl")),
-    ("grid_update_adjoint", include_str!("../../../shaders/grid_update_adjoint.wgsl")),
+    (
+        "grid_update",
+        concat!(
+            include_str!("../../../shaders/colliders.wgsl"),
+            "\n",
+            include_str!("../../../shaders/grid_update.wgsl")
+        ),
+    ),
+    (
+        "grid_update_adjoint",
+        concat!(
+            include_str!("../../../shaders/colliders.wgsl"),
+            "\n",
+            include_str!("../../../shaders/grid_update_adjoint.wgsl")
+        ),
+    ),
     ("g2p", include_str!("../../../shaders/g2p.wgsl")),
     ("g2p_adjoint", include_str!("../../../shaders/g2p_adjoint.wgsl")),
     // Not steps: the per-actuator sum of the P2G adjoint's signal gradients, and the sums of
@@ -87,6 +107,7 @@ mod tests {
         listed.push(super::MPM_COMMON.0);
         listed.push(super::MPM_MATERIALS.0);
         listed.push(super::P2G_INPUTS.0);
+        listed.push(super::COLLIDERS.0);
         listed.sort();
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shaders");
         let mut on_disk: Vec<String> = std::fs::read_dir(&dir)

@@ -6,8 +6,8 @@
 //! What runs on the GPU so far, in 2D and 3D, in f32: the fixed-corotated, neo-Hookean,
 //! weakly compressible and StVK-Hencky elastic laws, every plastic law (the fluid's, von
 //! Mises, Drucker-Prager, snow, viscoplastic), Newtonian viscosity, actuation (DiffTaichi-style
-//! active stress along fibers), gravity and the domain walls (all contact laws). Colliders are
-//! still CPU-only; [`GpuSimulation::new`] names what a model uses that the GPU cannot run yet.
+//! active stress along fibers), gravity, the domain walls and the colliders (every shape, every
+//! contact law, with their velocities, spins and paths): every model the CPU runs.
 //!
 //! Backward: [`GpuSimulation::step_adjoint`] runs one step's adjoint kernels (`g2p_adjoint`,
 //! `grid_update_adjoint`, `p2g_adjoint`, then the sums `actuation_sum` and `reduce`) for
@@ -18,8 +18,7 @@ use super::{GpuContext, download, mpm_kernel_source, upload};
 use crate::error::{Error, Result};
 use crate::material::{ElasticLaw, Material, PlasticLaw};
 use crate::math::{Matrix, Vector};
-use crate::mpm::MaterialGradient;
-use crate::mpm::{Contact, Model, State};
+use crate::mpm::{Collider, ColliderStepGradient, Contact, MaterialGradient, Model, Shape, State};
 
 /// Mirror of `Params` in `shaders/mpm_common.wgsl` (a test checks the layout against the
 /// shader's).
@@ -61,6 +60,10 @@ pub struct Params {
     pub fixed_bits: u32,
     /// Number of materials.
     pub materials: u32,
+    /// Number of colliders.
+    pub colliders: u32,
+    /// Padding to the shader struct's size (a multiple of 16 bytes).
+    pub _padding: [u32; 3],
 }
 
 /// Fixed-point width of a forward-only simulation: the largest contribution is one i32 (one
@@ -105,8 +108,9 @@ pub struct GpuSimulation {
     errors: wgpu::Buffer,
     /// Actuation signals, one row per step of a submission (SIGNAL_ROWS rows).
     signals: wgpu::Buffer,
-    /// The step within the submission (cleared before each; g2p advances it).
-    batch_step: wgpu::Buffer,
+    /// The clock: the signal row of the step being taken and its step number (written before
+    /// each submission; g2p advances both).
+    clock: wgpu::Buffer,
     pub(super) actuators: usize,
     pipelines: [wgpu::ComputePipeline; 3],
     /// Per state-buffer direction, the bind groups of p2g, grid_update and g2p.
@@ -114,6 +118,8 @@ pub struct GpuSimulation {
     model_buffers: ModelBuffers,
     /// Number of materials.
     materials: usize,
+    /// Number of colliders.
+    colliders: usize,
     /// The adjoint's buffers and kernels, made by the first backward step.
     adjoint: Option<Adjoint>,
     /// The fixed-point width of the scatters.
@@ -130,6 +136,9 @@ struct ModelBuffers {
     materials: wgpu::Buffer,
     actuator_of: wgpu::Buffer,
     fiber: wgpu::Buffer,
+    /// The collider table and the colliders' paths (`shaders/colliders.wgsl`).
+    colliders: wgpu::Buffer,
+    collider_path: wgpu::Buffer,
     /// The grid update's node velocities.
     grid_v: wgpu::Buffer,
 }
@@ -156,6 +165,13 @@ struct Adjoint {
     /// then per material dL/d(viscosity) and dL/d(plastic parameters) (per particle parts).
     gravity: Reduction,
     extra: Reduction,
+    /// Per collider, one backward step's [`ColliderStepGradient`] (per node parts; its sums are
+    /// cleared before each step, then copied into row `row` of `collider_steps`).
+    collider: Reduction,
+    /// The collider sums of each backward step, one row per step of a rollout.
+    collider_steps: wgpu::Buffer,
+    /// Rows `collider_steps` holds.
+    collider_rows: usize,
 }
 
 /// A sum of per-item gradient parts on the device (`shaders/reduce.wgsl`), added up over the
@@ -189,7 +205,8 @@ impl Reduction {
             mapped_at_creation: false,
         });
         gpu.queue.write_buffer(&uniform, 0, bytemuck::cast_slice(&params));
-        let partials = upload(gpu, "reduce partials", &vec![0f32; groups as usize * components]);
+        // At least one value: a binding is never empty (no colliders: no components).
+        let partials = upload(gpu, "reduce partials", &vec![0f32; (groups as usize * components).max(1)]);
         let sums = upload(gpu, "reduce sums", &vec![0f32; components.max(1)]);
         let entries = [(40, &uniform), (41, parts), (42, &partials), (43, &sums)];
         let bind_groups = [
@@ -215,6 +232,9 @@ pub struct GpuStepAdjoint<const D: usize> {
     pub input: State<f32, D>,
     /// dL/d(each actuation signal of the step), summed over its particles on the device.
     pub actuation: Vec<f32>,
+    /// Per collider, the step's share of its gradient ([`crate::mpm::ColliderGradient::add_step`] adds it
+    /// up).
+    pub colliders: Vec<ColliderStepGradient<f32, D>>,
 }
 
 /// Mirror of `Material` in `shaders/materials.wgsl`: one entry of the kernels' material table
@@ -228,12 +248,63 @@ pub struct GpuMaterial {
     pub params: [f32; 4],
 }
 
-/// The p2g kernel's material table, or what in `model` the GPU kernels cannot run yet.
-fn material_table<const D: usize>(model: &Model<f32, D>) -> std::result::Result<Vec<GpuMaterial>, String> {
-    if !model.colliders.is_empty() {
-        return Err("colliders are not on the GPU yet".into());
+/// Mirror of `Collider` in `shaders/colliders.wgsl`: one entry of the grid update's collider
+/// table (a test checks the layout against the shader's).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct GpuCollider {
+    /// Shape code, contact kind, the first entry of its path in the path buffer, its path's
+    /// steps.
+    pub codes: [u32; 4],
+    /// The half space's point, the centre, or the capsule's or cylinder's end a; then the radius.
+    pub a: [f32; 4],
+    /// The half space's normal, the box's half extents, or the other end b; then the friction.
+    pub b: [f32; 4],
+    /// Constant translational velocity.
+    pub velocity: [f32; 4],
+    /// Angular velocity.
+    pub angular_velocity: [f32; 4],
+}
+
+/// Gradient parts per collider and node (`COLLIDER_GRADIENTS` of `shaders/colliders.wgsl`): a
+/// [`ColliderStepGradient`], dL/d(surface velocity), dL/d(angular velocity), dL/d(displacement).
+const fn collider_gradients(dim: usize) -> usize {
+    2 * dim + 3
+}
+
+/// The collider table and the path buffer of `shaders/colliders.wgsl`: per collider its path's
+/// velocities, then the sums of the velocities before each step (the CPU's own, so that the
+/// poses are the CPU's).
+fn collider_tables<const D: usize>(colliders: &[Collider<f32, D>]) -> (Vec<GpuCollider>, Vec<[f32; 4]>) {
+    let four = |v: &Vector<f32, D>, w: f32| {
+        let mut out = [0.0, 0.0, 0.0, w];
+        out[..D].copy_from_slice(v.as_slice());
+        out
+    };
+    let mut table = Vec::with_capacity(colliders.len());
+    let mut path = Vec::new();
+    for c in colliders {
+        let velocities = c.path.velocities();
+        let (shape, a, b, radius) = match c.shape {
+            Shape::HalfSpace { point, normal } => (0, point, normal, 0.0),
+            Shape::Box { center, half_extents } => (1, center, half_extents, 0.0),
+            Shape::Sphere { center, radius } => (2, center, Vector::<f32, D>::zeros(), radius),
+            Shape::Capsule { a, b, radius } => (3, a, b, radius),
+            Shape::Cylinder { a, b, radius } => (4, a, b, radius),
+        };
+        let (kind, friction) = contact_code(&c.contact);
+        let w = c.angular_velocity;
+        table.push(GpuCollider {
+            codes: [shape, kind, path.len() as u32, velocities.len() as u32],
+            a: four(&a, radius),
+            b: four(&b, friction),
+            velocity: four(&c.velocity, 0.0),
+            angular_velocity: [w[0], w[1], w[2], 0.0],
+        });
+        path.extend(velocities.iter().map(|v| four(v, 0.0)));
+        path.extend((0..=velocities.len()).map(|k| four(&c.path.sum_before(k), 0.0)));
     }
-    Ok(model.materials.iter().map(gpu_material).collect())
+    (table, path)
 }
 
 /// A material as the kernels' table holds it (the codes of `shaders/materials.wgsl`).
@@ -329,7 +400,7 @@ fn p2g_input_entries<'a>(
     i: &'a StateBuffers,
     m: &'a ModelBuffers,
     signals: &'a wgpu::Buffer,
-    batch_step: &'a wgpu::Buffer,
+    clock: &'a wgpu::Buffer,
 ) -> [(u32, &'a wgpu::Buffer); 13] {
     [
         (0, &m.uniform),
@@ -343,7 +414,7 @@ fn p2g_input_entries<'a>(
         (15, &m.actuator_of),
         (16, &m.fiber),
         (17, signals),
-        (18, batch_step),
+        (18, clock),
         (19, &i.plastic),
     ]
 }
@@ -359,7 +430,7 @@ fn forward_bind_groups(
     grid: &wgpu::Buffer,
     errors: &wgpu::Buffer,
     signals: &wgpu::Buffer,
-    batch_step: &wgpu::Buffer,
+    clock: &wgpu::Buffer,
 ) -> [[wgpu::BindGroup; 3]; 2] {
     [0, 1].map(|from| {
         let (i, o) = (&states[from], &states[1 - from]);
@@ -368,12 +439,24 @@ fn forward_bind_groups(
                 gpu,
                 &pipelines[0],
                 &[
-                    &p2g_input_entries(i, m, signals, batch_step)[..],
+                    &p2g_input_entries(i, m, signals, clock)[..],
                     &[(6, grid), (11, &o.f), (12, errors), (20, &o.plastic)],
                 ]
                 .concat(),
             ),
-            bind_group(gpu, &pipelines[1], &[(0, &m.uniform), (6, grid), (7, &m.grid_v), (12, errors)]),
+            bind_group(
+                gpu,
+                &pipelines[1],
+                &[
+                    (0, &m.uniform),
+                    (6, grid),
+                    (7, &m.grid_v),
+                    (12, errors),
+                    (18, clock),
+                    (44, &m.colliders),
+                    (45, &m.collider_path),
+                ],
+            ),
             bind_group(
                 gpu,
                 &pipelines[2],
@@ -385,7 +468,7 @@ fn forward_bind_groups(
                     (9, &o.v),
                     (10, &o.c),
                     (12, errors),
-                    (18, batch_step),
+                    (18, clock),
                 ],
             ),
         ]
@@ -425,8 +508,8 @@ impl GpuSimulation {
         fixed_bits: u32,
     ) -> Result<Self> {
         model.validate(state)?;
-        let material_table = material_table(model)
-            .map_err(|why| Error::InvalidArgument(format!("the GPU backend cannot run this scene yet: {why}")))?;
+        let material_table: Vec<GpuMaterial> = model.materials.iter().map(gpu_material).collect();
+        let (collider_table, collider_path) = collider_tables(&model.colliders);
         let n = state.len();
         let spec = &model.grid;
         let nodes = spec.node_count();
@@ -438,6 +521,7 @@ impl GpuSimulation {
             actuation_stress: model.actuation_stress,
             fixed_bits,
             materials: model.materials.len() as u32,
+            colliders: model.colliders.len() as u32,
             dt: model.dt,
             dx: spec.dx,
             inv_dx: 1.0 / spec.dx,
@@ -480,8 +564,11 @@ impl GpuSimulation {
             let actuator_of = upload(gpu, "actuator of", &model.particles.actuator);
             let fiber = upload(gpu, "fiber", &flat(&model.particles.fiber));
             let signals = upload(gpu, "signals", &vec![0f32; (SIGNAL_ROWS * model.actuator_count).max(1)]);
-            let batch_step = upload(gpu, "batch step", &[0u32]);
+            let clock = upload(gpu, "clock", &[0u32; 2]);
             let materials = upload(gpu, "materials", &material_table);
+            // A table of one unused entry when there are none: a binding is never empty.
+            let colliders = upload(gpu, "colliders", &[&collider_table[..], &[GpuCollider::default()]].concat());
+            let collider_path = upload(gpu, "collider paths", &[&collider_path[..], &[[0.0; 4]]].concat());
             let grid = upload(gpu, "grid", &vec![0u32; nodes * 2 * (D + 1)]);
             let grid_v = upload(gpu, "grid velocity", &vec![0f32; nodes * D]);
             let errors = upload(gpu, "errors", &[NO_ERROR; ERROR_SLOTS]);
@@ -493,12 +580,22 @@ impl GpuSimulation {
             });
             gpu.queue.write_buffer(&uniform, 0, bytemuck::bytes_of(&params));
             let pipelines = ["p2g", "grid_update", "g2p"].map(|name| compute_pipeline(gpu, D, name, "main"));
-            let model_buffers = ModelBuffers { uniform, props, material_of, materials, actuator_of, fiber, grid_v };
+            let model_buffers = ModelBuffers {
+                uniform,
+                props,
+                material_of,
+                materials,
+                actuator_of,
+                fiber,
+                colliders,
+                collider_path,
+                grid_v,
+            };
             let bind_groups =
-                forward_bind_groups(gpu, &pipelines, &states, &model_buffers, &grid, &errors, &signals, &batch_step);
-            (states, grid, errors, pipelines, bind_groups, signals, batch_step, model_buffers)
+                forward_bind_groups(gpu, &pipelines, &states, &model_buffers, &grid, &errors, &signals, &clock);
+            (states, grid, errors, pipelines, bind_groups, signals, clock, model_buffers)
         };
-        let (states, grid, errors, pipelines, bind_groups, signals, batch_step, model_buffers) =
+        let (states, grid, errors, pipelines, bind_groups, signals, clock, model_buffers) =
             gpu.checked("setting up the MPM kernels", build)?;
         Ok(GpuSimulation {
             gpu: gpu.clone(),
@@ -511,12 +608,13 @@ impl GpuSimulation {
             grid,
             errors,
             signals,
-            batch_step,
+            clock,
             actuators: model.actuator_count,
             pipelines,
             bind_groups,
             model_buffers,
             materials: model.materials.len(),
+            colliders: model.colliders.len(),
             adjoint: None,
             fixed_bits,
             signal_rows: SIGNAL_ROWS,
@@ -575,7 +673,7 @@ impl GpuSimulation {
     /// signal buffer on; the error flags are left for the caller to check.
     pub(super) fn run_steps(&mut self, steps: usize, first_row: usize) -> Result<()> {
         let groups = |count: usize| (count as u32).div_ceil(64);
-        self.gpu.queue.write_buffer(&self.batch_step, 0, bytemuck::bytes_of(&(first_row as u32)));
+        self.set_clock(first_row);
         let encode = || {
             let mut encoder =
                 self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("steps") });
@@ -596,6 +694,12 @@ impl GpuSimulation {
         self.current = (self.current + steps) % 2;
         self.step += steps;
         Ok(())
+    }
+
+    /// Sets the clock for a submission whose first step reads signal row `row`: the row and the
+    /// current state's step.
+    fn set_clock(&self, row: usize) {
+        self.gpu.queue.write_buffer(&self.clock, 0, bytemuck::cast_slice(&[row as u32, self.step as u32]));
     }
 
     /// The error flags the kernels raised, as an error naming `within` (the steps they ran).
@@ -642,7 +746,11 @@ impl GpuSimulation {
         self.upload_bar(0, out_bar);
         self.run_backward_step(0, 0)?;
         self.check_errors(&format!("the backward step of step {}", self.step + 1))?;
-        Ok(GpuStepAdjoint { input: self.download_bar::<D>(1)?, actuation: self.download_actuation_bar(1)? })
+        Ok(GpuStepAdjoint {
+            input: self.download_bar::<D>(1)?,
+            actuation: self.download_actuation_bar(1)?,
+            colliders: self.download_collider_steps::<D>(1)?.pop().unwrap_or_default(),
+        })
     }
 
     /// Checks that the backward kernels can run this simulation and makes them on first use.
@@ -703,15 +811,54 @@ impl GpuSimulation {
         download(&self.gpu, &adjoint.actuation_bar, rows * self.actuators)
     }
 
+    /// Per backward step written so far (rows `0..rows` of a rollout), each collider's share of
+    /// its gradient.
+    pub(super) fn download_collider_steps<const D: usize>(
+        &self,
+        rows: usize,
+    ) -> Result<Vec<Vec<ColliderStepGradient<f32, D>>>> {
+        let adjoint = self.adjoint.as_ref().expect("the adjoint is prepared");
+        if self.colliders == 0 {
+            return Ok(vec![Vec::new(); rows]);
+        }
+        let per = collider_gradients(D);
+        let values: Vec<f32> = download(&self.gpu, &adjoint.collider_steps, rows * self.colliders * per)?;
+        let vector = |v: &[f32]| Vector::<f32, D>::from_column_slice(v);
+        Ok(values
+            .chunks(self.colliders * per)
+            .map(|row| {
+                row.chunks(per)
+                    .map(|g| ColliderStepGradient {
+                        surface_velocity: vector(&g[..D]),
+                        angular_velocity: [g[D], g[D + 1], g[D + 2]],
+                        displacement: vector(&g[D + 3..]),
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// Makes room for the collider sums of `rows` backward steps (one per step of a rollout).
+    pub(super) fn reserve_collider_rows(&mut self, rows: usize) -> Result<()> {
+        let adjoint = self.adjoint.as_mut().expect("the adjoint is prepared");
+        if rows > adjoint.collider_rows {
+            let size = rows * adjoint.collider.components;
+            let make = || upload(&self.gpu, "collider step gradients", &vec![0f32; size.max(1)]);
+            adjoint.collider_steps = self.gpu.checked("making the collider gradient rows", make)?;
+            adjoint.collider_rows = rows;
+        }
+        Ok(())
+    }
+
     /// One backward step from the current state in one submission: the step's scatter and grid
     /// update recomputed, then the adjoint kernels, reading dL/d(output) from gradient set `d`
-    /// and writing dL/d(input) into set `1 - d`; its signals are row `row`. The error flags are
-    /// left for the caller to check.
+    /// and writing dL/d(input) into set `1 - d`; its signals and collider sums are row `row`.
+    /// The error flags are left for the caller to check.
     pub(super) fn run_backward_step(&self, d: usize, row: usize) -> Result<()> {
         let adjoint = self.adjoint.as_ref().expect("the adjoint is prepared");
         let groups = |count: usize| (count as u32).div_ceil(64);
         let from = self.current;
-        self.gpu.queue.write_buffer(&self.batch_step, 0, bytemuck::bytes_of(&(row as u32)));
+        self.set_clock(row);
         let encode = || {
             let mut encoder = self
                 .gpu
@@ -720,6 +867,7 @@ impl GpuSimulation {
             encoder.clear_buffer(&self.grid, 0, None);
             encoder.clear_buffer(&adjoint.grid_bar, 0, None);
             encoder.clear_buffer(&adjoint.bar_bound, 0, None);
+            encoder.clear_buffer(&adjoint.collider.sums, 0, None);
             {
                 let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: Some("backward step"),
@@ -746,6 +894,19 @@ impl GpuSimulation {
                 }
                 adjoint.gravity.encode(&mut pass, &adjoint.reduce_pipelines);
                 adjoint.extra.encode(&mut pass, &adjoint.reduce_pipelines);
+                if self.colliders > 0 {
+                    adjoint.collider.encode(&mut pass, &adjoint.reduce_pipelines);
+                }
+            }
+            if self.colliders > 0 {
+                let bytes = (adjoint.collider.components * size_of::<f32>()) as u64;
+                encoder.copy_buffer_to_buffer(
+                    &adjoint.collider.sums,
+                    0,
+                    &adjoint.collider_steps,
+                    row as u64 * bytes,
+                    bytes,
+                );
             }
             self.gpu.queue.submit([encoder.finish()]);
         };
@@ -783,6 +944,11 @@ impl GpuSimulation {
             [compute_pipeline(gpu, D, "reduce", "partial"), compute_pipeline(gpu, D, "reduce", "total")];
         let gravity = Reduction::new(gpu, &reduce_pipelines, &gravity_part, nodes, D);
         let extra = Reduction::new(gpu, &reduce_pipelines, &extra_part, n, extra_parts);
+        let collider_parts = self.colliders * collider_gradients(D);
+        let collider_part = zeros("collider gradient parts", nodes * collider_parts);
+        let collider = Reduction::new(gpu, &reduce_pipelines, &collider_part, nodes, collider_parts);
+        // One row: a single backward step's (a recorded rollout reserves its horizon).
+        let collider_steps = zeros("collider step gradients", collider_parts);
         let pipelines = [
             compute_pipeline(gpu, D, "g2p_adjoint", "bound"),
             compute_pipeline(gpu, D, "g2p_adjoint", "main"),
@@ -824,17 +990,21 @@ impl GpuSimulation {
                         &[
                             (0, &m.uniform),
                             (6, &self.grid),
+                            (18, &self.clock),
                             (25, &grid_bar),
                             (26, &node_bar),
                             (31, &bar_bound),
                             (35, &gravity_part),
+                            (44, &m.colliders),
+                            (45, &m.collider_path),
+                            (46, &collider_part),
                         ],
                     ),
                     bind_group(
                         gpu,
                         &pipelines[3],
                         &[
-                            &p2g_input_entries(i, m, &self.signals, &self.batch_step)[..],
+                            &p2g_input_entries(i, m, &self.signals, &self.clock)[..],
                             &[
                                 (12, &self.errors),
                                 (24, fo),
@@ -858,7 +1028,7 @@ impl GpuSimulation {
                         &[
                             (0, &m.uniform),
                             (15, &m.actuator_of),
-                            (18, &self.batch_step),
+                            (18, &self.clock),
                             (33, &actuation_part),
                             (34, &actuation_bar),
                         ],
@@ -877,6 +1047,9 @@ impl GpuSimulation {
             reduce_pipelines,
             gravity,
             extra,
+            collider,
+            collider_steps,
+            collider_rows: 1,
         }
     }
 
@@ -966,7 +1139,7 @@ impl GpuSimulation {
                 &self.grid,
                 &self.errors,
                 &self.signals,
-                &self.batch_step,
+                &self.clock,
             );
             // Made again, against the new buffer, when next needed.
             self.adjoint = None;

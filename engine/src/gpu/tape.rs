@@ -50,6 +50,7 @@ impl GpuSimulation {
             self.set_signals(horizon, &flat)?;
             self.prepare_adjoint::<D>()?;
         }
+        self.reserve_collider_rows(horizon)?;
         let slots = self.gpu.checked("making the tape's stored states", || {
             (0..schedule.slots_used).map(|k| self.state_buffers::<D>(&format!("stored state {k}"))).collect()
         })?;
@@ -92,8 +93,9 @@ impl GpuTape<'_> {
 
     /// Runs `loss` backward through the recorded rollout: its value and its gradients with
     /// respect to the initial state, the per-particle parameters (mass, volume, Lamé), the
-    /// actuation, gravity, the actuation stress and each material's viscosity and plastic
-    /// parameters. `model` is the one the simulation was made from (the loss reads it).
+    /// actuation, gravity, the actuation stress, each material's viscosity and plastic
+    /// parameters, and each collider's motion (velocity, angular velocity, path). `model` is
+    /// the one the simulation was made from (the loss reads it).
     pub fn backward<const D: usize>(
         mut self,
         model: &Model<f32, D>,
@@ -160,6 +162,15 @@ impl GpuTape<'_> {
         grads.gravity = crate::math::Vector::<f32, D>::from_column_slice(&gravity);
         grads.actuation_stress = actuation_stress;
         grads.materials = materials;
+        // Each step's collider sums, added up as the CPU tape does (last step first).
+        let collider_steps = self.sim.download_collider_steps::<D>(horizon)?;
+        for (row, sums) in collider_steps.iter().enumerate().rev() {
+            let step = self.first_step + row;
+            let t = step as f32 * model.dt;
+            for (gradient, sum) in grads.colliders.iter_mut().zip(sums) {
+                gradient.add_step(step, t, sum);
+            }
+        }
         Ok(Gradients { loss: value, initial, model: grads, actuation, checkpointing: self.report })
     }
 }

@@ -260,7 +260,7 @@ impl<T: Real, const D: usize> ColliderPath<T, D> {
     }
 
     /// The sum of the velocities of the steps before `step`.
-    fn sum_before(&self, step: usize) -> Vector<T, D> {
+    pub(crate) fn sum_before(&self, step: usize) -> Vector<T, D> {
         self.sums.get(step.min(self.velocities.len())).copied().unwrap_or_else(Vector::<T, D>::zeros)
     }
 }
