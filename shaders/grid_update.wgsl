@@ -7,8 +7,12 @@
 @group(0) @binding(7) var<storage, read_write> grid_v: array<f32>;
 @group(0) @binding(12) var<storage, read_write> errors: array<atomic<u32>>;
 
-// The 64-bit integer at (word, word + 1) divided by scale; flags a sum nearing its range.
+// The sum at (word, word + 1) divided by scale: the 64-bit integer, flagged when nearing its
+// range, or with the float scatter the f32 in the low word.
 fn read_fixed(word: u32, scale: f32, node: u32) -> f32 {
+    if (FLOAT_SCATTER) {
+        return bitcast<f32>(grid[word]) / scale;
+    }
     let hi = bitcast<i32>(grid[word + 1u]);
     if (abs(hi) >= 0x40000000) {
         atomicMin(&errors[2], node);

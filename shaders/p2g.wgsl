@@ -1,24 +1,13 @@
 // Particle to grid: each particle's deformation update (F* = (I + dt C) F, the return mapping,
 // the elastic law's stress, viscosity) and the scatter of its mass and momentum with the MLS
 // stress term: m_i += w m, (m v)_i += w (m v + A (x_i - x_p)), A = m C - dt V (4 / dx^2) tau.
-// One invocation per particle; the grid sums are 64-bit fixed point (see mpm_common.wgsl).
+// One invocation per particle; the grid sums are 64-bit fixed point (scatter_fixed.wgsl) or,
+// the fast path, f32 atomics (scatter_float.wgsl): one of them is compiled in.
 
-@group(0) @binding(6) var<storage, read_write> grid: array<atomic<u32>>;
 // The plastic state after the step (p2g_inputs.wgsl reads the one before).
 @group(0) @binding(20) var<storage, read_write> plastic_out: array<f32>;
 @group(0) @binding(11) var<storage, read_write> f_out: array<f32>;
 @group(0) @binding(12) var<storage, read_write> errors: array<atomic<u32>>;
-
-// Adds round(value) (value already scaled) to the 64-bit integer at words (word, word + 1).
-fn add_fixed(word: u32, value: f32) {
-    let add = fixed_words(value);
-    let old = atomicAdd(&grid[word], add.x);
-    let carry = select(0u, 1u, old + add.x < old);
-    let add_hi = add.y + carry;
-    if (add_hi != 0u) {
-        atomicAdd(&grid[word + 1u], add_hi);
-    }
-}
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {
@@ -55,8 +44,8 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
         let contribution = (momentum + affine_dx * n.offset) * n.w;
         let word = node_words(n.index);
         for (var a = 0u; a < DIM; a++) {
-            add_fixed(word + 2u * a, contribution[a] * params.momentum_scale);
+            scatter_add(word + 2u * a, contribution[a] * params.momentum_scale);
         }
-        add_fixed(word + 2u * DIM, mass * n.w * params.mass_scale);
+        scatter_add(word + 2u * DIM, mass * n.w * params.mass_scale);
     }
 }

@@ -1045,3 +1045,51 @@ fn push_task_on_the_gpu_follows_the_cpu() {
     let losses: Vec<f64> = on_gpu.history.iter().map(|i| i.loss).chain([on_gpu.final_loss]).collect();
     assert!(losses.windows(2).all(|w| w[1] < w[0]), "the push should improve: {losses:?}");
 }
+
+/// The optional fast scatter (f32 atomics, where the device has them; lavapipe does): GPU f32
+/// against CPU f64 within the same bounds as the deterministic scatter (its sums round like
+/// the CPU's own f32 sums, in another order). A device without the feature is refused with an
+/// error naming it; the backward pass refuses the fast scatter.
+#[test]
+fn gpu_float_atomic_scatter_matches_the_cpu_reference() {
+    use rheo_engine::gpu::Scatter;
+    let gpu = gpu();
+    fn float_run<const D: usize>(
+        gpu: &GpuContext,
+        (model, state): (Model<f32, D>, State<f32, D>),
+        steps: usize,
+    ) -> State<f32, D> {
+        let mut sim = GpuSimulation::new_with_scatter(gpu, &model, &state, Scatter::FloatAtomics)
+            .unwrap_or_else(|e| panic!("{e}"));
+        sim.run(steps).unwrap_or_else(|e| panic!("{e}"));
+        sim.state::<D>().unwrap()
+    }
+    let check = |name: &str, error: f64, f32_error: f64, tolerance: f64| {
+        eprintln!("{name}: float-atomic GPU - CPU f64 {error:.3e}, CPU f32 - CPU f64 {f32_error:.3e}");
+        assert!(error < tolerance, "{name}: the float-atomic scatter's positions differ by {error}");
+    };
+    let reference = cpu_run(scene_2d::<f64>(), 300);
+    let f32_error = worst(&cpu_run(scene_2d::<f32>(), 300), &reference);
+    check("2D jelly", worst(&float_run(&gpu, scene_2d::<f32>(), 300), &reference), f32_error, 2e-5);
+    let reference = cpu_run(scene_3d::<f64>(), 150);
+    let f32_error = worst(&cpu_run(scene_3d::<f32>(), 150), &reference);
+    check("3D jelly", worst(&float_run(&gpu, scene_3d::<f32>(), 150), &reference), f32_error, 2e-5);
+    let reference = cpu_run(colliders_2d::<f64>(), 300);
+    let f32_error = worst(&cpu_run(colliders_2d::<f32>(), 300), &reference);
+    check("2D colliders", worst(&float_run(&gpu, colliders_2d::<f32>(), 300), &reference), f32_error, 5e-6);
+
+    let (model, state) = scene_2d::<f32>();
+    let mut sim = GpuSimulation::new_with_scatter(&gpu, &model, &state, Scatter::FloatAtomics).unwrap();
+    let e = sim.step_adjoint(&[], &state).err().unwrap().to_string();
+    assert!(e.contains("new_differentiable"), "{e}");
+
+    // A device opened without float atomics.
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    let adapter =
+        rheo_engine::gpu::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default())).unwrap();
+    let (device, queue) =
+        rheo_engine::gpu::block_on(adapter.request_device(&wgpu::DeviceDescriptor::default())).unwrap();
+    let plain = GpuContext::from_device(device, queue, adapter.get_info());
+    let e = GpuSimulation::new_with_scatter(&plain, &model, &state, Scatter::FloatAtomics).err().unwrap().to_string();
+    assert!(e.contains("SHADER_FLOAT32_ATOMIC"), "{e}");
+}

@@ -5,7 +5,7 @@ use super::{Backend, SimulationJob, actuation, rate, with_simulation};
 use clap::Args;
 use rheo_engine::diff::Budget;
 use rheo_engine::diff::task::Task;
-use rheo_engine::gpu::{GpuContext, GpuOptions, GpuSimulation};
+use rheo_engine::gpu::{GpuContext, GpuOptions, GpuSimulation, Scatter};
 use rheo_engine::io::{json_number, json_string};
 use rheo_engine::math::Real;
 use rheo_engine::mpm::Simulation;
@@ -36,6 +36,10 @@ pub struct BenchArgs {
     /// Where the steps run.
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     backend: Backend,
+    /// GPU, forward scenes: scatter with f32 atomics (faster where the device has them, not
+    /// bitwise reproducible) instead of the deterministic fixed-point sums.
+    #[arg(long)]
+    float_atomics: bool,
 }
 
 /// The gradient benchmark: DiffTaichi's walker, one forward+backward iteration at a time.
@@ -121,9 +125,18 @@ fn scenes_dir() -> PathBuf {
 
 /// Runs the cases `args` select and prints one line each.
 pub fn bench(args: &BenchArgs) -> Result<()> {
+    if args.float_atomics && args.backend != Backend::Gpu {
+        return Err(Error::InvalidArgument("--float-atomics is a GPU option: add --backend gpu".into()));
+    }
     if args.scene.as_deref() == Some(WALKER) {
+        if args.float_atomics {
+            return Err(Error::InvalidArgument(
+                "--float-atomics runs forward only; the walker's benchmark runs backward too".into(),
+            ));
+        }
         return bench_walker(args);
     }
+    let scatter = if args.float_atomics { Scatter::FloatAtomics } else { Scatter::FixedPoint };
     let built_in = |(name, warmup, steps): (&str, usize, usize)| Case {
         name: name.to_string(),
         file: scenes_dir().join(format!("{name}.toml")),
@@ -155,11 +168,12 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
             Backend::Gpu => {
                 let gpu = GpuContext::new(&GpuOptions::from_env()?)?;
                 let timing = match scene.dim() {
-                    2 => gpu_timed::<2>(&gpu, &scene, case.warmup, steps)?,
-                    _ => gpu_timed::<3>(&gpu, &scene, case.warmup, steps)?,
+                    2 => gpu_timed::<2>(&gpu, &scene, case.warmup, steps, scatter)?,
+                    _ => gpu_timed::<3>(&gpu, &scene, case.warmup, steps, scatter)?,
                 };
                 let label = if gpu.is_software() { " (software rendering, not a GPU figure)" } else { "" };
-                (timing, Some(format!("{}{label}", gpu.describe())))
+                let how = if args.float_atomics { ", float-atomic scatter" } else { "" };
+                (timing, Some(format!("{}{how}{label}", gpu.describe())))
             }
         };
         let peak = peak_rss_bytes();
@@ -227,9 +241,15 @@ impl SimulationJob for Timed {
 
 /// Like [`Timed`] on the GPU backend: the warm-up and the timed steps each run as one
 /// submission; the time includes waiting for the device to finish.
-fn gpu_timed<const D: usize>(gpu: &GpuContext, scene: &Scene, warmup: usize, steps: usize) -> Result<Timing> {
+fn gpu_timed<const D: usize>(
+    gpu: &GpuContext,
+    scene: &Scene,
+    warmup: usize,
+    steps: usize,
+    scatter: Scatter,
+) -> Result<Timing> {
     let sim = scene.build::<f32, D>()?;
-    let mut gpu_sim = GpuSimulation::new(gpu, &sim.model, &sim.state)?;
+    let mut gpu_sim = GpuSimulation::new_with_scatter(gpu, &sim.model, &sim.state, scatter)?;
     let signals = |from: usize, n: usize| -> Vec<Vec<f32>> {
         (from..from + n).map(|t| scene.actuation(t).into_iter().map(|v| v as f32).collect()).collect()
     };

@@ -3,7 +3,7 @@
 use super::{Backend, SimulationJob, actuation, rate, with_simulation};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
-use rheo_engine::gpu::{GpuContext, GpuOptions, GpuSimulation};
+use rheo_engine::gpu::{GpuContext, GpuOptions, GpuSimulation, Scatter};
 use rheo_engine::io::manifest::MANIFEST_FILE;
 use rheo_engine::io::{FrameRecord, Manifest, PlyFrame, RunStatus, fnv1a64, render_frame};
 use rheo_engine::math::Real;
@@ -39,6 +39,10 @@ pub struct RunArgs {
     /// Where the steps run (the GPU runs f32; between frames the state stays on the device).
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     backend: Backend,
+    /// GPU: scatter with f32 atomics (faster where the device has them, not bitwise
+    /// reproducible) instead of the deterministic fixed-point sums.
+    #[arg(long)]
+    float_atomics: bool,
 }
 
 /// Loads the scene and runs it as `args` say.
@@ -46,7 +50,11 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let bytes = std::fs::read(&args.scene).map_err(|e| Error::Io { path: args.scene.clone(), source: e })?;
     let scene = Scene::from_file(&args.scene)?;
     let out = args.out.clone().unwrap_or_else(|| Path::new("out").join(file_name_safe(scene.name())));
+    let scatter = if args.float_atomics { Scatter::FloatAtomics } else { Scatter::FixedPoint };
     let gpu = match args.backend {
+        Backend::Cpu if args.float_atomics => {
+            return Err(Error::InvalidArgument("--float-atomics is a GPU option: add --backend gpu".into()));
+        }
         Backend::Cpu => None,
         Backend::Gpu => {
             if args.f64 {
@@ -56,11 +64,11 @@ pub fn run(args: &RunArgs) -> Result<()> {
             Some(match scene.dim() {
                 2 => {
                     let sim = scene.build::<f32, 2>()?;
-                    GpuSimulation::new(&gpu, &sim.model, &sim.state)?
+                    GpuSimulation::new_with_scatter(&gpu, &sim.model, &sim.state, scatter)?
                 }
                 _ => {
                     let sim = scene.build::<f32, 3>()?;
-                    GpuSimulation::new(&gpu, &sim.model, &sim.state)?
+                    GpuSimulation::new_with_scatter(&gpu, &sim.model, &sim.state, scatter)?
                 }
             })
         }
@@ -118,7 +126,12 @@ impl SimulationJob for RunJob<'_> {
                 scene_hash: self.scene_hash,
                 dim: D,
                 precision: if args.f64 { "f64" } else { "f32" }.to_string()
-                    + if self.gpu.is_some() { " (GPU)" } else { "" },
+                    + match (&self.gpu, args.float_atomics) {
+                        (None, _) => "",
+                        (Some(_), false) => " (GPU)",
+                        // The manifest says the frames are not bitwise reproducible.
+                        (Some(_), true) => " (GPU, float-atomic scatter)",
+                    },
                 particles: sim.state.len(),
                 dt: scene.simulation.dt,
                 frame_every: every,

@@ -92,7 +92,8 @@ impl GpuContext {
         let info = adapter.get_info();
         let descriptor = wgpu::DeviceDescriptor {
             label: Some("rheo"),
-            required_features: wgpu::Features::empty(),
+            // Float atomics where offered: the optional fast scatter (gpu::Scatter) uses them.
+            required_features: adapter.features() & wgpu::Features::SHADER_FLOAT32_ATOMIC,
             required_limits: adapter.limits(),
             ..Default::default()
         };
@@ -155,7 +156,7 @@ fn describe(info: &wgpu::AdapterInfo) -> String {
 
 /// Waits for a future that wgpu completes on its own (native backends resolve adapter and
 /// device requests immediately; mapped buffers after `Device::poll`).
-pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
     let mut future = std::pin::pin!(future);
     let mut context = std::task::Context::from_waker(std::task::Waker::noop());
     loop {

@@ -14,7 +14,7 @@ mod smoke;
 mod tape;
 
 pub use buffers::{download, upload};
-pub use context::{GpuContext, GpuOptions};
+pub use context::{GpuContext, GpuOptions, block_on};
 pub use mpm::{
     FORWARD_BITS, GRADIENT_BITS, GpuCollider, GpuMaterial, GpuSimulation, GpuStepAdjoint, MathCheck, Params,
     math_on_gpu,
@@ -44,9 +44,28 @@ pub const P2G_INPUTS: (&str, &str) = ("p2g_inputs", include_str!("../../../shade
 /// adjoint.
 pub const COLLIDERS: (&str, &str) = ("colliders", include_str!("../../../shaders/colliders.wgsl"));
 
+/// How p2g adds the particles' contributions to the grid.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Scatter {
+    /// 64-bit fixed-point integer atomics (`shaders/scatter_fixed.wgsl`): two runs are bitwise
+    /// equal. The default, and the only scatter of a simulation that runs backward.
+    #[default]
+    FixedPoint,
+    /// One f32 atomic add per contribution (`shaders/scatter_float.wgsl`), where the device has
+    /// `SHADER_FLOAT32_ATOMIC`: fewer atomics, but the sums depend on the threads' order, so
+    /// runs are not bitwise reproducible. Forward only.
+    FloatAtomics,
+}
+
+/// p2g's scatter parts, [`Scatter::FixedPoint`]'s and [`Scatter::FloatAtomics`]'.
+pub const SCATTERS: [(&str, &str); 2] = [
+    ("scatter_fixed", include_str!("../../../shaders/scatter_fixed.wgsl")),
+    ("scatter_float", include_str!("../../../shaders/scatter_float.wgsl")),
+];
+
 /// The MPM step kernels and their adjoints, each compiled as a dimension prelude +
 /// [`MPM_COMMON`] + [`MPM_MATERIALS`] + the kernel (p2g's two with [`P2G_INPUTS`] first, the
-/// grid update's two with [`COLLIDERS`] first).
+/// grid update's two with [`COLLIDERS`] first, p2g with one of [`SCATTERS`]).
 pub const MPM_KERNELS: &[(&str, &str)] = &[
     ("p2g", concat!(include_str!("../../../shaders/p2g_inputs.wgsl"), "\n", include_str!("../../../shaders/p2g.wgsl"))),
     (
@@ -88,11 +107,27 @@ pub(crate) fn shader(name: &str) -> &'static str {
     STANDALONE_SHADERS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s).unwrap_or_else(|| panic!("no shader `{name}`"))
 }
 
-/// The full source of MPM kernel `name` for dimension `dim` (2 or 3).
+/// The full source of MPM kernel `name` for dimension `dim` (2 or 3), with the deterministic
+/// scatter.
 pub fn mpm_kernel_source(dim: usize, name: &str) -> String {
+    mpm_kernel_source_with(dim, name, Scatter::FixedPoint)
+}
+
+/// The full source of MPM kernel `name` for dimension `dim` with `scatter` (p2g adds with it,
+/// the grid update reads the grid by its `FLOAT_SCATTER`).
+pub fn mpm_kernel_source_with(dim: usize, name: &str, scatter: Scatter) -> String {
     let kernel =
         MPM_KERNELS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s).unwrap_or_else(|| panic!("no kernel `{name}`"));
-    format!("{}\n{}\n{}\n{}", DIM_PRELUDES[dim - 2].1, MPM_COMMON.1, MPM_MATERIALS.1, kernel)
+    let float = scatter == Scatter::FloatAtomics;
+    let scatter_part = if name == "p2g" { SCATTERS[usize::from(float)].1 } else { "" };
+    format!(
+        "{}\nconst FLOAT_SCATTER: bool = {float};\n{}\n{}\n{}\n{}",
+        DIM_PRELUDES[dim - 2].1,
+        MPM_COMMON.1,
+        MPM_MATERIALS.1,
+        scatter_part,
+        kernel
+    )
 }
 
 #[cfg(test)]
@@ -108,6 +143,7 @@ mod tests {
         listed.push(super::MPM_MATERIALS.0);
         listed.push(super::P2G_INPUTS.0);
         listed.push(super::COLLIDERS.0);
+        listed.extend(super::SCATTERS.iter().map(|(name, _)| *name));
         listed.sort();
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shaders");
         let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
@@ -116,19 +152,28 @@ mod tests {
             .collect();
         on_disk.sort();
         assert_eq!(listed, on_disk, "gpu/mod.rs must list every file of shaders/");
-        let validate = |name: &str, source: &str| {
+        let validate_with = |name: &str, source: &str, capabilities: naga::valid::Capabilities| {
             let module =
                 naga::front::wgsl::parse_str(source).unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
-            naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty())
+            naga::valid::Validator::new(naga::valid::ValidationFlags::all(), capabilities)
                 .validate(&module)
                 .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
         };
+        let validate = |name: &str, source: &str| validate_with(name, source, naga::valid::Capabilities::empty());
         for (name, source) in super::STANDALONE_SHADERS {
             validate(name, source);
         }
         for dim in [2, 3] {
             for (name, _) in super::MPM_KERNELS {
                 validate(&format!("{name}.wgsl ({dim}D)"), &super::mpm_kernel_source(dim, name));
+            }
+            // The float scatter's p2g and the grid update that reads it, with the capability.
+            for name in ["p2g", "grid_update"] {
+                validate_with(
+                    &format!("{name}.wgsl ({dim}D, float scatter)"),
+                    &super::mpm_kernel_source_with(dim, name, super::Scatter::FloatAtomics),
+                    naga::valid::Capabilities::SHADER_FLOAT32_ATOMIC,
+                );
             }
         }
     }

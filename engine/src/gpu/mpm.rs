@@ -9,12 +9,16 @@
 //! active stress along fibers), gravity, the domain walls and the colliders (every shape, every
 //! contact law, with their velocities, spins and paths): every model the CPU runs.
 //!
+//! The scatter is deterministic by default (64-bit fixed point; two runs are bitwise equal);
+//! [`GpuSimulation::new_with_scatter`] offers f32 atomics for forward runs where the device has
+//! them ([`Scatter`]).
+//!
 //! Backward: [`GpuSimulation::step_adjoint`] runs one step's adjoint kernels (`g2p_adjoint`,
 //! `grid_update_adjoint`, `p2g_adjoint`, then the sums `actuation_sum` and `reduce`) for
 //! everything the forward kernels run; [`GpuSimulation::record`] (gpu/tape.rs) drives them
 //! under a checkpointing schedule.
 
-use super::{GpuContext, download, mpm_kernel_source, upload};
+use super::{GpuContext, Scatter, download, mpm_kernel_source, mpm_kernel_source_with, upload};
 use crate::error::{Error, Result};
 use crate::material::{ElasticLaw, Material, PlasticLaw};
 use crate::math::{Matrix, Vector};
@@ -365,11 +369,23 @@ fn flat<const R: usize, const C: usize>(values: &[nalgebra::SMatrix<f32, R, C>])
     values.iter().flat_map(|m| m.iter().copied()).collect()
 }
 
-/// The compute pipeline of entry point `entry` of MPM kernel `name` for `dim`.
+/// The compute pipeline of entry point `entry` of MPM kernel `name` for `dim`, with the
+/// deterministic scatter.
 fn compute_pipeline(gpu: &GpuContext, dim: usize, name: &str, entry: &str) -> wgpu::ComputePipeline {
+    compute_pipeline_with(gpu, dim, name, entry, Scatter::FixedPoint)
+}
+
+/// [`compute_pipeline`] with `scatter`.
+fn compute_pipeline_with(
+    gpu: &GpuContext,
+    dim: usize,
+    name: &str,
+    entry: &str,
+    scatter: Scatter,
+) -> wgpu::ComputePipeline {
     let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some(name),
-        source: wgpu::ShaderSource::Wgsl(mpm_kernel_source(dim, name).into()),
+        source: wgpu::ShaderSource::Wgsl(mpm_kernel_source_with(dim, name, scatter).into()),
     });
     gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
         label: Some(name),
@@ -488,7 +504,25 @@ impl GpuSimulation {
     /// Uploads `model` and `state` (f32, D = 2 or 3) for forward steps. Errors name what the
     /// model uses that the GPU cannot run yet, or what the device rejected.
     pub fn new<const D: usize>(gpu: &GpuContext, model: &Model<f32, D>, state: &State<f32, D>) -> Result<Self> {
-        Self::with_fixed_bits(gpu, model, state, FORWARD_BITS)
+        Self::with_fixed_bits(gpu, model, state, FORWARD_BITS, Scatter::FixedPoint)
+    }
+
+    /// [`GpuSimulation::new`] with the scatter `scatter`. [`Scatter::FloatAtomics`] needs a
+    /// device with `SHADER_FLOAT32_ATOMIC` (otherwise an error naming it and the adapter) and
+    /// runs forward only.
+    pub fn new_with_scatter<const D: usize>(
+        gpu: &GpuContext,
+        model: &Model<f32, D>,
+        state: &State<f32, D>,
+        scatter: Scatter,
+    ) -> Result<Self> {
+        if scatter == Scatter::FloatAtomics && !gpu.device.features().contains(wgpu::Features::SHADER_FLOAT32_ATOMIC) {
+            return Err(Error::Gpu(format!(
+                "the float-atomic scatter needs SHADER_FLOAT32_ATOMIC, which {} does not offer; the default fixed-point scatter runs everywhere",
+                gpu.describe()
+            )));
+        }
+        Self::with_fixed_bits(gpu, model, state, FORWARD_BITS, scatter)
     }
 
     /// [`GpuSimulation::new`] for a simulation that also runs backward
@@ -498,7 +532,7 @@ impl GpuSimulation {
         model: &Model<f32, D>,
         state: &State<f32, D>,
     ) -> Result<Self> {
-        Self::with_fixed_bits(gpu, model, state, GRADIENT_BITS)
+        Self::with_fixed_bits(gpu, model, state, GRADIENT_BITS, Scatter::FixedPoint)
     }
 
     fn with_fixed_bits<const D: usize>(
@@ -506,6 +540,7 @@ impl GpuSimulation {
         model: &Model<f32, D>,
         state: &State<f32, D>,
         fixed_bits: u32,
+        scatter: Scatter,
     ) -> Result<Self> {
         model.validate(state)?;
         let material_table: Vec<GpuMaterial> = model.materials.iter().map(gpu_material).collect();
@@ -579,7 +614,8 @@ impl GpuSimulation {
                 mapped_at_creation: false,
             });
             gpu.queue.write_buffer(&uniform, 0, bytemuck::bytes_of(&params));
-            let pipelines = ["p2g", "grid_update", "g2p"].map(|name| compute_pipeline(gpu, D, name, "main"));
+            let pipelines =
+                ["p2g", "grid_update", "g2p"].map(|name| compute_pipeline_with(gpu, D, name, "main", scatter));
             let model_buffers = ModelBuffers {
                 uniform,
                 props,

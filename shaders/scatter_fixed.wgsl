@@ -1,0 +1,17 @@
+// The deterministic scatter (the default): p2g adds each contribution, already scaled, to the
+// grid as a 64-bit fixed-point integer (see mpm_common.wgsl). Integer addition does not depend
+// on order, so the grid is bitwise the same on every run. A part of p2g (scatter_float.wgsl is
+// the other choice).
+
+@group(0) @binding(6) var<storage, read_write> grid: array<atomic<u32>>;
+
+// Adds round(value) to the 64-bit integer at words (word, word + 1).
+fn scatter_add(word: u32, value: f32) {
+    let add = fixed_words(value);
+    let old = atomicAdd(&grid[word], add.x);
+    let carry = select(0u, 1u, old + add.x < old);
+    let add_hi = add.y + carry;
+    if (add_hi != 0u) {
+        atomicAdd(&grid[word + 1u], add_hi);
+    }
+}
