@@ -7,17 +7,18 @@
 @group(0) @binding(8) var<storage, read_write> x_out: array<f32>;
 @group(0) @binding(9) var<storage, read_write> v_out: array<f32>;
 @group(0) @binding(10) var<storage, read_write> c_out: array<f32>;
-@group(0) @binding(12) var<storage, read_write> errors: array<atomic<u32>>;
-@group(0) @binding(18) var<storage, read_write> clock: array<u32>;
+// This step's clock (the signal row and the step number) and the next step's, which g2p
+// writes: the next step reads the next row of signals and poses the colliders for its step.
+// Two buffers, so that no invocation reads a clock another one writes.
+@group(0) @binding(18) var<storage, read> clock: array<u32>;
+@group(0) @binding(39) var<storage, read_write> next_clock: array<u32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     let p = id.x;
     if (p == 0u) {
-        // The next step reads the next row of actuation signals and poses the colliders for
-        // its step number (this step's p2g and grid update are done).
-        clock[0] += 1u;
-        clock[1] += 1u;
+        next_clock[0] = clock[0] + 1u;
+        next_clock[1] = clock[1] + 1u;
     }
     if (p >= params.particles) {
         return;
@@ -28,7 +29,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     }
     let s = stencil_of(x);
     if (!s.ok) {
-        atomicMin(&errors[1], p);
+        flag_error(1u, p, clock[1]);
         return;
     }
     var v = VecD(0.0);
@@ -61,8 +62,8 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
         }
     }
     if (!finite) {
-        atomicMin(&errors[0], p);
+        flag_error(0u, p, clock[1]);
     } else if (!stencil_of(x_new).ok) {
-        atomicMin(&errors[1], p);
+        flag_error(1u, p, clock[1]);
     }
 }

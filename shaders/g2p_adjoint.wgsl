@@ -8,7 +8,6 @@
 
 @group(0) @binding(1) var<storage, read> x_in: array<f32>;
 @group(0) @binding(7) var<storage, read> grid_v: array<f32>;
-@group(0) @binding(12) var<storage, read_write> errors: array<atomic<u32>>;
 // dL/d(the step's new x, v, C).
 @group(0) @binding(21) var<storage, read> x_bar_out: array<f32>;
 @group(0) @binding(22) var<storage, read> v_bar_out: array<f32>;
@@ -18,6 +17,8 @@
 // The gather's part of dL/dx (p2g_adjoint adds the scatter's).
 @group(0) @binding(27) var<storage, read_write> x_bar_in: array<f32>;
 // [0]: the bits of the largest bound (non-negative floats order like their bits).
+// [1]: the step number of the step reversed (its errors are flagged with it).
+@group(0) @binding(18) var<storage, read> clock: array<u32>;
 @group(0) @binding(31) var<storage, read_write> bar_bound: array<atomic<u32>>;
 
 struct ParticleBar {
@@ -69,7 +70,7 @@ fn bound(@builtin(global_invocation_id) id: vec3<u32>) {
         m = max(m, r);
     }
     if (!is_finite(m) || !is_finite(dot(bar.x, bar.x))) {
-        atomicMin(&errors[0], p);
+        flag_error(0u, p, clock[1]);
         return;
     }
     atomicMax(&bar_bound[0], bitcast<u32>(m));
@@ -87,7 +88,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     }
     let s = stencil_of(x);
     if (!s.ok) {
-        atomicMin(&errors[1], p);
+        flag_error(1u, p, clock[1]);
         return;
     }
     let scale = bar_fixed_scale(atomicLoad(&bar_bound[0]));

@@ -5,7 +5,6 @@
 
 @group(0) @binding(6) var<storage, read> grid: array<u32>;
 @group(0) @binding(7) var<storage, read_write> grid_v: array<f32>;
-@group(0) @binding(12) var<storage, read_write> errors: array<atomic<u32>>;
 
 // The sum at (word, word + 1) divided by scale: the 64-bit integer, flagged when nearing its
 // range, or with the float scatter the f32 in the low word.
@@ -15,7 +14,7 @@ fn read_fixed(word: u32, scale: f32, node: u32) -> f32 {
     }
     let hi = bitcast<i32>(grid[word + 1u]);
     if (abs(hi) >= 0x40000000) {
-        atomicMin(&errors[2], node);
+        flag_error(2u, node, clock[1]);
     }
     return fixed_value(grid[word], hi) / scale;
 }

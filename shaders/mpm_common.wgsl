@@ -53,12 +53,26 @@ const MIN_SIGMA_SUM: f32 = 1e-6;
 // A particle that no actuator drives.
 const NO_ACTUATOR: u32 = 0xffffffffu;
 
-// Error flags, written with atomicMin so that the smallest index wins whatever the order.
-// [0]: first particle with a non-finite value; [1]: first particle off the grid;
-// [2]: first node whose fixed-point sum neared its range.
+// Error flags, per kind k (0: a non-finite value, 1: a particle off the grid, 2: a fixed-point
+// sum near its range): errors[ERROR_KINDS + k] holds the first step it happened in, errors[k]
+// the smallest particle (or node) index flagged in that step. Both are atomicMin, so neither
+// depends on the threads' order; a step's kernels run after the earlier steps' have finished,
+// so a later step never overwrites an earlier one's index.
 const NO_ERROR: u32 = 0xffffffffu;
+const ERROR_KINDS: u32 = 3u;
 
 @group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(12) var<storage, read_write> errors: array<atomic<u32>>;
+
+// Flags error `kind` at particle or node `index` in the step that takes state `state_step` to
+// the next (recorded as state_step + 1, the step that produces the state, as on the CPU).
+fn flag_error(kind: u32, index: u32, state_step: u32) {
+    let step = state_step + 1u;
+    let first = atomicMin(&errors[ERROR_KINDS + kind], step);
+    if (step <= first) {
+        atomicMin(&errors[kind], index);
+    }
+}
 
 // WGSL lets compilers assume finite arithmetic, so finiteness is read from the bits.
 fn is_finite(v: f32) -> bool {

@@ -7,7 +7,6 @@
 // The plastic state after the step (p2g_inputs.wgsl reads the one before).
 @group(0) @binding(20) var<storage, read_write> plastic_out: array<f32>;
 @group(0) @binding(11) var<storage, read_write> f_out: array<f32>;
-@group(0) @binding(12) var<storage, read_write> errors: array<atomic<u32>>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {
@@ -34,7 +33,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     let s = stencil_of(x);
     if (!finite || !s.ok) {
         // Reported by the step; the scatter of a broken particle is skipped.
-        atomicMin(&errors[select(1u, 0u, !finite)], p);
+        flag_error(select(1u, 0u, !finite), p, clock[1]);
         return;
     }
     let momentum = v * mass;

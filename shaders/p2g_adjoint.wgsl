@@ -13,7 +13,6 @@
 // the viscous stress eta J (C + C^T); tau = P F_e^T; the elastic law; the return mapping;
 // F* = (I + dt C) F.
 
-@group(0) @binding(12) var<storage, read_write> errors: array<atomic<u32>>;
 // dL/d(the step's new F and plastic state).
 @group(0) @binding(24) var<storage, read> f_bar_out: array<f32>;
 @group(0) @binding(37) var<storage, read> plastic_bar_out: array<f32>;
@@ -73,7 +72,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     // The gather of the node gradients.
     let s = stencil_of(x);
     if (!s.ok) {
-        atomicMin(&errors[1], p);
+        flag_error(1u, p, clock[1]);
         return;
     }
     let momentum = v * mass;
@@ -158,7 +157,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     plastic_bar_in[p] = projected.state;
     finite = finite && is_finite(projected.state);
     if (!finite) {
-        atomicMin(&errors[0], p);
+        flag_error(0u, p, clock[1]);
     }
     particle_bar[p] += vec4<f32>(mass_bar, volume_bar, elastic_bar.mu * h + projected.mu, elastic_bar.lambda * h + projected.lambda);
     actuation_part[p] = signal_bar;

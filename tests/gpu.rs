@@ -411,15 +411,59 @@ fn gpu_rollouts_are_bitwise_reproducible() {
     assert!(bits(&a) == bits(&b), "two GPU runs differ");
 }
 
-/// A non-finite value mid-rollout is an error naming the particle (like the CPU, the first of
-/// the particles it reaches) and the steps.
+/// A non-finite value is an error naming the particle (like the CPU, the first of the
+/// particles it reaches) and the step. Two jelly blocks thrown at 100 m/s (a tenth of the
+/// domain per step, past the wall layer), the first up, the second down at the nearer floor,
+/// leave the grid mid-rollout, the second first: within one submission the GPU names the same
+/// step and particle as the CPU (the first block's particles, whose indices are lower, leave
+/// in a later step and must not take the error's place).
 #[test]
-fn gpu_errors_name_the_particle() {
+fn gpu_errors_name_the_particle_and_the_step() {
     let (model, mut state) = scene_2d::<f32>();
     state.v[0][0] = f32::NAN;
     let mut sim = GpuSimulation::new(&gpu(), &model, &state).unwrap();
     let e = sim.run(5).unwrap_err().to_string();
-    assert!(e.contains("particle 0 ") && e.contains("non-finite") && e.contains("steps 1..=5"), "{e}");
+    assert!(e.contains(": step 1: particle 0 ") && e.contains("non-finite"), "{e}");
+
+    let thrown = || {
+        let (mut model, mut state) =
+            empty::<f32, 2>([32, 32], 1.0 / 32.0, 1e-3, [0.0, -9.8], Contact::Separate { friction: 0.0 });
+        let jelly = Lame::from_young_poisson(1e3, 0.3);
+        let up = add_box(
+            &mut model,
+            &mut state,
+            [0.4, 0.45],
+            [0.5, 0.55],
+            2,
+            elastic(ElasticLaw::FixedCorotated),
+            jelly,
+            1.0,
+            |_| Vector::<f64, 2>::new(0.0, 100.0),
+        );
+        add_box(
+            &mut model,
+            &mut state,
+            [0.4, 0.3],
+            [0.5, 0.4],
+            2,
+            elastic(ElasticLaw::FixedCorotated),
+            jelly,
+            1.0,
+            |_| Vector::<f64, 2>::new(0.0, -100.0),
+        );
+        (model, state, up.len())
+    };
+    let (model, state, first_block) = thrown();
+    let mut cpu = Simulation::new(model.clone(), state.clone()).unwrap();
+    let cpu_error = (0..200).find_map(|_| cpu.step(&[]).err()).expect("the block should leave the grid");
+    let rheo_engine::Error::OutOfDomain { step, particle, .. } = cpu_error else { panic!("{cpu_error}") };
+    assert!(
+        step > 2 && particle >= first_block,
+        "the second block should leave first, mid-rollout: step {step}, particle {particle}"
+    );
+    let mut sim = GpuSimulation::new(&gpu(), &model, &state).unwrap();
+    let e = sim.run(200).unwrap_err().to_string();
+    assert!(e.ends_with(&format!(": step {step}: particle {particle} left the grid")), "{e} (CPU: {step}, {particle})");
 }
 
 /// The Rust mirror of the shaders' `Params` has the shader's layout, field by field.

@@ -84,8 +84,10 @@ pub const GRADIENT_BITS: u32 = 40;
 /// Steps per submission of an actuated batch (the rows the signal buffer holds).
 const SIGNAL_ROWS: usize = 1024;
 
-/// Error slots of the `errors` buffer (see `mpm_common.wgsl`).
-const ERROR_SLOTS: usize = 3;
+/// Error kinds of the `errors` buffer (see `mpm_common.wgsl`): per kind its first step and the
+/// smallest index flagged in it.
+const ERROR_KINDS: usize = 3;
+const ERROR_SLOTS: usize = 2 * ERROR_KINDS;
 const NO_ERROR: u32 = u32::MAX;
 
 /// The particle state on the device, one flat f32 buffer per field.
@@ -112,9 +114,11 @@ pub struct GpuSimulation {
     errors: wgpu::Buffer,
     /// Actuation signals, one row per step of a submission (SIGNAL_ROWS rows).
     signals: wgpu::Buffer,
-    /// The clock: the signal row of the step being taken and its step number (written before
-    /// each submission; g2p advances both).
-    clock: wgpu::Buffer,
+    /// The clocks, one per state-buffer direction: the signal row of the step being taken and
+    /// its step number. A step reads its direction's and g2p writes the next one's (so no
+    /// kernel reads a clock while another writes it); the first is written before each
+    /// submission.
+    clocks: [wgpu::Buffer; 2],
     pub(super) actuators: usize,
     pipelines: [wgpu::ComputePipeline; 3],
     /// Per state-buffer direction, the bind groups of p2g, grid_update and g2p.
@@ -446,10 +450,11 @@ fn forward_bind_groups(
     grid: &wgpu::Buffer,
     errors: &wgpu::Buffer,
     signals: &wgpu::Buffer,
-    clock: &wgpu::Buffer,
+    clocks: &[wgpu::Buffer; 2],
 ) -> [[wgpu::BindGroup; 3]; 2] {
     [0, 1].map(|from| {
         let (i, o) = (&states[from], &states[1 - from]);
+        let clock = &clocks[from];
         [
             bind_group(
                 gpu,
@@ -485,6 +490,7 @@ fn forward_bind_groups(
                     (10, &o.c),
                     (12, errors),
                     (18, clock),
+                    (39, &clocks[1 - from]),
                 ],
             ),
         ]
@@ -599,7 +605,7 @@ impl GpuSimulation {
             let actuator_of = upload(gpu, "actuator of", &model.particles.actuator);
             let fiber = upload(gpu, "fiber", &flat(&model.particles.fiber));
             let signals = upload(gpu, "signals", &vec![0f32; (SIGNAL_ROWS * model.actuator_count).max(1)]);
-            let clock = upload(gpu, "clock", &[0u32; 2]);
+            let clocks = [upload(gpu, "clock a", &[0u32; 2]), upload(gpu, "clock b", &[0u32; 2])];
             let materials = upload(gpu, "materials", &material_table);
             // A table of one unused entry when there are none: a binding is never empty.
             let colliders = upload(gpu, "colliders", &[&collider_table[..], &[GpuCollider::default()]].concat());
@@ -628,10 +634,10 @@ impl GpuSimulation {
                 grid_v,
             };
             let bind_groups =
-                forward_bind_groups(gpu, &pipelines, &states, &model_buffers, &grid, &errors, &signals, &clock);
-            (states, grid, errors, pipelines, bind_groups, signals, clock, model_buffers)
+                forward_bind_groups(gpu, &pipelines, &states, &model_buffers, &grid, &errors, &signals, &clocks);
+            (states, grid, errors, pipelines, bind_groups, signals, clocks, model_buffers)
         };
-        let (states, grid, errors, pipelines, bind_groups, signals, clock, model_buffers) =
+        let (states, grid, errors, pipelines, bind_groups, signals, clocks, model_buffers) =
             gpu.checked("setting up the MPM kernels", build)?;
         Ok(GpuSimulation {
             gpu: gpu.clone(),
@@ -644,7 +650,7 @@ impl GpuSimulation {
             grid,
             errors,
             signals,
-            clock,
+            clocks,
             actuators: model.actuator_count,
             pipelines,
             bind_groups,
@@ -698,11 +704,8 @@ impl GpuSimulation {
 
     /// Encodes `steps` steps in one submission and checks the error flags after it.
     fn submit(&mut self, steps: usize) -> Result<()> {
-        let first = self.step;
         self.run_steps(steps, 0)?;
-        let within =
-            if steps == 1 { format!("step {}", first + 1) } else { format!("steps {}..={}", first + 1, self.step) };
-        self.check_errors(&within)
+        self.check_errors("")
     }
 
     /// Encodes `steps` steps in one submission, their signals from row `first_row` of the
@@ -733,27 +736,28 @@ impl GpuSimulation {
     }
 
     /// Sets the clock for a submission whose first step reads signal row `row`: the row and the
-    /// current state's step.
+    /// current state's step, in the current state's direction.
     fn set_clock(&self, row: usize) {
-        self.gpu.queue.write_buffer(&self.clock, 0, bytemuck::cast_slice(&[row as u32, self.step as u32]));
+        let clock = &self.clocks[self.current];
+        self.gpu.queue.write_buffer(clock, 0, bytemuck::cast_slice(&[row as u32, self.step as u32]));
     }
 
-    /// The error flags the kernels raised, as an error naming `within` (the steps they ran).
-    pub(super) fn check_errors(&self, within: &str) -> Result<()> {
+    /// The first error the kernels flagged, as an error naming its step (prefixed by `during`,
+    /// such as "the backward pass of ") and the particle or node: the earliest step's, and of
+    /// its kinds the first of non-finite value, off the grid, fixed-point range.
+    pub(super) fn check_errors(&self, during: &str) -> Result<()> {
         let errors: Vec<u32> = download(&self.gpu, &self.errors, ERROR_SLOTS)?;
-        if errors[0] != NO_ERROR {
-            return Err(Error::Gpu(format!("{within}: particle {} has a non-finite value", errors[0])));
-        }
-        if errors[1] != NO_ERROR {
-            return Err(Error::Gpu(format!("{within}: particle {} left the grid", errors[1])));
-        }
-        if errors[2] != NO_ERROR {
-            return Err(Error::Gpu(format!(
-                "{within}: the fixed-point sum at grid node {} neared its range (mass or momentum far beyond the scene's scale)",
-                errors[2]
-            )));
-        }
-        Ok(())
+        let first = (0..ERROR_KINDS).filter(|&k| errors[k] != NO_ERROR).min_by_key(|&k| errors[ERROR_KINDS + k]);
+        let Some(kind) = first else { return Ok(()) };
+        let (step, index) = (errors[ERROR_KINDS + kind], errors[kind]);
+        let what = match kind {
+            0 => format!("particle {index} has a non-finite value"),
+            1 => format!("particle {index} left the grid"),
+            _ => format!(
+                "the fixed-point sum at grid node {index} neared its range (mass or momentum far beyond the scene's scale)"
+            ),
+        };
+        Err(Error::Gpu(format!("{during}step {step}: {what}")))
     }
 
     /// The backward step of the step from the current state (which it leaves unchanged):
@@ -781,7 +785,7 @@ impl GpuSimulation {
         self.prepare_adjoint::<D>()?;
         self.upload_bar(0, out_bar);
         self.run_backward_step(0, 0)?;
-        self.check_errors(&format!("the backward step of step {}", self.step + 1))?;
+        self.check_errors("the backward pass of ")?;
         Ok(GpuStepAdjoint {
             input: self.download_bar::<D>(1)?,
             actuation: self.download_actuation_bar(1)?,
@@ -1002,7 +1006,15 @@ impl GpuSimulation {
                     bind_group(
                         gpu,
                         &pipelines[0],
-                        &[(0, &m.uniform), (12, &self.errors), (21, xo), (22, vo), (23, co), (31, &bar_bound)],
+                        &[
+                            (0, &m.uniform),
+                            (12, &self.errors),
+                            (18, &self.clocks[from]),
+                            (21, xo),
+                            (22, vo),
+                            (23, co),
+                            (31, &bar_bound),
+                        ],
                     ),
                     bind_group(
                         gpu,
@@ -1012,6 +1024,7 @@ impl GpuSimulation {
                             (1, &i.x),
                             (7, &m.grid_v),
                             (12, &self.errors),
+                            (18, &self.clocks[from]),
                             (21, xo),
                             (22, vo),
                             (23, co),
@@ -1026,7 +1039,7 @@ impl GpuSimulation {
                         &[
                             (0, &m.uniform),
                             (6, &self.grid),
-                            (18, &self.clock),
+                            (18, &self.clocks[from]),
                             (25, &grid_bar),
                             (26, &node_bar),
                             (31, &bar_bound),
@@ -1040,7 +1053,7 @@ impl GpuSimulation {
                         gpu,
                         &pipelines[3],
                         &[
-                            &p2g_input_entries(i, m, &self.signals, &self.clock)[..],
+                            &p2g_input_entries(i, m, &self.signals, &self.clocks[from])[..],
                             &[
                                 (12, &self.errors),
                                 (24, fo),
@@ -1064,7 +1077,7 @@ impl GpuSimulation {
                         &[
                             (0, &m.uniform),
                             (15, &m.actuator_of),
-                            (18, &self.clock),
+                            (18, &self.clocks[from]),
                             (33, &actuation_part),
                             (34, &actuation_bar),
                         ],
@@ -1175,7 +1188,7 @@ impl GpuSimulation {
                 &self.grid,
                 &self.errors,
                 &self.signals,
-                &self.clock,
+                &self.clocks,
             );
             // Made again, against the new buffer, when next needed.
             self.adjoint = None;

@@ -64,7 +64,7 @@ impl GpuSimulation {
             tape.execute(action)?;
             tape.next_action += 1;
         }
-        tape.sim.check_errors(&format!("recording steps {}..={}", first_step + 1, first_step + horizon))?;
+        tape.sim.check_errors("recording, ")?;
         Ok(tape)
     }
 }
@@ -139,11 +139,7 @@ impl GpuTape<'_> {
                 self.sim.upload_bar(d, &bar);
             }
         }
-        self.sim.check_errors(&format!(
-            "the backward pass over steps {}..={}",
-            self.first_step + 1,
-            self.first_step + horizon
-        ))?;
+        self.sim.check_errors("the backward pass, ")?;
         if !value.is_finite() {
             return Err(Error::InvalidArgument(format!("the loss is not finite ({value})")));
         }
