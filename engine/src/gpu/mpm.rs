@@ -252,7 +252,7 @@ pub struct GpuStepAdjoint<const D: usize> {
 pub struct GpuMaterial {
     /// The elastic law's code, the plastic law's code, two unused words.
     pub laws: [u32; 4],
-    /// The Newtonian viscosity, then the plastic law's parameters (see [`plastic_parameters`]).
+    /// The Newtonian viscosity, then the plastic law's parameters (Drucker-Prager's as its cone slope alpha).
     pub params: [f32; 4],
 }
 

@@ -2,7 +2,7 @@
 //! arithmetic that runs short of registers on baseline x86-64 (SSE2: two-operand instructions,
 //! so many register copies and stack spills); built for AVX2 the same code issues about 11%
 //! fewer instructions. The kernels are generic, so instead of a build flag (which would make
-//! the binary unportable) each parallel work item runs through [`best`], which picks the AVX2
+//! the binary unportable) each parallel work item runs through `best`, which picks the AVX2
 //! build of the work at run time when the CPU has it.
 //!
 //! Both builds compute bitwise the same results: Rust neither contracts `a * b + c` into FMA
