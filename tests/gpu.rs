@@ -1137,3 +1137,40 @@ fn gpu_float_atomic_scatter_matches_the_cpu_reference() {
     let e = GpuSimulation::new_with_scatter(&plain, &model, &state, Scatter::FloatAtomics).err().unwrap().to_string();
     assert!(e.contains("SHADER_FLOAT32_ATOMIC"), "{e}");
 }
+
+/// A simulation whose model is rewritten in place (Lamé parameters, gravity, viscosity, a
+/// collider's path and velocity changed) steps bitwise like a new simulation of the new model,
+/// and unlike the old model; a model of another shape (one more collider) is declined.
+#[test]
+fn an_updated_model_steps_like_a_new_simulation() {
+    let gpu = gpu();
+    let (old, start) = colliders_2d::<f32>();
+    let mut new = old.clone();
+    for lame in &mut new.particles.lame {
+        lame.mu *= 1.5;
+        lame.lambda *= 0.8;
+    }
+    new.gravity[0] = 2.0;
+    new.materials[1].viscosity *= 3.0;
+    new.colliders[3].path = ColliderPath::new(vec![Vector::<f32, 2>::new(-0.4, -0.6); 150]);
+    new.colliders[1].velocity[0] = -1.5;
+    let bits = |s: &State<f32, 2>| -> Vec<u32> {
+        s.x.iter().chain(&s.v).flat_map(|v| v.iter().map(|x| x.to_bits())).collect()
+    };
+    let run = |sim: &mut GpuSimulation| {
+        sim.set_state(&start).unwrap();
+        sim.run(150).unwrap_or_else(|e| panic!("{e}"));
+        sim.state::<2>().unwrap()
+    };
+    let mut updated = GpuSimulation::new(&gpu, &old, &start).unwrap();
+    let with_old = run(&mut updated);
+    assert!(updated.update_model(&new).unwrap(), "the same shape should be updated in place");
+    let with_new = run(&mut updated);
+    let fresh = run(&mut GpuSimulation::new(&gpu, &new, &start).unwrap());
+    assert!(bits(&with_new) == bits(&fresh), "an updated model steps differently from a new simulation of it");
+    assert!(worst(&with_new, &with_old) > 1e-3, "the update should change the motion");
+
+    let mut other = new.clone();
+    other.colliders.push(other.colliders[0].clone());
+    assert!(!updated.update_model(&other).unwrap(), "a model with another collider should be declined");
+}

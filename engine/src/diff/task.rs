@@ -508,8 +508,8 @@ impl<T: Real, const D: usize> GradientBackend<T, D> for CpuGradients<T, D> {
     }
 }
 
-/// The GPU tape; the simulation (its buffers and kernels) is kept while the model stays the
-/// same.
+/// The GPU tape; the simulation (its buffers and kernels) is kept from one iteration to the
+/// next.
 struct GpuGradients<'g> {
     gpu: &'g crate::gpu::GpuContext,
     sim: Option<crate::gpu::GpuSimulation>,
@@ -532,7 +532,13 @@ impl<const D: usize> GradientBackend<f32, D> for GpuGradients<'_> {
         loss: &dyn Loss<f32, D>,
         same_model: bool,
     ) -> Result<Gradients<f32, D>> {
-        let sim = match (&mut self.sim, same_model) {
+        // The simulation is kept, its model rewritten in place when only parameters changed
+        // (Young's modulus, a collider's path): no new buffers or kernels per iteration.
+        let kept = match &mut self.sim {
+            Some(sim) => same_model || sim.update_model(model)?,
+            None => false,
+        };
+        let sim = match (&mut self.sim, kept) {
             (Some(sim), true) => {
                 sim.set_state(state)?;
                 sim

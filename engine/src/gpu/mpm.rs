@@ -506,6 +506,68 @@ fn contact_code(contact: &Contact<f32>) -> (u32, f32) {
     }
 }
 
+/// What the kernels read of a model, besides the per-particle material and actuator indices:
+/// the parameters, per-particle properties and fibers, the material table and the colliders.
+struct ModelData {
+    params: Params,
+    props: Vec<[f32; 4]>,
+    fiber: Vec<f32>,
+    materials: Vec<GpuMaterial>,
+    /// Each with one unused entry at the end: a binding is never empty.
+    colliders: Vec<GpuCollider>,
+    collider_path: Vec<[f32; 4]>,
+}
+
+impl ModelData {
+    fn of<const D: usize>(model: &Model<f32, D>, fixed_bits: u32) -> Self {
+        let n = model.particles.len();
+        let spec = &model.grid;
+        let mut params = Params {
+            particles: n as u32,
+            nodes: spec.node_count() as u32,
+            wall_thickness: model.walls.thickness as u32,
+            actuators: model.actuator_count as u32,
+            actuation_stress: model.actuation_stress,
+            fixed_bits,
+            materials: model.materials.len() as u32,
+            colliders: model.colliders.len() as u32,
+            dt: model.dt,
+            dx: spec.dx,
+            inv_dx: 1.0 / spec.dx,
+            ..Default::default()
+        };
+        let strides = spec.strides();
+        #[allow(clippy::needless_range_loop)] // the axis indexes cells, strides, gravity and walls alike
+        for a in 0..D {
+            params.cells[a] = spec.cells[a] as u32;
+            params.strides[a] = strides[a] as u32;
+            params.gravity[a] = model.gravity[a];
+            for side in 0..2 {
+                let (kind, friction) = contact_code(&model.walls.sides[a][side]);
+                let s = 2 * a + side;
+                params.wall_kind[s / 4][s % 4] = kind;
+                params.wall_friction[s / 4][s % 4] = friction;
+            }
+        }
+        let max_mass = model.particles.mass.iter().fold(0.0f32, |m, &x| m.max(x));
+        params.mass_scale = fixed_scale(max_mass, fixed_bits);
+        params.momentum_scale = fixed_scale(max_mass * spec.dx / model.dt, fixed_bits);
+        let pr = &model.particles;
+        let props = (0..n).map(|p| [pr.mass[p], pr.volume[p], pr.lame[p].mu, pr.lame[p].lambda]).collect();
+        let (mut colliders, mut collider_path) = collider_tables(&model.colliders);
+        colliders.push(GpuCollider::default());
+        collider_path.push([0.0; 4]);
+        ModelData {
+            params,
+            props,
+            fiber: flat(&pr.fiber),
+            materials: model.materials.iter().map(gpu_material).collect(),
+            colliders,
+            collider_path,
+        }
+    }
+}
+
 impl GpuSimulation {
     /// Uploads `model` and `state` (f32, D = 2 or 3) for forward steps. Errors name what the
     /// model uses that the GPU cannot run yet, or what the device rejected.
@@ -549,48 +611,9 @@ impl GpuSimulation {
         scatter: Scatter,
     ) -> Result<Self> {
         model.validate(state)?;
-        let material_table: Vec<GpuMaterial> = model.materials.iter().map(gpu_material).collect();
-        let (collider_table, collider_path) = collider_tables(&model.colliders);
+        let data = ModelData::of(model, fixed_bits);
         let n = state.len();
-        let spec = &model.grid;
-        let nodes = spec.node_count();
-        let mut params = Params {
-            particles: n as u32,
-            nodes: nodes as u32,
-            wall_thickness: model.walls.thickness as u32,
-            actuators: model.actuator_count as u32,
-            actuation_stress: model.actuation_stress,
-            fixed_bits,
-            materials: model.materials.len() as u32,
-            colliders: model.colliders.len() as u32,
-            dt: model.dt,
-            dx: spec.dx,
-            inv_dx: 1.0 / spec.dx,
-            ..Default::default()
-        };
-        let strides = spec.strides();
-        #[allow(clippy::needless_range_loop)] // the axis indexes cells, strides, gravity and walls alike
-        for a in 0..D {
-            params.cells[a] = spec.cells[a] as u32;
-            params.strides[a] = strides[a] as u32;
-            params.gravity[a] = model.gravity[a];
-            for side in 0..2 {
-                let (kind, friction) = contact_code(&model.walls.sides[a][side]);
-                let s = 2 * a + side;
-                params.wall_kind[s / 4][s % 4] = kind;
-                params.wall_friction[s / 4][s % 4] = friction;
-            }
-        }
-        let max_mass = model.particles.mass.iter().fold(0.0f32, |m, &x| m.max(x));
-        params.mass_scale = fixed_scale(max_mass, fixed_bits);
-        params.momentum_scale = fixed_scale(max_mass * spec.dx / model.dt, fixed_bits);
-
-        let props: Vec<[f32; 4]> = (0..n)
-            .map(|p| {
-                let pr = &model.particles;
-                [pr.mass[p], pr.volume[p], pr.lame[p].mu, pr.lame[p].lambda]
-            })
-            .collect();
+        let nodes = model.grid.node_count();
         let make_state = |label: &str| StateBuffers {
             x: upload(gpu, &format!("{label} x"), &flat(&state.x)),
             v: upload(gpu, &format!("{label} v"), &flat(&state.v)),
@@ -600,16 +623,15 @@ impl GpuSimulation {
         };
         let build = || {
             let states = [make_state("state a"), make_state("state b")];
-            let props = upload(gpu, "props", &props);
+            let props = upload(gpu, "props", &data.props);
             let material_of = upload(gpu, "material of", &model.particles.material);
             let actuator_of = upload(gpu, "actuator of", &model.particles.actuator);
-            let fiber = upload(gpu, "fiber", &flat(&model.particles.fiber));
+            let fiber = upload(gpu, "fiber", &data.fiber);
             let signals = upload(gpu, "signals", &vec![0f32; (SIGNAL_ROWS * model.actuator_count).max(1)]);
             let clocks = [upload(gpu, "clock a", &[0u32; 2]), upload(gpu, "clock b", &[0u32; 2])];
-            let materials = upload(gpu, "materials", &material_table);
-            // A table of one unused entry when there are none: a binding is never empty.
-            let colliders = upload(gpu, "colliders", &[&collider_table[..], &[GpuCollider::default()]].concat());
-            let collider_path = upload(gpu, "collider paths", &[&collider_path[..], &[[0.0; 4]]].concat());
+            let materials = upload(gpu, "materials", &data.materials);
+            let colliders = upload(gpu, "colliders", &data.colliders);
+            let collider_path = upload(gpu, "collider paths", &data.collider_path);
             let grid = upload(gpu, "grid", &vec![0u32; nodes * 2 * (D + 1)]);
             let grid_v = upload(gpu, "grid velocity", &vec![0f32; nodes * D]);
             let errors = upload(gpu, "errors", &[NO_ERROR; ERROR_SLOTS]);
@@ -619,7 +641,7 @@ impl GpuSimulation {
                 usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             });
-            gpu.queue.write_buffer(&uniform, 0, bytemuck::bytes_of(&params));
+            gpu.queue.write_buffer(&uniform, 0, bytemuck::bytes_of(&data.params));
             let pipelines =
                 ["p2g", "grid_update", "g2p"].map(|name| compute_pipeline_with(gpu, D, name, "main", scatter));
             let model_buffers = ModelBuffers {
@@ -661,6 +683,41 @@ impl GpuSimulation {
             fixed_bits,
             signal_rows: SIGNAL_ROWS,
         })
+    }
+
+    /// Replaces the model with `model`, of the same shape (particles, grid, materials,
+    /// colliders and their paths' lengths, actuators), in place: its parameters, properties,
+    /// material table and colliders are rewritten; the kernels and buffers stay (an
+    /// optimization that changes Young's modulus or a collider's path needs no new
+    /// simulation). Returns false, and changes nothing, for a model of another shape. `model`
+    /// is one that [`Model::validate`] accepts (as the models of a task are).
+    pub fn update_model<const D: usize>(&mut self, model: &Model<f32, D>) -> Result<bool> {
+        let data = ModelData::of(model, self.fixed_bits);
+        let m = &self.model_buffers;
+        let bytes = |len: usize, item: usize| (len * item) as u64;
+        let same_shape = D == self.dim
+            && data.params.particles as usize == self.particles
+            && data.params.nodes as usize == self.nodes
+            && model.materials.len() == self.materials
+            && model.colliders.len() == self.colliders
+            && model.actuator_count == self.actuators
+            && bytes(data.collider_path.len(), size_of::<[f32; 4]>()) == m.collider_path.size()
+            && [model.particles.fiber.len(), model.particles.material.len(), model.particles.actuator.len()]
+                .iter()
+                .all(|&len| len == self.particles);
+        if !same_shape {
+            return Ok(false);
+        }
+        let queue = &self.gpu.queue;
+        queue.write_buffer(&m.uniform, 0, bytemuck::bytes_of(&data.params));
+        queue.write_buffer(&m.props, 0, bytemuck::cast_slice(&data.props));
+        queue.write_buffer(&m.fiber, 0, bytemuck::cast_slice(&data.fiber));
+        queue.write_buffer(&m.material_of, 0, bytemuck::cast_slice(&model.particles.material));
+        queue.write_buffer(&m.actuator_of, 0, bytemuck::cast_slice(&model.particles.actuator));
+        queue.write_buffer(&m.materials, 0, bytemuck::cast_slice(&data.materials));
+        queue.write_buffer(&m.colliders, 0, bytemuck::cast_slice(&data.colliders));
+        queue.write_buffer(&m.collider_path, 0, bytemuck::cast_slice(&data.collider_path));
+        Ok(true)
     }
 
     /// The step of the current state.
