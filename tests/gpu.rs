@@ -177,6 +177,71 @@ fn scene_3d<T: Real>() -> (Model<T, 3>, State<T, 3>) {
     (model, state)
 }
 
+/// Every material law in 3D (the 2D scenes have each too): a column of viscous water (weakly
+/// compressible, the fluid's return mapping, its cube root), a sand block (Drucker-Prager on
+/// StVK-Hencky), a neo-Hookean cube thrown across, a von Mises block thrown at the floor and a
+/// snow block squashed against it; friction walls.
+fn materials_3d<T: Real>() -> (Model<T, 3>, State<T, 3>) {
+    let (mut model, mut state) =
+        empty::<T, 3>([24, 24, 24], 1.0 / 24.0, 2e-4, [0.0, -9.8, 0.0], Contact::Separate { friction: T::of(0.3) });
+    let zero = |_: &Vector<f64, 3>| Vector::<f64, 3>::zeros();
+    let soft = Lame::from_young_poisson(4e3, 0.3);
+    add_box(
+        &mut model,
+        &mut state,
+        [0.13, 0.13, 0.13],
+        [0.35, 0.35, 0.35],
+        2,
+        water::<T>(0.01),
+        Lame { mu: 0.0, lambda: 1e3 },
+        1.0,
+        zero,
+    );
+    add_box(
+        &mut model,
+        &mut state,
+        [0.55, 0.13, 0.13],
+        [0.75, 0.4, 0.3],
+        2,
+        sand::<T>(),
+        Lame::from_young_poisson(5e3, 0.3),
+        1.5,
+        zero,
+    );
+    add_box(
+        &mut model,
+        &mut state,
+        [0.15, 0.5, 0.55],
+        [0.35, 0.7, 0.75],
+        2,
+        elastic(ElasticLaw::NeoHookean),
+        soft,
+        1.0,
+        |_| Vector::<f64, 3>::new(1.0, -1.0, 0.0),
+    );
+    let metal = Material {
+        name: "metal".into(),
+        elastic: ElasticLaw::StvkHencky,
+        plastic: PlasticLaw::VonMises(VonMises { yield_stress: T::of(30.0) }),
+        viscosity: T::zero(),
+    };
+    add_box(&mut model, &mut state, [0.55, 0.15, 0.55], [0.75, 0.3, 0.75], 2, metal, soft, 1.0, |_| {
+        Vector::<f64, 3>::new(0.0, -3.0, 0.0)
+    });
+    add_box(
+        &mut model,
+        &mut state,
+        [0.4, 0.13, 0.4],
+        [0.5, 0.3, 0.5],
+        2,
+        snow::<T>(),
+        Lame::from_young_poisson(1e3, 0.2),
+        0.4,
+        |x| Vector::<f64, 3>::new(0.0, -10.0 * (x[1] - 0.13), 0.0),
+    );
+    (model, state)
+}
+
 /// A collider: its shape, contact law, constant velocity, angular velocity and per-step path.
 fn collider<T: Real, const D: usize>(
     shape: Shape<T, D>,
@@ -319,7 +384,9 @@ fn worst<const D: usize, A: Real, B: Real>(a: &State<A, D>, b: &State<B, D>) -> 
 /// measured 1.34e-5 and the CPU f32 2.09e-5. (With 24-bit fixed point, the first version, the
 /// GPU measured 3.4e-4 here: slow nodes lost precision against the scene's velocity scale.) A
 /// 10% error in the Drucker-Prager alpha or the von Mises yield strain moves it by 4.7e-3 and
-/// 1.7e-2. The collider scenes (every shape, contact law, spin and path) are held to 5e-6
+/// 1.7e-2. Every law in 3D (water, sand, neo-Hookean, von Mises, snow; 300 steps, 1804
+/// particles yield) is held to 1e-4 like the 2D plastic scene: measured 1.27e-5, CPU f32
+/// 1.03e-5. The collider scenes (every shape, contact law, spin and path) are held to 5e-6
 /// (2D) and 2.5e-6 (3D): measured 1.07e-6 and 7.9e-7, CPU f32 1.13e-6 and 7.9e-7. Velocities
 /// within 1e-2 m/s, plastic strains within ten times the position bound.
 #[test]
@@ -365,6 +432,9 @@ fn gpu_trajectories_match_the_cpu_reference() {
         yielded(1)
     );
     check(scene_3d::<f32>(), scene_3d::<f64>(), 150, 2e-5);
+    let end = check(materials_3d::<f32>(), materials_3d::<f64>(), 300, 1e-4);
+    let yielded = end.plastic.iter().filter(|&&p| p.abs() > 1e-5).count();
+    assert!(yielded > 1000, "the sand, the metal and the snow should yield ({yielded} particles did)");
     // Colliders: held closer, so that posing a path one step late (1.7e-5 and 4.7e-6) fails.
     check(colliders_2d::<f32>(), colliders_2d::<f64>(), 300, 5e-6);
     check(colliders_3d::<f32>(), colliders_3d::<f64>(), 150, 2.5e-6);
@@ -896,6 +966,8 @@ fn gpu_step_adjoint_matches_the_cpu_reference() {
     // Every collider shape, contact law and motion (spin, path, velocity).
     check("2D colliders", colliders_2d::<f64>(), colliders_2d::<f32>().0, &[], 100);
     check("3D colliders", colliders_3d::<f64>(), colliders_3d::<f32>().0, &[], 40);
+    // Every law in 3D: water, sand, neo-Hookean, von Mises and snow, the plastic ones yielding.
+    check("3D materials", materials_3d::<f64>(), materials_3d::<f32>().0, &[], 100);
     let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/scenes/walker_2d.toml");
     let scene = rheo_engine::Scene::from_file(&file).unwrap();
     let walker = scene.build::<f64, 2>().unwrap();
