@@ -148,23 +148,24 @@ fn anchor_of(s: Posed) -> VecD {
     return s.a;
 }
 
-// Velocity of collider c's material at x during `step`: its velocity, its path's velocity of
-// the step, and the spin w x r with r = x - anchor.
-fn surface_velocity(c: u32, s: Posed, x: VecD, step: u32) -> VecD {
+// Velocity of collider c's material at lever arm r = x - anchor during `step`: its velocity,
+// its path's velocity of the step, and the spin w x r.
+fn surface_velocity(c: u32, arm: vec3<f32>, step: u32) -> VecD {
     let collider = colliders[c];
     var path_velocity = VecD(0.0);
     if (step < collider.codes.w) {
         path_velocity = vec_d(collider_path[collider.codes.z + step]);
     }
-    let spin = cross(collider.angular_velocity.xyz, vec_3(x - anchor_of(s)));
+    let spin = cross(collider.angular_velocity.xyz, arm);
     return vec_d(collider.velocity) + path_velocity + vec_d(vec4<f32>(spin, 0.0));
 }
 
 // A node's boundary contact with collider c: whether the node lies inside and, if so, the
-// contact normal and the surface velocity there.
+// contact normal, the lever arm x - anchor (zero z in 2D) and the surface velocity there.
 struct ColliderContact {
     inside: bool,
     normal: VecD,
+    arm: vec3<f32>,
     velocity: VecD,
 }
 
@@ -174,7 +175,8 @@ fn collider_contact(c: u32, x: VecD, step: u32) -> ColliderContact {
     out.inside = distance_to(s, x) < 0.0;
     if (out.inside) {
         out.normal = normal_at(s, x, params.dx * 1e-2);
-        out.velocity = surface_velocity(c, s, x, step);
+        out.arm = vec_3(x - anchor_of(s));
+        out.velocity = surface_velocity(c, out.arm, step);
     }
     return out;
 }

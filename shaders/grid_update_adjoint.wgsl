@@ -79,9 +79,8 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
                 contact_adjoint(v_in - contact_at.velocity, contact_at.normal, collider.codes.y, collider.b.w, v_bar);
             // Adjoint of surface_velocity: dL/dw = r x vc_bar, dL/d(displacement) = -(vc_bar x w).
             let vc_bar = v_bar - relative_bar;
-            let r = vec_3(x - anchor_of(posed(c - 1u, clock[1])));
             let b = vec_3(vc_bar);
-            let spin_bar = cross(r, b);
+            let spin_bar = cross(contact_at.arm, b);
             let displacement_bar = cross(collider.angular_velocity.xyz, b);
             let at = parts + (c - 1u) * COLLIDER_GRADIENTS;
             for (var a = 0u; a < DIM; a++) {

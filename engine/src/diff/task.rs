@@ -467,9 +467,6 @@ impl Task {
 /// Where an iteration's rollout and backward pass run.
 trait GradientBackend<T: Real, const D: usize> {
     /// The gradients of `loss` over `steps` steps of `model` from `state` with `actuation`.
-    /// `same_model` says the model is the previous call's (only the state and the actuation
-    /// changed), so what was built for it may be kept.
-    #[allow(clippy::too_many_arguments)]
     fn gradients(
         &mut self,
         model: &Model<T, D>,
@@ -478,7 +475,6 @@ trait GradientBackend<T: Real, const D: usize> {
         steps: usize,
         checkpointing: Checkpointing,
         loss: &dyn Loss<T, D>,
-        same_model: bool,
     ) -> Result<Gradients<T, D>>;
 }
 
@@ -502,7 +498,6 @@ impl<T: Real, const D: usize> GradientBackend<T, D> for CpuGradients<T, D> {
         steps: usize,
         checkpointing: Checkpointing,
         loss: &dyn Loss<T, D>,
-        _same_model: bool,
     ) -> Result<Gradients<T, D>> {
         Tape::record_in(&mut self.storage, model, state, actuation, steps, checkpointing)?.backward(loss)
     }
@@ -530,12 +525,12 @@ impl<const D: usize> GradientBackend<f32, D> for GpuGradients<'_> {
         steps: usize,
         checkpointing: Checkpointing,
         loss: &dyn Loss<f32, D>,
-        same_model: bool,
     ) -> Result<Gradients<f32, D>> {
-        // The simulation is kept, its model rewritten in place when only parameters changed
-        // (Young's modulus, a collider's path): no new buffers or kernels per iteration.
+        // The simulation is kept and its model rewritten in place (whatever the task changed:
+        // Young's modulus, a collider's path, nothing): no new buffers or kernels per
+        // iteration, and no list of which parameters change the model to keep in step.
         let kept = match &mut self.sim {
-            Some(sim) => same_model || sim.update_model(model)?,
+            Some(sim) => sim.update_model(model)?,
             None => false,
         };
         let sim = match (&mut self.sim, kept) {
@@ -750,22 +745,11 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
         let mut history = Vec::new();
         let mut first_picture: Option<Image> = None;
         let steps = self.task.steps;
-        // Only material parameters change the model between iterations.
-        let same_model = !self.targets.iter().any(|t| {
-            matches!(t, Target::YoungsModulus { .. } | Target::PoissonsRatio { .. } | Target::ColliderPath { .. })
-        });
         for iteration in 0..=iterations {
             let start = Instant::now();
             let (model, state, actuation) = self.instantiate();
-            let grads = backend.gradients(
-                &model,
-                &state,
-                &actuation,
-                steps,
-                self.task.checkpointing,
-                self.loss.as_ref(),
-                same_model && iteration > 0,
-            )?;
+            let grads =
+                backend.gradients(&model, &state, &actuation, steps, self.task.checkpointing, self.loss.as_ref())?;
             let seconds = start.elapsed().as_secs_f64();
             // Pictures of the first and the final rollouts only (not timed as part of an iteration).
             let picture = if iteration == 0 || iteration == iterations {

@@ -64,7 +64,7 @@ impl GpuSimulation {
             tape.execute(action)?;
             tape.next_action += 1;
         }
-        tape.sim.check_errors("recording, ")?;
+        tape.sim.check_errors("")?;
         Ok(tape)
     }
 }
@@ -139,7 +139,7 @@ impl GpuTape<'_> {
                 self.sim.upload_bar(d, &bar);
             }
         }
-        self.sim.check_errors("the backward pass, ")?;
+        self.sim.check_errors("the backward pass of ")?;
         if !value.is_finite() {
             return Err(Error::InvalidArgument(format!("the loss is not finite ({value})")));
         }
