@@ -280,6 +280,14 @@ fn usage_errors_keep_clap_exit_code_and_unknown_bench_scenes_are_errors() {
     assert_eq!(rheo(&["frobnicate"]).status.code(), Some(2));
     let err = one_line_error(&rheo(&["bench", "--scene", "no_such_bench"]));
     assert!(err.contains("no_such_bench") && err.contains("mpm88"), "{err}");
+    // The GPU's forward-only options name what they need instead of timing something else.
+    for flag in ["--float-atomics", "--differentiable"] {
+        let err = one_line_error(&rheo(&["bench", "--scene", "mpm88", flag]));
+        assert!(err.contains(flag) && err.contains("--backend gpu"), "{err}");
+        let err = one_line_error(&rheo(&["bench", "--scene", "walker_2d", "--backend", "gpu", flag]));
+        assert!(err.contains(flag) && err.contains("walker"), "{err}");
+    }
+    assert_eq!(rheo(&["bench", "--backend", "gpu", "--float-atomics", "--differentiable"]).status.code(), Some(2));
 }
 
 #[test]

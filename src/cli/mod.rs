@@ -46,7 +46,8 @@ enum Command {
         /// The scene file (TOML).
         scene: PathBuf,
     },
-    /// Time the built-in benchmark scenes (mpm88 2D, elastic_3d 3D, walker_2d fwd+bwd) in f32.
+    /// Time the built-in benchmark scenes (mpm88 2D, elastic_3d and elastic_3d_1m 3D, walker_2d
+    /// fwd+bwd) in f32.
     Bench(bench::BenchArgs),
     /// Run an optimization task (TOML): progress per iteration, loss history, final parameters.
     Optimize(optimize::OptimizeArgs),
