@@ -122,7 +122,8 @@ struct Case {
 
 /// The built-in cases: (name, warm-up steps, timed steps). The 1M-particle scene keeps
 /// elastic_3d's window: the cube reaches the floor at about step 146.
-const BUILT_IN: [(&str, usize, usize); 3] = [("mpm88", 200, 4000), ("elastic_3d", 150, 200), ("elastic_3d_1m", 150, 200)];
+const BUILT_IN: [(&str, usize, usize); 3] =
+    [("mpm88", 200, 4000), ("elastic_3d", 150, 200), ("elastic_3d_1m", 150, 200)];
 
 /// Where the shipped scenes are: beside the crate's sources, or under the working directory.
 fn scenes_dir() -> PathBuf {
