@@ -30,6 +30,19 @@ struct Material {
     params: vec4<f32>,
 }
 
+// ELASTIC_LAW and PLASTIC_LAW, set before this file (gpu/mod.rs), are the model's laws where
+// all its materials share them, or ANY_LAW. A shared law is a constant here, so the compiler
+// drops every other law's code.
+const ANY_LAW: u32 = 0xffffffffu;
+
+fn elastic_law(material: Material) -> u32 {
+    return select(material.laws.x, ELASTIC_LAW, ELASTIC_LAW != ANY_LAW);
+}
+
+fn plastic_law(material: Material) -> u32 {
+    return select(material.laws.y, PLASTIC_LAW, PLASTIC_LAW != ANY_LAW);
+}
+
 // Stretches below this count as this in the Hencky strain ln(sigma), as on the CPU.
 const HENCKY_MIN_STRETCH: f32 = 1e-4;
 // The smallest volume ratios the laws see, as on the CPU.
@@ -174,7 +187,7 @@ fn yield_strain(yield_stress: f32, mu: f32) -> f32 {
 // q = eta / (2 mu dt) of viscoplasticity (zero for the other laws): a return takes the
 // fraction 1 / (1 + q) of the excess in one step.
 fn viscous_ratio(material: Material, mu: f32) -> f32 {
-    return select(0.0, material.params.z / (2.0 * mu * params.dt), material.laws.y == PLASTIC_VISCOPLASTIC);
+    return select(0.0, material.params.z / (2.0 * mu * params.dt), plastic_law(material) == PLASTIC_VISCOPLASTIC);
 }
 
 // Snow's clamp of the singular values to [1 - critical compression, 1 + critical stretch].
@@ -200,7 +213,7 @@ fn product(v: VecD) -> f32 {
 // the yield radius, Drucker-Prager (sand: no tension) projects it onto the friction cone.
 // Returns the elastic F; adds to *state what the law accumulates.
 fn return_mapping(f_trial: MatD, material: Material, mu: f32, lambda: f32, state: ptr<function, f32>) -> MatD {
-    let kind = material.laws.y;
+    let kind = plastic_law(material);
     let s = svd(f_trial);
     if (kind == PLASTIC_SNOW) {
         let clamped = snow_clamp(s.sigma, material);
@@ -233,12 +246,12 @@ fn return_mapping(f_trial: MatD, material: Material, mu: f32, lambda: f32, state
 
 // The material's plastic projection of the trial F*: the new elastic F; updates *state.
 fn plastic_project(f_trial: MatD, material: Material, mu: f32, lambda: f32, state: ptr<function, f32>) -> MatD {
-    if (material.laws.y == PLASTIC_FLUID) {
+    if (plastic_law(material) == PLASTIC_FLUID) {
         // Keep the volume ratio, drop the shear: F = J^(1/d) I.
         let jt = max(determinant(f_trial), FLUID_MIN_J);
         return identity() * select(cube_root(jt), sqrt(jt), DIM == 2u);
     }
-    if (material.laws.y != PLASTIC_NONE) {
+    if (plastic_law(material) != PLASTIC_NONE) {
         return return_mapping(f_trial, material, mu, lambda, state);
     }
     return f_trial;
@@ -247,7 +260,7 @@ fn plastic_project(f_trial: MatD, material: Material, mu: f32, lambda: f32, stat
 // The factor on the Lame parameters after the projection: snow hardens as
 // exp(xi (1 - J_p)), J_p = exp(state); the other laws do not harden.
 fn hardening(material: Material, state: f32) -> f32 {
-    if (material.laws.y == PLASTIC_SNOW) {
+    if (plastic_law(material) == PLASTIC_SNOW) {
         return exp_accurate(material.params.w * (1.0 - exp_accurate(state)));
     }
     return 1.0;
@@ -273,7 +286,7 @@ fn plastic_project_adjoint(f_trial: MatD, material: Material, mu: f32, lambda: f
     out.mu = 0.0;
     out.lambda = 0.0;
     out.law = vec2<f32>(0.0);
-    let kind = material.laws.y;
+    let kind = plastic_law(material);
     if (kind == PLASTIC_FLUID) {
         let det_f = determinant(f_trial);
         if (det_f <= FLUID_MIN_J) {
@@ -537,7 +550,7 @@ fn particle_update(c: MatD, f: MatD, plastic: f32, material: Material, props: ve
     out.fe = plastic_project(out.f_trial, material, mu, lambda, &state);
     out.plastic = state;
     out.hardening = hardening(material, state);
-    out.stress = first_piola(material.laws.x, out.fe, mu * out.hardening, lambda * out.hardening);
+    out.stress = first_piola(elastic_law(material), out.fe, mu * out.hardening, lambda * out.hardening);
     out.tau = out.stress * transpose(out.fe);
     let viscosity = material.params.x;
     if (viscosity > 0.0) {

@@ -125,11 +125,11 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     fe_bar += transpose(tau_bar) * stress;
     // The elastic law sees the hardened Lame parameters h (mu, lambda), h = hardening(state').
     let h = update.hardening;
-    let elastic_bar = first_piola_adjoint(material.laws.x, fe, mu * h, lambda * h, tau_bar * fe);
+    let elastic_bar = first_piola_adjoint(elastic_law(material), fe, mu * h, lambda * h, tau_bar * fe);
     fe_bar += elastic_bar.f;
     let h_bar = elastic_bar.mu * mu + elastic_bar.lambda * lambda;
     var state_bar = plastic_bar_out[p];
-    if (material.laws.y == PLASTIC_SNOW) {
+    if (plastic_law(material) == PLASTIC_SNOW) {
         // h = exp(xi (1 - e^state)): dh/dstate = -h xi e^state, dh/dxi = h (1 - e^state).
         let e = exp_accurate(update.plastic);
         state_bar -= h_bar * h * material.params.w * e;

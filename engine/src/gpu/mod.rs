@@ -57,6 +57,19 @@ pub enum Scatter {
     FloatAtomics,
 }
 
+/// The constitutive laws an MPM kernel is compiled for: the codes of `shaders/materials.wgsl`
+/// (`LAW_*`, `PLASTIC_*`) of the elastic and the plastic law where every material of the model
+/// has the same one, `None` where they differ (the kernel then reads each particle's from the
+/// material table). A kernel compiled for one law holds that law's code only: every law in one
+/// kernel needs more registers, and on a GPU that means fewer particles in flight.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelLaws {
+    /// The elastic law's code, if all materials share it.
+    pub elastic: Option<u32>,
+    /// The plastic law's code, if all materials share it.
+    pub plastic: Option<u32>,
+}
+
 /// p2g's scatter parts, [`Scatter::FixedPoint`]'s and [`Scatter::FloatAtomics`]'.
 pub const SCATTERS: [(&str, &str); 2] = [
     ("scatter_fixed", include_str!("../../../shaders/scatter_fixed.wgsl")),
@@ -108,21 +121,24 @@ pub(crate) fn shader(name: &str) -> &'static str {
 }
 
 /// The full source of MPM kernel `name` for dimension `dim` (2 or 3), with the deterministic
-/// scatter.
+/// scatter and every law.
 pub fn mpm_kernel_source(dim: usize, name: &str) -> String {
-    mpm_kernel_source_with(dim, name, Scatter::FixedPoint)
+    mpm_kernel_source_with(dim, name, Scatter::FixedPoint, KernelLaws::default())
 }
 
 /// The full source of MPM kernel `name` for dimension `dim` with `scatter` (p2g adds with it,
-/// the grid update reads the grid by its `FLOAT_SCATTER`).
-pub fn mpm_kernel_source_with(dim: usize, name: &str, scatter: Scatter) -> String {
+/// the grid update reads the grid by its `FLOAT_SCATTER`), compiled for `laws`.
+pub fn mpm_kernel_source_with(dim: usize, name: &str, scatter: Scatter, laws: KernelLaws) -> String {
     let kernel =
         MPM_KERNELS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s).unwrap_or_else(|| panic!("no kernel `{name}`"));
     let float = scatter == Scatter::FloatAtomics;
     let scatter_part = if name == "p2g" { SCATTERS[usize::from(float)].1 } else { "" };
+    let code = |law: Option<u32>| law.map_or("ANY_LAW".to_string(), |c| format!("{c}u"));
     format!(
-        "{}\nconst FLOAT_SCATTER: bool = {float};\n{}\n{}\n{}\n{}",
+        "{}\nconst FLOAT_SCATTER: bool = {float};\nconst ELASTIC_LAW: u32 = {};\nconst PLASTIC_LAW: u32 = {};\n{}\n{}\n{}\n{}",
         DIM_PRELUDES[dim - 2].1,
+        code(laws.elastic),
+        code(laws.plastic),
         MPM_COMMON.1,
         MPM_MATERIALS.1,
         scatter_part,
@@ -167,11 +183,21 @@ mod tests {
             for (name, _) in super::MPM_KERNELS {
                 validate(&format!("{name}.wgsl ({dim}D)"), &super::mpm_kernel_source(dim, name));
             }
+            // Kernels compiled for one elastic and one plastic law.
+            for (elastic, plastic) in [(0, 0), (2, 1), (3, 4)] {
+                let laws = super::KernelLaws { elastic: Some(elastic), plastic: Some(plastic) };
+                for name in ["p2g", "p2g_adjoint"] {
+                    validate(
+                        &format!("{name}.wgsl ({dim}D, laws {elastic} and {plastic})"),
+                        &super::mpm_kernel_source_with(dim, name, super::Scatter::FixedPoint, laws),
+                    );
+                }
+            }
             // The float scatter's p2g and the grid update that reads it, with the capability.
             for name in ["p2g", "grid_update"] {
                 validate_with(
                     &format!("{name}.wgsl ({dim}D, float scatter)"),
-                    &super::mpm_kernel_source_with(dim, name, super::Scatter::FloatAtomics),
+                    &super::mpm_kernel_source_with(dim, name, super::Scatter::FloatAtomics, Default::default()),
                     naga::valid::Capabilities::SHADER_FLOAT32_ATOMIC,
                 );
             }

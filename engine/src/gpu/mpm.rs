@@ -18,7 +18,7 @@
 //! everything the forward kernels run; [`GpuSimulation::record`] (gpu/tape.rs) drives them
 //! under a checkpointing schedule.
 
-use super::{GpuContext, Scatter, download, mpm_kernel_source, mpm_kernel_source_with, upload};
+use super::{GpuContext, KernelLaws, Scatter, download, mpm_kernel_source, mpm_kernel_source_with, upload};
 use crate::error::{Error, Result};
 use crate::material::{ElasticLaw, Material, PlasticLaw};
 use crate::math::{Matrix, Vector};
@@ -132,6 +132,8 @@ pub struct GpuSimulation {
     adjoint: Option<Adjoint>,
     /// The fixed-point width of the scatters.
     fixed_bits: u32,
+    /// The laws the particle kernels were compiled for.
+    laws: KernelLaws,
     /// Rows of signals the signal buffer holds.
     signal_rows: usize,
 }
@@ -315,6 +317,14 @@ fn collider_tables<const D: usize>(colliders: &[Collider<f32, D>]) -> (Vec<GpuCo
     (table, path)
 }
 
+/// The laws `model`'s kernels are compiled for: each kind of law whose code all materials
+/// share.
+fn kernel_laws<const D: usize>(model: &Model<f32, D>) -> KernelLaws {
+    let codes: Vec<[u32; 4]> = model.materials.iter().map(|m| gpu_material(m).laws).collect();
+    let shared = |k: usize| codes.first().map(|c| c[k]).filter(|&code| codes.iter().all(|c| c[k] == code));
+    KernelLaws { elastic: shared(0), plastic: shared(1) }
+}
+
 /// A material as the kernels' table holds it (the codes of `shaders/materials.wgsl`).
 fn gpu_material(m: &Material<f32>) -> GpuMaterial {
     let elastic = match m.elastic {
@@ -374,22 +384,23 @@ fn flat<const R: usize, const C: usize>(values: &[nalgebra::SMatrix<f32, R, C>])
 }
 
 /// The compute pipeline of entry point `entry` of MPM kernel `name` for `dim`, with the
-/// deterministic scatter.
+/// deterministic scatter and every law.
 fn compute_pipeline(gpu: &GpuContext, dim: usize, name: &str, entry: &str) -> wgpu::ComputePipeline {
-    compute_pipeline_with(gpu, dim, name, entry, Scatter::FixedPoint)
+    compute_pipeline_with(gpu, dim, name, entry, Scatter::FixedPoint, KernelLaws::default())
 }
 
-/// [`compute_pipeline`] with `scatter`.
+/// [`compute_pipeline`] with `scatter`, compiled for `laws`.
 fn compute_pipeline_with(
     gpu: &GpuContext,
     dim: usize,
     name: &str,
     entry: &str,
     scatter: Scatter,
+    laws: KernelLaws,
 ) -> wgpu::ComputePipeline {
     let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some(name),
-        source: wgpu::ShaderSource::Wgsl(mpm_kernel_source_with(dim, name, scatter).into()),
+        source: wgpu::ShaderSource::Wgsl(mpm_kernel_source_with(dim, name, scatter, laws).into()),
     });
     gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
         label: Some(name),
@@ -612,6 +623,7 @@ impl GpuSimulation {
     ) -> Result<Self> {
         model.validate(state)?;
         let data = ModelData::of(model, fixed_bits);
+        let laws = kernel_laws(model);
         let n = state.len();
         let nodes = model.grid.node_count();
         let make_state = |label: &str| StateBuffers {
@@ -643,7 +655,7 @@ impl GpuSimulation {
             });
             gpu.queue.write_buffer(&uniform, 0, bytemuck::bytes_of(&data.params));
             let pipelines =
-                ["p2g", "grid_update", "g2p"].map(|name| compute_pipeline_with(gpu, D, name, "main", scatter));
+                ["p2g", "grid_update", "g2p"].map(|name| compute_pipeline_with(gpu, D, name, "main", scatter, laws));
             let model_buffers = ModelBuffers {
                 uniform,
                 props,
@@ -681,12 +693,14 @@ impl GpuSimulation {
             colliders: model.colliders.len(),
             adjoint: None,
             fixed_bits,
+            laws,
             signal_rows: SIGNAL_ROWS,
         })
     }
 
-    /// Replaces the model with `model`, of the same shape (particles, grid, materials,
-    /// colliders and their paths' lengths, actuators), in place: its parameters, properties,
+    /// Replaces the model with `model`, of the same shape (particles, grid, materials and the
+    /// laws the kernels were compiled for, colliders and their paths' lengths, actuators), in
+    /// place: its parameters, properties,
     /// material table and colliders are rewritten; the kernels and buffers stay (an
     /// optimization that changes Young's modulus or a collider's path needs no new
     /// simulation). Returns false, and changes nothing, for a model of another shape. `model`
@@ -699,6 +713,7 @@ impl GpuSimulation {
             && data.params.particles as usize == self.particles
             && data.params.nodes as usize == self.nodes
             && model.materials.len() == self.materials
+            && kernel_laws(model) == self.laws
             && model.colliders.len() == self.colliders
             && model.actuator_count == self.actuators
             && bytes(data.collider_path.len(), size_of::<[f32; 4]>()) == m.collider_path.size()
@@ -1050,7 +1065,7 @@ impl GpuSimulation {
             compute_pipeline(gpu, D, "g2p_adjoint", "bound"),
             compute_pipeline(gpu, D, "g2p_adjoint", "main"),
             compute_pipeline(gpu, D, "grid_update_adjoint", "main"),
-            compute_pipeline(gpu, D, "p2g_adjoint", "main"),
+            compute_pipeline_with(gpu, D, "p2g_adjoint", "main", Scatter::FixedPoint, self.laws),
             compute_pipeline(gpu, D, "actuation_sum", "main"),
         ];
         let m = &self.model_buffers;
