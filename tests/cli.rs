@@ -281,7 +281,7 @@ fn usage_errors_keep_clap_exit_code_and_unknown_bench_scenes_are_errors() {
     let err = one_line_error(&rheo(&["bench", "--scene", "no_such_bench"]));
     assert!(err.contains("no_such_bench") && err.contains("mpm88"), "{err}");
     // The GPU's forward-only options name what they need instead of timing something else.
-    for flag in ["--float-atomics", "--differentiable"] {
+    for flag in ["--float-atomics", "--differentiable", "--kernel-times"] {
         let err = one_line_error(&rheo(&["bench", "--scene", "mpm88", flag]));
         assert!(err.contains(flag) && err.contains("--backend gpu"), "{err}");
         let err = one_line_error(&rheo(&["bench", "--scene", "walker_2d", "--backend", "gpu", flag]));

@@ -481,6 +481,30 @@ fn gpu_rollouts_are_bitwise_reproducible() {
     assert!(bits(&a) == bits(&b), "two GPU runs differ");
 }
 
+/// Timing the kernels runs the same steps: the state after `kernel_times(n)` is bitwise the
+/// state after `run(n)`. The times are device seconds per step: each kernel's positive, and
+/// together no more than the wall-clock time per step of the same run (a wrong tick period or
+/// a sum over the wrong queries breaks that by orders of magnitude).
+#[test]
+fn kernel_times_time_the_same_steps() {
+    let gpu = gpu();
+    let (model, start) = scene_2d::<f32>();
+    let mut timed = GpuSimulation::new(&gpu, &model, &start).unwrap();
+    let times = timed.kernel_times(40).unwrap_or_else(|e| panic!("{e}"));
+    let mut plain = GpuSimulation::new(&gpu, &model, &start).unwrap();
+    plain.run(40).unwrap();
+    let bits = |s: &State<f32, 2>| -> Vec<u32> {
+        s.x.iter().chain(&s.v).flat_map(|v| v.iter().map(|x| x.to_bits())).collect()
+    };
+    assert_eq!(timed.step_index(), 40);
+    assert!(bits(&timed.state::<2>().unwrap()) == bits(&plain.state::<2>().unwrap()), "timed steps differ");
+    let names: Vec<&str> = times.kernels.iter().map(|(name, _)| *name).collect();
+    assert_eq!(names, ["p2g", "grid_update", "g2p"]);
+    let sum: f64 = times.kernels.iter().map(|(_, s)| s).sum();
+    assert!(times.kernels.iter().all(|(_, s)| *s > 0.0) && sum <= times.wall, "{times:?}");
+    assert!(timed.kernel_times(0).is_err() && timed.kernel_times(rheo_engine::gpu::MAX_TIMED_STEPS + 1).is_err());
+}
+
 /// A non-finite value is an error naming the particle (like the CPU, the first of the
 /// particles it reaches) and the step. Two jelly blocks thrown at 100 m/s (a tenth of the
 /// domain per step, past the wall layer), the first up, the second down at the nearer floor,

@@ -5,7 +5,7 @@ use super::{Backend, SimulationJob, actuation, rate, with_simulation};
 use clap::Args;
 use rheo_engine::diff::Budget;
 use rheo_engine::diff::task::Task;
-use rheo_engine::gpu::{GpuContext, GpuOptions, GpuSimulation, Scatter};
+use rheo_engine::gpu::{GpuContext, GpuOptions, GpuSimulation, KernelTimes, MAX_TIMED_STEPS, Scatter};
 use rheo_engine::io::{json_number, json_string};
 use rheo_engine::math::Real;
 use rheo_engine::mpm::Simulation;
@@ -46,6 +46,10 @@ pub struct BenchArgs {
     /// scatter instead of 30), to time what the forward steps of a backward pass cost.
     #[arg(long, conflicts_with = "float_atomics")]
     differentiable: bool,
+    /// GPU, forward scenes: after the timed steps, time each kernel on the device (timestamp
+    /// queries) over up to 512 more steps and print its mean time per step.
+    #[arg(long)]
+    kernel_times: bool,
 }
 
 /// The gradient benchmark: DiffTaichi's walker, one forward+backward iteration at a time.
@@ -133,7 +137,12 @@ fn scenes_dir() -> PathBuf {
 
 /// Runs the cases `args` select and prints one line each.
 pub fn bench(args: &BenchArgs) -> Result<()> {
-    for (set, flag) in [(args.float_atomics, "--float-atomics"), (args.differentiable, "--differentiable")] {
+    let gpu_flags = [
+        (args.float_atomics, "--float-atomics"),
+        (args.differentiable, "--differentiable"),
+        (args.kernel_times, "--kernel-times"),
+    ];
+    for (set, flag) in gpu_flags {
         if set && args.backend != Backend::Gpu {
             return Err(Error::InvalidArgument(format!("{flag} is a GPU option: add --backend gpu")));
         }
@@ -146,7 +155,11 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     if args.scene.as_deref() == Some(WALKER) {
         return bench_walker(args);
     }
-    let scatter = if args.float_atomics { Scatter::FloatAtomics } else { Scatter::FixedPoint };
+    let how = GpuRun {
+        scatter: if args.float_atomics { Scatter::FloatAtomics } else { Scatter::FixedPoint },
+        differentiable: args.differentiable,
+        kernel_times: args.kernel_times,
+    };
     let built_in = |(name, warmup, steps): (&str, usize, usize)| Case {
         name: name.to_string(),
         file: scenes_dir().join(format!("{name}.toml")),
@@ -178,8 +191,8 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
             Backend::Gpu => {
                 let gpu = GpuContext::new(&GpuOptions::from_env()?)?;
                 let timing = match scene.dim() {
-                    2 => gpu_timed::<2>(&gpu, &scene, case.warmup, steps, scatter, args.differentiable)?,
-                    _ => gpu_timed::<3>(&gpu, &scene, case.warmup, steps, scatter, args.differentiable)?,
+                    2 => gpu_timed::<2>(&gpu, &scene, case.warmup, steps, &how)?,
+                    _ => gpu_timed::<3>(&gpu, &scene, case.warmup, steps, &how)?,
                 };
                 let label = if gpu.is_software() { " (software rendering, not a GPU figure)" } else { "" };
                 let how = match (args.float_atomics, args.differentiable) {
@@ -193,10 +206,24 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         let peak = peak_rss_bytes();
         let threads = rayon::current_num_threads();
         let throughput = (result.particles * steps) as f64 / result.seconds.max(1e-12);
+        let ms = |seconds: f64| seconds * 1e3;
         if args.json {
+            let kernels = result.kernels.as_ref().map_or(String::new(), |k| {
+                let each: Vec<String> = k
+                    .kernels
+                    .iter()
+                    .map(|(name, s)| format!("{}: {}", json_string(name), json_number(ms(*s))))
+                    .collect();
+                format!(
+                    ", \"kernel_ms_per_step\": {{{}}}, \"kernel_steps\": {}, \"kernel_run_wall_ms_per_step\": {}",
+                    each.join(", "),
+                    k.steps,
+                    json_number(ms(k.wall))
+                )
+            });
             say!(
                 "{{\"name\": {}, \"particles\": {}, \"steps\": {steps}, \"seconds\": {}, \"particle_steps_per_s\": {}, \
-                 \"peak_rss_bytes\": {}, \"threads\": {threads}, \"backend\": {}, \"device\": {}}}",
+                 \"peak_rss_bytes\": {}, \"threads\": {threads}, \"backend\": {}, \"device\": {}{kernels}}}",
                 json_string(&case.name),
                 result.particles,
                 json_number(result.seconds),
@@ -216,10 +243,21 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
                 result.seconds,
                 rate(throughput)
             );
+            if let Some(k) = &result.kernels {
+                let each: Vec<String> = k.kernels.iter().map(|(name, s)| format!("{name} {:.4}", ms(*s))).collect();
+                let sum: f64 = k.kernels.iter().map(|(_, s)| s).sum();
+                say!(
+                    "  kernels, ms per step over {} more steps: {}; their sum {:.4} of {:.4} wall-clock",
+                    k.steps,
+                    each.join(", "),
+                    ms(sum),
+                    ms(k.wall)
+                );
+            }
         }
     }
     // The full run ends with the gradient benchmark, unless a forward-only option was asked for.
-    if args.scene.is_none() && !args.float_atomics && !args.differentiable {
+    if args.scene.is_none() && !gpu_flags.iter().any(|(set, _)| *set) {
         bench_walker(args)?;
     }
     Ok(())
@@ -235,6 +273,8 @@ struct Timed {
 struct Timing {
     particles: usize,
     seconds: f64,
+    /// The GPU's kernel times, when asked for.
+    kernels: Option<KernelTimes>,
 }
 
 impl SimulationJob for Timed {
@@ -253,25 +293,33 @@ impl SimulationJob for Timed {
         for _ in 0..self.steps {
             step(&mut sim)?;
         }
-        Ok(Timing { particles: sim.state.len(), seconds: start.elapsed().as_secs_f64() })
+        Ok(Timing { particles: sim.state.len(), seconds: start.elapsed().as_secs_f64(), kernels: None })
     }
 }
 
-/// Like [`Timed`] on the GPU backend: the warm-up and the timed steps each run as one
-/// submission; the time includes waiting for the device to finish.
+/// How a GPU benchmark runs.
+struct GpuRun {
+    scatter: Scatter,
+    /// Built as a gradient run builds it (40-bit scatter).
+    differentiable: bool,
+    /// Time each kernel after the timed steps.
+    kernel_times: bool,
+}
+
+/// Like [`Timed`] on the GPU backend: the warm-up, then the timed steps; the time includes
+/// waiting for the device to finish.
 fn gpu_timed<const D: usize>(
     gpu: &GpuContext,
     scene: &Scene,
     warmup: usize,
     steps: usize,
-    scatter: Scatter,
-    differentiable: bool,
+    how: &GpuRun,
 ) -> Result<Timing> {
     let sim = scene.build::<f32, D>()?;
-    let mut gpu_sim = if differentiable {
+    let mut gpu_sim = if how.differentiable {
         GpuSimulation::new_differentiable(gpu, &sim.model, &sim.state)?
     } else {
-        GpuSimulation::new_with_scatter(gpu, &sim.model, &sim.state, scatter)?
+        GpuSimulation::new_with_scatter(gpu, &sim.model, &sim.state, how.scatter)?
     };
     let signals = |from: usize, n: usize| -> Vec<Vec<f32>> {
         (from..from + n).map(|t| scene.actuation(t).into_iter().map(|v| v as f32).collect()).collect()
@@ -280,7 +328,9 @@ fn gpu_timed<const D: usize>(
     gpu_sim.run_actuated(&warmup_signals)?;
     let start = Instant::now();
     gpu_sim.run_actuated(&timed_signals)?;
-    Ok(Timing { particles: sim.state.len(), seconds: start.elapsed().as_secs_f64() })
+    let seconds = start.elapsed().as_secs_f64();
+    let kernels = if how.kernel_times { Some(gpu_sim.kernel_times(steps.min(MAX_TIMED_STEPS))?) } else { None };
+    Ok(Timing { particles: sim.state.len(), seconds, kernels })
 }
 
 /// The process's peak resident set size (Linux `VmHWM`), if the system reports it.

@@ -92,8 +92,10 @@ impl GpuContext {
         let info = adapter.get_info();
         let descriptor = wgpu::DeviceDescriptor {
             label: Some("rheo"),
-            // Float atomics where offered: the optional fast scatter (gpu::Scatter) uses them.
-            required_features: adapter.features() & wgpu::Features::SHADER_FLOAT32_ATOMIC,
+            // Where offered: float atomics for the optional fast scatter (gpu::Scatter), timestamp
+            // queries for GpuSimulation::kernel_times.
+            required_features: adapter.features()
+                & (wgpu::Features::SHADER_FLOAT32_ATOMIC | wgpu::Features::TIMESTAMP_QUERY),
             required_limits: adapter.limits(),
             ..Default::default()
         };

@@ -16,8 +16,8 @@ mod tape;
 pub use buffers::{download, upload};
 pub use context::{GpuContext, GpuOptions, block_on};
 pub use mpm::{
-    FORWARD_BITS, GRADIENT_BITS, GpuCollider, GpuMaterial, GpuSimulation, GpuStepAdjoint, MathCheck, Params,
-    math_on_gpu,
+    FORWARD_BITS, GRADIENT_BITS, GpuCollider, GpuMaterial, GpuSimulation, GpuStepAdjoint, KernelTimes, MAX_TIMED_STEPS,
+    MathCheck, Params, math_on_gpu,
 };
 pub use smoke::self_test;
 pub use tape::GpuTape;

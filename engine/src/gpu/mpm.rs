@@ -81,6 +81,25 @@ pub const FORWARD_BITS: u32 = 30;
 /// 40 times further off); most contributions then take two atomic adds.
 pub const GRADIENT_BITS: u32 = 40;
 
+/// The forward step's kernels, in order (the pipelines' order).
+const FORWARD_KERNELS: [&str; 3] = ["p2g", "grid_update", "g2p"];
+
+/// The most steps [`GpuSimulation::kernel_times`] times at once (six timestamps a step, within
+/// a query set's 4096).
+pub const MAX_TIMED_STEPS: usize = 512;
+
+/// What [`GpuSimulation::kernel_times`] measured.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KernelTimes {
+    /// The steps timed.
+    pub steps: usize,
+    /// Each forward kernel's mean device time per step in seconds, by name (p2g, grid_update,
+    /// g2p).
+    pub kernels: Vec<(&'static str, f64)>,
+    /// The mean wall-clock time per step of the same run, in seconds.
+    pub wall: f64,
+}
+
 /// Steps per batch of an actuated run (the rows the signal buffer holds).
 const SIGNAL_ROWS: usize = 1024;
 
@@ -660,8 +679,7 @@ impl GpuSimulation {
                 mapped_at_creation: false,
             });
             gpu.queue.write_buffer(&uniform, 0, bytemuck::bytes_of(&data.params));
-            let pipelines =
-                ["p2g", "grid_update", "g2p"].map(|name| compute_pipeline_with(gpu, D, name, "main", scatter, laws));
+            let pipelines = FORWARD_KERNELS.map(|name| compute_pipeline_with(gpu, D, name, "main", scatter, laws));
             let model_buffers = ModelBuffers {
                 uniform,
                 props,
@@ -791,24 +809,13 @@ impl GpuSimulation {
     /// row and the step from one submission to the next); the error flags are left for the
     /// caller to check.
     pub(super) fn run_steps(&mut self, steps: usize, first_row: usize) -> Result<()> {
-        let groups = |count: usize| (count as u32).div_ceil(64);
         self.set_clock(first_row);
         let encode = || {
             for first in (0..steps).step_by(STEPS_PER_SUBMISSION) {
                 let mut encoder =
                     self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("steps") });
                 for s in first..(first + STEPS_PER_SUBMISSION).min(steps) {
-                    let from = (self.current + s) % 2;
-                    encoder.clear_buffer(&self.grid, 0, None);
-                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                        label: Some("step"),
-                        timestamp_writes: None,
-                    });
-                    for (k, count) in [self.particles, self.nodes, self.particles].into_iter().enumerate() {
-                        pass.set_pipeline(&self.pipelines[k]);
-                        pass.set_bind_group(0, &self.bind_groups[from][k], &[]);
-                        pass.dispatch_workgroups(groups(count), 1, 1);
-                    }
+                    self.encode_step(&mut encoder, s, None);
                 }
                 self.gpu.queue.submit([encoder.finish()]);
             }
@@ -817,6 +824,99 @@ impl GpuSimulation {
         self.current = (self.current + steps) % 2;
         self.step += steps;
         Ok(())
+    }
+
+    /// Encodes step `s` of a run (counted from the current state): the grid's clearing and the
+    /// three kernels. With `timestamps` (a query set and the first of this step's six
+    /// queries) each kernel runs in a pass of its own that writes its start and end.
+    fn encode_step(&self, encoder: &mut wgpu::CommandEncoder, s: usize, timestamps: Option<(&wgpu::QuerySet, u32)>) {
+        let from = (self.current + s) % 2;
+        encoder.clear_buffer(&self.grid, 0, None);
+        let counts = [self.particles, self.nodes, self.particles];
+        let dispatch = |pass: &mut wgpu::ComputePass, k: usize| {
+            pass.set_pipeline(&self.pipelines[k]);
+            pass.set_bind_group(0, &self.bind_groups[from][k], &[]);
+            pass.dispatch_workgroups((counts[k] as u32).div_ceil(64), 1, 1);
+        };
+        match timestamps {
+            None => {
+                let mut pass = encoder
+                    .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("step"), timestamp_writes: None });
+                (0..FORWARD_KERNELS.len()).for_each(|k| dispatch(&mut pass, k));
+            }
+            Some((query_set, first)) => {
+                for (k, name) in FORWARD_KERNELS.into_iter().enumerate() {
+                    let index = first + 2 * k as u32;
+                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: Some(name),
+                        timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                            query_set,
+                            beginning_of_pass_write_index: Some(index),
+                            end_of_pass_write_index: Some(index + 1),
+                        }),
+                    });
+                    dispatch(&mut pass, k);
+                }
+            }
+        }
+    }
+
+    /// Runs `steps` steps (at most [`MAX_TIMED_STEPS`]; an actuated model reads the signals
+    /// last set) with each kernel timed on the device by timestamp queries, and returns the
+    /// mean device time per step of each kernel beside the mean wall-clock time per step of
+    /// the same run. Needs a device with `TIMESTAMP_QUERY` (opened with it where offered).
+    /// The difference between the two is what the kernels' own times leave out: encoding and
+    /// submission, the grid's clearing, the barriers and gaps between kernels.
+    pub fn kernel_times(&mut self, steps: usize) -> Result<KernelTimes> {
+        if !self.gpu.device.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+            return Err(Error::Gpu(format!(
+                "timing kernels needs TIMESTAMP_QUERY, which {} does not offer",
+                self.gpu.describe()
+            )));
+        }
+        if steps == 0 || steps > MAX_TIMED_STEPS {
+            return Err(Error::InvalidArgument(format!("kernel times: {steps} steps (1 to {MAX_TIMED_STEPS})")));
+        }
+        let per_step = 2 * FORWARD_KERNELS.len();
+        let count = (steps * per_step) as u32;
+        let query_set = self.gpu.device.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("kernel times"),
+            ty: wgpu::QueryType::Timestamp,
+            count,
+        });
+        let resolved = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("kernel times"),
+            size: u64::from(count) * wgpu::QUERY_SIZE as u64,
+            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        self.set_clock(0);
+        let start = std::time::Instant::now();
+        let encode = || {
+            let mut encoder =
+                self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("timed steps") });
+            for s in 0..steps {
+                self.encode_step(&mut encoder, s, Some((&query_set, (s * per_step) as u32)));
+            }
+            encoder.resolve_query_set(&query_set, 0..count, &resolved, 0);
+            self.gpu.queue.submit([encoder.finish()]);
+        };
+        self.gpu.checked("timing the MPM kernels", encode)?;
+        self.current = (self.current + steps) % 2;
+        self.step += steps;
+        let ticks: Vec<u64> = download(&self.gpu, &resolved, count as usize)?;
+        let wall = start.elapsed().as_secs_f64() / steps as f64;
+        self.check_errors("")?;
+        let tick = f64::from(self.gpu.queue.get_timestamp_period()) * 1e-9;
+        let kernels = FORWARD_KERNELS
+            .into_iter()
+            .enumerate()
+            .map(|(k, name)| {
+                let total: u64 = ticks.chunks(per_step).map(|t| t[2 * k + 1].wrapping_sub(t[2 * k])).sum();
+                (name, total as f64 * tick / steps as f64)
+            })
+            .collect();
+        Ok(KernelTimes { steps, kernels, wall })
     }
 
     /// Sets the clock for a submission whose first step reads signal row `row`: the row and the
