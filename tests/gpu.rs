@@ -1073,16 +1073,28 @@ fn gpu_tape_gradients_match_the_cpu_tape() {
         let cpu_f32 = cpu(&scene32, &actuation32, steps, loss32);
         let ((reference3, ref_globals), (cpu_f32_3, f32_globals)) =
             (parts(&reference, scene64.0.dt), parts(&cpu_f32, scene32.0.dt));
-        let store_all = Checkpointing { strategy: Strategy::StoreAll, budget: Budget::Snapshots(steps) };
-        let binomial = Checkpointing { strategy: Strategy::Binomial, budget: Budget::Snapshots(4) };
+        let store_all =
+            Checkpointing { strategy: Strategy::StoreAll, budget: Budget::Snapshots(steps), device_budget: None };
+        let binomial =
+            Checkpointing { strategy: Strategy::Binomial, budget: Budget::Snapshots(4), device_budget: None };
+        // The same schedule with only two of its stored states on the device, the others
+        // streamed to host memory.
+        let streamed = Checkpointing { device_budget: Some(Budget::Snapshots(2)), ..binomial };
         let g = on_gpu(&scene32, &actuation32, steps, loss32, binomial);
         let g_all = on_gpu(&scene32, &actuation32, steps, loss32, store_all);
+        let g_streamed = on_gpu(&scene32, &actuation32, steps, loss32, streamed);
         assert!(g.checkpointing.recomputed_steps > 0, "{name}: the binomial schedule should recompute");
-        let same = g.initial.x == g_all.initial.x
-            && g.initial.f == g_all.initial.f
-            && g.actuation == g_all.actuation
-            && g.model.lame == g_all.model.lame;
-        assert!(same, "{name}: the GPU gradients depend on the checkpointing schedule");
+        assert_eq!(
+            (g.checkpointing.host_slots, g_streamed.checkpointing.host_slots),
+            (0, g.checkpointing.slots_used - 2)
+        );
+        for (other, what) in [(&g_all, "checkpointing schedule"), (&g_streamed, "place of the stored states")] {
+            let same = g.initial.x == other.initial.x
+                && g.initial.f == other.initial.f
+                && g.actuation == other.actuation
+                && g.model.lame == other.model.lame;
+            assert!(same, "{name}: the GPU gradients depend on the {what}");
+        }
         let (gpu, gpu_globals) = parts(&g, scene32.0.dt);
         let (mut gpu_errors, mut f32_errors) =
             (gradient_errors(&gpu, &reference3).to_vec(), gradient_errors(&cpu_f32_3, &reference3).to_vec());

@@ -401,7 +401,8 @@ fn check_rollout_gradient<const D: usize>(model: &Model<f64, D>, state: &State<f
         (0..horizon).map(|t| (0..model.actuator_count).map(|a| (0.05 * t as f64 + a as f64).sin()).collect()).collect();
     let loss = observed_loss(model, state, &actuation, [horizon / 2, horizon]);
     let dir = random_tangent(model, state, model.actuator_count, &mut rng);
-    let checkpointing = Checkpointing { strategy: Strategy::Binomial, budget: Budget::Snapshots(4) };
+    let checkpointing =
+        Checkpointing { strategy: Strategy::Binomial, budget: Budget::Snapshots(4), device_budget: None };
     let tape = Tape::record(model, state, &actuation, horizon, checkpointing).unwrap();
     let grads = tape.backward(&loss).unwrap();
     let plain = rollout_loss(model, state, &actuation, horizon, &loss);
@@ -491,7 +492,7 @@ fn checkpointing_strategies_give_bitwise_identical_gradients() {
             &state,
             &actuation,
             horizon,
-            Checkpointing { strategy, budget: Budget::Snapshots(snapshots) },
+            Checkpointing { strategy, budget: Budget::Snapshots(snapshots), device_budget: None },
         )
         .unwrap();
         tape.backward(&loss).unwrap()
@@ -526,7 +527,7 @@ fn tape_rejects_bad_input() {
     let (read, last) = (state.step + 20, state.step + 10);
     assert!(e.contains(&format!("step {read}, past the rollout's last step {last}")), "{e}");
     // A zero budget.
-    let zero = Checkpointing { strategy: Strategy::Binomial, budget: Budget::Bytes(100) };
+    let zero = Checkpointing { strategy: Strategy::Binomial, budget: Budget::Bytes(100), device_budget: None };
     let e = message(Tape::record(&model, &state, &actuation, 10, zero).err().unwrap());
     assert!(e.contains("budget holds no state"), "{e}");
     // Mismatched shapes: actuation too short, wrong signal count, targets of other particles.

@@ -24,12 +24,27 @@ pub struct Checkpointing {
     pub strategy: Strategy,
     /// The memory the stored states may take.
     pub budget: Budget,
+    /// On the GPU: how much of `budget` may stay in device memory. The stored states beyond
+    /// it are kept in host memory (read back when saved, written again when loaded): the
+    /// ones the schedule saves and loads least often. `None`: all on the device. The CPU
+    /// ignores it.
+    pub device_budget: Option<Budget>,
 }
 
 impl Default for Checkpointing {
-    /// Binomial checkpointing within 64 MiB of stored states.
+    /// Binomial checkpointing within 64 MiB of stored states, all on the device on the GPU.
     fn default() -> Self {
-        Checkpointing { strategy: Strategy::Binomial, budget: Budget::Bytes(64 << 20) }
+        Checkpointing { strategy: Strategy::Binomial, budget: Budget::Bytes(64 << 20), device_budget: None }
+    }
+}
+
+impl Budget {
+    /// How many stored states of `state_bytes` bytes each the budget holds.
+    pub fn states(self, state_bytes: usize) -> usize {
+        match self {
+            Budget::Snapshots(s) => s,
+            Budget::Bytes(b) => b / state_bytes.max(1),
+        }
     }
 }
 
@@ -50,6 +65,9 @@ pub struct CheckpointReport {
     pub recomputed_steps: usize,
     /// Forward steps per step of the horizon (1 without recomputation).
     pub recompute_factor: f64,
+    /// Of the stored states, how many were kept in host memory (a GPU tape with a device
+    /// budget smaller than its schedule's; 0 otherwise).
+    pub host_slots: usize,
 }
 
 impl CheckpointReport {
@@ -170,10 +188,7 @@ pub(crate) fn plan_rollout<T>(
             actuation[t].len()
         )));
     }
-    let snapshots = match checkpointing.budget {
-        Budget::Snapshots(s) => s,
-        Budget::Bytes(b) => b / state_bytes.max(1),
-    };
+    let snapshots = checkpointing.budget.states(state_bytes);
     if snapshots == 0 {
         return Err(Error::InvalidArgument(format!(
             "the checkpointing budget holds no state ({checkpointing:?}; one state takes {state_bytes} bytes)"
@@ -188,6 +203,7 @@ pub(crate) fn plan_rollout<T>(
         forward_steps: schedule.forward_steps,
         recomputed_steps: schedule.recomputed_steps(),
         recompute_factor: schedule.recompute_factor(),
+        host_slots: 0,
     };
     Ok((schedule, report))
 }

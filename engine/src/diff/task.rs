@@ -16,6 +16,7 @@
 //! [checkpointing]
 //! strategy = "binomial"                 # binomial | interval | store_all
 //! budget_mib = 64                       # or snapshots = N
+//! device_budget_mib = 16                # GPU: the part kept on the device, or device_snapshots = N
 //! [[parameters]]
 //! kind = "controller"                   # controller | elasticity | initial_velocity | collider_path
 //! ```
@@ -92,6 +93,8 @@ struct RawCheckpointing {
     budget_mib: Opt<f64>,
     snapshots: Opt<i64>,
     interval: Opt<i64>,
+    device_budget_mib: Opt<f64>,
+    device_snapshots: Opt<i64>,
 }
 
 #[derive(Deserialize)]
@@ -329,6 +332,17 @@ impl Task {
                     (None, Some(_)) => Budget::Snapshots(count(&c.snapshots, "snapshots", 1)?),
                     (None, None) => Checkpointing::default().budget,
                 };
+                let device_budget = match (&c.device_budget_mib, &c.device_snapshots) {
+                    (Some(_), Some(s)) => {
+                        return Err(err(
+                            line(s.span()),
+                            "give either `device_budget_mib` or `device_snapshots`, not both".into(),
+                        ));
+                    }
+                    (Some(m), None) => Some(Budget::Bytes((m.get_ref().max(0.0) * (1u64 << 20) as f64) as usize)),
+                    (None, Some(_)) => Some(Budget::Snapshots(count(&c.device_snapshots, "device_snapshots", 1)?)),
+                    (None, None) => None,
+                };
                 let strategy = match c.strategy.as_ref().map(|s| s.get_ref().as_str()) {
                     None | Some("binomial") => Strategy::Binomial,
                     Some("store_all") => Strategy::StoreAll,
@@ -341,7 +355,7 @@ impl Task {
                         ));
                     }
                 };
-                Checkpointing { strategy, budget }
+                Checkpointing { strategy, budget, device_budget }
             }
         };
         let mut parameters = Vec::new();

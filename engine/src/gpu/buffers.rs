@@ -16,10 +16,16 @@ pub fn upload<T: bytemuck::Pod>(gpu: &GpuContext, label: &str, data: &[T]) -> wg
 
 /// The first `len` elements of `buffer`, read back after all submitted work has finished.
 pub fn download<T: bytemuck::Pod>(gpu: &GpuContext, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<T>> {
-    if len == 0 {
+    download_parts(gpu, &[(buffer, (len * size_of::<T>()) as u64)])
+}
+
+/// The first bytes of several buffers (`(buffer, bytes)`, each a multiple of 4 bytes), one after
+/// another as elements of `T`, read back in one copy after all submitted work has finished.
+pub(crate) fn download_parts<T: bytemuck::Pod>(gpu: &GpuContext, parts: &[(&wgpu::Buffer, u64)]) -> Result<Vec<T>> {
+    let bytes: u64 = parts.iter().map(|(_, b)| b).sum();
+    if bytes == 0 {
         return Ok(Vec::new());
     }
-    let bytes = (len * size_of::<T>()) as u64;
     let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("download"),
         size: bytes.max(4),
@@ -27,7 +33,11 @@ pub fn download<T: bytemuck::Pod>(gpu: &GpuContext, buffer: &wgpu::Buffer, len: 
         mapped_at_creation: false,
     });
     let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("download") });
-    encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, bytes);
+    let mut offset = 0;
+    for (buffer, part) in parts {
+        encoder.copy_buffer_to_buffer(buffer, 0, &staging, offset, *part);
+        offset += part;
+    }
     gpu.queue.submit([encoder.finish()]);
     let slice = staging.slice(..bytes);
     let (sender, receiver) = std::sync::mpsc::channel();

@@ -1319,6 +1319,25 @@ impl GpuSimulation {
         self.gpu.queue.submit([encoder.finish()]);
     }
 
+    /// The current state's buffers (x, v, C, F, plastic) one after another, read back into
+    /// host memory: a stored state of a tape that streams to the host.
+    pub(super) fn read_state_words(&self) -> Result<Vec<f32>> {
+        let b = &self.states[self.current];
+        let parts: Vec<(&wgpu::Buffer, u64)> = [&b.x, &b.v, &b.c, &b.f, &b.plastic].map(|f| (f, f.size())).into();
+        super::buffers::download_parts(&self.gpu, &parts)
+    }
+
+    /// Writes `words` (as [`GpuSimulation::read_state_words`] read them) into the current state.
+    pub(super) fn write_state_words(&self, words: &[f32]) {
+        let b = &self.states[self.current];
+        let mut offset = 0;
+        for field in [&b.x, &b.v, &b.c, &b.f, &b.plastic] {
+            let len = field.size() as usize / size_of::<f32>();
+            self.gpu.queue.write_buffer(field, 0, bytemuck::cast_slice(&words[offset..offset + len]));
+            offset += len;
+        }
+    }
+
     /// Zeroes the parameter gradients (a new backward pass starts).
     pub(super) fn clear_parameter_gradients(&self) {
         if let Some(adjoint) = &self.adjoint {

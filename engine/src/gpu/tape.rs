@@ -1,7 +1,9 @@
 //! The checkpointing tape on the GPU: the same schedules as the CPU's [`crate::diff::Tape`]
-//! (store-all, fixed interval, binomial), with the stored states kept on the device and every
-//! forward and backward step run there. Only the final state (for the loss), the states the
-//! loss reads before it, and the gradients at the end are read back.
+//! (store-all, fixed interval, binomial), with every forward and backward step run on the
+//! device. The stored states stay on the device, or, beyond a device budget
+//! ([`Checkpointing::device_budget`]), in host memory: those the schedule saves and loads least
+//! often. Otherwise only the final state (for the loss), the states the loss reads before it,
+//! and the gradients at the end are read back.
 
 use super::GpuSimulation;
 use super::mpm::StateBuffers;
@@ -18,17 +20,45 @@ pub struct GpuTape<'a> {
     schedule: Schedule,
     /// Index of the first action of the backward sweep.
     next_action: usize,
-    /// The stored states, one per slot of the schedule, on the device.
-    slots: Vec<StateBuffers>,
+    /// The stored states, one per slot of the schedule.
+    slots: Vec<StoredState>,
     /// The step number of the initial state (the schedule counts from it).
     first_step: usize,
     report: CheckpointReport,
 }
 
+/// Where a stored state lives.
+enum StoredState {
+    /// In device memory.
+    Device(StateBuffers),
+    /// In host memory: the state's buffers one after another (empty until saved).
+    Host(Vec<f32>),
+}
+
+/// Which of `schedule`'s slots live in host memory when at most `device_slots` fit on the device:
+/// the ones saved and loaded least often (ties: the lower slot, which binomial schedules keep
+/// longest).
+fn host_slots(schedule: &Schedule, device_slots: usize) -> Vec<bool> {
+    let mut uses = vec![0usize; schedule.slots_used];
+    for action in &schedule.actions {
+        if let Action::Save { slot, .. } | Action::Load { slot, .. } = *action {
+            uses[slot] += 1;
+        }
+    }
+    let mut order: Vec<usize> = (0..schedule.slots_used).collect();
+    order.sort_by_key(|&slot| (uses[slot], slot));
+    let mut host = vec![false; schedule.slots_used];
+    for &slot in order.iter().take(schedule.slots_used.saturating_sub(device_slots)) {
+        host[slot] = true;
+    }
+    host
+}
+
 impl GpuSimulation {
     /// Runs `horizon` steps from the current state with `actuation[t]` at its `t`-th step (one
     /// signal per actuator; empty rows for a model without actuators), keeping the states the
-    /// checkpointing schedule says on the device. The simulation is left at the state before
+    /// checkpointing schedule says (on the device, or in host memory beyond
+    /// `checkpointing.device_budget`). The simulation is left at the state before
     /// the last step; [`GpuTape::backward`] runs the loss back through the rollout. Errors: a
     /// simulation not made by [`GpuSimulation::new_differentiable`], a model the GPU adjoint
     /// cannot run yet, an actuation of the wrong shape, a budget that cannot hold the
@@ -43,8 +73,10 @@ impl GpuSimulation {
             return Err(Error::InvalidArgument(format!("the simulation is {}D, not {D}D", self.dim)));
         }
         self.prepare_adjoint::<D>()?;
-        let (schedule, report) =
-            plan_rollout(self.actuators, actuation, horizon, checkpointing, state_bytes::<f32, D>(self.particles))?;
+        let bytes = state_bytes::<f32, D>(self.particles);
+        let (schedule, mut report) = plan_rollout(self.actuators, actuation, horizon, checkpointing, bytes)?;
+        let on_host = host_slots(&schedule, checkpointing.device_budget.map_or(usize::MAX, |b| b.states(bytes)));
+        report.host_slots = on_host.iter().filter(|&&h| h).count();
         if self.actuators > 0 {
             let flat: Vec<f32> = actuation[..horizon].iter().flatten().copied().collect();
             self.set_signals(horizon, &flat)?;
@@ -52,7 +84,14 @@ impl GpuSimulation {
         }
         self.reserve_collider_rows(horizon)?;
         let slots = self.gpu.checked("making the tape's stored states", || {
-            (0..schedule.slots_used).map(|k| self.state_buffers::<D>(&format!("stored state {k}"))).collect()
+            on_host
+                .iter()
+                .enumerate()
+                .map(|(k, &host)| match host {
+                    true => StoredState::Host(Vec::new()),
+                    false => StoredState::Device(self.state_buffers::<D>(&format!("stored state {k}"))),
+                })
+                .collect()
         })?;
         self.clear_parameter_gradients();
         let first_step = self.step;
@@ -79,11 +118,17 @@ impl GpuTape<'_> {
         match action {
             Action::Forward { from, to } => self.sim.run_steps(to - from, from),
             Action::Save { slot, .. } => {
-                self.sim.copy_state(&self.slots[slot], true);
+                match &mut self.slots[slot] {
+                    StoredState::Device(stored) => self.sim.copy_state(stored, true),
+                    StoredState::Host(words) => *words = self.sim.read_state_words()?,
+                }
                 Ok(())
             }
             Action::Load { slot, step } => {
-                self.sim.copy_state(&self.slots[slot], false);
+                match &self.slots[slot] {
+                    StoredState::Device(stored) => self.sim.copy_state(stored, false),
+                    StoredState::Host(words) => self.sim.write_state_words(words),
+                }
                 self.sim.step = self.first_step + step;
                 Ok(())
             }
@@ -168,5 +213,31 @@ impl GpuTape<'_> {
             }
         }
         Ok(Gradients { loss: value, initial, model: grads, actuation, checkpointing: self.report })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_slots;
+    use crate::diff::schedule::{Action, Strategy, plan};
+
+    /// The stored states streamed to the host are the ones the schedule saves and loads least:
+    /// none on the host is used more often than any on the device.
+    #[test]
+    fn the_least_used_stored_states_go_to_the_host() {
+        for (horizon, snapshots, device) in [(100, 8, 3), (1024, 40, 10), (50, 50, 20), (30, 4, 0)] {
+            let schedule = plan(horizon, snapshots, Strategy::Binomial).unwrap();
+            let host = host_slots(&schedule, device);
+            let mut uses = vec![0; schedule.slots_used];
+            for action in &schedule.actions {
+                if let Action::Save { slot, .. } | Action::Load { slot, .. } = *action {
+                    uses[slot] += 1;
+                }
+            }
+            assert_eq!(host.iter().filter(|&&h| h).count(), schedule.slots_used.saturating_sub(device));
+            let most_on_host = (0..host.len()).filter(|&k| host[k]).map(|k| uses[k]).max().unwrap_or(0);
+            let least_on_device = (0..host.len()).filter(|&k| !host[k]).map(|k| uses[k]).min().unwrap_or(usize::MAX);
+            assert!(most_on_host <= least_on_device, "{horizon} steps, {snapshots} states: {uses:?} {host:?}");
+        }
     }
 }
