@@ -288,6 +288,8 @@ fn usage_errors_keep_clap_exit_code_and_unknown_bench_scenes_are_errors() {
         assert!(err.contains(flag) && err.contains("walker"), "{err}");
     }
     assert_eq!(rheo(&["bench", "--backend", "gpu", "--float-atomics", "--differentiable"]).status.code(), Some(2));
+    let err = one_line_error(&rheo(&["bench", "--scene", "walker_2d", "--device-budget-mib", "1"]));
+    assert!(err.contains("--device-budget-mib") && err.contains("--backend gpu"), "{err}");
 }
 
 #[test]

@@ -50,3 +50,25 @@ fn push_2d_learns_a_pusher_trajectory_that_moves_the_block_to_its_target() {
     assert!(outcome.final_loss < 1e-3, "{}", outcome.final_loss);
     assert_eq!(outcome.history[0].parameters[0].values.len(), 800);
 }
+
+/// A task's `device_budget_mib` (or `device_snapshots`) reaches the checkpointing settings, and
+/// giving both is an error naming the line.
+#[test]
+fn a_task_sets_how_much_of_its_budget_stays_on_the_device() {
+    let walker =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/tasks/walker_2d.toml")).unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/tasks");
+    let with = |extra: &str| walker.replace("budget_mib = 64\n", &format!("budget_mib = 64\n{extra}"));
+    let parse = |text: &str| Task::from_toml_str(text, "walker.toml", Some(&dir));
+    use rheo::diff::Budget;
+    assert_eq!(parse(&walker).unwrap().checkpointing.device_budget, None);
+    assert_eq!(
+        parse(&with("device_budget_mib = 0.5\n")).unwrap().checkpointing.device_budget,
+        Some(Budget::Bytes(1 << 19))
+    );
+    assert_eq!(parse(&with("device_snapshots = 7\n")).unwrap().checkpointing.device_budget, Some(Budget::Snapshots(7)));
+    let both = with("device_budget_mib = 1\ndevice_snapshots = 7\n");
+    let line = both.lines().position(|l| l.starts_with("device_snapshots")).unwrap() + 1;
+    let e = parse(&both).unwrap_err().to_string();
+    assert!(e.contains(&format!("walker.toml:{line}:")) && e.contains("device_budget_mib"), "{e}");
+}

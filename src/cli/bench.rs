@@ -32,6 +32,10 @@ pub struct BenchArgs {
     /// walker_2d: the checkpointing budget in MiB of stored states [default: the task's, 64].
     #[arg(long, value_name = "MIB")]
     budget_mib: Option<f64>,
+    /// walker_2d on the GPU: how many MiB of the stored states stay on the device; the rest
+    /// are streamed to host memory [default: all on the device].
+    #[arg(long, value_name = "MIB")]
+    device_budget_mib: Option<f64>,
     /// walker_2d: timed optimization iterations (after one warm-up) [default: 3].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     iterations: Option<u64>,
@@ -63,8 +67,15 @@ fn bench_walker(args: &BenchArgs) -> Result<()> {
     if let Some(steps) = args.steps {
         task.steps = steps as usize;
     }
-    if let Some(mib) = args.budget_mib {
-        task.checkpointing.budget = Budget::Bytes((mib * (1u64 << 20) as f64) as usize);
+    let mib = |mib: f64| Budget::Bytes((mib.max(0.0) * (1u64 << 20) as f64) as usize);
+    if let Some(budget) = args.budget_mib {
+        task.checkpointing.budget = mib(budget);
+    }
+    if let Some(budget) = args.device_budget_mib {
+        if args.backend != Backend::Gpu {
+            return Err(Error::InvalidArgument("--device-budget-mib is a GPU option: add --backend gpu".into()));
+        }
+        task.checkpointing.device_budget = Some(mib(budget));
     }
     let timed = args.iterations.unwrap_or(3) as usize;
     reset_peak_rss();
@@ -88,7 +99,7 @@ fn bench_walker(args: &BenchArgs) -> Result<()> {
         say!(
             "{{\"name\": \"{WALKER}\", \"steps\": {}, \"iterations\": {timed}, \"seconds_per_iteration\": {}, \
              \"peak_rss_bytes\": {}, \"snapshots\": {}, \"stored_bytes\": {}, \"forward_steps\": {}, \
-             \"recomputed_steps\": {}, \"loss\": {}, \"gradient_norm\": {}, \"threads\": {threads}, \"backend\": {}, \"device\": {}}}",
+             \"recomputed_steps\": {}, \"host_snapshots\": {}, \"loss\": {}, \"gradient_norm\": {}, \"threads\": {threads}, \"backend\": {}, \"device\": {}}}",
             task.steps,
             json_number(seconds),
             peak.map_or("null".into(), |b| b.to_string()),
@@ -96,6 +107,7 @@ fn bench_walker(args: &BenchArgs) -> Result<()> {
             c.stored_bytes(),
             c.forward_steps,
             c.recomputed_steps,
+            c.host_slots,
             json_number(last.loss),
             json_number(last.gradient_norm),
             json_string(if device.is_some() { "gpu" } else { "cpu" }),
@@ -105,11 +117,12 @@ fn bench_walker(args: &BenchArgs) -> Result<()> {
         let memory = peak.map_or(String::new(), |b| format!(", peak RSS {:.0} MiB", b as f64 / (1 << 20) as f64));
         say!(
             "{WALKER}: {} steps, {seconds:.3} s per forward+backward iteration (mean of {timed}; {} snapshots = {:.1} MiB, \
-             {} steps recomputed; {}{memory})",
+             {} steps recomputed{}; {}{memory})",
             task.steps,
             c.slots_used,
             c.stored_bytes() as f64 / (1 << 20) as f64,
             c.recomputed_steps,
+            if c.host_slots > 0 { format!(", {} snapshots in host memory", c.host_slots) } else { String::new() },
             device.map_or(format!("{threads} threads"), |d| format!("GPU: {d}")),
         );
     }
