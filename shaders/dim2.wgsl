@@ -29,17 +29,34 @@ fn polar_rotation(f: MatD) -> MatD {
 
 // F = U diag(sigma) V^T with U, V rotations (sigma_1 may be negative: the signed SVD, as on the
 // CPU). Closed form: F = E I + H J + Fh K + G L (J the rotation generator, K and L the two
-// reflections); F = rot(phi) diag(Q + R, Q - R) rot(theta)^T.
+// reflections); F = rot(phi) diag(Q + R, Q - R) rot(theta)^T with phi = (a1 + a2) / 2,
+// theta = (a1 - a2) / 2, a1 the angle of (Fh, G), a2 that of (E, H). The CPU takes the angles
+// with atan2 and rotates by sin and cos; here the half angles come as unit vectors, with no
+// trigonometry: drivers may compute sin and cos to 2^-11 (Vulkan's bound; lavapipe's rebuilt F
+// to 4e-6, the CPU's f32 to 4e-7), square roots and divisions to a few ulp.
 struct Svd {
     u: MatD,
     sigma: VecD,
     v: MatD,
 }
 
-fn rotation2(angle: f32) -> MatD {
-    let c = cos(angle);
-    let s = sin(angle);
-    return MatD(c, s, -s, c);
+// The unit vector at half the angle of (x, y), whose length is `len`: in (-pi/2, pi/2] as half
+// of atan2(y, x) is, and (1, 0) for the zero vector as atan2(0, 0) = 0. tan(a / 2) is
+// y / (len + x) = (len - x) / y; each form is taken where it has no cancellation.
+fn half_angle(x: f32, y: f32, len: f32) -> VecD {
+    if (len == 0.0) {
+        return VecD(1.0, 0.0);
+    }
+    var v = VecD(len + x, y);
+    if (x < 0.0) {
+        v = VecD(abs(y), select(len - x, x - len, y < 0.0));
+    }
+    return v / sqrt(dot(v, v));
+}
+
+// The rotation by the angle of the unit vector z.
+fn rotation_of(z: VecD) -> MatD {
+    return MatD(z.x, z.y, -z.y, z.x);
 }
 
 fn svd(f: MatD) -> Svd {
@@ -50,10 +67,12 @@ fn svd(f: MatD) -> Svd {
     let h = (f[0][1] - f[1][0]) * 0.5;
     let q = sqrt(e * e + h * h);
     let r = sqrt(fh * fh + g * g);
-    // atan2(0, 0) is 0 on the CPU; WGSL leaves it open.
-    let a1 = select(atan2(g, fh), 0.0, r == 0.0);
-    let a2 = select(atan2(h, e), 0.0, q == 0.0);
-    return Svd(rotation2((a1 + a2) * 0.5), VecD(q + r, q - r), rotation2((a1 - a2) * 0.5));
+    let h1 = half_angle(fh, g, r);
+    let h2 = half_angle(e, h, q);
+    // Angles add and subtract as complex numbers multiply: phi = h1 h2, theta = h1 conj(h2).
+    let phi = VecD(h1.x * h2.x - h1.y * h2.y, h1.x * h2.y + h1.y * h2.x);
+    let theta = VecD(h1.x * h2.x + h1.y * h2.y, h1.y * h2.x - h1.x * h2.y);
+    return Svd(rotation_of(phi), VecD(q + r, q - r), rotation_of(theta));
 }
 
 // Adjoint of cofactor: dL/dM from dL/d(cof M) (linear in 2D).

@@ -642,7 +642,7 @@ fn material_and_collider_layouts_match_the_shaders() {
 /// The GPU's SVD and polar decomposition (the dimension preludes) against the CPU's, in 2D and
 /// 3D, on random deformations (stretched up to 3x, rotated), repeated singular values,
 /// nearly flat and inverted ones: singular values within 2e-5 relative to |F|, U diag(sigma)
-/// V^T rebuilds F, U and V are rotations, and the polar rotation equals the CPU's (away from
+/// V^T rebuilds F (to 1e-6 in 2D, 2e-5 in 3D), U and V are rotations, and the polar rotation equals the CPU's (away from
 /// flat elements, where it is discontinuous) to 1e-4.
 #[test]
 fn gpu_svd_and_polar_match_the_cpu() {
@@ -678,7 +678,10 @@ fn gpu_svd_and_polar_match_the_cpu() {
             let size = f64_f.norm();
             assert!((sigma - cpu.sigma).norm() < 2e-5 * size, "{D}D F = {f64_f}: sigma {sigma} vs CPU {}", cpu.sigma);
             let rebuilt = u * Matrix::<f64, D>::from_diagonal(&sigma) * v.transpose();
-            assert!((rebuilt - f64_f).norm() < 2e-5 * size, "{D}D F = {f64_f}: U S V^T = {rebuilt}");
+            // 2D: measured 3.2e-7 (the CPU's f32 2.3e-7); with the driver's sin and cos it was
+            // 2.3e-6 on lavapipe.
+            let rebuild_bound = if D == 2 { 1e-6 } else { 2e-5 };
+            assert!((rebuilt - f64_f).norm() < rebuild_bound * size, "{D}D F = {f64_f}: U S V^T = {rebuilt}");
             for q in [u, v] {
                 assert!(
                     (q.transpose() * q - Matrix::<f64, D>::identity()).norm() < 1e-5 && (det(&q) - 1.0).abs() < 1e-5
@@ -1168,8 +1171,8 @@ fn gpu_tape_gradients_match_the_cpu_tape() {
 /// target; shipped in assets/tasks) on the GPU: its gradient is the collider path's, through
 /// the colliders' adjoint kernels. At the first iteration (the same parameters everywhere) the
 /// GPU's loss and gradient norm are as close to the CPU's in f64 as the CPU's in f32 (twice
-/// its difference plus 1e-6 relative; measured on lavapipe 1.1e-7 and 9.0e-5, CPU f32 1.7e-7
-/// and 1.1e-4); later iterations part ways (Adam's first steps follow the gradients' signs,
+/// its difference plus 1e-6 relative; measured on lavapipe 3.8e-7 and 1.0e-4, CPU f32 7e-9
+/// and 1.0e-4); later iterations part ways (Adam's first steps follow the gradients' signs,
 /// which rounding flips for the path's smallest components), and the push improves.
 #[test]
 fn push_task_on_the_gpu_follows_the_cpu() {

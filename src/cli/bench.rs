@@ -46,7 +46,7 @@ pub struct BenchArgs {
     /// bitwise reproducible) instead of the deterministic fixed-point sums.
     #[arg(long)]
     float_atomics: bool,
-    /// GPU, forward scenes: build the simulation as a gradient run does (40-bit fixed-point
+    /// GPU, forward scenes: build the simulation as a gradient run does (44-bit fixed-point
     /// scatter instead of 30), to time what the forward steps of a backward pass cost.
     #[arg(long, conflicts_with = "float_atomics")]
     differentiable: bool,
@@ -210,7 +210,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
                 let label = if gpu.is_software() { " (software rendering, not a GPU figure)" } else { "" };
                 let how = match (args.float_atomics, args.differentiable) {
                     (true, _) => ", float-atomic scatter",
-                    (_, true) => ", 40-bit scatter of a gradient run",
+                    (_, true) => ", 44-bit scatter of a gradient run",
                     _ => "",
                 };
                 (timing, Some(format!("{}{how}{label}", gpu.describe())))
@@ -313,7 +313,7 @@ impl SimulationJob for Timed {
 /// How a GPU benchmark runs.
 struct GpuRun {
     scatter: Scatter,
-    /// Built as a gradient run builds it (40-bit scatter).
+    /// Built as a gradient run builds it (44-bit scatter).
     differentiable: bool,
     /// Time each kernel after the timed steps.
     kernel_times: bool,

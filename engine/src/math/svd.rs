@@ -106,15 +106,29 @@ pub fn svd<T: Real, const D: usize>(f: &Matrix<T, D>) -> Svd<T, D> {
     }
 }
 
-fn rot2<T: Real>(angle: T) -> [[T; 2]; 2] {
-    let (s, c) = (angle.sin(), angle.cos());
+/// The rotation by the angle of the unit vector `(c, s)`.
+fn rot2<T: Real>(c: T, s: T) -> [[T; 2]; 2] {
     [[c, -s], [s, c]]
+}
+
+/// The unit vector at half the angle of `(x, y)`, whose length is `len`: in (-pi/2, pi/2] as
+/// half of `atan2(y, x)` is, and `(1, 0)` for the zero vector. `tan(a / 2)` is
+/// `y / (len + x) = (len - x) / y`; each form is taken where it has no cancellation.
+fn half_angle<T: Real>(x: T, y: T, len: T) -> (T, T) {
+    if len == T::zero() {
+        return (T::one(), T::zero());
+    }
+    let (c, s) = if x >= T::zero() { (len + x, y) } else { (y.abs(), if y < T::zero() { x - len } else { len - x }) };
+    let n = (c * c + s * s).sqrt();
+    (c / n, s / n)
 }
 
 /// Closed form: `F = E I + H J + Fh K + G L` (J the rotation generator, K and L the two
 /// reflections); the rotation part has norm Q and angle a2, the reflection part norm R and angle
 /// a1, so `F = rot(phi) diag(Q + R, Q - R) rot(theta)^T` with `phi = (a1 + a2) / 2`,
-/// `theta = (a1 - a2) / 2`.
+/// `theta = (a1 - a2) / 2`. The half angles are taken as unit vectors and added as complex
+/// numbers multiply, with no trigonometry (the GPU's `dim2.wgsl` does the same: drivers may
+/// compute sin and cos to only 2^-11).
 fn svd2<T: Real>(f: [[T; 2]; 2]) -> ([[T; 2]; 2], [T; 2], [[T; 2]; 2]) {
     let half = T::of(0.5);
     let e = (f[0][0] + f[1][1]) * half;
@@ -123,11 +137,11 @@ fn svd2<T: Real>(f: [[T; 2]; 2]) -> ([[T; 2]; 2], [T; 2], [[T; 2]; 2]) {
     let h = (f[1][0] - f[0][1]) * half;
     let q = (e * e + h * h).sqrt();
     let r = (fh * fh + g * g).sqrt();
-    let a1 = g.atan2(fh);
-    let a2 = h.atan2(e);
-    let phi = (a1 + a2) * half;
-    let theta = (a1 - a2) * half;
-    (rot2(phi), [q + r, q - r], rot2(theta))
+    let (c1, s1) = half_angle(fh, g, r);
+    let (c2, s2) = half_angle(e, h, q);
+    let u = rot2(c1 * c2 - s1 * s2, c1 * s2 + s1 * c2);
+    let v = rot2(c1 * c2 + s1 * s2, s1 * c2 - c1 * s2);
+    (u, [q + r, q - r], v)
 }
 
 type M3<T> = [[T; 3]; 3];
