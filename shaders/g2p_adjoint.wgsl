@@ -44,9 +44,7 @@ fn particle_bar(p: u32) -> ParticleBar {
 // Adds round(value) (already scaled) to the 64-bit integer at words (word, word + 1).
 fn add_fixed_bar(word: u32, value: f32) {
     let add = fixed_words(value);
-    let old = atomicAdd(&grid_bar[word], add.x);
-    let carry = select(0u, 1u, old + add.x < old);
-    let add_hi = add.y + carry;
+    let add_hi = high_word_add(add, atomicAdd(&grid_bar[word], add.x));
     if (add_hi != 0u) {
         atomicAdd(&grid_bar[word + 1u], add_hi);
     }

@@ -181,6 +181,12 @@ fn fixed_words(value: f32) -> vec2<u32> {
     return vec2<u32>(u32(value - h * 4294967296.0), bitcast<u32>(i32(h)));
 }
 
+// What to add to the high word once add.x (from fixed_words) went into a low word that held
+// old_low: add.y plus the carry. Zero mostly, so the second atomic add can be skipped.
+fn high_word_add(add: vec2<u32>, old_low: u32) -> u32 {
+    return add.y + select(0u, 1u, old_low + add.x < old_low);
+}
+
 // The 64-bit integer (lo, hi) as f32 (before dividing by its scale). Values within the i32
 // range convert exactly to an integer first (no cancellation between the words).
 fn fixed_value(lo: u32, hi: i32) -> f32 {

@@ -8,9 +8,7 @@
 // Adds round(value) to the 64-bit integer at words (word, word + 1).
 fn scatter_add(word: u32, value: f32) {
     let add = fixed_words(value);
-    let old = atomicAdd(&grid[word], add.x);
-    let carry = select(0u, 1u, old + add.x < old);
-    let add_hi = add.y + carry;
+    let add_hi = high_word_add(add, atomicAdd(&grid[word], add.x));
     if (add_hi != 0u) {
         atomicAdd(&grid[word + 1u], add_hi);
     }

@@ -1,7 +1,7 @@
 //! `rheo bench`: forward-step throughput of the benchmark scenes, with the warm-up and timed
 //! windows of the reference scripts (shared/anchors: `mpm88_*.py`, `mpm3d_*.py`).
 
-use super::{Backend, SimulationJob, actuation, rate, with_simulation};
+use super::{Backend, SimulationJob, actuation, gpu_only, rate, with_simulation};
 use clap::Args;
 use rheo_engine::diff::Budget;
 use rheo_engine::diff::task::Task;
@@ -73,7 +73,7 @@ fn bench_walker(args: &BenchArgs) -> Result<()> {
     }
     if let Some(budget) = args.device_budget_mib {
         if args.backend != Backend::Gpu {
-            return Err(Error::InvalidArgument("--device-budget-mib is a GPU option: add --backend gpu".into()));
+            return Err(gpu_only("--device-budget-mib"));
         }
         task.checkpointing.device_budget = Some(mib(budget));
     }
@@ -157,7 +157,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     ];
     for (set, flag) in gpu_flags {
         if set && args.backend != Backend::Gpu {
-            return Err(Error::InvalidArgument(format!("{flag} is a GPU option: add --backend gpu")));
+            return Err(gpu_only(flag));
         }
         if set && args.scene.as_deref() == Some(WALKER) {
             return Err(Error::InvalidArgument(format!(

@@ -101,6 +101,11 @@ fn rate(x: f64) -> String {
     format!("{x:.2e}")
 }
 
+/// The error for GPU option `flag` given without `--backend gpu`.
+fn gpu_only(flag: &str) -> Error {
+    Error::InvalidArgument(format!("{flag} is a GPU option: add --backend gpu"))
+}
+
 /// Where a simulation runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum Backend {

@@ -1,6 +1,6 @@
 //! `rheo run`: step a scene, writing frames and keeping the manifest current after each one.
 
-use super::{Backend, SimulationJob, actuation, rate, with_simulation};
+use super::{Backend, SimulationJob, actuation, gpu_only, rate, with_simulation};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use rheo_engine::gpu::{GpuContext, GpuOptions, GpuSimulation, Scatter};
@@ -53,7 +53,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let scatter = if args.float_atomics { Scatter::FloatAtomics } else { Scatter::FixedPoint };
     let gpu = match args.backend {
         Backend::Cpu if args.float_atomics => {
-            return Err(Error::InvalidArgument("--float-atomics is a GPU option: add --backend gpu".into()));
+            return Err(gpu_only("--float-atomics"));
         }
         Backend::Cpu => None,
         Backend::Gpu => {

@@ -127,6 +127,13 @@ pub(super) struct StateBuffers {
     plastic: wgpu::Buffer,
 }
 
+impl StateBuffers {
+    /// The buffers in order: x, v, C, F, plastic.
+    fn fields(&self) -> [&wgpu::Buffer; 5] {
+        [&self.x, &self.v, &self.c, &self.f, &self.plastic]
+    }
+}
+
 /// A model and its state on the GPU, stepped on the device.
 pub struct GpuSimulation {
     pub(super) gpu: GpuContext,
@@ -345,11 +352,11 @@ fn collider_tables<const D: usize>(colliders: &[Collider<f32, D>]) -> (Vec<GpuCo
     (table, path)
 }
 
-/// The laws `model`'s kernels are compiled for: each kind of law whose code all materials
-/// share.
-fn kernel_laws<const D: usize>(model: &Model<f32, D>) -> KernelLaws {
-    let codes: Vec<[u32; 4]> = model.materials.iter().map(|m| gpu_material(m).laws).collect();
-    let shared = |k: usize| codes.first().map(|c| c[k]).filter(|&code| codes.iter().all(|c| c[k] == code));
+/// The laws the kernels of a model with material table `materials` are compiled for: each
+/// kind of law whose code all materials share.
+fn kernel_laws(materials: &[GpuMaterial]) -> KernelLaws {
+    let shared =
+        |k: usize| materials.first().map(|m| m.laws[k]).filter(|&code| materials.iter().all(|m| m.laws[k] == code));
     KernelLaws { elastic: shared(0), plastic: shared(1) }
 }
 
@@ -651,7 +658,7 @@ impl GpuSimulation {
     ) -> Result<Self> {
         model.validate(state)?;
         let data = ModelData::of(model, fixed_bits);
-        let laws = kernel_laws(model);
+        let laws = kernel_laws(&data.materials);
         let n = state.len();
         let nodes = model.grid.node_count();
         let make_state = |label: &str| StateBuffers {
@@ -740,7 +747,7 @@ impl GpuSimulation {
             && data.params.particles as usize == self.particles
             && data.params.nodes as usize == self.nodes
             && model.materials.len() == self.materials
-            && kernel_laws(model) == self.laws
+            && kernel_laws(&data.materials) == self.laws
             && model.colliders.len() == self.colliders
             && model.actuator_count == self.actuators
             && bytes(data.collider_path.len(), size_of::<[f32; 4]>()) == m.collider_path.size()
@@ -835,17 +842,11 @@ impl GpuSimulation {
     fn encode_step(&self, encoder: &mut wgpu::CommandEncoder, s: usize, timestamps: Option<(&wgpu::QuerySet, u32)>) {
         let from = (self.current + s) % 2;
         encoder.clear_buffer(&self.grid, 0, None);
-        let counts = [self.particles, self.nodes, self.particles];
-        let dispatch = |pass: &mut wgpu::ComputePass, k: usize| {
-            pass.set_pipeline(&self.pipelines[k]);
-            pass.set_bind_group(0, &self.bind_groups[from][k], &[]);
-            pass.dispatch_workgroups((counts[k] as u32).div_ceil(64), 1, 1);
-        };
         match timestamps {
             None => {
                 let mut pass = encoder
                     .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("step"), timestamp_writes: None });
-                (0..FORWARD_KERNELS.len()).for_each(|k| dispatch(&mut pass, k));
+                (0..FORWARD_KERNELS.len()).for_each(|k| self.dispatch_forward(&mut pass, from, k));
             }
             Some((query_set, first)) => {
                 for (k, name) in FORWARD_KERNELS.into_iter().enumerate() {
@@ -858,10 +859,19 @@ impl GpuSimulation {
                             end_of_pass_write_index: Some(index + 1),
                         }),
                     });
-                    dispatch(&mut pass, k);
+                    self.dispatch_forward(&mut pass, from, k);
                 }
             }
         }
+    }
+
+    /// Dispatches forward kernel `k` (of [`FORWARD_KERNELS`]) on the states of direction
+    /// `from`: one invocation per particle, or per node for the grid update.
+    fn dispatch_forward(&self, pass: &mut wgpu::ComputePass, from: usize, k: usize) {
+        let count = [self.particles, self.nodes, self.particles][k];
+        pass.set_pipeline(&self.pipelines[k]);
+        pass.set_bind_group(0, &self.bind_groups[from][k], &[]);
+        pass.dispatch_workgroups((count as u32).div_ceil(64), 1, 1);
     }
 
     /// Runs `steps` steps (at most [`MAX_TIMED_STEPS`]; an actuated model reads the signals
@@ -1101,11 +1111,8 @@ impl GpuSimulation {
                     timestamp_writes: None,
                 });
                 // The step's scatter and grid update, recomputed (its new state is not needed).
-                for (k, count) in [self.particles, self.nodes].into_iter().enumerate() {
-                    pass.set_pipeline(&self.pipelines[k]);
-                    pass.set_bind_group(0, &self.bind_groups[from][k], &[]);
-                    pass.dispatch_workgroups(groups(count), 1, 1);
-                }
+                self.dispatch_forward(&mut pass, from, 0);
+                self.dispatch_forward(&mut pass, from, 1);
                 let sizes =
                     [groups(self.particles), groups(self.particles), groups(self.nodes), groups(self.particles)];
                 for (k, size) in sizes.into_iter().enumerate() {
@@ -1308,14 +1315,7 @@ impl GpuSimulation {
         let current = &self.states[self.current];
         let mut encoder =
             self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("copy state") });
-        let pairs = [
-            (&current.x, &stored.x),
-            (&current.v, &stored.v),
-            (&current.c, &stored.c),
-            (&current.f, &stored.f),
-            (&current.plastic, &stored.plastic),
-        ];
-        for (a, b) in pairs {
+        for (a, b) in current.fields().into_iter().zip(stored.fields()) {
             let (from, to) = if save { (a, b) } else { (b, a) };
             encoder.copy_buffer_to_buffer(from, 0, to, 0, a.size());
         }
@@ -1325,16 +1325,14 @@ impl GpuSimulation {
     /// The current state's buffers (x, v, C, F, plastic) one after another, read back into
     /// host memory: a stored state of a tape that streams to the host.
     pub(super) fn read_state_words(&self) -> Result<Vec<f32>> {
-        let b = &self.states[self.current];
-        let parts: Vec<(&wgpu::Buffer, u64)> = [&b.x, &b.v, &b.c, &b.f, &b.plastic].map(|f| (f, f.size())).into();
+        let parts: Vec<(&wgpu::Buffer, u64)> = self.states[self.current].fields().map(|f| (f, f.size())).into();
         super::buffers::download_parts(&self.gpu, &parts)
     }
 
     /// Writes `words` (as [`GpuSimulation::read_state_words`] read them) into the current state.
     pub(super) fn write_state_words(&self, words: &[f32]) {
-        let b = &self.states[self.current];
         let mut offset = 0;
-        for field in [&b.x, &b.v, &b.c, &b.f, &b.plastic] {
+        for field in self.states[self.current].fields() {
             let len = field.size() as usize / size_of::<f32>();
             self.gpu.queue.write_buffer(field, 0, bytemuck::cast_slice(&words[offset..offset + len]));
             offset += len;
