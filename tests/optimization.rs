@@ -72,3 +72,52 @@ fn a_task_sets_how_much_of_its_budget_stays_on_the_device() {
     let e = parse(&both).unwrap_err().to_string();
     assert!(e.contains(&format!("walker.toml:{line}:")) && e.contains("device_budget_mib"), "{e}");
 }
+
+/// A run stopped by its observer ends early as if it had been asked for the iterations done:
+/// the same history and final loss, bitwise, as a run of that many iterations.
+#[test]
+fn an_observer_can_stop_a_run_and_the_outcome_is_that_of_a_shorter_run() {
+    use std::ops::ControlFlow;
+    let task = task("throw_3d.toml");
+    let mut seen = 0;
+    let stopped = task
+        .run_controlled(None, None, &mut |_| {
+            seen += 1;
+            if seen == 2 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        })
+        .unwrap();
+    let short = task.run(Some(2), &mut |_| {}).unwrap();
+    assert_eq!(stopped.history.len(), 2);
+    assert_eq!(stopped.final_loss.to_bits(), short.final_loss.to_bits());
+    for (a, b) in stopped.history.iter().zip(&short.history) {
+        assert_eq!((a.loss.to_bits(), &a.parameters[0].values), (b.loss.to_bits(), &b.parameters[0].values));
+    }
+}
+
+/// `Task::rollout` gives the rollout an iteration's parameters stand for: simulated to the
+/// task's last step, its center of mass misses the target by what the run's loss says.
+#[test]
+fn a_rollout_of_reported_parameters_reproduces_the_reported_loss() {
+    use rheo::diff::task::LossDesc;
+    use rheo::mpm::Simulation;
+    let task = task("throw_3d.toml");
+    let outcome = task.run(Some(2), &mut |_| {}).unwrap();
+    let LossDesc::CenterOfMass { target } = &task.loss else { panic!("throw_3d aims its center of mass") };
+    let miss = |parameters: Option<&[rheo::diff::optim::Parameter]>| {
+        let rollout = task.rollout::<f32, 3>(parameters).unwrap();
+        let mut sim = Simulation::new(rollout.model, rollout.state).unwrap();
+        for t in 0..task.steps {
+            sim.step(rollout.actuation.get(t).map_or(&[][..], |a| &a[..])).unwrap();
+        }
+        let c = sim.model.center_of_mass(&sim.state);
+        (0..3).map(|a| (c[a] - target[a]).powi(2)).sum::<f64>()
+    };
+    // Iteration 1's loss is that of iteration 0's updated parameters; the final loss, the last's.
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-6 * b.abs();
+    assert!(close(miss(None), outcome.history[0].loss), "{} vs {}", miss(None), outcome.history[0].loss);
+    assert!(close(miss(Some(&outcome.history[0].parameters)), outcome.history[1].loss));
+    assert!(close(miss(Some(&outcome.history[1].parameters)), outcome.final_loss));
+    // Parameters of another task are refused.
+    let walker = self::task("walker_2d.toml");
+    assert!(walker.rollout::<f32, 2>(Some(&outcome.history[0].parameters)).is_err());
+}

@@ -4,10 +4,9 @@
 use super::Backend;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use rheo_engine::diff::task::{IterationReport, Task};
-use rheo_engine::io::{plot_curve, write_atomic};
+use rheo_engine::diff::task::{IterationReport, Task, history_csv};
+use rheo_engine::io::write_atomic;
 use rheo_engine::{Error, Result};
-use std::fmt::Write as _;
 use std::path::PathBuf;
 
 /// Options of `rheo optimize`.
@@ -24,19 +23,6 @@ pub struct OptimizeArgs {
     /// Where the rollouts and backward passes run.
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     backend: Backend,
-}
-
-/// The loss history as CSV: one row per iteration, then the final parameters.
-fn history_csv(history: &[IterationReport]) -> String {
-    let mut csv = String::from("iteration,loss,gradient_norm,seconds,recomputed_steps\n");
-    for r in history {
-        let _ = writeln!(
-            csv,
-            "{},{:e},{:e},{:.4},{}",
-            r.iteration, r.loss, r.gradient_norm, r.seconds, r.checkpointing.recomputed_steps
-        );
-    }
-    csv
 }
 
 /// Runs the task `args` names.
@@ -76,18 +62,7 @@ pub fn optimize(args: &OptimizeArgs) -> Result<()> {
         return Err(e);
     }
     let outcome = outcome?;
-    let losses: Vec<f64> = outcome.history.iter().map(|r| r.loss).chain([outcome.final_loss]).collect();
-    plot_curve(&losses, 640, 360).write_png(&out.join("loss.png"))?;
-    outcome.pictures[0].write_png(&out.join("first_rollout_final.png"))?;
-    outcome.pictures[1].write_png(&out.join("last_rollout_final.png"))?;
-    outcome.last_final.write(&out.join("last_rollout_final.ply"))?;
-    let mut params = String::new();
-    if let Some(last) = outcome.history.last() {
-        for p in &last.parameters {
-            let _ = writeln!(params, "{} = {:?}", p.name, p.values);
-        }
-    }
-    write_atomic(&out.join("parameters.txt"), params.as_bytes())?;
+    outcome.write(&out)?;
     let first = outcome.history.first().map_or(f64::NAN, |r| r.loss);
     let seconds: f64 = outcome.history.iter().map(|r| r.seconds).sum();
     say!(

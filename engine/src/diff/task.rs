@@ -38,14 +38,14 @@ use super::optim::{Method, Optimizer, Parameter};
 use super::schedule::Strategy;
 use super::tape::{Budget, CheckpointReport, Checkpointing, Gradients, Tape, TapeStorage};
 use crate::error::{Error, Result};
-use crate::io::{Image, PlyFrame, draw_path, render_frame};
+use crate::io::{Image, PlyFrame, draw_path, plot_curve, render_frame, write_atomic};
 use crate::material::Lame;
 use crate::math::{Real, Vector};
 use crate::mpm::{ColliderPath, Model, State};
 use crate::scene::Scene;
 use crate::scene::parse::{edit_distance, line_of, rewrite_serde_message};
 use serde::Deserialize;
-use std::ops::Range;
+use std::ops::{ControlFlow, Range};
 use std::path::Path;
 use std::time::Instant;
 use toml::Spanned;
@@ -232,6 +232,43 @@ pub struct TaskOutcome {
     pub pictures: [Image; 2],
     /// Loss of a rollout with the final parameters (after the last update).
     pub final_loss: f64,
+}
+
+/// The loss history as CSV: one row per iteration.
+pub fn history_csv(history: &[IterationReport]) -> String {
+    use std::fmt::Write as _;
+    let mut csv = String::from("iteration,loss,gradient_norm,seconds,recomputed_steps\n");
+    for r in history {
+        let _ = writeln!(
+            csv,
+            "{},{:e},{:e},{:.4},{}",
+            r.iteration, r.loss, r.gradient_norm, r.seconds, r.checkpointing.recomputed_steps
+        );
+    }
+    csv
+}
+
+impl TaskOutcome {
+    /// Writes the results into `dir` (which must exist): `loss.csv`, `loss.png` (the loss
+    /// curve, the final loss last), `parameters.txt` (the final parameters),
+    /// `first_rollout_final.png` and `last_rollout_final.png` (the final states of the first
+    /// and last rollouts) and `last_rollout_final.ply`.
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        use std::fmt::Write as _;
+        write_atomic(&dir.join("loss.csv"), history_csv(&self.history).as_bytes())?;
+        let losses: Vec<f64> = self.history.iter().map(|r| r.loss).chain([self.final_loss]).collect();
+        plot_curve(&losses, 640, 360).write_png(&dir.join("loss.png"))?;
+        self.pictures[0].write_png(&dir.join("first_rollout_final.png"))?;
+        self.pictures[1].write_png(&dir.join("last_rollout_final.png"))?;
+        self.last_final.write(&dir.join("last_rollout_final.ply"))?;
+        let mut params = String::new();
+        if let Some(last) = self.history.last() {
+            for p in &last.parameters {
+                let _ = writeln!(params, "{} = {:?}", p.name, p.values);
+            }
+        }
+        write_atomic(&dir.join("parameters.txt"), params.as_bytes())
+    }
 }
 
 impl Task {
@@ -449,12 +486,9 @@ impl Task {
         iterations: Option<usize>,
         observe: &mut (dyn FnMut(&IterationReport) + Send),
     ) -> Result<TaskOutcome> {
-        let iterations = iterations.unwrap_or(self.iterations);
-        rayon::scope(|_| match (self.scene.dim(), self.double) {
-            (2, false) => Problem::<f32, 2>::new(self)?.optimize(iterations, observe, &mut CpuGradients::default()),
-            (3, false) => Problem::<f32, 3>::new(self)?.optimize(iterations, observe, &mut CpuGradients::default()),
-            (2, true) => Problem::<f64, 2>::new(self)?.optimize(iterations, observe, &mut CpuGradients::default()),
-            (_, _) => Problem::<f64, 3>::new(self)?.optimize(iterations, observe, &mut CpuGradients::default()),
+        self.run_controlled(None, iterations, &mut |r| {
+            observe(r);
+            ControlFlow::Continue(())
         })
     }
 
@@ -467,15 +501,73 @@ impl Task {
         iterations: Option<usize>,
         observe: &mut (dyn FnMut(&IterationReport) + Send),
     ) -> Result<TaskOutcome> {
+        self.run_controlled(Some(gpu), iterations, &mut |r| {
+            observe(r);
+            ControlFlow::Continue(())
+        })
+    }
+
+    /// [`Task::run`] (or [`Task::run_on_gpu`] with `gpu`) where `observe` decides after each
+    /// iteration whether to go on: on `Break` the run ends early as if `iterations` had been
+    /// the iterations done so far (a last rollout of the parameters reached gives the final
+    /// loss and pictures). A viewer's stop button; `observe` may also block, to pause.
+    pub fn run_controlled(
+        &self,
+        gpu: Option<&crate::gpu::GpuContext>,
+        iterations: Option<usize>,
+        observe: &mut (dyn FnMut(&IterationReport) -> ControlFlow<()> + Send),
+    ) -> Result<TaskOutcome> {
+        let iterations = iterations.unwrap_or(self.iterations);
+        let Some(gpu) = gpu else {
+            return rayon::scope(|_| match (self.scene.dim(), self.double) {
+                (2, false) => Problem::<f32, 2>::new(self)?.optimize(iterations, observe, &mut CpuGradients::default()),
+                (3, false) => Problem::<f32, 3>::new(self)?.optimize(iterations, observe, &mut CpuGradients::default()),
+                (2, true) => Problem::<f64, 2>::new(self)?.optimize(iterations, observe, &mut CpuGradients::default()),
+                (_, _) => Problem::<f64, 3>::new(self)?.optimize(iterations, observe, &mut CpuGradients::default()),
+            });
+        };
         if self.double {
             return Err(Error::InvalidArgument("the GPU backend runs in single precision: drop `double`".into()));
         }
-        let iterations = iterations.unwrap_or(self.iterations);
         rayon::scope(|_| match self.scene.dim() {
             2 => Problem::<f32, 2>::new(self)?.optimize(iterations, observe, &mut GpuGradients::new(gpu)),
             _ => Problem::<f32, 3>::new(self)?.optimize(iterations, observe, &mut GpuGradients::new(gpu)),
         })
     }
+
+    /// The rollout `parameters` (as an [`IterationReport`] lists them; `None`: the task's
+    /// starting values) give: the model, the initial state and each step's actuation, at
+    /// dimension `D` (the scene's) in `T`. What a viewer replays.
+    pub fn rollout<T: Real, const D: usize>(&self, parameters: Option<&[Parameter]>) -> Result<Rollout<T, D>> {
+        if self.scene.dim() != D {
+            return Err(Error::InvalidArgument(format!("task `{}` is {}D, not {D}D", self.name, self.scene.dim())));
+        }
+        let mut problem = Problem::<T, D>::new(self)?;
+        if let Some(parameters) = parameters {
+            let fits = parameters.len() == problem.params.len()
+                && parameters
+                    .iter()
+                    .zip(&problem.params)
+                    .all(|(p, q)| p.name == q.name && p.values.len() == q.values.len());
+            if !fits {
+                return Err(Error::InvalidArgument(format!("these parameters are not task `{}`'s", self.name)));
+            }
+            problem.params = parameters.to_vec();
+        }
+        let (model, state, actuation) = problem.instantiate();
+        Ok(Rollout { model, state, actuation })
+    }
+}
+
+/// A task's rollout for some parameters (see [`Task::rollout`]).
+#[derive(Clone, Debug)]
+pub struct Rollout<T, const D: usize> {
+    /// The model with the parameters applied.
+    pub model: Model<T, D>,
+    /// The initial state with the parameters applied.
+    pub state: State<T, D>,
+    /// Per step, one signal per actuator (empty without actuators).
+    pub actuation: Vec<Vec<T>>,
 }
 
 /// Where an iteration's rollout and backward pass run.
@@ -576,7 +668,6 @@ struct Problem<'t, T: Real, const D: usize> {
     controller: Option<SinusoidController>,
     params: Vec<Parameter>,
     targets: Vec<Target>,
-    loss: Box<dyn Loss<T, D>>,
 }
 
 impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
@@ -622,6 +713,13 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
                 }
             }
         }
+        Ok(Problem { task, model: sim.model, initial: sim.state, controller, params, targets })
+    }
+
+    /// The task's loss (for a trajectory loss, the scene's own motion is simulated here).
+    fn loss(&self) -> Result<Box<dyn Loss<T, D>>> {
+        let task = self.task;
+        let scene = &task.scene;
         let loss: Box<dyn Loss<T, D>> = match &task.loss {
             LossDesc::MeanPosition { axis, weight } => {
                 Box::new(MeanPosition { step: task.steps, axis: *axis, weight: *weight })
@@ -631,7 +729,7 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
             }
             LossDesc::Trajectory { every } => {
                 // The scene as written is the truth the parameters must recover.
-                let mut truth = sim.clone();
+                let mut truth = crate::mpm::Simulation::new(self.model.clone(), self.initial.clone())?;
                 let mut observed = vec![(0, positions(&truth.state))];
                 for t in 0..task.steps {
                     let signal: Vec<T> = scene.actuation(t).into_iter().map(T::of).collect();
@@ -643,7 +741,7 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
                 Box::new(PositionMse::new(observed)?)
             }
         };
-        Ok(Problem { task, model: sim.model, initial: sim.state, controller, params, targets, loss })
+        Ok(loss)
     }
 
     /// The model, initial state and actuation the current parameters give.
@@ -751,19 +849,22 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
     fn optimize(
         mut self,
         iterations: usize,
-        observe: &mut (dyn FnMut(&IterationReport) + Send),
+        observe: &mut (dyn FnMut(&IterationReport) -> ControlFlow<()> + Send),
         backend: &mut dyn GradientBackend<T, D>,
     ) -> Result<TaskOutcome> {
+        let loss = self.loss()?;
         let mut optimizer = Optimizer::new(self.task.method);
         optimizer.clip_norm = self.task.clip_norm;
         let mut history = Vec::new();
         let mut first_picture: Option<Image> = None;
         let steps = self.task.steps;
-        for iteration in 0..=iterations {
+        // The last iteration only rolls out the final parameters; `observe` may bring it forward.
+        let mut iterations = iterations;
+        let mut iteration = 0;
+        while iteration <= iterations {
             let start = Instant::now();
             let (model, state, actuation) = self.instantiate();
-            let grads =
-                backend.gradients(&model, &state, &actuation, steps, self.task.checkpointing, self.loss.as_ref())?;
+            let grads = backend.gradients(&model, &state, &actuation, steps, self.task.checkpointing, loss.as_ref())?;
             let seconds = start.elapsed().as_secs_f64();
             // Pictures of the first and the final rollouts only (not timed as part of an iteration).
             let picture = if iteration == 0 || iteration == iterations {
@@ -794,8 +895,11 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
                 parameters: self.params.clone(),
                 checkpointing: grads.checkpointing,
             };
-            observe(&report);
+            if observe(&report).is_break() {
+                iterations = iteration + 1;
+            }
             history.push(report);
+            iteration += 1;
         }
         unreachable!("the loop returns after its last iteration")
     }
