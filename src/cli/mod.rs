@@ -51,6 +51,13 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Run an optimization task (TOML): progress per iteration, loss history, final parameters.
     Optimize(optimize::OptimizeArgs),
+    /// Open the viewer window: play, step and reset a scene, coloured by material, speed,
+    /// volume ratio, stress or actuation (2D pan/zoom, 3D orbit); or run an optimization task
+    /// with its loss and gradient plotted live and its iterates replayed.
+    View {
+        /// The scene or task file (TOML) to open; the window's field opens others.
+        file: Option<PathBuf>,
+    },
 }
 
 /// Runs the command `cli` asks for.
@@ -60,6 +67,7 @@ pub fn execute(cli: Cli) -> Result<()> {
         Command::Check { scene } => check::check(&scene),
         Command::Bench(args) => bench::bench(&args),
         Command::Optimize(args) => optimize::optimize(&args),
+        Command::View { file } => rheo_viewer::run(file).map_err(Error::Gpu),
     }
 }
 

@@ -1,0 +1,392 @@
+//! The window: controls along the top, the particle view in the middle, the colour legend on
+//! the right, and the engine's last error (if any) along the bottom.
+
+use crate::optimization::{Optimization, Progress};
+use crate::playback::{ColourBy, Frame, Legend, Playback, Status, ramp};
+use crate::render::{Camera, ParticlePaint, ParticleRenderer};
+use eframe::egui;
+use eframe::egui_wgpu;
+use glam::Vec3;
+use rheo_engine::diff::task::Task;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub struct ViewerApp {
+    playback: Playback,
+    /// The camera and the domain (dimension, extent) it was fitted to.
+    camera: Option<(Camera, (usize, [f32; 3]))>,
+    colour: ColourBy,
+    /// The file field (a scene or a task).
+    path: String,
+    /// Where the particle view was last laid out.
+    view_rect: Option<egui::Rect>,
+    ctx: egui::Context,
+    /// The optimization task running (or ended), if a task file was opened.
+    optimization: Option<Optimization>,
+    /// A task file that failed to load: the engine's message.
+    task_error: Option<String>,
+}
+
+impl ViewerApp {
+    /// The app, opening `file` (a scene or a task) if given. Draws particles where `cc` has a
+    /// wgpu render state (eframe's wgpu renderer, or egui_kittest's).
+    pub fn new(cc: &eframe::CreationContext<'_>, file: Option<PathBuf>) -> Self {
+        if let Some(render_state) = &cc.wgpu_render_state {
+            ParticleRenderer::install(render_state);
+        }
+        let ctx = cc.egui_ctx.clone();
+        let playback = Playback::start(move || ctx.request_repaint());
+        let path = file.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        let mut app = ViewerApp {
+            playback,
+            camera: None,
+            colour: ColourBy::default(),
+            path,
+            view_rect: None,
+            optimization: None,
+            task_error: None,
+            ctx: cc.egui_ctx.clone(),
+        };
+        if let Some(file) = &file {
+            app.open(file);
+        }
+        app
+    }
+
+    /// Opens a scene file (shown paused at its first step) or an optimization task file
+    /// (started at once; the view replays its current iterate). A task file is one with a
+    /// `[loss]` table.
+    pub fn open(&mut self, file: &Path) {
+        self.task_error = None;
+        let is_task = std::fs::read_to_string(file).is_ok_and(|text| text.lines().any(|l| l.trim() == "[loss]"));
+        if !is_task {
+            self.playback.load(file);
+            return;
+        }
+        match Task::from_file(file) {
+            Ok(task) => {
+                // The previous run stops (after its iteration under way) before the new one starts.
+                self.optimization = None;
+                let playback = self.playback.replayer();
+                let ctx = self.ctx.clone();
+                self.optimization = Some(Optimization::start(
+                    task,
+                    file,
+                    move |replay| playback.replay(replay),
+                    move || ctx.request_repaint(),
+                ));
+            }
+            Err(e) => self.task_error = Some(e.to_string()),
+        }
+    }
+
+    /// Where the optimization stands, if a task was opened.
+    pub fn optimization(&self) -> Option<Progress> {
+        self.optimization.as_ref().map(Optimization::progress)
+    }
+
+    /// What the simulation worker reports.
+    pub fn status(&self) -> Status {
+        self.playback.status()
+    }
+
+    /// The frame shown (the latest one published).
+    pub fn frame(&self) -> Option<Arc<Frame>> {
+        self.playback.frame()
+    }
+
+    /// The view's camera, once a scene has been shown.
+    pub fn camera(&self) -> Option<Camera> {
+        self.camera.map(|(c, _)| c)
+    }
+
+    /// Where the particle view was last laid out (in points).
+    pub fn view_rect(&self) -> Option<egui::Rect> {
+        self.view_rect
+    }
+
+    fn controls(&mut self, ui: &mut egui::Ui, status: &Status) {
+        ui.horizontal_wrapped(|ui| {
+            let label = ui.label("Scene or task");
+            let field = ui
+                .add(
+                    egui::TextEdit::singleline(&mut self.path)
+                        .hint_text("assets/scenes/….toml, assets/tasks/….toml")
+                        .desired_width(260.0),
+                )
+                .labelled_by(label.id);
+            let entered = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            if (ui.button("Open").clicked() || entered) && !self.path.trim().is_empty() {
+                self.open(&PathBuf::from(self.path.trim()));
+            }
+            ui.separator();
+            let loaded = status.scene.is_some();
+            let play_label = if status.playing { "Pause" } else { "Play" };
+            if ui.add_enabled(loaded, egui::Button::new(play_label)).clicked() {
+                self.playback.play(!status.playing);
+            }
+            if ui.add_enabled(loaded, egui::Button::new("Step")).clicked() {
+                self.playback.step(1);
+            }
+            if ui.add_enabled(loaded, egui::Button::new("Reset")).clicked() {
+                self.playback.reset();
+            }
+            let mut per_frame = status.steps_per_frame.max(1);
+            let speed = ui.add(egui::DragValue::new(&mut per_frame).range(1..=10_000).prefix("steps/frame "));
+            if speed.changed() {
+                self.playback.set_steps_per_frame(per_frame);
+            }
+            ui.separator();
+            let before = self.colour;
+            egui::ComboBox::new("colour by", "colour").selected_text(self.colour.label()).show_ui(ui, |ui| {
+                for c in ColourBy::ALL {
+                    ui.selectable_value(&mut self.colour, c, c.label());
+                }
+            });
+            if self.colour != before {
+                self.playback.colour_by(self.colour);
+            }
+            ui.separator();
+            match &status.scene {
+                Some((name, _)) => {
+                    let rate = if status.playing {
+                        format!(", {:.0} steps/s", status.steps_per_second)
+                    } else {
+                        String::new()
+                    };
+                    ui.label(format!("{name}: step {}{rate}", status.step));
+                }
+                None if status.loading => {
+                    ui.label("loading…");
+                }
+                None => {
+                    ui.label("no scene");
+                }
+            }
+        });
+        // Space plays and pauses, unless a text field has the keyboard.
+        if status.scene.is_some()
+            && !ui.ctx().egui_wants_keyboard_input()
+            && ui.input(|i| i.key_pressed(egui::Key::Space))
+        {
+            self.playback.play(!status.playing);
+        }
+    }
+
+    fn particle_view(&mut self, ui: &mut egui::Ui) {
+        let (rect, response) = ui.allocate_exact_size(ui.available_size(), egui::Sense::drag());
+        self.view_rect = Some(rect);
+        let Some(frame) = self.playback.frame() else {
+            ui.painter().text(
+                rect.center(),
+                egui::Align2::CENTER_CENTER,
+                "Open a scene or task file (assets/scenes/ and assets/tasks/ have examples)",
+                egui::FontId::proportional(16.0),
+                ui.visuals().weak_text_color(),
+            );
+            return;
+        };
+        // With an observed motion beside the simulation, the camera frames both domains.
+        let mut extent = frame.domain;
+        if let Some(shift) = frame.observed_shift {
+            extent[0] += shift;
+        }
+        let domain = (frame.dim, extent);
+        let camera = match &mut self.camera {
+            Some((camera, fitted)) if *fitted == domain => camera,
+            slot => &mut slot.insert((Camera::fit(frame.dim, extent), domain)).0,
+        };
+        camera.respond(&response, ui);
+        let pixels_per_point = ui.ctx().pixels_per_point();
+        let size_px =
+            [(rect.width() * pixels_per_point).round() as u32, (rect.height() * pixels_per_point).round() as u32];
+        ui.painter().add(egui_wgpu::Callback::new_paint_callback(
+            rect,
+            ParticlePaint { frame: frame.clone(), camera: *camera, size_px, background: ui.visuals().extreme_bg_color },
+        ));
+        draw_domain(ui.painter(), rect, camera, &frame, ui.visuals().weak_text_color());
+    }
+}
+
+/// The domain's outline and, fainter, the inner face of its wall layer; with an observed
+/// motion, its copy of the domain too, each labelled.
+fn draw_domain(painter: &egui::Painter, rect: egui::Rect, camera: &Camera, frame: &Frame, colour: egui::Color32) {
+    let painter = painter.with_clip_rect(rect);
+    let copies: Vec<(f32, &str)> = match frame.observed_shift {
+        Some(shift) => vec![(0.0, "simulated"), (shift, "observed")],
+        None => vec![(0.0, "")],
+    };
+    let boxes = [(0.0, 1.2, colour), (frame.wall, 0.8, colour.gamma_multiply(0.5))];
+    for ((inset, width, colour), (shift, label)) in
+        copies.iter().flat_map(|copy| boxes.iter().map(move |b| (*b, *copy)))
+    {
+        let lo = Vec3::new(inset + shift, inset, inset);
+        let mut hi = Vec3::from(frame.domain) - Vec3::splat(inset) + Vec3::new(shift, 0.0, 0.0);
+        if inset == 0.0
+            && !label.is_empty()
+            && let Some(top) = camera.to_screen(rect, Vec3::new((lo.x + hi.x) / 2.0, hi.y, 0.0))
+        {
+            painter.text(top, egui::Align2::CENTER_BOTTOM, label, egui::FontId::proportional(14.0), colour);
+        }
+        if frame.dim == 2 {
+            hi.z = 0.0;
+        }
+        let corner = |i: usize| {
+            Vec3::new(
+                if i & 1 == 0 { lo.x } else { hi.x },
+                if i & 2 == 0 { lo.y } else { hi.y },
+                if frame.dim == 2 || i & 4 == 0 { lo.z.min(hi.z) } else { hi.z },
+            )
+        };
+        // Box edges join corners that differ in one bit; in 2D only the first four corners.
+        let corners = if frame.dim == 2 { 4 } else { 8 };
+        for a in 0..corners {
+            for bit in [1, 2, 4] {
+                let b = a | bit;
+                if b != a && b < corners {
+                    if let (Some(p), Some(q)) = (camera.to_screen(rect, corner(a)), camera.to_screen(rect, corner(b))) {
+                        painter.line_segment([p, q], egui::Stroke::new(width, colour));
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl ViewerApp {
+    fn optimization_panel(&mut self, ui: &mut egui::Ui, progress: &Progress) {
+        let Some(optimization) = &self.optimization else { return };
+        ui.horizontal_wrapped(|ui| {
+            ui.strong(format!("optimizing {}", progress.task));
+            let last = progress.history.last();
+            ui.label(format!("iteration {} of {}", progress.history.len(), progress.iterations));
+            if let Some(p) = last {
+                ui.label(format!("loss {:.5e}  |grad| {:.3e}  {:.2} s/iteration", p.loss, p.gradient_norm, p.seconds));
+            }
+            if let Some(loss) = progress.final_loss {
+                ui.label(format!("ended: final loss {loss:.5e}"));
+            }
+            ui.separator();
+            let running = !progress.ended();
+            let pause = if progress.paused { "Resume run" } else { "Pause run" };
+            if ui.add_enabled(running && !progress.stopping, egui::Button::new(pause)).clicked() {
+                optimization.pause(!progress.paused);
+            }
+            if ui.add_enabled(running && !progress.stopping, egui::Button::new("Stop run")).clicked() {
+                optimization.stop();
+            }
+            if ui.add_enabled(progress.final_loss.is_some(), egui::Button::new("Save results")).clicked() {
+                let dir = PathBuf::from("out").join(&progress.task);
+                if let Err(e) = optimization.save(&dir) {
+                    self.task_error = Some(e);
+                }
+            }
+            if let Some(dir) = &progress.saved {
+                ui.label(format!("saved in {}", dir.display()));
+            }
+        });
+        ui.horizontal_top(|ui| {
+            let width = ((ui.available_width() - 24.0) / 3.0).max(120.0);
+            let height = ui.available_height().max(120.0);
+            let series = |value: fn(&crate::optimization::Point) -> f64| -> (Vec<[f64; 2]>, bool) {
+                // A positive series spanning decades reads best on a log scale.
+                let log = !progress.history.is_empty() && progress.history.iter().all(|p| value(p) > 0.0);
+                let points = progress
+                    .history
+                    .iter()
+                    .map(|p| [p.iteration as f64, if log { value(p).log10() } else { value(p) }])
+                    .collect();
+                (points, log)
+            };
+            for (id, name, value) in [
+                ("loss plot", "loss", (|p| p.loss) as fn(&crate::optimization::Point) -> f64),
+                ("gradient plot", "gradient norm", |p| p.gradient_norm),
+            ] {
+                let (points, log) = series(value);
+                let label = if log { format!("log10 {name}") } else { name.to_string() };
+                ui.vertical(|ui| {
+                    ui.label(&label);
+                    egui_plot::Plot::new(id).width(width).height(height - 24.0).x_axis_label("iteration").show(
+                        ui,
+                        |plot| {
+                            plot.line(egui_plot::Line::new(label.clone(), points).width(2.0));
+                        },
+                    );
+                });
+            }
+            ui.vertical(|ui| {
+                ui.label("parameters");
+                egui::ScrollArea::vertical().id_salt("parameters").max_height(height - 24.0).show(ui, |ui| {
+                    for p in &progress.parameters {
+                        let values = if p.values.len() <= 4 {
+                            p.values.iter().map(|v| format!("{v:.5}")).collect::<Vec<_>>().join(", ")
+                        } else {
+                            let norm = p.values.iter().map(|v| v * v).sum::<f64>().sqrt();
+                            format!("{} values, norm {norm:.4}", p.values.len())
+                        };
+                        let truth = p.truth.map(|t| format!("  (truth {t})")).unwrap_or_default();
+                        ui.label(format!("{}: {values}{truth}", p.name));
+                    }
+                });
+            });
+        });
+    }
+}
+
+fn legend(ui: &mut egui::Ui, frame: &Frame) {
+    match &frame.legend {
+        Legend::Materials(materials) => {
+            ui.strong("materials");
+            for (name, colour) in materials {
+                ui.horizontal(|ui| {
+                    let (swatch, _) = ui.allocate_exact_size(egui::vec2(14.0, 14.0), egui::Sense::hover());
+                    let [r, g, b, a] = *colour;
+                    ui.painter().rect_filled(swatch, 2.0, egui::Color32::from_rgba_unmultiplied(r, g, b, a));
+                    ui.label(name);
+                });
+            }
+        }
+        Legend::Ramp { quantity, min, max } => {
+            ui.strong(*quantity);
+            ui.label(format!("{max:.4}"));
+            let (bar, _) = ui.allocate_exact_size(egui::vec2(24.0, 160.0), egui::Sense::hover());
+            const SEGMENTS: usize = 32;
+            for i in 0..SEGMENTS {
+                let t0 = i as f32 / SEGMENTS as f32;
+                let t1 = (i + 1) as f32 / SEGMENTS as f32;
+                // Highest values at the top.
+                let segment = egui::Rect::from_x_y_ranges(
+                    bar.x_range(),
+                    bar.bottom() - t1 * bar.height()..=bar.bottom() - t0 * bar.height(),
+                );
+                let [r, g, b, _] = ramp((t0 + t1) / 2.0);
+                ui.painter().rect_filled(segment, 0.0, egui::Color32::from_rgb(r, g, b));
+            }
+            ui.label(format!("{min:.4}"));
+        }
+    }
+}
+
+impl eframe::App for ViewerApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let status = self.playback.status();
+        egui::Panel::top("controls").show(ui, |ui| self.controls(ui, &status));
+        let run_error = self.optimization().and_then(|p| p.error);
+        for (id, error) in [("error", &status.error), ("task error", &self.task_error), ("run error", &run_error)] {
+            if let Some(error) = error {
+                egui::Panel::bottom(id).show(ui, |ui| {
+                    ui.colored_label(ui.visuals().error_fg_color, error);
+                });
+            }
+        }
+        if let Some(progress) = self.optimization() {
+            egui::Panel::bottom("optimization").resizable(true).default_size(250.0).show(ui, |ui| {
+                self.optimization_panel(ui, &progress);
+            });
+        }
+        if let Some(frame) = self.playback.frame() {
+            egui::Panel::right("legend").resizable(false).show(ui, |ui| legend(ui, &frame));
+        }
+        egui::CentralPanel::default().show(ui, |ui| self.particle_view(ui));
+    }
+}

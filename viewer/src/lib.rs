@@ -1,0 +1,36 @@
+//! rheo-viewer: watch Rheo's simulations and optimizations live. A desktop window
+//! (eframe/egui, drawn with wgpu) that loads a scene file, plays, steps and resets it, and
+//! shows its particles coloured by material, speed, volume ratio, stress or actuation, in 2D
+//! (pan and zoom) or 3D (orbit); or runs an optimization task, plotting its loss and gradient
+//! norm and replaying each iterate.
+//!
+//! The seams later solvers plug into: "a scene to show" is what [`playback::Playback`] runs
+//! on its worker thread and publishes as a [`playback::Frame`] after each batch of steps (the
+//! window only draws the latest one, so it stays responsive whatever the scene's size); "an
+//! optimization task to run" is [`optimization::Optimization`], which runs the engine's
+//! `Task` on its own thread and hands each iterate's rollout to the playback as a
+//! [`playback::Replay`].
+
+pub mod app;
+pub mod optimization;
+pub mod playback;
+pub mod render;
+
+pub use app::ViewerApp;
+
+use std::path::PathBuf;
+
+/// Opens the viewer window (returns when it closes) on `file` if given: a scene, or an
+/// optimization task (see [`ViewerApp::open`]).
+pub fn run(file: Option<PathBuf>) -> Result<(), String> {
+    let options = eframe::NativeOptions {
+        renderer: eframe::Renderer::Wgpu,
+        viewport: eframe::egui::ViewportBuilder::default().with_title("Rheo").with_inner_size([1200.0, 800.0]),
+        // The particle view's blit pipeline is built for one sample and no depth buffer.
+        multisampling: 1,
+        depth_buffer: 0,
+        ..Default::default()
+    };
+    eframe::run_native("Rheo", options, Box::new(move |cc| Ok(Box::new(ViewerApp::new(cc, file)))))
+        .map_err(|e| format!("the viewer window could not open: {e}"))
+}

@@ -1,0 +1,62 @@
+// Particles as discs (2D) or shaded spheres (3D): one instance per particle, six vertices (two
+// triangles) per instance, drawn into the view's own colour and depth target (blit.wgsl
+// copies it into egui's pass).
+
+struct View {
+    view_proj: mat4x4<f32>,
+    // The particle radius in clip units per unit of w (projection scale times world radius).
+    radius_clip: vec2<f32>,
+    // The smallest radius drawn, in normalized device units (about a pixel and a half).
+    min_radius_ndc: vec2<f32>,
+    // 1: shade as spheres (3D); 0: flat discs (2D).
+    shading: f32,
+    // 1 when the target stores linear colour (an sRGB format): the sRGB colours are decoded.
+    linear_target: u32,
+}
+
+@group(0) @binding(0) var<uniform> view: View;
+
+struct Varyings {
+    @builtin(position) position: vec4<f32>,
+    @location(0) corner: vec2<f32>,
+    @location(1) colour: vec3<f32>,
+}
+
+fn decode_srgb(c: vec3<f32>) -> vec3<f32> {
+    return select(pow((c + 0.055) / 1.055, vec3<f32>(2.4)), c / 12.92, c <= vec3<f32>(0.04045));
+}
+
+@vertex
+fn points_vs(
+    @builtin(vertex_index) vertex: u32,
+    @location(0) centre: vec3<f32>,
+    @location(1) size: f32,
+    @location(2) colour: vec4<f32>,
+) -> Varyings {
+    var corners = array<vec2<f32>, 6>(
+        vec2<f32>(-1.0, -1.0), vec2<f32>(1.0, -1.0), vec2<f32>(-1.0, 1.0),
+        vec2<f32>(-1.0, 1.0), vec2<f32>(1.0, -1.0), vec2<f32>(1.0, 1.0),
+    );
+    let corner = corners[vertex];
+    var clip = view.view_proj * vec4<f32>(centre, 1.0);
+    let radius = max(view.radius_clip * size, view.min_radius_ndc * clip.w);
+    clip = vec4<f32>(clip.xy + corner * radius, clip.zw);
+    var out: Varyings;
+    out.position = clip;
+    out.corner = corner;
+    out.colour = select(colour.rgb, decode_srgb(colour.rgb), view.linear_target == 1u);
+    return out;
+}
+
+@fragment
+fn points_fs(in: Varyings) -> @location(0) vec4<f32> {
+    let r2 = dot(in.corner, in.corner);
+    if (r2 > 1.0) {
+        discard;
+    }
+    // Light from the viewer's upper left on a sphere's normal (x, y, sqrt(1 - r^2)).
+    let normal = vec3<f32>(in.corner, sqrt(1.0 - r2));
+    let lit = 0.35 + 0.65 * max(dot(normal, normalize(vec3<f32>(-0.4, 0.5, 0.77))), 0.0);
+    let shade = mix(1.0, lit, view.shading);
+    return vec4<f32>(in.colour * shade, 1.0);
+}

@@ -1,0 +1,693 @@
+//! The simulation behind the view: a worker thread that loads a scene, steps it while the view
+//! plays, and publishes what the view draws (a [`Frame`]) after each batch of steps, so that
+//! the window stays responsive whatever the scene's size.
+
+use rheo_engine::Scene;
+use rheo_engine::diff::optim::Parameter;
+use rheo_engine::diff::task::{LossDesc, Task};
+use rheo_engine::material::{Elasticity, Plasticity};
+use rheo_engine::math::det;
+use rheo_engine::mpm::{NO_ACTUATOR, Simulation, State};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// One particle as the renderer draws it: position (z = 0 in 2D), size relative to the
+/// frame's radius, and sRGB colour.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct Point {
+    pub position: [f32; 3],
+    pub size: f32,
+    pub colour: [u8; 4],
+}
+
+/// What particles are coloured by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ColourBy {
+    /// The material's index in the scene (legend: the materials' names).
+    #[default]
+    Material,
+    /// |v|.
+    Speed,
+    /// J = det F, the volume ratio of the elastic deformation.
+    VolumeRatio,
+    /// The Frobenius norm of the elastic Kirchhoff stress P F^T.
+    Stress,
+    /// The signal of the particle's actuator at this step (grey: none).
+    Actuation,
+}
+
+impl ColourBy {
+    pub const ALL: [ColourBy; 5] =
+        [ColourBy::Material, ColourBy::Speed, ColourBy::VolumeRatio, ColourBy::Stress, ColourBy::Actuation];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ColourBy::Material => "material",
+            ColourBy::Speed => "speed |v|",
+            ColourBy::VolumeRatio => "volume ratio J",
+            ColourBy::Stress => "stress |tau|",
+            ColourBy::Actuation => "actuation",
+        }
+    }
+}
+
+/// How the colours of a frame read.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Legend {
+    /// Each material's name and colour.
+    Materials(Vec<(String, [u8; 4])>),
+    /// A quantity mapped onto [`ramp`] from `min` to `max`.
+    Ramp { quantity: &'static str, min: f32, max: f32 },
+}
+
+/// A published picture of the simulation.
+#[derive(Clone, Debug)]
+pub struct Frame {
+    /// Distinguishes frames (increases with each one published).
+    pub serial: u64,
+    /// The step the particles are at.
+    pub step: usize,
+    pub dim: usize,
+    /// The domain's extent per axis (0 on the third axis in 2D).
+    pub domain: [f32; 3],
+    /// Depth of the wall layer.
+    pub wall: f32,
+    /// Drawn radius of a particle: half the spacing of its reference volume.
+    pub radius: f32,
+    /// The simulated particles, then (for an identification) the observed motion's.
+    pub points: Arc<Vec<Point>>,
+    /// How many of `points` are simulated particles.
+    pub particles: usize,
+    /// With an observed motion: how far along x its copy of the domain is drawn.
+    pub observed_shift: Option<f32>,
+    pub legend: Legend,
+}
+
+/// What the worker is doing, for the controls.
+#[derive(Clone, Debug, Default)]
+pub struct Status {
+    /// The scene's name and file, once one has loaded.
+    pub scene: Option<(String, PathBuf)>,
+    pub step: usize,
+    pub playing: bool,
+    pub loading: bool,
+    /// The last error (a scene that failed to load, a step that failed), as the engine words it.
+    pub error: Option<String>,
+    /// Simulation steps per second of wall-clock time while playing.
+    pub steps_per_second: f64,
+    /// Steps between two frames while playing (the scene's `frame_every` when it loads).
+    pub steps_per_frame: usize,
+}
+
+enum Command {
+    Load(PathBuf),
+    Replay(Box<Replay>),
+    Play(bool),
+    Step(usize),
+    Reset,
+    StepsPerFrame(usize),
+    ColourBy(ColourBy),
+    /// Ends the worker (replayers may still hold senders, so disconnection is not enough).
+    Quit,
+}
+
+#[derive(Default)]
+struct Shared {
+    frame: Option<Arc<Frame>>,
+    status: Status,
+}
+
+/// The worker thread and its mailbox. Dropping it stops the thread.
+pub struct Playback {
+    commands: Option<Sender<Command>>,
+    shared: Arc<Mutex<Shared>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Playback {
+    /// Starts the worker; `repaint` is called whenever there is something new to show.
+    pub fn start(repaint: impl Fn() + Send + 'static) -> Self {
+        let (commands, inbox) = mpsc::channel();
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let worker = Worker {
+            inbox,
+            shared: shared.clone(),
+            repaint: Box::new(repaint),
+            loaded: None,
+            playing: false,
+            steps_per_frame: 1,
+            colour: ColourBy::default(),
+            serial: 0,
+        };
+        let thread = std::thread::Builder::new()
+            .name("rheo-viewer simulation".into())
+            .spawn(move || worker.run())
+            .expect("spawning the simulation thread");
+        Playback { commands: Some(commands), shared, thread: Some(thread) }
+    }
+
+    fn send(&self, command: Command) {
+        if let Some(commands) = &self.commands {
+            // The worker only stops when this side drops its sender.
+            let _ = commands.send(command);
+        }
+    }
+
+    /// Loads the scene file at `path` (paused at its first step); on failure the previous
+    /// scene stays and [`Status::error`] says why.
+    pub fn load(&self, path: &Path) {
+        self.lock().status.loading = true;
+        self.send(Command::Load(path.to_path_buf()));
+    }
+
+    pub fn play(&self, playing: bool) {
+        self.send(Command::Play(playing));
+    }
+
+    /// Advances `steps` steps (and pauses).
+    pub fn step(&self, steps: usize) {
+        self.send(Command::Step(steps));
+    }
+
+    /// Back to the scene's first step, rebuilt from its file's description.
+    pub fn reset(&self) {
+        self.send(Command::Reset);
+    }
+
+    /// A handle that sends replays to this playback from another thread.
+    pub fn replayer(&self) -> Replayer {
+        Replayer(Mutex::new(self.commands.clone()))
+    }
+
+    /// Steps taken between two published frames while playing.
+    pub fn set_steps_per_frame(&self, steps: usize) {
+        self.send(Command::StepsPerFrame(steps.max(1)));
+    }
+
+    pub fn colour_by(&self, colour: ColourBy) {
+        self.send(Command::ColourBy(colour));
+    }
+
+    /// The latest frame, if a scene has loaded.
+    pub fn frame(&self) -> Option<Arc<Frame>> {
+        self.lock().frame.clone()
+    }
+
+    pub fn status(&self) -> Status {
+        self.lock().status.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
+        // A panic on the worker leaves plain data behind: still readable.
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for Playback {
+    fn drop(&mut self) {
+        self.send(Command::Quit);
+        self.commands = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Sends an optimization's iterates to a [`Playback`] (see [`Playback::replayer`]): each
+/// replays from its first step, looping at its last, playing.
+pub struct Replayer(Mutex<Option<Sender<Command>>>);
+
+impl Replayer {
+    pub fn replay(&self, replay: Replay) {
+        if let Some(commands) = &*self.0.lock().unwrap_or_else(|e| e.into_inner()) {
+            let _ = commands.send(Command::Replay(Box::new(replay)));
+        }
+    }
+}
+
+/// A simulation, the state it starts from (reset and the replay's loop return to it), and
+/// for an identification the observed motion replayed beside it.
+struct Run<const D: usize> {
+    sim: Simulation<f32, D>,
+    initial: State<f32, D>,
+    /// The observed motion and the state it starts from.
+    observed: Option<(Simulation<f32, D>, State<f32, D>)>,
+}
+
+impl<const D: usize> Run<D> {
+    fn new(sim: Simulation<f32, D>, observed: Option<Simulation<f32, D>>) -> Self {
+        Run {
+            initial: sim.state.clone(),
+            sim,
+            observed: observed.map(|o| {
+                let initial = o.state.clone();
+                (o, initial)
+            }),
+        }
+    }
+
+    fn restart(&mut self) {
+        self.sim.state = self.initial.clone();
+        if let Some((observed, initial)) = &mut self.observed {
+            observed.state = initial.clone();
+        }
+    }
+}
+
+/// The run at the scene's dimension, in f32 as on the GPU.
+enum Sim {
+    Two(Run<2>),
+    Three(Run<3>),
+}
+
+/// An optimization task's rollout for one iterate, to replay in a loop.
+pub struct Replay {
+    /// The task's name and file.
+    pub name: String,
+    pub path: PathBuf,
+    pub scene: Scene,
+    /// The rollout's length in steps (the replay loops there).
+    pub steps: usize,
+    sim: Sim,
+    actuation: Vec<Vec<f32>>,
+}
+
+impl Replay {
+    /// The rollout of `task` with `parameters` (None: the task's starting values). With a
+    /// trajectory loss, the scene's own motion (what the task observes) is replayed beside it.
+    pub fn of(task: &Task, path: &Path, parameters: Option<&[Parameter]>) -> rheo_engine::Result<Replay> {
+        fn run<const D: usize>(
+            task: &Task,
+            parameters: Option<&[Parameter]>,
+        ) -> rheo_engine::Result<(Run<D>, Vec<Vec<f32>>)> {
+            let rollout = task.rollout::<f32, D>(parameters)?;
+            let observed = match task.loss {
+                LossDesc::Trajectory { .. } => Some(task.scene.build::<f32, D>()?),
+                _ => None,
+            };
+            Ok((Run::new(Simulation::new(rollout.model, rollout.state)?, observed), rollout.actuation))
+        }
+        let (sim, actuation) = match task.scene.dim() {
+            2 => run::<2>(task, parameters).map(|(r, a)| (Sim::Two(r), a))?,
+            _ => run::<3>(task, parameters).map(|(r, a)| (Sim::Three(r), a))?,
+        };
+        Ok(Replay {
+            name: task.name.clone(),
+            path: path.to_path_buf(),
+            scene: task.scene.clone(),
+            steps: task.steps,
+            sim,
+            actuation,
+        })
+    }
+}
+
+struct Loaded {
+    name: String,
+    /// The scene or task file.
+    path: PathBuf,
+    scene: Scene,
+    sim: Sim,
+    /// A replayed rollout: each step's actuation, and its length (where it loops).
+    rollout: Option<(Vec<Vec<f32>>, usize)>,
+}
+
+impl Loaded {
+    fn build(path: &Path) -> rheo_engine::Result<Loaded> {
+        let scene = Scene::from_file(path)?;
+        let sim = match scene.dim() {
+            2 => Sim::Two(Run::new(scene.build::<f32, 2>()?, None)),
+            _ => Sim::Three(Run::new(scene.build::<f32, 3>()?, None)),
+        };
+        Ok(Loaded { name: scene.name().to_string(), path: path.to_path_buf(), scene, sim, rollout: None })
+    }
+
+    fn replay(replay: Replay) -> Loaded {
+        Loaded {
+            name: replay.name,
+            path: replay.path,
+            scene: replay.scene,
+            sim: replay.sim,
+            rollout: Some((replay.actuation, replay.steps)),
+        }
+    }
+
+    fn step_index(&self) -> usize {
+        match &self.sim {
+            Sim::Two(r) => r.sim.state.step,
+            Sim::Three(r) => r.sim.state.step,
+        }
+    }
+
+    /// `steps` steps with the scene's (or the rollout's) actuation; stops at the first failing
+    /// step. A replayed rollout starts over after its last step.
+    fn advance(&mut self, steps: usize) -> rheo_engine::Result<()> {
+        fn run<const D: usize>(
+            scene: &Scene,
+            rollout: &Option<(Vec<Vec<f32>>, usize)>,
+            run: &mut Run<D>,
+            steps: usize,
+        ) -> rheo_engine::Result<()> {
+            // On a thread of rayon's pool, so that the steps' parallel loops start from a worker.
+            rayon::scope(|_| {
+                let mut signal = Vec::new();
+                for _ in 0..steps {
+                    if rollout.as_ref().is_some_and(|(_, length)| run.sim.state.step >= *length) {
+                        run.restart();
+                    }
+                    let step = run.sim.state.step;
+                    let scene_signal = |signal: &mut Vec<f32>| {
+                        signal.clear();
+                        signal.extend(scene.actuation(step).into_iter().map(|a| a as f32));
+                    };
+                    scene_signal(&mut signal);
+                    if let Some((observed, _)) = &mut run.observed {
+                        observed.step(&signal)?;
+                    }
+                    match rollout {
+                        Some((actuation, _)) => run.sim.step(actuation.get(step).map_or(&[][..], |a| &a[..]))?,
+                        None => run.sim.step(&signal)?,
+                    }
+                }
+                Ok(())
+            })
+        }
+        match &mut self.sim {
+            Sim::Two(r) => run(&self.scene, &self.rollout, r, steps),
+            Sim::Three(r) => run(&self.scene, &self.rollout, r, steps),
+        }
+    }
+
+    fn frame(&self, colour: ColourBy, serial: u64) -> Frame {
+        let actuation = |step: usize| match &self.rollout {
+            Some((actuation, _)) => {
+                actuation.get(step).map(|a| a.iter().map(|&v| f64::from(v)).collect()).unwrap_or_default()
+            }
+            None => self.scene.actuation(step),
+        };
+        match &self.sim {
+            Sim::Two(r) => frame_of(r, &actuation, colour, serial),
+            Sim::Three(r) => frame_of(r, &actuation, colour, serial),
+        }
+    }
+}
+
+struct Worker {
+    inbox: Receiver<Command>,
+    shared: Arc<Mutex<Shared>>,
+    repaint: Box<dyn Fn() + Send>,
+    loaded: Option<Loaded>,
+    playing: bool,
+    steps_per_frame: usize,
+    colour: ColourBy,
+    serial: u64,
+}
+
+/// Frames published per second at most while playing.
+const MAX_FRAME_RATE: f64 = 60.0;
+
+impl Worker {
+    fn run(mut self) {
+        loop {
+            // Paused: wait for a command. Playing: take what has arrived, then step.
+            let command = if self.playing && self.loaded.is_some() {
+                match self.inbox.recv_timeout(Duration::ZERO) {
+                    Ok(c) => Some(c),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+            } else {
+                match self.inbox.recv() {
+                    Ok(c) => Some(c),
+                    Err(_) => return,
+                }
+            };
+            match command {
+                Some(Command::Quit) => return,
+                Some(command) => self.handle(command),
+                None => self.play_one_frame(),
+            }
+        }
+    }
+
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::Load(path) => match Loaded::build(&path) {
+                Ok(loaded) => {
+                    self.steps_per_frame = loaded.scene.frame_every().max(1);
+                    self.loaded = Some(loaded);
+                    self.playing = false;
+                    self.update(|s| s.error = None);
+                    self.publish();
+                }
+                Err(e) => self.update(|s| s.error = Some(format!("{}: {e}", path.display()))),
+            },
+            Command::Replay(replay) => {
+                // A new task's first iterate starts at its scene's frame rate; later ones keep
+                // what the controls set.
+                if self.loaded.as_ref().is_none_or(|l| l.path != replay.path) {
+                    self.steps_per_frame = replay.scene.frame_every().max(1);
+                }
+                self.loaded = Some(Loaded::replay(*replay));
+                self.playing = true;
+                self.update(|s| s.error = None);
+                self.publish();
+            }
+            Command::Play(playing) => {
+                self.playing = playing && self.loaded.is_some();
+                self.update(|_| {});
+            }
+            Command::Step(steps) => {
+                self.playing = false;
+                self.advance(steps);
+            }
+            Command::Reset => {
+                if let Some(loaded) = self.loaded.as_mut().filter(|l| l.rollout.is_some()) {
+                    self.playing = false;
+                    match &mut loaded.sim {
+                        Sim::Two(r) => r.restart(),
+                        Sim::Three(r) => r.restart(),
+                    }
+                    self.publish();
+                } else if let Some(path) = self.loaded.as_ref().map(|l| l.path.clone()) {
+                    self.playing = false;
+                    match Loaded::build(&path) {
+                        Ok(loaded) => {
+                            self.loaded = Some(loaded);
+                            self.update(|s| s.error = None);
+                            self.publish();
+                        }
+                        Err(e) => self.update(|s| s.error = Some(format!("{}: {e}", path.display()))),
+                    }
+                }
+            }
+            Command::StepsPerFrame(steps) => {
+                self.steps_per_frame = steps;
+                self.update(|_| {});
+            }
+            Command::ColourBy(colour) => {
+                self.colour = colour;
+                self.publish();
+            }
+            Command::Quit => {}
+        }
+    }
+
+    fn play_one_frame(&mut self) {
+        let start = Instant::now();
+        let steps = self.steps_per_frame;
+        self.advance(steps);
+        let elapsed = start.elapsed();
+        if self.playing {
+            self.update(|s| s.steps_per_second = steps as f64 / elapsed.as_secs_f64().max(1e-9));
+        }
+        let frame_time = Duration::from_secs_f64(1.0 / MAX_FRAME_RATE);
+        if let Some(rest) = frame_time.checked_sub(elapsed) {
+            std::thread::sleep(rest);
+        }
+    }
+
+    /// Steps and publishes; a failing step pauses and is reported.
+    fn advance(&mut self, steps: usize) {
+        let Some(loaded) = &mut self.loaded else { return };
+        if let Err(e) = loaded.advance(steps) {
+            self.playing = false;
+            let message = e.to_string();
+            self.update(|s| s.error = Some(message));
+        }
+        self.publish();
+    }
+
+    fn publish(&mut self) {
+        let Some(loaded) = &self.loaded else { return };
+        self.serial += 1;
+        let frame = Arc::new(loaded.frame(self.colour, self.serial));
+        let scene = (loaded.name.clone(), loaded.path.clone());
+        let step = loaded.step_index();
+        self.update(|s| {
+            s.scene = Some(scene);
+            s.step = step;
+        });
+        self.shared.lock().unwrap_or_else(|e| e.into_inner()).frame = Some(frame);
+        (self.repaint)();
+    }
+
+    fn update(&self, change: impl FnOnce(&mut Status)) {
+        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        change(&mut shared.status);
+        shared.status.playing = self.playing;
+        shared.status.steps_per_frame = self.steps_per_frame;
+        shared.status.loading = false;
+        drop(shared);
+        (self.repaint)();
+    }
+}
+
+/// The colours of materials 0, 1, ... (repeating).
+pub const MATERIAL_COLOURS: [[u8; 4]; 8] = [
+    [66, 135, 245, 255],
+    [240, 120, 40, 255],
+    [60, 180, 90, 255],
+    [220, 60, 80, 255],
+    [150, 100, 220, 255],
+    [230, 200, 50, 255],
+    [40, 190, 200, 255],
+    [200, 120, 170, 255],
+];
+
+/// Colour of the observed motion an identification task fits (drawn beside the simulation).
+pub const OBSERVED_COLOUR: [u8; 4] = [235, 235, 235, 255];
+
+/// How far to the right of the domain the observed motion is drawn, in domain widths.
+pub const OBSERVED_SHIFT: f32 = 1.1;
+
+/// Colour of particles a ramp has no value for (no actuator).
+pub const NO_VALUE_COLOUR: [u8; 4] = [150, 150, 150, 255];
+
+/// The colour ramp of scalar quantities at t in [0, 1]: dark blue through teal and green to
+/// yellow (perceptually ordered, readable on dark and light backgrounds).
+pub fn ramp(t: f32) -> [u8; 4] {
+    const STOPS: [[f32; 3]; 5] =
+        [[68.0, 1.0, 84.0], [59.0, 82.0, 139.0], [33.0, 145.0, 140.0], [94.0, 201.0, 98.0], [253.0, 231.0, 37.0]];
+    let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 };
+    let x = t * (STOPS.len() - 1) as f32;
+    let i = (x.floor() as usize).min(STOPS.len() - 2);
+    let f = x - i as f32;
+    let c = |a: usize| (STOPS[i][a] + (STOPS[i + 1][a] - STOPS[i][a]) * f).round() as u8;
+    [c(0), c(1), c(2), 255]
+}
+
+fn frame_of<const D: usize>(
+    run: &Run<D>,
+    actuation: &dyn Fn(usize) -> Vec<f64>,
+    colour: ColourBy,
+    serial: u64,
+) -> Frame {
+    let sim = &run.sim;
+    let model = &sim.model;
+    let state = &sim.state;
+    let props = &model.particles;
+    let extent = model.grid.extent();
+    let mut domain = [0.0f32; 3];
+    for a in 0..D {
+        domain[a] = extent[a];
+    }
+    let mean_volume = props.volume.iter().map(|&v| f64::from(v)).sum::<f64>() / props.len().max(1) as f64;
+    let radius = 0.5 * mean_volume.powf(1.0 / D as f64) as f32;
+    let actuation = actuation(state.step);
+    // The scalar each particle is coloured by (None: no value, drawn grey).
+    let value = |p: usize| -> Option<f32> {
+        match colour {
+            ColourBy::Material => None,
+            ColourBy::Speed => Some(state.v[p].norm()),
+            ColourBy::VolumeRatio => Some(det(&state.f[p])),
+            ColourBy::Stress => {
+                let material = &model.materials[props.material[p] as usize];
+                let hardening = <_ as Plasticity<f32, D>>::hardening(&material.plastic, state.plastic[p]);
+                let f = state.f[p];
+                let piola =
+                    <_ as Elasticity<f32, D>>::first_piola(&material.elastic, &f, props.lame[p].scaled(hardening));
+                Some((piola * f.transpose()).norm())
+            }
+            ColourBy::Actuation => match props.actuator[p] {
+                NO_ACTUATOR => None,
+                a => actuation.get(a as usize).map(|&s| s as f32),
+            },
+        }
+    };
+    let values: Vec<Option<f32>> = (0..state.len()).map(value).collect();
+    let (mut min, mut max) = values.iter().flatten().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+        if v.is_finite() { (lo.min(v), hi.max(v)) } else { (lo, hi) }
+    });
+    match colour {
+        // Speeds and stress norms from zero; actuation symmetric about zero.
+        ColourBy::Speed | ColourBy::Stress => min = 0.0,
+        ColourBy::Actuation => {
+            let m = min.abs().max(max.abs());
+            (min, max) = (-m, m);
+        }
+        _ => {}
+    }
+    if !(min <= max) {
+        (min, max) = (0.0, 0.0);
+    }
+    let span = if max > min { max - min } else { 1.0 };
+    let mut points: Vec<Point> = (0..state.len())
+        .map(|p| {
+            let mut position = [0.0f32; 3];
+            for a in 0..D {
+                position[a] = state.x[p][a];
+            }
+            let colour = match (colour, values[p]) {
+                (ColourBy::Material, _) => MATERIAL_COLOURS[props.material[p] as usize % MATERIAL_COLOURS.len()],
+                (_, Some(v)) => ramp((v - min) / span),
+                (_, None) => NO_VALUE_COLOUR,
+            };
+            Point { position, size: 1.0, colour }
+        })
+        .collect();
+    // The observed motion beside the simulated one, in a copy of the domain to its right.
+    let observed_shift = run.observed.as_ref().map(|_| domain[0] * OBSERVED_SHIFT);
+    if let (Some((observed, _)), Some(shift)) = (&run.observed, observed_shift) {
+        points.extend(observed.state.x.iter().map(|x| {
+            let mut position = [0.0f32; 3];
+            for a in 0..D {
+                position[a] = x[a];
+            }
+            position[0] += shift;
+            Point { position, size: 1.0, colour: OBSERVED_COLOUR }
+        }));
+    }
+    let mut legend = match colour {
+        ColourBy::Material => Legend::Materials(
+            model
+                .materials
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (m.name.clone(), MATERIAL_COLOURS[i % MATERIAL_COLOURS.len()]))
+                .collect(),
+        ),
+        quantity => Legend::Ramp { quantity: quantity.label(), min, max },
+    };
+    if run.observed.is_some()
+        && let Legend::Materials(entries) = &mut legend
+    {
+        entries.push(("observed motion".to_string(), OBSERVED_COLOUR));
+    }
+    Frame {
+        serial,
+        step: state.step,
+        dim: D,
+        domain,
+        wall: model.walls.thickness as f32 * model.grid.dx,
+        radius,
+        points: Arc::new(points),
+        particles: state.len(),
+        observed_shift,
+        legend,
+    }
+}

@@ -1,0 +1,310 @@
+//! The viewer drawn headless (egui_kittest with its wgpu renderer; on lavapipe where there is
+//! no GPU): particles appear where the simulation has them, in 2D and 3D, and a broken scene
+//! shows the engine's error in the window. With RHEO_SCREENSHOTS=<dir> the rendered views are
+//! also saved there as PNG (the README's screenshots come from these tests).
+
+use eframe::egui;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use glam::{Vec3, Vec4};
+use rheo_viewer::ViewerApp;
+use rheo_viewer::playback::{Frame, Legend, OBSERVED_COLOUR};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The window's width in points.
+const WIDTH: f32 = 960.0;
+
+fn shipped(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/scenes").join(name)
+}
+
+fn viewer(scene: Option<PathBuf>) -> Harness<'static, ViewerApp> {
+    Harness::builder().with_size(egui::vec2(WIDTH, 640.0)).wgpu().build_eframe(move |cc| ViewerApp::new(cc, scene))
+}
+
+/// Runs the UI until `done` holds for the app (the simulation works on its own thread).
+fn wait_for(harness: &mut Harness<'_, ViewerApp>, what: &str, done: impl Fn(&ViewerApp) -> bool) {
+    let start = Instant::now();
+    while !done(harness.state()) {
+        assert!(start.elapsed() < Duration::from_secs(300), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+        harness.step();
+    }
+    harness.run_steps(3);
+}
+
+/// A rendered window: RGBA8 pixels, rows from the top.
+struct Shot {
+    width: u32,
+    pixels: Vec<u8>,
+}
+
+impl Shot {
+    fn at(&self, x: u32, y: u32) -> [u8; 4] {
+        let i = 4 * (y * self.width + x) as usize;
+        [self.pixels[i], self.pixels[i + 1], self.pixels[i + 2], self.pixels[i + 3]]
+    }
+}
+
+/// Renders the window; saves it as `name` under $RHEO_SCREENSHOTS when that is set.
+fn render(harness: &mut Harness<'_, ViewerApp>, name: &str) -> Shot {
+    let image = harness.render().expect("rendering the window");
+    if let Some(dir) = std::env::var_os("RHEO_SCREENSHOTS") {
+        let path = Path::new(&dir).join(name);
+        image.save(&path).unwrap_or_else(|e| panic!("saving {}: {e}", path.display()));
+    }
+    Shot { width: image.width(), pixels: image.into_raw() }
+}
+
+/// True for a pixel of no particle: the background or the domain's grey outline drawn over the
+/// view (particle colours are saturated, even shaded).
+fn greyish([r, g, b, _]: [u8; 4]) -> bool {
+    r.max(g).max(b) - r.min(g).min(b) < 16
+}
+
+/// Checks the rendered view against the frame's particles in screen space: the pixels at the
+/// particles' projected centres show particle colours (some particle's: in 3D a nearer one
+/// may cover it; 3% are allowed to lie under the outline), and a grid of probe pixels farther
+/// from every projected centre than the largest drawn radius (plus a margin for
+/// rasterization) shows none. Returns how many centres lie in the view.
+fn check_particle_pixels(harness: &Harness<'_, ViewerApp>, image: &Shot, frame: &Frame) -> usize {
+    let app = harness.state();
+    let rect = app.view_rect().expect("the view was laid out");
+    let camera = app.camera().expect("the view has a camera");
+    let (view_proj, scale) = camera.view_proj(rect.width() / rect.height());
+    let pixels_per_point = image.width as f32 / WIDTH;
+    let pixel = |p: egui::Pos2| image.at((p.x * pixels_per_point) as u32, (p.y * pixels_per_point) as u32);
+    // Projected centres (points) and the largest drawn radius (points).
+    let mut centres = Vec::new();
+    let mut max_radius = 0.0f32;
+    for point in frame.points.iter() {
+        let clip = view_proj * Vec4::from((Vec3::from(point.position), 1.0));
+        assert!(clip.w > 0.0, "a particle is behind the camera");
+        centres.push(camera.to_screen(rect, Vec3::from(point.position)).expect("in front of the camera"));
+        let radius_ndc = (frame.radius * scale[1] / clip.w).max(3.0 / (rect.height() * pixels_per_point));
+        max_radius = max_radius.max(radius_ndc * rect.height() / 2.0);
+    }
+    let in_view: Vec<egui::Pos2> = centres.iter().copied().filter(|c| rect.shrink(2.0).contains(*c)).collect();
+    assert!(!in_view.is_empty(), "no particle lies inside the view");
+    let drawn = in_view.iter().filter(|c| !greyish(pixel(**c))).count();
+    assert!(
+        drawn as f64 >= 0.97 * in_view.len() as f64,
+        "only {drawn} of {} particle centres show a particle",
+        in_view.len()
+    );
+    let clear_of = max_radius + 3.0;
+    let mut probed = 0;
+    for i in 0..48 {
+        for j in 0..32 {
+            let p = egui::pos2(
+                rect.left() + (i as f32 + 0.5) * rect.width() / 48.0,
+                rect.top() + (j as f32 + 0.5) * rect.height() / 32.0,
+            );
+            if centres.iter().all(|c| c.distance(p) > clear_of) {
+                assert!(greyish(pixel(p)), "a pixel at {p:?}, clear of every particle, shows {:?}", pixel(p));
+                probed += 1;
+            }
+        }
+    }
+    assert!(probed > 100, "only {probed} probe pixels were clear of the particles");
+    in_view.len()
+}
+
+#[test]
+fn a_2d_scene_steps_plays_pauses_and_its_particles_are_drawn_where_they_are() {
+    let mut harness = viewer(Some(shipped("jelly_drop_2d.toml")));
+    wait_for(&mut harness, "the scene to load", |app| app.frame().is_some());
+    let first = harness.state().frame().unwrap();
+    assert_eq!(first.step, 0);
+    harness.get_by_label("Step").click();
+    harness.run_steps(2);
+    harness.get_by_label("Step").click();
+    wait_for(&mut harness, "two steps", |app| app.frame().is_some_and(|f| f.step == 2));
+    // The jelly was thrown at (1, 0) m/s: after two steps it has moved right.
+    let mean_x = |f: &Frame| f.points.iter().map(|p| p.position[0]).sum::<f32>() / f.points.len() as f32;
+    let stepped = harness.state().frame().unwrap();
+    assert!(mean_x(&stepped) > mean_x(&first));
+
+    // Colour by speed: the legend becomes a ramp from 0 to the fastest particle's speed.
+    harness.get_by_label("colour").click();
+    harness.run_steps(2);
+    harness.get_by_label("speed |v|").click();
+    wait_for(&mut harness, "colouring by speed", |app| {
+        app.frame().is_some_and(|f| matches!(f.legend, Legend::Ramp { quantity: "speed |v|", .. }))
+    });
+
+    // Play until the jelly has fallen a while, then pause: the steps stop.
+    harness.get_by_label("Play").click();
+    wait_for(&mut harness, "600 steps", |app| app.status().step >= 600);
+    harness.get_by_label("Pause").click();
+    wait_for(&mut harness, "the pause", |app| !app.status().playing);
+    let paused_at = harness.state().status().step;
+    std::thread::sleep(Duration::from_millis(200));
+    harness.run_steps(3);
+    let frame = harness.state().frame().unwrap();
+    assert_eq!((harness.state().status().step, frame.step), (paused_at, paused_at), "stepping went on after the pause");
+    assert!(paused_at >= 600);
+    // Falling from rest vertically: the fastest particle moves at more than g t.
+    let Legend::Ramp { min, max, .. } = frame.legend else { unreachable!() };
+    let fall_speed = 9.8 * 1e-4 * paused_at as f32;
+    assert!(min == 0.0 && max > fall_speed, "speed legend {min}..{max}, g t = {fall_speed}");
+
+    let image = render(&mut harness, "viewer_2d.png");
+    let in_view = check_particle_pixels(&harness, &image, &frame);
+    assert_eq!(in_view, frame.points.len(), "the whole jelly is in view");
+}
+
+#[test]
+fn a_3d_scene_is_drawn_with_an_orbit_camera() {
+    let mut harness = viewer(Some(shipped("snowball_3d.toml")));
+    wait_for(&mut harness, "the scene to load", |app| app.frame().is_some());
+    let frame = harness.state().frame().unwrap();
+    assert_eq!(frame.dim, 3);
+    let image = render(&mut harness, "viewer_3d.png");
+    check_particle_pixels(&harness, &image, &frame);
+}
+
+#[test]
+fn a_broken_scene_shows_the_engine_error_and_keeps_the_scene_shown() {
+    let dir = std::env::temp_dir().join(format!("rheo-viewer-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let broken = dir.join("broken.toml");
+    let text =
+        std::fs::read_to_string(shipped("jelly_drop_2d.toml")).unwrap().replace("youngs_modulus", "youngs_modulos");
+    std::fs::write(&broken, text).unwrap();
+
+    let mut harness = viewer(Some(shipped("jelly_drop_2d.toml")));
+    wait_for(&mut harness, "the scene to load", |app| app.frame().is_some());
+    let shown = harness.state().frame().unwrap().serial;
+    // Type the broken file's path over the field's and open it.
+    harness.get_by_role(egui::Role::TextInput).focus();
+    harness.run_steps(1);
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    harness.get_by_role(egui::Role::TextInput).type_text(&broken.display().to_string());
+    harness.run_steps(1);
+    harness.get_by_label("Open").click();
+    wait_for(&mut harness, "the error", |app| app.status().error.is_some());
+    let error = harness.state().status().error.unwrap();
+    assert!(error.contains("broken.toml") && error.contains("youngs_modulos"), "{error}");
+    // The message is in the window, and the jelly is still the scene shown.
+    harness.get_by_label_contains("youngs_modulos");
+    assert_eq!(harness.state().frame().unwrap().serial, shown);
+    assert_eq!(harness.state().status().scene.unwrap().0, "jelly_drop_2d");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A task file opens in optimization mode: the run goes on a worker thread while the view
+/// replays each iterate; it pauses and resumes between iterations; its loss and gradient
+/// norm are plotted; its history is the engine's own (bitwise, as `Task::run` gives it); and
+/// Save writes the results.
+#[test]
+fn a_task_runs_with_live_plots_pauses_resumes_and_saves() {
+    let dir = std::env::temp_dir().join(format!("rheo-viewer-task-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let name = "throw_3d_short";
+    let file = dir.join(format!("{name}.toml"));
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/tasks/throw_3d.toml"))
+        .unwrap()
+        .replace("\"../scenes/throw_3d.toml\"", &format!("{:?}", shipped("throw_3d.toml")))
+        .replace("iterations = 80", "iterations = 5");
+    std::fs::write(&file, text).unwrap();
+
+    let mut harness = viewer(Some(file.clone()));
+    let progress = |h: &Harness<'_, ViewerApp>| h.state().optimization().expect("a task is open");
+    wait_for(&mut harness, "two iterations", |app| app.optimization().is_some_and(|p| p.history.len() >= 2));
+    harness.get_by_label("Pause run").click();
+    wait_for(&mut harness, "the pause", |app| app.optimization().is_some_and(|p| p.paused));
+    // The iteration under way when Pause came may still finish; none after it.
+    std::thread::sleep(Duration::from_millis(500));
+    let paused_at = progress(&harness).history.len();
+    std::thread::sleep(Duration::from_millis(500));
+    harness.run_steps(2);
+    assert_eq!(progress(&harness).history.len(), paused_at, "iterations went on while paused");
+    assert!(!progress(&harness).ended());
+
+    // The view replays the latest iterate of the task's scene.
+    let frame = harness.state().frame().expect("an iterate is replayed");
+    assert_eq!(frame.dim, 3);
+    assert_eq!(harness.state().status().scene.unwrap().0, name);
+    assert_eq!(harness.state().status().steps_per_frame, 10, "the scene's frame_every");
+
+    harness.get_by_label("Resume run").click();
+    wait_for(&mut harness, "the end of the run", |app| app.optimization().is_some_and(|p| p.ended()));
+    let done = progress(&harness);
+    assert_eq!(done.error, None);
+    let reference = rheo_engine::diff::task::Task::from_file(&file).unwrap().run(None, &mut |_| {}).unwrap();
+    assert_eq!(done.history.len(), 5);
+    for (shown, run) in done.history.iter().zip(&reference.history) {
+        assert_eq!(
+            (shown.loss.to_bits(), shown.gradient_norm.to_bits()),
+            (run.loss.to_bits(), run.gradient_norm.to_bits())
+        );
+    }
+    assert_eq!(done.final_loss.map(f64::to_bits), Some(reference.final_loss.to_bits()));
+    assert_eq!(done.parameters[0].values, reference.history.last().unwrap().parameters[0].values);
+
+    // The plots: their curves are the panel's only coloured pixels (the rest of the UI is grey).
+    harness.get_by_label("log10 loss");
+    harness.get_by_label("log10 gradient norm");
+    let image = render(&mut harness, "viewer_optimization.png");
+    let view = harness.state().view_rect().unwrap();
+    let pixels_per_point = image.width as f32 / WIDTH;
+    let below_view = (view.bottom() * pixels_per_point) as u32 + 2;
+    let height = image.pixels.len() as u32 / 4 / image.width;
+    let coloured = (below_view..height)
+        .flat_map(|y| (0..image.width).map(move |x| (x, y)))
+        .filter(|&(x, y)| !greyish(image.at(x, y)))
+        .count();
+    assert!(coloured > 100, "only {coloured} coloured pixels in the optimization panel");
+
+    harness.get_by_label("Save results").click();
+    let saved = PathBuf::from("out").join(name);
+    wait_for(&mut harness, "the save", |app| app.optimization().is_some_and(|p| p.saved.is_some()));
+    let csv = std::fs::read_to_string(saved.join("loss.csv")).unwrap();
+    let losses: Vec<&str> = csv.lines().skip(1).map(|row| row.split(',').nth(1).unwrap()).collect();
+    let expected: Vec<String> = reference.history.iter().map(|r| format!("{:e}", r.loss)).collect();
+    assert_eq!(losses, expected);
+    for written in ["loss.png", "parameters.txt", "last_rollout_final.ply"] {
+        assert!(saved.join(written).is_file(), "Save did not write {written}");
+    }
+    std::fs::remove_dir_all(&saved).ok();
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// An identification task replays its iterate beside the motion it observes (the scene's
+/// own), and shows the identified parameters against the truth.
+#[test]
+fn an_identification_shows_the_observed_motion_and_the_truth() {
+    let dir = std::env::temp_dir().join(format!("rheo-viewer-identify-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("identify_elastic_short.toml");
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/tasks/identify_elastic.toml"))
+            .unwrap()
+            .replace("\"../scenes/jelly_identify_2d.toml\"", &format!("{:?}", shipped("jelly_identify_2d.toml")))
+            .replace("iterations = 100", "iterations = 8");
+    std::fs::write(&file, text).unwrap();
+
+    let mut harness = viewer(Some(file));
+    wait_for(&mut harness, "the run", |app| app.optimization().is_some_and(|p| p.ended()));
+    let progress = harness.state().optimization().unwrap();
+    assert_eq!(progress.error, None);
+    let young = &progress.parameters[0];
+    let poisson = &progress.parameters[1];
+    assert_eq!((young.truth, poisson.truth), (Some(2000.0), Some(0.3)), "the scene's material is the truth");
+    // Started 3x off: eight iterations already move both toward the truth.
+    assert!((young.values[0] - 2000.0).abs() < 4000.0 && (poisson.values[0] - 0.3).abs() < 0.2);
+    harness.get_by_label_contains("truth 2000");
+
+    // The latest iterate's rollout (the one the view replays) and the observed motion after it.
+    wait_for(&mut harness, "the replay to move", |app| app.frame().is_some_and(|f| f.step > 50));
+    let frame = harness.state().frame().unwrap();
+    assert_eq!(frame.points.len(), 2 * frame.particles);
+    assert!(frame.points[frame.particles..].iter().all(|p| p.colour == OBSERVED_COLOUR));
+    assert!(frame.points[..frame.particles].iter().all(|p| p.colour != OBSERVED_COLOUR));
+    let Legend::Materials(entries) = &frame.legend else { panic!("coloured by material") };
+    assert!(entries.iter().any(|(name, colour)| name == "observed motion" && *colour == OBSERVED_COLOUR));
+    render(&mut harness, "viewer_identification.png");
+    std::fs::remove_dir_all(&dir).ok();
+}
