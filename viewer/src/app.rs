@@ -2,12 +2,13 @@
 //! the right, and the engine's last error (if any) along the bottom.
 
 use crate::optimization::{Optimization, Progress};
-use crate::playback::{ColourBy, Frame, Legend, Playback, Status, ramp};
+use crate::playback::{Backend, ColourBy, Frame, Legend, Playback, Status, ramp};
 use crate::render::{Camera, ParticlePaint, ParticleRenderer};
 use eframe::egui;
 use eframe::egui_wgpu;
 use glam::Vec3;
 use rheo_engine::diff::task::Task;
+use rheo_engine::gpu::GpuContext;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -31,11 +32,18 @@ impl ViewerApp {
     /// The app, opening `file` (a scene or a task) if given. Draws particles where `cc` has a
     /// wgpu render state (eframe's wgpu renderer, or egui_kittest's).
     pub fn new(cc: &eframe::CreationContext<'_>, file: Option<PathBuf>) -> Self {
-        if let Some(render_state) = &cc.wgpu_render_state {
+        // The GPU backend runs on the window's own device, so that frames are drawn from the
+        // simulation's buffers.
+        let gpu = cc.wgpu_render_state.as_ref().map(|render_state| {
             ParticleRenderer::install(render_state);
-        }
+            GpuContext::from_device(
+                render_state.device.clone(),
+                render_state.queue.clone(),
+                render_state.adapter.get_info(),
+            )
+        });
         let ctx = cc.egui_ctx.clone();
-        let playback = Playback::start(move || ctx.request_repaint());
+        let playback = Playback::start(gpu, move || ctx.request_repaint());
         let path = file.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
         let mut app = ViewerApp {
             playback,
@@ -106,7 +114,7 @@ impl ViewerApp {
     }
 
     fn controls(&mut self, ui: &mut egui::Ui, status: &Status) {
-        ui.horizontal_wrapped(|ui| {
+        ui.horizontal(|ui| {
             let label = ui.label("Scene or task");
             let field = ui
                 .add(
@@ -131,6 +139,8 @@ impl ViewerApp {
             if ui.add_enabled(loaded, egui::Button::new("Reset")).clicked() {
                 self.playback.reset();
             }
+        });
+        ui.horizontal(|ui| {
             let mut per_frame = status.steps_per_frame.max(1);
             let speed = ui.add(egui::DragValue::new(&mut per_frame).range(1..=10_000).prefix("steps/frame "));
             if speed.changed() {
@@ -145,6 +155,28 @@ impl ViewerApp {
             });
             if self.colour != before {
                 self.playback.colour_by(self.colour);
+            }
+            let mut backend = status.backend;
+            match &status.device {
+                Some(device) => {
+                    egui::ComboBox::new("backend", "backend")
+                        .selected_text(match backend {
+                            Backend::Cpu => "CPU",
+                            Backend::Gpu => "GPU",
+                        })
+                        .show_ui(ui, |ui| {
+                            ui.selectable_value(&mut backend, Backend::Cpu, "CPU");
+                            ui.selectable_value(&mut backend, Backend::Gpu, "GPU");
+                        })
+                        .response
+                        .on_hover_text(device.as_str());
+                }
+                None => {
+                    ui.label("backend: CPU (no wgpu device)");
+                }
+            }
+            if backend != status.backend {
+                self.playback.set_backend(backend);
             }
             ui.separator();
             match &status.scene {

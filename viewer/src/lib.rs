@@ -18,12 +18,24 @@ pub mod render;
 
 pub use app::ViewerApp;
 
+use eframe::egui_wgpu;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+/// `setup` asking for the device the engine's GPU backend needs (its kernels bind more
+/// storage buffers than egui's default limits allow; see
+/// [`rheo_engine::gpu::device_descriptor`]): the viewer's window device is the simulation's.
+pub fn wgpu_setup(mut setup: egui_wgpu::WgpuSetup) -> egui_wgpu::WgpuSetup {
+    if let egui_wgpu::WgpuSetup::CreateNew(create) = &mut setup {
+        create.device_descriptor = Arc::new(rheo_engine::gpu::device_descriptor);
+    }
+    setup
+}
 
 /// Opens the viewer window (returns when it closes) on `file` if given: a scene, or an
 /// optimization task (see [`ViewerApp::open`]).
 pub fn run(file: Option<PathBuf>) -> Result<(), String> {
-    let options = eframe::NativeOptions {
+    let mut options = eframe::NativeOptions {
         renderer: eframe::Renderer::Wgpu,
         viewport: eframe::egui::ViewportBuilder::default().with_title("Rheo").with_inner_size([1200.0, 800.0]),
         // The particle view's blit pipeline is built for one sample and no depth buffer.
@@ -31,6 +43,7 @@ pub fn run(file: Option<PathBuf>) -> Result<(), String> {
         depth_buffer: 0,
         ..Default::default()
     };
+    options.wgpu_options.wgpu_setup = wgpu_setup(options.wgpu_options.wgpu_setup);
     eframe::run_native("Rheo", options, Box::new(move |cc| Ok(Box::new(ViewerApp::new(cc, file)))))
         .map_err(|e| format!("the viewer window could not open: {e}"))
 }

@@ -12,9 +12,14 @@ struct View {
     shading: f32,
     // 1 when the target stores linear colour (an sRGB format): the sRGB colours are decoded.
     linear_target: u32,
+    // Particles 0 .. positions_count take their centres from `positions` (the GPU
+    // simulation's buffer, positions_dim floats each) instead of the instance attribute.
+    positions_dim: u32,
+    positions_count: u32,
 }
 
 @group(0) @binding(0) var<uniform> view: View;
+@group(0) @binding(1) var<storage, read> positions: array<f32>;
 
 struct Varyings {
     @builtin(position) position: vec4<f32>,
@@ -29,7 +34,8 @@ fn decode_srgb(c: vec3<f32>) -> vec3<f32> {
 @vertex
 fn points_vs(
     @builtin(vertex_index) vertex: u32,
-    @location(0) centre: vec3<f32>,
+    @builtin(instance_index) instance: u32,
+    @location(0) attribute_centre: vec3<f32>,
     @location(1) size: f32,
     @location(2) colour: vec4<f32>,
 ) -> Varyings {
@@ -38,6 +44,14 @@ fn points_vs(
         vec2<f32>(-1.0, 1.0), vec2<f32>(1.0, -1.0), vec2<f32>(1.0, 1.0),
     );
     let corner = corners[vertex];
+    var centre = attribute_centre;
+    if (instance < view.positions_count) {
+        let first = instance * view.positions_dim;
+        centre = vec3<f32>(positions[first], positions[first + 1u], 0.0);
+        if (view.positions_dim == 3u) {
+            centre.z = positions[first + 2u];
+        }
+    }
     var clip = view.view_proj * vec4<f32>(centre, 1.0);
     let radius = max(view.radius_clip * size, view.min_radius_ndc * clip.w);
     clip = vec4<f32>(clip.xy + corner * radius, clip.zw);

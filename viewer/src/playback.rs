@@ -5,6 +5,7 @@
 use rheo_engine::Scene;
 use rheo_engine::diff::optim::Parameter;
 use rheo_engine::diff::task::{LossDesc, Task};
+use rheo_engine::gpu::{GpuContext, GpuSimulation};
 use rheo_engine::material::{Elasticity, Plasticity};
 use rheo_engine::math::det;
 use rheo_engine::mpm::{NO_ACTUATOR, Simulation, State};
@@ -80,6 +81,10 @@ pub struct Frame {
     pub radius: f32,
     /// The simulated particles, then (for an identification) the observed motion's.
     pub points: Arc<Vec<Point>>,
+    /// On the GPU backend, the device buffer with the particles' positions (f32, `dim` per
+    /// particle): the renderer draws from it, and the positions in `points` are then those of
+    /// the last read-back, not current (colours and sizes are).
+    pub positions: Option<wgpu::Buffer>,
     /// How many of `points` are simulated particles.
     pub particles: usize,
     /// With an observed motion: how far along x its copy of the domain is drawn.
@@ -101,6 +106,21 @@ pub struct Status {
     pub steps_per_second: f64,
     /// Steps between two frames while playing (the scene's `frame_every` when it loads).
     pub steps_per_frame: usize,
+    /// Where the steps run.
+    pub backend: Backend,
+    /// The GPU backend's device, in words (None: no wgpu device to run on).
+    pub device: Option<String>,
+}
+
+/// Where the playback's steps run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// The CPU reference (rayon threads); frames are copied to the window's device.
+    #[default]
+    Cpu,
+    /// The GPU kernels on the window's own device; frames are drawn from the simulation's
+    /// buffers.
+    Gpu,
 }
 
 enum Command {
@@ -111,6 +131,7 @@ enum Command {
     Reset,
     StepsPerFrame(usize),
     ColourBy(ColourBy),
+    Backend(Backend),
     /// Ends the worker (replayers may still hold senders, so disconnection is not enough).
     Quit,
 }
@@ -129,14 +150,20 @@ pub struct Playback {
 }
 
 impl Playback {
-    /// Starts the worker; `repaint` is called whenever there is something new to show.
-    pub fn start(repaint: impl Fn() + Send + 'static) -> Self {
+    /// Starts the worker; `gpu` is the device its GPU backend runs on (the window's, so that
+    /// frames are drawn from the simulation's buffers); `repaint` is called whenever there is
+    /// something new to show.
+    pub fn start(gpu: Option<GpuContext>, repaint: impl Fn() + Send + 'static) -> Self {
         let (commands, inbox) = mpsc::channel();
-        let shared = Arc::new(Mutex::new(Shared::default()));
+        let mut shared = Shared::default();
+        shared.status.device = gpu.as_ref().map(GpuContext::describe);
+        let shared = Arc::new(Mutex::new(shared));
         let worker = Worker {
             inbox,
             shared: shared.clone(),
             repaint: Box::new(repaint),
+            gpu,
+            backend: Backend::Cpu,
             loaded: None,
             playing: false,
             steps_per_frame: 1,
@@ -192,6 +219,11 @@ impl Playback {
         self.send(Command::ColourBy(colour));
     }
 
+    /// Runs the steps on `backend` from the current state on (a scene opened later too).
+    pub fn set_backend(&self, backend: Backend) {
+        self.send(Command::Backend(backend));
+    }
+
     /// The latest frame, if a scene has loaded.
     pub fn frame(&self) -> Option<Arc<Frame>> {
         self.lock().frame.clone()
@@ -232,10 +264,14 @@ impl Replayer {
 /// A simulation, the state it starts from (reset and the replay's loop return to it), and
 /// for an identification the observed motion replayed beside it.
 struct Run<const D: usize> {
+    /// On the CPU backend, the simulation; on the GPU backend its model, and a host copy of
+    /// the state that is only brought up to date when a frame needs the state's values.
     sim: Simulation<f32, D>,
     initial: State<f32, D>,
-    /// The observed motion and the state it starts from.
+    /// The observed motion and the state it starts from (stepped on the CPU).
     observed: Option<(Simulation<f32, D>, State<f32, D>)>,
+    /// On the GPU backend: the simulation on the device.
+    device: Option<GpuSimulation>,
 }
 
 impl<const D: usize> Run<D> {
@@ -247,14 +283,78 @@ impl<const D: usize> Run<D> {
                 let initial = o.state.clone();
                 (o, initial)
             }),
+            device: None,
         }
     }
 
-    fn restart(&mut self) {
+    fn step_index(&self) -> usize {
+        self.device.as_ref().map_or(self.sim.state.step, GpuSimulation::step_index)
+    }
+
+    fn restart(&mut self) -> rheo_engine::Result<()> {
         self.sim.state = self.initial.clone();
         if let Some((observed, initial)) = &mut self.observed {
             observed.state = initial.clone();
         }
+        match &mut self.device {
+            Some(device) => device.set_state(&self.initial),
+            None => Ok(()),
+        }
+    }
+
+    /// Moves the simulation onto `gpu`'s device (from the current state), or with None back
+    /// to the CPU (reading the state back).
+    fn set_device(&mut self, gpu: Option<&GpuContext>) -> rheo_engine::Result<()> {
+        match (gpu, &self.device) {
+            (Some(gpu), None) => self.device = Some(GpuSimulation::new(gpu, &self.sim.model, &self.sim.state)?),
+            (None, Some(device)) => {
+                self.sim.state = device.state::<D>()?;
+                self.device = None;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Brings the host copy of a device's state up to date.
+    fn read_back(&mut self) -> rheo_engine::Result<()> {
+        if let Some(device) = &self.device {
+            self.sim.state = device.state::<D>()?;
+        }
+        Ok(())
+    }
+
+    /// `steps` steps, each with `signal(step)` (the scene's actuation, or the rollout's), the
+    /// observed motion with the scene's; a rollout of `loop_at` steps starts over after its
+    /// last. On the CPU on a thread of rayon's pool (so that the steps' parallel loops start
+    /// from a worker); on the GPU in batches that stop at the loop.
+    fn advance(
+        &mut self,
+        steps: usize,
+        loop_at: Option<usize>,
+        signal: &(dyn Fn(usize) -> Vec<f32> + Sync),
+        scene_signal: &(dyn Fn(usize) -> Vec<f32> + Sync),
+    ) -> rheo_engine::Result<()> {
+        let mut left = steps;
+        while left > 0 {
+            if loop_at.is_some_and(|length| self.step_index() >= length) {
+                self.restart()?;
+            }
+            let step = self.step_index();
+            let batch = loop_at.map_or(left, |length| left.min(length - step)).max(1);
+            if let Some((observed, _)) = &mut self.observed {
+                rayon::scope(|_| (step..step + batch).try_for_each(|t| observed.step(&scene_signal(t))))?;
+            }
+            match &mut self.device {
+                Some(device) => device.run_actuated(&(step..step + batch).map(signal).collect::<Vec<_>>())?,
+                None => {
+                    let sim = &mut self.sim;
+                    rayon::scope(|_| (step..step + batch).try_for_each(|t| sim.step(&signal(t))))?;
+                }
+            }
+            left -= batch;
+        }
+        Ok(())
     }
 }
 
@@ -338,60 +438,72 @@ impl Loaded {
 
     fn step_index(&self) -> usize {
         match &self.sim {
-            Sim::Two(r) => r.sim.state.step,
-            Sim::Three(r) => r.sim.state.step,
+            Sim::Two(r) => r.step_index(),
+            Sim::Three(r) => r.step_index(),
+        }
+    }
+
+    fn restart(&mut self) -> rheo_engine::Result<()> {
+        match &mut self.sim {
+            Sim::Two(r) => r.restart(),
+            Sim::Three(r) => r.restart(),
+        }
+    }
+
+    fn set_device(&mut self, gpu: Option<&GpuContext>) -> rheo_engine::Result<()> {
+        match &mut self.sim {
+            Sim::Two(r) => r.set_device(gpu),
+            Sim::Three(r) => r.set_device(gpu),
         }
     }
 
     /// `steps` steps with the scene's (or the rollout's) actuation; stops at the first failing
     /// step. A replayed rollout starts over after its last step.
     fn advance(&mut self, steps: usize) -> rheo_engine::Result<()> {
-        fn run<const D: usize>(
-            scene: &Scene,
-            rollout: &Option<(Vec<Vec<f32>>, usize)>,
-            run: &mut Run<D>,
-            steps: usize,
-        ) -> rheo_engine::Result<()> {
-            // On a thread of rayon's pool, so that the steps' parallel loops start from a worker.
-            rayon::scope(|_| {
-                let mut signal = Vec::new();
-                for _ in 0..steps {
-                    if rollout.as_ref().is_some_and(|(_, length)| run.sim.state.step >= *length) {
-                        run.restart();
-                    }
-                    let step = run.sim.state.step;
-                    let scene_signal = |signal: &mut Vec<f32>| {
-                        signal.clear();
-                        signal.extend(scene.actuation(step).into_iter().map(|a| a as f32));
-                    };
-                    scene_signal(&mut signal);
-                    if let Some((observed, _)) = &mut run.observed {
-                        observed.step(&signal)?;
-                    }
-                    match rollout {
-                        Some((actuation, _)) => run.sim.step(actuation.get(step).map_or(&[][..], |a| &a[..]))?,
-                        None => run.sim.step(&signal)?,
-                    }
-                }
-                Ok(())
-            })
-        }
+        let scene = &self.scene;
+        let scene_signal = |t: usize| scene.actuation(t).into_iter().map(|a| a as f32).collect::<Vec<f32>>();
+        let (signal, loop_at): (Box<dyn Fn(usize) -> Vec<f32> + Sync>, _) = match &self.rollout {
+            Some((actuation, length)) => {
+                (Box::new(move |t: usize| actuation.get(t).cloned().unwrap_or_default()), Some(*length))
+            }
+            None => (Box::new(scene_signal), None),
+        };
         match &mut self.sim {
-            Sim::Two(r) => run(&self.scene, &self.rollout, r, steps),
-            Sim::Three(r) => run(&self.scene, &self.rollout, r, steps),
+            Sim::Two(r) => r.advance(steps, loop_at, &signal, &scene_signal),
+            Sim::Three(r) => r.advance(steps, loop_at, &signal, &scene_signal),
         }
     }
 
-    fn frame(&self, colour: ColourBy, serial: u64) -> Frame {
-        let actuation = |step: usize| match &self.rollout {
+    /// The frame to show. On the GPU backend the positions are drawn from the device's buffer;
+    /// colourings other than by material read the state back first.
+    fn frame(&mut self, colour: ColourBy, serial: u64) -> rheo_engine::Result<Frame> {
+        let rollout = &self.rollout;
+        let scene = &self.scene;
+        let actuation = |step: usize| match rollout {
             Some((actuation, _)) => {
                 actuation.get(step).map(|a| a.iter().map(|&v| f64::from(v)).collect()).unwrap_or_default()
             }
-            None => self.scene.actuation(step),
+            None => scene.actuation(step),
         };
-        match &self.sim {
-            Sim::Two(r) => frame_of(r, &actuation, colour, serial),
-            Sim::Three(r) => frame_of(r, &actuation, colour, serial),
+        fn of<const D: usize>(
+            run: &mut Run<D>,
+            actuation: &dyn Fn(usize) -> Vec<f64>,
+            colour: ColourBy,
+            serial: u64,
+        ) -> rheo_engine::Result<Frame> {
+            if colour != ColourBy::Material {
+                run.read_back()?;
+            }
+            let mut frame = frame_of(run, actuation, colour, serial);
+            if let Some(device) = &run.device {
+                frame.step = device.step_index();
+                frame.positions = Some(device.positions().clone());
+            }
+            Ok(frame)
+        }
+        match &mut self.sim {
+            Sim::Two(r) => of(r, &actuation, colour, serial),
+            Sim::Three(r) => of(r, &actuation, colour, serial),
         }
     }
 }
@@ -400,6 +512,9 @@ struct Worker {
     inbox: Receiver<Command>,
     shared: Arc<Mutex<Shared>>,
     repaint: Box<dyn Fn() + Send>,
+    /// The device the GPU backend runs on (the window's own).
+    gpu: Option<GpuContext>,
+    backend: Backend,
     loaded: Option<Loaded>,
     playing: bool,
     steps_per_frame: usize,
@@ -439,23 +554,26 @@ impl Worker {
             Command::Load(path) => match Loaded::build(&path) {
                 Ok(loaded) => {
                     self.steps_per_frame = loaded.scene.frame_every().max(1);
-                    self.loaded = Some(loaded);
                     self.playing = false;
-                    self.update(|s| s.error = None);
-                    self.publish();
+                    self.show(loaded);
                 }
                 Err(e) => self.update(|s| s.error = Some(format!("{}: {e}", path.display()))),
             },
+            Command::Backend(backend) => {
+                self.backend = backend;
+                match self.loaded.take() {
+                    Some(loaded) => self.show(loaded),
+                    None => self.update(|_| {}),
+                }
+            }
             Command::Replay(replay) => {
                 // A new task's first iterate starts at its scene's frame rate; later ones keep
                 // what the controls set.
                 if self.loaded.as_ref().is_none_or(|l| l.path != replay.path) {
                     self.steps_per_frame = replay.scene.frame_every().max(1);
                 }
-                self.loaded = Some(Loaded::replay(*replay));
                 self.playing = true;
-                self.update(|s| s.error = None);
-                self.publish();
+                self.show(Loaded::replay(*replay));
             }
             Command::Play(playing) => {
                 self.playing = playing && self.loaded.is_some();
@@ -466,21 +584,14 @@ impl Worker {
                 self.advance(steps);
             }
             Command::Reset => {
+                self.playing = false;
                 if let Some(loaded) = self.loaded.as_mut().filter(|l| l.rollout.is_some()) {
-                    self.playing = false;
-                    match &mut loaded.sim {
-                        Sim::Two(r) => r.restart(),
-                        Sim::Three(r) => r.restart(),
-                    }
+                    let restarted = loaded.restart();
+                    self.report(restarted);
                     self.publish();
                 } else if let Some(path) = self.loaded.as_ref().map(|l| l.path.clone()) {
-                    self.playing = false;
                     match Loaded::build(&path) {
-                        Ok(loaded) => {
-                            self.loaded = Some(loaded);
-                            self.update(|s| s.error = None);
-                            self.publish();
-                        }
+                        Ok(loaded) => self.show(loaded),
                         Err(e) => self.update(|s| s.error = Some(format!("{}: {e}", path.display()))),
                     }
                 }
@@ -494,6 +605,38 @@ impl Worker {
                 self.publish();
             }
             Command::Quit => {}
+        }
+    }
+
+    /// Shows `loaded` on the backend chosen (a GPU backend that cannot run it falls back to
+    /// the CPU, saying why).
+    fn show(&mut self, mut loaded: Loaded) {
+        let gpu = if self.backend == Backend::Gpu { self.gpu.as_ref() } else { None };
+        let mut error = None;
+        if self.backend == Backend::Gpu && gpu.is_none() {
+            error = Some("no GPU device: the window's renderer is not wgpu".to_string());
+        }
+        if let Err(e) = loaded.set_device(gpu) {
+            error = Some(format!("the GPU backend cannot run `{}`, so the CPU does: {e}", loaded.name));
+        }
+        if error.is_some() {
+            self.backend = Backend::Cpu;
+            // Back on the CPU from whatever state the device had reached.
+            if let Err(e) = loaded.set_device(None) {
+                error = Some(e.to_string());
+            }
+        }
+        self.loaded = Some(loaded);
+        self.update(|s| s.error = error);
+        self.publish();
+    }
+
+    /// Reports a failure (and pauses).
+    fn report(&mut self, result: rheo_engine::Result<()>) {
+        if let Err(e) = result {
+            self.playing = false;
+            let message = e.to_string();
+            self.update(|s| s.error = Some(message));
         }
     }
 
@@ -514,18 +657,18 @@ impl Worker {
     /// Steps and publishes; a failing step pauses and is reported.
     fn advance(&mut self, steps: usize) {
         let Some(loaded) = &mut self.loaded else { return };
-        if let Err(e) = loaded.advance(steps) {
-            self.playing = false;
-            let message = e.to_string();
-            self.update(|s| s.error = Some(message));
-        }
+        let advanced = loaded.advance(steps);
+        self.report(advanced);
         self.publish();
     }
 
     fn publish(&mut self) {
-        let Some(loaded) = &self.loaded else { return };
+        let Some(loaded) = &mut self.loaded else { return };
         self.serial += 1;
-        let frame = Arc::new(loaded.frame(self.colour, self.serial));
+        let frame = match loaded.frame(self.colour, self.serial) {
+            Ok(frame) => Arc::new(frame),
+            Err(e) => return self.report(Err(e)),
+        };
         let scene = (loaded.name.clone(), loaded.path.clone());
         let step = loaded.step_index();
         self.update(|s| {
@@ -541,6 +684,7 @@ impl Worker {
         change(&mut shared.status);
         shared.status.playing = self.playing;
         shared.status.steps_per_frame = self.steps_per_frame;
+        shared.status.backend = self.backend;
         shared.status.loading = false;
         drop(shared);
         (self.repaint)();
@@ -688,6 +832,7 @@ fn frame_of<const D: usize>(
         points: Arc::new(points),
         particles: state.len(),
         observed_shift,
+        positions: None,
         legend,
     }
 }

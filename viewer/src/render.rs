@@ -108,7 +108,8 @@ struct ViewUniform {
     min_radius_ndc: [f32; 2],
     shading: f32,
     linear_target: u32,
-    _pad: [u32; 2],
+    positions_dim: u32,
+    positions_count: u32,
 }
 
 const DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
@@ -128,7 +129,10 @@ pub struct ParticleRenderer {
     blit: wgpu::RenderPipeline,
     sampler: wgpu::Sampler,
     view: wgpu::Buffer,
-    view_group: wgpu::BindGroup,
+    /// Bound where a frame has no positions buffer.
+    no_positions: wgpu::Buffer,
+    /// The bind group and the positions buffer it binds (None: `no_positions`).
+    view_group: (Option<wgpu::Buffer>, wgpu::BindGroup),
     instances: Option<wgpu::Buffer>,
     /// The serial of the frame in `instances` and its particle count.
     uploaded: Option<(u64, u32)>,
@@ -210,11 +214,13 @@ impl ParticleRenderer {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let view_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("particle view"),
-            layout: &points.get_bind_group_layout(0),
-            entries: &[wgpu::BindGroupEntry { binding: 0, resource: view.as_entire_binding() }],
+        let no_positions = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("no positions"),
+            size: 16,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
         });
+        let view_group = (None, view_bind_group(device, &points, &view, &no_positions));
         let sampler =
             device.create_sampler(&wgpu::SamplerDescriptor { label: Some("particle view"), ..Default::default() });
         ParticleRenderer {
@@ -223,6 +229,7 @@ impl ParticleRenderer {
             blit,
             sampler,
             view,
+            no_positions,
             view_group,
             instances: None,
             uploaded: None,
@@ -265,6 +272,14 @@ impl ParticleRenderer {
         self.target.as_ref().expect("set above")
     }
 
+    /// Binds `positions` (a frame's device buffer, or none) unless it is bound already.
+    fn bind_positions(&mut self, device: &wgpu::Device, positions: Option<&wgpu::Buffer>) {
+        if self.view_group.0.as_ref() != positions {
+            let buffer = positions.unwrap_or(&self.no_positions);
+            self.view_group = (positions.cloned(), view_bind_group(device, &self.points, &self.view, buffer));
+        }
+    }
+
     /// Uploads `frame`'s particles unless they are the ones uploaded last.
     fn upload(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, frame: &Frame) {
         if self.uploaded.is_some_and(|(serial, _)| serial == frame.serial) {
@@ -287,6 +302,22 @@ impl ParticleRenderer {
         }
         self.uploaded = Some((frame.serial, frame.points.len() as u32));
     }
+}
+
+fn view_bind_group(
+    device: &wgpu::Device,
+    points: &wgpu::RenderPipeline,
+    view: &wgpu::Buffer,
+    positions: &wgpu::Buffer,
+) -> wgpu::BindGroup {
+    device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("particle view"),
+        layout: &points.get_bind_group_layout(0),
+        entries: &[
+            wgpu::BindGroupEntry { binding: 0, resource: view.as_entire_binding() },
+            wgpu::BindGroupEntry { binding: 1, resource: positions.as_entire_binding() },
+        ],
+    })
 }
 
 /// One paint of the particle view: the frame, the camera and the view's size in pixels.
@@ -316,8 +347,10 @@ impl egui_wgpu::CallbackTrait for ParticlePaint {
             min_radius_ndc: [3.0 / size[0] as f32, 3.0 / size[1] as f32],
             shading: if self.frame.dim == 3 { 1.0 } else { 0.0 },
             linear_target: u32::from(renderer.format.is_srgb()),
-            _pad: [0; 2],
+            positions_dim: self.frame.dim as u32,
+            positions_count: if self.frame.positions.is_some() { self.frame.particles as u32 } else { 0 },
         };
+        renderer.bind_positions(device, self.frame.positions.as_ref());
         queue.write_buffer(&renderer.view, 0, bytemuck::bytes_of(&uniform));
         renderer.upload(device, queue, &self.frame);
         renderer.target(device, size);
@@ -354,7 +387,7 @@ impl egui_wgpu::CallbackTrait for ParticlePaint {
             && count > 0
         {
             pass.set_pipeline(&renderer.points);
-            pass.set_bind_group(0, &renderer.view_group, &[]);
+            pass.set_bind_group(0, &renderer.view_group.1, &[]);
             pass.set_vertex_buffer(0, instances.slice(..));
             pass.draw(0..6, 0..count);
         }

@@ -8,7 +8,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use glam::{Vec3, Vec4};
 use rheo_viewer::ViewerApp;
-use rheo_viewer::playback::{Frame, Legend, OBSERVED_COLOUR};
+use rheo_viewer::playback::{Backend, Frame, Legend, OBSERVED_COLOUR};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,11 @@ fn shipped(name: &str) -> PathBuf {
 }
 
 fn viewer(scene: Option<PathBuf>) -> Harness<'static, ViewerApp> {
-    Harness::builder().with_size(egui::vec2(WIDTH, 640.0)).wgpu().build_eframe(move |cc| ViewerApp::new(cc, scene))
+    // The window's device is the GPU backend's: asked for the engine's limits.
+    Harness::builder()
+        .with_size(egui::vec2(WIDTH, 640.0))
+        .wgpu_setup(rheo_viewer::wgpu_setup(egui_kittest::wgpu::default_wgpu_setup()))
+        .build_eframe(move |cc| ViewerApp::new(cc, scene))
 }
 
 /// Runs the UI until `done` holds for the app (the simulation works on its own thread).
@@ -69,6 +73,12 @@ fn greyish([r, g, b, _]: [u8; 4]) -> bool {
 /// from every projected centre than the largest drawn radius (plus a margin for
 /// rasterization) shows none. Returns how many centres lie in the view.
 fn check_particle_pixels(harness: &Harness<'_, ViewerApp>, image: &Shot, frame: &Frame) -> usize {
+    let positions: Vec<[f32; 3]> = frame.points.iter().map(|p| p.position).collect();
+    check_pixels_at(harness, image, frame, &positions)
+}
+
+/// [`check_particle_pixels`] for particles at `positions` (the frame gives the radius).
+fn check_pixels_at(harness: &Harness<'_, ViewerApp>, image: &Shot, frame: &Frame, positions: &[[f32; 3]]) -> usize {
     let app = harness.state();
     let rect = app.view_rect().expect("the view was laid out");
     let camera = app.camera().expect("the view has a camera");
@@ -78,10 +88,10 @@ fn check_particle_pixels(harness: &Harness<'_, ViewerApp>, image: &Shot, frame: 
     // Projected centres (points) and the largest drawn radius (points).
     let mut centres = Vec::new();
     let mut max_radius = 0.0f32;
-    for point in frame.points.iter() {
-        let clip = view_proj * Vec4::from((Vec3::from(point.position), 1.0));
+    for &position in positions {
+        let clip = view_proj * Vec4::from((Vec3::from(position), 1.0));
         assert!(clip.w > 0.0, "a particle is behind the camera");
-        centres.push(camera.to_screen(rect, Vec3::from(point.position)).expect("in front of the camera"));
+        centres.push(camera.to_screen(rect, Vec3::from(position)).expect("in front of the camera"));
         let radius_ndc = (frame.radius * scale[1] / clip.w).max(3.0 / (rect.height() * pixels_per_point));
         max_radius = max_radius.max(radius_ndc * rect.height() / 2.0);
     }
@@ -307,4 +317,43 @@ fn an_identification_shows_the_observed_motion_and_the_truth() {
     assert!(entries.iter().any(|(name, colour)| name == "observed motion" && *colour == OBSERVED_COLOUR));
     render(&mut harness, "viewer_identification.png");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// On the GPU backend the simulation runs on the window's own device and the view draws the
+/// particles straight from its position buffer: after playing a while they are drawn where
+/// the CPU reference has them (GPU and CPU f32 agree far below a pixel; the jelly has moved
+/// tens of pixels, so a stale or misread buffer would fail).
+#[test]
+fn the_gpu_backend_is_drawn_from_the_simulation_buffers() {
+    let mut harness = viewer(Some(shipped("jelly_drop_2d.toml")));
+    wait_for(&mut harness, "the scene to load", |app| app.frame().is_some());
+    assert!(harness.state().status().device.is_some(), "the window has a wgpu device");
+    harness.get_by_label("backend").click();
+    harness.run_steps(2);
+    harness.get_by_label("GPU").click();
+    wait_for(&mut harness, "the GPU backend", |app| app.status().backend == Backend::Gpu);
+    harness.get_by_label("Play").click();
+    wait_for(&mut harness, "300 steps", |app| app.status().step >= 300);
+    harness.get_by_label("Pause").click();
+    wait_for(&mut harness, "the pause", |app| !app.status().playing);
+    let status = harness.state().status();
+    assert_eq!(status.error, None);
+    let frame = harness.state().frame().unwrap();
+    assert!(frame.positions.is_some(), "a GPU frame is drawn from the device buffer");
+    assert_eq!(frame.step, status.step);
+
+    let scene = rheo_engine::Scene::from_file(&shipped("jelly_drop_2d.toml")).unwrap();
+    let mut cpu = scene.build::<f32, 2>().unwrap();
+    let start: Vec<[f32; 3]> = cpu.state.x.iter().map(|x| [x[0], x[1], 0.0]).collect();
+    cpu.run(frame.step).unwrap();
+    let now: Vec<[f32; 3]> = cpu.state.x.iter().map(|x| [x[0], x[1], 0.0]).collect();
+    let moved = start
+        .iter()
+        .zip(&now)
+        .map(|(a, b)| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt())
+        .fold(f32::INFINITY, f32::min);
+    assert!(moved > 0.02, "the jelly moved {moved} only");
+    let image = render(&mut harness, "viewer_gpu.png");
+    let in_view = check_pixels_at(&harness, &image, &frame, &now);
+    assert_eq!(in_view, now.len());
 }

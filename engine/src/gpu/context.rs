@@ -62,6 +62,20 @@ pub struct GpuContext {
     pub info: wgpu::AdapterInfo,
 }
 
+/// What Rheo asks of a device on `adapter`: the adapter's full limits (the MPM kernels bind
+/// many storage buffers) and, where offered, float atomics for the optional fast scatter
+/// (gpu::Scatter) and timestamp queries for GpuSimulation::kernel_times. A device made
+/// elsewhere and handed in ([`GpuContext::from_device`]) should be asked for the same.
+pub fn device_descriptor(adapter: &wgpu::Adapter) -> wgpu::DeviceDescriptor<'static> {
+    wgpu::DeviceDescriptor {
+        label: Some("rheo"),
+        required_features: adapter.features()
+            & (wgpu::Features::SHADER_FLOAT32_ATOMIC | wgpu::Features::TIMESTAMP_QUERY),
+        required_limits: adapter.limits(),
+        ..Default::default()
+    }
+}
+
 impl GpuContext {
     /// Opens the adapter `options` choose and a device on it with the adapter's full limits.
     /// Errors (no adapter, no adapter of that name, a device that cannot be opened) say what
@@ -90,16 +104,7 @@ impl GpuContext {
             })?,
         };
         let info = adapter.get_info();
-        let descriptor = wgpu::DeviceDescriptor {
-            label: Some("rheo"),
-            // Where offered: float atomics for the optional fast scatter (gpu::Scatter), timestamp
-            // queries for GpuSimulation::kernel_times.
-            required_features: adapter.features()
-                & (wgpu::Features::SHADER_FLOAT32_ATOMIC | wgpu::Features::TIMESTAMP_QUERY),
-            required_limits: adapter.limits(),
-            ..Default::default()
-        };
-        let (device, queue) = block_on(adapter.request_device(&descriptor))
+        let (device, queue) = block_on(adapter.request_device(&device_descriptor(&adapter)))
             .map_err(|e| Error::Gpu(format!("cannot open a device on {}: {e}", describe(&info))))?;
         Ok(GpuContext { device, queue, info })
     }

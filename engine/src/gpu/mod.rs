@@ -14,7 +14,7 @@ mod smoke;
 mod tape;
 
 pub use buffers::{download, upload};
-pub use context::{GpuContext, GpuOptions, block_on};
+pub use context::{GpuContext, GpuOptions, block_on, device_descriptor};
 pub use mpm::{
     FORWARD_BITS, GRADIENT_BITS, GpuCollider, GpuMaterial, GpuSimulation, GpuStepAdjoint, KernelTimes, MAX_TIMED_STEPS,
     MathCheck, Params, math_on_gpu,

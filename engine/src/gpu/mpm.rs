@@ -774,6 +774,13 @@ impl GpuSimulation {
         self.step
     }
 
+    /// The buffer holding the current state's positions (f32, `dim` per particle, particle
+    /// after particle): what a renderer on the same device draws from, with no copy through
+    /// the host. The buffer changes with every step (the state buffers alternate).
+    pub fn positions(&self) -> &wgpu::Buffer {
+        &self.states[self.current].x
+    }
+
     /// Advances `steps` steps of a model without actuators; see [`GpuSimulation::run_actuated`].
     pub fn run(&mut self, steps: usize) -> Result<()> {
         if self.actuators > 0 {
