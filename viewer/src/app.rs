@@ -2,15 +2,15 @@
 //! the right, and the engine's last error (if any) along the bottom.
 
 use crate::optimization::{Optimization, Progress};
-use crate::playback::{Backend, ColourBy, Frame, Legend, Playback, Status, ramp};
-use crate::render::{Camera, ParticlePaint, ParticleRenderer};
+use crate::playback::{Backend, ColourBy, Frame, Legend, MaterialEdit, Playback, Status, ramp};
+use crate::render::{Camera, LineVertex, ParticlePaint, ParticleRenderer};
 use eframe::egui;
 use eframe::egui_wgpu;
 use glam::Vec3;
 use rheo_engine::diff::task::Task;
 use rheo_engine::gpu::GpuContext;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 pub struct ViewerApp {
     playback: Playback,
@@ -22,10 +22,19 @@ pub struct ViewerApp {
     /// Where the particle view was last laid out.
     view_rect: Option<egui::Rect>,
     ctx: egui::Context,
+    /// The window's device, which the GPU backend runs on.
+    gpu: Option<GpuContext>,
     /// The optimization task running (or ended), if a task file was opened.
     optimization: Option<Optimization>,
     /// A task file that failed to load: the engine's message.
     task_error: Option<String>,
+    /// Where exports and saved results go (`out` to start with, as for `rheo run`).
+    output_dir: PathBuf,
+    /// The material sliders' values (applied on Reset), and the scene file they are for.
+    materials: Vec<MaterialEdit>,
+    materials_for: Option<PathBuf>,
+    /// The last screenshot written (or why not), set by the screenshot's callback.
+    screenshot: Arc<Mutex<Option<String>>>,
 }
 
 impl ViewerApp {
@@ -34,7 +43,7 @@ impl ViewerApp {
     pub fn new(cc: &eframe::CreationContext<'_>, file: Option<PathBuf>) -> Self {
         // The GPU backend runs on the window's own device, so that frames are drawn from the
         // simulation's buffers.
-        let gpu = cc.wgpu_render_state.as_ref().map(|render_state| {
+        let gpu: Option<GpuContext> = cc.wgpu_render_state.as_ref().map(|render_state| {
             ParticleRenderer::install(render_state);
             GpuContext::from_device(
                 render_state.device.clone(),
@@ -43,7 +52,7 @@ impl ViewerApp {
             )
         });
         let ctx = cc.egui_ctx.clone();
-        let playback = Playback::start(gpu, move || ctx.request_repaint());
+        let playback = Playback::start(gpu.clone(), move || ctx.request_repaint());
         let path = file.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
         let mut app = ViewerApp {
             playback,
@@ -54,6 +63,11 @@ impl ViewerApp {
             optimization: None,
             task_error: None,
             ctx: cc.egui_ctx.clone(),
+            gpu,
+            output_dir: PathBuf::from("out"),
+            materials: Vec::new(),
+            materials_for: None,
+            screenshot: Arc::new(Mutex::new(None)),
         };
         if let Some(file) = &file {
             app.open(file);
@@ -62,8 +76,8 @@ impl ViewerApp {
     }
 
     /// Opens a scene file (shown paused at its first step) or an optimization task file
-    /// (started at once; the view replays its current iterate). A task file is one with a
-    /// `[loss]` table.
+    /// (started at once, on the backend chosen; the view replays its current iterate). A task
+    /// file is one with a `[loss]` table.
     pub fn open(&mut self, file: &Path) {
         self.task_error = None;
         let is_task = std::fs::read_to_string(file).is_ok_and(|text| text.lines().any(|l| l.trim() == "[loss]"));
@@ -77,15 +91,33 @@ impl ViewerApp {
                 self.optimization = None;
                 let playback = self.playback.replayer();
                 let ctx = self.ctx.clone();
+                // The run goes on the backend chosen, like the replays.
+                let gpu = self.gpu.clone().filter(|_| self.playback.status().backend == Backend::Gpu);
                 self.optimization = Some(Optimization::start(
                     task,
                     file,
+                    gpu,
                     move |replay| playback.replay(replay),
                     move || ctx.request_repaint(),
                 ));
             }
             Err(e) => self.task_error = Some(e.to_string()),
         }
+    }
+
+    /// Where exports (`<dir>/<scene>/`) and saved results (`<dir>/<task>/`) go.
+    pub fn set_output_dir(&mut self, dir: PathBuf) {
+        self.output_dir = dir;
+    }
+
+    /// The material sliders' values: they take effect on the next Reset.
+    pub fn material_edits_mut(&mut self) -> &mut Vec<MaterialEdit> {
+        &mut self.materials
+    }
+
+    /// The last screenshot's file (or why it failed).
+    pub fn screenshot_note(&self) -> Option<String> {
+        self.screenshot.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Where the optimization stands, if a task was opened.
@@ -137,7 +169,26 @@ impl ViewerApp {
                 self.playback.step(1);
             }
             if ui.add_enabled(loaded, egui::Button::new("Reset")).clicked() {
-                self.playback.reset();
+                self.playback.reset(self.materials.clone());
+            }
+            ui.separator();
+            let dir = status.scene.as_ref().map(|(name, _)| self.output_dir.join(name));
+            if ui.add_enabled(loaded, egui::Button::new("Export PLY")).clicked()
+                && let Some(dir) = &dir
+            {
+                self.playback.export_ply(dir);
+            }
+            if ui.add_enabled(loaded, egui::Button::new("Screenshot")).clicked()
+                && let Some(dir) = dir
+            {
+                let file = dir.join(format!("view_{:06}.png", status.step));
+                let note = self.screenshot.clone();
+                ui.ctx().send_viewport_cmd(egui::ViewportCommand::Screenshot(egui::ScreenshotCallback::new(
+                    move |image| {
+                        let written = write_screenshot(&image, &file).map(|()| file.display().to_string());
+                        *note.lock().unwrap_or_else(|e| e.into_inner()) = Some(written.unwrap_or_else(|e| e));
+                    },
+                )));
             }
         });
         ui.horizontal(|ui| {
@@ -195,6 +246,12 @@ impl ViewerApp {
                     ui.label("no scene");
                 }
             }
+            if let Some(file) = &status.exported {
+                ui.label(format!("wrote {}", file.display()));
+            }
+            if let Some(note) = self.screenshot_note() {
+                ui.label(note);
+            }
         });
         // Space plays and pauses, unless a text field has the keyboard.
         if status.scene.is_some()
@@ -232,58 +289,77 @@ impl ViewerApp {
         let pixels_per_point = ui.ctx().pixels_per_point();
         let size_px =
             [(rect.width() * pixels_per_point).round() as u32, (rect.height() * pixels_per_point).round() as u32];
+        let lines = outlines(&frame, ui.visuals().weak_text_color());
         ui.painter().add(egui_wgpu::Callback::new_paint_callback(
             rect,
-            ParticlePaint { frame: frame.clone(), camera: *camera, size_px, background: ui.visuals().extreme_bg_color },
+            ParticlePaint {
+                frame: frame.clone(),
+                camera: *camera,
+                size_px,
+                background: ui.visuals().extreme_bg_color,
+                lines,
+            },
         ));
-        draw_domain(ui.painter(), rect, camera, &frame, ui.visuals().weak_text_color());
+        label_domains(ui.painter(), rect, camera, &frame, ui.visuals().weak_text_color());
     }
 }
 
-/// The domain's outline and, fainter, the inner face of its wall layer; with an observed
-/// motion, its copy of the domain too, each labelled.
-fn draw_domain(painter: &egui::Painter, rect: egui::Rect, camera: &Camera, frame: &Frame, colour: egui::Color32) {
-    let painter = painter.with_clip_rect(rect);
-    let copies: Vec<(f32, &str)> = match frame.observed_shift {
+/// The copies of the domain: (x shift, label); a label only when the observed motion is
+/// drawn beside the simulated one.
+fn domain_copies(frame: &Frame) -> Vec<(f32, &'static str)> {
+    match frame.observed_shift {
         Some(shift) => vec![(0.0, "simulated"), (shift, "observed")],
         None => vec![(0.0, "")],
+    }
+}
+
+/// The outlines drawn with the particles: the domain's box and, fainter, the inner face of its
+/// wall layer (for each copy of the domain), and the colliders at the frame's step.
+fn outlines(frame: &Frame, colour: egui::Color32) -> Vec<LineVertex> {
+    let mut lines = Vec::new();
+    let mut segment = |a: Vec3, b: Vec3, colour: egui::Color32| {
+        lines.extend([a, b].map(|p| LineVertex { position: p.into(), colour: colour.to_array() }));
     };
-    let boxes = [(0.0, 1.2, colour), (frame.wall, 0.8, colour.gamma_multiply(0.5))];
-    for ((inset, width, colour), (shift, label)) in
-        copies.iter().flat_map(|copy| boxes.iter().map(move |b| (*b, *copy)))
-    {
-        let lo = Vec3::new(inset + shift, inset, inset);
-        let mut hi = Vec3::from(frame.domain) - Vec3::splat(inset) + Vec3::new(shift, 0.0, 0.0);
-        if inset == 0.0
-            && !label.is_empty()
-            && let Some(top) = camera.to_screen(rect, Vec3::new((lo.x + hi.x) / 2.0, hi.y, 0.0))
-        {
-            painter.text(top, egui::Align2::CENTER_BOTTOM, label, egui::FontId::proportional(14.0), colour);
-        }
-        if frame.dim == 2 {
-            hi.z = 0.0;
-        }
-        let corner = |i: usize| {
-            Vec3::new(
-                if i & 1 == 0 { lo.x } else { hi.x },
-                if i & 2 == 0 { lo.y } else { hi.y },
-                if frame.dim == 2 || i & 4 == 0 { lo.z.min(hi.z) } else { hi.z },
-            )
-        };
-        // Box edges join corners that differ in one bit; in 2D only the first four corners.
-        let corners = if frame.dim == 2 { 4 } else { 8 };
-        for a in 0..corners {
-            for bit in [1, 2, 4] {
-                let b = a | bit;
-                if b != a && b < corners {
-                    if let (Some(p), Some(q)) = (camera.to_screen(rect, corner(a)), camera.to_screen(rect, corner(b))) {
-                        painter.line_segment([p, q], egui::Stroke::new(width, colour));
+    let corners = if frame.dim == 2 { 4 } else { 8 };
+    for (shift, _) in domain_copies(frame) {
+        for (inset, colour) in [(0.0, colour), (frame.wall, colour.gamma_multiply(0.5))] {
+            let lo = Vec3::new(inset + shift, inset, if frame.dim == 2 { 0.0 } else { inset });
+            let hi =
+                Vec3::from(frame.domain) + Vec3::new(shift - inset, -inset, if frame.dim == 2 { 0.0 } else { -inset });
+            let corner = |i: usize| Vec3::select(glam::BVec3::new(i & 1 == 0, i & 2 == 0, i & 4 == 0), lo, hi);
+            // Box edges join corners that differ in one bit; in 2D only the first four corners.
+            for a in 0..corners {
+                for bit in [1, 2, 4] {
+                    if a & bit == 0 && (a | bit) < corners {
+                        segment(corner(a), corner(a | bit), colour);
                     }
                 }
             }
         }
     }
+    for line in &frame.colliders {
+        for pair in line.windows(2) {
+            segment(Vec3::from(pair[0]), Vec3::from(pair[1]), COLLIDER_COLOUR);
+        }
+    }
+    lines
 }
+
+/// Labels over the domain's copies when the observed motion is drawn beside the simulation.
+fn label_domains(painter: &egui::Painter, rect: egui::Rect, camera: &Camera, frame: &Frame, colour: egui::Color32) {
+    let painter = painter.with_clip_rect(rect);
+    for (shift, label) in domain_copies(frame) {
+        let top = Vec3::new(shift + frame.domain[0] / 2.0, frame.domain[1], 0.0);
+        if !label.is_empty()
+            && let Some(at) = camera.to_screen(rect, top)
+        {
+            painter.text(at, egui::Align2::CENTER_BOTTOM, label, egui::FontId::proportional(14.0), colour);
+        }
+    }
+}
+
+/// The colour colliders are outlined in: a light grey, apart from every material colour.
+pub const COLLIDER_COLOUR: egui::Color32 = egui::Color32::from_rgb(225, 225, 225);
 
 impl ViewerApp {
     fn optimization_panel(&mut self, ui: &mut egui::Ui, progress: &Progress) {
@@ -308,7 +384,7 @@ impl ViewerApp {
                 optimization.stop();
             }
             if ui.add_enabled(progress.final_loss.is_some(), egui::Button::new("Save results")).clicked() {
-                let dir = PathBuf::from("out").join(&progress.task);
+                let dir = self.output_dir.join(&progress.task);
                 if let Err(e) = optimization.save(&dir) {
                     self.task_error = Some(e);
                 }
@@ -318,7 +394,8 @@ impl ViewerApp {
             }
         });
         ui.horizontal_top(|ui| {
-            let width = ((ui.available_width() - 24.0) / 3.0).max(120.0);
+            let columns = if progress.actuation.is_empty() { 3.0 } else { 4.0 };
+            let width = ((ui.available_width() - 8.0 * columns) / columns).max(120.0);
             let height = ui.available_height().max(120.0);
             let series = |value: fn(&crate::optimization::Point) -> f64| -> (Vec<[f64; 2]>, bool) {
                 // A positive series spanning decades reads best on a log scale.
@@ -346,6 +423,22 @@ impl ViewerApp {
                     );
                 });
             }
+            if !progress.actuation.is_empty() {
+                ui.vertical(|ui| {
+                    ui.label("actuation");
+                    egui_plot::Plot::new("actuation plot")
+                        .width(width)
+                        .height(height - 24.0)
+                        .x_axis_label("step")
+                        .show(ui, |plot| {
+                            for (a, signal) in progress.actuation.iter().enumerate() {
+                                let points: Vec<[f64; 2]> =
+                                    signal.iter().enumerate().map(|(t, &s)| [t as f64, s]).collect();
+                                plot.line(egui_plot::Line::new(format!("actuator {a}"), points));
+                            }
+                        });
+                });
+            }
             ui.vertical(|ui| {
                 ui.label("parameters");
                 egui::ScrollArea::vertical().id_salt("parameters").max_height(height - 24.0).show(ui, |ui| {
@@ -363,6 +456,41 @@ impl ViewerApp {
             });
         });
     }
+}
+
+/// Each material's Young's modulus (log scale, 1/100 to 100 times the file's), Poisson's
+/// ratio and density; they take effect on Reset.
+fn material_sliders(ui: &mut egui::Ui, materials: &mut [MaterialEdit]) {
+    ui.strong("materials (on Reset)");
+    for m in materials {
+        ui.separator();
+        ui.label(&m.name);
+        if let Some(e) = &mut m.youngs_modulus {
+            let range = (*e / 100.0).max(1e-6)..=(*e * 100.0).max(1.0);
+            ui.add(egui::Slider::new(e, range).logarithmic(true).text(format!("{} E", m.name)));
+        }
+        if let Some(nu) = &mut m.poissons_ratio {
+            ui.add(egui::Slider::new(nu, 0.0..=0.49).text(format!("{} nu", m.name)));
+        }
+        let density = m.density;
+        ui.add(
+            egui::Slider::new(&mut m.density, density / 10.0..=density * 10.0)
+                .logarithmic(true)
+                .text(format!("{} density", m.name)),
+        );
+    }
+}
+
+/// Writes a window screenshot as PNG (the engine's writer).
+fn write_screenshot(image: &egui::ColorImage, file: &Path) -> Result<(), String> {
+    let mut png = rheo_engine::io::Image::new(image.size[0] as u32, image.size[1] as u32, [0, 0, 0]);
+    for (pixel, rgb) in image.pixels.iter().zip(png.pixels.chunks_exact_mut(3)) {
+        rgb.copy_from_slice(&pixel.to_array()[..3]);
+    }
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    png.write_png(file).map_err(|e| e.to_string())
 }
 
 fn legend(ui: &mut egui::Ui, frame: &Frame) {
@@ -415,6 +543,14 @@ impl eframe::App for ViewerApp {
             egui::Panel::bottom("optimization").resizable(true).default_size(250.0).show(ui, |ui| {
                 self.optimization_panel(ui, &progress);
             });
+        }
+        // The sliders start from each newly opened scene's materials.
+        if status.scene.as_ref().map(|(_, path)| path) != self.materials_for.as_ref() {
+            self.materials = status.materials.clone();
+            self.materials_for = status.scene.as_ref().map(|(_, path)| path.clone());
+        }
+        if !self.materials.is_empty() && self.optimization.is_none() {
+            egui::Panel::left("materials").resizable(false).show(ui, |ui| material_sliders(ui, &mut self.materials));
         }
         if let Some(frame) = self.playback.frame() {
             egui::Panel::right("legend").resizable(false).show(ui, |ui| legend(ui, &frame));

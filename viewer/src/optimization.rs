@@ -5,6 +5,7 @@
 use crate::playback::Replay;
 use rheo_engine::diff::optim::Parameter;
 use rheo_engine::diff::task::{LossDesc, Task, TaskOutcome};
+use rheo_engine::gpu::GpuContext;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -38,6 +39,9 @@ pub struct Progress {
     pub iterations: usize,
     pub history: Vec<Point>,
     pub parameters: Vec<ParameterView>,
+    /// The latest iterate's actuation: per actuator, its signal at each step of the rollout
+    /// (empty for a task without actuators).
+    pub actuation: Vec<Vec<f64>>,
     pub paused: bool,
     pub stopping: bool,
     /// The loss of the final parameters, once the run has ended.
@@ -75,11 +79,13 @@ pub struct Optimization {
 }
 
 impl Optimization {
-    /// Starts `task` (read from `path`) on a worker thread. `replay` receives each iterate's
-    /// rollout (the starting parameters' first); `repaint` is called when there is news.
+    /// Starts `task` (read from `path`) on a worker thread, its rollouts and backward passes on
+    /// `gpu`'s device if given (else the CPU). `replay` receives each iterate's rollout (the
+    /// starting parameters' first); `repaint` is called when there is news.
     pub fn start(
         task: Task,
         path: &Path,
+        gpu: Option<GpuContext>,
         replay: impl Fn(Replay) + Send + Sync + 'static,
         repaint: impl Fn() + Send + Sync + 'static,
     ) -> Self {
@@ -107,7 +113,10 @@ impl Optimization {
             .name("rheo-viewer optimization".into())
             .spawn(move || {
                 match Replay::of(&task, &path, None) {
-                    Ok(first) => replay(first),
+                    Ok(first) => {
+                        guard(&worker_shared).progress.actuation = per_actuator(first.actuation());
+                        replay(first)
+                    }
                     Err(e) => {
                         guard(&worker_shared).progress.error = Some(e.to_string());
                         repaint();
@@ -126,7 +135,10 @@ impl Optimization {
                         shared.progress.parameters = parameter_views(&report.parameters);
                     }
                     match Replay::of(&task, &path, Some(&report.parameters)) {
-                        Ok(r) => replay(r),
+                        Ok(r) => {
+                            guard(&worker_shared).progress.actuation = per_actuator(r.actuation());
+                            replay(r)
+                        }
                         Err(e) => guard(&worker_shared).progress.error = Some(e.to_string()),
                     }
                     repaint();
@@ -138,7 +150,7 @@ impl Optimization {
                     }
                     if *state == Control::Stop { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
                 };
-                let outcome = task.run_controlled(None, None, &mut observe);
+                let outcome = task.run_controlled(gpu.as_ref(), None, &mut observe);
                 let mut shared = guard(&worker_shared);
                 match outcome {
                     Ok(outcome) => {
@@ -198,6 +210,12 @@ impl Drop for Optimization {
             let _ = thread.join();
         }
     }
+}
+
+/// Signals per step to signals per actuator.
+fn per_actuator(steps: &[Vec<f32>]) -> Vec<Vec<f64>> {
+    let actuators = steps.first().map_or(0, Vec::len);
+    (0..actuators).map(|a| steps.iter().map(|row| f64::from(row[a])).collect()).collect()
 }
 
 fn guard(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {

@@ -74,3 +74,23 @@ fn points_fs(in: Varyings) -> @location(0) vec4<f32> {
     let shade = mix(1.0, lit, view.shading);
     return vec4<f32>(in.colour * shade, 1.0);
 }
+
+// The domain's outline and the colliders' as lines, depth-tested against the particles (so a
+// line behind a body is hidden by it).
+struct LineVaryings {
+    @builtin(position) position: vec4<f32>,
+    @location(0) colour: vec3<f32>,
+}
+
+@vertex
+fn lines_vs(@location(0) position: vec3<f32>, @location(1) colour: vec4<f32>) -> LineVaryings {
+    var out: LineVaryings;
+    out.position = view.view_proj * vec4<f32>(position, 1.0);
+    out.colour = select(colour.rgb, decode_srgb(colour.rgb), view.linear_target == 1u);
+    return out;
+}
+
+@fragment
+fn lines_fs(in: LineVaryings) -> @location(0) vec4<f32> {
+    return vec4<f32>(in.colour, 1.0);
+}

@@ -6,9 +6,10 @@ use rheo_engine::Scene;
 use rheo_engine::diff::optim::Parameter;
 use rheo_engine::diff::task::{LossDesc, Task};
 use rheo_engine::gpu::{GpuContext, GpuSimulation};
+use rheo_engine::io::PlyFrame;
 use rheo_engine::material::{Elasticity, Plasticity};
 use rheo_engine::math::det;
-use rheo_engine::mpm::{NO_ACTUATOR, Simulation, State};
+use rheo_engine::mpm::{NO_ACTUATOR, Shape, Simulation, State};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
@@ -81,6 +82,8 @@ pub struct Frame {
     pub radius: f32,
     /// The simulated particles, then (for an identification) the observed motion's.
     pub points: Arc<Vec<Point>>,
+    /// The colliders' outlines at this step: polylines in world coordinates.
+    pub colliders: Vec<Vec<[f32; 3]>>,
     /// On the GPU backend, the device buffer with the particles' positions (f32, `dim` per
     /// particle): the renderer draws from it, and the positions in `points` are then those of
     /// the last read-back, not current (colours and sizes are).
@@ -108,8 +111,47 @@ pub struct Status {
     pub steps_per_frame: usize,
     /// Where the steps run.
     pub backend: Backend,
+    /// The scene's materials as its file gives them (what the sliders start from).
+    pub materials: Vec<MaterialEdit>,
+    /// The last file exported.
+    pub exported: Option<PathBuf>,
     /// The GPU backend's device, in words (None: no wgpu device to run on).
     pub device: Option<String>,
+}
+
+/// A material's stiffness as the sliders set it: applied when the scene is next reset.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MaterialEdit {
+    pub name: String,
+    pub youngs_modulus: Option<f64>,
+    pub poissons_ratio: Option<f64>,
+    pub density: f64,
+}
+
+impl MaterialEdit {
+    fn of(scene: &Scene) -> Vec<MaterialEdit> {
+        scene
+            .materials
+            .iter()
+            .map(|m| MaterialEdit {
+                name: m.name.clone(),
+                youngs_modulus: m.youngs_modulus,
+                poissons_ratio: m.poissons_ratio,
+                density: m.density,
+            })
+            .collect()
+    }
+
+    /// Writes the edits into `scene`'s materials of the same names.
+    pub fn apply(edits: &[MaterialEdit], scene: &mut Scene) {
+        for edit in edits {
+            if let Some(m) = scene.materials.iter_mut().find(|m| m.name == edit.name) {
+                m.youngs_modulus = edit.youngs_modulus;
+                m.poissons_ratio = edit.poissons_ratio;
+                m.density = edit.density;
+            }
+        }
+    }
 }
 
 /// Where the playback's steps run.
@@ -128,7 +170,10 @@ enum Command {
     Replay(Box<Replay>),
     Play(bool),
     Step(usize),
-    Reset,
+    /// Back to the first step; a scene is rebuilt from its file with these material edits.
+    Reset(Vec<MaterialEdit>),
+    /// Writes the current particles as PLY into this directory.
+    ExportPly(PathBuf),
     StepsPerFrame(usize),
     ColourBy(ColourBy),
     Backend(Backend),
@@ -200,9 +245,16 @@ impl Playback {
         self.send(Command::Step(steps));
     }
 
-    /// Back to the scene's first step, rebuilt from its file's description.
-    pub fn reset(&self) {
-        self.send(Command::Reset);
+    /// Back to the scene's first step, rebuilt from its file's description with `materials`
+    /// (see [`Status::materials`]) in place of the file's (a replayed iterate restarts).
+    pub fn reset(&self, materials: Vec<MaterialEdit>) {
+        self.send(Command::Reset(materials));
+    }
+
+    /// Writes the current particles (position, velocity, material, J) as
+    /// `<dir>/<name>_<step>.ply`; [`Status::exported`] names the file.
+    pub fn export_ply(&self, dir: &Path) {
+        self.send(Command::ExportPly(dir.to_path_buf()));
     }
 
     /// A handle that sends replays to this playback from another thread.
@@ -377,6 +429,11 @@ pub struct Replay {
 }
 
 impl Replay {
+    /// Each step's actuation signals (one per actuator; empty without actuators).
+    pub fn actuation(&self) -> &[Vec<f32>] {
+        &self.actuation
+    }
+
     /// The rollout of `task` with `parameters` (None: the task's starting values). With a
     /// trajectory loss, the scene's own motion (what the task observes) is replayed beside it.
     pub fn of(task: &Task, path: &Path, parameters: Option<&[Parameter]>) -> rheo_engine::Result<Replay> {
@@ -417,8 +474,9 @@ struct Loaded {
 }
 
 impl Loaded {
-    fn build(path: &Path) -> rheo_engine::Result<Loaded> {
-        let scene = Scene::from_file(path)?;
+    fn build(path: &Path, edits: &[MaterialEdit]) -> rheo_engine::Result<Loaded> {
+        let mut scene = Scene::from_file(path)?;
+        MaterialEdit::apply(edits, &mut scene);
         let sim = match scene.dim() {
             2 => Sim::Two(Run::new(scene.build::<f32, 2>()?, None)),
             _ => Sim::Three(Run::new(scene.build::<f32, 3>()?, None)),
@@ -472,6 +530,23 @@ impl Loaded {
             Sim::Two(r) => r.advance(steps, loop_at, &signal, &scene_signal),
             Sim::Three(r) => r.advance(steps, loop_at, &signal, &scene_signal),
         }
+    }
+
+    /// Writes the simulated particles as `<dir>/<name>_<step>.ply` (read back from the device
+    /// on the GPU backend).
+    fn export_ply(&mut self, dir: &Path) -> rheo_engine::Result<PathBuf> {
+        fn frame<const D: usize>(run: &mut Run<D>) -> rheo_engine::Result<PlyFrame> {
+            run.read_back()?;
+            Ok(PlyFrame::from_state(&run.sim.model, &run.sim.state))
+        }
+        let ply = match &mut self.sim {
+            Sim::Two(r) => frame(r)?,
+            Sim::Three(r) => frame(r)?,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| rheo_engine::Error::Io { path: dir.to_path_buf(), source: e })?;
+        let file = dir.join(format!("{}_{:06}.ply", self.name, self.step_index()));
+        ply.write(&file)?;
+        Ok(file)
     }
 
     /// The frame to show. On the GPU backend the positions are drawn from the device's buffer;
@@ -551,8 +626,10 @@ impl Worker {
 
     fn handle(&mut self, command: Command) {
         match command {
-            Command::Load(path) => match Loaded::build(&path) {
+            Command::Load(path) => match Loaded::build(&path, &[]) {
                 Ok(loaded) => {
+                    let materials = MaterialEdit::of(&loaded.scene);
+                    self.update(|s| s.materials = materials);
                     self.steps_per_frame = loaded.scene.frame_every().max(1);
                     self.playing = false;
                     self.show(loaded);
@@ -583,14 +660,14 @@ impl Worker {
                 self.playing = false;
                 self.advance(steps);
             }
-            Command::Reset => {
+            Command::Reset(edits) => {
                 self.playing = false;
                 if let Some(loaded) = self.loaded.as_mut().filter(|l| l.rollout.is_some()) {
                     let restarted = loaded.restart();
                     self.report(restarted);
                     self.publish();
                 } else if let Some(path) = self.loaded.as_ref().map(|l| l.path.clone()) {
-                    match Loaded::build(&path) {
+                    match Loaded::build(&path, &edits) {
                         Ok(loaded) => self.show(loaded),
                         Err(e) => self.update(|s| s.error = Some(format!("{}: {e}", path.display()))),
                     }
@@ -603,6 +680,13 @@ impl Worker {
             Command::ColourBy(colour) => {
                 self.colour = colour;
                 self.publish();
+            }
+            Command::ExportPly(dir) => {
+                let written = self.loaded.as_mut().map(|loaded| loaded.export_ply(&dir)).transpose();
+                match written {
+                    Ok(file) => self.update(|s| s.exported = file),
+                    Err(e) => self.report(Err(e)),
+                }
             }
             Command::Quit => {}
         }
@@ -833,6 +917,176 @@ fn frame_of<const D: usize>(
         particles: state.len(),
         observed_shift,
         positions: None,
+        colliders: model
+            .colliders
+            .iter()
+            .flat_map(|c| collider_outline(&c.shape_at(state.step, model.dt), domain))
+            .collect(),
         legend,
+    }
+}
+
+/// A polyline around `centre` in the plane of unit vectors `u`, `v`: a circle of `radius`
+/// (`turns` 1) or an arc (`from` and `turns` in whole turns).
+fn arc(centre: [f32; 3], u: [f32; 3], v: [f32; 3], radius: f32, from: f32, turns: f32) -> Vec<[f32; 3]> {
+    const SEGMENTS: usize = 48;
+    (0..=SEGMENTS)
+        .map(|i| {
+            let a = std::f32::consts::TAU * (from + turns * i as f32 / SEGMENTS as f32);
+            let (s, c) = a.sin_cos();
+            [0, 1, 2].map(|k| centre[k] + radius * (c * u[k] + s * v[k]))
+        })
+        .collect()
+}
+
+/// Two unit vectors perpendicular to unit `w` and to each other.
+fn perpendiculars(w: [f32; 3]) -> ([f32; 3], [f32; 3]) {
+    let w = glam::Vec3::from(w);
+    let u = w.any_orthonormal_vector();
+    (u.into(), w.cross(u).into())
+}
+
+/// The outline of a collider shape as polylines (3D: its edges, or three circles per round
+/// part), a half-space's boundary cut to the domain (`domain`: its extent).
+fn collider_outline<const D: usize>(shape: &Shape<f32, D>, domain: [f32; 3]) -> Vec<Vec<[f32; 3]>> {
+    let p = |x: &rheo_engine::math::Vector<f32, D>| [0, 1, 2].map(|k| if k < D { x[k] } else { 0.0 });
+    let (x, y, z) = ([1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]);
+    let add = |a: [f32; 3], b: [f32; 3], s: f32| [0, 1, 2].map(|k| a[k] + s * b[k]);
+    // Round cross-sections: a circle in 2D, three (or the ones about `axis`) in 3D.
+    let rings = |centre: [f32; 3], radius: f32| -> Vec<Vec<[f32; 3]>> {
+        if D == 2 {
+            vec![arc(centre, x, y, radius, 0.0, 1.0)]
+        } else {
+            vec![
+                arc(centre, x, y, radius, 0.0, 1.0),
+                arc(centre, y, z, radius, 0.0, 1.0),
+                arc(centre, x, z, radius, 0.0, 1.0),
+            ]
+        }
+    };
+    match shape {
+        Shape::HalfSpace { point, normal } => {
+            // The plane cut to the domain: where it crosses the domain box's edges, in order
+            // around their centre.
+            let (o, n) = (glam::Vec3::from(p(point)), glam::Vec3::from(p(normal)));
+            let corner =
+                |i: usize| glam::Vec3::from([0, 1, 2].map(|k| if (i >> k) & 1 == 1 { domain[k] } else { 0.0 }));
+            let corners = if D == 2 { 4 } else { 8 };
+            let mut crossings = Vec::new();
+            for a in 0..corners {
+                for bit in [1, 2, 4] {
+                    if a & bit == 0 && (a | bit) < corners {
+                        let (pa, pb) = (corner(a), corner(a | bit));
+                        let (da, db) = ((pa - o).dot(n), (pb - o).dot(n));
+                        if (da <= 0.0) != (db <= 0.0) {
+                            crossings.push(pa + (pb - pa) * (da / (da - db)));
+                        }
+                    }
+                }
+            }
+            if crossings.len() < 2 {
+                return Vec::new();
+            }
+            let centre = crossings.iter().copied().sum::<glam::Vec3>() / crossings.len() as f32;
+            let (u, v) = perpendiculars(n.into());
+            let (u, v) = (glam::Vec3::from(u), glam::Vec3::from(v));
+            crossings.sort_by(|a, b| {
+                let angle = |q: &glam::Vec3| (*q - centre).dot(v).atan2((*q - centre).dot(u));
+                angle(a).total_cmp(&angle(b))
+            });
+            let mut line: Vec<[f32; 3]> = crossings.iter().map(|&q| q.into()).collect();
+            if D == 3 {
+                line.push(line[0]);
+            }
+            vec![line]
+        }
+        Shape::Box { center, half_extents } => {
+            let (c, h) = (p(center), p(half_extents));
+            let corner = |i: usize| [0, 1, 2].map(|k| c[k] + if (i >> k) & 1 == 0 { -h[k] } else { h[k] });
+            let corners = if D == 2 { 4 } else { 8 };
+            let mut edges = Vec::new();
+            for a in 0..corners {
+                for bit in [1, 2, 4] {
+                    if a & bit == 0 && (a | bit) < corners {
+                        edges.push(vec![corner(a), corner(a | bit)]);
+                    }
+                }
+            }
+            edges
+        }
+        Shape::Sphere { center, radius } => rings(p(center), *radius),
+        Shape::Capsule { a, b, radius } | Shape::Cylinder { a, b, radius } => {
+            let (a, b, r) = (p(a), p(b), *radius);
+            let axis = glam::Vec3::from(b) - glam::Vec3::from(a);
+            let w: [f32; 3] = axis.normalize_or(glam::Vec3::X).into();
+            let capsule = matches!(shape, Shape::Capsule { .. });
+            let (u, v) = if D == 2 { ([-w[1], w[0], 0.0], z) } else { perpendiculars(w) };
+            let sides = if D == 2 { vec![u] } else { vec![u, v] };
+            let mut lines: Vec<Vec<[f32; 3]>> = sides
+                .iter()
+                .flat_map(|&s| [1.0, -1.0].map(|sign| vec![add(a, s, sign * r), add(b, s, sign * r)]))
+                .collect();
+            if D == 2 {
+                if capsule {
+                    // Half circles beyond each end (+w beyond b, -w beyond a).
+                    lines.push(arc(b, u, w, r, 0.0, 0.5));
+                    lines.push(arc(a, u, w, r, 0.5, 0.5));
+                } else {
+                    lines.push(vec![add(a, u, r), add(a, u, -r)]);
+                    lines.push(vec![add(b, u, r), add(b, u, -r)]);
+                }
+            } else {
+                lines.push(arc(a, u, v, r, 0.0, 1.0));
+                lines.push(arc(b, u, v, r, 0.0, 1.0));
+                if capsule {
+                    // The caps' profiles, half circles beyond each end.
+                    for s in [u, v] {
+                        lines.push(arc(b, s, w, r, 0.0, 0.5));
+                        lines.push(arc(a, s, w, r, 0.5, 0.5));
+                    }
+                }
+            }
+            lines
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rheo_engine::math::Vector;
+
+    /// Every point of a collider's outline lies on the shape's surface (a half-space's patch on
+    /// its plane), in 2D and 3D, for every shape.
+    #[test]
+    fn collider_outlines_lie_on_the_surfaces() {
+        fn check<const D: usize>(shapes: &[Shape<f32, D>]) {
+            for shape in shapes {
+                let outline = collider_outline(shape, [1.0, 1.0, 1.0]);
+                assert!(!outline.is_empty());
+                for point in outline.iter().flatten() {
+                    let x = Vector::<f32, D>::from_fn(|k, _| point[k]);
+                    let d = shape.distance(&x);
+                    assert!(d.abs() < 1e-5, "{shape:?}: {point:?} is {d} from the surface");
+                }
+            }
+        }
+        let v2 = |x: f32, y: f32| Vector::<f32, 2>::new(x, y);
+        let v3 = |x: f32, y: f32, z: f32| Vector::<f32, 3>::new(x, y, z);
+        let s = 0.5f32.sqrt();
+        check::<2>(&[
+            Shape::HalfSpace { point: v2(0.5, 0.1), normal: v2(s, s) },
+            Shape::Box { center: v2(0.3, 0.4), half_extents: v2(0.1, 0.05) },
+            Shape::Sphere { center: v2(0.5, 0.5), radius: 0.2 },
+            Shape::Capsule { a: v2(0.2, 0.3), b: v2(0.6, 0.5), radius: 0.05 },
+            Shape::Cylinder { a: v2(0.2, 0.3), b: v2(0.6, 0.5), radius: 0.05 },
+        ]);
+        check::<3>(&[
+            Shape::HalfSpace { point: v3(0.5, 0.1, 0.5), normal: v3(0.0, s, s) },
+            Shape::Box { center: v3(0.3, 0.4, 0.5), half_extents: v3(0.1, 0.05, 0.2) },
+            Shape::Sphere { center: v3(0.5, 0.5, 0.5), radius: 0.2 },
+            Shape::Capsule { a: v3(0.2, 0.3, 0.4), b: v3(0.6, 0.5, 0.3), radius: 0.05 },
+            Shape::Cylinder { a: v3(0.2, 0.3, 0.4), b: v3(0.6, 0.5, 0.3), radius: 0.05 },
+        ]);
     }
 }

@@ -122,10 +122,22 @@ struct Target {
     blit: wgpu::BindGroup,
 }
 
+/// A vertex of the outlines drawn with the particles (domain, walls, colliders).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct LineVertex {
+    pub position: [f32; 3],
+    /// sRGB.
+    pub colour: [u8; 4],
+}
+
 /// The pipelines and buffers, kept in egui-wgpu's callback resources.
 pub struct ParticleRenderer {
     format: wgpu::TextureFormat,
     points: wgpu::RenderPipeline,
+    lines: wgpu::RenderPipeline,
+    lines_group: wgpu::BindGroup,
+    line_vertices: Option<wgpu::Buffer>,
     blit: wgpu::RenderPipeline,
     sampler: wgpu::Sampler,
     view: wgpu::Buffer,
@@ -186,6 +198,37 @@ impl ParticleRenderer {
             multiview_mask: None,
             cache: None,
         });
+        let lines = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+            label: Some("outlines"),
+            layout: None,
+            vertex: wgpu::VertexState {
+                module: &points_module,
+                entry_point: Some("lines_vs"),
+                compilation_options: Default::default(),
+                buffers: &[Some(wgpu::VertexBufferLayout {
+                    array_stride: std::mem::size_of::<LineVertex>() as u64,
+                    step_mode: wgpu::VertexStepMode::Vertex,
+                    attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Unorm8x4],
+                })],
+            },
+            primitive: wgpu::PrimitiveState { topology: wgpu::PrimitiveTopology::LineList, ..Default::default() },
+            depth_stencil: Some(wgpu::DepthStencilState {
+                format: DEPTH_FORMAT,
+                depth_write_enabled: Some(false),
+                depth_compare: Some(wgpu::CompareFunction::LessEqual),
+                stencil: Default::default(),
+                bias: Default::default(),
+            }),
+            multisample: Default::default(),
+            fragment: Some(wgpu::FragmentState {
+                module: &points_module,
+                entry_point: Some("lines_fs"),
+                compilation_options: Default::default(),
+                targets: &[Some(format.into())],
+            }),
+            multiview_mask: None,
+            cache: None,
+        });
         // egui's own pass: one sample, no depth (eframe is started so, and so are the tests).
         let blit = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
             label: Some("particle view blit"),
@@ -221,11 +264,19 @@ impl ParticleRenderer {
             mapped_at_creation: false,
         });
         let view_group = (None, view_bind_group(device, &points, &view, &no_positions));
+        let lines_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("outlines"),
+            layout: &lines.get_bind_group_layout(0),
+            entries: &[wgpu::BindGroupEntry { binding: 0, resource: view.as_entire_binding() }],
+        });
         let sampler =
             device.create_sampler(&wgpu::SamplerDescriptor { label: Some("particle view"), ..Default::default() });
         ParticleRenderer {
             format,
             points,
+            lines,
+            lines_group,
+            line_vertices: None,
             blit,
             sampler,
             view,
@@ -327,6 +378,8 @@ pub struct ParticlePaint {
     pub size_px: [u32; 2],
     /// The clear colour (egui's panel colour).
     pub background: egui::Color32,
+    /// Outlines drawn with the particles (line list: two vertices per segment).
+    pub lines: Vec<LineVertex>,
 }
 
 impl egui_wgpu::CallbackTrait for ParticlePaint {
@@ -353,6 +406,18 @@ impl egui_wgpu::CallbackTrait for ParticlePaint {
         renderer.bind_positions(device, self.frame.positions.as_ref());
         queue.write_buffer(&renderer.view, 0, bytemuck::bytes_of(&uniform));
         renderer.upload(device, queue, &self.frame);
+        let line_bytes: &[u8] = bytemuck::cast_slice(&self.lines);
+        if !line_bytes.is_empty() {
+            if renderer.line_vertices.as_ref().is_none_or(|b| b.size() < line_bytes.len() as u64) {
+                renderer.line_vertices = Some(device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("outlines"),
+                    size: (line_bytes.len() as u64).next_power_of_two(),
+                    usage: wgpu::BufferUsages::VERTEX | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                }));
+            }
+            queue.write_buffer(renderer.line_vertices.as_ref().expect("made above"), 0, line_bytes);
+        }
         renderer.target(device, size);
         let renderer = &*renderer;
         let target = renderer.target.as_ref().expect("made by target()");
@@ -390,6 +455,14 @@ impl egui_wgpu::CallbackTrait for ParticlePaint {
             pass.set_bind_group(0, &renderer.view_group.1, &[]);
             pass.set_vertex_buffer(0, instances.slice(..));
             pass.draw(0..6, 0..count);
+        }
+        if let Some(vertices) = &renderer.line_vertices
+            && !self.lines.is_empty()
+        {
+            pass.set_pipeline(&renderer.lines);
+            pass.set_bind_group(0, &renderer.lines_group, &[]);
+            pass.set_vertex_buffer(0, vertices.slice(..));
+            pass.draw(0..self.lines.len() as u32, 0..1);
         }
         Vec::new()
     }

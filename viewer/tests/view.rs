@@ -38,6 +38,45 @@ fn wait_for(harness: &mut Harness<'_, ViewerApp>, what: &str, done: impl Fn(&Vie
     harness.run_steps(3);
 }
 
+/// Types `file` over the file field's text and clicks Open.
+fn open_file(harness: &mut Harness<'_, ViewerApp>, file: &Path) {
+    harness.get_by_role(egui::Role::TextInput).focus();
+    harness.run_steps(1);
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    harness.get_by_role(egui::Role::TextInput).type_text(&file.display().to_string());
+    harness.run_steps(1);
+    harness.get_by_label("Open").click();
+}
+
+/// A short copy of a shipped task (`iterations` instead of the file's, and `steps` if given),
+/// its scene path made absolute, in `dir` under `name`.
+fn short_task(
+    dir: &Path,
+    shipped_task: &str,
+    scene: &str,
+    iterations: usize,
+    steps: Option<usize>,
+    name: &str,
+) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/tasks").join(shipped_task))
+            .unwrap()
+            .replace(&format!("\"../scenes/{scene}\""), &format!("{:?}", shipped(scene)));
+    let mut lines: Vec<String> = text
+        .lines()
+        .filter(|l| steps.is_none() || !l.starts_with("steps ="))
+        .map(|l| if l.starts_with("iterations =") { format!("iterations = {iterations}") } else { l.to_string() })
+        .collect();
+    if let Some(steps) = steps {
+        lines.insert(0, format!("steps = {steps}"));
+    }
+    let text = lines.join("\n");
+    let file = dir.join(format!("{name}.toml"));
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
 /// A rendered window: RGBA8 pixels, rows from the top.
 struct Shot {
     width: u32,
@@ -51,18 +90,18 @@ impl Shot {
     }
 }
 
-/// Renders the window; saves it as `name` under $RHEO_SCREENSHOTS when that is set.
-fn render(harness: &mut Harness<'_, ViewerApp>, name: &str) -> Shot {
+/// Renders the window; saves it as `name` (if given) under $RHEO_SCREENSHOTS when that is set.
+fn render(harness: &mut Harness<'_, ViewerApp>, name: Option<&str>) -> Shot {
     let image = harness.render().expect("rendering the window");
-    if let Some(dir) = std::env::var_os("RHEO_SCREENSHOTS") {
+    if let (Some(dir), Some(name)) = (std::env::var_os("RHEO_SCREENSHOTS"), name) {
         let path = Path::new(&dir).join(name);
         image.save(&path).unwrap_or_else(|e| panic!("saving {}: {e}", path.display()));
     }
     Shot { width: image.width(), pixels: image.into_raw() }
 }
 
-/// True for a pixel of no particle: the background or the domain's grey outline drawn over the
-/// view (particle colours are saturated, even shaded).
+/// True for a pixel of no particle: the background, or the domain's and colliders' grey
+/// outlines drawn over the view (particle colours are saturated, even shaded).
 fn greyish([r, g, b, _]: [u8; 4]) -> bool {
     r.max(g).max(b) - r.min(g).min(b) < 16
 }
@@ -160,7 +199,7 @@ fn a_2d_scene_steps_plays_pauses_and_its_particles_are_drawn_where_they_are() {
     let fall_speed = 9.8 * 1e-4 * paused_at as f32;
     assert!(min == 0.0 && max > fall_speed, "speed legend {min}..{max}, g t = {fall_speed}");
 
-    let image = render(&mut harness, "viewer_2d.png");
+    let image = render(&mut harness, Some("viewer_2d.png"));
     let in_view = check_particle_pixels(&harness, &image, &frame);
     assert_eq!(in_view, frame.points.len(), "the whole jelly is in view");
 }
@@ -171,7 +210,7 @@ fn a_3d_scene_is_drawn_with_an_orbit_camera() {
     wait_for(&mut harness, "the scene to load", |app| app.frame().is_some());
     let frame = harness.state().frame().unwrap();
     assert_eq!(frame.dim, 3);
-    let image = render(&mut harness, "viewer_3d.png");
+    let image = render(&mut harness, Some("viewer_3d.png"));
     check_particle_pixels(&harness, &image, &frame);
 }
 
@@ -187,13 +226,7 @@ fn a_broken_scene_shows_the_engine_error_and_keeps_the_scene_shown() {
     let mut harness = viewer(Some(shipped("jelly_drop_2d.toml")));
     wait_for(&mut harness, "the scene to load", |app| app.frame().is_some());
     let shown = harness.state().frame().unwrap().serial;
-    // Type the broken file's path over the field's and open it.
-    harness.get_by_role(egui::Role::TextInput).focus();
-    harness.run_steps(1);
-    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
-    harness.get_by_role(egui::Role::TextInput).type_text(&broken.display().to_string());
-    harness.run_steps(1);
-    harness.get_by_label("Open").click();
+    open_file(&mut harness, &broken);
     wait_for(&mut harness, "the error", |app| app.status().error.is_some());
     let error = harness.state().status().error.unwrap();
     assert!(error.contains("broken.toml") && error.contains("youngs_modulos"), "{error}");
@@ -211,16 +244,11 @@ fn a_broken_scene_shows_the_engine_error_and_keeps_the_scene_shown() {
 #[test]
 fn a_task_runs_with_live_plots_pauses_resumes_and_saves() {
     let dir = std::env::temp_dir().join(format!("rheo-viewer-task-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
     let name = "throw_3d_short";
-    let file = dir.join(format!("{name}.toml"));
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/tasks/throw_3d.toml"))
-        .unwrap()
-        .replace("\"../scenes/throw_3d.toml\"", &format!("{:?}", shipped("throw_3d.toml")))
-        .replace("iterations = 80", "iterations = 5");
-    std::fs::write(&file, text).unwrap();
+    let file = short_task(&dir, "throw_3d.toml", "throw_3d.toml", 5, None, name);
 
     let mut harness = viewer(Some(file.clone()));
+    harness.state_mut().set_output_dir(dir.clone());
     let progress = |h: &Harness<'_, ViewerApp>| h.state().optimization().expect("a task is open");
     wait_for(&mut harness, "two iterations", |app| app.optimization().is_some_and(|p| p.history.len() >= 2));
     harness.get_by_label("Pause run").click();
@@ -257,7 +285,7 @@ fn a_task_runs_with_live_plots_pauses_resumes_and_saves() {
     // The plots: their curves are the panel's only coloured pixels (the rest of the UI is grey).
     harness.get_by_label("log10 loss");
     harness.get_by_label("log10 gradient norm");
-    let image = render(&mut harness, "viewer_optimization.png");
+    let image = render(&mut harness, None);
     let view = harness.state().view_rect().unwrap();
     let pixels_per_point = image.width as f32 / WIDTH;
     let below_view = (view.bottom() * pixels_per_point) as u32 + 2;
@@ -269,7 +297,7 @@ fn a_task_runs_with_live_plots_pauses_resumes_and_saves() {
     assert!(coloured > 100, "only {coloured} coloured pixels in the optimization panel");
 
     harness.get_by_label("Save results").click();
-    let saved = PathBuf::from("out").join(name);
+    let saved = dir.join(name);
     wait_for(&mut harness, "the save", |app| app.optimization().is_some_and(|p| p.saved.is_some()));
     let csv = std::fs::read_to_string(saved.join("loss.csv")).unwrap();
     let losses: Vec<&str> = csv.lines().skip(1).map(|row| row.split(',').nth(1).unwrap()).collect();
@@ -287,14 +315,7 @@ fn a_task_runs_with_live_plots_pauses_resumes_and_saves() {
 #[test]
 fn an_identification_shows_the_observed_motion_and_the_truth() {
     let dir = std::env::temp_dir().join(format!("rheo-viewer-identify-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("identify_elastic_short.toml");
-    let text =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/tasks/identify_elastic.toml"))
-            .unwrap()
-            .replace("\"../scenes/jelly_identify_2d.toml\"", &format!("{:?}", shipped("jelly_identify_2d.toml")))
-            .replace("iterations = 100", "iterations = 8");
-    std::fs::write(&file, text).unwrap();
+    let file = short_task(&dir, "identify_elastic.toml", "jelly_identify_2d.toml", 8, None, "identify_elastic_short");
 
     let mut harness = viewer(Some(file));
     wait_for(&mut harness, "the run", |app| app.optimization().is_some_and(|p| p.ended()));
@@ -315,7 +336,7 @@ fn an_identification_shows_the_observed_motion_and_the_truth() {
     assert!(frame.points[..frame.particles].iter().all(|p| p.colour != OBSERVED_COLOUR));
     let Legend::Materials(entries) = &frame.legend else { panic!("coloured by material") };
     assert!(entries.iter().any(|(name, colour)| name == "observed motion" && *colour == OBSERVED_COLOUR));
-    render(&mut harness, "viewer_identification.png");
+    render(&mut harness, Some("viewer_identification.png"));
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -353,7 +374,181 @@ fn the_gpu_backend_is_drawn_from_the_simulation_buffers() {
         .map(|(a, b)| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt())
         .fold(f32::INFINITY, f32::min);
     assert!(moved > 0.02, "the jelly moved {moved} only");
-    let image = render(&mut harness, "viewer_gpu.png");
+    let image = render(&mut harness, None);
     let in_view = check_pixels_at(&harness, &image, &frame, &now);
     assert_eq!(in_view, now.len());
+}
+
+/// Export PLY writes the particles shown (read back, they are the frame's); Screenshot writes
+/// the window as PNG (the same pixels the renderer gives).
+#[test]
+fn export_writes_the_particles_and_a_screenshot_of_the_window() {
+    let dir = std::env::temp_dir().join(format!("rheo-viewer-export-{}", std::process::id()));
+    let mut harness = viewer(Some(shipped("jelly_drop_2d.toml")));
+    harness.state_mut().set_output_dir(dir.clone());
+    wait_for(&mut harness, "the scene to load", |app| app.frame().is_some());
+    harness.get_by_label("Step").click();
+    wait_for(&mut harness, "a step", |app| app.frame().is_some_and(|f| f.step == 1));
+    harness.get_by_label("Export PLY").click();
+    wait_for(&mut harness, "the export", |app| app.status().exported.is_some());
+    let file = harness.state().status().exported.unwrap();
+    assert_eq!(file, dir.join("jelly_drop_2d").join("jelly_drop_2d_000001.ply"));
+    let ply = rheo_engine::io::PlyFrame::read(&file).unwrap();
+    let frame = harness.state().frame().unwrap();
+    assert_eq!(ply.step, Some(1));
+    let shown: Vec<[f32; 3]> = frame.points.iter().map(|p| p.position).collect();
+    assert_eq!(ply.position, shown);
+
+    harness.get_by_label("Screenshot").click();
+    wait_for(&mut harness, "the screenshot", |app| app.screenshot_note().is_some());
+    let note = harness.state().screenshot_note().unwrap();
+    let png = dir.join("jelly_drop_2d").join("view_000001.png");
+    assert_eq!(note, png.display().to_string());
+    let written = rheo_engine::io::Image::from_png(&std::fs::read(&png).unwrap(), "view_000001.png").unwrap();
+    let shot = render(&mut harness, None);
+    assert_eq!(written.width, shot.width);
+    // The same pixels (the status line now names the screenshot, so compare the view only).
+    let rect = harness.state().view_rect().unwrap();
+    let (top, bottom) = (rect.top() as u32 + 2, rect.bottom() as u32 - 2);
+    for y in (top..bottom).step_by(7) {
+        for x in (rect.left() as u32 + 2..rect.right() as u32 - 2).step_by(7) {
+            assert_eq!(written.pixel(x, y), shot.at(x, y)[..3], "pixel ({x}, {y})");
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The material sliders take effect on Reset: the rollout is then the scene's with the new
+/// values (bitwise), and differs from the file's.
+#[test]
+fn material_edits_take_effect_on_reset() {
+    let path = shipped("walker_2d.toml");
+    let mut harness = viewer(Some(path.clone()));
+    wait_for(&mut harness, "the scene to load", |app| app.frame().is_some());
+    wait_for(&mut harness, "the sliders", |app| !app.status().materials.is_empty());
+    harness.run_steps(2);
+    let file_young = {
+        let edits = harness.state_mut().material_edits_mut();
+        let young = edits[0].youngs_modulus.unwrap();
+        edits[0].youngs_modulus = Some(young * 0.5);
+        young
+    };
+    let before = harness.state().frame().unwrap().serial;
+    harness.get_by_label("Reset").click();
+    wait_for(&mut harness, "the reset", |app| app.frame().is_some_and(|f| f.serial > before && f.step == 0));
+    harness.get_by_label("Play").click();
+    wait_for(&mut harness, "100 steps", |app| app.status().step >= 100 || app.status().error.is_some());
+    assert_eq!(harness.state().status().error, None);
+    harness.get_by_label("Pause").click();
+    wait_for(&mut harness, "the pause", |app| !app.status().playing);
+    let frame = harness.state().frame().unwrap();
+
+    let rollout = |young: f64| -> Vec<[f32; 3]> {
+        let mut scene = rheo_engine::Scene::from_file(&path).unwrap();
+        scene.materials[0].youngs_modulus = Some(young);
+        let mut sim = scene.build::<f32, 2>().unwrap();
+        for t in 0..frame.step {
+            let signal: Vec<f32> = scene.actuation(t).into_iter().map(|a| a as f32).collect();
+            sim.step(&signal).unwrap();
+        }
+        sim.state.x.iter().map(|x| [x[0], x[1], 0.0]).collect()
+    };
+    let shown: Vec<[f32; 3]> = frame.points.iter().map(|p| p.position).collect();
+    assert_eq!(shown, rollout(file_young * 0.5), "the edited stiffness");
+    assert_ne!(shown, rollout(file_young), "the file's stiffness gives another motion");
+}
+
+/// With the GPU backend chosen, a task's rollouts and backward passes run on the window's
+/// device: the history is `Task::run_on_gpu`'s, bitwise (the fixed-point scatter is
+/// deterministic).
+#[test]
+fn a_task_runs_on_the_gpu_backend() {
+    let dir = std::env::temp_dir().join(format!("rheo-viewer-gpu-task-{}", std::process::id()));
+    // 60 of the 300 steps: lavapipe runs the kernels on the CPU.
+    let file = short_task(&dir, "throw_3d.toml", "throw_3d.toml", 2, Some(60), "throw_3d_gpu");
+    let mut harness = viewer(None);
+    harness.get_by_label("backend").click();
+    harness.run_steps(2);
+    harness.get_by_label("GPU").click();
+    wait_for(&mut harness, "the GPU backend", |app| app.status().backend == Backend::Gpu);
+    open_file(&mut harness, &file);
+    wait_for(&mut harness, "the run", |app| app.optimization().is_some_and(|p| p.ended()));
+    let done = harness.state().optimization().unwrap();
+    assert_eq!(done.error, None);
+    let gpu = rheo_engine::gpu::GpuContext::new(&rheo_engine::gpu::GpuOptions::from_env().unwrap()).unwrap();
+    let reference =
+        rheo_engine::diff::task::Task::from_file(&file).unwrap().run_on_gpu(&gpu, None, &mut |_| {}).unwrap();
+    let losses = |h: &[f64]| h.iter().map(|l| l.to_bits()).collect::<Vec<_>>();
+    assert_eq!(
+        losses(&done.history.iter().map(|p| p.loss).collect::<Vec<_>>()),
+        losses(&reference.history.iter().map(|r| r.loss).collect::<Vec<_>>())
+    );
+    assert_eq!(done.final_loss.map(f64::to_bits), Some(reference.final_loss.to_bits()));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Colliders are outlined where they are at the frame's step (push_2d's sticky box).
+#[test]
+fn colliders_are_drawn_where_they_are() {
+    let mut harness = viewer(Some(shipped("push_2d.toml")));
+    wait_for(&mut harness, "the scene to load", |app| app.frame().is_some());
+    let frame = harness.state().frame().unwrap();
+    // A box: four edges, around the centre and half extents the scene file gives.
+    assert_eq!(frame.colliders.len(), 4);
+    let (lo, hi) = frame.colliders.iter().flatten().fold(([f32::MAX; 2], [f32::MIN; 2]), |(lo, hi), p| {
+        ([lo[0].min(p[0]), lo[1].min(p[1])], [hi[0].max(p[0]), hi[1].max(p[1])])
+    });
+    let close = |a: f32, b: f32| (a - b).abs() < 1e-6;
+    assert!(close(lo[0], 0.27) && close(hi[0], 0.33) && close(lo[1], 0.05) && close(hi[1], 0.17), "{lo:?} {hi:?}");
+    let image = render(&mut harness, None);
+    let rect = harness.state().view_rect().unwrap();
+    let camera = harness.state().camera().unwrap();
+    let pixels_per_point = image.width as f32 / WIDTH;
+    let colour = rheo_viewer::app::COLLIDER_COLOUR.to_array();
+    let (mut on, mut total) = (0, 0);
+    for edge in &frame.colliders {
+        for i in 1..10 {
+            let t = i as f32 / 10.0;
+            let p = Vec3::from(edge[0]).lerp(Vec3::from(edge[1]), t);
+            let s = camera.to_screen(rect, p).unwrap();
+            let (x, y) = ((s.x * pixels_per_point) as u32, (s.y * pixels_per_point) as u32);
+            total += 1;
+            // A one-pixel line: within a pixel of where the edge projects.
+            let near = (x - 1..=x + 1).flat_map(|x| (y - 1..=y + 1).map(move |y| (x, y)));
+            if near
+                .map(|(x, y)| image.at(x, y))
+                .any(|pixel| (0..3).all(|c| (i32::from(pixel[c]) - i32::from(colour[c])).abs() <= 40))
+            {
+                on += 1;
+            }
+        }
+    }
+    assert!(on * 10 >= total * 9, "only {on} of {total} points along the box's edges show its outline");
+}
+
+/// A task with actuators shows the current iterate's actuation curves: one per actuator over
+/// the rollout, the ones `Task::rollout` gives for the parameters reached.
+#[test]
+fn a_controller_task_shows_its_actuation_curves() {
+    let dir = std::env::temp_dir().join(format!("rheo-viewer-walker-{}", std::process::id()));
+    let file = short_task(&dir, "walker_2d.toml", "walker_2d.toml", 3, Some(128), "walker_2d_short");
+    let mut harness = viewer(Some(file.clone()));
+    wait_for(&mut harness, "the run", |app| app.optimization().is_some_and(|p| p.ended()));
+    let progress = harness.state().optimization().unwrap();
+    assert_eq!(progress.error, None);
+    let task = rheo_engine::diff::task::Task::from_file(&file).unwrap();
+    let reached: Vec<rheo_engine::diff::optim::Parameter> = progress
+        .parameters
+        .iter()
+        .map(|p| rheo_engine::diff::optim::Parameter::new(&p.name, p.values.clone()))
+        .collect();
+    let rollout = task.rollout::<f32, 2>(Some(&reached)).unwrap();
+    assert_eq!(progress.actuation.len(), 4, "the walker's four actuators");
+    for (a, curve) in progress.actuation.iter().enumerate() {
+        let expected: Vec<f64> = rollout.actuation.iter().map(|row| f64::from(row[a])).collect();
+        assert_eq!(curve, &expected, "actuator {a}");
+    }
+    harness.get_by_label("actuation");
+    render(&mut harness, Some("viewer_walker.png"));
+    std::fs::remove_dir_all(&dir).ok();
 }
