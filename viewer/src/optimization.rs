@@ -43,6 +43,8 @@ pub struct Progress {
     /// (empty for a task without actuators).
     pub actuation: Vec<Vec<f64>>,
     pub paused: bool,
+    /// The run is held between iterations by the pause (no iteration runs until resumed).
+    pub held: bool,
     pub stopping: bool,
     /// The loss of the final parameters, once the run has ended.
     pub final_loss: Option<f64>,
@@ -146,8 +148,11 @@ impl Optimization {
                     let (control, changed) = &*worker_control;
                     let mut state = control.lock().unwrap_or_else(|e| e.into_inner());
                     while *state == Control::Pause {
+                        guard(&worker_shared).progress.held = true;
+                        repaint();
                         state = changed.wait(state).unwrap_or_else(|e| e.into_inner());
                     }
+                    guard(&worker_shared).progress.held = false;
                     if *state == Control::Stop { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
                 };
                 let outcome = task.run_controlled(gpu.as_ref(), None, &mut observe);

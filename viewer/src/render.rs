@@ -167,90 +167,75 @@ impl ParticleRenderer {
             label: Some("particle view blit"),
             source: wgpu::ShaderSource::Wgsl(include_str!("blit.wgsl").into()),
         });
-        let points = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some("particles"),
-            layout: None,
-            vertex: wgpu::VertexState {
-                module: &points_module,
-                entry_point: Some("points_vs"),
-                compilation_options: Default::default(),
-                buffers: &[Some(wgpu::VertexBufferLayout {
-                    array_stride: std::mem::size_of::<Point>() as u64,
-                    step_mode: wgpu::VertexStepMode::Instance,
-                    attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32, 2 => Unorm8x4],
-                })],
-            },
-            primitive: wgpu::PrimitiveState::default(),
-            depth_stencil: Some(wgpu::DepthStencilState {
-                format: DEPTH_FORMAT,
-                depth_write_enabled: Some(true),
-                depth_compare: Some(wgpu::CompareFunction::Less),
-                stencil: Default::default(),
-                bias: Default::default(),
+        let pipeline = |label: &str,
+                        module: &wgpu::ShaderModule,
+                        entry: [&str; 2],
+                        buffer: Option<wgpu::VertexBufferLayout>,
+                        topology: wgpu::PrimitiveTopology,
+                        depth: Option<(bool, wgpu::CompareFunction)>| {
+            let buffers: Vec<_> = buffer.into_iter().map(Some).collect();
+            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+                label: Some(label),
+                layout: None,
+                vertex: wgpu::VertexState {
+                    module,
+                    entry_point: Some(entry[0]),
+                    compilation_options: Default::default(),
+                    buffers: &buffers,
+                },
+                primitive: wgpu::PrimitiveState { topology, ..Default::default() },
+                depth_stencil: depth.map(|(write, compare)| wgpu::DepthStencilState {
+                    format: DEPTH_FORMAT,
+                    depth_write_enabled: Some(write),
+                    depth_compare: Some(compare),
+                    stencil: Default::default(),
+                    bias: Default::default(),
+                }),
+                multisample: Default::default(),
+                fragment: Some(wgpu::FragmentState {
+                    module,
+                    entry_point: Some(entry[1]),
+                    compilation_options: Default::default(),
+                    targets: &[Some(format.into())],
+                }),
+                multiview_mask: None,
+                cache: None,
+            })
+        };
+        let points = pipeline(
+            "particles",
+            &points_module,
+            ["points_vs", "points_fs"],
+            Some(wgpu::VertexBufferLayout {
+                array_stride: std::mem::size_of::<Point>() as u64,
+                step_mode: wgpu::VertexStepMode::Instance,
+                attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32, 2 => Unorm8x4],
             }),
-            multisample: Default::default(),
-            fragment: Some(wgpu::FragmentState {
-                module: &points_module,
-                entry_point: Some("points_fs"),
-                compilation_options: Default::default(),
-                targets: &[Some(format.into())],
+            wgpu::PrimitiveTopology::TriangleList,
+            Some((true, wgpu::CompareFunction::Less)),
+        );
+        // Outlines: tested against the particles' depth, not written.
+        let lines = pipeline(
+            "outlines",
+            &points_module,
+            ["lines_vs", "lines_fs"],
+            Some(wgpu::VertexBufferLayout {
+                array_stride: std::mem::size_of::<LineVertex>() as u64,
+                step_mode: wgpu::VertexStepMode::Vertex,
+                attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Unorm8x4],
             }),
-            multiview_mask: None,
-            cache: None,
-        });
-        let lines = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some("outlines"),
-            layout: None,
-            vertex: wgpu::VertexState {
-                module: &points_module,
-                entry_point: Some("lines_vs"),
-                compilation_options: Default::default(),
-                buffers: &[Some(wgpu::VertexBufferLayout {
-                    array_stride: std::mem::size_of::<LineVertex>() as u64,
-                    step_mode: wgpu::VertexStepMode::Vertex,
-                    attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Unorm8x4],
-                })],
-            },
-            primitive: wgpu::PrimitiveState { topology: wgpu::PrimitiveTopology::LineList, ..Default::default() },
-            depth_stencil: Some(wgpu::DepthStencilState {
-                format: DEPTH_FORMAT,
-                depth_write_enabled: Some(false),
-                depth_compare: Some(wgpu::CompareFunction::LessEqual),
-                stencil: Default::default(),
-                bias: Default::default(),
-            }),
-            multisample: Default::default(),
-            fragment: Some(wgpu::FragmentState {
-                module: &points_module,
-                entry_point: Some("lines_fs"),
-                compilation_options: Default::default(),
-                targets: &[Some(format.into())],
-            }),
-            multiview_mask: None,
-            cache: None,
-        });
+            wgpu::PrimitiveTopology::LineList,
+            Some((false, wgpu::CompareFunction::LessEqual)),
+        );
         // egui's own pass: one sample, no depth (eframe is started so, and so are the tests).
-        let blit = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some("particle view blit"),
-            layout: None,
-            vertex: wgpu::VertexState {
-                module: &blit_module,
-                entry_point: Some("blit_vs"),
-                compilation_options: Default::default(),
-                buffers: &[],
-            },
-            primitive: wgpu::PrimitiveState::default(),
-            depth_stencil: None,
-            multisample: Default::default(),
-            fragment: Some(wgpu::FragmentState {
-                module: &blit_module,
-                entry_point: Some("blit_fs"),
-                compilation_options: Default::default(),
-                targets: &[Some(format.into())],
-            }),
-            multiview_mask: None,
-            cache: None,
-        });
+        let blit = pipeline(
+            "particle view blit",
+            &blit_module,
+            ["blit_vs", "blit_fs"],
+            None,
+            wgpu::PrimitiveTopology::TriangleList,
+            None,
+        );
         let view = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("particle view"),
             size: std::mem::size_of::<ViewUniform>() as u64,

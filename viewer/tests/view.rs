@@ -252,9 +252,8 @@ fn a_task_runs_with_live_plots_pauses_resumes_and_saves() {
     let progress = |h: &Harness<'_, ViewerApp>| h.state().optimization().expect("a task is open");
     wait_for(&mut harness, "two iterations", |app| app.optimization().is_some_and(|p| p.history.len() >= 2));
     harness.get_by_label("Pause run").click();
-    wait_for(&mut harness, "the pause", |app| app.optimization().is_some_and(|p| p.paused));
-    // The iteration under way when Pause came may still finish; none after it.
-    std::thread::sleep(Duration::from_millis(500));
+    // The iteration under way when Pause came finishes; then the run is held, and none follows.
+    wait_for(&mut harness, "the pause", |app| app.optimization().is_some_and(|p| p.held));
     let paused_at = progress(&harness).history.len();
     std::thread::sleep(Duration::from_millis(500));
     harness.run_steps(2);
