@@ -4,12 +4,13 @@
 //! (pan and zoom) or 3D (orbit); or runs an optimization task, plotting its loss and gradient
 //! norm and replaying each iterate.
 //!
-//! The seams later solvers plug into: "a scene to show" is what [`playback::Playback`] runs
-//! on its worker thread and publishes as a [`playback::Frame`] after each batch of steps (the
-//! window only draws the latest one, so it stays responsive whatever the scene's size); "an
-//! optimization task to run" is [`optimization::Optimization`], which runs the engine's
-//! `Task` on its own thread and hands each iterate's rollout to the playback as a
-//! [`playback::Replay`].
+//! The seams later solvers plug into: "a scene to show" is [`playback::Show`], which
+//! [`playback::Playback`] steps on its worker thread and publishes as a [`playback::Frame`]
+//! after each batch of steps (the window only draws the latest one, so it stays responsive
+//! whatever the scene's size); "an optimization task to run" is
+//! [`optimization::Optimizable`], which [`optimization::Optimization`] runs on its own thread,
+//! handing each iterate's rollout to the playback as a `Show`. MPM scenes and the engine's
+//! `Task` implement them.
 
 pub mod app;
 pub mod optimization;

@@ -1,10 +1,10 @@
-//! An optimization task run on a worker thread while the window shows it: after each
+//! An optimization run on a worker thread while the window shows it: after each
 //! iteration the worker records the loss, gradient norm and parameters, hands the iterate's
 //! rollout to the view to replay, and then waits while paused or ends the run when stopped.
 
-use crate::playback::Replay;
+use crate::playback::{Replay, Show};
 use rheo_engine::diff::optim::Parameter;
-use rheo_engine::diff::task::{LossDesc, Task, TaskOutcome};
+use rheo_engine::diff::task::{IterationReport, LossDesc, Task, TaskOutcome};
 use rheo_engine::gpu::GpuContext;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -73,6 +73,63 @@ struct Shared {
     outcome: Option<Arc<TaskOutcome>>,
 }
 
+/// An optimization the viewer runs: the seam a solver's tasks plug into (the engine's MPM
+/// [`Task`] is one). Called on the optimization's own thread.
+pub trait Optimizable: Send + Sync + 'static {
+    fn name(&self) -> &str;
+    /// The iterations a run does unless stopped.
+    fn iterations(&self) -> usize;
+    /// The true values of parameters, where the task knows them: (parameter name, value).
+    fn truths(&self) -> Vec<(String, f64)>;
+    /// What to show for the rollout `parameters` give (None: the starting ones; `path`: the
+    /// task's file), and its actuation per actuator over the rollout (empty without
+    /// actuators).
+    fn replay(
+        &self,
+        path: &Path,
+        parameters: Option<&[Parameter]>,
+    ) -> rheo_engine::Result<(Box<dyn Show>, Vec<Vec<f64>>)>;
+    /// Runs the optimization (on `gpu`'s device if given), calling `observe` after each
+    /// iteration: it may block (pause) or end the run (`Break`).
+    fn run(
+        &self,
+        gpu: Option<&GpuContext>,
+        observe: &mut (dyn FnMut(&IterationReport) -> ControlFlow<()> + Send),
+    ) -> rheo_engine::Result<TaskOutcome>;
+}
+
+impl Optimizable for Task {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn iterations(&self) -> usize {
+        self.iterations
+    }
+
+    fn truths(&self) -> Vec<(String, f64)> {
+        truths(self)
+    }
+
+    fn replay(
+        &self,
+        path: &Path,
+        parameters: Option<&[Parameter]>,
+    ) -> rheo_engine::Result<(Box<dyn Show>, Vec<Vec<f64>>)> {
+        let replay = Replay::of(self, path, parameters)?;
+        let actuation = per_actuator(replay.actuation());
+        Ok((replay.into_show(), actuation))
+    }
+
+    fn run(
+        &self,
+        gpu: Option<&GpuContext>,
+        observe: &mut (dyn FnMut(&IterationReport) -> ControlFlow<()> + Send),
+    ) -> rheo_engine::Result<TaskOutcome> {
+        self.run_controlled(gpu, None, observe)
+    }
+}
+
 /// A running (or ended) optimization. Dropping it stops the run and waits for the worker.
 pub struct Optimization {
     shared: Arc<Mutex<Shared>>,
@@ -85,13 +142,13 @@ impl Optimization {
     /// `gpu`'s device if given (else the CPU). `replay` receives each iterate's rollout (the
     /// starting parameters' first); `repaint` is called when there is news.
     pub fn start(
-        task: Task,
+        task: impl Optimizable,
         path: &Path,
         gpu: Option<GpuContext>,
-        replay: impl Fn(Replay) + Send + Sync + 'static,
+        replay: impl Fn(Box<dyn Show>) + Send + Sync + 'static,
         repaint: impl Fn() + Send + Sync + 'static,
     ) -> Self {
-        let truths = truths(&task);
+        let truths = task.truths();
         let parameter_views = move |parameters: &[Parameter]| -> Vec<ParameterView> {
             parameters
                 .iter()
@@ -103,9 +160,9 @@ impl Optimization {
                 .collect()
         };
         let progress = Progress {
-            task: task.name.clone(),
+            task: task.name().to_string(),
             path: path.to_path_buf(),
-            iterations: task.iterations,
+            iterations: task.iterations(),
             ..Default::default()
         };
         let shared = Arc::new(Mutex::new(Shared { progress, outcome: None }));
@@ -114,9 +171,9 @@ impl Optimization {
         let thread = std::thread::Builder::new()
             .name("rheo-viewer optimization".into())
             .spawn(move || {
-                match Replay::of(&task, &path, None) {
-                    Ok(first) => {
-                        guard(&worker_shared).progress.actuation = per_actuator(first.actuation());
+                match task.replay(&path, None) {
+                    Ok((first, actuation)) => {
+                        guard(&worker_shared).progress.actuation = actuation;
                         replay(first)
                     }
                     Err(e) => {
@@ -125,7 +182,7 @@ impl Optimization {
                         return;
                     }
                 }
-                let mut observe = |report: &rheo_engine::diff::task::IterationReport| {
+                let mut observe = |report: &IterationReport| {
                     {
                         let mut shared = guard(&worker_shared);
                         shared.progress.history.push(Point {
@@ -136,10 +193,10 @@ impl Optimization {
                         });
                         shared.progress.parameters = parameter_views(&report.parameters);
                     }
-                    match Replay::of(&task, &path, Some(&report.parameters)) {
-                        Ok(r) => {
-                            guard(&worker_shared).progress.actuation = per_actuator(r.actuation());
-                            replay(r)
+                    match task.replay(&path, Some(&report.parameters)) {
+                        Ok((shown, actuation)) => {
+                            guard(&worker_shared).progress.actuation = actuation;
+                            replay(shown)
                         }
                         Err(e) => guard(&worker_shared).progress.error = Some(e.to_string()),
                     }
@@ -155,7 +212,7 @@ impl Optimization {
                     guard(&worker_shared).progress.held = false;
                     if *state == Control::Stop { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
                 };
-                let outcome = task.run_controlled(gpu.as_ref(), None, &mut observe);
+                let outcome = task.run(gpu.as_ref(), &mut observe);
                 let mut shared = guard(&worker_shared);
                 match outcome {
                     Ok(outcome) => {

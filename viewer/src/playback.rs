@@ -167,7 +167,8 @@ pub enum Backend {
 
 enum Command {
     Load(PathBuf),
-    Replay(Box<Replay>),
+    /// Shows this (playing): an optimization's iterate.
+    Show(Box<dyn Show>),
     Play(bool),
     Step(usize),
     /// Back to the first step; a scene is rebuilt from its file with these material edits.
@@ -306,9 +307,9 @@ impl Drop for Playback {
 pub struct Replayer(Mutex<Option<Sender<Command>>>);
 
 impl Replayer {
-    pub fn replay(&self, replay: Replay) {
+    pub fn replay(&self, shown: Box<dyn Show>) {
         if let Some(commands) = &*self.0.lock().unwrap_or_else(|e| e.into_inner()) {
-            let _ = commands.send(Command::Replay(Box::new(replay)));
+            let _ = commands.send(Command::Show(shown));
         }
     }
 }
@@ -429,6 +430,11 @@ pub struct Replay {
 }
 
 impl Replay {
+    /// The replay as the worker shows it.
+    pub fn into_show(self) -> Box<dyn Show> {
+        Box::new(Loaded::replay(self))
+    }
+
     /// Each step's actuation signals (one per actuator; empty without actuators).
     pub fn actuation(&self) -> &[Vec<f32>] {
         &self.actuation
@@ -463,6 +469,33 @@ impl Replay {
     }
 }
 
+/// Something the view shows and the worker steps: the seam a solver plugs into (MPM scenes
+/// and task replays are [`Loaded`]; mass-spring or SPH scenes would be other implementations).
+/// The worker calls it on its own thread; the window only sees the [`Frame`]s it makes.
+pub trait Show: Send {
+    /// The scene's (or task's) name, and the file it came from.
+    fn name(&self) -> &str;
+    fn path(&self) -> &Path;
+    /// Steps between two frames to start with.
+    fn frame_every(&self) -> usize;
+    /// The materials the sliders edit.
+    fn materials(&self) -> Vec<MaterialEdit>;
+    /// The step the state is at.
+    fn step_index(&self) -> usize;
+    /// `steps` steps; stops at the first failing one.
+    fn advance(&mut self, steps: usize) -> rheo_engine::Result<()>;
+    /// Back to the first step (a scene rebuilt from its file with `materials`; a replay
+    /// restarts).
+    fn reset(&mut self, materials: &[MaterialEdit]) -> rheo_engine::Result<()>;
+    /// Moves the state onto `gpu`'s device (None: back to the CPU).
+    fn set_device(&mut self, gpu: Option<&GpuContext>) -> rheo_engine::Result<()>;
+    /// The frame to draw, coloured by `colour`.
+    fn frame(&mut self, colour: ColourBy, serial: u64) -> rheo_engine::Result<Frame>;
+    /// Writes the particles as PLY into `dir`; returns the file.
+    fn export_ply(&mut self, dir: &Path) -> rheo_engine::Result<PathBuf>;
+}
+
+/// An MPM scene (or a task's replayed rollout) at the scene's dimension.
 struct Loaded {
     name: String,
     /// The scene or task file.
@@ -493,18 +526,40 @@ impl Loaded {
             rollout: Some((replay.actuation, replay.steps)),
         }
     }
+}
+
+impl Show for Loaded {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn frame_every(&self) -> usize {
+        self.scene.frame_every().max(1)
+    }
+
+    fn materials(&self) -> Vec<MaterialEdit> {
+        MaterialEdit::of(&self.scene)
+    }
+
+    fn reset(&mut self, materials: &[MaterialEdit]) -> rheo_engine::Result<()> {
+        if self.rollout.is_some() {
+            return match &mut self.sim {
+                Sim::Two(r) => r.restart(),
+                Sim::Three(r) => r.restart(),
+            };
+        }
+        *self = Loaded::build(&self.path, materials)?;
+        Ok(())
+    }
 
     fn step_index(&self) -> usize {
         match &self.sim {
             Sim::Two(r) => r.step_index(),
             Sim::Three(r) => r.step_index(),
-        }
-    }
-
-    fn restart(&mut self) -> rheo_engine::Result<()> {
-        match &mut self.sim {
-            Sim::Two(r) => r.restart(),
-            Sim::Three(r) => r.restart(),
         }
     }
 
@@ -590,7 +645,7 @@ struct Worker {
     /// The device the GPU backend runs on (the window's own).
     gpu: Option<GpuContext>,
     backend: Backend,
-    loaded: Option<Loaded>,
+    loaded: Option<Box<dyn Show>>,
     playing: bool,
     steps_per_frame: usize,
     colour: ColourBy,
@@ -628,11 +683,11 @@ impl Worker {
         match command {
             Command::Load(path) => match Loaded::build(&path, &[]) {
                 Ok(loaded) => {
-                    let materials = MaterialEdit::of(&loaded.scene);
+                    let materials = loaded.materials();
                     self.update(|s| s.materials = materials);
-                    self.steps_per_frame = loaded.scene.frame_every().max(1);
+                    self.steps_per_frame = loaded.frame_every();
                     self.playing = false;
-                    self.show(loaded);
+                    self.show(Box::new(loaded));
                 }
                 Err(e) => self.update(|s| s.error = Some(format!("{}: {e}", path.display()))),
             },
@@ -643,14 +698,14 @@ impl Worker {
                     None => self.update(|_| {}),
                 }
             }
-            Command::Replay(replay) => {
+            Command::Show(shown) => {
                 // A new task's first iterate starts at its scene's frame rate; later ones keep
                 // what the controls set.
-                if self.loaded.as_ref().is_none_or(|l| l.path != replay.path) {
-                    self.steps_per_frame = replay.scene.frame_every().max(1);
+                if self.loaded.as_ref().is_none_or(|l| l.path() != shown.path()) {
+                    self.steps_per_frame = shown.frame_every();
                 }
                 self.playing = true;
-                self.show(Loaded::replay(*replay));
+                self.show(shown);
             }
             Command::Play(playing) => {
                 self.playing = playing && self.loaded.is_some();
@@ -662,14 +717,12 @@ impl Worker {
             }
             Command::Reset(edits) => {
                 self.playing = false;
-                if let Some(loaded) = self.loaded.as_mut().filter(|l| l.rollout.is_some()) {
-                    let restarted = loaded.restart();
-                    self.report(restarted);
-                    self.publish();
-                } else if let Some(path) = self.loaded.as_ref().map(|l| l.path.clone()) {
-                    match Loaded::build(&path, &edits) {
-                        Ok(loaded) => self.show(loaded),
-                        Err(e) => self.update(|s| s.error = Some(format!("{}: {e}", path.display()))),
+                if let Some(mut loaded) = self.loaded.take() {
+                    // On failure (a file edited into an error) what was shown stays.
+                    let failure = loaded.reset(&edits).err().map(|e| format!("{}: {e}", loaded.path().display()));
+                    self.show(loaded);
+                    if let Some(message) = failure {
+                        self.update(|s| s.error = Some(message));
                     }
                 }
             }
@@ -694,14 +747,14 @@ impl Worker {
 
     /// Shows `loaded` on the backend chosen (a GPU backend that cannot run it falls back to
     /// the CPU, saying why).
-    fn show(&mut self, mut loaded: Loaded) {
+    fn show(&mut self, mut loaded: Box<dyn Show>) {
         let gpu = if self.backend == Backend::Gpu { self.gpu.as_ref() } else { None };
         let mut error = None;
         if self.backend == Backend::Gpu && gpu.is_none() {
             error = Some("no GPU device: the window's renderer is not wgpu".to_string());
         }
         if let Err(e) = loaded.set_device(gpu) {
-            error = Some(format!("the GPU backend cannot run `{}`, so the CPU does: {e}", loaded.name));
+            error = Some(format!("the GPU backend cannot run `{}`, so the CPU does: {e}", loaded.name()));
         }
         if error.is_some() {
             self.backend = Backend::Cpu;
@@ -753,7 +806,7 @@ impl Worker {
             Ok(frame) => Arc::new(frame),
             Err(e) => return self.report(Err(e)),
         };
-        let scene = (loaded.name.clone(), loaded.path.clone());
+        let scene = (loaded.name().to_string(), loaded.path().to_path_buf());
         let step = loaded.step_index();
         self.update(|s| {
             s.scene = Some(scene);
