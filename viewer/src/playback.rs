@@ -470,7 +470,7 @@ impl Replay {
 }
 
 /// Something the view shows and the worker steps: the seam a solver plugs into (MPM scenes
-/// and task replays are [`Loaded`]; mass-spring or SPH scenes would be other implementations).
+/// and task replays are one implementation; mass-spring or SPH scenes would be other implementations).
 /// The worker calls it on its own thread; the window only sees the [`Frame`]s it makes.
 pub trait Show: Send {
     /// The scene's (or task's) name, and the file it came from.
