@@ -459,3 +459,21 @@ fn a_reader_that_goes_away_ends_the_output_quietly() {
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
     assert!(out.stderr.is_empty(), "stderr: {}", stderr(&out));
 }
+
+/// `rheo view` on a machine without a display says so in one line (exit code 1), no panic.
+#[test]
+fn view_without_a_display_is_a_clear_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_rheo"))
+        .args(["view", "assets/scenes/mpm88.toml"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("WAYLAND_SOCKET")
+        .output()
+        .expect("the rheo binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.starts_with("error: ") && stderr.contains("viewer window could not open"), "{stderr}");
+    assert!(stderr.contains("DISPLAY"), "the message names what is missing: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
