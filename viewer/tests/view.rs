@@ -9,6 +9,7 @@ use egui_kittest::kittest::Queryable;
 use glam::{Vec3, Vec4};
 use rheo_viewer::ViewerApp;
 use rheo_viewer::playback::{Backend, Frame, Legend, OBSERVED_COLOUR};
+use rheo_viewer::render::Camera;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -550,4 +551,46 @@ fn a_controller_task_shows_its_actuation_curves() {
     harness.get_by_label("actuation");
     render(&mut harness, Some("viewer_walker.png"));
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Dragging orbits the 3D camera (0.01 rad per point across, elevation by the drag down) and
+/// pans the 2D one by the world length dragged over; the particles follow on screen.
+#[test]
+fn dragging_orbits_in_3d_and_pans_in_2d() {
+    let drag = |harness: &mut Harness<'_, ViewerApp>, by: egui::Vec2| {
+        let start = harness.state().view_rect().unwrap().center();
+        harness.hover_at(start);
+        harness.drag_at(start);
+        harness.run_steps(1);
+        // In small moves, as a pointer goes (egui starts a drag after a few points).
+        for i in 1..=10 {
+            harness.hover_at(start + by * (i as f32 / 10.0));
+            harness.run_steps(1);
+        }
+        harness.drop_at(start + by);
+        harness.run_steps(2);
+    };
+    let mut harness = viewer(Some(shipped("snowball_3d.toml")));
+    wait_for(&mut harness, "the scene to load", |app| app.frame().is_some());
+    let Some(Camera::Orbit { yaw, pitch, .. }) = harness.state().camera() else { panic!("3D orbits") };
+    drag(&mut harness, egui::vec2(100.0, -40.0));
+    let Some(Camera::Orbit { yaw: dragged_yaw, pitch: dragged_pitch, .. }) = harness.state().camera() else { panic!() };
+    assert!((yaw - dragged_yaw - 1.0).abs() < 0.05, "yaw {yaw} -> {dragged_yaw}");
+    assert!((pitch - dragged_pitch - 0.4).abs() < 0.05, "pitch {pitch} -> {dragged_pitch}");
+    let frame = harness.state().frame().unwrap();
+    let image = render(&mut harness, None);
+    check_particle_pixels(&harness, &image, &frame);
+
+    let mut harness = viewer(Some(shipped("jelly_drop_2d.toml")));
+    wait_for(&mut harness, "the scene to load", |app| app.frame().is_some());
+    let Some(Camera::Flat { centre, span }) = harness.state().camera() else { panic!("2D pans") };
+    let rect = harness.state().view_rect().unwrap();
+    drag(&mut harness, egui::vec2(-80.0, 50.0));
+    let Some(Camera::Flat { centre: moved, .. }) = harness.state().camera() else { panic!() };
+    let per_point = span / rect.width().min(rect.height());
+    assert!((moved[0] - centre[0] - 80.0 * per_point).abs() < 0.05 * 80.0 * per_point, "{centre:?} -> {moved:?}");
+    assert!((moved[1] - centre[1] - 50.0 * per_point).abs() < 0.05 * 50.0 * per_point, "{centre:?} -> {moved:?}");
+    let frame = harness.state().frame().unwrap();
+    let image = render(&mut harness, None);
+    check_particle_pixels(&harness, &image, &frame);
 }
