@@ -2,7 +2,7 @@
 //! the right, and the engine's last error (if any) along the bottom.
 
 use crate::optimization::{Optimization, Progress};
-use crate::playback::{Backend, ColourBy, Frame, Legend, MaterialEdit, Playback, Status, ramp};
+use crate::playback::{Backend, ColourBy, Frame, Legend, MaterialEdit, Playback, Status, box_edges, ramp};
 use crate::render::{Camera, LineVertex, ParticlePaint, ParticleRenderer};
 use eframe::egui;
 use eframe::egui_wgpu;
@@ -320,20 +320,13 @@ fn outlines(frame: &Frame, colour: egui::Color32) -> Vec<LineVertex> {
     let mut segment = |a: Vec3, b: Vec3, colour: egui::Color32| {
         lines.extend([a, b].map(|p| LineVertex { position: p.into(), colour: colour.to_array() }));
     };
-    let corners = if frame.dim == 2 { 4 } else { 8 };
     for (shift, _) in domain_copies(frame) {
         for (inset, colour) in [(0.0, colour), (frame.wall, colour.gamma_multiply(0.5))] {
-            let lo = Vec3::new(inset + shift, inset, if frame.dim == 2 { 0.0 } else { inset });
-            let hi =
-                Vec3::from(frame.domain) + Vec3::new(shift - inset, -inset, if frame.dim == 2 { 0.0 } else { -inset });
-            let corner = |i: usize| Vec3::select(glam::BVec3::new(i & 1 == 0, i & 2 == 0, i & 4 == 0), lo, hi);
-            // Box edges join corners that differ in one bit; in 2D only the first four corners.
-            for a in 0..corners {
-                for bit in [1, 2, 4] {
-                    if a & bit == 0 && (a | bit) < corners {
-                        segment(corner(a), corner(a | bit), colour);
-                    }
-                }
+            let depth_inset = if frame.dim == 2 { 0.0 } else { inset };
+            let lo = [inset + shift, inset, depth_inset];
+            let hi = [frame.domain[0] + shift - inset, frame.domain[1] - inset, frame.domain[2] - depth_inset];
+            for [a, b] in box_edges(lo, hi, frame.dim) {
+                segment(Vec3::from(a), Vec3::from(b), colour);
             }
         }
     }
@@ -531,7 +524,8 @@ impl eframe::App for ViewerApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let status = self.playback.status();
         egui::Panel::top("controls").show(ui, |ui| self.controls(ui, &status));
-        let run_error = self.optimization().and_then(|p| p.error);
+        let progress = self.optimization();
+        let run_error = progress.as_ref().and_then(|p| p.error.clone());
         for (id, error) in [("error", &status.error), ("task error", &self.task_error), ("run error", &run_error)] {
             if let Some(error) = error {
                 egui::Panel::bottom(id).show(ui, |ui| {
@@ -539,7 +533,7 @@ impl eframe::App for ViewerApp {
                 });
             }
         }
-        if let Some(progress) = self.optimization() {
+        if let Some(progress) = progress {
             egui::Panel::bottom("optimization").resizable(true).default_size(250.0).show(ui, |ui| {
                 self.optimization_panel(ui, &progress);
             });

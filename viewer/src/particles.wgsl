@@ -36,8 +36,7 @@ fn points_vs(
     @builtin(vertex_index) vertex: u32,
     @builtin(instance_index) instance: u32,
     @location(0) attribute_centre: vec3<f32>,
-    @location(1) size: f32,
-    @location(2) colour: vec4<f32>,
+    @location(1) colour: vec4<f32>,
 ) -> Varyings {
     var corners = array<vec2<f32>, 6>(
         vec2<f32>(-1.0, -1.0), vec2<f32>(1.0, -1.0), vec2<f32>(-1.0, 1.0),
@@ -53,7 +52,7 @@ fn points_vs(
         }
     }
     var clip = view.view_proj * vec4<f32>(centre, 1.0);
-    let radius = max(view.radius_clip * size, view.min_radius_ndc * clip.w);
+    let radius = max(view.radius_clip, view.min_radius_ndc * clip.w);
     clip = vec4<f32>(clip.xy + corner * radius, clip.zw);
     var out: Varyings;
     out.position = clip;

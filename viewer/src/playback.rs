@@ -16,13 +16,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// One particle as the renderer draws it: position (z = 0 in 2D), size relative to the
-/// frame's radius, and sRGB colour.
+/// One particle as the renderer draws it: position (z = 0 in 2D) and sRGB colour.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct Point {
     pub position: [f32; 3],
-    pub size: f32,
     pub colour: [u8; 4],
 }
 
@@ -260,7 +258,7 @@ impl Playback {
 
     /// A handle that sends replays to this playback from another thread.
     pub fn replayer(&self) -> Replayer {
-        Replayer(Mutex::new(self.commands.clone()))
+        Replayer(self.commands.clone().expect("the worker runs until the playback is dropped"))
     }
 
     /// Steps taken between two published frames while playing.
@@ -304,13 +302,12 @@ impl Drop for Playback {
 
 /// Sends an optimization's iterates to a [`Playback`] (see [`Playback::replayer`]): each
 /// replays from its first step, looping at its last, playing.
-pub struct Replayer(Mutex<Option<Sender<Command>>>);
+pub struct Replayer(Sender<Command>);
 
 impl Replayer {
     pub fn replay(&self, shown: Box<dyn Show>) {
-        if let Some(commands) = &*self.0.lock().unwrap_or_else(|e| e.into_inner()) {
-            let _ = commands.send(Command::Show(shown));
-        }
+        // A worker that has quit takes no more replays.
+        let _ = self.0.send(Command::Show(shown));
     }
 }
 
@@ -624,12 +621,7 @@ impl Show for Loaded {
             if colour != ColourBy::Material {
                 run.read_back()?;
             }
-            let mut frame = frame_of(run, actuation, colour, serial);
-            if let Some(device) = &run.device {
-                frame.step = device.step_index();
-                frame.positions = Some(device.positions().clone());
-            }
-            Ok(frame)
+            Ok(frame_of(run, actuation, colour, serial))
         }
         match &mut self.sim {
             Sim::Two(r) => of(r, &actuation, colour, serial),
@@ -879,7 +871,10 @@ fn frame_of<const D: usize>(
     }
     let mean_volume = props.volume.iter().map(|&v| f64::from(v)).sum::<f64>() / props.len().max(1) as f64;
     let radius = 0.5 * mean_volume.powf(1.0 / D as f64) as f32;
-    let actuation = actuation(state.step);
+    // On the GPU backend the host state may be stale (read back only for colourings that need
+    // it); the step is the run's.
+    let step = run.step_index();
+    let actuation = actuation(step);
     // The scalar each particle is coloured by (None: no value, drawn grey).
     let value = |p: usize| -> Option<f32> {
         match colour {
@@ -928,7 +923,7 @@ fn frame_of<const D: usize>(
                 (_, Some(v)) => ramp((v - min) / span),
                 (_, None) => NO_VALUE_COLOUR,
             };
-            Point { position, size: 1.0, colour }
+            Point { position, colour }
         })
         .collect();
     // The observed motion beside the simulated one, in a copy of the domain to its right.
@@ -940,7 +935,7 @@ fn frame_of<const D: usize>(
                 position[a] = x[a];
             }
             position[0] += shift;
-            Point { position, size: 1.0, colour: OBSERVED_COLOUR }
+            Point { position, colour: OBSERVED_COLOUR }
         }));
     }
     let mut legend = match colour {
@@ -961,7 +956,7 @@ fn frame_of<const D: usize>(
     }
     Frame {
         serial,
-        step: state.step,
+        step,
         dim: D,
         domain,
         wall: model.walls.thickness as f32 * model.grid.dx,
@@ -969,12 +964,8 @@ fn frame_of<const D: usize>(
         points: Arc::new(points),
         particles: state.len(),
         observed_shift,
-        positions: None,
-        colliders: model
-            .colliders
-            .iter()
-            .flat_map(|c| collider_outline(&c.shape_at(state.step, model.dt), domain))
-            .collect(),
+        positions: run.device.as_ref().map(|device| device.positions().clone()),
+        colliders: model.colliders.iter().flat_map(|c| collider_outline(&c.shape_at(step, model.dt), domain)).collect(),
         legend,
     }
 }
@@ -990,6 +981,22 @@ fn arc(centre: [f32; 3], u: [f32; 3], v: [f32; 3], radius: f32, from: f32, turns
             [0, 1, 2].map(|k| centre[k] + radius * (c * u[k] + s * v[k]))
         })
         .collect()
+}
+
+/// The edges of the axis-aligned box from `lo` to `hi`: its 4 (`dim` 2, in the plane z =
+/// lo.z) or 12 segments, each joining corners that differ on one axis.
+pub fn box_edges(lo: [f32; 3], hi: [f32; 3], dim: usize) -> Vec<[[f32; 3]; 2]> {
+    let corner = |i: usize| [0, 1, 2].map(|k| if (i >> k) & 1 == 1 { hi[k] } else { lo[k] });
+    let corners = if dim == 2 { 4 } else { 8 };
+    let mut edges = Vec::new();
+    for a in 0..corners {
+        for bit in [1, 2, 4] {
+            if a & bit == 0 && (a | bit) < corners {
+                edges.push([corner(a), corner(a | bit)]);
+            }
+        }
+    }
+    edges
 }
 
 /// Two unit vectors perpendicular to unit `w` and to each other.
@@ -1055,17 +1062,10 @@ fn collider_outline<const D: usize>(shape: &Shape<f32, D>, domain: [f32; 3]) -> 
         }
         Shape::Box { center, half_extents } => {
             let (c, h) = (p(center), p(half_extents));
-            let corner = |i: usize| [0, 1, 2].map(|k| c[k] + if (i >> k) & 1 == 0 { -h[k] } else { h[k] });
-            let corners = if D == 2 { 4 } else { 8 };
-            let mut edges = Vec::new();
-            for a in 0..corners {
-                for bit in [1, 2, 4] {
-                    if a & bit == 0 && (a | bit) < corners {
-                        edges.push(vec![corner(a), corner(a | bit)]);
-                    }
-                }
-            }
-            edges
+            box_edges([0, 1, 2].map(|k| c[k] - h[k]), [0, 1, 2].map(|k| c[k] + h[k]), D)
+                .into_iter()
+                .map(|edge| edge.to_vec())
+                .collect()
         }
         Shape::Sphere { center, radius } => rings(p(center), *radius),
         Shape::Capsule { a, b, radius } | Shape::Cylinder { a, b, radius } => {

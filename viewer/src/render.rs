@@ -209,7 +209,7 @@ impl ParticleRenderer {
             Some(wgpu::VertexBufferLayout {
                 array_stride: std::mem::size_of::<Point>() as u64,
                 step_mode: wgpu::VertexStepMode::Instance,
-                attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32, 2 => Unorm8x4],
+                attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Unorm8x4],
             }),
             wgpu::PrimitiveTopology::TriangleList,
             Some((true, wgpu::CompareFunction::Less)),

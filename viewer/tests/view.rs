@@ -594,3 +594,28 @@ fn dragging_orbits_in_3d_and_pans_in_2d() {
     let image = render(&mut harness, None);
     check_particle_pixels(&harness, &image, &frame);
 }
+
+/// On the GPU backend (whose host copy of the state is not read back for material colours)
+/// the colliders are still drawn where they are at the step shown: plasticine_3d's pin moves
+/// at 0.5 m/s along x.
+#[test]
+fn moving_colliders_follow_the_gpu_steps() {
+    let mut harness = viewer(Some(shipped("plasticine_3d.toml")));
+    wait_for(&mut harness, "the scene to load", |app| app.frame().is_some());
+    let start = harness.state().frame().unwrap();
+    harness.get_by_label("backend").click();
+    harness.run_steps(2);
+    harness.get_by_label("GPU").click();
+    wait_for(&mut harness, "the GPU backend", |app| app.status().backend == Backend::Gpu);
+    for _ in 0..3 {
+        let before = harness.state().frame().unwrap().step;
+        harness.get_by_label("Step").click();
+        wait_for(&mut harness, "a step", |app| app.frame().is_some_and(|f| f.step == before + 1));
+    }
+    let frame = harness.state().frame().unwrap();
+    assert_eq!(frame.step, 3);
+    assert!(frame.positions.is_some());
+    let dt = rheo_engine::Scene::from_file(&shipped("plasticine_3d.toml")).unwrap().simulation.dt as f32;
+    let moved = frame.colliders[0][0][0] - start.colliders[0][0][0];
+    assert!((moved - 0.5 * dt * 3.0).abs() < 1e-6, "the pin moved {moved} in 3 steps");
+}
