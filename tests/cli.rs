@@ -473,7 +473,7 @@ fn view_without_a_display_is_a_clear_error() {
         .expect("the rheo binary runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.starts_with("error: ") && stderr.contains("viewer window could not open"), "{stderr}");
+    assert!(stderr.starts_with("error: the viewer window could not open"), "{stderr}");
     assert!(stderr.contains("DISPLAY"), "the message names what is missing: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }

@@ -60,14 +60,15 @@ enum Command {
     },
 }
 
-/// Runs the command `cli` asks for.
-pub fn execute(cli: Cli) -> Result<()> {
+/// Runs the command `cli` asks for. The viewer's errors (no display, no device for the
+/// window) are its own messages, not engine errors.
+pub fn execute(cli: Cli) -> std::result::Result<(), Box<dyn std::error::Error>> {
     match cli.command {
-        Command::Run(args) => run::run(&args),
-        Command::Check { scene } => check::check(&scene),
-        Command::Bench(args) => bench::bench(&args),
-        Command::Optimize(args) => optimize::optimize(&args),
-        Command::View { file } => rheo_viewer::run(file).map_err(Error::Gpu),
+        Command::Run(args) => Ok(run::run(&args)?),
+        Command::Check { scene } => Ok(check::check(&scene)?),
+        Command::Bench(args) => Ok(bench::bench(&args)?),
+        Command::Optimize(args) => Ok(optimize::optimize(&args)?),
+        Command::View { file } => Ok(rheo_viewer::run(file)?),
     }
 }
 

@@ -322,11 +322,20 @@ struct Run<const D: usize> {
     observed: Option<(Simulation<f32, D>, State<f32, D>)>,
     /// On the GPU backend: the simulation on the device.
     device: Option<GpuSimulation>,
+    /// Drawn radius of a particle: half the spacing of its mean reference volume.
+    radius: f32,
+    /// On the GPU backend with material colours: the frames' points, built once (their
+    /// colours never change and the renderer draws the positions from the device).
+    material_points: Option<Arc<Vec<Point>>>,
 }
 
 impl<const D: usize> Run<D> {
     fn new(sim: Simulation<f32, D>, observed: Option<Simulation<f32, D>>) -> Self {
+        let volumes = &sim.model.particles.volume;
+        let mean_volume = volumes.iter().map(|&v| f64::from(v)).sum::<f64>() / volumes.len().max(1) as f64;
         Run {
+            radius: 0.5 * mean_volume.powf(1.0 / D as f64) as f32,
+            material_points: None,
             initial: sim.state.clone(),
             sim,
             observed: observed.map(|o| {
@@ -355,6 +364,7 @@ impl<const D: usize> Run<D> {
     /// Moves the simulation onto `gpu`'s device (from the current state), or with None back
     /// to the CPU (reading the state back).
     fn set_device(&mut self, gpu: Option<&GpuContext>) -> rheo_engine::Result<()> {
+        self.material_points = None;
         match (gpu, &self.device) {
             (Some(gpu), None) => self.device = Some(GpuSimulation::new(gpu, &self.sim.model, &self.sim.state)?),
             (None, Some(device)) => {
@@ -855,7 +865,7 @@ pub fn ramp(t: f32) -> [u8; 4] {
 }
 
 fn frame_of<const D: usize>(
-    run: &Run<D>,
+    run: &mut Run<D>,
     actuation: &dyn Fn(usize) -> Vec<f64>,
     colour: ColourBy,
     serial: u64,
@@ -864,13 +874,7 @@ fn frame_of<const D: usize>(
     let model = &sim.model;
     let state = &sim.state;
     let props = &model.particles;
-    let extent = model.grid.extent();
-    let mut domain = [0.0f32; 3];
-    for a in 0..D {
-        domain[a] = extent[a];
-    }
-    let mean_volume = props.volume.iter().map(|&v| f64::from(v)).sum::<f64>() / props.len().max(1) as f64;
-    let radius = 0.5 * mean_volume.powf(1.0 / D as f64) as f32;
+    let domain = point3(&model.grid.extent());
     // On the GPU backend the host state may be stale (read back only for colourings that need
     // it); the step is the run's.
     let step = run.step_index();
@@ -895,48 +899,52 @@ fn frame_of<const D: usize>(
             },
         }
     };
-    let values: Vec<Option<f32>> = (0..state.len()).map(value).collect();
-    let (mut min, mut max) = values.iter().flatten().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
-        if v.is_finite() { (lo.min(v), hi.max(v)) } else { (lo, hi) }
-    });
-    match colour {
-        // Speeds and stress norms from zero; actuation symmetric about zero.
-        ColourBy::Speed | ColourBy::Stress => min = 0.0,
-        ColourBy::Actuation => {
-            let m = min.abs().max(max.abs());
-            (min, max) = (-m, m);
-        }
-        _ => {}
-    }
-    if !(min <= max) {
-        (min, max) = (0.0, 0.0);
-    }
-    let span = if max > min { max - min } else { 1.0 };
-    let mut points: Vec<Point> = (0..state.len())
-        .map(|p| {
-            let mut position = [0.0f32; 3];
-            for a in 0..D {
-                position[a] = state.x[p][a];
-            }
-            let colour = match (colour, values[p]) {
-                (ColourBy::Material, _) => MATERIAL_COLOURS[props.material[p] as usize % MATERIAL_COLOURS.len()],
-                (_, Some(v)) => ramp((v - min) / span),
-                (_, None) => NO_VALUE_COLOUR,
-            };
-            Point { position, colour }
-        })
-        .collect();
-    // The observed motion beside the simulated one, in a copy of the domain to its right.
     let observed_shift = run.observed.as_ref().map(|_| domain[0] * OBSERVED_SHIFT);
-    if let (Some((observed, _)), Some(shift)) = (&run.observed, observed_shift) {
-        points.extend(observed.state.x.iter().map(|x| {
-            let mut position = [0.0f32; 3];
-            for a in 0..D {
-                position[a] = x[a];
+    let (mut min, mut max) = (0.0, 0.0);
+    let cached = if colour == ColourBy::Material && run.observed.is_none() { run.material_points.clone() } else { None };
+    let points = match cached {
+        Some(points) => points,
+        None => {
+            let values: Vec<Option<f32>> = (0..state.len()).map(value).collect();
+            (min, max) = values.iter().flatten().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+                if v.is_finite() { (lo.min(v), hi.max(v)) } else { (lo, hi) }
+            });
+            match colour {
+                // Speeds and stress norms from zero; actuation symmetric about zero.
+                ColourBy::Speed | ColourBy::Stress => min = 0.0,
+                ColourBy::Actuation => {
+                    let m = min.abs().max(max.abs());
+                    (min, max) = (-m, m);
+                }
+                _ => {}
             }
-            position[0] += shift;
-            Point { position, colour: OBSERVED_COLOUR }
-        }));
+            if !(min <= max) {
+                (min, max) = (0.0, 0.0);
+            }
+            let span = if max > min { max - min } else { 1.0 };
+            let mut points: Vec<Point> = (0..state.len())
+                .map(|p| {
+                    let colour = match (colour, values[p]) {
+                        (ColourBy::Material, _) => MATERIAL_COLOURS[props.material[p] as usize % MATERIAL_COLOURS.len()],
+                        (_, Some(v)) => ramp((v - min) / span),
+                        (_, None) => NO_VALUE_COLOUR,
+                    };
+                    Point { position: point3(&state.x[p]), colour }
+                })
+                .collect();
+            // The observed motion beside the simulated one, in a copy of the domain to its right.
+            if let (Some((observed, _)), Some(shift)) = (&run.observed, observed_shift) {
+                points.extend(observed.state.x.iter().map(|x| {
+                    let mut position = point3(x);
+                    position[0] += shift;
+                    Point { position, colour: OBSERVED_COLOUR }
+                }));
+            }
+            Arc::new(points)
+        }
+    };
+    if colour == ColourBy::Material && run.observed.is_none() && run.device.is_some() {
+        run.material_points = Some(points.clone());
     }
     let mut legend = match colour {
         ColourBy::Material => Legend::Materials(
@@ -960,14 +968,19 @@ fn frame_of<const D: usize>(
         dim: D,
         domain,
         wall: model.walls.thickness as f32 * model.grid.dx,
-        radius,
-        points: Arc::new(points),
+        radius: run.radius,
+        points,
         particles: state.len(),
         observed_shift,
         positions: run.device.as_ref().map(|device| device.positions().clone()),
         colliders: model.colliders.iter().flat_map(|c| collider_outline(&c.shape_at(step, model.dt), domain)).collect(),
         legend,
     }
+}
+
+/// A position in 3D (z = 0 in 2D), as frames and outlines hold them.
+fn point3<const D: usize>(x: &rheo_engine::math::Vector<f32, D>) -> [f32; 3] {
+    [0, 1, 2].map(|k| if k < D { x[k] } else { 0.0 })
 }
 
 /// A polyline around `centre` in the plane of unit vectors `u`, `v`: a circle of `radius`
@@ -1009,7 +1022,7 @@ fn perpendiculars(w: [f32; 3]) -> ([f32; 3], [f32; 3]) {
 /// The outline of a collider shape as polylines (3D: its edges, or three circles per round
 /// part), a half-space's boundary cut to the domain (`domain`: its extent).
 fn collider_outline<const D: usize>(shape: &Shape<f32, D>, domain: [f32; 3]) -> Vec<Vec<[f32; 3]>> {
-    let p = |x: &rheo_engine::math::Vector<f32, D>| [0, 1, 2].map(|k| if k < D { x[k] } else { 0.0 });
+    let p = point3::<D>;
     let (x, y, z) = ([1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]);
     let add = |a: [f32; 3], b: [f32; 3], s: f32| [0, 1, 2].map(|k| a[k] + s * b[k]);
     // Round cross-sections: a circle in 2D, three (or the ones about `axis`) in 3D.
@@ -1029,19 +1042,12 @@ fn collider_outline<const D: usize>(shape: &Shape<f32, D>, domain: [f32; 3]) -> 
             // The plane cut to the domain: where it crosses the domain box's edges, in order
             // around their centre.
             let (o, n) = (glam::Vec3::from(p(point)), glam::Vec3::from(p(normal)));
-            let corner =
-                |i: usize| glam::Vec3::from([0, 1, 2].map(|k| if (i >> k) & 1 == 1 { domain[k] } else { 0.0 }));
-            let corners = if D == 2 { 4 } else { 8 };
             let mut crossings = Vec::new();
-            for a in 0..corners {
-                for bit in [1, 2, 4] {
-                    if a & bit == 0 && (a | bit) < corners {
-                        let (pa, pb) = (corner(a), corner(a | bit));
-                        let (da, db) = ((pa - o).dot(n), (pb - o).dot(n));
-                        if (da <= 0.0) != (db <= 0.0) {
-                            crossings.push(pa + (pb - pa) * (da / (da - db)));
-                        }
-                    }
+            for [a, b] in box_edges([0.0; 3], domain, D) {
+                let (pa, pb) = (glam::Vec3::from(a), glam::Vec3::from(b));
+                let (da, db) = ((pa - o).dot(n), (pb - o).dot(n));
+                if (da <= 0.0) != (db <= 0.0) {
+                    crossings.push(pa + (pb - pa) * (da / (da - db)));
                 }
             }
             if crossings.len() < 2 {

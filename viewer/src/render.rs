@@ -7,6 +7,7 @@ use eframe::egui;
 use eframe::egui_wgpu::{self, wgpu};
 use glam::camera::rh::{proj::directx as proj, view::look_at_mat4};
 use glam::{Mat4, Vec3, Vec4};
+use std::sync::Arc;
 
 /// The view's camera: looking at a 2D domain from the front, or orbiting a 3D one.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -146,8 +147,8 @@ pub struct ParticleRenderer {
     /// The bind group and the positions buffer it binds (None: `no_positions`).
     view_group: (Option<wgpu::Buffer>, wgpu::BindGroup),
     instances: Option<wgpu::Buffer>,
-    /// The serial of the frame in `instances` and its particle count.
-    uploaded: Option<(u64, u32)>,
+    /// The points in `instances` (a frame that shares them needs no upload).
+    uploaded: Option<Arc<Vec<Point>>>,
     target: Option<Target>,
 }
 
@@ -318,7 +319,7 @@ impl ParticleRenderer {
 
     /// Uploads `frame`'s particles unless they are the ones uploaded last.
     fn upload(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, frame: &Frame) {
-        if self.uploaded.is_some_and(|(serial, _)| serial == frame.serial) {
+        if self.uploaded.as_ref().is_some_and(|points| Arc::ptr_eq(points, &frame.points)) {
             return;
         }
         let bytes: &[u8] = bytemuck::cast_slice(frame.points.as_slice());
@@ -336,7 +337,7 @@ impl ParticleRenderer {
         {
             queue.write_buffer(instances, 0, bytes);
         }
-        self.uploaded = Some((frame.serial, frame.points.len() as u32));
+        self.uploaded = Some(frame.points.clone());
     }
 }
 
@@ -358,7 +359,7 @@ fn view_bind_group(
 
 /// One paint of the particle view: the frame, the camera and the view's size in pixels.
 pub struct ParticlePaint {
-    pub frame: std::sync::Arc<Frame>,
+    pub frame: Arc<Frame>,
     pub camera: Camera,
     pub size_px: [u32; 2],
     /// The clear colour (egui's panel colour).
@@ -433,13 +434,13 @@ impl egui_wgpu::CallbackTrait for ParticlePaint {
             occlusion_query_set: None,
             multiview_mask: None,
         });
-        if let (Some(instances), Some((_, count))) = (&renderer.instances, renderer.uploaded)
-            && count > 0
+        if let (Some(instances), Some(points)) = (&renderer.instances, &renderer.uploaded)
+            && !points.is_empty()
         {
             pass.set_pipeline(&renderer.points);
             pass.set_bind_group(0, &renderer.view_group.1, &[]);
             pass.set_vertex_buffer(0, instances.slice(..));
-            pass.draw(0..6, 0..count);
+            pass.draw(0..6, 0..points.len() as u32);
         }
         if let Some(vertices) = &renderer.line_vertices
             && !self.lines.is_empty()

@@ -11,6 +11,7 @@ use rheo_viewer::ViewerApp;
 use rheo_viewer::playback::{Backend, Frame, Legend, OBSERVED_COLOUR};
 use rheo_viewer::render::Camera;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The window's width in points.
@@ -353,6 +354,8 @@ fn the_gpu_backend_is_drawn_from_the_simulation_buffers() {
     harness.run_steps(2);
     harness.get_by_label("GPU").click();
     wait_for(&mut harness, "the GPU backend", |app| app.status().backend == Backend::Gpu);
+    wait_for(&mut harness, "a GPU frame", |app| app.frame().is_some_and(|f| f.positions.is_some()));
+    let first = harness.state().frame().unwrap();
     harness.get_by_label("Play").click();
     wait_for(&mut harness, "300 steps", |app| app.status().step >= 300);
     harness.get_by_label("Pause").click();
@@ -362,6 +365,9 @@ fn the_gpu_backend_is_drawn_from_the_simulation_buffers() {
     let frame = harness.state().frame().unwrap();
     assert!(frame.positions.is_some(), "a GPU frame is drawn from the device buffer");
     assert_eq!(frame.step, status.step);
+    // Coloured by material, the frames share their points: nothing per particle is rebuilt or
+    // uploaded from the host while the GPU plays.
+    assert!(frame.step > first.step && Arc::ptr_eq(&first.points, &frame.points));
 
     let scene = rheo_engine::Scene::from_file(&shipped("jelly_drop_2d.toml")).unwrap();
     let mut cpu = scene.build::<f32, 2>().unwrap();
