@@ -121,3 +121,21 @@ fn a_rollout_of_reported_parameters_reproduces_the_reported_loss() {
     let walker = self::task("walker_2d.toml");
     assert!(walker.rollout::<f32, 2>(Some(&outcome.history[0].parameters)).is_err());
 }
+
+/// An identification's truths are the scene's own material values, named as the run names the
+/// parameters it recovers; a task that observes no motion has none.
+#[test]
+fn an_identification_knows_the_truth_of_the_parameters_it_recovers() {
+    let task = task("identify_elastic.toml");
+    let truths = task.truths();
+    let outcome = task.run(Some(1), &mut |_| {}).unwrap();
+    let names: Vec<&str> = outcome.history[0].parameters.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(truths.len(), 2, "{truths:?}");
+    for (name, value) in &truths {
+        assert!(names.contains(&name.as_str()), "{name} is not among {names:?}");
+        let material = task.scene.materials.iter().find(|m| name.starts_with(&format!("{} ", m.name))).unwrap();
+        let expected = if name.ends_with("youngs_modulus") { material.youngs_modulus } else { material.poissons_ratio };
+        assert_eq!(Some(*value), expected);
+    }
+    assert!(self::task("walker_2d.toml").truths().is_empty());
+}

@@ -4,7 +4,7 @@
 
 use crate::playback::{Replay, Show};
 use rheo_engine::diff::optim::Parameter;
-use rheo_engine::diff::task::{IterationReport, LossDesc, Task, TaskOutcome};
+use rheo_engine::diff::task::{IterationReport, Task, TaskOutcome};
 use rheo_engine::gpu::GpuContext;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -108,7 +108,7 @@ impl Optimizable for Task {
     }
 
     fn truths(&self) -> Vec<(String, f64)> {
-        truths(self)
+        Task::truths(self)
     }
 
     fn replay(
@@ -283,23 +283,4 @@ fn per_actuator(steps: &[Vec<f32>]) -> Vec<Vec<f64>> {
 fn guard(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     // A panic on the worker leaves plain data behind: still readable.
     shared.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// The true values an identification recovers: with a trajectory loss the scene's own motion
-/// is observed, so its materials' Young's moduli and Poisson's ratios are the truth (named as
-/// the task names their parameters).
-fn truths(task: &Task) -> Vec<(String, f64)> {
-    if !matches!(task.loss, LossDesc::Trajectory { .. }) {
-        return Vec::new();
-    }
-    let mut truths = Vec::new();
-    for m in &task.scene.materials {
-        if let Some(e) = m.youngs_modulus {
-            truths.push((format!("{} youngs_modulus", m.name), e));
-        }
-        if let Some(nu) = m.poissons_ratio {
-            truths.push((format!("{} poissons_ratio", m.name), nu));
-        }
-    }
-    truths
 }

@@ -559,6 +559,32 @@ impl Task {
     }
 }
 
+/// The names of a material's elasticity parameters: Young's modulus, Poisson's ratio.
+fn elasticity_names(material: &str) -> [String; 2] {
+    [format!("{material} youngs_modulus"), format!("{material} poissons_ratio")]
+}
+
+impl Task {
+    /// The true values of the parameters an identification recovers, as (parameter name,
+    /// value): with a trajectory loss the scene's own motion is observed, so the scene's
+    /// Young's modulus and Poisson's ratio of each material identified are the truth. Empty
+    /// for other losses.
+    pub fn truths(&self) -> Vec<(String, f64)> {
+        if !matches!(self.loss, LossDesc::Trajectory { .. }) {
+            return Vec::new();
+        }
+        let mut truths = Vec::new();
+        for parameter in &self.parameters {
+            let ParameterDesc::Elasticity { material, .. } = parameter else { continue };
+            let Some(m) = self.scene.materials.iter().find(|m| &m.name == material) else { continue };
+            let [young, poisson] = elasticity_names(material);
+            truths.extend(m.youngs_modulus.map(|e| (young, e)));
+            truths.extend(m.poissons_ratio.map(|nu| (poisson, nu)));
+        }
+        truths
+    }
+}
+
 /// A task's rollout for some parameters (see [`Task::rollout`]).
 #[derive(Clone, Debug)]
 pub struct Rollout<T, const D: usize> {
@@ -694,11 +720,9 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
                 }
                 ParameterDesc::Elasticity { material, youngs_modulus, poissons_ratio } => {
                     let m = scene.materials.iter().position(|d| &d.name == material).unwrap_or_default();
-                    params
-                        .push(Parameter::new(&format!("{material} youngs_modulus"), vec![*youngs_modulus]).log_scale());
-                    params.push(
-                        Parameter::new(&format!("{material} poissons_ratio"), vec![*poissons_ratio]).bounded(0.0, 0.49),
-                    );
+                    let [young, poisson] = elasticity_names(material);
+                    params.push(Parameter::new(&young, vec![*youngs_modulus]).log_scale());
+                    params.push(Parameter::new(&poisson, vec![*poissons_ratio]).bounded(0.0, 0.49));
                     targets.extend([Target::YoungsModulus { material: m }, Target::PoissonsRatio { material: m }]);
                 }
                 ParameterDesc::InitialVelocity { body, velocity } => {
