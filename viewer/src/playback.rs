@@ -901,7 +901,8 @@ fn frame_of<const D: usize>(
     };
     let observed_shift = run.observed.as_ref().map(|_| domain[0] * OBSERVED_SHIFT);
     let (mut min, mut max) = (0.0, 0.0);
-    let cached = if colour == ColourBy::Material && run.observed.is_none() { run.material_points.clone() } else { None };
+    let cached =
+        if colour == ColourBy::Material && run.observed.is_none() { run.material_points.clone() } else { None };
     let points = match cached {
         Some(points) => points,
         None => {
@@ -925,7 +926,9 @@ fn frame_of<const D: usize>(
             let mut points: Vec<Point> = (0..state.len())
                 .map(|p| {
                     let colour = match (colour, values[p]) {
-                        (ColourBy::Material, _) => MATERIAL_COLOURS[props.material[p] as usize % MATERIAL_COLOURS.len()],
+                        (ColourBy::Material, _) => {
+                            MATERIAL_COLOURS[props.material[p] as usize % MATERIAL_COLOURS.len()]
+                        }
                         (_, Some(v)) => ramp((v - min) / span),
                         (_, None) => NO_VALUE_COLOUR,
                     };
