@@ -4,7 +4,7 @@
 
 use super::Shared;
 use crate::error::{Error, Result};
-use crate::math::{Real, Vector};
+use crate::math::{Matrix, Real, Vector};
 use rayon::prelude::*;
 
 /// Geometry of a regular grid with cubic cells whose lower corner is the origin.
@@ -161,94 +161,122 @@ impl<T: Real, const D: usize> StencilGrid<T, D> {
     }
 }
 
-impl<T: Real, const D: usize> Stencil<T, D> {
-    /// The linear index of the lowest node, and per axis the offsets of the three nodes from the
-    /// particle in cell units.
+/// One row of a stencil: three nodes along the last axis (whose stride is 1), at the same
+/// position along the others. A node's weight is `weight * w[k]`, its weight gradient
+/// `grad * w[k] + weight * dw[k] e_last` and its offset `offset + offset_k e_last`, with
+/// `w`, `dw` and `offset_k` from [`Stencil::last_axis`].
+#[derive(Clone, Copy, Debug)]
+pub struct StencilRow<T, const D: usize> {
+    /// Linear index of the row's first node.
+    pub index: usize,
+    /// Product of the weights along the other axes.
+    pub weight: T,
+    /// Gradient of `weight` with respect to the particle's position (world units); zero along
+    /// the last axis.
+    pub grad: Vector<T, D>,
+    /// `(node - particle) / dx` along the other axes; zero along the last axis.
+    pub offset: Vector<T, D>,
+}
+
+impl<T: Real, const D: usize> StencilRow<T, D> {
+    /// `m offset` (only the other axes' columns: the last entry of `offset` is zero).
     #[inline(always)]
-    fn layout(&self, strides: &[usize; D]) -> (usize, [[T; 3]; D]) {
-        let base_index = (0..D).map(|a| self.base[a] * strides[a]).sum();
-        let offsets = std::array::from_fn(|a| {
-            let f = self.fx[a];
-            [-f, T::one() - f, T::of(2.0) - f]
-        });
-        (base_index, offsets)
+    pub fn times_offset(&self, m: &Matrix<T, D>) -> Vector<T, D> {
+        let mut sum = m.column(0) * self.offset[0];
+        for a in 1..D - 1 {
+            sum += m.column(a) * self.offset[a];
+        }
+        sum
     }
 
-    /// Visits the 3^d nodes: `visit(linear node index, weight, (node - particle) / dx)`.
+    /// `m += v offset^T` (the last column gets nothing).
     #[inline(always)]
-    pub fn for_each_node(&self, strides: &[usize; D], mut visit: impl FnMut(usize, T, Vector<T, D>)) {
-        let (base_index, offsets) = self.layout(strides);
-        if D == 2 {
-            for i in 0..3 {
-                let row = base_index + i * strides[0];
-                for j in 0..3 {
-                    let offset = Vector::<T, D>::from_fn(|a, _| if a == 0 { offsets[0][i] } else { offsets[1][j] });
-                    visit(row + j * strides[1], self.w[0][i] * self.w[1][j], offset);
-                }
-            }
-        } else {
-            for i in 0..3 {
-                for j in 0..3 {
-                    let wij = self.w[0][i] * self.w[1][j];
-                    let row = base_index + i * strides[0] + j * strides[1];
-                    for k in 0..3 {
-                        let offset = Vector::<T, D>::from_fn(|a, _| match a {
-                            0 => offsets[0][i],
-                            1 => offsets[1][j],
-                            _ => offsets[2][k],
-                        });
-                        visit(row + k * strides[2], wij * self.w[2][k], offset);
-                    }
-                }
-            }
+    pub fn add_outer_offset(&self, m: &mut Matrix<T, D>, v: &Vector<T, D>) {
+        for a in 0..D - 1 {
+            let mut column = m.column_mut(a);
+            column += v * self.offset[a];
         }
     }
 
-    /// Like [`Stencil::for_each_node`], also passing the gradient of the weight with respect to
-    /// the particle's position (in world units; `inv_dx` converts from cell units):
-    /// `visit(linear node index, weight, grad weight, (node - particle) / dx)`. The adjoints of
-    /// the transfers need it.
+    /// `x += s grad` (the last entry gets nothing).
     #[inline(always)]
-    pub fn for_each_node_with_gradient(
-        &self,
-        strides: &[usize; D],
-        inv_dx: T,
-        mut visit: impl FnMut(usize, T, Vector<T, D>, Vector<T, D>),
-    ) {
-        // d/dx of the three quadratic B-spline weights per axis (d/dfx times 1 / dx).
-        let dw: [[T; 3]; D] = std::array::from_fn(|a| {
+    pub fn add_grad(&self, x: &mut Vector<T, D>, s: T) {
+        for a in 0..D - 1 {
+            x[a] += self.grad[a] * s;
+        }
+    }
+}
+
+/// The three nodes of every [`StencilRow`] along the last axis: weights, their derivatives
+/// (world units) and `(node - particle) / dx`.
+#[derive(Clone, Copy, Debug)]
+pub struct LastAxis<T> {
+    /// Weights.
+    pub w: [T; 3],
+    /// d(weight)/dx along the last axis.
+    pub dw: [T; 3],
+    /// Offsets in cell units.
+    pub offset: [T; 3],
+}
+
+impl<T: Real, const D: usize> Stencil<T, D> {
+    /// Per axis, d/dx of the three weights (d/dfx times `inv_dx`).
+    #[inline(always)]
+    fn weight_derivatives(&self, inv_dx: T) -> [[T; 3]; D] {
+        std::array::from_fn(|a| {
             let f = self.fx[a];
             [(f - T::of(1.5)) * inv_dx, (T::one() - f) * T::of(2.0) * inv_dx, (f - T::of(0.5)) * inv_dx]
-        });
-        let (base_index, offsets) = self.layout(strides);
+        })
+    }
+
+    /// Per axis, the offsets of the three nodes from the particle in cell units.
+    #[inline(always)]
+    fn offsets(&self) -> [[T; 3]; D] {
+        std::array::from_fn(|a| {
+            let f = self.fx[a];
+            [-f, T::one() - f, T::of(2.0) - f]
+        })
+    }
+
+    /// The weights, weight derivatives and offsets of a row's nodes along the last axis.
+    #[inline(always)]
+    pub fn last_axis(&self, inv_dx: T) -> LastAxis<T> {
+        LastAxis { w: self.w[D - 1], dw: self.weight_derivatives(inv_dx)[D - 1], offset: self.offsets()[D - 1] }
+    }
+
+    /// Visits the 3^(d-1) rows of the stencil. The quadratic B-spline weights are products of
+    /// per-axis weights, so a sum over the 3^d nodes can be taken row by row: the factors of the
+    /// other axes once per row, only the last axis's per node. The transfers do this, which
+    /// saves about a third of their arithmetic per node.
+    #[inline(always)]
+    pub fn for_each_row(&self, strides: &[usize; D], inv_dx: T, mut visit: impl FnMut(StencilRow<T, D>)) {
+        let dw = self.weight_derivatives(inv_dx);
+        let offsets = self.offsets();
         let w = &self.w;
+        let base_index: usize = (0..D).map(|a| self.base[a] * strides[a]).sum();
+        debug_assert_eq!(strides[D - 1], 1);
+        let along = |a: usize, i: usize| {
+            let mut v = Vector::<T, D>::zeros();
+            v[a] = offsets[a][i];
+            v
+        };
         if D == 2 {
             for i in 0..3 {
-                let row = base_index + i * strides[0];
-                for j in 0..3 {
-                    let offset = Vector::<T, D>::from_fn(|a, _| if a == 0 { offsets[0][i] } else { offsets[1][j] });
-                    let grad =
-                        Vector::<T, D>::from_fn(|a, _| if a == 0 { dw[0][i] * w[1][j] } else { w[0][i] * dw[1][j] });
-                    visit(row + j * strides[1], w[0][i] * w[1][j], grad, offset);
-                }
+                let mut grad = Vector::<T, D>::zeros();
+                grad[0] = dw[0][i];
+                visit(StencilRow { index: base_index + i * strides[0], weight: w[0][i], grad, offset: along(0, i) });
             }
         } else {
             for i in 0..3 {
                 for j in 0..3 {
-                    let row = base_index + i * strides[0] + j * strides[1];
-                    for k in 0..3 {
-                        let offset = Vector::<T, D>::from_fn(|a, _| match a {
-                            0 => offsets[0][i],
-                            1 => offsets[1][j],
-                            _ => offsets[2][k],
-                        });
-                        let grad = Vector::<T, D>::from_fn(|a, _| match a {
-                            0 => dw[0][i] * w[1][j] * w[2][k],
-                            1 => w[0][i] * dw[1][j] * w[2][k],
-                            _ => w[0][i] * w[1][j] * dw[2][k],
-                        });
-                        visit(row + k * strides[2], w[0][i] * w[1][j] * w[2][k], grad, offset);
-                    }
+                    let mut grad = Vector::<T, D>::zeros();
+                    (grad[0], grad[1]) = (dw[0][i] * w[1][j], w[0][i] * dw[1][j]);
+                    visit(StencilRow {
+                        index: base_index + i * strides[0] + j * strides[1],
+                        weight: w[0][i] * w[1][j],
+                        grad,
+                        offset: along(0, i) + along(1, j),
+                    });
                 }
             }
         }
@@ -428,6 +456,69 @@ mod tests {
             let base = grid.base(xp).unwrap().0[0];
             assert!(bins.rows.start <= base && base + 3 <= bins.rows.end);
         }
+    }
+
+    /// The nodes of a stencil as its rows and last axis give them: (linear index, weight,
+    /// weight gradient, offset).
+    fn nodes<const D: usize>(spec: &GridSpec<f64, D>, x: &Vector<f64, D>) -> Vec<(usize, f64, Vector<f64, D>, Vector<f64, D>)> {
+        let grid = StencilGrid::new(spec);
+        let stencil = grid.stencil(x).unwrap();
+        let last = stencil.last_axis(grid.inv_dx);
+        let mut nodes = Vec::new();
+        stencil.for_each_row(&grid.strides, grid.inv_dx, |row| {
+            for k in 0..3 {
+                let (mut grad, mut offset) = (row.grad * last.w[k], row.offset);
+                grad[D - 1] = row.weight * last.dw[k];
+                offset[D - 1] = last.offset[k];
+                nodes.push((row.index + k, row.weight * last.w[k], grad, offset));
+            }
+        });
+        nodes
+    }
+
+    /// Rows times the last axis give the quadratic B-spline stencil: each of the 3^d nodes once,
+    /// at its offset, weights summing to 1 with first moment 0 (which makes the transfers
+    /// conserve momentum), and weight gradients equal to central differences of the weights.
+    fn check_rows<const D: usize>() {
+        let spec = GridSpec { cells: [16; D], dx: 1.0 / 16.0 };
+        let grid = StencilGrid::new(&spec);
+        let mut seed = 11;
+        for _ in 0..20 {
+            let x = Vector::<f64, D>::from_fn(|_, _| 0.2 + 0.6 * (lcg(&mut seed) * 0.5 + 0.5));
+            let nodes = nodes(&spec, &x);
+            assert_eq!(nodes.len(), 3usize.pow(D as u32));
+            let (base, _) = grid.base(&x).unwrap();
+            let mut indices: Vec<usize> = nodes.iter().map(|n| n.0).collect();
+            indices.sort();
+            indices.dedup();
+            assert_eq!(indices.len(), nodes.len());
+            let (mut sum, mut moment) = (0.0, Vector::<f64, D>::zeros());
+            for &(i, w, _, offset) in &nodes {
+                let node = spec.node_position(spec.node_coords(i));
+                assert!((node - x - offset * spec.dx).norm() < 1e-12);
+                assert!((0..D).all(|a| spec.node_coords(i)[a] - base[a] < 3));
+                sum += w;
+                moment += offset * w;
+            }
+            assert!((sum - 1.0).abs() < 1e-12 && moment.norm() < 1e-12, "{sum} {moment}");
+            let h = 1e-6;
+            for a in 0..D {
+                let mut shifted = [x; 2];
+                shifted[0][a] += h;
+                shifted[1][a] -= h;
+                let (plus, minus) = (super::tests::nodes(&spec, &shifted[0]), super::tests::nodes(&spec, &shifted[1]));
+                for (k, node) in nodes.iter().enumerate() {
+                    let difference = (plus[k].1 - minus[k].1) / (2.0 * h);
+                    assert!((node.2[a] - difference).abs() < 1e-6, "axis {a}: {} against {difference}", node.2[a]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn stencil_rows_give_the_quadratic_b_spline_nodes() {
+        check_rows::<2>();
+        check_rows::<3>();
     }
 
     #[test]
