@@ -786,6 +786,9 @@ fn in_order<T: Real, const D: usize>(
     (Model { particles, ..model.clone() }, state_in_order(state, order))
 }
 
+/// A loss for a scene whose particles are in a given order (see [`in_order`]).
+type LossInOrder<'a, const D: usize> = dyn Fn(&[usize]) -> Box<dyn rheo_engine::diff::Loss<f32, D>> + 'a;
+
 /// A position MSE against `targets`, for the particles in a given order.
 fn mse_in_order<const D: usize>(
     targets: Vec<(usize, Vec<Vector<f64, D>>)>,
@@ -1126,7 +1129,7 @@ fn gpu_tape_gradients_match_the_cpu_tape() {
         actuation: &[Vec<f64>],
         steps: usize,
         loss64: &dyn Loss<f64, D>,
-        loss32: &dyn Fn(&[usize]) -> Box<dyn Loss<f32, D>>,
+        loss32: &LossInOrder<'_, D>,
         globals: usize,
     ) {
         let actuation32: Vec<Vec<f32>> = actuation.iter().map(|r| r.iter().map(|&v| v as f32).collect()).collect();

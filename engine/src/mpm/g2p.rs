@@ -41,20 +41,23 @@ pub(super) fn g2p<T: Real, const D: usize>(
                         let mut v = Vector::<T, D>::zeros();
                         let mut b = Matrix::<T, D>::zeros();
                         let last = stencil.last_axis(grid.inv_dx);
-                        stencil.for_each_row(&grid.strides, grid.inv_dx, #[inline(always)] |row| {
-                            let (mut sum, mut sum_offset) = (Vector::<T, D>::zeros(), Vector::<T, D>::zeros());
-                            for k in 0..3 {
-                                // SAFETY: a stencil node is on the grid (asserted length above).
-                                let wv = unsafe { nodes.get_unchecked(row.index + k) }.momentum * last.w[k];
-                                sum += wv;
-                                sum_offset += wv * last.offset[k];
-                            }
-                            let sum = sum * row.weight;
-                            v += sum;
-                            row.add_outer_offset(&mut b, &sum);
-                            let mut last_column = b.column_mut(D - 1);
-                            last_column += sum_offset * row.weight;
-                        });
+                        stencil.for_each_row(
+                            &grid.strides,
+                            grid.inv_dx,
+                            #[inline(always)]
+                            |row| {
+                                let (mut sum, mut sum_offset) = (Vector::<T, D>::zeros(), Vector::<T, D>::zeros());
+                                for k in 0..3 {
+                                    // SAFETY: a stencil node is on the grid (asserted length above).
+                                    let wv = unsafe { nodes.get_unchecked(row.index + k) }.momentum * last.w[k];
+                                    sum += wv;
+                                    sum_offset += wv * last.offset[k];
+                                }
+                                let sum = sum * row.weight;
+                                v += sum;
+                                row.add_outer(&mut b, &sum, &sum_offset);
+                            },
+                        );
                         let (x_new, c_new) = (x + v * dt, b * c_scale);
                         ok &= (x_new.sum() + v.sum() + c_new.sum()).is_finite() && grid.contains(&x_new);
                         // SAFETY: `order` is a permutation, so particle p is written here only.
@@ -114,28 +117,31 @@ pub(super) fn g2p_adjoint<T: Real, const D: usize>(
                         let mut x_bar = out_bar.x[p];
                         let mut v_new = Vector::<T, D>::zeros();
                         let last = stencil.last_axis(grid.inv_dx);
-                        let along_last: [Vector<T, D>; 3] =
-                            std::array::from_fn(|k| b_bar.column(D - 1) * last.offset[k]);
-                        stencil.for_each_row(&strides, grid.inv_dx, #[inline(always)] |row| {
-                            let row_bar = vt_bar + row.times_offset(&b_bar);
-                            let (mut s_w, mut s_dw) = (T::zero(), T::zero());
-                            let mut v_w = Vector::<T, D>::zeros();
-                            for k in 0..3 {
-                                let i = row.index + k;
-                                // SAFETY: a stencil node is on the grid (asserted lengths above).
-                                let v = unsafe { nodes.get_unchecked(i) }.momentum;
-                                let node_bar = row_bar + along_last[k];
-                                let s = v.dot(&node_bar);
-                                s_w += s * last.w[k];
-                                s_dw += s * last.dw[k];
-                                v_w += v * last.w[k];
-                                // SAFETY: slabs of one colour touch disjoint nodes (see Bins).
-                                unsafe { (*bar.add(i)).momentum += node_bar * (row.weight * last.w[k]) };
-                            }
-                            row.add_grad(&mut x_bar, s_w);
-                            x_bar[D - 1] += row.weight * s_dw;
-                            v_new += v_w * row.weight;
-                        });
+                        let along_last = last.offsets_times_last_column(&b_bar);
+                        stencil.for_each_row(
+                            &strides,
+                            grid.inv_dx,
+                            #[inline(always)]
+                            |row| {
+                                let row_bar = vt_bar + row.times_offset(&b_bar);
+                                let (mut s_w, mut s_dw) = (T::zero(), T::zero());
+                                let mut v_w = Vector::<T, D>::zeros();
+                                for k in 0..3 {
+                                    let i = row.index + k;
+                                    // SAFETY: a stencil node is on the grid (asserted lengths above).
+                                    let v = unsafe { nodes.get_unchecked(i) }.momentum;
+                                    let node_bar = row_bar + along_last[k];
+                                    let s = v.dot(&node_bar);
+                                    s_w += s * last.w[k];
+                                    s_dw += s * last.dw[k];
+                                    v_w += v * last.w[k];
+                                    // SAFETY: slabs of one colour touch disjoint nodes (see Bins).
+                                    unsafe { (*bar.add(i)).momentum += node_bar * (row.weight * last.w[k]) };
+                                }
+                                row.add_gradient(&mut x_bar, s_w, s_dw);
+                                v_new += v_w * row.weight;
+                            },
+                        );
                         // The offsets' part, sum_i -(w / dx) B_bar^T v_i, is -(1 / dx) B_bar^T v_new.
                         x_bar -= b_bar.tr_mul(&v_new) * grid.inv_dx;
                         // SAFETY: `order` is a permutation, so particle p is written here only.

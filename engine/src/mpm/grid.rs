@@ -189,21 +189,27 @@ impl<T: Real, const D: usize> StencilRow<T, D> {
         sum
     }
 
-    /// `m += v offset^T` (the last column gets nothing).
+    /// `m += sum_k w_k v_k o_k^T` over the row's nodes (`o_k` their offsets), from
+    /// `weighted = weight sum_k w_k v_k` and `sum_offset = sum_k w_k offset_k v_k` (the last
+    /// axis's factors).
     #[inline(always)]
-    pub fn add_outer_offset(&self, m: &mut Matrix<T, D>, v: &Vector<T, D>) {
+    pub fn add_outer(&self, m: &mut Matrix<T, D>, weighted: &Vector<T, D>, sum_offset: &Vector<T, D>) {
         for a in 0..D - 1 {
             let mut column = m.column_mut(a);
-            column += v * self.offset[a];
+            column += weighted * self.offset[a];
         }
+        let mut last_column = m.column_mut(D - 1);
+        last_column += sum_offset * self.weight;
     }
 
-    /// `x += s grad` (the last entry gets nothing).
+    /// `x += sum_k s_k grad(w_k)` over the row's nodes, from `s_w = sum_k s_k w_k` and
+    /// `s_dw = sum_k s_k dw_k` (the last axis's factors).
     #[inline(always)]
-    pub fn add_grad(&self, x: &mut Vector<T, D>, s: T) {
+    pub fn add_gradient(&self, x: &mut Vector<T, D>, s_w: T, s_dw: T) {
         for a in 0..D - 1 {
-            x[a] += self.grad[a] * s;
+            x[a] += self.grad[a] * s_w;
         }
+        x[D - 1] += self.weight * s_dw;
     }
 }
 
@@ -217,6 +223,14 @@ pub struct LastAxis<T> {
     pub dw: [T; 3],
     /// Offsets in cell units.
     pub offset: [T; 3],
+}
+
+impl<T: Real> LastAxis<T> {
+    /// The last column of `m` times each node's offset: the last axis's part of `m o_k`.
+    #[inline(always)]
+    pub fn offsets_times_last_column<const D: usize>(&self, m: &Matrix<T, D>) -> [Vector<T, D>; 3] {
+        std::array::from_fn(|k| m.column(D - 1) * self.offset[k])
+    }
 }
 
 impl<T: Real, const D: usize> Stencil<T, D> {
@@ -460,7 +474,10 @@ mod tests {
 
     /// The nodes of a stencil as its rows and last axis give them: (linear index, weight,
     /// weight gradient, offset).
-    fn nodes<const D: usize>(spec: &GridSpec<f64, D>, x: &Vector<f64, D>) -> Vec<(usize, f64, Vector<f64, D>, Vector<f64, D>)> {
+    fn nodes<const D: usize>(
+        spec: &GridSpec<f64, D>,
+        x: &Vector<f64, D>,
+    ) -> Vec<(usize, f64, Vector<f64, D>, Vector<f64, D>)> {
         let grid = StencilGrid::new(spec);
         let stencil = grid.stencil(x).unwrap();
         let last = stencil.last_axis(grid.inv_dx);
@@ -485,15 +502,15 @@ mod tests {
         let mut seed = 11;
         for _ in 0..20 {
             let x = Vector::<f64, D>::from_fn(|_, _| 0.2 + 0.6 * (lcg(&mut seed) * 0.5 + 0.5));
-            let nodes = nodes(&spec, &x);
-            assert_eq!(nodes.len(), 3usize.pow(D as u32));
+            let row_nodes = nodes(&spec, &x);
+            assert_eq!(row_nodes.len(), 3usize.pow(D as u32));
             let (base, _) = grid.base(&x).unwrap();
-            let mut indices: Vec<usize> = nodes.iter().map(|n| n.0).collect();
+            let mut indices: Vec<usize> = row_nodes.iter().map(|n| n.0).collect();
             indices.sort();
             indices.dedup();
-            assert_eq!(indices.len(), nodes.len());
+            assert_eq!(indices.len(), row_nodes.len());
             let (mut sum, mut moment) = (0.0, Vector::<f64, D>::zeros());
-            for &(i, w, _, offset) in &nodes {
+            for &(i, w, _, offset) in &row_nodes {
                 let node = spec.node_position(spec.node_coords(i));
                 assert!((node - x - offset * spec.dx).norm() < 1e-12);
                 assert!((0..D).all(|a| spec.node_coords(i)[a] - base[a] < 3));
@@ -506,8 +523,8 @@ mod tests {
                 let mut shifted = [x; 2];
                 shifted[0][a] += h;
                 shifted[1][a] -= h;
-                let (plus, minus) = (super::tests::nodes(&spec, &shifted[0]), super::tests::nodes(&spec, &shifted[1]));
-                for (k, node) in nodes.iter().enumerate() {
+                let (plus, minus) = (nodes(&spec, &shifted[0]), nodes(&spec, &shifted[1]));
+                for (k, node) in row_nodes.iter().enumerate() {
                     let difference = (plus[k].1 - minus[k].1) / (2.0 * h);
                     assert!((node.2[a] - difference).abs() < 1e-6, "axis {a}: {} against {difference}", node.2[a]);
                 }

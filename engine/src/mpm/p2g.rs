@@ -133,19 +133,23 @@ pub(super) fn p2g<T: Real, const D: usize>(
                             let momentum = input.v[p] * mass;
                             let affine_dx = affine * spec.dx;
                             let last = stencil.last_axis(grid.inv_dx);
-                            let along_last: [Vector<T, D>; 3] =
-                                std::array::from_fn(|k| affine_dx.column(D - 1) * last.offset[k]);
-                            stencil.for_each_row(&strides, grid.inv_dx, #[inline(always)] |row| {
-                                let row_momentum = momentum + row.times_offset(&affine_dx);
-                                for k in 0..3 {
-                                    let w = row.weight * last.w[k];
-                                    // SAFETY: slabs of one colour touch disjoint nodes (see Bins);
-                                    // this slab's particles run sequentially on this thread.
-                                    let node = unsafe { &mut *nodes.add(row.index + k) };
-                                    node.momentum += (row_momentum + along_last[k]) * w;
-                                    node.mass += mass * w;
-                                }
-                            });
+                            let along_last = last.offsets_times_last_column(&affine_dx);
+                            stencil.for_each_row(
+                                &strides,
+                                grid.inv_dx,
+                                #[inline(always)]
+                                |row| {
+                                    let row_momentum = momentum + row.times_offset(&affine_dx);
+                                    for k in 0..3 {
+                                        let w = row.weight * last.w[k];
+                                        // SAFETY: slabs of one colour touch disjoint nodes (see Bins);
+                                        // this slab's particles run sequentially on this thread.
+                                        let node = unsafe { &mut *nodes.add(row.index + k) };
+                                        node.momentum += (row_momentum + along_last[k]) * w;
+                                        node.mass += mass * w;
+                                    }
+                                },
+                            );
                         }
                     }
                     if !slab_finite {
@@ -320,34 +324,35 @@ pub(super) fn p2g_adjoint<T: Real, const D: usize>(
                         let mut affine_bar = Matrix::<T, D>::zeros();
                         let mut weighted_mu = T::zero();
                         let last = stencil.last_axis(grid.inv_dx);
-                        let along_last: [Vector<T, D>; 3] =
-                            std::array::from_fn(|k| affine_dx.column(D - 1) * last.offset[k]);
-                        stencil.for_each_row(&grid.strides, grid.inv_dx, #[inline(always)] |row| {
-                            // Sums along the row of s = pi . (m v + dx A o) + m mu (times w and dw),
-                            // w pi, w o pi and w mu; the row's own factors are applied once.
-                            let row_momentum = momentum + row.times_offset(&affine_dx);
-                            let (mut s_w, mut s_dw, mut mu_w) = (T::zero(), T::zero(), T::zero());
-                            let (mut pi_w, mut pi_w_offset) = (Vector::<T, D>::zeros(), Vector::<T, D>::zeros());
-                            for k in 0..3 {
-                                // SAFETY: a stencil node is on the grid (asserted length above).
-                                let Node { momentum: pi, mass: mu } = *unsafe { bar.get_unchecked(row.index + k) };
-                                let s = pi.dot(&(row_momentum + along_last[k])) + mass * mu;
-                                s_w += s * last.w[k];
-                                s_dw += s * last.dw[k];
-                                let pi_wk = pi * last.w[k];
-                                pi_w += pi_wk;
-                                pi_w_offset += pi_wk * last.offset[k];
-                                mu_w += mu * last.w[k];
-                            }
-                            row.add_grad(&mut x_grad, s_w);
-                            x_grad[D - 1] += row.weight * s_dw;
-                            let pi_w = pi_w * row.weight;
-                            weighted_pi += pi_w;
-                            row.add_outer_offset(&mut affine_bar, &pi_w);
-                            let mut last_column = affine_bar.column_mut(D - 1);
-                            last_column += pi_w_offset * row.weight;
-                            weighted_mu += mu_w * row.weight;
-                        });
+                        let along_last = last.offsets_times_last_column(&affine_dx);
+                        stencil.for_each_row(
+                            &grid.strides,
+                            grid.inv_dx,
+                            #[inline(always)]
+                            |row| {
+                                // Sums along the row of s = pi . (m v + dx A o) + m mu (times w and dw),
+                                // w pi, w o pi and w mu; the row's own factors are applied once.
+                                let row_momentum = momentum + row.times_offset(&affine_dx);
+                                let (mut s_w, mut s_dw, mut mu_w) = (T::zero(), T::zero(), T::zero());
+                                let (mut pi_w, mut pi_w_offset) = (Vector::<T, D>::zeros(), Vector::<T, D>::zeros());
+                                for k in 0..3 {
+                                    // SAFETY: a stencil node is on the grid (asserted length above).
+                                    let Node { momentum: pi, mass: mu } = *unsafe { bar.get_unchecked(row.index + k) };
+                                    let s = pi.dot(&(row_momentum + along_last[k])) + mass * mu;
+                                    s_w += s * last.w[k];
+                                    s_dw += s * last.dw[k];
+                                    let pi_wk = pi * last.w[k];
+                                    pi_w += pi_wk;
+                                    pi_w_offset += pi_wk * last.offset[k];
+                                    mu_w += mu * last.w[k];
+                                }
+                                row.add_gradient(&mut x_grad, s_w, s_dw);
+                                let pi_w = pi_w * row.weight;
+                                weighted_pi += pi_w;
+                                row.add_outer(&mut affine_bar, &pi_w, &pi_w_offset);
+                                weighted_mu += mu_w * row.weight;
+                            },
+                        );
                         // Per-particle factors of the node sums: the offsets' part of x_bar,
                         // sum_i -w A^T pi_i; dx in A_bar; sum_i w (pi_i . v + mu_i) for the mass.
                         x_grad -= affine.tr_mul(&weighted_pi);
