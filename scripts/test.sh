@@ -18,7 +18,9 @@ for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  apt-get update -q && apt-get install -y -q "${missing[@]}"
+  # As root (CI), or through sudo for a developer's account.
+  as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+  as_root apt-get update -q && as_root apt-get install -y -q "${missing[@]}"
 fi
 
 log=$(mktemp)
