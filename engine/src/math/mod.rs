@@ -19,9 +19,13 @@ pub trait Real:
     fn to_f64(self) -> f64;
     /// Machine epsilon of this scalar.
     const EPSILON: Self;
-    /// Truncation toward zero (saturating); grid indexing uses it on values already checked to
-    /// be in range, where it equals `floor` without a libm call.
-    fn trunc_i32(self) -> i32;
+    /// Truncation toward zero, without the checks of a saturating `as` cast (a compare and two
+    /// selects per axis, on the hottest path of every kernel); grid indexing uses it on values
+    /// already checked to be in range, where it equals `floor` without a libm call.
+    ///
+    /// # Safety
+    /// `self` must be finite and its truncation must fit an `i32`.
+    unsafe fn trunc_i32_unchecked(self) -> i32;
     /// Exact conversion of a small integer.
     fn of_i32(i: i32) -> Self;
 }
@@ -37,8 +41,9 @@ impl Real for f32 {
     }
     const EPSILON: Self = f32::EPSILON;
     #[inline(always)]
-    fn trunc_i32(self) -> i32 {
-        self as i32
+    unsafe fn trunc_i32_unchecked(self) -> i32 {
+        // SAFETY: the caller's contract is to_int_unchecked's.
+        unsafe { self.to_int_unchecked() }
     }
     #[inline(always)]
     fn of_i32(i: i32) -> Self {
@@ -57,8 +62,9 @@ impl Real for f64 {
     }
     const EPSILON: Self = f64::EPSILON;
     #[inline(always)]
-    fn trunc_i32(self) -> i32 {
-        self as i32
+    unsafe fn trunc_i32_unchecked(self) -> i32 {
+        // SAFETY: the caller's contract is to_int_unchecked's.
+        unsafe { self.to_int_unchecked() }
     }
     #[inline(always)]
     fn of_i32(i: i32) -> Self {

@@ -128,7 +128,8 @@ impl<T: Real, const D: usize> StencilGrid<T, D> {
             if !(s >= T::zero() && s < self.limit[a]) {
                 return None;
             }
-            let b = s.trunc_i32();
+            // SAFETY: 0 <= s < limit (a grid size), checked just above.
+            let b = unsafe { s.trunc_i32_unchecked() };
             base[a] = b as usize;
             fx[a] = xa - T::of_i32(b);
         }
