@@ -539,6 +539,25 @@ mod tests {
         check_rows::<3>();
     }
 
+    /// The range test in `base` is what makes its unchecked truncation sound: non-finite and
+    /// far-off positions must be turned away before it, and the edges of the range must give
+    /// the first and last bases.
+    #[test]
+    fn base_turns_away_what_the_truncation_must_not_see() {
+        let spec = GridSpec { cells: [32, 32], dx: 1.0 / 32.0 };
+        let grid = StencilGrid::new(&spec);
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e30, -1e30, 1.0, 0.5 / 32.0 - 1e-12] {
+            assert!(grid.base(&Vector::<f64, 2>::new(0.5, bad)).is_none(), "{bad}");
+            assert!(grid.base(&Vector::<f64, 2>::new(bad, 0.5)).is_none(), "{bad}");
+        }
+        // s = x / dx - 0.5 in [0, cells - 1): bases 0 to cells - 2.
+        let (first, _) = grid.base(&Vector::<f64, 2>::new(0.5 / 32.0, 0.5)).unwrap();
+        let (last, fx) = grid.base(&Vector::<f64, 2>::new((31.5 - 1e-9) / 32.0, 0.5)).unwrap();
+        assert_eq!((first[0], last[0]), (0, 30));
+        assert!((fx[0] - 1.5).abs() < 1e-6);
+        assert!(grid.base(&Vector::<f64, 2>::new(31.5 / 32.0, 0.5)).is_none());
+    }
+
     #[test]
     fn rebuild_names_the_first_particle_off_the_grid() {
         let spec = GridSpec { cells: [32, 32], dx: 1.0 / 32.0 };
