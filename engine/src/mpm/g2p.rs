@@ -1,8 +1,8 @@
 //! Grid to particle: gather velocity and the APIC/MLS affine velocity, then advect.
 
-use super::grid::{Bins, Node, StencilGrid};
+use super::grid::{Bins, Lanes, Node, StencilGrid};
 use super::{Model, Shared, State, isa};
-use crate::math::{Matrix, Real, Vector};
+use crate::math::{Matrix, Real};
 use rayon::prelude::*;
 
 /// Particles per parallel work item.
@@ -38,7 +38,8 @@ pub(super) fn g2p<T: Real, const D: usize>(
                         let x = input.x[p];
                         // The scatter of this step has checked that every stencil lies on the grid.
                         let Some(stencil) = grid.stencil(&x) else { unreachable!() };
-                        let mut v = Vector::<T, D>::zeros();
+                        // Whole nodes are summed (the mass lane too, unused): one vector each.
+                        let mut v = Lanes::zero();
                         let mut b = Matrix::<T, D>::zeros();
                         let last = stencil.last_axis(grid.inv_dx);
                         stencil.for_each_row(
@@ -46,18 +47,19 @@ pub(super) fn g2p<T: Real, const D: usize>(
                             grid.inv_dx,
                             #[inline(always)]
                             |row| {
-                                let (mut sum, mut sum_offset) = (Vector::<T, D>::zeros(), Vector::<T, D>::zeros());
+                                let (mut sum, mut sum_offset) = (Lanes::zero(), Lanes::zero());
                                 for k in 0..3 {
                                     // SAFETY: a stencil node is on the grid (asserted length above).
-                                    let wv = unsafe { nodes.get_unchecked(row.index + k) }.momentum * last.w[k];
+                                    let wv = unsafe { nodes.get_unchecked(row.index + k) }.lanes * last.w[k];
                                     sum += wv;
                                     sum_offset += wv * last.offset[k];
                                 }
                                 let sum = sum * row.weight;
                                 v += sum;
-                                row.add_outer(&mut b, &sum, &sum_offset);
+                                row.add_outer(&mut b, &sum.head(), &sum_offset.head());
                             },
                         );
+                        let v = v.head::<D>();
                         let (x_new, c_new) = (x + v * dt, b * c_scale);
                         ok &= (x_new.sum() + v.sum() + c_new.sum()).is_finite() && grid.contains(&x_new);
                         // SAFETY: `order` is a permutation, so particle p is written here only.
@@ -115,35 +117,37 @@ pub(super) fn g2p_adjoint<T: Real, const D: usize>(
                         let vt_bar = out_bar.v[p] + out_bar.x[p] * dt;
                         let b_bar = out_bar.c[p] * c_scale;
                         let mut x_bar = out_bar.x[p];
-                        let mut v_new = Vector::<T, D>::zeros();
+                        // Whole nodes as lanes, the mass lane of the node gradients zero (so it
+                        // neither adds to s nor to the nodes' mass gradients).
+                        let mut v_new = Lanes::zero();
                         let last = stencil.last_axis(grid.inv_dx);
-                        let along_last = last.offsets_times_last_column(&b_bar);
+                        let along_last = last.offsets_times_last_column(&b_bar).map(|a| Lanes::of(&a, T::zero()));
                         stencil.for_each_row(
                             &strides,
                             grid.inv_dx,
                             #[inline(always)]
                             |row| {
-                                let row_bar = vt_bar + row.times_offset(&b_bar);
-                                let (mut s_w, mut s_dw) = (T::zero(), T::zero());
-                                let mut v_w = Vector::<T, D>::zeros();
+                                let row_bar = Lanes::of(&(vt_bar + row.times_offset(&b_bar)), T::zero());
+                                let (mut s_w, mut s_dw, mut v_w) = (Lanes::zero(), Lanes::zero(), Lanes::zero());
                                 for k in 0..3 {
                                     let i = row.index + k;
                                     // SAFETY: a stencil node is on the grid (asserted lengths above).
-                                    let v = unsafe { nodes.get_unchecked(i) }.momentum;
+                                    let v = unsafe { nodes.get_unchecked(i) }.lanes;
                                     let node_bar = row_bar + along_last[k];
-                                    let s = v.dot(&node_bar);
+                                    // Lane by lane; summed, s = v . node_bar.
+                                    let s = v * node_bar;
                                     s_w += s * last.w[k];
                                     s_dw += s * last.dw[k];
                                     v_w += v * last.w[k];
                                     // SAFETY: slabs of one colour touch disjoint nodes (see Bins).
-                                    unsafe { (*bar.add(i)).momentum += node_bar * (row.weight * last.w[k]) };
+                                    unsafe { (*bar.add(i)).lanes += node_bar * (row.weight * last.w[k]) };
                                 }
-                                row.add_gradient(&mut x_bar, s_w, s_dw);
+                                row.add_gradient(&mut x_bar, s_w.sum(), s_dw.sum());
                                 v_new += v_w * row.weight;
                             },
                         );
                         // The offsets' part, sum_i -(w / dx) B_bar^T v_i, is -(1 / dx) B_bar^T v_new.
-                        x_bar -= b_bar.tr_mul(&v_new) * grid.inv_dx;
+                        x_bar -= b_bar.tr_mul(&v_new.head()) * grid.inv_dx;
                         // SAFETY: `order` is a permutation, so particle p is written here only.
                         unsafe { *x_bar_out.at(p) = x_bar };
                     }

@@ -63,19 +63,103 @@ impl<T: Real, const D: usize> GridSpec<T, D> {
     }
 }
 
-/// A grid node: momentum (then velocity, after the grid update) and mass.
+/// Four values a transfer treats alike, lane by lane: a grid node's momentum and mass, or what
+/// is added to or read from it (one vector register in f32: see `Real::add_lanes`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(C, align(16))]
+pub struct Lanes<T>(pub [T; 4]);
+
+impl<T: Real> Lanes<T> {
+    /// All lanes zero.
+    #[inline(always)]
+    pub fn zero() -> Self {
+        Lanes([T::zero(); 4])
+    }
+
+    /// `v` in the first `D` lanes, `last` in lane 3 (and lane 2 zero in 2D).
+    #[inline(always)]
+    pub fn of<const D: usize>(v: &Vector<T, D>, last: T) -> Self {
+        let mut lanes = [T::zero(); 4];
+        lanes[..D].copy_from_slice(v.as_slice());
+        lanes[3] = last;
+        Lanes(lanes)
+    }
+
+    /// The first `D` lanes.
+    #[inline(always)]
+    pub fn head<const D: usize>(&self) -> Vector<T, D> {
+        Vector::<T, D>::from_fn(|a, _| self.0[a])
+    }
+
+    /// The sum of the lanes.
+    #[inline(always)]
+    pub fn sum(&self) -> T {
+        (self.0[0] + self.0[1]) + (self.0[2] + self.0[3])
+    }
+}
+
+impl<T: Real> std::ops::Add for Lanes<T> {
+    type Output = Self;
+    #[inline(always)]
+    fn add(self, o: Self) -> Self {
+        Lanes(T::add_lanes(self.0, o.0))
+    }
+}
+
+impl<T: Real> std::ops::AddAssign for Lanes<T> {
+    #[inline(always)]
+    fn add_assign(&mut self, o: Self) {
+        *self = *self + o;
+    }
+}
+
+impl<T: Real> std::ops::Mul for Lanes<T> {
+    type Output = Self;
+    #[inline(always)]
+    fn mul(self, o: Self) -> Self {
+        Lanes(T::mul_lanes(self.0, o.0))
+    }
+}
+
+impl<T: Real> std::ops::Mul<T> for Lanes<T> {
+    type Output = Self;
+    #[inline(always)]
+    fn mul(self, s: T) -> Self {
+        Lanes(T::mul_lanes(self.0, [s; 4]))
+    }
+}
+
+/// A grid node: momentum (then velocity, after the grid update) in lanes `0..D`, mass in lane 3;
+/// lane 2 is zero in 2D. Padded to four lanes so that the transfers add and read whole nodes
+/// as one vector each (a 2D node of three values would be three scalar operations).
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]
 pub struct Node<T: Real, const D: usize> {
-    /// Momentum after the scatter, velocity after the grid update.
-    pub momentum: Vector<T, D>,
-    /// Mass.
-    pub mass: T,
+    /// Momentum or velocity, and mass.
+    pub lanes: Lanes<T>,
 }
 
 impl<T: Real, const D: usize> Node<T, D> {
     pub(crate) fn zero() -> Self {
-        Node { momentum: Vector::<T, D>::zeros(), mass: T::zero() }
+        Node { lanes: Lanes::zero() }
+    }
+
+    /// Momentum after the scatter, velocity after the grid update.
+    #[inline(always)]
+    pub fn momentum(&self) -> Vector<T, D> {
+        self.lanes.head()
+    }
+
+    /// Mass.
+    #[inline(always)]
+    pub fn mass(&self) -> T {
+        self.lanes.0[3]
+    }
+
+    /// Sets the momentum (or velocity) and mass.
+    #[inline(always)]
+    pub fn set(&mut self, momentum: &Vector<T, D>, mass: T) {
+        self.lanes = Lanes::of(momentum, mass);
     }
 }
 

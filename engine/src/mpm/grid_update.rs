@@ -80,14 +80,15 @@ pub(super) fn apply<T: Real, const D: usize>(
         |(r, row_nodes)| {
             let mut coords = spec.node_coords((first + r) * row);
             for (k, node) in row_nodes.iter_mut().enumerate() {
-                if node.mass <= T::zero() {
-                    node.momentum = Vector::<T, D>::zeros();
+                let mass = node.mass();
+                if mass <= T::zero() {
+                    node.set(&Vector::<T, D>::zeros(), mass);
                     continue;
                 }
                 coords[D - 1] = k;
-                let mut v = node.momentum / node.mass + gravity_dv;
+                let mut v = node.momentum() / mass + gravity_dv;
                 for_each_boundary(model, step, &shapes, coords, |b| v = b.apply(model, v));
-                node.momentum = v;
+                node.set(&v, mass);
             }
         },
     );
@@ -130,15 +131,16 @@ pub(super) fn apply_adjoint<T: Real, const D: usize>(
             let mut coords = spec.node_coords((first + r) * row);
             let mut boundaries: Vec<Boundary<T, D>> = Vec::new();
             for (k, (node_bar, node)) in bar_row.iter_mut().zip(in_row).enumerate() {
-                if node.mass <= T::zero() {
+                let mass = node.mass();
+                if mass <= T::zero() {
                     *node_bar = Node::zero();
                     continue;
                 }
                 coords[D - 1] = k;
                 boundaries.clear();
                 for_each_boundary(model, step, &shapes, coords, |b| boundaries.push(b));
-                let v0 = node.momentum / node.mass + gravity_dv;
-                let mut v_bar = node_bar.momentum;
+                let v0 = node.momentum() / mass + gravity_dv;
+                let mut v_bar = node_bar.momentum();
                 for b in (0..boundaries.len()).rev() {
                     let v_in = boundaries[..b].iter().fold(v0, |v, boundary| boundary.apply(model, v));
                     match boundaries[b] {
@@ -153,8 +155,7 @@ pub(super) fn apply_adjoint<T: Real, const D: usize>(
                     }
                 }
                 gravity_bar += v_bar * dt;
-                node_bar.momentum = v_bar / node.mass;
-                node_bar.mass = -v_bar.dot(&(v0 - gravity_dv)) / node.mass;
+                node_bar.set(&(v_bar / mass), -v_bar.dot(&(v0 - gravity_dv)) / mass);
             }
             (gravity_bar, collider_bar)
         })

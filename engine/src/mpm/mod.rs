@@ -16,7 +16,7 @@ pub mod isa;
 mod p2g;
 
 pub use boundary::{Collider, ColliderGradient, ColliderPath, ColliderStepGradient, Contact, Shape, Walls};
-pub use grid::{Bins, GridSpec, LastAxis, Node, Stencil, StencilGrid, StencilRow};
+pub use grid::{Bins, GridSpec, Lanes, LastAxis, Node, Stencil, StencilGrid, StencilRow};
 
 use crate::error::{Error, Result};
 use crate::material::{Lame, Material, PlasticLaw};

@@ -1,7 +1,7 @@
 //! Particle to grid: each particle's deformation update through its constitutive model, and the
 //! scatter of its mass and momentum (with the MLS stress term) to the grid, in one pass.
 
-use super::grid::{Bins, Node, StencilGrid};
+use super::grid::{Bins, Lanes, Node, StencilGrid};
 use super::{MaterialGradient, Model, ModelGradients, NO_ACTUATOR, Scratch, Shared, State, isa};
 use crate::material::{Elasticity, Lame, PlasticLaw, Plasticity};
 use crate::math::{Matrix, Real, Vector, cofactor, det};
@@ -130,23 +130,24 @@ pub(super) fn p2g<T: Real, const D: usize>(
                             // Bins::rebuild has checked that every stencil lies on the grid.
                             let Some(stencil) = grid.stencil(&input.x[p]) else { unreachable!() };
                             let mass = props.mass[p];
-                            let momentum = input.v[p] * mass;
+                            // Momentum and mass as a node's lanes: one vector add per node.
+                            let momentum = Lanes::of(&(input.v[p] * mass), mass);
                             let affine_dx = affine * spec.dx;
                             let last = stencil.last_axis(grid.inv_dx);
-                            let along_last = last.offsets_times_last_column(&affine_dx);
+                            let along_last =
+                                last.offsets_times_last_column(&affine_dx).map(|a| Lanes::of(&a, T::zero()));
                             stencil.for_each_row(
                                 &strides,
                                 grid.inv_dx,
                                 #[inline(always)]
                                 |row| {
-                                    let row_momentum = momentum + row.times_offset(&affine_dx);
+                                    let row_momentum = momentum + Lanes::of(&row.times_offset(&affine_dx), T::zero());
                                     for k in 0..3 {
                                         let w = row.weight * last.w[k];
                                         // SAFETY: slabs of one colour touch disjoint nodes (see Bins);
                                         // this slab's particles run sequentially on this thread.
                                         let node = unsafe { &mut *nodes.add(row.index + k) };
-                                        node.momentum += (row_momentum + along_last[k]) * w;
-                                        node.mass += mass * w;
+                                        node.lanes += (row_momentum + along_last[k]) * w;
                                     }
                                 },
                             );
@@ -317,42 +318,43 @@ pub(super) fn p2g_adjoint<T: Real, const D: usize>(
                         let Some(stencil) = grid.stencil(&input.x[p]) else { unreachable!() };
                         let affine = updates[p].affine;
                         let mass = props.mass[p];
-                        let momentum = input.v[p] * mass;
+                        let momentum = Lanes::of(&(input.v[p] * mass), mass);
                         let affine_dx = affine * spec.dx;
                         let mut x_grad = Vector::<T, D>::zeros();
-                        let mut weighted_pi = Vector::<T, D>::zeros();
+                        // sum w pi in the momentum lanes, sum w mu in the mass lane.
+                        let mut weighted = Lanes::zero();
                         let mut affine_bar = Matrix::<T, D>::zeros();
-                        let mut weighted_mu = T::zero();
                         let last = stencil.last_axis(grid.inv_dx);
-                        let along_last = last.offsets_times_last_column(&affine_dx);
+                        let along_last = last.offsets_times_last_column(&affine_dx).map(|a| Lanes::of(&a, T::zero()));
                         stencil.for_each_row(
                             &grid.strides,
                             grid.inv_dx,
                             #[inline(always)]
                             |row| {
                                 // Sums along the row of s = pi . (m v + dx A o) + m mu (times w and dw),
-                                // w pi, w o pi and w mu; the row's own factors are applied once.
-                                let row_momentum = momentum + row.times_offset(&affine_dx);
-                                let (mut s_w, mut s_dw, mut mu_w) = (T::zero(), T::zero(), T::zero());
-                                let (mut pi_w, mut pi_w_offset) = (Vector::<T, D>::zeros(), Vector::<T, D>::zeros());
+                                // w (pi, mu) and w o pi, lane by lane (a node's (pi, mu) times the
+                                // lanes (m v + dx A o, m) sums to s); the row's own factors are
+                                // applied once.
+                                let row_momentum = momentum + Lanes::of(&row.times_offset(&affine_dx), T::zero());
+                                let (mut s_w, mut s_dw) = (Lanes::zero(), Lanes::zero());
+                                let (mut pi_w, mut pi_w_offset) = (Lanes::zero(), Lanes::zero());
                                 for k in 0..3 {
                                     // SAFETY: a stencil node is on the grid (asserted length above).
-                                    let Node { momentum: pi, mass: mu } = *unsafe { bar.get_unchecked(row.index + k) };
-                                    let s = pi.dot(&(row_momentum + along_last[k])) + mass * mu;
+                                    let node_bar = unsafe { bar.get_unchecked(row.index + k) }.lanes;
+                                    let s = node_bar * (row_momentum + along_last[k]);
                                     s_w += s * last.w[k];
                                     s_dw += s * last.dw[k];
-                                    let pi_wk = pi * last.w[k];
+                                    let pi_wk = node_bar * last.w[k];
                                     pi_w += pi_wk;
                                     pi_w_offset += pi_wk * last.offset[k];
-                                    mu_w += mu * last.w[k];
                                 }
-                                row.add_gradient(&mut x_grad, s_w, s_dw);
+                                row.add_gradient(&mut x_grad, s_w.sum(), s_dw.sum());
                                 let pi_w = pi_w * row.weight;
-                                weighted_pi += pi_w;
-                                row.add_outer(&mut affine_bar, &pi_w, &pi_w_offset);
-                                weighted_mu += mu_w * row.weight;
+                                weighted += pi_w;
+                                row.add_outer(&mut affine_bar, &pi_w.head(), &pi_w_offset.head());
                             },
                         );
+                        let (weighted_pi, weighted_mu) = (weighted.head::<D>(), weighted.0[3]);
                         // Per-particle factors of the node sums: the offsets' part of x_bar,
                         // sum_i -w A^T pi_i; dx in A_bar; sum_i w (pi_i . v + mu_i) for the mass.
                         x_grad -= affine.tr_mul(&weighted_pi);
