@@ -2,7 +2,7 @@
 
 use super::grid::{Bins, Lanes, Node, StencilGrid};
 use super::{Model, Shared, State, isa};
-use crate::math::{Matrix, Real};
+use crate::math::Real;
 use rayon::prelude::*;
 
 /// Particles per parallel work item.
@@ -40,7 +40,7 @@ pub(super) fn g2p<T: Real, const D: usize>(
                         let Some(stencil) = grid.stencil(&x) else { unreachable!() };
                         // Whole nodes are summed (the mass lane too, unused): one vector each.
                         let mut v = Lanes::zero();
-                        let mut b = Matrix::<T, D>::zeros();
+                        let mut b = [Lanes::zero(); D];
                         let last = stencil.last_axis(grid.inv_dx);
                         stencil.for_each_row(
                             &grid.strides,
@@ -56,11 +56,11 @@ pub(super) fn g2p<T: Real, const D: usize>(
                                 }
                                 let sum = sum * row.weight;
                                 v += sum;
-                                row.add_outer(&mut b, &sum.head(), &sum_offset.head());
+                                row.add_outer(&mut b, sum, sum_offset);
                             },
                         );
                         let v = v.head::<D>();
-                        let (x_new, c_new) = (x + v * dt, b * c_scale);
+                        let (x_new, c_new) = (x + v * dt, Lanes::matrix(&b) * c_scale);
                         ok &= (x_new.sum() + v.sum() + c_new.sum()).is_finite() && grid.contains(&x_new);
                         // SAFETY: `order` is a permutation, so particle p is written here only.
                         unsafe {
@@ -114,20 +114,21 @@ pub(super) fn g2p_adjoint<T: Real, const D: usize>(
                     for &p in &bins.order[range.clone()] {
                         let p = p as usize;
                         let Some(stencil) = grid.stencil(&input.x[p]) else { unreachable!() };
-                        let vt_bar = out_bar.v[p] + out_bar.x[p] * dt;
+                        let vt_bar = Lanes::of(&(out_bar.v[p] + out_bar.x[p] * dt), T::zero());
                         let b_bar = out_bar.c[p] * c_scale;
                         let mut x_bar = out_bar.x[p];
                         // Whole nodes as lanes, the mass lane of the node gradients zero (so it
                         // neither adds to s nor to the nodes' mass gradients).
                         let mut v_new = Lanes::zero();
                         let last = stencil.last_axis(grid.inv_dx);
-                        let along_last = last.offsets_times_last_column(&b_bar).map(|a| Lanes::of(&a, T::zero()));
+                        let b_bar_columns = Lanes::columns(&b_bar);
+                        let along_last = last.offsets_times_last_column(&b_bar_columns);
                         stencil.for_each_row(
                             &strides,
                             grid.inv_dx,
                             #[inline(always)]
                             |row| {
-                                let row_bar = Lanes::of(&(vt_bar + row.times_offset(&b_bar)), T::zero());
+                                let row_bar = vt_bar + row.times_offset(&b_bar_columns);
                                 let (mut s_w, mut s_dw, mut v_w) = (Lanes::zero(), Lanes::zero(), Lanes::zero());
                                 for k in 0..3 {
                                     let i = row.index + k;

@@ -91,6 +91,19 @@ impl<T: Real> Lanes<T> {
         Vector::<T, D>::from_fn(|a, _| self.0[a])
     }
 
+    /// The columns of `m` as lanes (lane 3 zero): what [`StencilRow::times_offset`] and
+    /// [`StencilRow::add_outer`] work on.
+    #[inline(always)]
+    pub fn columns<const D: usize>(m: &Matrix<T, D>) -> [Self; D] {
+        std::array::from_fn(|a| Lanes::of(&m.column(a).into_owned(), T::zero()))
+    }
+
+    /// The matrix whose columns are the first `D` lanes of `columns`.
+    #[inline(always)]
+    pub fn matrix<const D: usize>(columns: &[Self; D]) -> Matrix<T, D> {
+        Matrix::<T, D>::from_fn(|i, j| columns[j].0[i])
+    }
+
     /// The sum of the lanes.
     #[inline(always)]
     pub fn sum(&self) -> T {
@@ -264,27 +277,26 @@ pub struct StencilRow<T, const D: usize> {
 }
 
 impl<T: Real, const D: usize> StencilRow<T, D> {
-    /// `m offset` (only the other axes' columns: the last entry of `offset` is zero).
+    /// `m offset`, `m` given by its columns (only the other axes' columns: the last entry of
+    /// `offset` is zero).
     #[inline(always)]
-    pub fn times_offset(&self, m: &Matrix<T, D>) -> Vector<T, D> {
-        let mut sum = m.column(0) * self.offset[0];
+    pub fn times_offset(&self, m: &[Lanes<T>; D]) -> Lanes<T> {
+        let mut sum = m[0] * self.offset[0];
         for a in 1..D - 1 {
-            sum += m.column(a) * self.offset[a];
+            sum += m[a] * self.offset[a];
         }
         sum
     }
 
-    /// `m += sum_k w_k v_k o_k^T` over the row's nodes (`o_k` their offsets), from
-    /// `weighted = weight sum_k w_k v_k` and `sum_offset = sum_k w_k offset_k v_k` (the last
-    /// axis's factors).
+    /// `m += sum_k w_k v_k o_k^T` over the row's nodes (`o_k` their offsets), `m` given by its
+    /// columns, from `weighted = weight sum_k w_k v_k` and `sum_offset = sum_k w_k offset_k v_k`
+    /// (the last axis's factors).
     #[inline(always)]
-    pub fn add_outer(&self, m: &mut Matrix<T, D>, weighted: &Vector<T, D>, sum_offset: &Vector<T, D>) {
+    pub fn add_outer(&self, m: &mut [Lanes<T>; D], weighted: Lanes<T>, sum_offset: Lanes<T>) {
         for a in 0..D - 1 {
-            let mut column = m.column_mut(a);
-            column += weighted * self.offset[a];
+            m[a] += weighted * self.offset[a];
         }
-        let mut last_column = m.column_mut(D - 1);
-        last_column += sum_offset * self.weight;
+        m[D - 1] += sum_offset * self.weight;
     }
 
     /// `x += sum_k s_k grad(w_k)` over the row's nodes, from `s_w = sum_k s_k w_k` and
@@ -311,10 +323,11 @@ pub struct LastAxis<T> {
 }
 
 impl<T: Real> LastAxis<T> {
-    /// The last column of `m` times each node's offset: the last axis's part of `m o_k`.
+    /// The last column of `m` (given by its columns) times each node's offset: the last axis's
+    /// part of `m o_k`.
     #[inline(always)]
-    pub fn offsets_times_last_column<const D: usize>(&self, m: &Matrix<T, D>) -> [Vector<T, D>; 3] {
-        std::array::from_fn(|k| m.column(D - 1) * self.offset[k])
+    pub fn offsets_times_last_column<const D: usize>(&self, m: &[Lanes<T>; D]) -> [Lanes<T>; 3] {
+        std::array::from_fn(|k| m[D - 1] * self.offset[k])
     }
 }
 

@@ -132,16 +132,15 @@ pub(super) fn p2g<T: Real, const D: usize>(
                             let mass = props.mass[p];
                             // Momentum and mass as a node's lanes: one vector add per node.
                             let momentum = Lanes::of(&(input.v[p] * mass), mass);
-                            let affine_dx = affine * spec.dx;
+                            let affine_dx = Lanes::columns(&(affine * spec.dx));
                             let last = stencil.last_axis(grid.inv_dx);
-                            let along_last =
-                                last.offsets_times_last_column(&affine_dx).map(|a| Lanes::of(&a, T::zero()));
+                            let along_last = last.offsets_times_last_column(&affine_dx);
                             stencil.for_each_row(
                                 &strides,
                                 grid.inv_dx,
                                 #[inline(always)]
                                 |row| {
-                                    let row_momentum = momentum + Lanes::of(&row.times_offset(&affine_dx), T::zero());
+                                    let row_momentum = momentum + row.times_offset(&affine_dx);
                                     for k in 0..3 {
                                         let w = row.weight * last.w[k];
                                         // SAFETY: slabs of one colour touch disjoint nodes (see Bins);
@@ -319,13 +318,13 @@ pub(super) fn p2g_adjoint<T: Real, const D: usize>(
                         let affine = updates[p].affine;
                         let mass = props.mass[p];
                         let momentum = Lanes::of(&(input.v[p] * mass), mass);
-                        let affine_dx = affine * spec.dx;
+                        let affine_dx = Lanes::columns(&(affine * spec.dx));
                         let mut x_grad = Vector::<T, D>::zeros();
                         // sum w pi in the momentum lanes, sum w mu in the mass lane.
                         let mut weighted = Lanes::zero();
-                        let mut affine_bar = Matrix::<T, D>::zeros();
+                        let mut affine_bar = [Lanes::zero(); D];
                         let last = stencil.last_axis(grid.inv_dx);
-                        let along_last = last.offsets_times_last_column(&affine_dx).map(|a| Lanes::of(&a, T::zero()));
+                        let along_last = last.offsets_times_last_column(&affine_dx);
                         stencil.for_each_row(
                             &grid.strides,
                             grid.inv_dx,
@@ -335,7 +334,7 @@ pub(super) fn p2g_adjoint<T: Real, const D: usize>(
                                 // w (pi, mu) and w o pi, lane by lane (a node's (pi, mu) times the
                                 // lanes (m v + dx A o, m) sums to s); the row's own factors are
                                 // applied once.
-                                let row_momentum = momentum + Lanes::of(&row.times_offset(&affine_dx), T::zero());
+                                let row_momentum = momentum + row.times_offset(&affine_dx);
                                 let (mut s_w, mut s_dw) = (Lanes::zero(), Lanes::zero());
                                 let (mut pi_w, mut pi_w_offset) = (Lanes::zero(), Lanes::zero());
                                 for k in 0..3 {
@@ -351,14 +350,14 @@ pub(super) fn p2g_adjoint<T: Real, const D: usize>(
                                 row.add_gradient(&mut x_grad, s_w.sum(), s_dw.sum());
                                 let pi_w = pi_w * row.weight;
                                 weighted += pi_w;
-                                row.add_outer(&mut affine_bar, &pi_w.head(), &pi_w_offset.head());
+                                row.add_outer(&mut affine_bar, pi_w, pi_w_offset);
                             },
                         );
                         let (weighted_pi, weighted_mu) = (weighted.head::<D>(), weighted.0[3]);
                         // Per-particle factors of the node sums: the offsets' part of x_bar,
                         // sum_i -w A^T pi_i; dx in A_bar; sum_i w (pi_i . v + mu_i) for the mass.
                         x_grad -= affine.tr_mul(&weighted_pi);
-                        *affine_bar_dx = affine_bar * spec.dx;
+                        *affine_bar_dx = Lanes::matrix(&affine_bar) * spec.dx;
                         // SAFETY: `order` is a permutation, so particle p is handled here only.
                         unsafe {
                             *x_bar.at(p) += x_grad;
