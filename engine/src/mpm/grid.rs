@@ -655,6 +655,29 @@ mod tests {
         assert!(grid.base(&Vector::<f64, 2>::new(31.5 / 32.0, 0.5)).is_none());
     }
 
+    /// The f32 lanes run as SSE instructions (`Real::add_lanes`): they must give bitwise the
+    /// scalar IEEE results, specials included, or the CPU's results would depend on the target.
+    #[test]
+    fn lanes_give_the_scalar_results_bitwise() {
+        let mut seed = 17;
+        let specials = [0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, f32::MIN_POSITIVE / 3.0, f32::MAX];
+        for i in 0..400 {
+            let mut value = |j: usize| {
+                let x = (lcg(&mut seed) * 1e3) as f32;
+                if (i + j) % 7 == 0 { specials[(i / 7 + j) % specials.len()] } else { x }
+            };
+            let a = Lanes([value(0), value(1), value(2), value(3)]);
+            let b = Lanes([value(4), value(5), value(6), value(7)]);
+            let s = value(8);
+            let same = |lanes: Lanes<f32>, scalar: [f32; 4]| {
+                lanes.0.iter().zip(&scalar).all(|(x, y)| x.to_bits() == y.to_bits())
+            };
+            assert!(same(a + b, std::array::from_fn(|l| a.0[l] + b.0[l])), "{a:?} + {b:?}");
+            assert!(same(a * b, std::array::from_fn(|l| a.0[l] * b.0[l])), "{a:?} * {b:?}");
+            assert!(same(a * s, std::array::from_fn(|l| a.0[l] * s)), "{a:?} * {s}");
+        }
+    }
+
     #[test]
     fn rebuild_names_the_first_particle_off_the_grid() {
         let spec = GridSpec { cells: [32, 32], dx: 1.0 / 32.0 };
