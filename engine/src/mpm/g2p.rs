@@ -78,7 +78,7 @@ pub(super) fn g2p<T: Real, const D: usize>(
 }
 
 /// Adjoint of [`g2p`]: from `out_bar` (the gradient with respect to the new `x`, `v`, `C`),
-/// adds `dL/d(grid velocity)` to the `momentum` of `bar` and writes the gather's part of `dL/dx`
+/// adds `dL/d(grid velocity)` to the momentum lanes of `bar` and writes the gather's part of `dL/dx`
 /// into `in_bar.x`. `nodes` hold the grid velocities of the forward step.
 ///
 /// With `vt_bar = v_bar' + dt x_bar'` and `B_bar = (4 / dx) C_bar'` (offsets in cell units):

@@ -282,8 +282,8 @@ impl<T: Real, const D: usize> StencilRow<T, D> {
     #[inline(always)]
     pub fn times_offset(&self, m: &[Lanes<T>; D]) -> Lanes<T> {
         let mut sum = m[0] * self.offset[0];
-        for a in 1..D - 1 {
-            sum += m[a] * self.offset[a];
+        for (column, &o) in m.iter().zip(self.offset.iter()).take(D - 1).skip(1) {
+            sum += *column * o;
         }
         sum
     }
@@ -293,8 +293,8 @@ impl<T: Real, const D: usize> StencilRow<T, D> {
     /// (the last axis's factors).
     #[inline(always)]
     pub fn add_outer(&self, m: &mut [Lanes<T>; D], weighted: Lanes<T>, sum_offset: Lanes<T>) {
-        for a in 0..D - 1 {
-            m[a] += weighted * self.offset[a];
+        for (column, &o) in m.iter_mut().zip(self.offset.iter()).take(D - 1) {
+            *column += weighted * o;
         }
         m[D - 1] += sum_offset * self.weight;
     }
@@ -664,7 +664,7 @@ mod tests {
         for i in 0..400 {
             let mut value = |j: usize| {
                 let x = (lcg(&mut seed) * 1e3) as f32;
-                if (i + j) % 7 == 0 { specials[(i / 7 + j) % specials.len()] } else { x }
+                if (i + j).is_multiple_of(7) { specials[(i / 7 + j) % specials.len()] } else { x }
             };
             let a = Lanes([value(0), value(1), value(2), value(3)]);
             let b = Lanes([value(4), value(5), value(6), value(7)]);

@@ -59,7 +59,7 @@ fn for_each_boundary<T: Real, const D: usize>(
     }
 }
 
-/// Turns each node's momentum into its end-of-step velocity (stored in `momentum`) and applies
+/// Turns each node's momentum into its end-of-step velocity (stored in its momentum lanes) and applies
 /// the boundary conditions, in the node rows `rows` along axis 0 (the others are empty).
 /// `step` sets the colliders' time `t = step dt`.
 pub(super) fn apply<T: Real, const D: usize>(
@@ -95,7 +95,7 @@ pub(super) fn apply<T: Real, const D: usize>(
 }
 
 /// Adjoint of [`apply`] over the same `rows`. `scattered` holds the nodes as the scatter left them (momentum, mass);
-/// `bar` holds `dL/d(end-of-step velocity)` in `momentum` and is overwritten with
+/// `bar` holds `dL/d(end-of-step velocity)` in its momentum lanes and is overwritten with
 /// `dL/dmomentum` and `dL/dmass`. Returns `dL/dgravity` and adds each collider's motion
 /// gradient to `colliders`.
 ///
