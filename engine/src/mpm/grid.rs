@@ -280,10 +280,11 @@ impl<T: Real, const D: usize> StencilRow<T, D> {
     /// `m offset`, `m` given by its columns (only the other axes' columns: the last entry of
     /// `offset` is zero).
     #[inline(always)]
+    #[allow(clippy::needless_range_loop)] // the axis indexes columns and offsets alike
     pub fn times_offset(&self, m: &[Lanes<T>; D]) -> Lanes<T> {
         let mut sum = m[0] * self.offset[0];
-        for (column, &o) in m.iter().zip(self.offset.iter()).take(D - 1).skip(1) {
-            sum += *column * o;
+        for a in 1..D - 1 {
+            sum += m[a] * self.offset[a];
         }
         sum
     }
@@ -292,9 +293,10 @@ impl<T: Real, const D: usize> StencilRow<T, D> {
     /// columns, from `weighted = weight sum_k w_k v_k` and `sum_offset = sum_k w_k offset_k v_k`
     /// (the last axis's factors).
     #[inline(always)]
+    #[allow(clippy::needless_range_loop)] // the axis indexes columns and offsets alike
     pub fn add_outer(&self, m: &mut [Lanes<T>; D], weighted: Lanes<T>, sum_offset: Lanes<T>) {
-        for (column, &o) in m.iter_mut().zip(self.offset.iter()).take(D - 1) {
-            *column += weighted * o;
+        for a in 0..D - 1 {
+            m[a] += weighted * self.offset[a];
         }
         m[D - 1] += sum_offset * self.weight;
     }
