@@ -6,6 +6,22 @@ const DIM: u32 = 2u;
 const STENCIL: u32 = 9u;
 alias VecD = vec2<f32>;
 alias MatD = mat2x2<f32>;
+alias VecU = vec2<u32>;
+
+// Stencil node k's offset per axis: k's base-3 digits, last axis fastest.
+fn stencil_digits(k: u32) -> VecU {
+    return VecU(k / 3u, k % 3u);
+}
+
+// A node's weight from its per-axis weights w, and the weight's gradient from their
+// derivatives dw (mpm_common.wgsl, stencil_node).
+fn weight_product(w: VecD) -> f32 {
+    return w.x * w.y;
+}
+
+fn weight_product_gradient(w: VecD, dw: VecD) -> VecD {
+    return VecD(dw.x * w.y, dw.y * w.x);
+}
 
 fn identity() -> MatD {
     return MatD(1.0, 0.0, 0.0, 1.0);

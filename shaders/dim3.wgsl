@@ -4,6 +4,22 @@ const DIM: u32 = 3u;
 const STENCIL: u32 = 27u;
 alias VecD = vec3<f32>;
 alias MatD = mat3x3<f32>;
+alias VecU = vec3<u32>;
+
+// Stencil node k's offset per axis: k's base-3 digits, last axis fastest.
+fn stencil_digits(k: u32) -> VecU {
+    return VecU(k / 9u, (k / 3u) % 3u, k % 3u);
+}
+
+// A node's weight from its per-axis weights w, and the weight's gradient from their
+// derivatives dw (mpm_common.wgsl, stencil_node); products in the order of axes.
+fn weight_product(w: VecD) -> f32 {
+    return w.x * w.y * w.z;
+}
+
+fn weight_product_gradient(w: VecD, dw: VecD) -> VecD {
+    return VecD(dw.x * w.y * w.z, dw.y * w.x * w.z, dw.z * w.x * w.y);
+}
 
 fn identity() -> MatD {
     return MatD(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0);

@@ -93,13 +93,16 @@ fn node_words(node: u32) -> u32 {
 }
 
 // The quadratic B-spline stencil of a particle at x: lowest node per axis, x / dx relative to
-// it, and per-axis weights.
+// it, and the weights by node offset: w[o][a] is the weight along axis a of the node o cells
+// above base on that axis (dw: its derivative in x). Kept by offset so that a node's weights
+// are picked with vector selects (stencil_node): indexing a private array by a data-dependent
+// digit is local memory on a GPU wherever the compiler does not unroll the stencil's loop.
 struct Stencil {
-    base: vec3<u32>,
+    base: VecU,
     fx: VecD,
-    w: array<vec3<f32>, 3>,
+    w: array<VecD, 3>,
     // d/dx of the per-axis weights (the adjoints need them).
-    dw: array<vec3<f32>, 3>,
+    dw: array<VecD, 3>,
     ok: bool,
 }
 
@@ -121,22 +124,14 @@ fn stencil_of(x: VecD) -> Stencil {
         let d0 = 1.5 - f;
         let d1 = f - 1.0;
         let d2 = f - 0.5;
-        s.w[a] = vec3<f32>(0.5 * d0 * d0, 0.75 - d1 * d1, 0.5 * d2 * d2);
-        s.dw[a] = vec3<f32>((f - 1.5) * params.inv_dx, (1.0 - f) * 2.0 * params.inv_dx, (f - 0.5) * params.inv_dx);
+        s.w[0][a] = 0.5 * d0 * d0;
+        s.w[1][a] = 0.75 - d1 * d1;
+        s.w[2][a] = 0.5 * d2 * d2;
+        s.dw[0][a] = (f - 1.5) * params.inv_dx;
+        s.dw[1][a] = (1.0 - f) * 2.0 * params.inv_dx;
+        s.dw[2][a] = (f - 0.5) * params.inv_dx;
     }
     return s;
-}
-
-// Node k of the 3^DIM stencil (base-3 digits, last axis fastest): its axis indices.
-fn stencil_digits(k: u32) -> vec3<u32> {
-    var digits: vec3<u32>;
-    var rest = k;
-    for (var a = 0u; a < DIM; a++) {
-        let axis = DIM - 1u - a;
-        digits[axis] = rest % 3u;
-        rest = rest / 3u;
-    }
-    return digits;
 }
 
 // A stencil node: its linear index, weight, the weight's gradient in x_p, and
@@ -148,23 +143,22 @@ struct StencilNode {
     offset: VecD,
 }
 
+// Node k of the 3^DIM stencil (its offsets are k's base-3 digits, last axis fastest).
 fn stencil_node(s: Stencil, k: u32) -> StencilNode {
     let d = stencil_digits(k);
+    let first = d == VecU(0u);
+    let second = d == VecU(1u);
+    let w = select(select(s.w[2], s.w[1], second), s.w[0], first);
+    let dw = select(select(s.dw[2], s.dw[1], second), s.dw[0], first);
+    let cell = s.base + d;
     var n: StencilNode;
     n.index = 0u;
-    n.w = 1.0;
     for (var a = 0u; a < DIM; a++) {
-        n.index += (s.base[a] + d[a]) * params.strides[a];
-        n.w *= s.w[a][d[a]];
-        n.offset[a] = f32(d[a]) - s.fx[a];
-        var g = s.dw[a][d[a]];
-        for (var b = 0u; b < DIM; b++) {
-            if (b != a) {
-                g *= s.w[b][d[b]];
-            }
-        }
-        n.grad_w[a] = g;
+        n.index += cell[a] * params.strides[a];
     }
+    n.w = weight_product(w);
+    n.grad_w = weight_product_gradient(w, dw);
+    n.offset = VecD(d) - s.fx;
     return n;
 }
 
