@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU figures of BENCHMARKS.md in one run, for a machine with a GPU: every benchmark scene
-# with the default scatter, the float-atomic and the 40-bit one, each kernel's time per step,
-# the walker's forward+backward, and, where Taichi is importable by $PY (default python3),
+# with the default scatter, the float-atomic, the 44-bit and the block-local one, each kernel's
+# time per step, the walker's forward+backward, and, where Taichi is importable by $PY (default python3),
 # the Taichi CUDA anchors on the same scenes. JSON lines go to stdout.
 #
 #   RHEO=target/release/rheo ANCHORS=../shared/anchors scripts/bench_gpu.sh
@@ -19,6 +19,7 @@ bench() { timeout 300 "$RHEO" bench --backend gpu --json "$@" || echo "{\"failed
 bench
 bench --scene elastic_3d_1m --float-atomics
 bench --scene elastic_3d_1m --differentiable
+for scene in elastic_3d elastic_3d_1m; do bench --scene "$scene" --block-scatter --kernel-times; done
 for scene in mpm88 elastic_3d elastic_3d_1m; do bench --scene "$scene" --kernel-times; done
 bench --scene walker_2d --device-budget-mib 8
 

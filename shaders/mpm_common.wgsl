@@ -162,6 +162,24 @@ fn stencil_node(s: Stencil, k: u32) -> StencilNode {
     return n;
 }
 
+// The block-local scatter (bin.wgsl, p2g_blocked.wgsl) sorts the particles into blocks of
+// BLOCK^DIM cells by their stencil's lowest node, numbered with the last axis fastest, and
+// one bucket after the blocks for the particles off the grid.
+const BLOCK: u32 = 4u;
+
+fn blocks_on_axis(a: u32) -> u32 {
+    // The lowest stencil node lies in [0, cells - 2].
+    return (params.cells[a] - 2u) / BLOCK + 1u;
+}
+
+fn block_count() -> u32 {
+    var n = 1u;
+    for (var a = 0u; a < DIM; a++) {
+        n *= blocks_on_axis(a);
+    }
+    return n;
+}
+
 // round(value) as a 64-bit two's complement integer: (low word, high word). The kernels add
 // it with atomicAdd on the low word and the carry into the high word (WGSL functions cannot
 // take a storage buffer, so each kernel has its own few lines for that).

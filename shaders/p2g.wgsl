@@ -2,7 +2,9 @@
 // the elastic law's stress, viscosity) and the scatter of its mass and momentum with the MLS
 // stress term: m_i += w m, (m v)_i += w (m v + A (x_i - x_p)), A = m C - dt V (4 / dx^2) tau.
 // One invocation per particle; the grid sums are 64-bit fixed point (scatter_fixed.wgsl) or,
-// the fast path, f32 atomics (scatter_float.wgsl): one of them is compiled in.
+// the fast path, f32 atomics (scatter_float.wgsl), each added to the grid, or 64-bit fixed
+// point summed per block of cells in workgroup memory first (p2g_blocked.wgsl, its own entry
+// point): one of them is compiled in, with its scatter_target and scatter_add.
 
 // The plastic state after the step (p2g_inputs.wgsl reads the one before).
 @group(0) @binding(20) var<storage, read_write> plastic_out: array<f32>;
@@ -10,10 +12,13 @@
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {
-    let p = id.x;
-    if (p >= params.particles) {
-        return;
+    if (id.x < params.particles) {
+        p2g_particle(id.x);
     }
+}
+
+// Particle p's update and scatter.
+fn p2g_particle(p: u32) {
     let particle = load_particle(p);
     let x = particle.x;
     let v = particle.v;
@@ -41,7 +46,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     for (var k = 0u; k < STENCIL; k++) {
         let n = stencil_node(s, k);
         let contribution = (momentum + affine_dx * n.offset) * n.w;
-        let word = node_words(n.index);
+        let word = scatter_target(s, k, n.index);
         for (var a = 0u; a < DIM; a++) {
             scatter_add(word + 2u * a, contribution[a] * params.momentum_scale);
         }

@@ -13,3 +13,8 @@ fn scatter_add(word: u32, value: f32) {
         atomicAdd(&grid[word + 1u], add_hi);
     }
 }
+
+// The first grid word of node `node`, stencil node k of s.
+fn scatter_target(s: Stencil, k: u32, node: u32) -> u32 {
+    return node_words(node);
+}

@@ -50,6 +50,11 @@ pub struct BenchArgs {
     /// scatter instead of 30), to time what the forward steps of a backward pass cost.
     #[arg(long, conflicts_with = "float_atomics")]
     differentiable: bool,
+    /// GPU, forward scenes: sum each block of cells' contributions in workgroup memory before
+    /// adding them to the grid (the same deterministic sums, far fewer global atomics; p2g's
+    /// kernel time then includes sorting the particles into blocks).
+    #[arg(long, conflicts_with_all = ["float_atomics", "differentiable"])]
+    block_scatter: bool,
     /// GPU, forward scenes: after the timed steps, time each kernel on the device (timestamp
     /// queries) over up to 512 more steps and print its mean time per step.
     #[arg(long)]
@@ -153,6 +158,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     let gpu_flags = [
         (args.float_atomics, "--float-atomics"),
         (args.differentiable, "--differentiable"),
+        (args.block_scatter, "--block-scatter"),
         (args.kernel_times, "--kernel-times"),
     ];
     for (set, flag) in gpu_flags {
@@ -169,7 +175,11 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         return bench_walker(args);
     }
     let how = GpuRun {
-        scatter: if args.float_atomics { Scatter::FloatAtomics } else { Scatter::FixedPoint },
+        scatter: match (args.float_atomics, args.block_scatter) {
+            (true, _) => Scatter::FloatAtomics,
+            (_, true) => Scatter::BlockLocal,
+            _ => Scatter::FixedPoint,
+        },
         differentiable: args.differentiable,
         kernel_times: args.kernel_times,
     };
@@ -208,9 +218,10 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
                     _ => gpu_timed::<3>(&gpu, &scene, case.warmup, steps, &how)?,
                 };
                 let label = if gpu.is_software() { " (software rendering, not a GPU figure)" } else { "" };
-                let how = match (args.float_atomics, args.differentiable) {
-                    (true, _) => ", float-atomic scatter",
-                    (_, true) => ", 44-bit scatter of a gradient run",
+                let how = match (args.float_atomics, args.differentiable, args.block_scatter) {
+                    (true, ..) => ", float-atomic scatter",
+                    (_, true, _) => ", 44-bit scatter of a gradient run",
+                    (.., true) => ", block-local scatter",
                     _ => "",
                 };
                 (timing, Some(format!("{}{how}{label}", gpu.describe())))

@@ -43,6 +43,10 @@ pub struct RunArgs {
     /// reproducible) instead of the deterministic fixed-point sums.
     #[arg(long)]
     float_atomics: bool,
+    /// GPU: sum each block of cells' contributions in workgroup memory before adding them to
+    /// the grid (bitwise the default's results, far fewer global atomics).
+    #[arg(long, conflicts_with = "float_atomics")]
+    block_scatter: bool,
 }
 
 /// Loads the scene and runs it as `args` say.
@@ -50,10 +54,14 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let bytes = std::fs::read(&args.scene).map_err(|e| Error::Io { path: args.scene.clone(), source: e })?;
     let scene = Scene::from_file(&args.scene)?;
     let out = args.out.clone().unwrap_or_else(|| Path::new("out").join(file_name_safe(scene.name())));
-    let scatter = if args.float_atomics { Scatter::FloatAtomics } else { Scatter::FixedPoint };
+    let scatter = match (args.float_atomics, args.block_scatter) {
+        (true, _) => Scatter::FloatAtomics,
+        (_, true) => Scatter::BlockLocal,
+        _ => Scatter::FixedPoint,
+    };
     let gpu = match args.backend {
-        Backend::Cpu if args.float_atomics => {
-            return Err(gpu_only("--float-atomics"));
+        Backend::Cpu if args.float_atomics || args.block_scatter => {
+            return Err(gpu_only(if args.float_atomics { "--float-atomics" } else { "--block-scatter" }));
         }
         Backend::Cpu => None,
         Backend::Gpu => {

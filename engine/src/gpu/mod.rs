@@ -55,6 +55,12 @@ pub enum Scatter {
     /// `SHADER_FLOAT32_ATOMIC`: fewer atomics, but the sums depend on the threads' order, so
     /// runs are not bitwise reproducible. Forward only.
     FloatAtomics,
+    /// 64-bit fixed point like [`Scatter::FixedPoint`], summed per block of 4^D cells in
+    /// workgroup memory before one global atomic add per node and quantity
+    /// (`shaders/bin.wgsl` sorts the particles into blocks each step,
+    /// `shaders/p2g_blocked.wgsl` scatters them): the grid is bitwise the fixed-point one, with
+    /// far fewer global atomics and three more small dispatches per step. Forward only.
+    BlockLocal,
 }
 
 /// The constitutive laws an MPM kernel is compiled for: the codes of `shaders/materials.wgsl`
@@ -70,10 +76,12 @@ pub struct KernelLaws {
     pub plastic: Option<u32>,
 }
 
-/// p2g's scatter parts, [`Scatter::FixedPoint`]'s and [`Scatter::FloatAtomics`]'.
-pub const SCATTERS: [(&str, &str); 2] = [
+/// p2g's scatter parts, [`Scatter::FixedPoint`]'s, [`Scatter::FloatAtomics`]' and
+/// [`Scatter::BlockLocal`]'s (whose entry point is `blocked`).
+pub const SCATTERS: [(&str, &str); 3] = [
     ("scatter_fixed", include_str!("../../../shaders/scatter_fixed.wgsl")),
     ("scatter_float", include_str!("../../../shaders/scatter_float.wgsl")),
+    ("p2g_blocked", include_str!("../../../shaders/p2g_blocked.wgsl")),
 ];
 
 /// The MPM step kernels and their adjoints, each compiled as a dimension prelude +
@@ -107,6 +115,9 @@ pub const MPM_KERNELS: &[(&str, &str)] = &[
     ),
     ("g2p", include_str!("../../../shaders/g2p.wgsl")),
     ("g2p_adjoint", include_str!("../../../shaders/g2p_adjoint.wgsl")),
+    // Not a step: the block-local scatter's sorting of the particles into blocks (entry points
+    // `count`, `scan` and `place`).
+    ("bin", include_str!("../../../shaders/bin.wgsl")),
     // Not steps: the per-actuator sum of the P2G adjoint's signal gradients, and the sums of
     // the other parameters' gradient parts.
     ("actuation_sum", include_str!("../../../shaders/actuation_sum.wgsl")),
@@ -132,7 +143,7 @@ pub fn mpm_kernel_source_with(dim: usize, name: &str, scatter: Scatter, laws: Ke
     let kernel =
         MPM_KERNELS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s).unwrap_or_else(|| panic!("no kernel `{name}`"));
     let float = scatter == Scatter::FloatAtomics;
-    let scatter_part = if name == "p2g" { SCATTERS[usize::from(float)].1 } else { "" };
+    let scatter_part = if name == "p2g" { SCATTERS[scatter as usize].1 } else { "" };
     let code = |law: Option<u32>| law.map_or("ANY_LAW".to_string(), |c| format!("{c}u"));
     format!(
         "{}\nconst FLOAT_SCATTER: bool = {float};\nconst ELASTIC_LAW: u32 = {};\nconst PLASTIC_LAW: u32 = {};\n{}\n{}\n{}\n{}",
@@ -193,6 +204,10 @@ mod tests {
                     );
                 }
             }
+            validate(
+                &format!("p2g.wgsl ({dim}D, block-local scatter)"),
+                &super::mpm_kernel_source_with(dim, "p2g", super::Scatter::BlockLocal, Default::default()),
+            );
             // The float scatter's p2g and the grid update that reads it, with the capability.
             for name in ["p2g", "grid_update"] {
                 validate_with(

@@ -171,7 +171,68 @@ pub struct GpuSimulation {
     laws: KernelLaws,
     /// Rows of signals the signal buffer holds.
     signal_rows: usize,
+    /// The block-local scatter's sorting, where the simulation scatters so.
+    binning: Option<Binning>,
 }
+
+/// The sorting of the particles into blocks that [`Scatter::BlockLocal`] runs before p2g each
+/// step (`shaders/bin.wgsl`).
+struct Binning {
+    /// `count`, `scan` and `place`.
+    pipelines: [wgpu::ComputePipeline; 3],
+    /// Per state-buffer direction (`count` reads the input positions).
+    bind_groups: [[wgpu::BindGroup; 3]; 2],
+    /// The blocked p2g's workgroups along x and y: one per bucket.
+    p2g_groups: (u32, u32),
+    /// Bucket starts and the particles by bucket, which the blocked p2g reads.
+    bucket_start: wgpu::Buffer,
+    bucket_particles: wgpu::Buffer,
+}
+
+impl Binning {
+    /// The buffers, kernels and bind groups for `particles` particles on the grid of `params`.
+    fn new(gpu: &GpuContext, dim: usize, params: &Params, states: &[StateBuffers; 2], uniform: &wgpu::Buffer) -> Self {
+        // As block_count() in shaders/mpm_common.wgsl, and one bucket for particles off the grid.
+        let blocks: u32 = (0..dim).map(|a| (params.cells[a] - 2) / 4 + 1).product();
+        let buckets = blocks as usize + 1;
+        let particles = params.particles as usize;
+        let bucket_size = upload(gpu, "bucket sizes", &vec![0u32; buckets]);
+        let bucket_start = upload(gpu, "bucket starts", &vec![0u32; buckets + 1]);
+        let particle_bucket = upload(gpu, "particle buckets", &vec![0u32; particles.max(1)]);
+        let particle_slot = upload(gpu, "particle slots", &vec![0u32; particles.max(1)]);
+        let bucket_particles = upload(gpu, "particles by bucket", &vec![0u32; particles.max(1)]);
+        let pipelines = ["count", "scan", "place"].map(|entry| compute_pipeline(gpu, dim, "bin", entry));
+        let bind_groups = [0, 1].map(|from| {
+            [
+                bind_group(
+                    gpu,
+                    &pipelines[0],
+                    &[(0, uniform), (1, &states[from].x), (50, &bucket_size), (52, &particle_bucket), (53, &particle_slot)],
+                ),
+                bind_group(gpu, &pipelines[1], &[(0, uniform), (50, &bucket_size), (51, &bucket_start)]),
+                bind_group(
+                    gpu,
+                    &pipelines[2],
+                    &[(0, uniform), (51, &bucket_start), (52, &particle_bucket), (53, &particle_slot), (54, &bucket_particles)],
+                ),
+            ]
+        });
+        let x = (buckets as u32).min(MAX_GROUPS_PER_AXIS);
+        Binning { pipelines, bind_groups, p2g_groups: (x, (buckets as u32).div_ceil(x)), bucket_start, bucket_particles }
+    }
+
+    /// Dispatches the sorting for the states of direction `from`.
+    fn dispatch(&self, pass: &mut wgpu::ComputePass, from: usize, particles: usize) {
+        for (k, groups) in [(particles as u32).div_ceil(64), 1, (particles as u32).div_ceil(64)].into_iter().enumerate() {
+            pass.set_pipeline(&self.pipelines[k]);
+            pass.set_bind_group(0, &self.bind_groups[from][k], &[]);
+            pass.dispatch_workgroups(groups, 1, 1);
+        }
+    }
+}
+
+/// The most workgroups a dispatch may ask for along one axis (WebGPU's default limit).
+const MAX_GROUPS_PER_AXIS: u32 = 65535;
 
 /// What the kernels read about the model, besides the state.
 struct ModelBuffers {
@@ -497,7 +558,10 @@ fn forward_bind_groups(
     errors: &wgpu::Buffer,
     signals: &wgpu::Buffer,
     clocks: &[wgpu::Buffer; 2],
+    binning: Option<&Binning>,
 ) -> [[wgpu::BindGroup; 3]; 2] {
+    let sorted: Vec<(u32, &wgpu::Buffer)> =
+        binning.map_or(Vec::new(), |b| vec![(51, &b.bucket_start), (54, &b.bucket_particles)]);
     [0, 1].map(|from| {
         let (i, o) = (&states[from], &states[1 - from]);
         let clock = &clocks[from];
@@ -508,6 +572,7 @@ fn forward_bind_groups(
                 &[
                     &p2g_input_entries(i, m, signals, clock)[..],
                     &[(6, grid), (11, &o.f), (12, errors), (20, &o.plastic)],
+                    &sorted[..],
                 ]
                 .concat(),
             ),
@@ -689,7 +754,10 @@ impl GpuSimulation {
                 mapped_at_creation: false,
             });
             gpu.queue.write_buffer(&uniform, 0, bytemuck::bytes_of(&data.params));
-            let pipelines = FORWARD_KERNELS.map(|name| compute_pipeline_with(gpu, D, name, "main", scatter, laws));
+            let binning = (scatter == Scatter::BlockLocal)
+                .then(|| Binning::new(gpu, D, &data.params, &states, &uniform));
+            let entry = |name: &str| if name == "p2g" && binning.is_some() { "blocked" } else { "main" };
+            let pipelines = FORWARD_KERNELS.map(|name| compute_pipeline_with(gpu, D, name, entry(name), scatter, laws));
             let model_buffers = ModelBuffers {
                 uniform,
                 props,
@@ -701,11 +769,20 @@ impl GpuSimulation {
                 collider_path,
                 grid_v,
             };
-            let bind_groups =
-                forward_bind_groups(gpu, &pipelines, &states, &model_buffers, &grid, &errors, &signals, &clocks);
-            (states, grid, errors, pipelines, bind_groups, signals, clocks, model_buffers)
+            let bind_groups = forward_bind_groups(
+                gpu,
+                &pipelines,
+                &states,
+                &model_buffers,
+                &grid,
+                &errors,
+                &signals,
+                &clocks,
+                binning.as_ref(),
+            );
+            (states, grid, errors, pipelines, bind_groups, signals, clocks, model_buffers, binning)
         };
-        let (states, grid, errors, pipelines, bind_groups, signals, clocks, model_buffers) =
+        let (states, grid, errors, pipelines, bind_groups, signals, clocks, model_buffers, binning) =
             gpu.checked("setting up the MPM kernels", build)?;
         Ok(GpuSimulation {
             gpu: gpu.clone(),
@@ -729,6 +806,7 @@ impl GpuSimulation {
             fixed_bits,
             laws,
             signal_rows: SIGNAL_ROWS,
+            binning,
         })
     }
 
@@ -876,9 +954,14 @@ impl GpuSimulation {
     /// `from`: one invocation per particle, or per node for the grid update.
     fn dispatch_forward(&self, pass: &mut wgpu::ComputePass, from: usize, k: usize) {
         let count = [self.particles, self.nodes, self.particles][k];
+        let mut groups = ((count as u32).div_ceil(64), 1);
+        if let (0, Some(binning)) = (k, &self.binning) {
+            binning.dispatch(pass, from, self.particles);
+            groups = binning.p2g_groups;
+        }
         pass.set_pipeline(&self.pipelines[k]);
         pass.set_bind_group(0, &self.bind_groups[from][k], &[]);
-        pass.dispatch_workgroups((count as u32).div_ceil(64), 1, 1);
+        pass.dispatch_workgroups(groups.0, groups.1, 1);
     }
 
     /// Runs `steps` steps (at most [`MAX_TIMED_STEPS`]; an actuated model reads the signals
@@ -1400,6 +1483,7 @@ impl GpuSimulation {
                 &self.errors,
                 &self.signals,
                 &self.clocks,
+                self.binning.as_ref(),
             );
             // Made again, against the new buffer, when next needed.
             self.adjoint = None;

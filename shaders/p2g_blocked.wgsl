@@ -1,0 +1,92 @@
+// The block-local scatter: p2g with one workgroup per block of cells (bin.wgsl sorts the
+// particles into blocks first). Its particles add their contributions as 64-bit fixed-point
+// integers into the workgroup's tile (the block's nodes and the two layers above them that its
+// stencils reach), which then adds each nonzero sum to the grid: one global atomic add per
+// node and quantity instead of one per contribution. Integer sums do not depend on order, so
+// the grid is bitwise the one scatter_fixed.wgsl makes. A part of p2g in place of
+// scatter_fixed.wgsl; its entry point is `blocked`.
+
+@group(0) @binding(6) var<storage, read_write> grid: array<atomic<u32>>;
+@group(0) @binding(51) var<storage, read> bucket_start: array<u32>;
+@group(0) @binding(54) var<storage, read> bucket_particles: array<u32>;
+
+const TILE: u32 = BLOCK + 2u;
+// TILE^DIM, for DIM 2 or 3.
+const TILE_NODES: u32 = TILE * TILE * (1u + (TILE - 1u) * (DIM - 2u));
+// Zeroed at the start of each workgroup (WGSL's workgroup memory is).
+var<workgroup> tile: array<atomic<u32>, TILE_NODES * NODE_WORDS>;
+
+// Adds round(value) to the tile's 64-bit integer at words (word, word + 1).
+fn scatter_add(word: u32, value: f32) {
+    let add = fixed_words(value);
+    let add_hi = high_word_add(add, atomicAdd(&tile[word], add.x));
+    if (add_hi != 0u) {
+        atomicAdd(&tile[word + 1u], add_hi);
+    }
+}
+
+// The first tile word of stencil node k of s (node: its grid index, unused here).
+fn scatter_target(s: Stencil, k: u32, node: u32) -> u32 {
+    let local = s.base % VecU(BLOCK) + stencil_digits(k);
+    var t = 0u;
+    for (var a = 0u; a < DIM; a++) {
+        t = t * TILE + local[a];
+    }
+    return t * NODE_WORDS;
+}
+
+// Invocations per workgroup: a block holds some hundreds of particles in a dense body (8 a
+// cell), and a GPU needs thousands of warps in flight.
+const BLOCK_LANES: u32 = 256u;
+
+// Workgroup g (counted along x first) takes bucket g.
+@compute @workgroup_size(BLOCK_LANES)
+fn blocked(
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+) {
+    let bucket = group.x + group.y * groups.x;
+    let blocks = block_count();
+    if (bucket > blocks) {
+        return;
+    }
+    let first = bucket_start[bucket];
+    let end = bucket_start[bucket + 1u];
+    for (var i = first + lane; i < end; i += BLOCK_LANES) {
+        p2g_particle(bucket_particles[i]);
+    }
+    // The last bucket's particles are off the grid: p2g_particle flags them, adding nothing.
+    if (bucket == blocks || first == end) {
+        return;
+    }
+    workgroupBarrier();
+    // The block's lowest node.
+    var origin: VecU;
+    var rest = bucket;
+    for (var a = DIM; a > 0u; a--) {
+        let n = blocks_on_axis(a - 1u);
+        origin[a - 1u] = (rest % n) * BLOCK;
+        rest /= n;
+    }
+    for (var w = lane; w < TILE_NODES * (DIM + 1u); w += BLOCK_LANES) {
+        let local_node = w / (DIM + 1u);
+        let quantity = 2u * (w % (DIM + 1u));
+        let lo = atomicLoad(&tile[local_node * NODE_WORDS + quantity]);
+        let hi = atomicLoad(&tile[local_node * NODE_WORDS + quantity + 1u]);
+        if (lo == 0u && hi == 0u) {
+            continue;
+        }
+        var node = 0u;
+        var r = local_node;
+        for (var a = DIM; a > 0u; a--) {
+            node += (origin[a - 1u] + r % TILE) * params.strides[a - 1u];
+            r /= TILE;
+        }
+        let word = node_words(node) + quantity;
+        let add_hi = high_word_add(vec2<u32>(lo, hi), atomicAdd(&grid[word], lo));
+        if (add_hi != 0u) {
+            atomicAdd(&grid[word + 1u], add_hi);
+        }
+    }
+}
