@@ -1,6 +1,8 @@
 // The block-local scatter's sorting (p2g_blocked.wgsl), each step before p2g: `count` puts each
 // particle in its bucket (mpm_common.wgsl, BLOCK) at a slot, `scan` turns the buckets' sizes
-// into their starts, `place` lists the particles bucket by bucket. The slots depend on the
+// into their starts and lists the buckets that hold particles (p2g_blocked's workgroups, an
+// indirect dispatch: a body fills a few percent of a large grid's blocks), `place` lists the
+// particles bucket by bucket. The slots depend on the
 // threads' order; the integer sums p2g_blocked makes of them do not. Not differentiated: a
 // particle's bucket is piecewise constant in its position.
 
@@ -14,6 +16,10 @@
 @group(0) @binding(53) var<storage, read_write> particle_slot: array<u32>;
 // The particles, bucket by bucket.
 @group(0) @binding(54) var<storage, read_write> bucket_particles: array<u32>;
+// The buckets that hold particles: their number, then the buckets in order.
+@group(0) @binding(55) var<storage, read_write> full_buckets: array<u32>;
+// p2g_blocked's workgroups (x, y, z): one per bucket listed in full_buckets.
+@group(0) @binding(56) var<storage, read_write> blocked_groups: array<u32>;
 
 @compute @workgroup_size(64)
 fn count(@builtin(global_invocation_id) id: vec3<u32>) {
@@ -39,6 +45,7 @@ fn count(@builtin(global_invocation_id) id: vec3<u32>) {
 
 const SCAN_LANES: u32 = 256u;
 var<workgroup> chunk_start: array<u32, SCAN_LANES>;
+var<workgroup> chunk_full: array<u32, SCAN_LANES>;
 
 // One workgroup: each lane takes a run of consecutive buckets; lane 0 adds up the runs.
 @compute @workgroup_size(256)
@@ -48,28 +55,46 @@ fn scan(@builtin(local_invocation_index) lane: u32) {
     let first = min(lane * run, buckets);
     let end = min(first + run, buckets);
     var total = 0u;
+    var full = 0u;
     for (var b = first; b < end; b++) {
-        total += atomicLoad(&bucket_size[b]);
+        let size = atomicLoad(&bucket_size[b]);
+        total += size;
+        full += select(0u, 1u, size > 0u);
     }
     chunk_start[lane] = total;
+    chunk_full[lane] = full;
     workgroupBarrier();
     if (lane == 0u) {
         var sum = 0u;
+        var listed = 0u;
         for (var l = 0u; l < SCAN_LANES; l++) {
             let size = chunk_start[l];
             chunk_start[l] = sum;
             sum += size;
+            let count = chunk_full[l];
+            chunk_full[l] = listed;
+            listed += count;
         }
+        bucket_start[buckets] = params.particles;
+        full_buckets[0] = listed;
+        // At most 65535 workgroups along an axis.
+        let x = min(listed, 65535u);
+        blocked_groups[0] = x;
+        blocked_groups[1] = select(1u, (listed + x - 1u) / x, x > 0u);
+        blocked_groups[2] = 1u;
     }
     workgroupBarrier();
     var start = chunk_start[lane];
+    var at = chunk_full[lane];
     for (var b = first; b < end; b++) {
+        let size = atomicLoad(&bucket_size[b]);
         bucket_start[b] = start;
-        start += atomicLoad(&bucket_size[b]);
+        start += size;
+        if (size > 0u) {
+            full_buckets[1u + at] = b;
+            at++;
+        }
         atomicStore(&bucket_size[b], 0u);
-    }
-    if (lane == 0u) {
-        bucket_start[buckets] = params.particles;
     }
 }
 

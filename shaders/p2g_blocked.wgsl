@@ -9,6 +9,8 @@
 @group(0) @binding(6) var<storage, read_write> grid: array<atomic<u32>>;
 @group(0) @binding(51) var<storage, read> bucket_start: array<u32>;
 @group(0) @binding(54) var<storage, read> bucket_particles: array<u32>;
+// The number of buckets holding particles, then those buckets (bin.wgsl).
+@group(0) @binding(55) var<storage, read> full_buckets: array<u32>;
 
 const TILE: u32 = BLOCK + 2u;
 // TILE^DIM, for DIM 2 or 3.
@@ -39,25 +41,26 @@ fn scatter_target(s: Stencil, k: u32, node: u32) -> u32 {
 // cell), and a GPU needs thousands of warps in flight.
 const BLOCK_LANES: u32 = 256u;
 
-// Workgroup g (counted along x first) takes bucket g.
+// Workgroup g (counted along x first) takes the g-th bucket that holds particles.
 @compute @workgroup_size(BLOCK_LANES)
 fn blocked(
     @builtin(workgroup_id) group: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(local_invocation_index) lane: u32,
 ) {
-    let bucket = group.x + group.y * groups.x;
-    let blocks = block_count();
-    if (bucket > blocks) {
+    let g = group.x + group.y * groups.x;
+    if (g >= full_buckets[0]) {
         return;
     }
+    let bucket = full_buckets[1u + g];
+    let blocks = block_count();
     let first = bucket_start[bucket];
     let end = bucket_start[bucket + 1u];
     for (var i = first + lane; i < end; i += BLOCK_LANES) {
         p2g_particle(bucket_particles[i]);
     }
     // The last bucket's particles are off the grid: p2g_particle flags them, adding nothing.
-    if (bucket == blocks || first == end) {
+    if (bucket == blocks) {
         return;
     }
     workgroupBarrier();

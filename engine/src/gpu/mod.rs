@@ -58,8 +58,9 @@ pub enum Scatter {
     /// 64-bit fixed point like [`Scatter::FixedPoint`], summed per block of 4^D cells in
     /// workgroup memory before one global atomic add per node and quantity
     /// (`shaders/bin.wgsl` sorts the particles into blocks each step,
-    /// `shaders/p2g_blocked.wgsl` scatters them): the grid is bitwise the fixed-point one, with
-    /// far fewer global atomics and three more small dispatches per step. Forward only.
+    /// `shaders/p2g_blocked.wgsl` scatters them, one workgroup per block holding particles):
+    /// the grid is bitwise the fixed-point one, with far fewer global atomics and three more
+    /// small dispatches per step. Forward only.
     BlockLocal,
 }
 

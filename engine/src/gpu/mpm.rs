@@ -182,11 +182,13 @@ struct Binning {
     pipelines: [wgpu::ComputePipeline; 3],
     /// Per state-buffer direction (`count` reads the input positions).
     bind_groups: [[wgpu::BindGroup; 3]; 2],
-    /// The blocked p2g's workgroups along x and y: one per bucket.
-    p2g_groups: (u32, u32),
-    /// Bucket starts and the particles by bucket, which the blocked p2g reads.
+    /// Bucket starts, the particles by bucket and the buckets holding particles, which the
+    /// blocked p2g reads.
     bucket_start: wgpu::Buffer,
     bucket_particles: wgpu::Buffer,
+    full_buckets: wgpu::Buffer,
+    /// The blocked p2g's workgroups (written by `scan`; an indirect dispatch).
+    blocked_groups: wgpu::Buffer,
 }
 
 impl Binning {
@@ -201,38 +203,66 @@ impl Binning {
         let particle_bucket = upload(gpu, "particle buckets", &vec![0u32; particles.max(1)]);
         let particle_slot = upload(gpu, "particle slots", &vec![0u32; particles.max(1)]);
         let bucket_particles = upload(gpu, "particles by bucket", &vec![0u32; particles.max(1)]);
+        let full_buckets = upload(gpu, "buckets holding particles", &vec![0u32; buckets + 1]);
+        let blocked_groups = wgpu::util::DeviceExt::create_buffer_init(
+            &gpu.device,
+            &wgpu::util::BufferInitDescriptor {
+                label: Some("blocked p2g workgroups"),
+                contents: bytemuck::cast_slice(&[0u32, 1, 1]),
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::INDIRECT,
+            },
+        );
         let pipelines = ["count", "scan", "place"].map(|entry| compute_pipeline(gpu, dim, "bin", entry));
         let bind_groups = [0, 1].map(|from| {
             [
                 bind_group(
                     gpu,
                     &pipelines[0],
-                    &[(0, uniform), (1, &states[from].x), (50, &bucket_size), (52, &particle_bucket), (53, &particle_slot)],
+                    &[
+                        (0, uniform),
+                        (1, &states[from].x),
+                        (50, &bucket_size),
+                        (52, &particle_bucket),
+                        (53, &particle_slot),
+                    ],
                 ),
-                bind_group(gpu, &pipelines[1], &[(0, uniform), (50, &bucket_size), (51, &bucket_start)]),
+                bind_group(
+                    gpu,
+                    &pipelines[1],
+                    &[
+                        (0, uniform),
+                        (50, &bucket_size),
+                        (51, &bucket_start),
+                        (55, &full_buckets),
+                        (56, &blocked_groups),
+                    ],
+                ),
                 bind_group(
                     gpu,
                     &pipelines[2],
-                    &[(0, uniform), (51, &bucket_start), (52, &particle_bucket), (53, &particle_slot), (54, &bucket_particles)],
+                    &[
+                        (0, uniform),
+                        (51, &bucket_start),
+                        (52, &particle_bucket),
+                        (53, &particle_slot),
+                        (54, &bucket_particles),
+                    ],
                 ),
             ]
         });
-        let x = (buckets as u32).min(MAX_GROUPS_PER_AXIS);
-        Binning { pipelines, bind_groups, p2g_groups: (x, (buckets as u32).div_ceil(x)), bucket_start, bucket_particles }
+        Binning { pipelines, bind_groups, bucket_start, bucket_particles, full_buckets, blocked_groups }
     }
 
     /// Dispatches the sorting for the states of direction `from`.
     fn dispatch(&self, pass: &mut wgpu::ComputePass, from: usize, particles: usize) {
-        for (k, groups) in [(particles as u32).div_ceil(64), 1, (particles as u32).div_ceil(64)].into_iter().enumerate() {
+        for (k, groups) in [(particles as u32).div_ceil(64), 1, (particles as u32).div_ceil(64)].into_iter().enumerate()
+        {
             pass.set_pipeline(&self.pipelines[k]);
             pass.set_bind_group(0, &self.bind_groups[from][k], &[]);
             pass.dispatch_workgroups(groups, 1, 1);
         }
     }
 }
-
-/// The most workgroups a dispatch may ask for along one axis (WebGPU's default limit).
-const MAX_GROUPS_PER_AXIS: u32 = 65535;
 
 /// What the kernels read about the model, besides the state.
 struct ModelBuffers {
@@ -561,7 +591,7 @@ fn forward_bind_groups(
     binning: Option<&Binning>,
 ) -> [[wgpu::BindGroup; 3]; 2] {
     let sorted: Vec<(u32, &wgpu::Buffer)> =
-        binning.map_or(Vec::new(), |b| vec![(51, &b.bucket_start), (54, &b.bucket_particles)]);
+        binning.map_or(Vec::new(), |b| vec![(51, &b.bucket_start), (54, &b.bucket_particles), (55, &b.full_buckets)]);
     [0, 1].map(|from| {
         let (i, o) = (&states[from], &states[1 - from]);
         let clock = &clocks[from];
@@ -754,8 +784,8 @@ impl GpuSimulation {
                 mapped_at_creation: false,
             });
             gpu.queue.write_buffer(&uniform, 0, bytemuck::bytes_of(&data.params));
-            let binning = (scatter == Scatter::BlockLocal)
-                .then(|| Binning::new(gpu, D, &data.params, &states, &uniform));
+            let binning =
+                (scatter == Scatter::BlockLocal).then(|| Binning::new(gpu, D, &data.params, &states, &uniform));
             let entry = |name: &str| if name == "p2g" && binning.is_some() { "blocked" } else { "main" };
             let pipelines = FORWARD_KERNELS.map(|name| compute_pipeline_with(gpu, D, name, entry(name), scatter, laws));
             let model_buffers = ModelBuffers {
@@ -954,14 +984,16 @@ impl GpuSimulation {
     /// `from`: one invocation per particle, or per node for the grid update.
     fn dispatch_forward(&self, pass: &mut wgpu::ComputePass, from: usize, k: usize) {
         let count = [self.particles, self.nodes, self.particles][k];
-        let mut groups = ((count as u32).div_ceil(64), 1);
-        if let (0, Some(binning)) = (k, &self.binning) {
+        let binning = self.binning.as_ref().filter(|_| k == 0);
+        if let Some(binning) = binning {
             binning.dispatch(pass, from, self.particles);
-            groups = binning.p2g_groups;
         }
         pass.set_pipeline(&self.pipelines[k]);
         pass.set_bind_group(0, &self.bind_groups[from][k], &[]);
-        pass.dispatch_workgroups(groups.0, groups.1, 1);
+        match binning {
+            Some(binning) => pass.dispatch_workgroups_indirect(&binning.blocked_groups, 0),
+            None => pass.dispatch_workgroups((count as u32).div_ceil(64), 1, 1),
+        }
     }
 
     /// Runs `steps` steps (at most [`MAX_TIMED_STEPS`]; an actuated model reads the signals
