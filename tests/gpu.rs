@@ -1349,8 +1349,9 @@ fn gpu_float_atomic_scatter_matches_the_cpu_reference() {
 
 /// The block-local scatter (sums per block of cells in workgroup memory, then one global add
 /// per node and quantity) makes bitwise the fixed-point scatter's grid, so bitwise the same
-/// states, in 2D and 3D, with walls and colliders; the errors name the same step and particle
-/// (a particle off the grid lands in no block); the backward pass refuses it.
+/// states, in 2D and 3D, with walls and colliders, also when its kernels are timed; the errors
+/// name the same step and particle (a particle off the grid lands in no block); the backward
+/// pass refuses it.
 #[test]
 fn gpu_block_local_scatter_is_bitwise_the_fixed_point_one() {
     use rheo_engine::gpu::Scatter;
@@ -1361,7 +1362,8 @@ fn gpu_block_local_scatter_is_bitwise_the_fixed_point_one() {
         steps: usize,
     ) -> [Vec<u32>; 2] {
         [Scatter::FixedPoint, Scatter::BlockLocal].map(|scatter| {
-            let mut sim = GpuSimulation::new_with_scatter(gpu, &model, &state, scatter).unwrap_or_else(|e| panic!("{e}"));
+            let mut sim =
+                GpuSimulation::new_with_scatter(gpu, &model, &state, scatter).unwrap_or_else(|e| panic!("{e}"));
             sim.run(steps).unwrap_or_else(|e| panic!("{scatter:?}: {e}"));
             let s = sim.state::<D>().unwrap();
             s.x.iter()
@@ -1396,6 +1398,20 @@ fn gpu_block_local_scatter_is_bitwise_the_fixed_point_one() {
         sim.run(20).unwrap_err().to_string()
     });
     assert!(errors[0] == errors[1] && errors[1].contains("left the grid"), "{errors:?}");
+
+    // Timing the kernels runs the sorting in a pass of its own, and the same steps.
+    let (model, state) = scene_2d::<f32>();
+    let mut timed = GpuSimulation::new_with_scatter(&gpu, &model, &state, Scatter::BlockLocal).unwrap();
+    let times = timed.kernel_times(40).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = times.kernels.iter().map(|(name, _)| *name).collect();
+    assert_eq!(names, ["bin", "p2g", "grid_update", "g2p"]);
+    let mut plain = GpuSimulation::new(&gpu, &model, &state).unwrap();
+    plain.run(40).unwrap();
+    let [timed, plain] = [timed, plain].map(|sim| {
+        let s = sim.state::<2>().unwrap();
+        s.x.iter().chain(&s.v).flat_map(|v| v.iter().map(|x| x.to_bits())).collect::<Vec<u32>>()
+    });
+    assert!(timed == plain, "the timed block-local steps differ");
 
     let (model, state) = scene_2d::<f32>();
     let mut sim = GpuSimulation::new_with_scatter(&gpu, &model, &state, Scatter::BlockLocal).unwrap();

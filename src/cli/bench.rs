@@ -51,8 +51,8 @@ pub struct BenchArgs {
     #[arg(long, conflicts_with = "float_atomics")]
     differentiable: bool,
     /// GPU, forward scenes: sum each block of cells' contributions in workgroup memory before
-    /// adding them to the grid (the same deterministic sums, far fewer global atomics; p2g's
-    /// kernel time then includes sorting the particles into blocks).
+    /// adding them to the grid (the same deterministic sums, far fewer global atomics; the
+    /// kernel times then begin with `bin`, the sorting of the particles into blocks).
     #[arg(long, conflicts_with_all = ["float_atomics", "differentiable"])]
     block_scatter: bool,
     /// GPU, forward scenes: after the timed steps, time each kernel on the device (timestamp

@@ -97,7 +97,7 @@ pub struct KernelTimes {
     /// The steps timed.
     pub steps: usize,
     /// Each forward kernel's mean device time per step in seconds, by name (p2g, grid_update,
-    /// g2p).
+    /// g2p; first `bin`, the sorting into blocks, where the scatter is block-local).
     pub kernels: Vec<(&'static str, f64)>,
     /// The mean wall-clock time per step of the same run, in seconds.
     pub wall: f64,
@@ -964,8 +964,8 @@ impl GpuSimulation {
                 (0..FORWARD_KERNELS.len()).for_each(|k| self.dispatch_forward(&mut pass, from, k));
             }
             Some((query_set, first)) => {
-                for (k, name) in FORWARD_KERNELS.into_iter().enumerate() {
-                    let index = first + 2 * k as u32;
+                for (part, name) in self.timed_parts().into_iter().enumerate() {
+                    let index = first + 2 * part as u32;
                     let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                         label: Some(name),
                         timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
@@ -974,20 +974,35 @@ impl GpuSimulation {
                             end_of_pass_write_index: Some(index + 1),
                         }),
                     });
-                    self.dispatch_forward(&mut pass, from, k);
+                    match FORWARD_KERNELS.iter().position(|k| *k == name) {
+                        Some(k) => self.dispatch_kernel(&mut pass, from, k),
+                        None => self.binning.iter().for_each(|b| b.dispatch(&mut pass, from, self.particles)),
+                    }
                 }
             }
         }
     }
 
+    /// What [`GpuSimulation::kernel_times`] times, each in a pass of its own: the sorting into
+    /// blocks (`bin`) where the scatter is block-local, then [`FORWARD_KERNELS`].
+    fn timed_parts(&self) -> Vec<&'static str> {
+        self.binning.iter().map(|_| "bin").chain(FORWARD_KERNELS).collect()
+    }
+
     /// Dispatches forward kernel `k` (of [`FORWARD_KERNELS`]) on the states of direction
-    /// `from`: one invocation per particle, or per node for the grid update.
+    /// `from`, p2g after the sorting into blocks where the scatter is block-local.
     fn dispatch_forward(&self, pass: &mut wgpu::ComputePass, from: usize, k: usize) {
-        let count = [self.particles, self.nodes, self.particles][k];
-        let binning = self.binning.as_ref().filter(|_| k == 0);
-        if let Some(binning) = binning {
+        if let (0, Some(binning)) = (k, &self.binning) {
             binning.dispatch(pass, from, self.particles);
         }
+        self.dispatch_kernel(pass, from, k);
+    }
+
+    /// Dispatches forward kernel `k` alone: one invocation per particle, or per node for the
+    /// grid update; the block-local p2g one workgroup per block holding particles.
+    fn dispatch_kernel(&self, pass: &mut wgpu::ComputePass, from: usize, k: usize) {
+        let count = [self.particles, self.nodes, self.particles][k];
+        let binning = self.binning.as_ref().filter(|_| k == 0);
         pass.set_pipeline(&self.pipelines[k]);
         pass.set_bind_group(0, &self.bind_groups[from][k], &[]);
         match binning {
@@ -1012,7 +1027,8 @@ impl GpuSimulation {
         if steps == 0 || steps > MAX_TIMED_STEPS {
             return Err(Error::InvalidArgument(format!("kernel times: {steps} steps (1 to {MAX_TIMED_STEPS})")));
         }
-        let per_step = 2 * FORWARD_KERNELS.len();
+        let parts = self.timed_parts();
+        let per_step = 2 * parts.len();
         let count = (steps * per_step) as u32;
         let query_set = self.gpu.device.create_query_set(&wgpu::QuerySetDescriptor {
             label: Some("kernel times"),
@@ -1043,7 +1059,7 @@ impl GpuSimulation {
         let wall = start.elapsed().as_secs_f64() / steps as f64;
         self.check_errors("")?;
         let tick = f64::from(self.gpu.queue.get_timestamp_period()) * 1e-9;
-        let kernels = FORWARD_KERNELS
+        let kernels = parts
             .into_iter()
             .enumerate()
             .map(|(k, name)| {
