@@ -1,25 +1,27 @@
 // The block-local scatter's sorting (p2g_blocked.wgsl), each step before p2g: `count` puts each
-// particle in its bucket (mpm_common.wgsl, BLOCK) at a slot, `scan` turns the buckets' sizes
-// into their starts and lists the buckets that hold particles (p2g_blocked's workgroups, an
-// indirect dispatch: a body fills a few percent of a large grid's blocks), `place` lists the
-// particles bucket by bucket. The slots depend on the
-// threads' order; the integer sums p2g_blocked makes of them do not. Not differentiated: a
-// particle's bucket is piecewise constant in its position.
+// particle in its bucket (mpm_common.wgsl, BLOCK) at a slot, `list` gives each bucket holding
+// particles its run of bucket_particles and a place in the list of such buckets (p2g_blocked's
+// workgroups, an indirect dispatch: a body fills a few percent of a large grid's blocks),
+// `place` puts the particles in their buckets' runs, and `finish` writes the dispatch. Slots,
+// runs and the list's order depend on the threads' order; the integer sums p2g_blocked makes do
+// not. Not differentiated: a particle's bucket is piecewise constant in its position.
 
 @group(0) @binding(1) var<storage, read> x_in: array<f32>;
-// Per bucket: its particles (counted by `count`, zeroed again by `scan`).
+// Per bucket: its particles (counted by `count`, zeroed again by `list`).
 @group(0) @binding(50) var<storage, read_write> bucket_size: array<atomic<u32>>;
-// Per bucket and one more: where its particles start in bucket_particles (the last: the end).
+// Per bucket: where its run starts in bucket_particles (buckets holding particles only).
 @group(0) @binding(51) var<storage, read_write> bucket_start: array<u32>;
 // Per particle: its bucket and its slot there.
 @group(0) @binding(52) var<storage, read_write> particle_bucket: array<u32>;
 @group(0) @binding(53) var<storage, read_write> particle_slot: array<u32>;
 // The particles, bucket by bucket.
 @group(0) @binding(54) var<storage, read_write> bucket_particles: array<u32>;
-// The buckets that hold particles: their number, then the buckets in order.
+// The buckets holding particles: their number, then (bucket, start, size) each.
 @group(0) @binding(55) var<storage, read_write> full_buckets: array<u32>;
 // p2g_blocked's workgroups (x, y, z): one per bucket listed in full_buckets.
 @group(0) @binding(56) var<storage, read_write> blocked_groups: array<u32>;
+// The particles given runs and the buckets listed so far this step (`finish` zeroes them).
+@group(0) @binding(57) var<storage, read_write> counters: array<atomic<u32>, 2>;
 
 @compute @workgroup_size(64)
 fn count(@builtin(global_invocation_id) id: vec3<u32>) {
@@ -43,59 +45,24 @@ fn count(@builtin(global_invocation_id) id: vec3<u32>) {
     particle_slot[p] = atomicAdd(&bucket_size[bucket], 1u);
 }
 
-const SCAN_LANES: u32 = 256u;
-var<workgroup> chunk_start: array<u32, SCAN_LANES>;
-var<workgroup> chunk_full: array<u32, SCAN_LANES>;
-
-// One workgroup: each lane takes a run of consecutive buckets; lane 0 adds up the runs.
-@compute @workgroup_size(256)
-fn scan(@builtin(local_invocation_index) lane: u32) {
-    let buckets = block_count() + 1u;
-    let run = (buckets + SCAN_LANES - 1u) / SCAN_LANES;
-    let first = min(lane * run, buckets);
-    let end = min(first + run, buckets);
-    var total = 0u;
-    var full = 0u;
-    for (var b = first; b < end; b++) {
-        let size = atomicLoad(&bucket_size[b]);
-        total += size;
-        full += select(0u, 1u, size > 0u);
+// One invocation per bucket.
+@compute @workgroup_size(64)
+fn list(@builtin(global_invocation_id) id: vec3<u32>) {
+    let b = id.x;
+    if (b > block_count()) {
+        return;
     }
-    chunk_start[lane] = total;
-    chunk_full[lane] = full;
-    workgroupBarrier();
-    if (lane == 0u) {
-        var sum = 0u;
-        var listed = 0u;
-        for (var l = 0u; l < SCAN_LANES; l++) {
-            let size = chunk_start[l];
-            chunk_start[l] = sum;
-            sum += size;
-            let count = chunk_full[l];
-            chunk_full[l] = listed;
-            listed += count;
-        }
-        bucket_start[buckets] = params.particles;
-        full_buckets[0] = listed;
-        // At most 65535 workgroups along an axis.
-        let x = min(listed, 65535u);
-        blocked_groups[0] = x;
-        blocked_groups[1] = select(1u, (listed + x - 1u) / x, x > 0u);
-        blocked_groups[2] = 1u;
+    let size = atomicLoad(&bucket_size[b]);
+    if (size == 0u) {
+        return;
     }
-    workgroupBarrier();
-    var start = chunk_start[lane];
-    var at = chunk_full[lane];
-    for (var b = first; b < end; b++) {
-        let size = atomicLoad(&bucket_size[b]);
-        bucket_start[b] = start;
-        start += size;
-        if (size > 0u) {
-            full_buckets[1u + at] = b;
-            at++;
-        }
-        atomicStore(&bucket_size[b], 0u);
-    }
+    atomicStore(&bucket_size[b], 0u);
+    let start = atomicAdd(&counters[0], size);
+    bucket_start[b] = start;
+    let at = 1u + 3u * atomicAdd(&counters[1], 1u);
+    full_buckets[at] = b;
+    full_buckets[at + 1u] = start;
+    full_buckets[at + 2u] = size;
 }
 
 @compute @workgroup_size(64)
@@ -105,4 +72,18 @@ fn place(@builtin(global_invocation_id) id: vec3<u32>) {
         return;
     }
     bucket_particles[bucket_start[particle_bucket[p]] + particle_slot[p]] = p;
+}
+
+// One invocation.
+@compute @workgroup_size(1)
+fn finish() {
+    let listed = atomicLoad(&counters[1]);
+    full_buckets[0] = listed;
+    // At most 65535 workgroups along an axis.
+    let x = min(listed, 65535u);
+    blocked_groups[0] = x;
+    blocked_groups[1] = select(1u, (listed + x - 1u) / x, x > 0u);
+    blocked_groups[2] = 1u;
+    atomicStore(&counters[0], 0u);
+    atomicStore(&counters[1], 0u);
 }

@@ -1,35 +1,56 @@
-// The block-local scatter: p2g with one workgroup per block of cells (bin.wgsl sorts the
-// particles into blocks first). Its particles add their contributions as 64-bit fixed-point
-// integers into the workgroup's tile (the block's nodes and the two layers above them that its
-// stencils reach), which then adds each nonzero sum to the grid: one global atomic add per
-// node and quantity instead of one per contribution. Integer sums do not depend on order, so
-// the grid is bitwise the one scatter_fixed.wgsl makes. A part of p2g in place of
-// scatter_fixed.wgsl; its entry point is `blocked`.
+// The block-local scatter: p2g with one workgroup per block of cells that holds particles
+// (bin.wgsl sorts the particles into blocks first). Its particles add their contributions as
+// 64-bit fixed-point integers into the workgroup's tile (the block's nodes and the two layers
+// above them that its stencils reach), which then adds each nonzero sum to the grid: one global
+// atomic add per node and quantity instead of one per contribution. Integer sums do not depend
+// on order or grouping, so the grid is bitwise the one scatter_fixed.wgsl makes. A part of p2g
+// in place of scatter_fixed.wgsl; its entry point is `blocked`.
 
 @group(0) @binding(6) var<storage, read_write> grid: array<atomic<u32>>;
-@group(0) @binding(51) var<storage, read> bucket_start: array<u32>;
 @group(0) @binding(54) var<storage, read> bucket_particles: array<u32>;
-// The number of buckets holding particles, then those buckets (bin.wgsl).
+// The buckets holding particles: their number, then (bucket, start, size) each (bin.wgsl).
 @group(0) @binding(55) var<storage, read> full_buckets: array<u32>;
 
 const TILE: u32 = BLOCK + 2u;
 // TILE^DIM, for DIM 2 or 3.
 const TILE_NODES: u32 = TILE * TILE * (1u + (TILE - 1u) * (DIM - 2u));
+// Scatter words from TILE_WORDS on are the grid's (word - TILE_WORDS).
+const TILE_WORDS: u32 = TILE_NODES * NODE_WORDS;
 // Zeroed at the start of each workgroup (WGSL's workgroup memory is).
-var<workgroup> tile: array<atomic<u32>, TILE_NODES * NODE_WORDS>;
+var<workgroup> tile: array<atomic<u32>, TILE_WORDS>;
 
-// Adds round(value) to the tile's 64-bit integer at words (word, word + 1).
+// The lowest node of the block whose particles this invocation scatters, if in_block.
+var<private> block_origin: VecU;
+var<private> in_block: bool;
+
+// Adds round(value) to the 64-bit integer at words (word, word + 1) of the tile, or of the grid.
 fn scatter_add(word: u32, value: f32) {
     let add = fixed_words(value);
+    if (word >= TILE_WORDS) {
+        let at = word - TILE_WORDS;
+        let add_hi = high_word_add(add, atomicAdd(&grid[at], add.x));
+        if (add_hi != 0u) {
+            atomicAdd(&grid[at + 1u], add_hi);
+        }
+        return;
+    }
     let add_hi = high_word_add(add, atomicAdd(&tile[word], add.x));
     if (add_hi != 0u) {
         atomicAdd(&tile[word + 1u], add_hi);
     }
 }
 
-// The first tile word of stencil node k of s (node: its grid index, unused here).
+// The first scatter word of stencil node k of s, grid node `node`: in the tile where the node
+// lies in it. bin.wgsl chose the particle's block from a stencil computed in another kernel,
+// which a compiler may round differently (a multiply-add fused in one only), so a particle at
+// a cell boundary may reach past its block's tile; it then adds to the grid directly, the same
+// integers.
 fn scatter_target(s: Stencil, k: u32, node: u32) -> u32 {
-    let local = s.base % VecU(BLOCK) + stencil_digits(k);
+    // Below the origin wraps to large values.
+    let local = s.base + stencil_digits(k) - block_origin;
+    if (!in_block || any(local >= VecU(TILE))) {
+        return TILE_WORDS + node_words(node);
+    }
     var t = 0u;
     for (var a = 0u; a < DIM; a++) {
         t = t * TILE + local[a];
@@ -41,7 +62,7 @@ fn scatter_target(s: Stencil, k: u32, node: u32) -> u32 {
 // cell), and a GPU needs thousands of warps in flight.
 const BLOCK_LANES: u32 = 256u;
 
-// Workgroup g (counted along x first) takes the g-th bucket that holds particles.
+// Workgroup g (counted along x first) takes the g-th bucket listed in full_buckets.
 @compute @workgroup_size(BLOCK_LANES)
 fn blocked(
     @builtin(workgroup_id) group: vec3<u32>,
@@ -52,26 +73,25 @@ fn blocked(
     if (g >= full_buckets[0]) {
         return;
     }
-    let bucket = full_buckets[1u + g];
-    let blocks = block_count();
-    let first = bucket_start[bucket];
-    let end = bucket_start[bucket + 1u];
-    for (var i = first + lane; i < end; i += BLOCK_LANES) {
-        p2g_particle(bucket_particles[i]);
-    }
-    // The last bucket's particles are off the grid: p2g_particle flags them, adding nothing.
-    if (bucket == blocks) {
-        return;
-    }
-    workgroupBarrier();
-    // The block's lowest node.
-    var origin: VecU;
+    let bucket = full_buckets[1u + 3u * g];
+    let first = full_buckets[2u + 3u * g];
+    let size = full_buckets[3u + 3u * g];
+    // The bucket after the blocks holds the particles off the grid: p2g_particle flags them.
+    let is_block = bucket < block_count();
+    in_block = is_block;
     var rest = bucket;
     for (var a = DIM; a > 0u; a--) {
         let n = blocks_on_axis(a - 1u);
-        origin[a - 1u] = (rest % n) * BLOCK;
+        block_origin[a - 1u] = (rest % n) * BLOCK;
         rest /= n;
     }
+    for (var i = lane; i < size; i += BLOCK_LANES) {
+        p2g_particle(bucket_particles[first + i]);
+    }
+    if (!is_block) {
+        return;
+    }
+    workgroupBarrier();
     for (var w = lane; w < TILE_NODES * (DIM + 1u); w += BLOCK_LANES) {
         let local_node = w / (DIM + 1u);
         let quantity = 2u * (w % (DIM + 1u));
@@ -83,7 +103,7 @@ fn blocked(
         var node = 0u;
         var r = local_node;
         for (var a = DIM; a > 0u; a--) {
-            node += (origin[a - 1u] + r % TILE) * params.strides[a - 1u];
+            node += (block_origin[a - 1u] + r % TILE) * params.strides[a - 1u];
             r /= TILE;
         }
         let word = node_words(node) + quantity;

@@ -178,32 +178,35 @@ pub struct GpuSimulation {
 /// The sorting of the particles into blocks that [`Scatter::BlockLocal`] runs before p2g each
 /// step (`shaders/bin.wgsl`).
 struct Binning {
-    /// `count`, `scan` and `place`.
-    pipelines: [wgpu::ComputePipeline; 3],
+    /// `count`, `list`, `place` and `finish`.
+    pipelines: [wgpu::ComputePipeline; 4],
     /// Per state-buffer direction (`count` reads the input positions).
-    bind_groups: [[wgpu::BindGroup; 3]; 2],
-    /// Bucket starts, the particles by bucket and the buckets holding particles, which the
-    /// blocked p2g reads.
-    bucket_start: wgpu::Buffer,
+    bind_groups: [[wgpu::BindGroup; 4]; 2],
+    /// Buckets: the blocks of the grid and one for particles off it.
+    buckets: u32,
+    /// The grid's cells per axis the buckets were made for.
+    cells: [u32; 4],
+    /// The particles by bucket and the buckets holding particles, which the blocked p2g reads.
     bucket_particles: wgpu::Buffer,
     full_buckets: wgpu::Buffer,
-    /// The blocked p2g's workgroups (written by `scan`; an indirect dispatch).
+    /// The blocked p2g's workgroups (written by `finish`; an indirect dispatch).
     blocked_groups: wgpu::Buffer,
 }
 
 impl Binning {
-    /// The buffers, kernels and bind groups for `particles` particles on the grid of `params`.
+    /// The buffers, kernels and bind groups for the particles and the grid of `params`.
     fn new(gpu: &GpuContext, dim: usize, params: &Params, states: &[StateBuffers; 2], uniform: &wgpu::Buffer) -> Self {
         // As block_count() in shaders/mpm_common.wgsl, and one bucket for particles off the grid.
         let blocks: u32 = (0..dim).map(|a| (params.cells[a] - 2) / 4 + 1).product();
         let buckets = blocks as usize + 1;
-        let particles = params.particles as usize;
+        let particles = (params.particles as usize).max(1);
         let bucket_size = upload(gpu, "bucket sizes", &vec![0u32; buckets]);
-        let bucket_start = upload(gpu, "bucket starts", &vec![0u32; buckets + 1]);
-        let particle_bucket = upload(gpu, "particle buckets", &vec![0u32; particles.max(1)]);
-        let particle_slot = upload(gpu, "particle slots", &vec![0u32; particles.max(1)]);
-        let bucket_particles = upload(gpu, "particles by bucket", &vec![0u32; particles.max(1)]);
-        let full_buckets = upload(gpu, "buckets holding particles", &vec![0u32; buckets + 1]);
+        let bucket_start = upload(gpu, "bucket starts", &vec![0u32; buckets]);
+        let particle_bucket = upload(gpu, "particle buckets", &vec![0u32; particles]);
+        let particle_slot = upload(gpu, "particle slots", &vec![0u32; particles]);
+        let bucket_particles = upload(gpu, "particles by bucket", &vec![0u32; particles]);
+        let full_buckets = upload(gpu, "buckets holding particles", &vec![0u32; 1 + 3 * buckets]);
+        let counters = upload(gpu, "bin counters", &[0u32; 2]);
         let blocked_groups = wgpu::util::DeviceExt::create_buffer_init(
             &gpu.device,
             &wgpu::util::BufferInitDescriptor {
@@ -212,51 +215,37 @@ impl Binning {
                 usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::INDIRECT,
             },
         );
-        let pipelines = ["count", "scan", "place"].map(|entry| compute_pipeline(gpu, dim, "bin", entry));
+        let pipelines = ["count", "list", "place", "finish"].map(|entry| compute_pipeline(gpu, dim, "bin", entry));
         let bind_groups = [0, 1].map(|from| {
-            [
-                bind_group(
-                    gpu,
-                    &pipelines[0],
-                    &[
-                        (0, uniform),
-                        (1, &states[from].x),
-                        (50, &bucket_size),
-                        (52, &particle_bucket),
-                        (53, &particle_slot),
-                    ],
-                ),
-                bind_group(
-                    gpu,
-                    &pipelines[1],
-                    &[
-                        (0, uniform),
-                        (50, &bucket_size),
-                        (51, &bucket_start),
-                        (55, &full_buckets),
-                        (56, &blocked_groups),
-                    ],
-                ),
-                bind_group(
-                    gpu,
-                    &pipelines[2],
-                    &[
-                        (0, uniform),
-                        (51, &bucket_start),
-                        (52, &particle_bucket),
-                        (53, &particle_slot),
-                        (54, &bucket_particles),
-                    ],
-                ),
-            ]
+            let entries: [&[(u32, &wgpu::Buffer)]; 4] = [
+                &[(0, uniform), (1, &states[from].x), (50, &bucket_size), (52, &particle_bucket), (53, &particle_slot)],
+                &[(0, uniform), (50, &bucket_size), (51, &bucket_start), (55, &full_buckets), (57, &counters)],
+                &[
+                    (0, uniform),
+                    (51, &bucket_start),
+                    (52, &particle_bucket),
+                    (53, &particle_slot),
+                    (54, &bucket_particles),
+                ],
+                &[(55, &full_buckets), (56, &blocked_groups), (57, &counters)],
+            ];
+            [0, 1, 2, 3].map(|k| bind_group(gpu, &pipelines[k], entries[k]))
         });
-        Binning { pipelines, bind_groups, bucket_start, bucket_particles, full_buckets, blocked_groups }
+        Binning {
+            pipelines,
+            bind_groups,
+            buckets: buckets as u32,
+            cells: params.cells,
+            bucket_particles,
+            full_buckets,
+            blocked_groups,
+        }
     }
 
     /// Dispatches the sorting for the states of direction `from`.
     fn dispatch(&self, pass: &mut wgpu::ComputePass, from: usize, particles: usize) {
-        for (k, groups) in [(particles as u32).div_ceil(64), 1, (particles as u32).div_ceil(64)].into_iter().enumerate()
-        {
+        let per_particle = (particles as u32).div_ceil(64);
+        for (k, groups) in [per_particle, self.buckets.div_ceil(64), per_particle, 1].into_iter().enumerate() {
             pass.set_pipeline(&self.pipelines[k]);
             pass.set_bind_group(0, &self.bind_groups[from][k], &[]);
             pass.dispatch_workgroups(groups, 1, 1);
@@ -591,7 +580,7 @@ fn forward_bind_groups(
     binning: Option<&Binning>,
 ) -> [[wgpu::BindGroup; 3]; 2] {
     let sorted: Vec<(u32, &wgpu::Buffer)> =
-        binning.map_or(Vec::new(), |b| vec![(51, &b.bucket_start), (54, &b.bucket_particles), (55, &b.full_buckets)]);
+        binning.map_or(Vec::new(), |b| vec![(54, &b.bucket_particles), (55, &b.full_buckets)]);
     [0, 1].map(|from| {
         let (i, o) = (&states[from], &states[1 - from]);
         let clock = &clocks[from];
@@ -858,6 +847,7 @@ impl GpuSimulation {
             && kernel_laws(&data.materials) == self.laws
             && model.colliders.len() == self.colliders
             && model.actuator_count == self.actuators
+            && self.binning.as_ref().is_none_or(|b| b.cells == data.params.cells)
             && bytes(data.collider_path.len(), size_of::<[f32; 4]>()) == m.collider_path.size()
             && [model.particles.fiber.len(), model.particles.material.len(), model.particles.actuator.len()]
                 .iter()
