@@ -6,7 +6,6 @@
 // runs and the list's order depend on the threads' order; the integer sums p2g_blocked makes do
 // not. Not differentiated: a particle's bucket is piecewise constant in its position.
 
-@group(0) @binding(1) var<storage, read> x_in: array<f32>;
 // Per bucket: its particles (counted by `count`, zeroed again by `list`).
 @group(0) @binding(50) var<storage, read_write> bucket_size: array<atomic<u32>>;
 // Per bucket: where its run starts in bucket_particles (buckets holding particles only).
@@ -29,10 +28,7 @@ fn count(@builtin(global_invocation_id) id: vec3<u32>) {
     if (p >= params.particles) {
         return;
     }
-    var x: VecD;
-    for (var a = 0u; a < DIM; a++) {
-        x[a] = x_in[p * DIM + a];
-    }
+    let x = particle_x(p);
     let s = stencil_of(x);
     var bucket = block_count();
     if (s.ok) {

@@ -2,7 +2,6 @@
 // v = sum w v_i, C = (4 / dx^2) sum w v_i (x_i - x_p)^T, then advect x + dt v.
 // One invocation per particle.
 
-@group(0) @binding(1) var<storage, read> x_in: array<f32>;
 @group(0) @binding(7) var<storage, read> grid_v: array<f32>;
 @group(0) @binding(8) var<storage, read_write> x_out: array<f32>;
 @group(0) @binding(9) var<storage, read_write> v_out: array<f32>;
@@ -23,10 +22,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     if (p >= params.particles) {
         return;
     }
-    var x: VecD;
-    for (var a = 0u; a < DIM; a++) {
-        x[a] = x_in[p * DIM + a];
-    }
+    let x = particle_x(p);
     let s = stencil_of(x);
     if (!s.ok) {
         flag_error(1u, p, clock[1]);

@@ -6,7 +6,6 @@
 // The node sums are 64-bit fixed point like the forward scatter's, so they are deterministic;
 // their scale comes from a bound on the contributions that the `bound` pass finds first.
 
-@group(0) @binding(1) var<storage, read> x_in: array<f32>;
 @group(0) @binding(7) var<storage, read> grid_v: array<f32>;
 // dL/d(the step's new x, v, C).
 @group(0) @binding(21) var<storage, read> x_bar_out: array<f32>;
@@ -80,10 +79,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     if (p >= params.particles) {
         return;
     }
-    var x: VecD;
-    for (var a = 0u; a < DIM; a++) {
-        x[a] = x_in[p * DIM + a];
-    }
+    let x = particle_x(p);
     let s = stencil_of(x);
     if (!s.ok) {
         flag_error(1u, p, clock[1]);

@@ -62,6 +62,8 @@ const NO_ERROR: u32 = 0xffffffffu;
 const ERROR_KINDS: u32 = 3u;
 
 @group(0) @binding(0) var<uniform> params: Params;
+// The positions of the step's input state.
+@group(0) @binding(1) var<storage, read> x_in: array<f32>;
 @group(0) @binding(12) var<storage, read_write> errors: array<atomic<u32>>;
 
 // Flags error `kind` at particle or node `index` in the step that takes state `state_step` to
@@ -77,6 +79,15 @@ fn flag_error(kind: u32, index: u32, state_step: u32) {
 // WGSL lets compilers assume finite arithmetic, so finiteness is read from the bits.
 fn is_finite(v: f32) -> bool {
     return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
+}
+
+// Particle p's position at the start of the step.
+fn particle_x(p: u32) -> VecD {
+    var x: VecD;
+    for (var a = 0u; a < DIM; a++) {
+        x[a] = x_in[p * DIM + a];
+    }
+    return x;
 }
 
 // u v^T.
@@ -134,9 +145,11 @@ fn stencil_of(x: VecD) -> Stencil {
     return s;
 }
 
-// A stencil node: its linear index, weight, the weight's gradient in x_p, and
+// A stencil node: its cell and linear index, weight, the weight's gradient in x_p, and
 // (x_node - x_p) / dx.
 struct StencilNode {
+    // Its axis indices and linear index.
+    cell: VecU,
     index: u32,
     w: f32,
     grad_w: VecD,
@@ -150,11 +163,11 @@ fn stencil_node(s: Stencil, k: u32) -> StencilNode {
     let second = d == VecU(1u);
     let w = select(select(s.w[2], s.w[1], second), s.w[0], first);
     let dw = select(select(s.dw[2], s.dw[1], second), s.dw[0], first);
-    let cell = s.base + d;
     var n: StencilNode;
+    n.cell = s.base + d;
     n.index = 0u;
     for (var a = 0u; a < DIM; a++) {
-        n.index += cell[a] * params.strides[a];
+        n.index += n.cell[a] * params.strides[a];
     }
     n.w = weight_product(w);
     n.grad_w = weight_product_gradient(w, dw);

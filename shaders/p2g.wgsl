@@ -46,7 +46,7 @@ fn p2g_particle(p: u32) {
     for (var k = 0u; k < STENCIL; k++) {
         let n = stencil_node(s, k);
         let contribution = (momentum + affine_dx * n.offset) * n.w;
-        let word = scatter_target(s, k, n.index);
+        let word = scatter_target(n);
         for (var a = 0u; a < DIM; a++) {
             scatter_add(word + 2u * a, contribution[a] * params.momentum_scale);
         }

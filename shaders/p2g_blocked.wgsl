@@ -23,15 +23,19 @@ var<workgroup> tile: array<atomic<u32>, TILE_WORDS>;
 var<private> block_origin: VecU;
 var<private> in_block: bool;
 
+// Adds the 64-bit integer `add` (low word, high word) to the grid's at (word, word + 1).
+fn add_to_grid(word: u32, add: vec2<u32>) {
+    let add_hi = high_word_add(add, atomicAdd(&grid[word], add.x));
+    if (add_hi != 0u) {
+        atomicAdd(&grid[word + 1u], add_hi);
+    }
+}
+
 // Adds round(value) to the 64-bit integer at words (word, word + 1) of the tile, or of the grid.
 fn scatter_add(word: u32, value: f32) {
     let add = fixed_words(value);
     if (word >= TILE_WORDS) {
-        let at = word - TILE_WORDS;
-        let add_hi = high_word_add(add, atomicAdd(&grid[at], add.x));
-        if (add_hi != 0u) {
-            atomicAdd(&grid[at + 1u], add_hi);
-        }
+        add_to_grid(word - TILE_WORDS, add);
         return;
     }
     let add_hi = high_word_add(add, atomicAdd(&tile[word], add.x));
@@ -40,16 +44,15 @@ fn scatter_add(word: u32, value: f32) {
     }
 }
 
-// The first scatter word of stencil node k of s, grid node `node`: in the tile where the node
-// lies in it. bin.wgsl chose the particle's block from a stencil computed in another kernel,
+// The first scatter word of stencil node n: in the tile where the node lies in it. bin.wgsl chose the particle's block from a stencil computed in another kernel,
 // which a compiler may round differently (a multiply-add fused in one only), so a particle at
 // a cell boundary may reach past its block's tile; it then adds to the grid directly, the same
 // integers.
-fn scatter_target(s: Stencil, k: u32, node: u32) -> u32 {
+fn scatter_target(n: StencilNode) -> u32 {
     // Below the origin wraps to large values.
-    let local = s.base + stencil_digits(k) - block_origin;
+    let local = n.cell - block_origin;
     if (!in_block || any(local >= VecU(TILE))) {
-        return TILE_WORDS + node_words(node);
+        return TILE_WORDS + node_words(n.index);
     }
     var t = 0u;
     for (var a = 0u; a < DIM; a++) {
@@ -106,10 +109,6 @@ fn blocked(
             node += (block_origin[a - 1u] + r % TILE) * params.strides[a - 1u];
             r /= TILE;
         }
-        let word = node_words(node) + quantity;
-        let add_hi = high_word_add(vec2<u32>(lo, hi), atomicAdd(&grid[word], lo));
-        if (add_hi != 0u) {
-            atomicAdd(&grid[word + 1u], add_hi);
-        }
+        add_to_grid(node_words(node) + quantity, vec2<u32>(lo, hi));
     }
 }

@@ -2,7 +2,6 @@
 // properties and actuation, and its deformation update from them (materials.wgsl's
 // particle_update). The adjoint recomputes the forward update, so both take it from here.
 
-@group(0) @binding(1) var<storage, read> x_in: array<f32>;
 @group(0) @binding(2) var<storage, read> v_in: array<f32>;
 @group(0) @binding(3) var<storage, read> c_in: array<f32>;
 @group(0) @binding(4) var<storage, read> f_in: array<f32>;
@@ -35,8 +34,8 @@ struct Particle {
 
 fn load_particle(p: u32) -> Particle {
     var out: Particle;
+    out.x = particle_x(p);
     for (var a = 0u; a < DIM; a++) {
-        out.x[a] = x_in[p * DIM + a];
         out.v[a] = v_in[p * DIM + a];
     }
     for (var col = 0u; col < DIM; col++) {

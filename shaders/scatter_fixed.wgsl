@@ -14,7 +14,7 @@ fn scatter_add(word: u32, value: f32) {
     }
 }
 
-// The first grid word of node `node`, stencil node k of s.
-fn scatter_target(s: Stencil, k: u32, node: u32) -> u32 {
-    return node_words(node);
+// The first grid word of stencil node n.
+fn scatter_target(n: StencilNode) -> u32 {
+    return node_words(n.index);
 }

@@ -372,6 +372,16 @@ fn gpu_run<const D: usize>((model, state): (Model<f32, D>, State<f32, D>), steps
     sim.state::<D>().unwrap()
 }
 
+/// Every value of a state (x, v, C, F, plastic state) as bits, to compare runs bitwise.
+fn state_bits<const D: usize>(s: &State<f32, D>) -> Vec<u32> {
+    s.x.iter()
+        .chain(&s.v)
+        .flat_map(|v| v.iter().map(|x| x.to_bits()))
+        .chain(s.c.iter().chain(&s.f).flat_map(|m| m.iter().map(|x| x.to_bits())))
+        .chain(s.plastic.iter().map(|x| x.to_bits()))
+        .collect()
+}
+
 /// Largest distance between the particles of two runs.
 fn worst<const D: usize, A: Real, B: Real>(a: &State<A, D>, b: &State<B, D>) -> f64 {
     a.x.iter().zip(&b.x).map(|(p, q)| (p.map(|v| v.to_f64()) - q.map(|v| v.to_f64())).norm()).fold(0.0, f64::max)
@@ -473,14 +483,7 @@ fn gpu_walker_matches_the_cpu_reference() {
 fn gpu_rollouts_are_bitwise_reproducible() {
     let a = gpu_run(scene_2d::<f32>(), 200);
     let b = gpu_run(scene_2d::<f32>(), 200);
-    let bits = |s: &State<f32, 2>| -> Vec<u32> {
-        s.x.iter()
-            .chain(&s.v)
-            .flat_map(|v| v.iter().map(|x| x.to_bits()))
-            .chain(s.c.iter().chain(&s.f).flat_map(|m| m.iter().map(|x| x.to_bits())))
-            .collect()
-    };
-    assert!(bits(&a) == bits(&b), "two GPU runs differ");
+    assert!(state_bits(&a) == state_bits(&b), "two GPU runs differ");
 }
 
 /// Timing the kernels runs the same steps: the state after `kernel_times(n)` is bitwise the
@@ -495,11 +498,8 @@ fn kernel_times_time_the_same_steps() {
     let times = timed.kernel_times(40).unwrap_or_else(|e| panic!("{e}"));
     let mut plain = GpuSimulation::new(&gpu, &model, &start).unwrap();
     plain.run(40).unwrap();
-    let bits = |s: &State<f32, 2>| -> Vec<u32> {
-        s.x.iter().chain(&s.v).flat_map(|v| v.iter().map(|x| x.to_bits())).collect()
-    };
     assert_eq!(timed.step_index(), 40);
-    assert!(bits(&timed.state::<2>().unwrap()) == bits(&plain.state::<2>().unwrap()), "timed steps differ");
+    assert!(state_bits(&timed.state::<2>().unwrap()) == state_bits(&plain.state::<2>().unwrap()), "timed steps differ");
     let names: Vec<&str> = times.kernels.iter().map(|(name, _)| *name).collect();
     assert_eq!(names, ["p2g", "grid_update", "g2p"]);
     let sum: f64 = times.kernels.iter().map(|(_, s)| s).sum();
@@ -1365,13 +1365,7 @@ fn gpu_block_local_scatter_is_bitwise_the_fixed_point_one() {
             let mut sim =
                 GpuSimulation::new_with_scatter(gpu, &model, &state, scatter).unwrap_or_else(|e| panic!("{e}"));
             sim.run(steps).unwrap_or_else(|e| panic!("{scatter:?}: {e}"));
-            let s = sim.state::<D>().unwrap();
-            s.x.iter()
-                .chain(&s.v)
-                .flat_map(|v| v.iter().map(|x| x.to_bits()))
-                .chain(s.c.iter().chain(&s.f).flat_map(|m| m.iter().map(|x| x.to_bits())))
-                .chain(s.plastic.iter().map(|x| x.to_bits()))
-                .collect()
+            state_bits(&sim.state::<D>().unwrap())
         })
     }
     let [fixed, blocked] = states(&gpu, scene_2d::<f32>(), 300);
@@ -1407,10 +1401,7 @@ fn gpu_block_local_scatter_is_bitwise_the_fixed_point_one() {
     assert_eq!(names, ["bin", "p2g", "grid_update", "g2p"]);
     let mut plain = GpuSimulation::new(&gpu, &model, &state).unwrap();
     plain.run(40).unwrap();
-    let [timed, plain] = [timed, plain].map(|sim| {
-        let s = sim.state::<2>().unwrap();
-        s.x.iter().chain(&s.v).flat_map(|v| v.iter().map(|x| x.to_bits())).collect::<Vec<u32>>()
-    });
+    let [timed, plain] = [timed, plain].map(|sim| state_bits(&sim.state::<2>().unwrap()));
     assert!(timed == plain, "the timed block-local steps differ");
 
     let (model, state) = scene_2d::<f32>();
@@ -1435,9 +1426,6 @@ fn an_updated_model_steps_like_a_new_simulation() {
     new.materials[1].viscosity *= 3.0;
     new.colliders[3].path = ColliderPath::new(vec![Vector::<f32, 2>::new(-0.4, -0.6); 150]);
     new.colliders[1].velocity[0] = -1.5;
-    let bits = |s: &State<f32, 2>| -> Vec<u32> {
-        s.x.iter().chain(&s.v).flat_map(|v| v.iter().map(|x| x.to_bits())).collect()
-    };
     let run = |sim: &mut GpuSimulation| {
         sim.set_state(&start).unwrap();
         sim.run(150).unwrap_or_else(|e| panic!("{e}"));
@@ -1448,7 +1436,10 @@ fn an_updated_model_steps_like_a_new_simulation() {
     assert!(updated.update_model(&new).unwrap(), "the same shape should be updated in place");
     let with_new = run(&mut updated);
     let fresh = run(&mut GpuSimulation::new(&gpu, &new, &start).unwrap());
-    assert!(bits(&with_new) == bits(&fresh), "an updated model steps differently from a new simulation of it");
+    assert!(
+        state_bits(&with_new) == state_bits(&fresh),
+        "an updated model steps differently from a new simulation of it"
+    );
     assert!(worst(&with_new, &with_old) > 1e-3, "the update should change the motion");
 
     let mut other = new.clone();

@@ -144,7 +144,12 @@ pub fn mpm_kernel_source_with(dim: usize, name: &str, scatter: Scatter, laws: Ke
     let kernel =
         MPM_KERNELS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s).unwrap_or_else(|| panic!("no kernel `{name}`"));
     let float = scatter == Scatter::FloatAtomics;
-    let scatter_part = if name == "p2g" { SCATTERS[scatter as usize].1 } else { "" };
+    let part = match scatter {
+        Scatter::FixedPoint => 0,
+        Scatter::FloatAtomics => 1,
+        Scatter::BlockLocal => 2,
+    };
+    let scatter_part = if name == "p2g" { SCATTERS[part].1 } else { "" };
     let code = |law: Option<u32>| law.map_or("ANY_LAW".to_string(), |c| format!("{c}u"));
     format!(
         "{}\nconst FLOAT_SCATTER: bool = {float};\nconst ELASTIC_LAW: u32 = {};\nconst PLASTIC_LAW: u32 = {};\n{}\n{}\n{}\n{}",
