@@ -49,7 +49,7 @@ fn main() -> rheo::Result<()> {
     for it in 0..iterations {
         let (e, nu) = (params[0].values[0], params[1].values[0]);
         model.particles.lame.iter_mut().for_each(|l| *l = Lame::from_young_poisson(e, nu));
-        let tape = Tape::record(&model, &base.state, &[], steps, Checkpointing::default())?;
+        let tape = Tape::record(&model, &base.state, &(), steps, Checkpointing::default())?;
         let grads = tape.backward(&loss)?;
         // Every particle of the jelly (material 0) has the same (E, nu).
         let (e_bar, nu_bar) = grads.young_poisson(&model, 0, e, nu);

@@ -31,7 +31,7 @@ fn main() -> rheo::Result<()> {
         let v = &params[0].values;
         let mut initial = sim.state.clone();
         initial.v.iter_mut().for_each(|x| *x = Vector::<f32, 3>::new(v[0] as f32, v[1] as f32, v[2] as f32));
-        let tape = Tape::record(&sim.model, &initial, &[], steps, Checkpointing::default())?;
+        let tape = Tape::record(&sim.model, &initial, &(), steps, Checkpointing::default())?;
         if it == 0 || it == iterations {
             let name = if it == 0 { "first" } else { "last" };
             let state = tape.final_state();

@@ -42,8 +42,7 @@ fn main() -> rheo::Result<()> {
         let start = Instant::now();
         controller.weights.clone_from(&params[0].values);
         controller.bias.clone_from(&params[1].values);
-        let actuation = controller.actuation::<f32>(steps);
-        let tape = Tape::record_in(&mut storage, &sim.model, &sim.state, &actuation, steps, Checkpointing::default())?;
+        let tape = Tape::record_in(&mut storage, &sim.model, &sim.state, &controller, steps, Checkpointing::default())?;
         let final_state = tape.final_state().clone();
         walked.push(mean_x(&final_state) - start_x);
         if it == 0 || it == iterations {
@@ -55,8 +54,9 @@ fn main() -> rheo::Result<()> {
             break;
         }
         let grads = tape.backward(&loss)?;
-        let (weights_bar, bias_bar) = controller.backward(&actuation, &grads.actuation);
-        let update = optimizer.step(&mut params, &[weights_bar, bias_bar])?;
+        // The controller's parameters: its weights, then its bias.
+        let (weights_bar, bias_bar) = grads.control.split_at(controller.weights.len());
+        let update = optimizer.step(&mut params, &[weights_bar.to_vec(), bias_bar.to_vec()])?;
         let seconds = start.elapsed().as_secs_f64();
         println!(
             "iteration {it:3}: loss {:.5}  |grad| {:.4}  {seconds:.2} s  ({} snapshots, {} steps recomputed)",

@@ -108,7 +108,7 @@ fn baseline_and_avx2_builds_agree_bitwise() {
         let mut sim = mixed_scene::<f32>();
         let initial = sim.state.clone();
         sim.run(100).unwrap();
-        let tape = Tape::record(&sim.model, &initial, &[], 100, Checkpointing::default()).unwrap();
+        let tape = Tape::record(&sim.model, &initial, &(), 100, Checkpointing::default()).unwrap();
         let grads = tape.backward(&MeanPosition { axis: 0, step: 100, weight: 1.0 }).unwrap();
         rheo_engine::mpm::isa::force_baseline(false);
         (sim.state, grads.initial)

@@ -1080,8 +1080,11 @@ fn gpu_tape_gradients_match_the_cpu_tape() {
         actuation: &[Vec<T>],
         steps: usize,
         loss: &dyn Loss<T, D>,
-    ) -> Gradients<T, D> {
-        Tape::record(model, state, actuation, steps, Checkpointing::default()).unwrap().backward(loss).unwrap()
+    ) -> Gradients<T, D, Model<T, D>> {
+        Tape::record(model, state, &actuation.to_vec(), steps, Checkpointing::default())
+            .unwrap()
+            .backward(loss)
+            .unwrap()
     }
     /// (initial state, per-particle parameters, actuation), and the model-wide gradients in
     /// groups, each compared against its own largest entry: gravity, the actuation stress, each
@@ -1089,7 +1092,7 @@ fn gpu_tape_gradients_match_the_cpu_tape() {
     /// angular velocity and path velocities (time step `dt`).
     #[allow(clippy::type_complexity)]
     fn parts<T: Real, const D: usize>(
-        g: &Gradients<T, D>,
+        g: &Gradients<T, D, Model<T, D>>,
         dt: T,
     ) -> ((State<T, D>, Vec<[T; 4]>, Vec<T>), Vec<(&'static str, Vec<f64>)>) {
         let m = &g.model;
@@ -1108,7 +1111,7 @@ fn gpu_tape_gradients_match_the_cpu_tape() {
             let path: Vec<T> = c.path_velocities(dt).iter().flat_map(|v| v.iter().copied()).collect();
             globals.push(("collider path", f64s(&path)));
         }
-        ((g.initial.clone(), params, g.actuation.concat()), globals)
+        ((g.initial.clone(), params, g.signal.concat()), globals)
     }
     fn on_gpu<const D: usize>(
         (model, state): &(Model<f32, D>, State<f32, D>),
@@ -1116,7 +1119,7 @@ fn gpu_tape_gradients_match_the_cpu_tape() {
         steps: usize,
         loss: &dyn Loss<f32, D>,
         checkpointing: Checkpointing,
-    ) -> Gradients<f32, D> {
+    ) -> Gradients<f32, D, Model<f32, D>> {
         let mut sim = GpuSimulation::new_differentiable(&gpu(), model, state).unwrap();
         let tape = sim.record::<D>(actuation, steps, checkpointing).unwrap_or_else(|e| panic!("{e}"));
         tape.backward(model, loss).unwrap_or_else(|e| panic!("{e}"))
@@ -1184,7 +1187,7 @@ fn gpu_tape_gradients_match_the_cpu_tape() {
         for (other, what) in [(&g_all, "checkpointing schedule"), (&g_streamed, "place of the stored states")] {
             let same = g.initial.x == other.initial.x
                 && g.initial.f == other.initial.f
-                && g.actuation == other.actuation
+                && g.signal == other.signal
                 && g.model.lame == other.model.lame;
             assert!(same, "{name}: the GPU gradients depend on the {what}");
         }

@@ -11,6 +11,7 @@ use rheo_engine::mpm::{
     AdjointScratch, Collider, ColliderGradient, ColliderPath, Contact, Model, ModelGradients, NO_ACTUATOR, Scratch,
     Shape, State,
 };
+use rheo_engine::{Particles, ParticlesBar, Solver};
 
 /// A deterministic stream of numbers in [-1, 1).
 struct Lcg(u64);
@@ -362,11 +363,11 @@ fn rollout_loss<const D: usize>(
     let mut next = State::default();
     let mut scratch = Scratch::default();
     let mut ignored = state.clone();
-    let mut value = loss.term(model, &state, &mut ignored);
+    let mut value = loss.term(&model.particles(&state), &mut model.particles_bar(&mut ignored));
     for signal in &actuation[..horizon] {
         model.step(&state, signal, &mut next, &mut scratch).unwrap();
         std::mem::swap(&mut state, &mut next);
-        value += loss.term(model, &state, &mut ignored);
+        value += loss.term(&model.particles(&state), &mut model.particles_bar(&mut ignored));
     }
     value
 }
@@ -408,7 +409,7 @@ fn check_rollout_gradient<const D: usize>(model: &Model<f64, D>, state: &State<f
     let plain = rollout_loss(model, state, &actuation, horizon, &loss);
     assert!((grads.loss - plain).abs() <= 1e-12 * plain.abs(), "tape loss {} vs {plain}", grads.loss);
     let h = 1e-6;
-    for (group, adjoint) in adjoint_by_group(model.dt, &dir, &grads.initial, &grads.actuation, &grads.model) {
+    for (group, adjoint) in adjoint_by_group(model.dt, &dir, &grads.initial, &grads.signal, &grads.model) {
         let value = |s: f64| {
             let (mut m, mut st) = (model.clone(), state.clone());
             let mut act = actuation.clone();
@@ -454,20 +455,17 @@ fn free_translation_gradient_is_n_dt() {
         Vector::<f64, 2>::new(0.5, -0.25)
     });
     let steps = 100;
-    let x_of_com = FnLoss {
-        last_step: steps,
-        term: |model: &Model<f64, 2>, s: &State<f64, 2>, grad: &mut State<f64, 2>| {
-            if s.step != steps {
-                return 0.0;
-            }
-            let total = model.total_mass();
-            for (g, m) in grad.x.iter_mut().zip(&model.particles.mass) {
-                g[0] += m / total;
-            }
-            model.center_of_mass(s)[0]
-        },
-    };
-    let tape = Tape::record(&model, &state, &[], steps, Checkpointing::default()).unwrap();
+    let x_of_com = FnLoss::new(steps, |s: &Particles<f64, 2>, grad: &mut ParticlesBar<f64, 2>| {
+        if s.step != steps {
+            return 0.0;
+        }
+        let total = s.total_mass();
+        for (g, m) in grad.positions.iter_mut().zip(s.masses) {
+            g[0] += m / total;
+        }
+        s.center_of_mass()[0]
+    });
+    let tape = Tape::record(&model, &state, &(), steps, Checkpointing::default()).unwrap();
     let grads = tape.backward(&x_of_com).unwrap();
     let dv: f64 = grads.initial.v.iter().map(|v| v[0]).sum();
     let expected = steps as f64 * 1e-3;
@@ -504,7 +502,7 @@ fn checkpointing_strategies_give_bitwise_identical_gradients() {
         assert_eq!(g.loss.to_bits(), all.loss.to_bits());
         assert_eq!(g.initial, all.initial, "{strategy:?}");
         assert_eq!(g.model, all.model, "{strategy:?}");
-        assert_eq!(g.actuation, all.actuation, "{strategy:?}");
+        assert_eq!(g.signal, all.signal, "{strategy:?}");
         assert!(g.checkpointing.slots_used <= snapshots);
         if strategy == Strategy::Binomial {
             let optimal = rheo_engine::diff::schedule::binomial_forward_steps(horizon, snapshots);
@@ -531,7 +529,8 @@ fn tape_rejects_bad_input() {
     let e = message(Tape::record(&model, &state, &actuation, 10, zero).err().unwrap());
     assert!(e.contains("budget holds no state"), "{e}");
     // Mismatched shapes: actuation too short, wrong signal count, targets of other particles.
-    let e = message(Tape::record(&model, &state, &actuation[..5], 10, Checkpointing::default()).err().unwrap());
+    let e =
+        message(Tape::record(&model, &state, &actuation[..5].to_vec(), 10, Checkpointing::default()).err().unwrap());
     assert!(e.contains("covers 5 steps"), "{e}");
     let mut wrong = actuation.clone();
     wrong[3] = vec![1.0];
@@ -589,23 +588,20 @@ fn f32_gradients_agree_with_f64() {
             |x| Vector::<f64, 2>::new(1.0 - x[1], -1.0),
         );
         let steps = 100;
-        let loss = FnLoss {
-            last_step: steps,
-            term: |model: &Model<T, 2>, s: &State<T, 2>, grad: &mut State<T, 2>| {
-                if s.step != steps {
-                    return 0.0;
-                }
-                // The squared distance of the center of mass from (0.5, 0.2).
-                let com = model.center_of_mass(s);
-                let miss = com - Vector::<f64, 2>::new(0.5, 0.2);
-                let total = model.total_mass();
-                for (g, m) in grad.x.iter_mut().zip(&model.particles.mass) {
-                    *g += (miss * (2.0 * m.to_f64() / total)).map(T::of);
-                }
-                miss.norm_squared()
-            },
-        };
-        let tape = Tape::record(&model, &state, &[], steps, Checkpointing::default()).unwrap();
+        let loss = FnLoss::new(steps, |s: &Particles<T, 2>, grad: &mut ParticlesBar<T, 2>| {
+            if s.step != steps {
+                return 0.0;
+            }
+            // The squared distance of the center of mass from (0.5, 0.2).
+            let com = s.center_of_mass();
+            let miss = com - Vector::<f64, 2>::new(0.5, 0.2);
+            let total = s.total_mass();
+            for (g, m) in grad.positions.iter_mut().zip(s.masses) {
+                *g += (miss * (2.0 * m.to_f64() / total)).map(T::of);
+            }
+            miss.norm_squared()
+        });
+        let tape = Tape::record(&model, &state, &(), steps, Checkpointing::default()).unwrap();
         let g = tape.backward(&loss).unwrap();
         let mut flat = Vec::new();
         for p in 0..state.len() {

@@ -1,4 +1,5 @@
-//! Rheo's engine: scenes, materials and the MLS-MPM solver.
+//! Rheo's engine: scenes, materials, the solver seam ([`solver::Solver`]) and the MLS-MPM
+//! solver that fills it.
 //!
 //! The CPU solver is the reference implementation: generic over dimension (`D` = 2 or 3) and
 //! scalar (`f32` for speed, `f64` for gradient checks), parallel with rayon, and bitwise
@@ -29,6 +30,8 @@ pub mod material;
 pub mod math;
 pub mod mpm;
 pub mod scene;
+pub mod solver;
 
 pub use error::{Error, Result};
 pub use scene::Scene;
+pub use solver::{Particles, ParticlesBar, Solver};

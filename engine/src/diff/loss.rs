@@ -1,10 +1,11 @@
-//! Losses over a rollout: each reads the states of some steps and hands back its value and its
-//! gradient with respect to those states. The tape calls a loss once per state of the rollout,
-//! during the backward sweep.
+//! Losses over a rollout: each reads the particles of some steps' states (positions,
+//! velocities, masses: the view every solver gives, see [`crate::solver::Particles`]) and
+//! hands back its value and its gradient with respect to them. The tape calls a loss once per
+//! state of the rollout, during the backward sweep.
 
 use crate::error::{Error, Result};
 use crate::math::{Real, Vector};
-use crate::mpm::{Model, State};
+use crate::solver::{Particles, ParticlesBar};
 
 /// A scalar function of the states of a rollout, as a sum of per-state terms.
 pub trait Loss<T: Real, const D: usize>: Sync {
@@ -15,12 +16,12 @@ pub trait Loss<T: Real, const D: usize>: Sync {
     fn first_step(&self) -> usize {
         0
     }
-    /// The term of the state `state` (after `state.step` steps; zero for the states the loss
-    /// does not read); adds its gradient with respect to the state into `grad`.
-    fn term(&self, model: &Model<T, D>, state: &State<T, D>, grad: &mut State<T, D>) -> f64;
-    /// Checks the loss against the model and a rollout that ends with the state of step
-    /// `last_step`: by default that it reads no state past it.
-    fn validate(&self, _model: &Model<T, D>, last_step: usize) -> Result<()> {
+    /// The term of the state whose particles are `state` (after `state.step` steps; zero for
+    /// the states the loss does not read); adds its gradient with respect to them into `grad`.
+    fn term(&self, state: &Particles<'_, T, D>, grad: &mut ParticlesBar<'_, T, D>) -> f64;
+    /// Checks the loss against a rollout of `particles` particles that ends with the state of
+    /// step `last_step`: by default that it reads no state past it.
+    fn validate(&self, _particles: usize, last_step: usize) -> Result<()> {
         check_horizon(self.last_step(), last_step)
     }
 }
@@ -68,14 +69,14 @@ impl<T: Real, const D: usize> Loss<T, D> for CenterOfMassTarget<D> {
         self.step
     }
 
-    fn term(&self, model: &Model<T, D>, state: &State<T, D>, grad: &mut State<T, D>) -> f64 {
+    fn term(&self, state: &Particles<'_, T, D>, grad: &mut ParticlesBar<'_, T, D>) -> f64 {
         if state.step != self.step {
             return 0.0;
         }
-        let miss = model.center_of_mass(state) - self.target;
+        let miss = state.center_of_mass() - self.target;
         // d|com - target|^2 / dx_p = 2 (com - target) m_p / M.
-        let scale = 2.0 / model.total_mass();
-        for (g, m) in grad.x.iter_mut().zip(&model.particles.mass) {
+        let scale = 2.0 / state.total_mass();
+        for (g, m) in grad.positions.iter_mut().zip(state.masses) {
             *g += (miss * (scale * m.to_f64())).map(T::of);
         }
         miss.norm_squared()
@@ -103,21 +104,21 @@ impl<T: Real, const D: usize> Loss<T, D> for MeanPosition {
         self.step
     }
 
-    fn term(&self, _model: &Model<T, D>, state: &State<T, D>, grad: &mut State<T, D>) -> f64 {
+    fn term(&self, state: &Particles<'_, T, D>, grad: &mut ParticlesBar<'_, T, D>) -> f64 {
         if state.step != self.step {
             return 0.0;
         }
         let n = state.len() as f64;
         let g = T::of(self.weight / n);
         let mut sum = 0.0;
-        for (x, gx) in state.x.iter().zip(grad.x.iter_mut()) {
+        for (x, gx) in state.positions.iter().zip(grad.positions.iter_mut()) {
             sum += x[self.axis].to_f64();
             gx[self.axis] += g;
         }
         self.weight * sum / n
     }
 
-    fn validate(&self, _model: &Model<T, D>, last_step: usize) -> Result<()> {
+    fn validate(&self, _particles: usize, last_step: usize) -> Result<()> {
         if self.axis >= D {
             return Err(Error::InvalidArgument(format!("mean position along axis {} in {D}D", self.axis)));
         }
@@ -172,12 +173,12 @@ impl<T: Real, const D: usize> Loss<T, D> for PositionMse<D> {
         self.targets.first().map_or(0, |t| t.0)
     }
 
-    fn term(&self, _model: &Model<T, D>, state: &State<T, D>, grad: &mut State<T, D>) -> f64 {
+    fn term(&self, state: &Particles<'_, T, D>, grad: &mut ParticlesBar<'_, T, D>) -> f64 {
         let Ok(k) = self.targets.binary_search_by_key(&state.step, |t| t.0) else { return 0.0 };
         let target = &self.targets[k].1;
         let n = target.len() as f64;
         let mut sum = 0.0;
-        for ((x, t), g) in state.x.iter().zip(target).zip(grad.x.iter_mut()) {
+        for ((x, t), g) in state.positions.iter().zip(target).zip(grad.positions.iter_mut()) {
             let d = x.map(|v| v.to_f64()) - t;
             sum += d.norm_squared();
             *g += (d * (2.0 / n)).map(T::of);
@@ -185,8 +186,7 @@ impl<T: Real, const D: usize> Loss<T, D> for PositionMse<D> {
         sum / n
     }
 
-    fn validate(&self, model: &Model<T, D>, last_step: usize) -> Result<()> {
-        let n = model.particles.len();
+    fn validate(&self, n: usize, last_step: usize) -> Result<()> {
         if self.targets[0].1.len() != n {
             return Err(Error::InvalidArgument(format!(
                 "the observed positions are of {} particles, the model has {n}",
@@ -197,8 +197,8 @@ impl<T: Real, const D: usize> Loss<T, D> for PositionMse<D> {
     }
 }
 
-/// A loss given by a closure: `term(model, state, grad)` returns the state's term and adds its
-/// gradient with respect to the state into `grad` (as [`Loss::term`]).
+/// A loss given by a closure: `term(state, grad)` returns the term of the state whose particles
+/// are `state` and adds its gradient with respect to them into `grad` (as [`Loss::term`]).
 pub struct FnLoss<F> {
     /// The last step whose state the closure reads.
     pub last_step: usize,
@@ -206,15 +206,25 @@ pub struct FnLoss<F> {
     pub term: F,
 }
 
+impl<F> FnLoss<F> {
+    /// The loss of `term` (a constructor, so that the closure's argument types are inferred).
+    pub fn new<T: Real, const D: usize>(last_step: usize, term: F) -> Self
+    where
+        F: Fn(&Particles<'_, T, D>, &mut ParticlesBar<'_, T, D>) -> f64 + Sync,
+    {
+        FnLoss { last_step, term }
+    }
+}
+
 impl<T: Real, const D: usize, F> Loss<T, D> for FnLoss<F>
 where
-    F: Fn(&Model<T, D>, &State<T, D>, &mut State<T, D>) -> f64 + Sync,
+    F: Fn(&Particles<'_, T, D>, &mut ParticlesBar<'_, T, D>) -> f64 + Sync,
 {
     fn last_step(&self) -> usize {
         self.last_step
     }
 
-    fn term(&self, model: &Model<T, D>, state: &State<T, D>, grad: &mut State<T, D>) -> f64 {
-        (self.term)(model, state, grad)
+    fn term(&self, state: &Particles<'_, T, D>, grad: &mut ParticlesBar<'_, T, D>) -> f64 {
+        (self.term)(state, grad)
     }
 }

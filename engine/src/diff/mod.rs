@@ -1,15 +1,16 @@
-//! Differentiation of rollouts: the checkpointing scheduler, the tape that runs a rollout
-//! forward and backward under a memory budget, losses and optimizers.
+//! Differentiation of rollouts, written once over the solver seam ([`crate::solver::Solver`]):
+//! the checkpointing scheduler, the tape that runs a rollout forward and backward under a
+//! memory budget, controls in the loop, losses over the particle view, and optimizers.
 
-pub mod controller;
+pub mod control;
 pub mod loss;
 pub mod optim;
 pub mod schedule;
 pub mod tape;
 pub mod task;
 
-pub use controller::SinusoidController;
+pub use control::{Control, SinusoidController, tabulate, tabulated_adjoint};
 pub use loss::{CenterOfMassTarget, FnLoss, Loss, MeanPosition, PositionMse};
 pub use optim::{Method, Optimizer, Parameter, Update};
 pub use schedule::{Schedule, Strategy};
-pub use tape::{Budget, CheckpointReport, Checkpointing, Gradients, Tape, TapeStorage, state_bytes};
+pub use tape::{Budget, CheckpointReport, Checkpointing, Gradients, Tape, TapeStorage};

@@ -1,12 +1,14 @@
 //! The tape: a rollout recorded under a memory budget, then run backward through the step
-//! adjoints, recomputing what the checkpointing schedule did not keep (DESIGN seam 6).
+//! adjoints, recomputing what the checkpointing schedule did not keep (DESIGN seam 6). It is
+//! written once over the solver seam ([`Solver`]): any solver's rollout, driven by any
+//! [`Control`], open or closed loop.
 
+use super::control::{Control, tabulated_adjoint};
 use super::loss::Loss;
 use super::schedule::{Action, Schedule, Strategy, plan};
 use crate::error::{Error, Result};
-use crate::material::Lame;
-use crate::math::{Real, Vector};
-use crate::mpm::{AdjointScratch, Model, ModelGradients, Scratch, State};
+use crate::math::Real;
+use crate::solver::Solver;
 
 /// How much memory the stored states of a rollout may take.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,78 +79,46 @@ impl CheckpointReport {
     }
 }
 
-/// Gradients of a loss over a rollout.
+/// Gradients of a loss over a rollout of solver `S`.
 #[derive(Clone, Debug)]
-pub struct Gradients<T: Real, const D: usize> {
+pub struct Gradients<T: Real, const D: usize, S: Solver<T, D>> {
     /// The loss.
     pub loss: f64,
-    /// `dL/d(initial state)`: positions, velocities, affine velocities, deformation gradients
-    /// and plastic states.
-    pub initial: State<T, D>,
+    /// `dL/d(initial state)`.
+    pub initial: S::State,
     /// `dL/d(model parameters)`, summed over the steps.
-    pub model: ModelGradients<T, D>,
-    /// `dL/d(actuation)`, per step and actuator.
-    pub actuation: Vec<Vec<T>>,
+    pub model: S::Gradients,
+    /// `dL/d(signal)`, per step and signal (MPM: per actuator).
+    pub signal: Vec<Vec<T>>,
+    /// `dL/d(control parameters)`, in the control's order (see [`Control::parameters`]).
+    pub control: Vec<f64>,
     /// What checkpointing cost.
     pub checkpointing: CheckpointReport,
-}
-
-/// Scalars a stored state keeps per particle: x, v (D each), C, F (D^2 each), the plastic state.
-const fn floats_per_particle<const D: usize>() -> usize {
-    2 * D + 2 * D * D + 1
-}
-
-impl<T: Real, const D: usize> Gradients<T, D> {
-    /// `dL/d(E, nu)` of `material` when each of its particles takes its Lamé parameters from
-    /// (`young`, `poisson`): the chain rule through [`Lame::from_young_poisson`], summed over
-    /// those particles.
-    pub fn young_poisson(&self, model: &Model<T, D>, material: usize, young: f64, poisson: f64) -> (f64, f64) {
-        let mut sum = (0.0, 0.0);
-        for (l, &m) in self.model.lame.iter().zip(&model.particles.material) {
-            if m as usize == material {
-                let bar = Lame { mu: l.mu.to_f64(), lambda: l.lambda.to_f64() };
-                let (e, n) = Lame::young_poisson_adjoint(young, poisson, bar);
-                sum = (sum.0 + e, sum.1 + n);
-            }
-        }
-        sum
-    }
-
-    /// `dL/d(a velocity that every particle of `particles` starts with)`: the sum of their
-    /// initial-velocity gradients.
-    pub fn initial_velocity(&self, particles: std::ops::Range<usize>) -> Vector<f64, D> {
-        self.initial.v[particles].iter().fold(Vector::<f64, D>::zeros(), |sum, v| sum + v.map(|x| x.to_f64()))
-    }
-}
-
-/// Bytes one stored state of `n` particles takes.
-pub fn state_bytes<T: Real, const D: usize>(n: usize) -> usize {
-    n * floats_per_particle::<D>() * std::mem::size_of::<T>()
 }
 
 /// Memory for the stored states of tapes. Handing the same storage to every iteration's
 /// [`Tape::record_in`] reuses the states' allocations instead of mapping (and faulting in)
 /// fresh ones of the whole budget each time.
 #[derive(Clone, Debug)]
-pub struct TapeStorage<T, const D: usize> {
-    slots: Vec<State<T, D>>,
+pub struct TapeStorage<State> {
+    slots: Vec<State>,
 }
 
-impl<T, const D: usize> Default for TapeStorage<T, D> {
+impl<State> Default for TapeStorage<State> {
     fn default() -> Self {
         TapeStorage { slots: Vec::new() }
     }
 }
 
 /// A tape's own slots or the ones lent by the caller.
-enum Slots<'a, T, const D: usize> {
-    Owned(Vec<State<T, D>>),
-    Borrowed(&'a mut Vec<State<T, D>>),
+enum Slots<'a, State> {
+    Owned(Vec<State>),
+    Borrowed(&'a mut Vec<State>),
 }
 
-impl<T, const D: usize> std::ops::Deref for Slots<'_, T, D> {
-    type Target = Vec<State<T, D>>;
-    fn deref(&self) -> &Vec<State<T, D>> {
+impl<State> std::ops::Deref for Slots<'_, State> {
+    type Target = Vec<State>;
+    fn deref(&self) -> &Vec<State> {
         match self {
             Slots::Owned(v) => v,
             Slots::Borrowed(v) => v,
@@ -156,8 +126,8 @@ impl<T, const D: usize> std::ops::Deref for Slots<'_, T, D> {
     }
 }
 
-impl<T, const D: usize> std::ops::DerefMut for Slots<'_, T, D> {
-    fn deref_mut(&mut self) -> &mut Vec<State<T, D>> {
+impl<State> std::ops::DerefMut for Slots<'_, State> {
+    fn deref_mut(&mut self) -> &mut Vec<State> {
         match self {
             Slots::Owned(v) => v,
             Slots::Borrowed(v) => v,
@@ -165,29 +135,14 @@ impl<T, const D: usize> std::ops::DerefMut for Slots<'_, T, D> {
     }
 }
 
-/// Checks a rollout's actuation (`actuators` signals for each of its `horizon` steps) and plans
-/// its checkpointing for states of `state_bytes` each: the schedule and what it costs. Errors:
-/// an actuation of the wrong shape, a budget that holds no state. Both tapes (CPU and GPU)
-/// start here.
-pub(crate) fn plan_rollout<T>(
-    actuators: usize,
-    actuation: &[Vec<T>],
+/// Plans the checkpointing of a rollout of `horizon` steps for states of `state_bytes` each:
+/// the schedule and what it costs. Errors: a budget that holds no state. Both tapes (CPU and
+/// GPU) start here.
+pub(crate) fn plan_rollout(
     horizon: usize,
     checkpointing: Checkpointing,
     state_bytes: usize,
 ) -> Result<(Schedule, CheckpointReport)> {
-    if actuators > 0 && actuation.len() < horizon {
-        return Err(Error::InvalidArgument(format!(
-            "actuation covers {} steps, the rollout has {horizon}",
-            actuation.len()
-        )));
-    }
-    if let Some(t) = actuation.iter().take(horizon).position(|a| a.len() != actuators) {
-        return Err(Error::InvalidArgument(format!(
-            "actuation of step {t} has {} signals, the model has {actuators} actuators",
-            actuation[t].len()
-        )));
-    }
     let snapshots = checkpointing.budget.states(state_bytes);
     if snapshots == 0 {
         return Err(Error::InvalidArgument(format!(
@@ -209,96 +164,96 @@ pub(crate) fn plan_rollout<T>(
 }
 
 /// The state in `slots[slot]`, or `working` when no slot holds the current state.
-fn current_state<'s, T, const D: usize>(
-    slots: &'s [State<T, D>],
-    slot: Option<usize>,
-    working: &'s State<T, D>,
-) -> &'s State<T, D> {
+fn current_state<'s, State>(slots: &'s [State], slot: Option<usize>, working: &'s State) -> &'s State {
     slot.map_or(working, |slot| &slots[slot])
 }
 
 /// A rollout recorded for a backward pass: the stored states of its checkpointing schedule, the
 /// state the schedule's backward sweep starts from, and the final state.
-pub struct Tape<'a, T: Real, const D: usize> {
-    model: &'a Model<T, D>,
-    actuation: &'a [Vec<T>],
+pub struct Tape<'a, T: Real, const D: usize, S: Solver<T, D>> {
+    model: &'a S,
+    control: &'a dyn Control<T, D>,
     schedule: Schedule,
     /// Index of the first action of the backward sweep.
     next_action: usize,
     /// The stored states, one per slot of the schedule.
-    slots: Slots<'a, T, D>,
+    slots: Slots<'a, S::State>,
     /// Where the current state is: in `slots[s]` (just saved or loaded), or in `working`
     /// (`None`). Saving swaps `working` into the slot and loading only points at the slot,
     /// so no state is ever copied.
     current_slot: Option<usize>,
-    working: State<T, D>,
+    working: S::State,
     /// The step number of the initial state (the schedule counts from it).
     first_step: usize,
     /// The buffer each forward step writes into before it becomes the working state.
-    next: State<T, D>,
-    final_state: State<T, D>,
+    next: S::State,
+    /// The signal of the step being taken (or reversed).
+    signal: Vec<T>,
+    final_state: S::State,
     report: CheckpointReport,
 }
 
-impl<'a, T: Real, const D: usize> Tape<'a, T, D> {
-    /// Runs `horizon` steps from `initial` with `actuation[t]` at its `t`-th step (one signal per
-    /// actuator; may be empty for a model without actuators), storing states as the
-    /// checkpointing schedule says. Errors: a model that does not fit the state, an actuation
-    /// of the wrong shape, a budget that cannot hold the schedule, and any error of a step.
+impl<'a, T: Real, const D: usize, S: Solver<T, D>> Tape<'a, T, D, S> {
+    /// Runs `horizon` steps of `model` from `initial`, each with the signal `control` gives
+    /// from the state it starts from (`&()` for a model without signals; a table
+    /// `Vec<Vec<T>>` for fixed ones), storing states as the checkpointing schedule says.
+    /// Errors: a model that does not fit the state, a control that does not fit the model, a
+    /// budget that cannot hold the schedule, and any error of a step.
     pub fn record(
-        model: &'a Model<T, D>,
-        initial: &State<T, D>,
-        actuation: &'a [Vec<T>],
+        model: &'a S,
+        initial: &S::State,
+        control: &'a dyn Control<T, D>,
         horizon: usize,
         checkpointing: Checkpointing,
     ) -> Result<Self> {
-        Self::record_with(Slots::Owned(Vec::new()), model, initial, actuation, horizon, checkpointing)
+        Self::record_with(Slots::Owned(Vec::new()), model, initial, control, horizon, checkpointing)
     }
 
     /// [`Tape::record`], storing the states in `storage` (reused across calls).
     pub fn record_in(
-        storage: &'a mut TapeStorage<T, D>,
-        model: &'a Model<T, D>,
-        initial: &State<T, D>,
-        actuation: &'a [Vec<T>],
+        storage: &'a mut TapeStorage<S::State>,
+        model: &'a S,
+        initial: &S::State,
+        control: &'a dyn Control<T, D>,
         horizon: usize,
         checkpointing: Checkpointing,
     ) -> Result<Self> {
-        Self::record_with(Slots::Borrowed(&mut storage.slots), model, initial, actuation, horizon, checkpointing)
+        Self::record_with(Slots::Borrowed(&mut storage.slots), model, initial, control, horizon, checkpointing)
     }
 
     fn record_with(
-        mut slots: Slots<'a, T, D>,
-        model: &'a Model<T, D>,
-        initial: &State<T, D>,
-        actuation: &'a [Vec<T>],
+        mut slots: Slots<'a, S::State>,
+        model: &'a S,
+        initial: &S::State,
+        control: &'a dyn Control<T, D>,
         horizon: usize,
         checkpointing: Checkpointing,
     ) -> Result<Self> {
         model.validate(initial)?;
-        let (schedule, report) =
-            plan_rollout(model.actuator_count, actuation, horizon, checkpointing, state_bytes::<T, D>(initial.len()))?;
+        control.validate(model.signals(), horizon)?;
+        let (schedule, report) = plan_rollout(horizon, checkpointing, model.state_bytes(initial))?;
         let schedule_slots = schedule.slots_used;
         let mut tape = Tape {
             model,
-            actuation,
+            control,
             schedule,
             next_action: 0,
             slots: {
                 // Every slot is saved before it is loaded: what a reused state holds is never
                 // read. Slots beyond the schedule's are dropped, so memory stays in budget.
                 slots.truncate(schedule_slots);
-                slots.resize_with(schedule_slots, State::default);
+                slots.resize_with(schedule_slots, S::State::default);
                 slots
             },
             current_slot: None,
             working: initial.clone(),
-            first_step: initial.step,
-            next: State::default(),
-            final_state: State::default(),
+            first_step: model.particles(initial).step,
+            next: S::State::default(),
+            signal: vec![T::zero(); model.signals()],
+            final_state: S::State::default(),
             report,
         };
-        let mut scratch = Scratch::default();
+        let mut scratch = S::Scratch::default();
         rayon::scope(|_| -> Result<()> {
             while let Some(&action) = tape.schedule.actions.get(tape.next_action) {
                 if matches!(action, Action::Backward { .. }) {
@@ -308,15 +263,15 @@ impl<'a, T: Real, const D: usize> Tape<'a, T, D> {
                 tape.next_action += 1;
             }
             // The final state, for the loss and for the caller.
-            let last = tape.signal(horizon - 1);
             let input = current_state(&tape.slots, tape.current_slot, &tape.working);
-            tape.model.step(input, last, &mut tape.final_state, &mut scratch)
+            tape.control.signal(horizon - 1, &model.particles(input), &mut tape.signal);
+            model.step(input, &tape.signal, &mut tape.final_state, &mut scratch)
         })?;
         Ok(tape)
     }
 
     /// The state after the last step.
-    pub fn final_state(&self) -> &State<T, D> {
+    pub fn final_state(&self) -> &S::State {
         &self.final_state
     }
 
@@ -325,23 +280,19 @@ impl<'a, T: Real, const D: usize> Tape<'a, T, D> {
         self.report
     }
 
-    /// The current state of the schedule.
-    fn current(&self) -> &State<T, D> {
-        current_state(&self.slots, self.current_slot, &self.working)
+    /// The step number of the current state of the schedule.
+    fn current_step(&self) -> usize {
+        self.model.particles(current_state(&self.slots, self.current_slot, &self.working)).step
     }
 
-    fn signal(&self, step: usize) -> &'a [T] {
-        if self.model.actuator_count == 0 { &[] } else { &self.actuation[step] }
-    }
-
-    fn execute(&mut self, action: Action, scratch: &mut Scratch<T, D>) -> Result<()> {
+    fn execute(&mut self, action: Action, scratch: &mut S::Scratch) -> Result<()> {
         match action {
             Action::Forward { from, to } => {
-                debug_assert_eq!(self.current().step, self.first_step + from);
+                debug_assert_eq!(self.current_step(), self.first_step + from);
                 for t in from..to {
-                    let signal = self.signal(t);
                     let input = current_state(&self.slots, self.current_slot, &self.working);
-                    self.model.step(input, signal, &mut self.next, scratch)?;
+                    self.control.signal(t, &self.model.particles(input), &mut self.signal);
+                    self.model.step(input, &self.signal, &mut self.next, scratch)?;
                     std::mem::swap(&mut self.working, &mut self.next);
                     self.current_slot = None;
                 }
@@ -366,27 +317,25 @@ impl<'a, T: Real, const D: usize> Tape<'a, T, D> {
     }
 
     /// Runs the loss backward through the recorded rollout: its value and its gradients with
-    /// respect to the initial state, the model's parameters and the actuation. Errors: a loss
-    /// that reads past the horizon or does not fit the model, and any error of a recomputed
-    /// step.
-    pub fn backward(mut self, loss: &dyn Loss<T, D>) -> Result<Gradients<T, D>> {
+    /// respect to the initial state, the model's parameters, each step's signal and the
+    /// control's parameters. Each reversed step hands `dL/d(its signal)` to the control, whose
+    /// adjoint adds to `dL/d(the state the step started from)` when it reads the state.
+    /// Errors: a loss that reads past the horizon or does not fit the rollout, and any error
+    /// of a recomputed step.
+    pub fn backward(mut self, loss: &dyn Loss<T, D>) -> Result<Gradients<T, D, S>> {
         let horizon = self.schedule.horizon;
-        loss.validate(self.model, self.first_step + horizon)?;
-        let n = self.current().len();
         let model = self.model;
-        let mut grads = ModelGradients::zeros(model);
-        let mut actuation_bar = vec![vec![T::zero(); model.actuator_count]; horizon];
-        let zero_state = || {
-            let mut s = State::at_rest(vec![crate::math::Vector::<T, D>::zeros(); n]);
-            s.f.iter_mut().for_each(|f| *f = crate::math::Matrix::<T, D>::zeros());
-            s
-        };
+        let control = self.control;
+        loss.validate(model.particles(&self.final_state).len(), self.first_step + horizon)?;
+        let mut grads = model.zero_gradients();
+        let mut signal_bar = vec![vec![T::zero(); model.signals()]; horizon];
+        let mut control_bar = vec![0.0; control.parameters()];
         // dL/d(state after the step being reversed), then dL/d(state before it).
-        let mut out_bar = zero_state();
-        let mut in_bar = zero_state();
-        let mut value = loss.term(model, &self.final_state, &mut out_bar);
-        let mut scratch = Scratch::default();
-        let mut adjoint_scratch = AdjointScratch::default();
+        let mut out_bar = model.zero_state_bar(&self.final_state);
+        let mut in_bar = model.zero_state_bar(&self.final_state);
+        let mut value = loss.term(&model.particles(&self.final_state), &mut model.particles_bar(&mut out_bar));
+        let mut scratch = S::Scratch::default();
+        let mut adjoint_scratch = S::AdjointScratch::default();
         rayon::scope(|_| -> Result<()> {
             while let Some(&action) = self.schedule.actions.get(self.next_action) {
                 self.next_action += 1;
@@ -394,22 +343,35 @@ impl<'a, T: Real, const D: usize> Tape<'a, T, D> {
                     self.execute(action, &mut scratch)?;
                     continue;
                 };
-                debug_assert_eq!(self.current().step, self.first_step + step);
+                debug_assert_eq!(self.current_step(), self.first_step + step);
                 let input = current_state(&self.slots, self.current_slot, &self.working);
+                let particles = model.particles(input);
+                control.signal(step, &particles, &mut self.signal);
                 model.step_adjoint(
                     input,
-                    self.signal(step),
+                    &self.signal,
                     &out_bar,
                     &mut in_bar,
-                    if model.actuator_count == 0 { &mut [] } else { &mut actuation_bar[step] },
+                    &mut signal_bar[step],
                     &mut grads,
                     &mut adjoint_scratch,
                 )?;
-                value += loss.term(model, input, &mut in_bar);
+                let mut particles_bar = model.particles_bar(&mut in_bar);
+                if control.reads_state() {
+                    control.signal_adjoint(step, &particles, &signal_bar[step], &mut particles_bar, &mut control_bar);
+                }
+                value += loss.term(&particles, &mut particles_bar);
                 std::mem::swap(&mut out_bar, &mut in_bar);
             }
             Ok(())
         })?;
+        if !control.reads_state() {
+            // An open-loop control adds nothing to the states' gradients, so its parameters'
+            // sums can run first step first, as for a tabulated rollout (see
+            // `tabulated_adjoint`): the same control gives bitwise the same gradient either way.
+            let initial = current_state(&self.slots, self.current_slot, &self.working);
+            control_bar = tabulated_adjoint(control, &model.particles(initial), &signal_bar);
+        }
         if !value.is_finite() {
             return Err(Error::InvalidArgument(format!("the loss is not finite ({value})")));
         }
@@ -417,7 +379,8 @@ impl<'a, T: Real, const D: usize> Tape<'a, T, D> {
             loss: value,
             initial: out_bar,
             model: grads,
-            actuation: actuation_bar,
+            signal: signal_bar,
+            control: control_bar,
             checkpointing: self.report,
         })
     }

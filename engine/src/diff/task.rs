@@ -32,7 +32,7 @@
 //! step for the first `steps` steps of collider number `collider`, added to its own, starting
 //! at `velocity`).
 
-use super::SinusoidController;
+use super::control::{Control, SinusoidController, tabulate, tabulated_adjoint};
 use super::loss::{CenterOfMassTarget, Loss, MeanPosition, PositionMse};
 use super::optim::{Method, Optimizer, Parameter};
 use super::schedule::Strategy;
@@ -44,6 +44,7 @@ use crate::math::{Real, Vector};
 use crate::mpm::{ColliderPath, Model, State};
 use crate::scene::Scene;
 use crate::scene::parse::{edit_distance, line_of, rewrite_serde_message};
+use crate::solver::Solver;
 use serde::Deserialize;
 use std::ops::{ControlFlow, Range};
 use std::path::Path;
@@ -554,7 +555,8 @@ impl Task {
             }
             problem.params = parameters.to_vec();
         }
-        let (model, state, actuation) = problem.instantiate();
+        let (model, state, control) = problem.instantiate();
+        let actuation = tabulate(control.as_ref(), &model.particles(&state), self.steps)?;
         Ok(Rollout { model, state, actuation })
     }
 }
@@ -598,21 +600,21 @@ pub struct Rollout<T, const D: usize> {
 
 /// Where an iteration's rollout and backward pass run.
 trait GradientBackend<T: Real, const D: usize> {
-    /// The gradients of `loss` over `steps` steps of `model` from `state` with `actuation`.
+    /// The gradients of `loss` over `steps` steps of `model` from `state` driven by `control`.
     fn gradients(
         &mut self,
         model: &Model<T, D>,
         state: &State<T, D>,
-        actuation: &[Vec<T>],
+        control: &dyn Control<T, D>,
         steps: usize,
         checkpointing: Checkpointing,
         loss: &dyn Loss<T, D>,
-    ) -> Result<Gradients<T, D>>;
+    ) -> Result<Gradients<T, D, Model<T, D>>>;
 }
 
 /// The CPU tape, its stored states' memory kept from one iteration to the next.
 struct CpuGradients<T, const D: usize> {
-    storage: TapeStorage<T, D>,
+    storage: TapeStorage<State<T, D>>,
 }
 
 impl<T, const D: usize> Default for CpuGradients<T, D> {
@@ -626,12 +628,12 @@ impl<T: Real, const D: usize> GradientBackend<T, D> for CpuGradients<T, D> {
         &mut self,
         model: &Model<T, D>,
         state: &State<T, D>,
-        actuation: &[Vec<T>],
+        control: &dyn Control<T, D>,
         steps: usize,
         checkpointing: Checkpointing,
         loss: &dyn Loss<T, D>,
-    ) -> Result<Gradients<T, D>> {
-        Tape::record_in(&mut self.storage, model, state, actuation, steps, checkpointing)?.backward(loss)
+    ) -> Result<Gradients<T, D, Model<T, D>>> {
+        Tape::record_in(&mut self.storage, model, state, control, steps, checkpointing)?.backward(loss)
     }
 }
 
@@ -653,11 +655,14 @@ impl<const D: usize> GradientBackend<f32, D> for GpuGradients<'_> {
         &mut self,
         model: &Model<f32, D>,
         state: &State<f32, D>,
-        actuation: &[Vec<f32>],
+        control: &dyn Control<f32, D>,
         steps: usize,
         checkpointing: Checkpointing,
         loss: &dyn Loss<f32, D>,
-    ) -> Result<Gradients<f32, D>> {
+    ) -> Result<Gradients<f32, D, Model<f32, D>>> {
+        // The GPU takes each step's signal from a table: open-loop controls only, for now.
+        let particles = model.particles(state);
+        let actuation = tabulate(control, &particles, steps)?;
         // The simulation is kept and its model rewritten in place (whatever the task changed:
         // Young's modulus, a collider's path, nothing): no new buffers or kernels per
         // iteration, and no list of which parameters change the model to keep in step.
@@ -672,7 +677,9 @@ impl<const D: usize> GradientBackend<f32, D> for GpuGradients<'_> {
             }
             _ => self.sim.insert(crate::gpu::GpuSimulation::new_differentiable(self.gpu, model, state)?),
         };
-        sim.record::<D>(actuation, steps, checkpointing)?.backward(model, loss)
+        let mut grads = sim.record::<D>(&actuation, steps, checkpointing)?.backward(model, loss)?;
+        grads.control = tabulated_adjoint(control, &particles, &grads.signal);
+        Ok(grads)
     }
 }
 
@@ -768,8 +775,8 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
         Ok(loss)
     }
 
-    /// The model, initial state and actuation the current parameters give.
-    fn instantiate(&mut self) -> (Model<T, D>, State<T, D>, Vec<Vec<T>>) {
+    /// The model, initial state and control the current parameters give.
+    fn instantiate(&mut self) -> (Model<T, D>, State<T, D>, Box<dyn Control<T, D>>) {
         let mut model = self.model.clone();
         let mut state = self.initial.clone();
         for (param, target) in self.params.iter().zip(&self.targets) {
@@ -796,14 +803,16 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
             }
         }
         let steps = self.task.steps;
-        let actuation = match &self.controller {
-            Some(c) => c.actuation(steps),
-            None if model.actuator_count > 0 => {
-                (0..steps).map(|t| self.task.scene.actuation(t).into_iter().map(T::of).collect()).collect()
-            }
-            None => Vec::new(),
+        let control: Box<dyn Control<T, D>> = match &self.controller {
+            Some(c) => Box::new(c.clone()),
+            None if model.actuator_count > 0 => Box::new(
+                (0..steps)
+                    .map(|t| self.task.scene.actuation(t).into_iter().map(T::of).collect::<Vec<T>>())
+                    .collect::<Vec<_>>(),
+            ),
+            None => Box::new(()),
         };
-        (model, state, actuation)
+        (model, state, control)
     }
 
     /// A picture of a rollout's final state with the path of the center of mass drawn on it
@@ -812,7 +821,7 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
         &self,
         model: &Model<T, D>,
         initial: &State<T, D>,
-        actuation: &[Vec<T>],
+        control: &dyn Control<T, D>,
     ) -> Result<(Image, State<T, D>)> {
         let point = |s: &State<T, D>| {
             let c = model.center_of_mass(s);
@@ -820,8 +829,10 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
         };
         let mut sim = crate::mpm::Simulation::new(model.clone(), initial.clone())?;
         let mut path = vec![point(&sim.state)];
+        let mut signal = vec![T::zero(); model.actuator_count];
         for t in 0..self.task.steps {
-            sim.step(actuation.get(t).map_or(&[][..], |a| &a[..]))?;
+            control.signal(t, &model.particles(&sim.state), &mut signal);
+            sim.step(&signal)?;
             path.push(point(&sim.state));
         }
         let mark = match &self.task.loss {
@@ -847,14 +858,15 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
     }
 
     /// The gradient of the loss with respect to each parameter block.
-    fn block_gradients(&self, actuation: &[Vec<T>], grads: &Gradients<T, D>) -> Vec<Vec<f64>> {
-        let controller_bar = self.controller.as_ref().map(|c| c.backward(actuation, &grads.actuation));
+    fn block_gradients(&self, grads: &Gradients<T, D, Model<T, D>>) -> Vec<Vec<f64>> {
+        // The controller's parameters are its weights, then its bias.
+        let weights = self.controller.as_ref().map_or(0, |c| c.weights.len());
         self.targets
             .iter()
             .zip(&self.params)
             .map(|(target, _)| match target {
-                Target::ControllerWeights => controller_bar.as_ref().unwrap().0.clone(),
-                Target::ControllerBias => controller_bar.as_ref().unwrap().1.clone(),
+                Target::ControllerWeights => grads.control[..weights].to_vec(),
+                Target::ControllerBias => grads.control[weights..].to_vec(),
                 Target::YoungsModulus { material } | Target::PoissonsRatio { material } => {
                     let (young, poisson) = self.young_poisson(*material);
                     let (young_bar, poisson_bar) = grads.young_poisson(&self.model, *material, young, poisson);
@@ -887,12 +899,13 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
         let mut iteration = 0;
         while iteration <= iterations {
             let start = Instant::now();
-            let (model, state, actuation) = self.instantiate();
-            let grads = backend.gradients(&model, &state, &actuation, steps, self.task.checkpointing, loss.as_ref())?;
+            let (model, state, control) = self.instantiate();
+            let grads =
+                backend.gradients(&model, &state, control.as_ref(), steps, self.task.checkpointing, loss.as_ref())?;
             let seconds = start.elapsed().as_secs_f64();
             // Pictures of the first and the final rollouts only (not timed as part of an iteration).
             let picture = if iteration == 0 || iteration == iterations {
-                Some(self.picture(&model, &state, &actuation)?)
+                Some(self.picture(&model, &state, control.as_ref())?)
             } else {
                 None
             };
@@ -909,7 +922,7 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
                     final_loss: grads.loss,
                 });
             }
-            let block_grads = self.block_gradients(&actuation, &grads);
+            let block_grads = self.block_gradients(&grads);
             let update = optimizer.step(&mut self.params, &block_grads)?;
             let report = IterationReport {
                 iteration,

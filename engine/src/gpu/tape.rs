@@ -7,12 +7,14 @@
 
 use super::GpuSimulation;
 use super::mpm::StateBuffers;
+use crate::diff::control::check_table;
 use crate::diff::schedule::{Action, Schedule};
 use crate::diff::tape::plan_rollout;
-use crate::diff::{CheckpointReport, Checkpointing, Gradients, Loss, state_bytes};
+use crate::diff::{CheckpointReport, Checkpointing, Gradients, Loss};
 use crate::error::{Error, Result};
 use crate::material::Lame;
-use crate::mpm::{Model, ModelGradients, State};
+use crate::mpm::{Model, ModelGradients, state_bytes};
+use crate::solver::Solver;
 
 /// A rollout recorded on the GPU for a backward pass.
 pub struct GpuTape<'a> {
@@ -74,7 +76,8 @@ impl GpuSimulation {
         }
         self.prepare_adjoint::<D>()?;
         let bytes = state_bytes::<f32, D>(self.particles);
-        let (schedule, mut report) = plan_rollout(self.actuators, actuation, horizon, checkpointing, bytes)?;
+        check_table(actuation, self.actuators, horizon)?;
+        let (schedule, mut report) = plan_rollout(horizon, checkpointing, bytes)?;
         let on_host = host_slots(&schedule, checkpointing.device_budget.map_or(usize::MAX, |b| b.states(bytes)));
         report.host_slots = on_host.iter().filter(|&&h| h).count();
         if self.actuators > 0 {
@@ -145,10 +148,9 @@ impl GpuTape<'_> {
         mut self,
         model: &Model<f32, D>,
         loss: &dyn Loss<f32, D>,
-    ) -> Result<Gradients<f32, D>> {
+    ) -> Result<Gradients<f32, D, Model<f32, D>>> {
         let horizon = self.schedule.horizon;
-        loss.validate(model, self.first_step + horizon)?;
-        let n = self.sim.particles;
+        loss.validate(self.sim.particles, self.first_step + horizon)?;
         let read_from = loss.first_step();
         // The final state: one more step from the working state (state T-1), whose buffers the
         // step only reads, so the working state stays where it is.
@@ -157,13 +159,8 @@ impl GpuTape<'_> {
         let final_state = self.sim.state::<D>()?;
         self.sim.current = working;
         self.sim.step -= 1;
-        let zero_state = || {
-            let mut s = State::at_rest(vec![crate::math::Vector::<f32, D>::zeros(); n]);
-            s.f.iter_mut().for_each(|f| *f = crate::math::Matrix::<f32, D>::zeros());
-            s
-        };
-        let mut out_bar = zero_state();
-        let mut value = loss.term(model, &final_state, &mut out_bar);
+        let mut out_bar = model.zero_state_bar(&final_state);
+        let mut value = loss.term(&model.particles(&final_state), &mut model.particles_bar(&mut out_bar));
         // Gradient set `d` holds dL/d(the state after the step reversed next).
         let mut d = 0;
         self.sim.upload_bar(d, &out_bar);
@@ -180,7 +177,7 @@ impl GpuTape<'_> {
                 // The loss reads this state: its term's gradient joins dL/d(state).
                 let state = self.sim.state::<D>()?;
                 let mut bar = self.sim.download_bar::<D>(d)?;
-                value += loss.term(model, &state, &mut bar);
+                value += loss.term(&model.particles(&state), &mut model.particles_bar(&mut bar));
                 self.sim.upload_bar(d, &bar);
             }
         }
@@ -191,7 +188,7 @@ impl GpuTape<'_> {
         let initial = self.sim.download_bar::<D>(d)?;
         let actuation_flat = self.sim.download_actuation_bar(horizon)?;
         let actuators = self.sim.actuators;
-        let actuation = (0..horizon).map(|t| actuation_flat[t * actuators..(t + 1) * actuators].to_vec()).collect();
+        let signal = (0..horizon).map(|t| actuation_flat[t * actuators..(t + 1) * actuators].to_vec()).collect();
         let particles = self.sim.particle_gradients()?;
         let mut grads = ModelGradients::zeros(model);
         for (p, [mass, volume, mu, lambda]) in particles.into_iter().enumerate() {
@@ -212,7 +209,7 @@ impl GpuTape<'_> {
                 gradient.add_step(step, t, sum);
             }
         }
-        Ok(Gradients { loss: value, initial, model: grads, actuation, checkpointing: self.report })
+        Ok(Gradients { loss: value, initial, model: grads, signal, control: Vec::new(), checkpointing: self.report })
     }
 }
 

@@ -21,6 +21,7 @@ pub use grid::{Bins, GridSpec, Lanes, LastAxis, Node, Stencil, StencilGrid, Sten
 use crate::error::{Error, Result};
 use crate::material::{Lame, Material, PlasticLaw};
 use crate::math::{Matrix, Real, Vector};
+use crate::solver::{Particles, ParticlesBar, Solver};
 use rayon::prelude::*;
 
 /// Memory several threads write through at once, each element by one thread only.
@@ -280,11 +281,7 @@ impl<T: Real, const D: usize> Model<T, D> {
 
     /// Mass-weighted mean position.
     pub fn center_of_mass(&self, state: &State<T, D>) -> Vector<f64, D> {
-        let mut sum = Vector::<f64, D>::zeros();
-        for (m, x) in self.particles.mass.iter().zip(&state.x) {
-            sum += x.map(|v| v.to_f64()) * m.to_f64();
-        }
-        sum / self.total_mass()
+        Solver::particles(self, state).center_of_mass()
     }
 
     /// Total linear momentum.
@@ -478,6 +475,102 @@ impl<T: Real, const D: usize> Model<T, D> {
         actuation_bar.copy_from_slice(&step_actuation_bar);
         grads.actuation_stress += actuation_stress_bar;
         Ok(())
+    }
+}
+
+/// Scalars a stored state keeps per particle: x, v (D each), C, F (D^2 each), the plastic state.
+const fn floats_per_particle<const D: usize>() -> usize {
+    2 * D + 2 * D * D + 1
+}
+
+/// Bytes one stored state of `n` particles takes.
+pub fn state_bytes<T: Real, const D: usize>(n: usize) -> usize {
+    n * floats_per_particle::<D>() * std::mem::size_of::<T>()
+}
+
+/// MPM fills the solver seam with the step functions above, unchanged: the control signal is
+/// the actuation, one value per actuator.
+impl<T: Real, const D: usize> Solver<T, D> for Model<T, D> {
+    type State = State<T, D>;
+    type Scratch = Scratch<T, D>;
+    type AdjointScratch = AdjointScratch<T, D>;
+    type Gradients = ModelGradients<T, D>;
+
+    fn validate(&self, state: &State<T, D>) -> Result<()> {
+        Model::validate(self, state)
+    }
+
+    fn signals(&self) -> usize {
+        self.actuator_count
+    }
+
+    fn step(
+        &self,
+        input: &State<T, D>,
+        signal: &[T],
+        output: &mut State<T, D>,
+        scratch: &mut Scratch<T, D>,
+    ) -> Result<()> {
+        Model::step(self, input, signal, output, scratch)
+    }
+
+    fn step_adjoint(
+        &self,
+        input: &State<T, D>,
+        signal: &[T],
+        out_bar: &State<T, D>,
+        in_bar: &mut State<T, D>,
+        signal_bar: &mut [T],
+        grads: &mut ModelGradients<T, D>,
+        scratch: &mut AdjointScratch<T, D>,
+    ) -> Result<()> {
+        Model::step_adjoint(self, input, signal, out_bar, in_bar, signal_bar, grads, scratch)
+    }
+
+    fn zero_gradients(&self) -> ModelGradients<T, D> {
+        ModelGradients::zeros(self)
+    }
+
+    fn zero_state_bar(&self, state: &State<T, D>) -> State<T, D> {
+        let mut bar = State::at_rest(vec![Vector::<T, D>::zeros(); state.len()]);
+        bar.f.iter_mut().for_each(|f| *f = Matrix::<T, D>::zeros());
+        bar
+    }
+
+    fn state_bytes(&self, state: &State<T, D>) -> usize {
+        state_bytes::<T, D>(state.len())
+    }
+
+    fn particles<'s>(&'s self, state: &'s State<T, D>) -> Particles<'s, T, D> {
+        Particles { step: state.step, positions: &state.x, velocities: &state.v, masses: &self.particles.mass }
+    }
+
+    fn particles_bar<'s>(&self, bar: &'s mut State<T, D>) -> ParticlesBar<'s, T, D> {
+        ParticlesBar { positions: &mut bar.x, velocities: &mut bar.v }
+    }
+}
+
+/// The MPM parts of a rollout's gradients, in the terms a user optimizes.
+impl<T: Real, const D: usize> crate::diff::Gradients<T, D, Model<T, D>> {
+    /// `dL/d(E, nu)` of `material` when each of its particles takes its Lamé parameters from
+    /// (`young`, `poisson`): the chain rule through [`Lame::from_young_poisson`], summed over
+    /// those particles.
+    pub fn young_poisson(&self, model: &Model<T, D>, material: usize, young: f64, poisson: f64) -> (f64, f64) {
+        let mut sum = (0.0, 0.0);
+        for (l, &m) in self.model.lame.iter().zip(&model.particles.material) {
+            if m as usize == material {
+                let bar = Lame { mu: l.mu.to_f64(), lambda: l.lambda.to_f64() };
+                let (e, n) = Lame::young_poisson_adjoint(young, poisson, bar);
+                sum = (sum.0 + e, sum.1 + n);
+            }
+        }
+        sum
+    }
+
+    /// `dL/d(a velocity that every particle of `particles` starts with)`: the sum of their
+    /// initial-velocity gradients.
+    pub fn initial_velocity(&self, particles: std::ops::Range<usize>) -> Vector<f64, D> {
+        self.initial.v[particles].iter().fold(Vector::<f64, D>::zeros(), |sum, v| sum + v.map(|x| x.to_f64()))
     }
 }
 
