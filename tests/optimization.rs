@@ -73,6 +73,73 @@ fn a_task_sets_how_much_of_its_budget_stays_on_the_device() {
     assert!(e.contains(&format!("walker.toml:{line}:")) && e.contains("device_budget_mib"), "{e}");
 }
 
+/// A `[[parameters]]` entry's `learning_rate` and `clip_norm` and the optimizer's cosine
+/// `schedule` reach the task and its optimizer: the walker with a global rate of 0.1 and its
+/// controller's own 0.05 steps bitwise as with a global 0.05; the schedule keeps the first step
+/// (factor 1) and changes the second. Bad values are errors naming their line.
+#[test]
+fn a_task_sets_per_block_rates_and_clips_and_a_cosine_schedule() {
+    use rheo::diff::optim::{Method, RateSchedule};
+    use rheo::diff::task::BlockSettings;
+    let walker =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/tasks/walker_2d.toml")).unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/tasks");
+    let parse = |text: &str| Task::from_toml_str(text, "walker.toml", Some(&dir));
+    let with = |optimizer: &str, block: &str| {
+        walker
+            .replace("learning_rate = 0.1\n", &format!("learning_rate = 0.1\n{optimizer}"))
+            .replace("kind = \"controller\"\n", &format!("kind = \"controller\"\n{block}"))
+    };
+    let plain = parse(&walker).unwrap();
+    assert_eq!((plain.schedule, plain.block_settings.clone()), (None, vec![BlockSettings::default()]));
+    let set =
+        parse(&with("schedule = \"cosine\"\nmin_factor = 0.25\n", "learning_rate = 0.05\nclip_norm = 2.0\n")).unwrap();
+    assert_eq!(set.schedule, Some(RateSchedule::Cosine { total_steps: 30, min_factor: 0.25 }));
+    assert_eq!(set.block_settings, vec![BlockSettings { learning_rate: Some(0.05), clip_norm: Some(2.0) }]);
+    let normalized =
+        parse(&walker.replace("method = \"sgd\"\nlearning_rate = 0.1\n", "method = \"normalized\"\n")).unwrap();
+    assert_eq!(normalized.method, Method::Normalized { step_length: 0.2 });
+
+    // Short rollouts, two iterations each.
+    let run = |text: &str| {
+        let mut task = parse(text).unwrap();
+        task.steps = 16;
+        task.run(Some(2), &mut |_| {}).unwrap().history
+    };
+    let values =
+        |r: &rheo::diff::task::IterationReport| r.parameters.iter().map(|p| p.values.clone()).collect::<Vec<_>>();
+    let global = run(&walker.replace("learning_rate = 0.1\n", "learning_rate = 0.05\n"));
+    let block = run(&with("", "learning_rate = 0.05\n"));
+    let scheduled = run(&with("schedule = \"cosine\"\n", "learning_rate = 0.05\n"));
+    assert_eq!((values(&block[0]), values(&block[1])), (values(&global[0]), values(&global[1])));
+    assert_eq!(values(&scheduled[0]), values(&global[0]));
+    assert_ne!(values(&scheduled[1]), values(&global[1]));
+
+    let error_line = |text: &str, key_line: &str| {
+        let line = text.lines().position(|l| l == key_line).unwrap() + 1;
+        let e = parse(text).unwrap_err().to_string();
+        assert!(e.contains(&format!("walker.toml:{line}:")), "{key_line}: {e}");
+        e
+    };
+    for (optimizer, block, bad) in [
+        ("", "learning_rate = 0.0\n", "learning_rate = 0.0"),
+        ("", "clip_norm = -1.0\n", "clip_norm = -1.0"),
+        ("clip_norm = 0.0\n", "", "clip_norm = 0.0"),
+        ("schedule = \"linear\"\n", "", "schedule = \"linear\""),
+        ("schedule = \"cosine\"\nmin_factor = 1.5\n", "", "min_factor = 1.5"),
+        ("min_factor = 0.5\n", "", "min_factor = 0.5"),
+        ("step_length = 0.2\n", "", "step_length = 0.2"),
+    ] {
+        let e = error_line(&with(optimizer, block), bad);
+        assert!(e.contains(bad.split(' ').next().unwrap()), "{e}");
+    }
+    let normalized = |extra: &str| {
+        walker.replace("method = \"sgd\"\nlearning_rate = 0.1\n", &format!("method = \"normalized\"\n{extra}"))
+    };
+    error_line(&normalized("step_length = -0.2\n"), "step_length = -0.2");
+    error_line(&normalized("learning_rate = 0.1\n"), "learning_rate = 0.1");
+}
+
 /// A run stopped by its observer ends early as if it had been asked for the iterations done:
 /// the same history and final loss, bitwise, as a run of that many iterations.
 #[test]

@@ -11,14 +11,19 @@
 //! axis = 0
 //! weight = -1.0
 //! [optimizer]
-//! method = "sgd"                        # sgd | adam
+//! method = "sgd"                        # sgd | adam | normalized (step_length, default 0.2)
 //! learning_rate = 0.1
+//! clip_norm = 10.0                      # optional: clip the global gradient norm
+//! schedule = "cosine"                   # optional: the rates from 1 to min_factor times over `iterations`
+//! min_factor = 0.1                      # default 0
 //! [checkpointing]
 //! strategy = "binomial"                 # binomial | interval | store_all
 //! budget_mib = 64                       # or snapshots = N
 //! device_budget_mib = 16                # GPU: the part kept on the device, or device_snapshots = N
 //! [[parameters]]
 //! kind = "controller"                   # controller | elasticity | initial_velocity | collider_path
+//! learning_rate = 0.05                  # optional, for this entry's blocks: in place of the optimizer's
+//! clip_norm = 1.0                       # optional: clip these blocks' own gradient norm, before the global clip
 //! ```
 //!
 //! Losses: `mean_position` (`weight` times the mean coordinate `axis` at the last step),
@@ -30,11 +35,13 @@
 //! modulus and Poisson's ratio of `material`, starting at `youngs_modulus`, `poissons_ratio`)
 //! `initial_velocity` (of `body`, starting at `velocity`) and `collider_path` (a velocity per
 //! step for the first `steps` steps of collider number `collider`, added to its own, starting
-//! at `velocity`).
+//! at `velocity`). Optimizers: `sgd` (with `momentum`), `adam` and `normalized` (a step of
+//! `step_length` along the normalized gradient, DiffTaichi's mass_spring optimizer; an entry's
+//! `learning_rate` replaces the step length for its blocks).
 
 use super::control::{Control, SinusoidController, tabulate, tabulated_adjoint};
 use super::loss::{CenterOfMassTarget, Loss, MeanPosition, PositionMse};
-use super::optim::{Method, Optimizer, Parameter};
+use super::optim::{Method, Optimizer, Parameter, RateSchedule};
 use super::schedule::Strategy;
 use super::tape::{Budget, CheckpointReport, Checkpointing, Gradients, Tape, TapeStorage};
 use crate::error::{Error, Result};
@@ -84,7 +91,10 @@ struct RawOptimizer {
     method: Opt<String>,
     learning_rate: Opt<f64>,
     momentum: Opt<f64>,
+    step_length: Opt<f64>,
     clip_norm: Opt<f64>,
+    schedule: Opt<String>,
+    min_factor: Opt<f64>,
 }
 
 #[derive(Deserialize)]
@@ -113,6 +123,8 @@ struct RawParameter {
     velocity: Opt<Vec<f64>>,
     collider: Opt<i64>,
     steps: Opt<i64>,
+    learning_rate: Opt<f64>,
+    clip_norm: Opt<f64>,
 }
 
 /// What a task minimizes.
@@ -178,6 +190,15 @@ pub enum ParameterDesc {
     },
 }
 
+/// Optimizer settings of the blocks one `[[parameters]]` entry creates.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BlockSettings {
+    /// Their step size, in place of the optimizer's ([`Parameter::learning_rate`]).
+    pub learning_rate: Option<f64>,
+    /// Their own gradient-norm clip ([`Parameter::clip_norm`]).
+    pub clip_norm: Option<f64>,
+}
+
 /// An optimization task (see the module documentation for the file format).
 #[derive(Clone, Debug)]
 pub struct Task {
@@ -201,6 +222,11 @@ pub struct Task {
     pub method: Method,
     /// Gradient clipping.
     pub clip_norm: Option<f64>,
+    /// Learning-rate schedule; a cosine one spans the file's `iterations`, whatever a run asks
+    /// for, so a run stopped early steps as a longer one would have.
+    pub schedule: Option<RateSchedule>,
+    /// Per entry of `parameters`, in order: its blocks' own optimizer settings (missing: none).
+    pub block_settings: Vec<BlockSettings>,
     /// Checkpointing strategy and budget.
     pub checkpointing: Checkpointing,
 }
@@ -343,20 +369,66 @@ impl Task {
                 ));
             }
         };
+        let positive = |v: &Opt<f64>, key: &str| -> Result<Option<f64>> {
+            match v {
+                None => Ok(None),
+                Some(s) if *s.get_ref() > 0.0 && s.get_ref().is_finite() => Ok(Some(*s.get_ref())),
+                Some(s) => {
+                    Err(err(line(s.span()), format!("`{key}` must be a finite positive number, got {}", s.get_ref())))
+                }
+            }
+        };
         let optimizer = raw.optimizer.map(|o| o.into_inner());
-        let (method, clip_norm) = match optimizer {
-            None => (Method::Adam { learning_rate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }, None),
+        let (method, clip_norm, schedule) = match optimizer {
+            None => (Method::Adam { learning_rate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }, None, None),
             Some(o) => {
-                let learning_rate = o.learning_rate.map_or(0.01, |v| v.into_inner());
+                let learning_rate = positive(&o.learning_rate, "learning_rate")?.unwrap_or(0.01);
                 let method = match o.method.as_ref().map(|m| m.get_ref().as_str()) {
                     None | Some("adam") => Method::Adam { learning_rate, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
                     Some("sgd") => Method::Sgd { learning_rate, momentum: o.momentum.map_or(0.0, |v| v.into_inner()) },
+                    Some("normalized") => {
+                        Method::Normalized { step_length: positive(&o.step_length, "step_length")?.unwrap_or(0.2) }
+                    }
                     Some(other) => {
                         let at = o.method.as_ref().map(|m| m.span()).unwrap_or_default();
-                        return Err(err(line(at), format!("unknown optimizer `{other}`; expected sgd or adam")));
+                        return Err(err(
+                            line(at),
+                            format!("unknown optimizer `{other}`; expected one of: sgd, adam, normalized"),
+                        ));
                     }
                 };
-                (method, o.clip_norm.map(|v| v.into_inner()))
+                // A key the method does not read would otherwise be ignored silently.
+                let unread = match method {
+                    Method::Normalized { .. } => o
+                        .learning_rate
+                        .as_ref()
+                        .map(|v| (v.span(), "a normalized step does not read `learning_rate`: give `step_length`")),
+                    _ => o.step_length.as_ref().map(|v| (v.span(), "only method = \"normalized\" reads `step_length`")),
+                };
+                if let Some((at, message)) = unread {
+                    return Err(err(line(at), message.into()));
+                }
+                let schedule = match o.schedule.as_ref().map(|s| s.get_ref().as_str()) {
+                    None => {
+                        if let Some(m) = &o.min_factor {
+                            return Err(err(line(m.span()), "`min_factor` needs schedule = \"cosine\"".into()));
+                        }
+                        None
+                    }
+                    Some("cosine") => {
+                        let min_factor = o.min_factor.as_ref().map_or(0.0, |m| *m.get_ref());
+                        if !(0.0..=1.0).contains(&min_factor) {
+                            let at = o.min_factor.as_ref().map(|m| m.span()).unwrap_or_default();
+                            return Err(err(line(at), format!("`min_factor` must be in [0, 1], got {min_factor}")));
+                        }
+                        Some(RateSchedule::Cosine { total_steps: iterations, min_factor })
+                    }
+                    Some(other) => {
+                        let at = o.schedule.as_ref().map(|s| s.span()).unwrap_or_default();
+                        return Err(err(line(at), format!("unknown schedule `{other}`; expected cosine")));
+                    }
+                };
+                (method, positive(&o.clip_norm, "clip_norm")?, schedule)
             }
         };
         let checkpointing = match raw.checkpointing.map(|c| c.into_inner()) {
@@ -396,10 +468,14 @@ impl Task {
                 Checkpointing { strategy, budget, device_budget }
             }
         };
-        let mut parameters = Vec::new();
+        let (mut parameters, mut block_settings) = (Vec::new(), Vec::new());
         for p in raw.parameters {
             let at = line(p.span());
             let p = p.into_inner();
+            block_settings.push(BlockSettings {
+                learning_rate: positive(&p.learning_rate, "learning_rate")?,
+                clip_norm: positive(&p.clip_norm, "clip_norm")?,
+            });
             let need = |v: Opt<f64>, key: &str| -> Result<f64> {
                 v.map(|v| v.into_inner()).ok_or_else(|| err(at, format!("this parameter needs `{key}`")))
             };
@@ -477,6 +553,8 @@ impl Task {
             parameters,
             method,
             clip_norm,
+            schedule,
+            block_settings,
             checkpointing,
         })
     }
@@ -709,7 +787,8 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
         let sim = scene.build::<T, D>()?;
         let bodies = scene.body_particles()?;
         let (mut params, mut targets, mut controller) = (Vec::new(), Vec::new(), None);
-        for p in &task.parameters {
+        for (i, p) in task.parameters.iter().enumerate() {
+            let first = params.len();
             match p {
                 ParameterDesc::Controller { sinusoids, omega, init_scale, seed } => {
                     let c = SinusoidController::random(
@@ -742,6 +821,11 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
                     params.push(Parameter::new(&format!("collider {collider} path"), values));
                     targets.push(Target::ColliderPath { collider: *collider });
                 }
+            }
+            let settings = task.block_settings.get(i).copied().unwrap_or_default();
+            for param in &mut params[first..] {
+                param.learning_rate = settings.learning_rate;
+                param.clip_norm = settings.clip_norm;
             }
         }
         Ok(Problem { task, model: sim.model, initial: sim.state, controller, params, targets })
@@ -891,6 +975,7 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
         let loss = self.loss()?;
         let mut optimizer = Optimizer::new(self.task.method);
         optimizer.clip_norm = self.task.clip_norm;
+        optimizer.schedule = self.task.schedule;
         let mut history = Vec::new();
         let mut first_picture: Option<Image> = None;
         let steps = self.task.steps;
