@@ -164,7 +164,7 @@ fn check_summarizes_a_valid_scene() {
     let out = rheo(&["check", scene.to_str().unwrap()]);
     assert!(out.status.success(), "stderr: {}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
-    for expected in ["tiny", "2D", "32 x 32", "particles", "jelly", "bodies     1"] {
+    for expected in ["tiny", "2D", "solver     mpm", "32 x 32", "particles", "jelly", "bodies     1"] {
         assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
     }
     std::fs::remove_dir_all(&dir).unwrap();

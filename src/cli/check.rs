@@ -30,6 +30,7 @@ impl SimulationJob for Summary {
         let materials: Vec<String> = model.materials.iter().map(|m| m.name.clone()).collect();
         let mut lines = vec![
             format!("  scene      {} ({D}D)", scene.name()),
+            format!("  solver     {}", scene.simulation.solver.name()),
             format!("  grid       {} cells, dx {}", cells.join(" x "), model.grid.dx),
             format!("  time       dt {}, {} steps, a frame every {}", model.dt, scene.steps(), scene.frame_every()),
             format!("  particles  {}", sim.state.len()),

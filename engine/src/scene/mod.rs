@@ -7,6 +7,7 @@
 //! ```toml
 //! name = "dam_break_2d"
 //! [simulation]
+//! solver = "mpm"           # the default; the only solver built so far
 //! dim = 2
 //! domain = [1.0, 1.0]      # extent from the origin
 //! resolution = 128         # cells along x: dx = domain[0] / resolution
@@ -47,7 +48,7 @@ mod sample;
 pub use build::{MAX_COUNT, MIN_CELLS};
 pub use desc::{
     ActuationDesc, ActuatorDesc, BodyDesc, BodyShape, ColliderDesc, ColliderShape, ContactDesc, ContactKind, Lines,
-    MaterialDesc, MaterialModel, Sampling, SimulationDesc, WallsDesc,
+    MaterialDesc, MaterialModel, Sampling, SimulationDesc, SolverKind, WallsDesc,
 };
 pub use mesh::{MeshError, TriMesh};
 pub use sample::SplitMix64;
@@ -225,10 +226,11 @@ impl Scene {
             .collect())
     }
 
-    /// Validates the scene and builds its simulation: the model (grid, walls, colliders,
-    /// materials, per-particle properties) and the initial state. Particles come body by body
-    /// and, within a body, in the grid's lexicographic cell order; the same scene always gives
-    /// the same particles. Errors if `D` is not [`Scene::dim`].
+    /// Validates the scene and builds its simulation with the scene's solver (MPM, the only one
+    /// built so far): the model (grid, walls, colliders, materials, per-particle properties) and
+    /// the initial state. Particles come body by body and, within a body, in the grid's
+    /// lexicographic cell order; the same scene always gives the same particles. Errors if `D`
+    /// is not [`Scene::dim`].
     pub fn build<T: Real, const D: usize>(&self) -> Result<Simulation<T, D>> {
         if D != self.dim() {
             return Err(Error::InvalidArgument(format!(
@@ -237,8 +239,10 @@ impl Scene {
                 self.dim()
             )));
         }
-        let prepared = self.prepare::<D>()?;
-        self.assemble(prepared)
+        // Each solver builds its own model from the scene; the next one is another arm.
+        match self.simulation.solver {
+            SolverKind::Mpm => self.assemble(self.prepare::<D>()?),
+        }
     }
 }
 

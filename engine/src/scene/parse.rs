@@ -33,6 +33,7 @@ struct RawScene {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSimulation {
+    solver: Opt<String>,
     dim: Spanned<i64>,
     domain: Spanned<Vec<f64>>,
     resolution: Spanned<i64>,
@@ -188,13 +189,15 @@ impl Ctx<'_> {
         Ok(Some(n as usize))
     }
 
-    /// A name from a fixed list, or an error listing the list.
+    /// A name from a fixed list, or an error suggesting the nearest name (or listing them all).
     fn pick<X>(&self, what: &str, v: &Spanned<String>, names: &[&str], from: impl Fn(&str) -> Option<X>) -> Result<X> {
-        from(v.get_ref()).ok_or_else(|| {
-            self.err(
-                Some(self.line(v.span())),
-                format!("unknown {what} `{}`; expected one of: {}", v.get_ref(), names.join(", ")),
-            )
+        let name = v.get_ref();
+        from(name).ok_or_else(|| {
+            let message = match nearest(name, names) {
+                Some(n) => format!("unknown {what} `{name}` (did you mean `{n}`?)"),
+                None => format!("unknown {what} `{name}`; expected one of: {}", names.join(", ")),
+            };
+            self.err(Some(self.line(v.span())), message)
         })
     }
 }
@@ -267,6 +270,20 @@ pub(crate) fn parse(text: &str, file: &str, dir: Option<PathBuf>) -> Result<Scen
 fn simulation(ctx: &Ctx, raw: Spanned<RawSimulation>) -> Result<SimulationDesc> {
     let mut lines = Lines::at(ctx.line(raw.span()));
     let raw = raw.into_inner();
+    let solver = match raw.solver {
+        Some(s) => {
+            let line = ctx.line(s.span());
+            lines.record("solver", line);
+            if SolverKind::PLANNED.contains(&s.get_ref().as_str()) {
+                let has = SolverKind::NAMES.join(", ");
+                return Err(
+                    ctx.err(Some(line), format!("solver `{}` is not built yet (this build has: {has})", s.get_ref()))
+                );
+            }
+            ctx.pick("solver", &s, &SolverKind::NAMES, SolverKind::from_name)?
+        }
+        None => SolverKind::default(),
+    };
     let dim_line = ctx.line(raw.dim.span());
     let dim = ctx.req(&mut lines, "dim", raw.dim);
     if dim != 2 && dim != 3 {
@@ -280,7 +297,7 @@ fn simulation(ctx: &Ctx, raw: Spanned<RawSimulation>) -> Result<SimulationDesc> 
     let steps = ctx.count(&mut lines, "steps", raw.steps, 1)?.unwrap_or(defaults.steps);
     let frame_every = ctx.count(&mut lines, "frame_every", raw.frame_every, 1)?.unwrap_or(defaults.frame_every);
     let gravity = ctx.opt(&mut lines, "gravity", raw.gravity).unwrap_or(defaults.gravity);
-    Ok(SimulationDesc { dim, domain, resolution, dt, steps, frame_every, gravity, lines })
+    Ok(SimulationDesc { solver, dim, domain, resolution, dt, steps, frame_every, gravity, lines })
 }
 
 fn contact_kind(ctx: &Ctx, v: &Spanned<String>) -> Result<ContactKind> {
@@ -568,11 +585,10 @@ pub(crate) fn rewrite_serde_message(message: &str) -> String {
         && let Some((key, expected)) = rest.split_once('`')
     {
         let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-        let nearest = known.iter().map(|k| (edit_distance(key, k), *k)).min();
-        return match nearest {
-            Some((d, k)) if d <= 2.max(key.len() / 4) => format!("unknown key `{key}` (did you mean `{k}`?)"),
-            _ if known.is_empty() => format!("unknown key `{key}`"),
-            _ => {
+        return match nearest(key, &known) {
+            Some(k) => format!("unknown key `{key}` (did you mean `{k}`?)"),
+            None if known.is_empty() => format!("unknown key `{key}`"),
+            None => {
                 let list = known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
                 format!("unknown key `{key}`; expected one of {list}")
             }
@@ -592,6 +608,12 @@ pub(crate) fn rewrite_serde_message(message: &str) -> String {
         out = format!("{}expected a table{}", &out[..at], &tail[end..]);
     }
     out
+}
+
+/// The name of `known` nearest `name`, if close enough to be a likely misspelling of it.
+fn nearest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
+    let (d, k) = known.iter().map(|k| (edit_distance(name, k), *k)).min()?;
+    (d <= 2.max(name.len() / 4)).then_some(k)
 }
 
 /// Levenshtein distance.

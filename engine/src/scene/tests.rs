@@ -272,7 +272,7 @@ fn unknown_names_list_the_known_ones() {
     expect(
         error_of("model = \"fluid\"", "model = \"fluidd\""),
         11,
-        "unknown material model `fluidd`; expected one of:",
+        "unknown material model `fluidd` (did you mean `fluid`?)",
     );
     expect(error_of("[[bodies]]", "[walls]\nkind = \"stiky\"\n[[bodies]]"), 16, "unknown contact kind `stiky`");
     expect(
@@ -285,6 +285,29 @@ fn unknown_names_list_the_known_ones() {
         16,
         "unknown collider shape `plane`",
     );
+}
+
+#[test]
+fn the_solver_is_mpm_unless_named() {
+    let default = Scene::from_toml_str(BASE, "t.toml").unwrap();
+    assert_eq!(default.simulation.solver, SolverKind::Mpm);
+    assert!(!default.simulation.lines.has("solver"));
+    assert_eq!(SimulationDesc::new(3).solver, SolverKind::Mpm);
+    let named = Scene::from_toml_str(&BASE.replace("dim = 2", "solver = \"mpm\"\ndim = 2"), "t.toml").unwrap();
+    assert_eq!(named.simulation.solver, SolverKind::Mpm);
+    assert_eq!(named.simulation.lines.of("solver"), Some(3));
+    let (a, b) = (default.build::<f64, 2>().unwrap(), named.build::<f64, 2>().unwrap());
+    assert_eq!(a.state.x, b.state.x);
+    assert_eq!(a.model.particles.mass, b.model.particles.mass);
+}
+
+#[test]
+fn unbuilt_and_unknown_solvers_are_named_on_their_line() {
+    let not_built = "is not built yet (this build has: mpm)";
+    expect(error_of("dt = 1e-4", "dt = 1e-4\nsolver = \"sph\""), 7, &format!("solver `sph` {not_built}"));
+    expect(error_of("dim = 2", "solver = \"spring\"\ndim = 2"), 3, &format!("solver `spring` {not_built}"));
+    expect(error_of("dim = 2", "solver = \"mmp\"\ndim = 2"), 3, "unknown solver `mmp` (did you mean `mpm`?)");
+    expect(error_of("dim = 2", "solver = \"flip\"\ndim = 2"), 3, "unknown solver `flip`; expected one of: mpm");
 }
 
 #[test]
