@@ -11,6 +11,6 @@ pub mod task;
 
 pub use control::{Control, SinusoidController, tabulate, tabulated_adjoint};
 pub use loss::{CenterOfMassTarget, FnLoss, Loss, MeanPosition, PositionMse};
-pub use optim::{Method, Optimizer, Parameter, Update};
+pub use optim::{Method, Optimizer, Parameter, RateSchedule, Update};
 pub use schedule::{Schedule, Strategy};
 pub use tape::{Budget, CheckpointReport, Checkpointing, Gradients, Tape, TapeStorage};
