@@ -1277,7 +1277,7 @@ fn gpu_tape_gradients_match_the_cpu_tape() {
 /// which rounding flips for the path's smallest components), and the push improves.
 #[test]
 fn push_task_on_the_gpu_follows_the_cpu() {
-    use rheo_engine::diff::task::Task;
+    use rheo_engine::task::Task;
     let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/tasks/push_2d.toml");
     let mut task = Task::from_file(&file).unwrap();
     let cpu_f32 = task.run(Some(1), &mut |_| {}).unwrap();

@@ -1,7 +1,7 @@
 //! The shipped optimization tasks do what they promise: identification recovers the true
 //! material within 2% from a start 3x off, the walker learns to walk further, the throw lands.
 
-use rheo::diff::task::Task;
+use rheo::task::Task;
 use std::path::Path;
 
 fn task(name: &str) -> Task {
@@ -80,7 +80,7 @@ fn a_task_sets_how_much_of_its_budget_stays_on_the_device() {
 #[test]
 fn a_task_sets_per_block_rates_and_clips_and_a_cosine_schedule() {
     use rheo::diff::optim::{Method, RateSchedule};
-    use rheo::diff::task::BlockSettings;
+    use rheo::task::BlockSettings;
     let walker =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/tasks/walker_2d.toml")).unwrap();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/tasks");
@@ -106,8 +106,7 @@ fn a_task_sets_per_block_rates_and_clips_and_a_cosine_schedule() {
         task.steps = 16;
         task.run(Some(2), &mut |_| {}).unwrap().history
     };
-    let values =
-        |r: &rheo::diff::task::IterationReport| r.parameters.iter().map(|p| p.values.clone()).collect::<Vec<_>>();
+    let values = |r: &rheo::task::IterationReport| r.parameters.iter().map(|p| p.values.clone()).collect::<Vec<_>>();
     let global = run(&walker.replace("learning_rate = 0.1\n", "learning_rate = 0.05\n"));
     let block = run(&with("", "learning_rate = 0.05\n"));
     let scheduled = run(&with("schedule = \"cosine\"\n", "learning_rate = 0.05\n"));
@@ -165,8 +164,8 @@ fn an_observer_can_stop_a_run_and_the_outcome_is_that_of_a_shorter_run() {
 /// task's last step, its center of mass misses the target by what the run's loss says.
 #[test]
 fn a_rollout_of_reported_parameters_reproduces_the_reported_loss() {
-    use rheo::diff::task::LossDesc;
     use rheo::mpm::Simulation;
+    use rheo::task::LossDesc;
     let task = task("throw_3d.toml");
     let outcome = task.run(Some(2), &mut |_| {}).unwrap();
     let LossDesc::CenterOfMass { target } = &task.loss else { panic!("throw_3d aims its center of mass") };

@@ -5,7 +5,7 @@
 //! says why. The values are x86_64's (other targets' libm may round `sin`/`tanh` differently).
 #![cfg(target_arch = "x86_64")]
 
-use rheo::diff::task::{Task, TaskOutcome};
+use rheo::task::{Task, TaskOutcome};
 use rheo_engine::Scene;
 use std::path::Path;
 

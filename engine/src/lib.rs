@@ -25,12 +25,14 @@
 pub mod diff;
 pub mod error;
 pub mod gpu;
+mod input;
 pub mod io;
 pub mod material;
 pub mod math;
 pub mod mpm;
 pub mod scene;
 pub mod solver;
+pub mod task;
 
 pub use error::{Error, Result};
 pub use scene::Scene;

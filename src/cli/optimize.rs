@@ -4,8 +4,8 @@
 use super::Backend;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use rheo_engine::diff::task::{IterationReport, Task, history_csv};
 use rheo_engine::io::write_atomic;
+use rheo_engine::task::{IterationReport, Task, history_csv};
 use rheo_engine::{Error, Result};
 use std::path::PathBuf;
 

@@ -7,8 +7,8 @@ use crate::render::{Camera, LineVertex, ParticlePaint, ParticleRenderer};
 use eframe::egui;
 use eframe::egui_wgpu;
 use glam::Vec3;
-use rheo_engine::diff::task::Task;
 use rheo_engine::gpu::GpuContext;
+use rheo_engine::task::Task;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 

@@ -4,8 +4,8 @@
 
 use crate::playback::{Replay, Show};
 use rheo_engine::diff::optim::Parameter;
-use rheo_engine::diff::task::{IterationReport, Task, TaskOutcome};
 use rheo_engine::gpu::GpuContext;
+use rheo_engine::task::{IterationReport, Task, TaskOutcome};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};

@@ -4,12 +4,12 @@
 
 use rheo_engine::Scene;
 use rheo_engine::diff::optim::Parameter;
-use rheo_engine::diff::task::{LossDesc, Task};
 use rheo_engine::gpu::{GpuContext, GpuSimulation};
 use rheo_engine::io::PlyFrame;
 use rheo_engine::material::{Elasticity, Plasticity};
 use rheo_engine::math::det;
 use rheo_engine::mpm::{NO_ACTUATOR, Shape, Simulation, State};
+use rheo_engine::task::{LossDesc, Task};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};

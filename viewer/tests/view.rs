@@ -272,7 +272,7 @@ fn a_task_runs_with_live_plots_pauses_resumes_and_saves() {
     wait_for(&mut harness, "the end of the run", |app| app.optimization().is_some_and(|p| p.ended()));
     let done = progress(&harness);
     assert_eq!(done.error, None);
-    let reference = rheo_engine::diff::task::Task::from_file(&file).unwrap().run(None, &mut |_| {}).unwrap();
+    let reference = rheo_engine::task::Task::from_file(&file).unwrap().run(None, &mut |_| {}).unwrap();
     assert_eq!(done.history.len(), 5);
     for (shown, run) in done.history.iter().zip(&reference.history) {
         assert_eq!(
@@ -482,8 +482,7 @@ fn a_task_runs_on_the_gpu_backend() {
     let done = harness.state().optimization().unwrap();
     assert_eq!(done.error, None);
     let gpu = rheo_engine::gpu::GpuContext::new(&rheo_engine::gpu::GpuOptions::from_env().unwrap()).unwrap();
-    let reference =
-        rheo_engine::diff::task::Task::from_file(&file).unwrap().run_on_gpu(&gpu, None, &mut |_| {}).unwrap();
+    let reference = rheo_engine::task::Task::from_file(&file).unwrap().run_on_gpu(&gpu, None, &mut |_| {}).unwrap();
     let losses = |h: &[f64]| h.iter().map(|l| l.to_bits()).collect::<Vec<_>>();
     assert_eq!(
         losses(&done.history.iter().map(|p| p.loss).collect::<Vec<_>>()),
@@ -542,7 +541,7 @@ fn a_controller_task_shows_its_actuation_curves() {
     wait_for(&mut harness, "the run", |app| app.optimization().is_some_and(|p| p.ended()));
     let progress = harness.state().optimization().unwrap();
     assert_eq!(progress.error, None);
-    let task = rheo_engine::diff::task::Task::from_file(&file).unwrap();
+    let task = rheo_engine::task::Task::from_file(&file).unwrap();
     let reached: Vec<rheo_engine::diff::optim::Parameter> = progress
         .parameters
         .iter()

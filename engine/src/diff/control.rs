@@ -4,8 +4,7 @@
 //! parameters and, for a closed-loop control, to the state it read.
 
 use crate::error::{Error, Result};
-use crate::math::Real;
-use crate::scene::SplitMix64;
+use crate::math::{Real, SplitMix64};
 use crate::solver::{Particles, ParticlesBar};
 
 /// A control: each step's signal as a differentiable function of the step's state and the

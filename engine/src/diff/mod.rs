@@ -7,7 +7,6 @@ pub mod loss;
 pub mod optim;
 pub mod schedule;
 pub mod tape;
-pub mod task;
 
 pub use control::{Control, SinusoidController, tabulate, tabulated_adjoint};
 pub use loss::{CenterOfMassTarget, FnLoss, Loss, MeanPosition, PositionMse};

@@ -4,9 +4,11 @@
 //! which the compiler resolves per instantiation.
 
 mod polar;
+mod rng;
 mod svd;
 
 pub use polar::{polar_rotation, polar_rotation_adjoint};
+pub use rng::SplitMix64;
 pub use svd::{MIN_SIGMA_SUM, Svd, isotropic_adjoint, svd};
 
 /// The scalar of a simulation: `f32` for speed, `f64` for finite-difference gradient checks.

@@ -51,7 +51,6 @@ pub use desc::{
     MaterialDesc, MaterialModel, Sampling, SimulationDesc, SolverKind, WallsDesc,
 };
 pub use mesh::{MeshError, TriMesh};
-pub use sample::SplitMix64;
 
 use crate::error::{Error, Result};
 use crate::math::Real;

@@ -1,0 +1,528 @@
+//! Optimization tasks: a scene, the parameters to learn, a loss, an optimizer and a
+//! checkpointing budget, read from TOML (this file), run on a backend (`run`: the one room that
+//! knows both the solvers and the backends) and reported (`report`). `rheo optimize` runs them;
+//! the walker benchmark times one.
+//!
+//! ```toml
+//! scene = "../scenes/walker_2d.toml"   # relative to the task file
+//! iterations = 30
+//! steps = 1024                          # default: the scene's steps
+//! precision = "f32"                     # or "f64"
+//! [loss]
+//! kind = "mean_position"                # mean_position | center_of_mass | trajectory
+//! axis = 0
+//! weight = -1.0
+//! [optimizer]
+//! method = "sgd"                        # sgd | adam | normalized (step_length, default 0.2)
+//! learning_rate = 0.1
+//! clip_norm = 10.0                      # optional: clip the global gradient norm
+//! schedule = "cosine"                   # optional: the rates from 1 to min_factor times over `iterations`
+//! min_factor = 0.1                      # default 0
+//! [checkpointing]
+//! strategy = "binomial"                 # binomial | interval | store_all
+//! budget_mib = 64                       # or snapshots = N
+//! device_budget_mib = 16                # GPU: the part kept on the device, or device_snapshots = N
+//! [[parameters]]
+//! kind = "controller"                   # controller | elasticity | initial_velocity | collider_path
+//! learning_rate = 0.05                  # optional, for this entry's blocks: in place of the optimizer's
+//! clip_norm = 1.0                       # optional: clip these blocks' own gradient norm, before the global clip
+//! ```
+//!
+//! Losses: `mean_position` (`weight` times the mean coordinate `axis` at the last step),
+//! `center_of_mass` (squared distance of the last step's center of mass from `target`) and
+//! `trajectory` (mean squared distance from the positions the scene itself produces, every
+//! `every` steps: identification, where the scene holds the true values and the parameters
+//! start elsewhere). Parameters: `controller` (DiffTaichi's sinusoid-tanh controller of the
+//! scene's actuators: `sinusoids`, `omega`, `init_scale`, `seed`), `elasticity` (Young's
+//! modulus and Poisson's ratio of `material`, starting at `youngs_modulus`, `poissons_ratio`)
+//! `initial_velocity` (of `body`, starting at `velocity`) and `collider_path` (a velocity per
+//! step for the first `steps` steps of collider number `collider`, added to its own, starting
+//! at `velocity`). Optimizers: `sgd` (with `momentum`), `adam` and `normalized` (a step of
+//! `step_length` along the normalized gradient, DiffTaichi's mass_spring optimizer; an entry's
+//! `learning_rate` replaces the step length for its blocks).
+
+mod report;
+mod run;
+
+pub use report::{IterationReport, TaskOutcome, history_csv};
+pub use run::Rollout;
+
+use crate::diff::optim::{Method, RateSchedule};
+use crate::diff::schedule::Strategy;
+use crate::diff::tape::{Budget, Checkpointing};
+use crate::error::{Error, Result};
+use crate::input::{line_of, nearest, rewrite_serde_message};
+use crate::scene::Scene;
+use serde::Deserialize;
+use std::ops::Range;
+use std::path::Path;
+use toml::Spanned;
+
+type Opt<T> = Option<Spanned<T>>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTask {
+    name: Opt<String>,
+    scene: Spanned<String>,
+    iterations: Opt<i64>,
+    steps: Opt<i64>,
+    precision: Opt<String>,
+    loss: Spanned<RawLoss>,
+    optimizer: Opt<RawOptimizer>,
+    checkpointing: Opt<RawCheckpointing>,
+    #[serde(default)]
+    parameters: Vec<Spanned<RawParameter>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLoss {
+    kind: Spanned<String>,
+    axis: Opt<i64>,
+    weight: Opt<f64>,
+    target: Opt<Vec<f64>>,
+    every: Opt<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOptimizer {
+    method: Opt<String>,
+    learning_rate: Opt<f64>,
+    momentum: Opt<f64>,
+    step_length: Opt<f64>,
+    clip_norm: Opt<f64>,
+    schedule: Opt<String>,
+    min_factor: Opt<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCheckpointing {
+    strategy: Opt<String>,
+    budget_mib: Opt<f64>,
+    snapshots: Opt<i64>,
+    interval: Opt<i64>,
+    device_budget_mib: Opt<f64>,
+    device_snapshots: Opt<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawParameter {
+    kind: Spanned<String>,
+    sinusoids: Opt<i64>,
+    omega: Opt<f64>,
+    init_scale: Opt<f64>,
+    seed: Opt<i64>,
+    material: Opt<String>,
+    youngs_modulus: Opt<f64>,
+    poissons_ratio: Opt<f64>,
+    body: Opt<String>,
+    velocity: Opt<Vec<f64>>,
+    collider: Opt<i64>,
+    steps: Opt<i64>,
+    learning_rate: Opt<f64>,
+    clip_norm: Opt<f64>,
+}
+
+/// What a task minimizes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LossDesc {
+    /// `weight` times the mean coordinate `axis` of the particles at the last step.
+    MeanPosition {
+        /// The coordinate.
+        axis: usize,
+        /// Factor (negative to maximize).
+        weight: f64,
+    },
+    /// Squared distance of the last step's center of mass from `target`.
+    CenterOfMass {
+        /// Where the center of mass should end.
+        target: Vec<f64>,
+    },
+    /// Mean squared distance from the scene's own motion, observed every `every` steps.
+    Trajectory {
+        /// Observation interval in steps.
+        every: usize,
+    },
+}
+
+/// What a task learns.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ParameterDesc {
+    /// DiffTaichi's sinusoid-tanh controller of the scene's actuators.
+    Controller {
+        /// Sinusoids per actuator.
+        sinusoids: usize,
+        /// Angular frequency.
+        omega: f64,
+        /// Standard deviation of the initial weights.
+        init_scale: f64,
+        /// Seed of the initial weights.
+        seed: u64,
+    },
+    /// Young's modulus and Poisson's ratio of every particle of a material.
+    Elasticity {
+        /// The material's name.
+        material: String,
+        /// Starting Young's modulus.
+        youngs_modulus: f64,
+        /// Starting Poisson's ratio.
+        poissons_ratio: f64,
+    },
+    /// The initial velocity of every particle of a body.
+    InitialVelocity {
+        /// The body's name.
+        body: String,
+        /// Starting velocity.
+        velocity: Vec<f64>,
+    },
+    /// A collider's trajectory: one velocity per step, added to its own.
+    ColliderPath {
+        /// The collider's index in the scene (from 0, in file order).
+        collider: usize,
+        /// Steps of the path (from the first).
+        steps: usize,
+        /// Starting velocity of every step.
+        velocity: Vec<f64>,
+    },
+}
+
+/// Optimizer settings of the blocks one `[[parameters]]` entry creates.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BlockSettings {
+    /// Their step size, in place of the optimizer's ([`Parameter::learning_rate`]).
+    pub learning_rate: Option<f64>,
+    /// Their own gradient-norm clip ([`Parameter::clip_norm`]).
+    pub clip_norm: Option<f64>,
+}
+
+/// An optimization task (see the module documentation for the file format).
+#[derive(Clone, Debug)]
+pub struct Task {
+    /// The task's name (the file's stem unless set).
+    pub name: String,
+    /// The file it was read from.
+    pub file: String,
+    /// The scene.
+    pub scene: Scene,
+    /// Optimization iterations.
+    pub iterations: usize,
+    /// Steps of each rollout.
+    pub steps: usize,
+    /// Simulate in f64 (else f32).
+    pub double: bool,
+    /// The loss.
+    pub loss: LossDesc,
+    /// The parameters.
+    pub parameters: Vec<ParameterDesc>,
+    /// Update rule.
+    pub method: Method,
+    /// Gradient clipping.
+    pub clip_norm: Option<f64>,
+    /// Learning-rate schedule; a cosine one spans the file's `iterations`, whatever a run asks
+    /// for, so a run stopped early steps as a longer one would have.
+    pub schedule: Option<RateSchedule>,
+    /// Per entry of `parameters`, in order: its blocks' own optimizer settings (missing: none).
+    pub block_settings: Vec<BlockSettings>,
+    /// Checkpointing strategy and budget.
+    pub checkpointing: Checkpointing,
+}
+
+impl Task {
+    /// Reads and checks a task file; errors name the file and line.
+    pub fn from_file(path: &Path) -> Result<Task> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::from_toml_str(&text, &path.display().to_string(), path.parent())
+    }
+
+    /// Parses and checks a task; `dir` is where a relative scene path starts.
+    pub fn from_toml_str(text: &str, file: &str, dir: Option<&Path>) -> Result<Task> {
+        let err = |line: Option<usize>, m: String| Error::scene(file, line, m);
+        let line = |span: Range<usize>| Some(line_of(text, span.start));
+        let raw: RawTask = toml::from_str(text)
+            .map_err(|e| err(e.span().map(|s| line_of(text, s.start)), rewrite_serde_message(e.message())))?;
+        let count = |v: &Opt<i64>, key: &str, default: usize| -> Result<usize> {
+            match v {
+                None => Ok(default),
+                Some(s) if *s.get_ref() >= 1 => Ok(*s.get_ref() as usize),
+                Some(s) => Err(err(line(s.span()), format!("`{key}` must be positive, got {}", s.get_ref()))),
+            }
+        };
+        let scene_path = match dir {
+            Some(d) if !d.as_os_str().is_empty() => d.join(raw.scene.get_ref()),
+            _ => Path::new(raw.scene.get_ref()).to_path_buf(),
+        };
+        let scene = Scene::from_file(&scene_path).map_err(|e| match e {
+            Error::Io { .. } => {
+                err(line(raw.scene.span()), format!("cannot read the scene `{}`: {e}", scene_path.display()))
+            }
+            other => other,
+        })?;
+        let name = raw.name.map(|n| n.into_inner()).unwrap_or_else(|| {
+            Path::new(file).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+        });
+        let iterations = count(&raw.iterations, "iterations", 30)?;
+        let steps = count(&raw.steps, "steps", scene.steps())?;
+        let double = match &raw.precision {
+            None => false,
+            Some(p) => match p.get_ref().as_str() {
+                "f32" => false,
+                "f64" => true,
+                other => return Err(err(line(p.span()), format!("unknown precision `{other}`; expected f32 or f64"))),
+            },
+        };
+        let dim = scene.dim();
+        let loss_line = line(raw.loss.span());
+        let raw_loss = raw.loss.into_inner();
+        let loss = match raw_loss.kind.get_ref().as_str() {
+            "mean_position" => {
+                let axis = raw_loss.axis.as_ref().map_or(0, |a| *a.get_ref());
+                if axis < 0 || axis as usize >= dim {
+                    return Err(err(loss_line, format!("`axis` must be 0..{}, got {axis}", dim - 1)));
+                }
+                LossDesc::MeanPosition { axis: axis as usize, weight: raw_loss.weight.map_or(1.0, |w| w.into_inner()) }
+            }
+            "center_of_mass" => {
+                let Some(target) = raw_loss.target else {
+                    return Err(err(loss_line, "a center_of_mass loss needs `target`".into()));
+                };
+                if target.get_ref().len() != dim || !target.get_ref().iter().all(|v| v.is_finite()) {
+                    return Err(err(line(target.span()), format!("`target` must be {dim} finite numbers")));
+                }
+                LossDesc::CenterOfMass { target: target.into_inner() }
+            }
+            "trajectory" => LossDesc::Trajectory { every: count(&raw_loss.every, "every", 8)? },
+            other => {
+                return Err(err(
+                    line(raw_loss.kind.span()),
+                    format!("unknown loss `{other}`; expected one of: mean_position, center_of_mass, trajectory"),
+                ));
+            }
+        };
+        let positive = |v: &Opt<f64>, key: &str| -> Result<Option<f64>> {
+            match v {
+                None => Ok(None),
+                Some(s) if *s.get_ref() > 0.0 && s.get_ref().is_finite() => Ok(Some(*s.get_ref())),
+                Some(s) => {
+                    Err(err(line(s.span()), format!("`{key}` must be a finite positive number, got {}", s.get_ref())))
+                }
+            }
+        };
+        let optimizer = raw.optimizer.map(|o| o.into_inner());
+        let (method, clip_norm, schedule) = match optimizer {
+            None => (Method::Adam { learning_rate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }, None, None),
+            Some(o) => {
+                let learning_rate = positive(&o.learning_rate, "learning_rate")?.unwrap_or(0.01);
+                let method = match o.method.as_ref().map(|m| m.get_ref().as_str()) {
+                    None | Some("adam") => Method::Adam { learning_rate, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
+                    Some("sgd") => Method::Sgd { learning_rate, momentum: o.momentum.map_or(0.0, |v| v.into_inner()) },
+                    Some("normalized") => {
+                        Method::Normalized { step_length: positive(&o.step_length, "step_length")?.unwrap_or(0.2) }
+                    }
+                    Some(other) => {
+                        let at = o.method.as_ref().map(|m| m.span()).unwrap_or_default();
+                        return Err(err(
+                            line(at),
+                            format!("unknown optimizer `{other}`; expected one of: sgd, adam, normalized"),
+                        ));
+                    }
+                };
+                // A key the method does not read would otherwise be ignored silently.
+                let unread = match method {
+                    Method::Normalized { .. } => o
+                        .learning_rate
+                        .as_ref()
+                        .map(|v| (v.span(), "a normalized step does not read `learning_rate`: give `step_length`")),
+                    _ => o.step_length.as_ref().map(|v| (v.span(), "only method = \"normalized\" reads `step_length`")),
+                };
+                if let Some((at, message)) = unread {
+                    return Err(err(line(at), message.into()));
+                }
+                let schedule = match o.schedule.as_ref().map(|s| s.get_ref().as_str()) {
+                    None => {
+                        if let Some(m) = &o.min_factor {
+                            return Err(err(line(m.span()), "`min_factor` needs schedule = \"cosine\"".into()));
+                        }
+                        None
+                    }
+                    Some("cosine") => {
+                        let min_factor = o.min_factor.as_ref().map_or(0.0, |m| *m.get_ref());
+                        if !(0.0..=1.0).contains(&min_factor) {
+                            let at = o.min_factor.as_ref().map(|m| m.span()).unwrap_or_default();
+                            return Err(err(line(at), format!("`min_factor` must be in [0, 1], got {min_factor}")));
+                        }
+                        Some(RateSchedule::Cosine { total_steps: iterations, min_factor })
+                    }
+                    Some(other) => {
+                        let at = o.schedule.as_ref().map(|s| s.span()).unwrap_or_default();
+                        return Err(err(line(at), format!("unknown schedule `{other}`; expected cosine")));
+                    }
+                };
+                (method, positive(&o.clip_norm, "clip_norm")?, schedule)
+            }
+        };
+        let checkpointing = match raw.checkpointing.map(|c| c.into_inner()) {
+            None => Checkpointing::default(),
+            Some(c) => {
+                let budget = match (&c.budget_mib, &c.snapshots) {
+                    (Some(_), Some(s)) => {
+                        return Err(err(line(s.span()), "give either `budget_mib` or `snapshots`, not both".into()));
+                    }
+                    (Some(m), None) => Budget::Bytes((m.get_ref().max(0.0) * (1u64 << 20) as f64) as usize),
+                    (None, Some(_)) => Budget::Snapshots(count(&c.snapshots, "snapshots", 1)?),
+                    (None, None) => Checkpointing::default().budget,
+                };
+                let device_budget = match (&c.device_budget_mib, &c.device_snapshots) {
+                    (Some(_), Some(s)) => {
+                        return Err(err(
+                            line(s.span()),
+                            "give either `device_budget_mib` or `device_snapshots`, not both".into(),
+                        ));
+                    }
+                    (Some(m), None) => Some(Budget::Bytes((m.get_ref().max(0.0) * (1u64 << 20) as f64) as usize)),
+                    (None, Some(_)) => Some(Budget::Snapshots(count(&c.device_snapshots, "device_snapshots", 1)?)),
+                    (None, None) => None,
+                };
+                let strategy = match c.strategy.as_ref().map(|s| s.get_ref().as_str()) {
+                    None | Some("binomial") => Strategy::Binomial,
+                    Some("store_all") => Strategy::StoreAll,
+                    Some("interval") => Strategy::Interval(count(&c.interval, "interval", 32)?),
+                    Some(other) => {
+                        let at = c.strategy.as_ref().map(|s| s.span()).unwrap_or_default();
+                        return Err(err(
+                            line(at),
+                            format!("unknown strategy `{other}`; expected one of: binomial, interval, store_all"),
+                        ));
+                    }
+                };
+                Checkpointing { strategy, budget, device_budget }
+            }
+        };
+        let (mut parameters, mut block_settings) = (Vec::new(), Vec::new());
+        for p in raw.parameters {
+            let at = line(p.span());
+            let p = p.into_inner();
+            block_settings.push(BlockSettings {
+                learning_rate: positive(&p.learning_rate, "learning_rate")?,
+                clip_norm: positive(&p.clip_norm, "clip_norm")?,
+            });
+            let need = |v: Opt<f64>, key: &str| -> Result<f64> {
+                v.map(|v| v.into_inner()).ok_or_else(|| err(at, format!("this parameter needs `{key}`")))
+            };
+            parameters.push(match p.kind.get_ref().as_str() {
+                "controller" => {
+                    if scene.actuator_count() == 0 {
+                        return Err(err(at, "a controller needs a scene with [[actuators]]".into()));
+                    }
+                    ParameterDesc::Controller {
+                        sinusoids: count(&p.sinusoids, "sinusoids", 4)?,
+                        omega: p.omega.map_or(20.0, |v| v.into_inner()),
+                        init_scale: p.init_scale.map_or(0.01, |v| v.into_inner()),
+                        seed: p.seed.map_or(0, |v| v.into_inner().max(0) as u64),
+                    }
+                }
+                "elasticity" => {
+                    let material = p.material.ok_or_else(|| err(at, "this parameter needs `material`".into()))?;
+                    if !scene.materials.iter().any(|m| &m.name == material.get_ref()) {
+                        let names: Vec<&str> = scene.materials.iter().map(|m| m.name.as_str()).collect();
+                        return Err(err(line(material.span()), unknown_name("material", material.get_ref(), &names)));
+                    }
+                    let (youngs_modulus, poissons_ratio) =
+                        (need(p.youngs_modulus, "youngs_modulus")?, need(p.poissons_ratio, "poissons_ratio")?);
+                    if !(youngs_modulus > 0.0 && (0.0..0.5).contains(&poissons_ratio)) {
+                        return Err(err(at, "start values need youngs_modulus > 0 and 0 <= poissons_ratio < 0.5".into()));
+                    }
+                    ParameterDesc::Elasticity { material: material.into_inner(), youngs_modulus, poissons_ratio }
+                }
+                "initial_velocity" => {
+                    let body = p.body.ok_or_else(|| err(at, "this parameter needs `body`".into()))?;
+                    if !scene.bodies.iter().any(|b| b.name.as_deref() == Some(body.get_ref())) {
+                        let names: Vec<&str> = scene.bodies.iter().filter_map(|b| b.name.as_deref()).collect();
+                        return Err(err(line(body.span()), unknown_name("body", body.get_ref(), &names)));
+                    }
+                    let velocity = p.velocity.map_or(vec![0.0; dim], |v| v.into_inner());
+                    if velocity.len() != dim {
+                        return Err(err(at, format!("`velocity` must have {dim} components")));
+                    }
+                    ParameterDesc::InitialVelocity { body: body.into_inner(), velocity }
+                }
+                "collider_path" => {
+                    let index = p.collider.as_ref().map_or(0, |c| *c.get_ref());
+                    if index < 0 || index as usize >= scene.colliders.len() {
+                        let at = p.collider.as_ref().map_or(at, |c| line(c.span()));
+                        return Err(err(at, format!("collider {index} does not exist: the scene has {}", scene.colliders.len())));
+                    }
+                    let velocity = p.velocity.map_or(vec![0.0; dim], |v| v.into_inner());
+                    if velocity.len() != dim {
+                        return Err(err(at, format!("`velocity` must have {dim} components")));
+                    }
+                    ParameterDesc::ColliderPath { collider: index as usize, steps: count(&p.steps, "steps", steps)?, velocity }
+                }
+                other => {
+                    return Err(err(
+                        line(p.kind.span()),
+                        format!(
+                            "unknown parameter kind `{other}`; expected one of: controller, elasticity, initial_velocity, \
+                             collider_path"
+                        ),
+                    ));
+                }
+            });
+        }
+        if parameters.is_empty() {
+            return Err(err(Some(1), "the task has no [[parameters]] to optimize".into()));
+        }
+        Ok(Task {
+            name,
+            file: file.into(),
+            scene,
+            iterations,
+            steps,
+            double,
+            loss,
+            parameters,
+            method,
+            clip_norm,
+            schedule,
+            block_settings,
+            checkpointing,
+        })
+    }
+}
+
+/// The names of a material's elasticity parameters: Young's modulus, Poisson's ratio.
+fn elasticity_names(material: &str) -> [String; 2] {
+    [format!("{material} youngs_modulus"), format!("{material} poissons_ratio")]
+}
+
+impl Task {
+    /// The true values of the parameters an identification recovers, as (parameter name,
+    /// value): with a trajectory loss the scene's own motion is observed, so the scene's
+    /// Young's modulus and Poisson's ratio of each material identified are the truth. Empty
+    /// for other losses.
+    pub fn truths(&self) -> Vec<(String, f64)> {
+        if !matches!(self.loss, LossDesc::Trajectory { .. }) {
+            return Vec::new();
+        }
+        let mut truths = Vec::new();
+        for parameter in &self.parameters {
+            let ParameterDesc::Elasticity { material, .. } = parameter else { continue };
+            let Some(m) = self.scene.materials.iter().find(|m| &m.name == material) else { continue };
+            let [young, poisson] = elasticity_names(material);
+            truths.extend(m.youngs_modulus.map(|e| (young, e)));
+            truths.extend(m.poissons_ratio.map(|nu| (poisson, nu)));
+        }
+        truths
+    }
+}
+
+/// "no body `x` in the scene (did you mean `y`?)", or the list of names when none is close.
+fn unknown_name(what: &str, name: &str, names: &[&str]) -> String {
+    match nearest(name, names) {
+        Some(c) => format!("no {what} `{name}` in the scene (did you mean `{c}`?)"),
+        None => format!("no {what} `{name}` in the scene; it has: {}", names.join(", ")),
+    }
+}
