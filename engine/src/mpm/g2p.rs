@@ -103,57 +103,54 @@ pub(super) fn g2p_adjoint<T: Real, const D: usize>(
     assert!(nodes.len() == model.grid.node_count() && bar.len() == nodes.len());
     let shared_bar = Shared(bar.as_mut_ptr());
     let x_bar_out = Shared(in_bar.x.as_mut_ptr());
-    for colour in 0..bins.colour_start.len() - 1 {
-        let slabs = &bins.slabs[bins.colour_start[colour]..bins.colour_start[colour + 1]];
-        slabs.par_iter().for_each(|range| {
-            isa::best(
-                #[inline(always)]
-                || {
-                    // Kept in registers: see `p2g`.
-                    let (bar, strides) = (shared_bar.ptr(), grid.strides);
-                    for &p in &bins.order[range.clone()] {
-                        let p = p as usize;
-                        let Some(stencil) = grid.stencil(&input.x[p]) else { unreachable!() };
-                        let vt_bar = Lanes::of(&(out_bar.v[p] + out_bar.x[p] * dt), T::zero());
-                        let b_bar = out_bar.c[p] * c_scale;
-                        let mut x_bar = out_bar.x[p];
-                        // Whole nodes as lanes, the mass lane of the node gradients zero (so it
-                        // neither adds to s nor to the nodes' mass gradients).
-                        let mut v_new = Lanes::zero();
-                        let last = stencil.last_axis(grid.inv_dx);
-                        let b_bar_columns = Lanes::columns(&b_bar);
-                        let along_last = last.offsets_times_last_column(&b_bar_columns);
-                        stencil.for_each_row(
-                            &strides,
-                            grid.inv_dx,
-                            #[inline(always)]
-                            |row| {
-                                let row_bar = vt_bar + row.times_offset(&b_bar_columns);
-                                let (mut s_w, mut s_dw, mut v_w) = (Lanes::zero(), Lanes::zero(), Lanes::zero());
-                                for k in 0..3 {
-                                    let i = row.index + k;
-                                    // SAFETY: a stencil node is on the grid (asserted lengths above).
-                                    let v = unsafe { nodes.get_unchecked(i) }.lanes;
-                                    let node_bar = row_bar + along_last[k];
-                                    // Lane by lane; summed, s = v . node_bar.
-                                    let s = v * node_bar;
-                                    s_w += s * last.w[k];
-                                    s_dw += s * last.dw[k];
-                                    v_w += v * last.w[k];
-                                    // SAFETY: slabs of one colour touch disjoint nodes (see Bins).
-                                    unsafe { (*bar.add(i)).lanes += node_bar * (row.weight * last.w[k]) };
-                                }
-                                row.add_gradient(&mut x_bar, s_w.sum(), s_dw.sum());
-                                v_new += v_w * row.weight;
-                            },
-                        );
-                        // The offsets' part, sum_i -(w / dx) B_bar^T v_i, is -(1 / dx) B_bar^T v_new.
-                        x_bar -= b_bar.tr_mul(&v_new.head()) * grid.inv_dx;
-                        // SAFETY: `order` is a permutation, so particle p is written here only.
-                        unsafe { *x_bar_out.at(p) = x_bar };
-                    }
-                },
-            )
-        });
-    }
+    bins.for_each_slab(|range| {
+        isa::best(
+            #[inline(always)]
+            || {
+                // Kept in registers: see `p2g`.
+                let (bar, strides) = (shared_bar.ptr(), grid.strides);
+                for &p in &bins.order[range.clone()] {
+                    let p = p as usize;
+                    let Some(stencil) = grid.stencil(&input.x[p]) else { unreachable!() };
+                    let vt_bar = Lanes::of(&(out_bar.v[p] + out_bar.x[p] * dt), T::zero());
+                    let b_bar = out_bar.c[p] * c_scale;
+                    let mut x_bar = out_bar.x[p];
+                    // Whole nodes as lanes, the mass lane of the node gradients zero (so it
+                    // neither adds to s nor to the nodes' mass gradients).
+                    let mut v_new = Lanes::zero();
+                    let last = stencil.last_axis(grid.inv_dx);
+                    let b_bar_columns = Lanes::columns(&b_bar);
+                    let along_last = last.offsets_times_last_column(&b_bar_columns);
+                    stencil.for_each_row(
+                        &strides,
+                        grid.inv_dx,
+                        #[inline(always)]
+                        |row| {
+                            let row_bar = vt_bar + row.times_offset(&b_bar_columns);
+                            let (mut s_w, mut s_dw, mut v_w) = (Lanes::zero(), Lanes::zero(), Lanes::zero());
+                            for k in 0..3 {
+                                let i = row.index + k;
+                                // SAFETY: a stencil node is on the grid (asserted lengths above).
+                                let v = unsafe { nodes.get_unchecked(i) }.lanes;
+                                let node_bar = row_bar + along_last[k];
+                                // Lane by lane; summed, s = v . node_bar.
+                                let s = v * node_bar;
+                                s_w += s * last.w[k];
+                                s_dw += s * last.dw[k];
+                                v_w += v * last.w[k];
+                                // SAFETY: slabs of one colour touch disjoint nodes (see Bins).
+                                unsafe { (*bar.add(i)).lanes += node_bar * (row.weight * last.w[k]) };
+                            }
+                            row.add_gradient(&mut x_bar, s_w.sum(), s_dw.sum());
+                            v_new += v_w * row.weight;
+                        },
+                    );
+                    // The offsets' part, sum_i -(w / dx) B_bar^T v_i, is -(1 / dx) B_bar^T v_new.
+                    x_bar -= b_bar.tr_mul(&v_new.head()) * grid.inv_dx;
+                    // SAFETY: `order` is a permutation, so particle p is written here only.
+                    unsafe { *x_bar_out.at(p) = x_bar };
+                }
+            },
+        )
+    });
 }

@@ -433,6 +433,16 @@ pub struct Bins {
 }
 
 impl Bins {
+    /// Runs `scatter` on every slab's range of `order`: the slabs of one colour in parallel, the
+    /// colours one after the other, so slabs that run at once write disjoint nodes and every
+    /// node's sum has the same order on any thread count.
+    #[inline(always)]
+    pub(crate) fn for_each_slab(&self, scatter: impl Fn(&std::ops::Range<usize>) + Sync + Send) {
+        for colour in 0..self.colour_start.len() - 1 {
+            self.slabs[self.colour_start[colour]..self.colour_start[colour + 1]].par_iter().for_each(&scatter);
+        }
+    }
+
     /// Bins particles by the slab of their stencil base. Errors name the first particle whose
     /// stencil leaves the grid.
     pub fn rebuild<T: Real, const D: usize>(

@@ -95,70 +95,67 @@ pub(super) fn p2g<T: Real, const D: usize>(
         u.resize(input.len(), update_particle(model, input, actuation, 0, stress_scale));
         Shared(u.as_mut_ptr())
     });
-    for colour in 0..bins.colour_start.len() - 1 {
-        let slabs = &bins.slabs[bins.colour_start[colour]..bins.colour_start[colour + 1]];
-        slabs.par_iter().for_each(|range| {
-            isa::best(
-                #[inline(always)]
-                || {
-                    // The node pointer and strides copied into the work item: the node writes go
-                    // through a raw pointer that may alias anything captured by reference, so
-                    // captured values would be loaded again at every node.
-                    let (nodes, strides) = (shared_nodes.ptr(), grid.strides);
-                    let mut slab_finite = true;
-                    // The particles' updates for a batch first, then their scatter: the updates'
-                    // long dependency chains (a square root, divisions) overlap across particles
-                    // instead of stalling behind each particle's node writes.
-                    for batch in bins.order[range.clone()].chunks(UPDATE_BATCH) {
-                        let mut affines = [Matrix::<T, D>::zeros(); UPDATE_BATCH];
-                        for (&p, affine) in batch.iter().zip(&mut affines) {
-                            let p = p as usize;
-                            let update = update_particle(model, input, actuation, p, stress_scale);
-                            slab_finite &= (update.fe.sum() + update.plastic).is_finite();
-                            *affine = update.affine;
-                            // SAFETY: `order` is a permutation, so particle p is handled here only.
-                            unsafe {
-                                *shared_f.at(p) = update.fe;
-                                *shared_plastic.at(p) = update.plastic;
-                                if let Some(kept) = &kept {
-                                    *kept.at(p) = update;
-                                }
+    bins.for_each_slab(|range| {
+        isa::best(
+            #[inline(always)]
+            || {
+                // The node pointer and strides copied into the work item: the node writes go
+                // through a raw pointer that may alias anything captured by reference, so
+                // captured values would be loaded again at every node.
+                let (nodes, strides) = (shared_nodes.ptr(), grid.strides);
+                let mut slab_finite = true;
+                // The particles' updates for a batch first, then their scatter: the updates'
+                // long dependency chains (a square root, divisions) overlap across particles
+                // instead of stalling behind each particle's node writes.
+                for batch in bins.order[range.clone()].chunks(UPDATE_BATCH) {
+                    let mut affines = [Matrix::<T, D>::zeros(); UPDATE_BATCH];
+                    for (&p, affine) in batch.iter().zip(&mut affines) {
+                        let p = p as usize;
+                        let update = update_particle(model, input, actuation, p, stress_scale);
+                        slab_finite &= (update.fe.sum() + update.plastic).is_finite();
+                        *affine = update.affine;
+                        // SAFETY: `order` is a permutation, so particle p is handled here only.
+                        unsafe {
+                            *shared_f.at(p) = update.fe;
+                            *shared_plastic.at(p) = update.plastic;
+                            if let Some(kept) = &kept {
+                                *kept.at(p) = update;
                             }
                         }
-                        for (&p, affine) in batch.iter().zip(&affines) {
-                            let p = p as usize;
-                            // Bins::rebuild has checked that every stencil lies on the grid.
-                            let Some(stencil) = grid.stencil(&input.x[p]) else { unreachable!() };
-                            let mass = props.mass[p];
-                            // Momentum and mass as a node's lanes: one vector add per node.
-                            let momentum = Lanes::of(&(input.v[p] * mass), mass);
-                            let affine_dx = Lanes::columns(&(affine * spec.dx));
-                            let last = stencil.last_axis(grid.inv_dx);
-                            let along_last = last.offsets_times_last_column(&affine_dx);
-                            stencil.for_each_row(
-                                &strides,
-                                grid.inv_dx,
-                                #[inline(always)]
-                                |row| {
-                                    let row_momentum = momentum + row.times_offset(&affine_dx);
-                                    for k in 0..3 {
-                                        let w = row.weight * last.w[k];
-                                        // SAFETY: slabs of one colour touch disjoint nodes (see Bins);
-                                        // this slab's particles run sequentially on this thread.
-                                        let node = unsafe { &mut *nodes.add(row.index + k) };
-                                        node.lanes += (row_momentum + along_last[k]) * w;
-                                    }
-                                },
-                            );
-                        }
                     }
-                    if !slab_finite {
-                        finite.store(false, Ordering::Relaxed);
+                    for (&p, affine) in batch.iter().zip(&affines) {
+                        let p = p as usize;
+                        // Bins::rebuild has checked that every stencil lies on the grid.
+                        let Some(stencil) = grid.stencil(&input.x[p]) else { unreachable!() };
+                        let mass = props.mass[p];
+                        // Momentum and mass as a node's lanes: one vector add per node.
+                        let momentum = Lanes::of(&(input.v[p] * mass), mass);
+                        let affine_dx = Lanes::columns(&(affine * spec.dx));
+                        let last = stencil.last_axis(grid.inv_dx);
+                        let along_last = last.offsets_times_last_column(&affine_dx);
+                        stencil.for_each_row(
+                            &strides,
+                            grid.inv_dx,
+                            #[inline(always)]
+                            |row| {
+                                let row_momentum = momentum + row.times_offset(&affine_dx);
+                                for k in 0..3 {
+                                    let w = row.weight * last.w[k];
+                                    // SAFETY: slabs of one colour touch disjoint nodes (see Bins);
+                                    // this slab's particles run sequentially on this thread.
+                                    let node = unsafe { &mut *nodes.add(row.index + k) };
+                                    node.lanes += (row_momentum + along_last[k]) * w;
+                                }
+                            },
+                        );
                     }
-                },
-            )
-        });
-    }
+                }
+                if !slab_finite {
+                    finite.store(false, Ordering::Relaxed);
+                }
+            },
+        )
+    });
     finite.into_inner()
 }
 
