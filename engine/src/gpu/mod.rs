@@ -23,48 +23,50 @@ pub use smoke::self_test;
 pub use tape::GpuTape;
 
 /// The WGSL files of `shaders/` that stand alone, by file stem.
-pub const STANDALONE_SHADERS: &[(&str, &str)] = &[("smoke", include_str!("../../../shaders/smoke.wgsl"))];
+pub const STANDALONE_SHADERS: &[(&str, &str)] = &[("smoke", include_str!("../../../shaders/common/smoke.wgsl"))];
 
 /// The dimension preludes (`dim2.wgsl`, `dim3.wgsl`): the same names (`DIM`, `VecD`, `MatD`,
 /// `cofactor`, `polar_rotation`, ...) for 2D and 3D, so each MPM kernel is written once.
-pub const DIM_PRELUDES: [(&str, &str); 2] =
-    [("dim2", include_str!("../../../shaders/dim2.wgsl")), ("dim3", include_str!("../../../shaders/dim3.wgsl"))];
+pub const DIM_PRELUDES: [(&str, &str); 2] = [
+    ("dim2", include_str!("../../../shaders/common/dim2.wgsl")),
+    ("dim3", include_str!("../../../shaders/common/dim3.wgsl")),
+];
 
 /// What every MPM kernel shares (parameters, buffer layout, fixed-point accumulation).
-pub const MPM_COMMON: (&str, &str) = ("mpm_common", include_str!("../../../shaders/mpm_common.wgsl"));
+pub const MPM_COMMON: (&str, &str) = ("mpm_common", include_str!("../../../shaders/mpm/mpm_common.wgsl"));
 
 /// The constitutive laws, forward and adjoint (stress, return mappings, material codes).
-pub const MPM_MATERIALS: (&str, &str) = ("materials", include_str!("../../../shaders/materials.wgsl"));
+pub const MPM_MATERIALS: (&str, &str) = ("laws", include_str!("../../../shaders/materials/laws.wgsl"));
 
 /// What p2g and its adjoint read of a particle, and its update from that (the adjoint
 /// recomputes the forward's): a part of both kernels' sources.
-pub const P2G_INPUTS: (&str, &str) = ("p2g_inputs", include_str!("../../../shaders/p2g_inputs.wgsl"));
+pub const P2G_INPUTS: (&str, &str) = ("p2g_inputs", include_str!("../../../shaders/mpm/p2g_inputs.wgsl"));
 
 /// The colliders (their table, shapes, poses and contact): a part of grid_update and its
 /// adjoint.
-pub const COLLIDERS: (&str, &str) = ("colliders", include_str!("../../../shaders/colliders.wgsl"));
+pub const COLLIDERS: (&str, &str) = ("colliders", include_str!("../../../shaders/mpm/colliders.wgsl"));
 
 /// How p2g adds the particles' contributions to the grid.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Scatter {
-    /// 64-bit fixed-point integer atomics (`shaders/scatter_fixed.wgsl`): two runs are bitwise
+    /// 64-bit fixed-point integer atomics (`shaders/mpm/scatter_fixed.wgsl`): two runs are bitwise
     /// equal. The default, and the only scatter of a simulation that runs backward.
     #[default]
     FixedPoint,
-    /// One f32 atomic add per contribution (`shaders/scatter_float.wgsl`), where the device has
+    /// One f32 atomic add per contribution (`shaders/mpm/scatter_float.wgsl`), where the device has
     /// `SHADER_FLOAT32_ATOMIC`: fewer atomics, but the sums depend on the threads' order, so
     /// runs are not bitwise reproducible. Forward only.
     FloatAtomics,
     /// 64-bit fixed point like [`Scatter::FixedPoint`], summed per block of 4^D cells in
     /// workgroup memory before one global atomic add per node and quantity
-    /// (`shaders/bin.wgsl` sorts the particles into blocks each step,
-    /// `shaders/p2g_blocked.wgsl` scatters them, one workgroup per block holding particles):
+    /// (`shaders/mpm/bin.wgsl` sorts the particles into blocks each step,
+    /// `shaders/mpm/p2g_blocked.wgsl` scatters them, one workgroup per block holding particles):
     /// the grid is bitwise the fixed-point one, with far fewer global atomics and three more
     /// small dispatches per step. Forward only.
     BlockLocal,
 }
 
-/// The constitutive laws an MPM kernel is compiled for: the codes of `shaders/materials.wgsl`
+/// The constitutive laws an MPM kernel is compiled for: the codes of `shaders/materials/laws.wgsl`
 /// (`LAW_*`, `PLASTIC_*`) of the elastic and the plastic law where every material of the model
 /// has the same one, `None` where they differ (the kernel then reads each particle's from the
 /// material table). A kernel compiled for one law holds that law's code only: every law in one
@@ -80,51 +82,58 @@ pub struct KernelLaws {
 /// p2g's scatter parts, [`Scatter::FixedPoint`]'s, [`Scatter::FloatAtomics`]' and
 /// [`Scatter::BlockLocal`]'s (whose entry point is `blocked`).
 pub const SCATTERS: [(&str, &str); 3] = [
-    ("scatter_fixed", include_str!("../../../shaders/scatter_fixed.wgsl")),
-    ("scatter_float", include_str!("../../../shaders/scatter_float.wgsl")),
-    ("p2g_blocked", include_str!("../../../shaders/p2g_blocked.wgsl")),
+    ("scatter_fixed", include_str!("../../../shaders/mpm/scatter_fixed.wgsl")),
+    ("scatter_float", include_str!("../../../shaders/mpm/scatter_float.wgsl")),
+    ("p2g_blocked", include_str!("../../../shaders/mpm/p2g_blocked.wgsl")),
 ];
 
 /// The MPM step kernels and their adjoints, each compiled as a dimension prelude +
 /// [`MPM_COMMON`] + [`MPM_MATERIALS`] + the kernel (p2g's two with [`P2G_INPUTS`] first, the
 /// grid update's two with [`COLLIDERS`] first, p2g with one of [`SCATTERS`]).
 pub const MPM_KERNELS: &[(&str, &str)] = &[
-    ("p2g", concat!(include_str!("../../../shaders/p2g_inputs.wgsl"), "\n", include_str!("../../../shaders/p2g.wgsl"))),
+    (
+        "p2g",
+        concat!(
+            include_str!("../../../shaders/mpm/p2g_inputs.wgsl"),
+            "\n",
+            include_str!("../../../shaders/mpm/p2g.wgsl")
+        ),
+    ),
     (
         "p2g_adjoint",
         concat!(
-            include_str!("../../../shaders/p2g_inputs.wgsl"),
+            include_str!("../../../shaders/mpm/p2g_inputs.wgsl"),
             "\n",
-            include_str!("../../../shaders/p2g_adjoint.wgsl")
+            include_str!("../../../shaders/mpm/p2g_adjoint.wgsl")
         ),
     ),
     (
         "grid_update",
         concat!(
-            include_str!("../../../shaders/colliders.wgsl"),
+            include_str!("../../../shaders/mpm/colliders.wgsl"),
             "\n",
-            include_str!("../../../shaders/grid_update.wgsl")
+            include_str!("../../../shaders/mpm/grid_update.wgsl")
         ),
     ),
     (
         "grid_update_adjoint",
         concat!(
-            include_str!("../../../shaders/colliders.wgsl"),
+            include_str!("../../../shaders/mpm/colliders.wgsl"),
             "\n",
-            include_str!("../../../shaders/grid_update_adjoint.wgsl")
+            include_str!("../../../shaders/mpm/grid_update_adjoint.wgsl")
         ),
     ),
-    ("g2p", include_str!("../../../shaders/g2p.wgsl")),
-    ("g2p_adjoint", include_str!("../../../shaders/g2p_adjoint.wgsl")),
+    ("g2p", include_str!("../../../shaders/mpm/g2p.wgsl")),
+    ("g2p_adjoint", include_str!("../../../shaders/mpm/g2p_adjoint.wgsl")),
     // Not a step: the block-local scatter's sorting of the particles into blocks (entry points
     // `count`, `scan` and `place`).
-    ("bin", include_str!("../../../shaders/bin.wgsl")),
+    ("bin", include_str!("../../../shaders/mpm/bin.wgsl")),
     // Not steps: the per-actuator sum of the P2G adjoint's signal gradients, and the sums of
     // the other parameters' gradient parts.
-    ("actuation_sum", include_str!("../../../shaders/actuation_sum.wgsl")),
-    ("reduce", include_str!("../../../shaders/reduce.wgsl")),
+    ("actuation_sum", include_str!("../../../shaders/mpm/actuation_sum.wgsl")),
+    ("reduce", include_str!("../../../shaders/common/reduce.wgsl")),
     // Not a step: evaluates the preludes' SVD and polar decomposition for tests.
-    ("math_check", include_str!("../../../shaders/math_check.wgsl")),
+    ("math_check", include_str!("../../../shaders/common/math_check.wgsl")),
 ];
 
 /// The source of the standalone shader `name`.
@@ -179,12 +188,13 @@ mod tests {
         listed.extend(super::SCATTERS.iter().map(|(name, _)| *name));
         listed.sort();
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shaders");
-        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
-            .unwrap()
+        let mut on_disk: Vec<String> = ["common", "materials", "mpm"]
+            .iter()
+            .flat_map(|folder| std::fs::read_dir(dir.join(folder)).unwrap())
             .filter_map(|e| e.unwrap().file_name().to_str()?.strip_suffix(".wgsl").map(String::from))
             .collect();
         on_disk.sort();
-        assert_eq!(listed, on_disk, "gpu/mod.rs must list every file of shaders/");
+        assert_eq!(listed, on_disk, "gpu/mod.rs must list every file of shaders/common, materials and mpm");
         let validate_with = |name: &str, source: &str, capabilities: naga::valid::Capabilities| {
             let module =
                 naga::front::wgsl::parse_str(source).unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));

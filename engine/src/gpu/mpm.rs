@@ -24,7 +24,7 @@ use crate::material::{ElasticLaw, Material, PlasticLaw};
 use crate::math::{Matrix, Vector};
 use crate::mpm::{Collider, ColliderStepGradient, Contact, MaterialGradient, Model, Shape, State};
 
-/// Mirror of `Params` in `shaders/mpm_common.wgsl` (a test checks the layout against the
+/// Mirror of `Params` in `shaders/mpm/mpm_common.wgsl` (a test checks the layout against the
 /// shader's).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
@@ -176,7 +176,7 @@ pub struct GpuSimulation {
 }
 
 /// The sorting of the particles into blocks that [`Scatter::BlockLocal`] runs before p2g each
-/// step (`shaders/bin.wgsl`).
+/// step (`shaders/mpm/bin.wgsl`).
 struct Binning {
     /// `count`, `list`, `place` and `finish`.
     pipelines: [wgpu::ComputePipeline; 4],
@@ -196,7 +196,7 @@ struct Binning {
 impl Binning {
     /// The buffers, kernels and bind groups for the particles and the grid of `params`.
     fn new(gpu: &GpuContext, dim: usize, params: &Params, states: &[StateBuffers; 2], uniform: &wgpu::Buffer) -> Self {
-        // As block_count() in shaders/mpm_common.wgsl, and one bucket for particles off the grid.
+        // As block_count() in shaders/mpm/mpm_common.wgsl, and one bucket for particles off the grid.
         let blocks: u32 = (0..dim).map(|a| (params.cells[a] - 2) / 4 + 1).product();
         let buckets = blocks as usize + 1;
         let particles = (params.particles as usize).max(1);
@@ -261,7 +261,7 @@ struct ModelBuffers {
     materials: wgpu::Buffer,
     actuator_of: wgpu::Buffer,
     fiber: wgpu::Buffer,
-    /// The collider table and the colliders' paths (`shaders/colliders.wgsl`).
+    /// The collider table and the colliders' paths (`shaders/mpm/colliders.wgsl`).
     colliders: wgpu::Buffer,
     collider_path: wgpu::Buffer,
     /// The grid update's node velocities.
@@ -299,7 +299,7 @@ struct Adjoint {
     collider_rows: usize,
 }
 
-/// A sum of per-item gradient parts on the device (`shaders/reduce.wgsl`), added up over the
+/// A sum of per-item gradient parts on the device (`shaders/common/reduce.wgsl`), added up over the
 /// backward steps.
 struct Reduction {
     /// Workgroups of the partial pass.
@@ -362,7 +362,7 @@ pub struct GpuStepAdjoint<const D: usize> {
     pub colliders: Vec<ColliderStepGradient<f32, D>>,
 }
 
-/// Mirror of `Material` in `shaders/materials.wgsl`: one entry of the kernels' material table
+/// Mirror of `Material` in `shaders/materials/laws.wgsl`: one entry of the kernels' material table
 /// (a test checks the layout against the shader's).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
@@ -373,7 +373,7 @@ pub struct GpuMaterial {
     pub params: [f32; 4],
 }
 
-/// Mirror of `Collider` in `shaders/colliders.wgsl`: one entry of the grid update's collider
+/// Mirror of `Collider` in `shaders/mpm/colliders.wgsl`: one entry of the grid update's collider
 /// table (a test checks the layout against the shader's).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
@@ -391,13 +391,13 @@ pub struct GpuCollider {
     pub angular_velocity: [f32; 4],
 }
 
-/// Gradient parts per collider and node (`COLLIDER_GRADIENTS` of `shaders/colliders.wgsl`): a
+/// Gradient parts per collider and node (`COLLIDER_GRADIENTS` of `shaders/mpm/colliders.wgsl`): a
 /// [`ColliderStepGradient`], dL/d(surface velocity), dL/d(angular velocity), dL/d(displacement).
 const fn collider_gradients(dim: usize) -> usize {
     2 * dim + 3
 }
 
-/// The collider table and the path buffer of `shaders/colliders.wgsl`: per collider its path's
+/// The collider table and the path buffer of `shaders/mpm/colliders.wgsl`: per collider its path's
 /// velocities, then the sums of the velocities before each step (the CPU's own, so that the
 /// poses are the CPU's).
 fn collider_tables<const D: usize>(colliders: &[Collider<f32, D>]) -> (Vec<GpuCollider>, Vec<[f32; 4]>) {
@@ -440,7 +440,7 @@ fn kernel_laws(materials: &[GpuMaterial]) -> KernelLaws {
     KernelLaws { elastic: shared(0), plastic: shared(1) }
 }
 
-/// A material as the kernels' table holds it (the codes of `shaders/materials.wgsl`).
+/// A material as the kernels' table holds it (the codes of `shaders/materials/laws.wgsl`).
 fn gpu_material(m: &Material<f32>) -> GpuMaterial {
     let elastic = match m.elastic {
         ElasticLaw::FixedCorotated => 0,
@@ -540,7 +540,7 @@ fn bind_group(gpu: &GpuContext, pipeline: &wgpu::ComputePipeline, entries: &[(u3
     })
 }
 
-/// The bindings of `shaders/p2g_inputs.wgsl` (what p2g and its adjoint read of a particle),
+/// The bindings of `shaders/mpm/p2g_inputs.wgsl` (what p2g and its adjoint read of a particle),
 /// with the uniform, for input state `i`.
 fn p2g_input_entries<'a>(
     i: &'a StateBuffers,
@@ -1557,7 +1557,7 @@ impl GpuSimulation {
     }
 }
 
-/// What `shaders/math_check.wgsl` computes for one matrix F.
+/// What `shaders/common/math_check.wgsl` computes for one matrix F.
 #[doc(hidden)]
 pub struct MathCheck<const D: usize> {
     /// U of the signed SVD.

@@ -5,7 +5,7 @@ use super::{GpuContext, download, shader, upload};
 use crate::error::{Error, Result};
 use wgpu::util::DeviceExt;
 
-/// Runs `shaders/smoke.wgsl` on 10 000 elements and checks every result exactly.
+/// Runs `shaders/common/smoke.wgsl` on 10 000 elements and checks every result exactly.
 pub fn self_test(gpu: &GpuContext) -> Result<()> {
     const N: u32 = 10_000;
     let x: Vec<f32> = (0..N).map(|i| (i % 1000) as f32).collect();

@@ -1,5 +1,5 @@
 // What p2g and its adjoint read of a particle: the step's input state, the particle's
-// properties and actuation, and its deformation update from them (materials.wgsl's
+// properties and actuation, and its deformation update from them (materials/laws.wgsl's
 // particle_update). The adjoint recomputes the forward update, so both take it from here.
 
 @group(0) @binding(2) var<storage, read> v_in: array<f32>;
@@ -9,7 +9,7 @@
 @group(0) @binding(5) var<storage, read> props: array<vec4<f32>>;
 // Per particle: its material's index.
 @group(0) @binding(13) var<storage, read> material_of: array<u32>;
-// The material table (materials.wgsl).
+// The material table (materials/laws.wgsl).
 @group(0) @binding(14) var<storage, read> materials: array<Material>;
 // Per particle: the actuator driving it (or NO_ACTUATOR) and its fiber direction.
 @group(0) @binding(15) var<storage, read> actuator_of: array<u32>;
