@@ -2,7 +2,9 @@
 //! velocities and quadratic B-splines), CPU reference, generic over dimension and scalar.
 //!
 //! One step is a pure function `(state_t, model, actuation_t) -> state_{t+1}` written into a
-//! preallocated output (DESIGN seam 1). Its stages, one file each:
+//! preallocated output (DESIGN seam 1); [`Model`] fills the solver seam
+//! ([`crate::solver::Solver`]) with it, so the generic tape, losses and controls of
+//! [`crate::diff`] run MPM rollouts. Its stages, one file each:
 //! 1. `p2g`: trial deformation gradient `F* = (I + dt C) F`, return mapping and stress, and
 //!    the deterministic scatter of mass and momentum;
 //! 2. `grid_update`: momentum to velocity, gravity, walls and colliders;
