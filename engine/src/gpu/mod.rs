@@ -20,7 +20,7 @@ pub use mpm::{
     MathCheck, Params, math_on_gpu,
 };
 pub use smoke::self_test;
-pub use tape::GpuTape;
+pub use tape::{DeviceSolver, GpuTape};
 
 /// The WGSL files of `shaders/` that stand alone, by file stem.
 pub const STANDALONE_SHADERS: &[(&str, &str)] = &[("smoke", include_str!("../../../shaders/common/smoke.wgsl"))];

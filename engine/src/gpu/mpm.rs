@@ -15,14 +15,19 @@
 //!
 //! Backward: [`GpuSimulation::step_adjoint`] runs one step's adjoint kernels (`g2p_adjoint`,
 //! `grid_update_adjoint`, `p2g_adjoint`, then the sums `actuation_sum` and `reduce`) for
-//! everything the forward kernels run; [`GpuSimulation::record`] (gpu/tape.rs) drives them
-//! under a checkpointing schedule.
+//! everything the forward kernels run; [`GpuSimulation::record`] drives them under a
+//! checkpointing schedule: the generic tape of gpu/tape.rs, over this simulation's
+//! [`DeviceSolver`] implementation (at the end of this file).
 
+use super::tape::{DeviceSolver, GpuTape};
 use super::{GpuContext, KernelLaws, Scatter, download, mpm_kernel_source, mpm_kernel_source_with, upload};
+use crate::diff::Checkpointing;
 use crate::error::{Error, Result};
-use crate::material::{ElasticLaw, Material, PlasticLaw};
+use crate::material::{ElasticLaw, Lame, Material, PlasticLaw};
 use crate::math::{Matrix, Vector};
-use crate::mpm::{Collider, ColliderStepGradient, Contact, MaterialGradient, Model, Shape, State};
+use crate::mpm::{
+    Collider, ColliderStepGradient, Contact, MaterialGradient, Model, ModelGradients, Shape, State, state_bytes,
+};
 
 /// Mirror of `Params` in `shaders/mpm/mpm_common.wgsl` (a test checks the layout against the
 /// shader's).
@@ -118,8 +123,10 @@ const ERROR_KINDS: usize = 3;
 const ERROR_SLOTS: usize = 2 * ERROR_KINDS;
 const NO_ERROR: u32 = u32::MAX;
 
-/// The particle state on the device, one flat f32 buffer per field.
-pub(super) struct StateBuffers {
+/// The particle state on the device, one flat f32 buffer per field: the simulation's two
+/// (stepped by turns) and a tape's stored states. Public because it is the `Slot` of a public
+/// trait's implementation; nothing outside this file can make or read one.
+pub struct StateBuffers {
     x: wgpu::Buffer,
     v: wgpu::Buffer,
     c: wgpu::Buffer,
@@ -136,14 +143,14 @@ impl StateBuffers {
 
 /// A model and its state on the GPU, stepped on the device.
 pub struct GpuSimulation {
-    pub(super) gpu: GpuContext,
-    pub(super) dim: usize,
-    pub(super) particles: usize,
+    gpu: GpuContext,
+    dim: usize,
+    particles: usize,
     nodes: usize,
     /// The step of the current state.
-    pub(super) step: usize,
+    step: usize,
     /// The state buffers the next step reads (the other set receives its output).
-    pub(super) current: usize,
+    current: usize,
     states: [StateBuffers; 2],
     grid: wgpu::Buffer,
     errors: wgpu::Buffer,
@@ -154,7 +161,7 @@ pub struct GpuSimulation {
     /// kernel reads a clock while another writes it); the first is written before each
     /// submission.
     clocks: [wgpu::Buffer; 2],
-    pub(super) actuators: usize,
+    actuators: usize,
     pipelines: [wgpu::ComputePipeline; 3],
     /// Per state-buffer direction, the bind groups of p2g, grid_update and g2p.
     bind_groups: [[wgpu::BindGroup; 3]; 2],
@@ -923,7 +930,7 @@ impl GpuSimulation {
     /// signals from row `first_row` of the signal buffer on (the device's clock carries the
     /// row and the step from one submission to the next); the error flags are left for the
     /// caller to check.
-    pub(super) fn run_steps(&mut self, steps: usize, first_row: usize) -> Result<()> {
+    fn run_steps(&mut self, steps: usize, first_row: usize) -> Result<()> {
         self.set_clock(first_row);
         let encode = || {
             for first in (0..steps).step_by(STEPS_PER_SUBMISSION) {
@@ -1070,7 +1077,7 @@ impl GpuSimulation {
     /// The first error the kernels flagged, as an error naming its step (prefixed by `during`,
     /// such as "the backward pass of ") and the particle or node: the earliest step's, and of
     /// its kinds the first of non-finite value, off the grid, fixed-point range.
-    pub(super) fn check_errors(&self, during: &str) -> Result<()> {
+    fn check_errors(&self, during: &str) -> Result<()> {
         let errors: Vec<u32> = download(&self.gpu, &self.errors, ERROR_SLOTS)?;
         let first = (0..ERROR_KINDS).filter(|&k| errors[k] != NO_ERROR).min_by_key(|&k| errors[ERROR_KINDS + k]);
         let Some(kind) = first else { return Ok(()) };
@@ -1119,7 +1126,7 @@ impl GpuSimulation {
     }
 
     /// Checks that the backward kernels can run this simulation and makes them on first use.
-    pub(super) fn prepare_adjoint<const D: usize>(&mut self) -> Result<()> {
+    fn prepare_adjoint<const D: usize>(&mut self) -> Result<()> {
         if self.fixed_bits < GRADIENT_BITS {
             return Err(Error::InvalidArgument(
                 "a backward step needs a simulation made by GpuSimulation::new_differentiable (its scatter keeps the precision the adjoint needs)".into(),
@@ -1133,7 +1140,7 @@ impl GpuSimulation {
     }
 
     /// Writes `bar` into gradient set `d`.
-    pub(super) fn upload_bar<const D: usize>(&self, d: usize, bar: &State<f32, D>) {
+    fn upload_bar<const D: usize>(&self, d: usize, bar: &State<f32, D>) {
         let [x, v, c, f, plastic] = &self.adjoint.as_ref().expect("the adjoint is prepared").bars[d];
         self.write_fields([x, v, c, f], bar);
         self.gpu.queue.write_buffer(plastic, 0, bytemuck::cast_slice(&bar.plastic));
@@ -1164,24 +1171,21 @@ impl GpuSimulation {
     }
 
     /// Gradient set `d` read back.
-    pub(super) fn download_bar<const D: usize>(&self, d: usize) -> Result<State<f32, D>> {
+    fn download_bar<const D: usize>(&self, d: usize) -> Result<State<f32, D>> {
         let [x, v, c, f, plastic] = &self.adjoint.as_ref().expect("the adjoint is prepared").bars[d];
         self.read_fields([x, v, c, f], download(&self.gpu, plastic, self.particles)?)
     }
 
     /// The signal rows dL/d(signal) has been written for, read back (row-major, one value per
     /// actuator).
-    pub(super) fn download_actuation_bar(&self, rows: usize) -> Result<Vec<f32>> {
+    fn download_actuation_bar(&self, rows: usize) -> Result<Vec<f32>> {
         let adjoint = self.adjoint.as_ref().expect("the adjoint is prepared");
         download(&self.gpu, &adjoint.actuation_bar, rows * self.actuators)
     }
 
     /// Per backward step written so far (rows `0..rows` of a rollout), each collider's share of
     /// its gradient.
-    pub(super) fn download_collider_steps<const D: usize>(
-        &self,
-        rows: usize,
-    ) -> Result<Vec<Vec<ColliderStepGradient<f32, D>>>> {
+    fn download_collider_steps<const D: usize>(&self, rows: usize) -> Result<Vec<Vec<ColliderStepGradient<f32, D>>>> {
         let adjoint = self.adjoint.as_ref().expect("the adjoint is prepared");
         if self.colliders == 0 {
             return Ok(vec![Vec::new(); rows]);
@@ -1204,7 +1208,7 @@ impl GpuSimulation {
     }
 
     /// Makes room for the collider sums of `rows` backward steps (one per step of a rollout).
-    pub(super) fn reserve_collider_rows(&mut self, rows: usize) -> Result<()> {
+    fn reserve_collider_rows(&mut self, rows: usize) -> Result<()> {
         let adjoint = self.adjoint.as_mut().expect("the adjoint is prepared");
         if rows > adjoint.collider_rows {
             let size = rows * adjoint.collider.components;
@@ -1219,7 +1223,7 @@ impl GpuSimulation {
     /// update recomputed, then the adjoint kernels, reading dL/d(output) from gradient set `d`
     /// and writing dL/d(input) into set `1 - d`; its signals and collider sums are row `row`.
     /// The error flags are left for the caller to check.
-    pub(super) fn run_backward_step(&self, d: usize, row: usize) -> Result<()> {
+    fn run_backward_step(&self, d: usize, row: usize) -> Result<()> {
         let adjoint = self.adjoint.as_ref().expect("the adjoint is prepared");
         let groups = |count: usize| (count as u32).div_ceil(64);
         let from = self.current;
@@ -1425,7 +1429,7 @@ impl GpuSimulation {
     }
 
     /// A zeroed set of state buffers for this simulation's particles.
-    pub(super) fn state_buffers<const D: usize>(&self, label: &str) -> StateBuffers {
+    fn state_buffers<const D: usize>(&self, label: &str) -> StateBuffers {
         let n = self.particles;
         let zeros = |name: &str, len: usize| upload(&self.gpu, &format!("{label} {name}"), &vec![0f32; len.max(1)]);
         StateBuffers {
@@ -1439,7 +1443,7 @@ impl GpuSimulation {
 
     /// Copies the current state into `stored` (`save`) or `stored` into the current state, on
     /// the device.
-    pub(super) fn copy_state(&self, stored: &StateBuffers, save: bool) {
+    fn copy_state(&self, stored: &StateBuffers, save: bool) {
         let current = &self.states[self.current];
         let mut encoder =
             self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("copy state") });
@@ -1452,13 +1456,13 @@ impl GpuSimulation {
 
     /// The current state's buffers (x, v, C, F, plastic) one after another, read back into
     /// host memory: a stored state of a tape that streams to the host.
-    pub(super) fn read_state_words(&self) -> Result<Vec<f32>> {
+    fn read_state_words(&self) -> Result<Vec<f32>> {
         let parts: Vec<(&wgpu::Buffer, u64)> = self.states[self.current].fields().map(|f| (f, f.size())).into();
         super::buffers::download_parts(&self.gpu, &parts)
     }
 
     /// Writes `words` (as [`GpuSimulation::read_state_words`] read them) into the current state.
-    pub(super) fn write_state_words(&self, words: &[f32]) {
+    fn write_state_words(&self, words: &[f32]) {
         let mut offset = 0;
         for field in self.states[self.current].fields() {
             let len = field.size() as usize / size_of::<f32>();
@@ -1468,7 +1472,7 @@ impl GpuSimulation {
     }
 
     /// Zeroes the parameter gradients (a new backward pass starts).
-    pub(super) fn clear_parameter_gradients(&self) {
+    fn clear_parameter_gradients(&self) {
         if let Some(adjoint) = &self.adjoint {
             let mut encoder = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
             for buffer in [&adjoint.particle_bar, &adjoint.gravity.sums, &adjoint.extra.sums] {
@@ -1506,7 +1510,7 @@ impl GpuSimulation {
 
     /// Makes room for `rows` rows of signals (one per step of a batch or a recorded rollout)
     /// and writes `signals` (row-major) from row 0.
-    pub(super) fn set_signals(&mut self, rows: usize, signals: &[f32]) -> Result<()> {
+    fn set_signals(&mut self, rows: usize, signals: &[f32]) -> Result<()> {
         if rows > self.signal_rows {
             let gpu = &self.gpu;
             let make = || upload(gpu, "signals", &vec![0f32; (rows * self.actuators).max(1)]);
@@ -1554,6 +1558,153 @@ impl GpuSimulation {
         }
         let b = &self.states[self.current];
         self.read_fields([&b.x, &b.v, &b.c, &b.f], download(&self.gpu, &b.plastic, self.particles)?)
+    }
+}
+
+impl GpuSimulation {
+    /// Runs `horizon` steps from the current state with `actuation[t]` at its `t`-th step (one
+    /// signal per actuator; empty rows for a model without actuators) on the checkpointing tape
+    /// ([`GpuTape::record`]); [`GpuTape::backward`] runs a loss back through the rollout. Errors:
+    /// a simulation not made by [`GpuSimulation::new_differentiable`] or not `D`-dimensional,
+    /// an actuation of the wrong shape, a budget that cannot hold the schedule, and whatever a
+    /// step raised.
+    pub fn record<const D: usize>(
+        &mut self,
+        actuation: &[Vec<f32>],
+        horizon: usize,
+        checkpointing: Checkpointing,
+    ) -> Result<GpuTape<'_, D, Self>> {
+        GpuTape::record(self, actuation, horizon, checkpointing)
+    }
+}
+
+/// MPM on the GPU tape: stored states are state buffers, the gradient sets are the adjoint's,
+/// and the model's gradients add up on the device, but for the colliders' (one row per step).
+impl<const D: usize> DeviceSolver<D> for GpuSimulation {
+    type Host = Model<f32, D>;
+    type Slot = StateBuffers;
+
+    fn check_dimension(&self) -> Result<()> {
+        if D != self.dim {
+            return Err(Error::InvalidArgument(format!("the simulation is {}D, not {D}D", self.dim)));
+        }
+        Ok(())
+    }
+
+    fn prepare_adjoint(&mut self) -> Result<()> {
+        GpuSimulation::prepare_adjoint::<D>(self)
+    }
+
+    fn state_bytes(&self) -> usize {
+        state_bytes::<f32, D>(self.particles)
+    }
+
+    fn signals(&self) -> usize {
+        self.actuators
+    }
+
+    fn step(&self) -> usize {
+        self.step
+    }
+
+    fn begin_rollout(&mut self, signals: &[Vec<f32>], horizon: usize) -> Result<()> {
+        if self.actuators > 0 {
+            let flat: Vec<f32> = signals[..horizon].iter().flatten().copied().collect();
+            self.set_signals(horizon, &flat)?;
+            // A larger signal buffer drops the adjoint's bind groups.
+            GpuSimulation::prepare_adjoint::<D>(self)?;
+        }
+        self.reserve_collider_rows(horizon)?;
+        self.clear_parameter_gradients();
+        Ok(())
+    }
+
+    fn new_slot(&self, index: usize) -> Result<StateBuffers> {
+        self.gpu
+            .checked("making the tape's stored states", || self.state_buffers::<D>(&format!("stored state {index}")))
+    }
+
+    fn save_to_slot(&self, slot: &mut StateBuffers) {
+        self.copy_state(slot, true);
+    }
+
+    fn save_to_words(&self) -> Result<Vec<f32>> {
+        self.read_state_words()
+    }
+
+    fn load_slot(&mut self, slot: &StateBuffers, step: usize) {
+        self.copy_state(slot, false);
+        self.step = step;
+    }
+
+    fn load_words(&mut self, words: &[f32], step: usize) {
+        self.write_state_words(words);
+        self.step = step;
+    }
+
+    fn forward(&mut self, from: usize, steps: usize) -> Result<()> {
+        self.run_steps(steps, from)
+    }
+
+    fn read_next_state(&mut self, from: usize) -> Result<State<f32, D>> {
+        // The step only reads the current state's buffers, so they stay the current state.
+        let current = self.current;
+        self.run_steps(1, from)?;
+        let next = self.state::<D>();
+        self.current = current;
+        self.step -= 1;
+        next
+    }
+
+    fn backward(&mut self, d: usize, step: usize) -> Result<()> {
+        self.run_backward_step(d, step)
+    }
+
+    fn read_state(&self) -> Result<State<f32, D>> {
+        self.state::<D>()
+    }
+
+    fn read_gradient(&self, d: usize) -> Result<State<f32, D>> {
+        self.download_bar::<D>(d)
+    }
+
+    fn write_gradient(&mut self, d: usize, bar: &State<f32, D>) {
+        self.upload_bar(d, bar);
+    }
+
+    fn check_errors(&self, during: &str) -> Result<()> {
+        GpuSimulation::check_errors(self, during)
+    }
+
+    fn gradients(
+        &self,
+        model: &Model<f32, D>,
+        first_step: usize,
+        horizon: usize,
+    ) -> Result<(ModelGradients<f32, D>, Vec<Vec<f32>>)> {
+        let actuation = self.download_actuation_bar(horizon)?;
+        let a = self.actuators;
+        let signal = (0..horizon).map(|t| actuation[t * a..(t + 1) * a].to_vec()).collect();
+        let mut grads = ModelGradients::zeros(model);
+        for (p, [mass, volume, mu, lambda]) in self.particle_gradients()?.into_iter().enumerate() {
+            grads.mass[p] = mass;
+            grads.volume[p] = volume;
+            grads.lame[p] = Lame { mu, lambda };
+        }
+        let (gravity, actuation_stress, materials) = self.parameter_gradients(model)?;
+        grads.gravity = Vector::<f32, D>::from_column_slice(&gravity);
+        grads.actuation_stress = actuation_stress;
+        grads.materials = materials;
+        // Each step's collider sums, added up as the CPU tape does (last step first).
+        let collider_steps = self.download_collider_steps::<D>(horizon)?;
+        for (row, sums) in collider_steps.iter().enumerate().rev() {
+            let step = first_step + row;
+            let t = step as f32 * model.dt;
+            for (gradient, sum) in grads.colliders.iter_mut().zip(sums) {
+                gradient.add_step(step, t, sum);
+            }
+        }
+        Ok((grads, signal))
     }
 }
 

@@ -4,36 +4,128 @@
 //! ([`Checkpointing::device_budget`]), in host memory: those the schedule saves and loads least
 //! often. Otherwise only the final state (for the loss), the states the loss reads before it,
 //! and the gradients at the end are read back.
+//!
+//! The tape is written once over [`DeviceSolver`]: what a solver's simulation on the device
+//! offers it (steps forward and back, stored states, two gradient sets), its states and
+//! gradients crossing to the host as its host [`Solver`]'s states, which losses read. So every
+//! GPU solver shares one schedule executor, one placement of stored states between device and
+//! host, one loss evaluation and one report; MPM's [`GpuSimulation`](super::GpuSimulation) is
+//! the first implementation.
 
-use super::GpuSimulation;
-use super::mpm::StateBuffers;
 use crate::diff::control::check_table;
 use crate::diff::schedule::{Action, Schedule};
 use crate::diff::tape::plan_rollout;
 use crate::diff::{CheckpointReport, Checkpointing, Gradients, Loss};
 use crate::error::{Error, Result};
-use crate::material::Lame;
-use crate::mpm::{Model, ModelGradients, state_bytes};
 use crate::solver::Solver;
 
+/// The host solver's state (and state gradient) of a device solver.
+type HostState<G, const D: usize> = <<G as DeviceSolver<D>>::Host as Solver<f32, D>>::State;
+/// The host solver's model gradients of a device solver.
+type HostGradients<G, const D: usize> = <<G as DeviceSolver<D>>::Host as Solver<f32, D>>::Gradients;
+
+/// A simulation on the device that a [`GpuTape`] can run forward and backward: its current
+/// state, stored states (device slots, or host words), the signal table of a rollout, and two
+/// gradient sets (`d` = 0 or 1) that a backward step reads from and writes into by turns. Its
+/// states and gradients cross to the host as the host solver's `State`, which losses read.
+pub trait DeviceSolver<const D: usize> {
+    /// The host solver this simulation runs (its model is what a backward pass is given).
+    type Host: Solver<f32, D>;
+    /// A stored state in device memory.
+    type Slot;
+
+    /// Checks that the simulation is `D`-dimensional.
+    fn check_dimension(&self) -> Result<()>;
+
+    /// Checks that the simulation can run backward and makes what its backward steps need.
+    fn prepare_adjoint(&mut self) -> Result<()>;
+
+    /// Bytes of one stored state (what a checkpointing budget counts).
+    fn state_bytes(&self) -> usize;
+
+    /// How many control signals a step takes.
+    fn signals(&self) -> usize;
+
+    /// The step number of the current state.
+    fn step(&self) -> usize;
+
+    /// Starts a rollout of `horizon` steps: writes the first `horizon` rows of `signals` (one
+    /// per step; empty for a simulation without signals), makes room for what the backward
+    /// pass keeps per step, and zeroes the gradients it sums.
+    fn begin_rollout(&mut self, signals: &[Vec<f32>], horizon: usize) -> Result<()>;
+
+    /// A new device slot, the `index`-th of a tape.
+    fn new_slot(&self, index: usize) -> Result<Self::Slot>;
+
+    /// Copies the current state into `slot`.
+    fn save_to_slot(&self, slot: &mut Self::Slot);
+
+    /// The current state read back into host memory, as words for [`DeviceSolver::load_words`].
+    fn save_to_words(&self) -> Result<Vec<f32>>;
+
+    /// Makes the state in `slot`, at step `step`, the current state.
+    fn load_slot(&mut self, slot: &Self::Slot, step: usize);
+
+    /// Makes the state `words` (as [`DeviceSolver::save_to_words`] read it), at step `step`,
+    /// the current state.
+    fn load_words(&mut self, words: &[f32], step: usize);
+
+    /// Runs `steps` steps from the current state, the first being step `from` of the rollout
+    /// (the row of its signals). Errors are flagged on the device, for
+    /// [`DeviceSolver::check_errors`].
+    fn forward(&mut self, from: usize, steps: usize) -> Result<()>;
+
+    /// The state after one more step (step `from` of the rollout) read back, the current state
+    /// staying current.
+    fn read_next_state(&mut self, from: usize) -> Result<HostState<Self, D>>;
+
+    /// Runs the backward step of step `step` of the rollout from the current state (which it
+    /// leaves current): reads dL/d(its output) from gradient set `d`, writes dL/d(its input)
+    /// into set `1 - d`, and adds to the parameter and signal gradients.
+    fn backward(&mut self, d: usize, step: usize) -> Result<()>;
+
+    /// The current state read back.
+    fn read_state(&self) -> Result<HostState<Self, D>>;
+
+    /// Gradient set `d` read back.
+    fn read_gradient(&self, d: usize) -> Result<HostState<Self, D>>;
+
+    /// Writes `bar` into gradient set `d`.
+    fn write_gradient(&mut self, d: usize, bar: &HostState<Self, D>);
+
+    /// The first error the steps have flagged on the device, as an error naming its step,
+    /// prefixed by `during` (such as "the backward pass of ").
+    fn check_errors(&self, during: &str) -> Result<()>;
+
+    /// After a backward pass over the rollout of `horizon` steps from step `first_step`: the
+    /// gradients with respect to `model`'s parameters (the one the simulation was made from)
+    /// and per step the signals' gradients.
+    fn gradients(
+        &self,
+        model: &Self::Host,
+        first_step: usize,
+        horizon: usize,
+    ) -> Result<(HostGradients<Self, D>, Vec<Vec<f32>>)>;
+}
+
 /// A rollout recorded on the GPU for a backward pass.
-pub struct GpuTape<'a> {
-    sim: &'a mut GpuSimulation,
+pub struct GpuTape<'a, const D: usize, G: DeviceSolver<D>> {
+    sim: &'a mut G,
     schedule: Schedule,
     /// Index of the first action of the backward sweep.
     next_action: usize,
     /// The stored states, one per slot of the schedule.
-    slots: Vec<StoredState>,
+    slots: Vec<StoredState<G::Slot>>,
     /// The step number of the initial state (the schedule counts from it).
     first_step: usize,
     report: CheckpointReport,
 }
 
 /// Where a stored state lives.
-enum StoredState {
+enum StoredState<Slot> {
     /// In device memory.
-    Device(StateBuffers),
-    /// In host memory: the state's buffers one after another (empty until saved).
+    Device(Slot),
+    /// In host memory (empty until saved).
     Host(Vec<f32>),
 }
 
@@ -56,49 +148,33 @@ fn host_slots(schedule: &Schedule, device_slots: usize) -> Vec<bool> {
     host
 }
 
-impl GpuSimulation {
-    /// Runs `horizon` steps from the current state with `actuation[t]` at its `t`-th step (one
-    /// signal per actuator; empty rows for a model without actuators), keeping the states the
-    /// checkpointing schedule says (on the device, or in host memory beyond
-    /// `checkpointing.device_budget`). The simulation is left at the state before
-    /// the last step; [`GpuTape::backward`] runs the loss back through the rollout. Errors: a
-    /// simulation not made by [`GpuSimulation::new_differentiable`], a model the GPU adjoint
-    /// cannot run yet, an actuation of the wrong shape, a budget that cannot hold the
-    /// schedule, and whatever a step raised.
-    pub fn record<const D: usize>(
-        &mut self,
-        actuation: &[Vec<f32>],
-        horizon: usize,
-        checkpointing: Checkpointing,
-    ) -> Result<GpuTape<'_>> {
-        if D != self.dim {
-            return Err(Error::InvalidArgument(format!("the simulation is {}D, not {D}D", self.dim)));
-        }
-        self.prepare_adjoint::<D>()?;
-        let bytes = state_bytes::<f32, D>(self.particles);
-        check_table(actuation, self.actuators, horizon)?;
+impl<'a, const D: usize, G: DeviceSolver<D>> GpuTape<'a, D, G> {
+    /// Runs `horizon` steps of `sim` from its current state with `signals[t]` at its `t`-th
+    /// step (one value per control signal; empty rows for a simulation without signals),
+    /// keeping the states the checkpointing schedule says (on the device, or in host memory
+    /// beyond `checkpointing.device_budget`). The simulation is left at the state before the
+    /// last step; [`GpuTape::backward`] runs the loss back through the rollout. Errors: a
+    /// simulation of another dimension or one that cannot run backward, signals of the wrong
+    /// shape, a budget that cannot hold the schedule, and whatever a step raised.
+    pub fn record(sim: &'a mut G, signals: &[Vec<f32>], horizon: usize, checkpointing: Checkpointing) -> Result<Self> {
+        sim.check_dimension()?;
+        sim.prepare_adjoint()?;
+        let bytes = sim.state_bytes();
+        check_table(signals, sim.signals(), horizon)?;
         let (schedule, mut report) = plan_rollout(horizon, checkpointing, bytes)?;
         let on_host = host_slots(&schedule, checkpointing.device_budget.map_or(usize::MAX, |b| b.states(bytes)));
         report.host_slots = on_host.iter().filter(|&&h| h).count();
-        if self.actuators > 0 {
-            let flat: Vec<f32> = actuation[..horizon].iter().flatten().copied().collect();
-            self.set_signals(horizon, &flat)?;
-            self.prepare_adjoint::<D>()?;
-        }
-        self.reserve_collider_rows(horizon)?;
-        let slots = self.gpu.checked("making the tape's stored states", || {
-            on_host
-                .iter()
-                .enumerate()
-                .map(|(k, &host)| match host {
-                    true => StoredState::Host(Vec::new()),
-                    false => StoredState::Device(self.state_buffers::<D>(&format!("stored state {k}"))),
-                })
-                .collect()
-        })?;
-        self.clear_parameter_gradients();
-        let first_step = self.step;
-        let mut tape = GpuTape { sim: self, schedule, next_action: 0, slots, first_step, report };
+        sim.begin_rollout(signals, horizon)?;
+        let slots = on_host
+            .iter()
+            .enumerate()
+            .map(|(k, &host)| match host {
+                true => Ok(StoredState::Host(Vec::new())),
+                false => sim.new_slot(k).map(StoredState::Device),
+            })
+            .collect::<Result<_>>()?;
+        let first_step = sim.step();
+        let mut tape = GpuTape { sim, schedule, next_action: 0, slots, first_step, report };
         while let Some(&action) = tape.schedule.actions.get(tape.next_action) {
             if matches!(action, Action::Backward { .. }) {
                 break;
@@ -109,9 +185,7 @@ impl GpuSimulation {
         tape.sim.check_errors("")?;
         Ok(tape)
     }
-}
 
-impl GpuTape<'_> {
     /// What checkpointing costs this rollout.
     pub fn report(&self) -> CheckpointReport {
         self.report
@@ -119,20 +193,20 @@ impl GpuTape<'_> {
 
     fn execute(&mut self, action: Action) -> Result<()> {
         match action {
-            Action::Forward { from, to } => self.sim.run_steps(to - from, from),
+            Action::Forward { from, to } => self.sim.forward(from, to - from),
             Action::Save { slot, .. } => {
                 match &mut self.slots[slot] {
-                    StoredState::Device(stored) => self.sim.copy_state(stored, true),
-                    StoredState::Host(words) => *words = self.sim.read_state_words()?,
+                    StoredState::Device(stored) => self.sim.save_to_slot(stored),
+                    StoredState::Host(words) => *words = self.sim.save_to_words()?,
                 }
                 Ok(())
             }
             Action::Load { slot, step } => {
+                let step = self.first_step + step;
                 match &self.slots[slot] {
-                    StoredState::Device(stored) => self.sim.copy_state(stored, false),
-                    StoredState::Host(words) => self.sim.write_state_words(words),
+                    StoredState::Device(stored) => self.sim.load_slot(stored, step),
+                    StoredState::Host(words) => self.sim.load_words(words, step),
                 }
-                self.sim.step = self.first_step + step;
                 Ok(())
             }
             Action::Backward { .. } => unreachable!("backward actions run in GpuTape::backward"),
@@ -140,76 +214,51 @@ impl GpuTape<'_> {
     }
 
     /// Runs `loss` backward through the recorded rollout: its value and its gradients with
-    /// respect to the initial state, the per-particle parameters (mass, volume, Lamé), the
-    /// actuation, gravity, the actuation stress, each material's viscosity and plastic
-    /// parameters, and each collider's motion (velocity, angular velocity, path). `model` is
-    /// the one the simulation was made from (the loss reads it).
-    pub fn backward<const D: usize>(
-        mut self,
-        model: &Model<f32, D>,
-        loss: &dyn Loss<f32, D>,
-    ) -> Result<Gradients<f32, D, Model<f32, D>>> {
+    /// respect to the initial state, the model's parameters (for MPM: the per-particle mass,
+    /// volume and Lamé parameters, gravity, the actuation stress, each material's viscosity
+    /// and plastic parameters, and each collider's motion) and each step's signals. `model`
+    /// is the one the simulation was made from (the loss reads it). Errors: a loss that reads
+    /// past the horizon or does not fit the rollout, and whatever a step raised.
+    pub fn backward(mut self, model: &G::Host, loss: &dyn Loss<f32, D>) -> Result<Gradients<f32, D, G::Host>> {
         let horizon = self.schedule.horizon;
-        loss.validate(self.sim.particles, self.first_step + horizon)?;
+        let final_state = self.sim.read_next_state(horizon - 1)?;
+        loss.validate(model.particles(&final_state).len(), self.first_step + horizon)?;
         let read_from = loss.first_step();
-        // The final state: one more step from the working state (state T-1), whose buffers the
-        // step only reads, so the working state stays where it is.
-        let working = self.sim.current;
-        self.sim.run_steps(1, horizon - 1)?;
-        let final_state = self.sim.state::<D>()?;
-        self.sim.current = working;
-        self.sim.step -= 1;
         let mut out_bar = model.zero_state_bar(&final_state);
         let mut value = loss.term(&model.particles(&final_state), &mut model.particles_bar(&mut out_bar));
         // Gradient set `d` holds dL/d(the state after the step reversed next).
         let mut d = 0;
-        self.sim.upload_bar(d, &out_bar);
+        self.sim.write_gradient(d, &out_bar);
         while let Some(&action) = self.schedule.actions.get(self.next_action) {
             self.next_action += 1;
             let Action::Backward { step } = action else {
                 self.execute(action)?;
                 continue;
             };
-            self.sim.run_backward_step(d, step)?;
+            self.sim.backward(d, step)?;
             d = 1 - d;
-            let at = self.first_step + step;
-            if at >= read_from {
+            if self.first_step + step >= read_from {
                 // The loss reads this state: its term's gradient joins dL/d(state).
-                let state = self.sim.state::<D>()?;
-                let mut bar = self.sim.download_bar::<D>(d)?;
+                let state = self.sim.read_state()?;
+                let mut bar = self.sim.read_gradient(d)?;
                 value += loss.term(&model.particles(&state), &mut model.particles_bar(&mut bar));
-                self.sim.upload_bar(d, &bar);
+                self.sim.write_gradient(d, &bar);
             }
         }
         self.sim.check_errors("the backward pass of ")?;
         if !value.is_finite() {
             return Err(Error::InvalidArgument(format!("the loss is not finite ({value})")));
         }
-        let initial = self.sim.download_bar::<D>(d)?;
-        let actuation_flat = self.sim.download_actuation_bar(horizon)?;
-        let actuators = self.sim.actuators;
-        let signal = (0..horizon).map(|t| actuation_flat[t * actuators..(t + 1) * actuators].to_vec()).collect();
-        let particles = self.sim.particle_gradients()?;
-        let mut grads = ModelGradients::zeros(model);
-        for (p, [mass, volume, mu, lambda]) in particles.into_iter().enumerate() {
-            grads.mass[p] = mass;
-            grads.volume[p] = volume;
-            grads.lame[p] = Lame { mu, lambda };
-        }
-        let (gravity, actuation_stress, materials) = self.sim.parameter_gradients(model)?;
-        grads.gravity = crate::math::Vector::<f32, D>::from_column_slice(&gravity);
-        grads.actuation_stress = actuation_stress;
-        grads.materials = materials;
-        // Each step's collider sums, added up as the CPU tape does (last step first).
-        let collider_steps = self.sim.download_collider_steps::<D>(horizon)?;
-        for (row, sums) in collider_steps.iter().enumerate().rev() {
-            let step = self.first_step + row;
-            let t = step as f32 * model.dt;
-            for (gradient, sum) in grads.colliders.iter_mut().zip(sums) {
-                gradient.add_step(step, t, sum);
-            }
-        }
-        Ok(Gradients { loss: value, initial, model: grads, signal, control: Vec::new(), checkpointing: self.report })
+        let initial = self.sim.read_gradient(d)?;
+        let (gradients, signal) = self.sim.gradients(model, self.first_step, horizon)?;
+        Ok(Gradients {
+            loss: value,
+            initial,
+            model: gradients,
+            signal,
+            control: Vec::new(),
+            checkpointing: self.report,
+        })
     }
 }
 
