@@ -1,7 +1,7 @@
 //! Getting simulations out of (and back into) files: particle frames as binary PLY, pictures
-//! of frames as PNG, and the JSON manifest that indexes a rollout's frames. No dependencies:
-//! the formats are small enough to write by hand, and each writer has a reader beside it so
-//! that tests and tools can check what was written.
+//! of frames as PNG, and the JSON manifest that indexes a rollout's frames. PLY and the
+//! manifest are small enough to write by hand; PNG goes through the `png` crate. Each writer
+//! has a reader beside it so that tests and tools can check what was written.
 //!
 //! Every file is written to a temporary name and renamed into place ([`write_atomic`]), so an
 //! interrupted or failed rollout never leaves a half-written frame or manifest behind.
@@ -10,9 +10,9 @@ pub mod manifest;
 pub mod ply;
 pub mod png;
 
+pub use self::png::{Image, draw_path, plot_curve, render_frame};
 pub use manifest::{FrameRecord, Manifest, RunStatus};
 pub use ply::PlyFrame;
-pub use png::{Image, draw_path, plot_curve, render_frame};
 
 use crate::error::{Error, Result};
 use std::path::Path;

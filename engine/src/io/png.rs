@@ -1,7 +1,6 @@
-//! Pictures of frames: an RGB [`Image`], a particle renderer ([`render_frame`]), and a PNG
-//! encoder (8-bit RGB; zlib with one fixed-Huffman deflate block whose matches repeat the
-//! previous pixel or the row above, which is what rendered frames are made of) with the
-//! decoder that reads it back.
+//! Pictures: an RGB [`Image`] that is written and read as PNG through the `png` crate, a
+//! particle renderer ([`render_frame`], [`draw_path`]), and a line plot with labelled axes
+//! ([`plot_curve`]) whose digits come from a built-in 3x5 bitmap font.
 
 use crate::error::{Error, Result};
 use crate::math::{Real, det};
@@ -44,306 +43,60 @@ impl Image {
         }
     }
 
-    /// The image as the bytes of a PNG file.
-    pub fn to_png(&self) -> Vec<u8> {
-        let stride = 1 + 3 * self.width as usize;
-        let mut raw = Vec::with_capacity(stride * self.height as usize);
-        for row in self.pixels.chunks_exact(3 * self.width as usize) {
-            raw.push(0); // filter type None
-            raw.extend_from_slice(row);
-        }
-        let mut zlib = vec![0x78, 0x01];
-        zlib.extend(deflate(&raw, stride));
-        zlib.extend(adler32(&raw).to_be_bytes());
+    /// The image as the bytes of a PNG file (8-bit RGB). Fails for an empty image or one whose
+    /// `pixels` do not hold `3 * width * height` bytes.
+    pub fn to_png(&self) -> Result<Vec<u8>> {
+        self.encode().map_err(|e| Error::InvalidArgument(format!("a {}x{} image as PNG: {e}", self.width, self.height)))
+    }
 
-        let mut ihdr = Vec::with_capacity(13);
-        ihdr.extend(self.width.to_be_bytes());
-        ihdr.extend(self.height.to_be_bytes());
-        // Bit depth 8, colour type 2 (RGB), deflate, adaptive filtering, no interlace.
-        ihdr.extend([8, 2, 0, 0, 0]);
-        let mut png = PNG_SIGNATURE.to_vec();
-        for (kind, data) in [(b"IHDR", &ihdr[..]), (b"IDAT", &zlib[..]), (b"IEND", &[][..])] {
-            png.extend((data.len() as u32).to_be_bytes());
-            let start = png.len();
-            png.extend_from_slice(kind);
-            png.extend_from_slice(data);
-            let crc = crc32(&png[start..]);
-            png.extend(crc.to_be_bytes());
-        }
-        png
+    fn encode(&self) -> std::result::Result<Vec<u8>, ::png::EncodingError> {
+        let mut bytes = Vec::new();
+        let mut encoder = ::png::Encoder::new(&mut bytes, self.width, self.height);
+        encoder.set_color(::png::ColorType::Rgb);
+        encoder.set_depth(::png::BitDepth::Eight);
+        // fdeflate with adaptive row filters: fast, and rendered frames (flat background,
+        // discs) still compress to a few percent of their raw size.
+        encoder.set_compression(::png::Compression::Fast);
+        let mut writer = encoder.write_header()?;
+        writer.write_image_data(&self.pixels)?;
+        writer.finish()?;
+        Ok(bytes)
     }
 
     /// Writes the image to `path` as a PNG (atomically: see [`super::write_atomic`]).
     pub fn write_png(&self, path: &Path) -> Result<()> {
-        super::write_atomic(path, &self.to_png())
+        let bytes = self.encode().map_err(|e| {
+            Error::io(path, std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("cannot encode as PNG: {e}")))
+        })?;
+        super::write_atomic(path, &bytes)
     }
 
-    /// Decodes a PNG of the kind [`Image::to_png`] writes: 8-bit RGB, not interlaced, rows
-    /// unfiltered, deflate blocks stored or fixed-Huffman. Checks every chunk's CRC and the
-    /// zlib checksum. Errors name `file_name`.
+    /// Decodes a PNG file's bytes into an RGB image: any colour type and bit depth the `png`
+    /// crate reads (palettes and greyscale are expanded, 16-bit samples cut to 8 bits, alpha
+    /// dropped; the first frame of an animated PNG). Checksums are checked. Errors name
+    /// `file_name`.
     pub fn from_png(bytes: &[u8], file_name: &str) -> Result<Self> {
-        let fail = |message: &str| Err(Error::scene(file_name, None, message.to_string()));
-        if !bytes.starts_with(&PNG_SIGNATURE) {
-            return fail("not a PNG file");
-        }
-        let (mut at, mut size, mut zlib) = (PNG_SIGNATURE.len(), None, Vec::new());
-        loop {
-            let Some(head) = bytes.get(at..at + 8) else { return fail("the file ends inside a chunk") };
-            let len = u32::from_be_bytes(head[..4].try_into().unwrap()) as usize;
-            let Some(chunk) = bytes.get(at + 4..at + 8 + len + 4) else {
-                return fail("the file ends inside a chunk");
-            };
-            let (body, crc) = chunk.split_at(4 + len);
-            if crc32(body) != u32::from_be_bytes(crc.try_into().unwrap()) {
-                return fail("a chunk's CRC does not match");
-            }
-            let data = &body[4..];
-            match &body[..4] {
-                b"IHDR" => {
-                    if len != 13 || data[8..] != [8, 2, 0, 0, 0] {
-                        return fail("only 8-bit RGB non-interlaced PNGs are supported");
-                    }
-                    let word = |i: usize| u32::from_be_bytes(data[i..i + 4].try_into().unwrap());
-                    size = Some((word(0), word(4)));
+        let fail = |e: ::png::DecodingError| Error::scene(file_name, None, format!("not a readable PNG: {e}"));
+        let mut decoder = ::png::Decoder::new(std::io::Cursor::new(bytes));
+        decoder.set_transformations(::png::Transformations::normalize_to_color8());
+        let mut reader = decoder.read_info().map_err(fail)?;
+        let Some(size) = reader.output_buffer_size() else {
+            return Err(Error::scene(file_name, None, "the PNG is too large to decode"));
+        };
+        let mut buffer = vec![0; size];
+        let info = reader.next_frame(&mut buffer).map_err(fail)?;
+        let (width, height) = (info.width as usize, info.height as usize);
+        let samples = info.color_type.samples();
+        let mut pixels = Vec::with_capacity(3 * width * height);
+        for row in buffer[..info.buffer_size()].chunks_exact(info.line_size) {
+            for px in row[..samples * width].chunks_exact(samples) {
+                match samples {
+                    1 | 2 => pixels.extend([px[0]; 3]),
+                    _ => pixels.extend_from_slice(&px[..3]),
                 }
-                b"IDAT" => zlib.extend_from_slice(data),
-                b"IEND" => break,
-                _ => {}
-            }
-            at += 12 + len;
-        }
-        let Some((width, height)) = size else { return fail("no IHDR chunk") };
-        if zlib.len() < 6 || zlib[0] & 0x0f != 8 || (u16::from_be_bytes([zlib[0], zlib[1]]) % 31) != 0 {
-            return fail("the image data is not a zlib stream");
-        }
-        let Some(raw) = inflate(&zlib[2..zlib.len() - 4]) else { return fail("the image data is not valid deflate") };
-        if adler32(&raw).to_be_bytes() != zlib[zlib.len() - 4..] {
-            return fail("the image data's Adler-32 checksum does not match");
-        }
-        let stride = 1 + 3 * width as usize;
-        if raw.len() != stride * height as usize {
-            return fail("the image data has the wrong size");
-        }
-        let mut pixels = Vec::with_capacity(raw.len() - height as usize);
-        for row in raw.chunks_exact(stride) {
-            if row[0] != 0 {
-                return fail("only unfiltered rows are supported");
-            }
-            pixels.extend_from_slice(&row[1..]);
-        }
-        Ok(Image { width, height, pixels })
-    }
-}
-
-/// The eight bytes every PNG file starts with.
-pub const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a];
-
-/// CRC-32 (ISO 3309, the polynomial of PNG and zlib's gzip), table-driven.
-pub fn crc32(bytes: &[u8]) -> u32 {
-    const TABLE: [u32; 256] = {
-        let mut table = [0u32; 256];
-        let mut n = 0;
-        while n < 256 {
-            let mut c = n as u32;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
-                k += 1;
-            }
-            table[n] = c;
-            n += 1;
-        }
-        table
-    };
-    !bytes.iter().fold(!0u32, |c, &b| TABLE[((c ^ b as u32) & 0xff) as usize] ^ (c >> 8))
-}
-
-/// Adler-32, the checksum that ends a zlib stream.
-pub fn adler32(bytes: &[u8]) -> u32 {
-    const MOD: u32 = 65521;
-    let (mut a, mut b) = (1u32, 0u32);
-    // 5552 is the longest run whose sums cannot overflow before the modulo.
-    for chunk in bytes.chunks(5552) {
-        for &x in chunk {
-            a += x as u32;
-            b += a;
-        }
-        a %= MOD;
-        b %= MOD;
-    }
-    (b << 16) | a
-}
-
-/// Base match length of length codes 257..=285, and their extra bits.
-const LENGTH_BASE: [u16; 29] =
-    [3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258];
-const LENGTH_EXTRA: [u8; 29] = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0];
-/// Base distance of distance codes 0..=29, and their extra bits.
-const DIST_BASE: [u16; 30] = [
-    1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145,
-    8193, 12289, 16385, 24577,
-];
-const DIST_EXTRA: [u8; 30] =
-    [0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13];
-
-/// Packs bits least-significant first, as deflate does.
-#[derive(Default)]
-struct BitWriter {
-    bytes: Vec<u8>,
-    acc: u64,
-    len: u32,
-}
-
-impl BitWriter {
-    fn bits(&mut self, value: u32, count: u32) {
-        self.acc |= (value as u64) << self.len;
-        self.len += count;
-        while self.len >= 8 {
-            self.bytes.push(self.acc as u8);
-            self.acc >>= 8;
-            self.len -= 8;
-        }
-    }
-
-    /// A Huffman code: its bits go most-significant first.
-    fn code(&mut self, code: u32, count: u32) {
-        self.bits(code.reverse_bits() >> (32 - count), count);
-    }
-
-    fn finish(mut self) -> Vec<u8> {
-        if self.len > 0 {
-            self.bytes.push(self.acc as u8);
-        }
-        self.bytes
-    }
-}
-
-/// A literal/length symbol in the fixed Huffman code (RFC 1951, 3.2.6).
-fn fixed_literal(w: &mut BitWriter, symbol: u32) {
-    match symbol {
-        0..=143 => w.code(0x30 + symbol, 8),
-        144..=255 => w.code(0x190 + symbol - 144, 9),
-        256..=279 => w.code(symbol - 256, 7),
-        _ => w.code(0xc0 + symbol - 280, 8),
-    }
-}
-
-/// One fixed-Huffman deflate block of `data`, whose matches copy from one pixel back (3 bytes)
-/// or one row back (`row` bytes): runs of background and the rows of a disc compress well at
-/// a tiny fraction of a general LZ77 search's cost.
-fn deflate(data: &[u8], row: usize) -> Vec<u8> {
-    let mut w = BitWriter::default();
-    w.bits(1, 1); // final block
-    w.bits(1, 2); // fixed Huffman codes
-    let distances: Vec<usize> = [3, row].into_iter().filter(|&d| d <= 32768).collect();
-    let mut i = 0;
-    while i < data.len() {
-        let limit = (data.len() - i).min(258);
-        let (mut len, mut dist) = (0, 0);
-        for &d in distances.iter().filter(|&&d| d <= i) {
-            let l = (0..limit).take_while(|&k| data[i + k] == data[i + k - d]).count();
-            if l > len {
-                (len, dist) = (l, d);
             }
         }
-        if len < 3 {
-            fixed_literal(&mut w, data[i] as u32);
-            i += 1;
-            continue;
-        }
-        let lc = LENGTH_BASE.iter().rposition(|&b| b as usize <= len).unwrap();
-        fixed_literal(&mut w, 257 + lc as u32);
-        w.bits((len - LENGTH_BASE[lc] as usize) as u32, LENGTH_EXTRA[lc] as u32);
-        let dc = DIST_BASE.iter().rposition(|&b| b as usize <= dist).unwrap();
-        w.code(dc as u32, 5);
-        w.bits((dist - DIST_BASE[dc] as usize) as u32, DIST_EXTRA[dc] as u32);
-        i += len;
-    }
-    fixed_literal(&mut w, 256); // end of block
-    w.finish()
-}
-
-/// Reads bits least-significant first.
-struct BitReader<'a> {
-    bytes: &'a [u8],
-    bit: usize,
-}
-
-impl BitReader<'_> {
-    fn bits(&mut self, count: u32) -> Option<u32> {
-        let mut v = 0;
-        for k in 0..count {
-            let byte = *self.bytes.get(self.bit / 8)?;
-            v |= (((byte >> (self.bit % 8)) & 1) as u32) << k;
-            self.bit += 1;
-        }
-        Some(v)
-    }
-
-    /// Reads a Huffman code one bit at a time, most-significant first.
-    fn code_bit(&mut self, code: u32) -> Option<u32> {
-        Some((code << 1) | self.bits(1)?)
-    }
-}
-
-/// Inflates a raw deflate stream made of stored and fixed-Huffman blocks; `None` if it is
-/// malformed or uses dynamic Huffman codes.
-fn inflate(data: &[u8]) -> Option<Vec<u8>> {
-    let mut r = BitReader { bytes: data, bit: 0 };
-    let mut out = Vec::new();
-    loop {
-        let last = r.bits(1)? == 1;
-        match r.bits(2)? {
-            0 => {
-                r.bit = r.bit.div_ceil(8) * 8;
-                let at = r.bit / 8;
-                let len = u16::from_le_bytes([*data.get(at)?, *data.get(at + 1)?]) as usize;
-                let nlen = u16::from_le_bytes([*data.get(at + 2)?, *data.get(at + 3)?]) as usize;
-                if len != !nlen & 0xffff {
-                    return None;
-                }
-                out.extend_from_slice(data.get(at + 4..at + 4 + len)?);
-                r.bit = (at + 4 + len) * 8;
-            }
-            1 => loop {
-                let mut code = 0;
-                for _ in 0..7 {
-                    code = r.code_bit(code)?;
-                }
-                let symbol = if code <= 23 {
-                    256 + code
-                } else {
-                    code = r.code_bit(code)?;
-                    match code {
-                        0x30..=0xbf => code - 0x30,
-                        0xc0..=0xc7 => 280 + code - 0xc0,
-                        _ => 144 + r.code_bit(code)? - 0x190,
-                    }
-                };
-                match symbol {
-                    0..=255 => out.push(symbol as u8),
-                    256 => break,
-                    _ => {
-                        let lc = (symbol - 257) as usize;
-                        let len = *LENGTH_BASE.get(lc)? as usize + r.bits(*LENGTH_EXTRA.get(lc)? as u32)? as usize;
-                        let mut dc = 0;
-                        for _ in 0..5 {
-                            dc = r.code_bit(dc)?;
-                        }
-                        let dc = dc as usize;
-                        let dist = *DIST_BASE.get(dc)? as usize + r.bits(*DIST_EXTRA.get(dc)? as u32)? as usize;
-                        let start = out.len().checked_sub(dist)?;
-                        for k in 0..len {
-                            out.push(out[start + k]);
-                        }
-                    }
-                }
-            },
-            _ => return None,
-        }
-        if last {
-            return Some(out);
-        }
+        Ok(Image { width: info.width, height: info.height, pixels })
     }
 }
 
@@ -606,43 +359,262 @@ fn shade_fragments(image: &mut Image, fragments: &[Option<Fragment>], window: us
     }
 }
 
-/// A line plot of `values` against their index (a loss curve): the frame of the plot, faint
-/// lines at the powers of ten the values span when they are all positive (plotted on a log
-/// scale then, as losses usually are), and the curve. Non-finite values are skipped.
-pub fn plot_curve(values: &[f64], width: u32, height: u32) -> Image {
-    let mut image = Image::new(width, height, BACKGROUND);
-    let margin = 12.0;
-    let (w, h) = (width as f64 - 2.0 * margin, height as f64 - 2.0 * margin);
-    let corners = [(margin, margin), (margin + w, margin), (margin + w, margin + h), (margin, margin + h)];
-    for k in 0..4 {
-        line(&mut image, corners[k], corners[(k + 1) % 4], OUTLINE);
-    }
-    let finite: Vec<(usize, f64)> = values.iter().copied().enumerate().filter(|(_, v)| v.is_finite()).collect();
-    if finite.is_empty() {
-        return image;
-    }
-    let log = finite.iter().all(|&(_, v)| v > 0.0);
-    let y_of = |v: f64| if log { v.log10() } else { v };
-    let lo = finite.iter().map(|&(_, v)| y_of(v)).fold(f64::INFINITY, f64::min);
-    let hi = finite.iter().map(|&(_, v)| y_of(v)).fold(f64::NEG_INFINITY, f64::max);
-    let span = if hi > lo { hi - lo } else { 1.0 };
-    let to_pixel = |i: usize, v: f64| {
-        let x = margin + w * i as f64 / (values.len().max(2) - 1) as f64;
-        (x, margin + h * (1.0 - (y_of(v) - lo) / span))
-    };
-    if log {
-        let faint = [48.0, 52.0, 62.0];
-        for decade in (lo.ceil() as i32)..=(hi.floor() as i32) {
-            let y = margin + h * (1.0 - (decade as f64 - lo) / span);
-            line(&mut image, (margin, y), (margin + w, y), faint);
+/// Colour of a plot's tick labels.
+const INK: [f32; 3] = [200.0, 204.0, 214.0];
+/// Colour of a plot's grid lines.
+const GRID: [f32; 3] = [40.0, 44.0, 54.0];
+
+/// A 3x5 bitmap font for tick labels: five rows of three pixels per glyph, top row first,
+/// the leftmost pixel the highest bit.
+const FONT: [(char, [u8; 5]); 14] = [
+    ('0', [0b111, 0b101, 0b101, 0b101, 0b111]),
+    ('1', [0b010, 0b110, 0b010, 0b010, 0b111]),
+    ('2', [0b111, 0b001, 0b111, 0b100, 0b111]),
+    ('3', [0b111, 0b001, 0b111, 0b001, 0b111]),
+    ('4', [0b101, 0b101, 0b111, 0b001, 0b001]),
+    ('5', [0b111, 0b100, 0b111, 0b001, 0b111]),
+    ('6', [0b111, 0b100, 0b111, 0b101, 0b111]),
+    ('7', [0b111, 0b001, 0b001, 0b001, 0b001]),
+    ('8', [0b111, 0b101, 0b111, 0b101, 0b111]),
+    ('9', [0b111, 0b101, 0b111, 0b001, 0b111]),
+    ('.', [0b000, 0b000, 0b000, 0b000, 0b010]),
+    ('-', [0b000, 0b000, 0b111, 0b000, 0b000]),
+    ('e', [0b000, 0b011, 0b111, 0b100, 0b011]),
+    ('+', [0b000, 0b010, 0b111, 0b010, 0b000]),
+];
+
+/// Width in pixels of `text` drawn by [`draw_text`] at `scale`: 3 font pixels per glyph and
+/// 1 between glyphs.
+fn text_width(text: &str, scale: u32) -> u32 {
+    (4 * text.chars().count() as u32).saturating_sub(1) * scale
+}
+
+/// Draws `text` in [`FONT`] with its top left corner at (`x`, `y`), each font pixel a square
+/// of `scale` pixels; characters the font lacks are left blank.
+fn draw_text(image: &mut Image, (x, y): (i64, i64), text: &str, scale: u32, colour: [f32; 3]) {
+    let s = scale as i64;
+    for (i, c) in text.chars().enumerate() {
+        let Some((_, rows)) = FONT.iter().find(|g| g.0 == c) else { continue };
+        for (row, bits) in rows.iter().enumerate() {
+            for col in (0..3).filter(|col| bits >> (2 - col) & 1 == 1) {
+                let (left, top) = (x + (4 * i as i64 + col) * s, y + row as i64 * s);
+                for (dx, dy) in (0..s).flat_map(|dx| (0..s).map(move |dy| (dx, dy))) {
+                    image.blend(left + dx, top + dy, colour, 1.0);
+                }
+            }
         }
     }
+}
+
+/// Round tick values for an axis over [`lo`, `hi`] (`lo` < `hi`): multiples of a step of 1, 2
+/// or 5 times a power of ten, at most about `target` of them, from the last multiple at or
+/// below `lo` to the first at or above `hi`, so that they cover the range. Returns the ticks
+/// and the exponent of the step's power of ten (which says how many decimals labels need).
+fn nice_ticks(lo: f64, hi: f64, target: usize) -> (Vec<f64>, i32) {
+    let raw = (hi - lo) / (target.max(2) - 1) as f64;
+    if !(raw.is_finite() && raw > 1e-300) {
+        return (vec![lo, hi], (lo.abs().max(hi.abs()).log10().floor() as i32).clamp(-300, 300));
+    }
+    let mut exp = raw.log10().floor() as i32;
+    let fraction = raw / 10f64.powi(exp);
+    let mantissa = match fraction {
+        f if f <= 1.0 + 1e-9 => 1,
+        f if f <= 2.0 + 1e-9 => 2,
+        f if f <= 5.0 + 1e-9 => 5,
+        _ => {
+            exp += 1;
+            1
+        }
+    };
+    // Multiples computed from integers, so that the third tick of 0.1 steps is 0.3 itself.
+    let value = |k: i64| {
+        let m = (k * mantissa) as f64;
+        if exp < 0 { m / 10f64.powi(-exp) } else { m * 10f64.powi(exp) }
+    };
+    let step = value(1);
+    let (first, last) = ((lo / step + 1e-9).floor() as i64, (hi / step - 1e-9).ceil() as i64);
+    ((first..=last).map(value).collect(), exp)
+}
+
+/// The label of tick `v` on an axis whose step is a multiple of 10^`exp`: fixed-point with as
+/// many decimals as the step needs, or like `1.5e-7` when that would take more than four
+/// decimals or seven digits before the point.
+fn tick_label(v: f64, exp: i32) -> String {
+    let digits = if v == 0.0 { exp } else { v.abs().log10().floor() as i32 };
+    if exp >= -4 && digits < 7 {
+        format!("{:.*}", (-exp).max(0) as usize, v)
+    } else if v == 0.0 {
+        "0".to_string()
+    } else {
+        format!("{:.*e}", (digits - exp).max(0) as usize, v)
+    }
+}
+
+/// The labels of decades 10^`k` on a log axis: plain numbers (0.001 to 1000) when they all
+/// fit that range, `1e-5` style otherwise.
+fn decade_labels(decades: &[f64]) -> Vec<String> {
+    let plain = decades.iter().all(|&k| (-3.0..=3.0).contains(&k));
+    decades
+        .iter()
+        .map(|&k| if plain { tick_label(10f64.powf(k), (k as i32).min(0)) } else { format!("1e{k}") })
+        .collect()
+}
+
+/// One axis of a plot: its tick positions in plot coordinates (log10 of the value on a log
+/// axis), their labels, and the range it shows (first tick to last).
+struct Axis {
+    ticks: Vec<f64>,
+    labels: Vec<String>,
+}
+
+impl Axis {
+    /// Where `v` lies along the axis, 0 at the first tick and 1 at the last.
+    fn fraction(&self, v: f64) -> f64 {
+        let (lo, hi) = (self.ticks[0], self.ticks[self.ticks.len() - 1]);
+        if hi > lo { (v - lo) / (hi - lo) } else { 0.5 }
+    }
+}
+
+/// The layout of a [`plot_curve`] picture.
+struct Axes {
+    /// Left, top, right and bottom edges of the plot frame, in pixels (at pixel centres).
+    frame: [f64; 4],
+    /// Iterations.
+    x: Axis,
+    /// Values, log10 of them on a log axis.
+    y: Axis,
+    log: bool,
+    /// Pixels per font pixel.
+    scale: u32,
+}
+
+impl Axes {
+    /// Length of the tick marks outside the frame and the gap between them and their labels,
+    /// in font pixels.
+    const TICK: u32 = 3;
+    const GAP: u32 = 2;
+
+    /// Ticks and margins for plotting `values` against their index in a `width` x `height`
+    /// image. The y axis is logarithmic when the finite values are all positive and span at
+    /// least a factor of ten.
+    fn new(values: &[f64], width: u32, height: u32) -> Self {
+        let s = (width.min(height) / 180).max(1);
+        let finite = values.iter().copied().filter(|v| v.is_finite());
+        let (mut lo, mut hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| (l.min(v), h.max(v)));
+        let log = lo > 0.0 && hi >= 10.0 * lo;
+        if lo > hi {
+            (lo, hi) = (0.0, 1.0); // nothing to plot
+        } else if !(hi - lo > 1e-9 * lo.abs().max(hi.abs())) {
+            let d = if lo == 0.0 { 1.0 } else { 0.1 * lo.abs() };
+            (lo, hi) = (lo - d, hi + d);
+        }
+        let (tick, gap, glyph_height) = ((Self::TICK * s) as f64, (Self::GAP * s) as f64, (5 * s) as f64);
+        let (top, bottom) = (8.0 * s as f64, height as f64 - (tick + 3.0 * gap + glyph_height));
+        let y_target = (((bottom - top) / (4.0 * glyph_height)) as usize).clamp(2, 8);
+        let y = if log {
+            let (lo, hi) = (lo.log10(), hi.log10());
+            // A whole number of decades per step (the span is at least one decade).
+            let (ticks, _) = nice_ticks(lo, hi, y_target.min((hi - lo).ceil() as usize + 1));
+            Axis { labels: decade_labels(&ticks), ticks }
+        } else {
+            let (ticks, exp) = nice_ticks(lo, hi, y_target);
+            Axis { labels: ticks.iter().map(|&v| tick_label(v, exp)).collect(), ticks }
+        };
+        let widest = y.labels.iter().map(|l| text_width(l, s)).max().unwrap_or(0) as f64;
+        let left = 2.0 * gap + widest + gap + tick;
+        // Iterations: whole-number steps.
+        let last = (values.len().max(2) - 1) as f64;
+        let x_target = (((width as f64 - left) / (24.0 * s as f64)) as usize).clamp(2, 8).min(last as usize + 1);
+        let (ticks, exp) = nice_ticks(0.0, last, x_target);
+        let x = Axis { labels: ticks.iter().map(|&v| tick_label(v, exp)).collect(), ticks };
+        let last_label = x.labels.last().map_or(0, |l| text_width(l, s)) as f64;
+        let right = width as f64 - (8.0 * s as f64).max(last_label / 2.0 + 2.0 * gap);
+        // Frame lines on pixel centres, so that they are one pixel wide.
+        let frame = [left, top, right.max(left + 1.0), bottom.max(top + 1.0)].map(|e| e.floor() + 0.5);
+        Axes { frame, x, y, log, scale: s }
+    }
+
+    /// Image x of iteration `i`.
+    fn x_pixel(&self, i: f64) -> f64 {
+        self.frame[0] + (self.frame[2] - self.frame[0]) * self.x.fraction(i)
+    }
+
+    /// Image y of value `v`.
+    fn y_pixel(&self, v: f64) -> f64 {
+        let v = if self.log { v.log10() } else { v };
+        self.frame[3] - (self.frame[3] - self.frame[1]) * self.y.fraction(v)
+    }
+
+    /// Image positions of the ticks, on pixel centres: x of the x ticks, y of the y ticks.
+    fn tick_pixels(&self) -> (Vec<f64>, Vec<f64>) {
+        let [left, top, right, bottom] = self.frame;
+        let x = self.x.ticks.iter().map(|&t| (left + (right - left) * self.x.fraction(t)).floor() + 0.5);
+        let y = self.y.ticks.iter().map(|&t| (bottom - (bottom - top) * self.y.fraction(t)).floor() + 0.5);
+        (x.collect(), y.collect())
+    }
+
+    /// Every tick label with the top left corner of its text: x labels centred below their
+    /// ticks, y labels right-aligned left of theirs and centred on them.
+    fn labels(&self) -> Vec<(&str, (i64, i64))> {
+        let s = self.scale;
+        let (tick, gap) = ((Self::TICK * s) as f64, (Self::GAP * s) as f64);
+        let (xs, ys) = self.tick_pixels();
+        let below = self.x.labels.iter().zip(xs).map(|(l, px)| {
+            (
+                l.as_str(),
+                ((px - text_width(l, s) as f64 / 2.0).round() as i64, (self.frame[3] + tick + gap).round() as i64),
+            )
+        });
+        let beside = self.y.labels.iter().zip(ys).map(|(l, py)| {
+            let x = self.frame[0] - tick - gap - text_width(l, s) as f64;
+            (l.as_str(), (x.round() as i64, (py - 2.5 * s as f64).round() as i64))
+        });
+        below.chain(beside).collect()
+    }
+
+    /// Draws the grid, the frame, the tick marks and the labels.
+    fn draw(&self, image: &mut Image) {
+        let [left, top, right, bottom] = self.frame;
+        let tick = (Self::TICK * self.scale) as f64;
+        let (xs, ys) = self.tick_pixels();
+        for &x in &xs {
+            line(image, (x, top), (x, bottom), GRID);
+        }
+        for &y in &ys {
+            line(image, (left, y), (right, y), GRID);
+        }
+        let corners = [(left, top), (right, top), (right, bottom), (left, bottom)];
+        for k in 0..4 {
+            line(image, corners[k], corners[(k + 1) % 4], OUTLINE);
+        }
+        for &x in &xs {
+            line(image, (x, bottom), (x, bottom + tick), OUTLINE);
+        }
+        for &y in &ys {
+            line(image, (left - tick, y), (left, y), OUTLINE);
+        }
+        for (label, at) in self.labels() {
+            draw_text(image, at, label, self.scale, INK);
+        }
+    }
+}
+
+/// A line plot of `values` against their index (a loss curve): a frame with a faint grid at
+/// round tick values on both axes, labelled with their numbers (iterations along x), and the
+/// curve. The y axis is logarithmic (ticks at powers of ten) when the values are all positive
+/// and span at least a factor of ten, as losses often do. Non-finite values are skipped.
+pub fn plot_curve(values: &[f64], width: u32, height: u32) -> Image {
+    let mut image = Image::new(width, height, BACKGROUND);
+    let axes = Axes::new(values, width, height);
+    axes.draw(&mut image);
+    let finite: Vec<(usize, f64)> = values.iter().copied().enumerate().filter(|(_, v)| v.is_finite()).collect();
+    let to_pixel = |(i, v): (usize, f64)| (axes.x_pixel(i as f64), axes.y_pixel(v));
     let curve = PALETTE[0];
     for pair in finite.windows(2) {
-        line(&mut image, to_pixel(pair[0].0, pair[0].1), to_pixel(pair[1].0, pair[1].1), curve);
+        line(&mut image, to_pixel(pair[0]), to_pixel(pair[1]), curve);
     }
-    if finite.len() == 1 {
-        let (x, y) = to_pixel(finite[0].0, finite[0].1);
+    if let [point] = finite[..] {
+        let (x, y) = to_pixel(point);
         line(&mut image, (x - 2.0, y), (x + 2.0, y), curve);
     }
     image
@@ -653,76 +625,252 @@ mod tests {
     use super::*;
     use crate::io::ply::tests::sample;
     use crate::math::Vector;
+    use ::png::{BitDepth, ColorType};
 
-    /// Splits a PNG into (chunk type, data), checking the signature and every CRC.
-    fn chunks(png: &[u8]) -> Vec<([u8; 4], Vec<u8>)> {
-        assert_eq!(png[..8], PNG_SIGNATURE);
-        let mut at = 8;
-        let mut out = Vec::new();
-        while at < png.len() {
-            let len = u32::from_be_bytes(png[at..at + 4].try_into().unwrap()) as usize;
-            let body = &png[at + 4..at + 8 + len];
-            let crc = u32::from_be_bytes(png[at + 8 + len..at + 12 + len].try_into().unwrap());
-            assert_eq!(crc32(body), crc, "CRC of chunk {:?}", std::str::from_utf8(&body[..4]));
-            out.push((body[..4].try_into().unwrap(), body[4..].to_vec()));
-            at += 12 + len;
-        }
-        out
-    }
-
-    #[test]
-    fn checksums_match_known_values() {
-        assert_eq!(crc32(b"123456789"), 0xcbf4_3926);
-        assert_eq!(crc32(b"IEND"), 0xae42_6082);
-        assert_eq!(adler32(b"Wikipedia"), 0x11e6_0398);
-        assert_eq!(adler32(&[0xff; 100_000]), {
-            let (a, b) = (0..100_000u64).fold((1u64, 0u64), |(a, b), _| ((a + 255) % 65521, (b + a + 255) % 65521));
-            ((b << 16) | a) as u32
-        });
-    }
-
-    #[test]
-    fn png_structure_is_valid_and_decodes_to_the_image() {
-        let (w, h) = (37, 23);
+    /// An image whose bytes all vary, so that a swapped or shifted byte shows.
+    fn pattern(w: u32, h: u32) -> Image {
         let mut image = Image::new(w, h, [1, 2, 3]);
         for (i, px) in image.pixels.iter_mut().enumerate() {
             if i % 7 < 3 {
                 *px = (i * 31 % 251) as u8;
             }
         }
-        let png = image.to_png();
-        let chunks = chunks(&png);
-        let kinds: Vec<&[u8]> = chunks.iter().map(|c| &c.0[..]).collect();
-        assert_eq!(kinds, [&b"IHDR"[..], b"IDAT", b"IEND"]);
-        let ihdr = &chunks[0].1;
-        assert_eq!(ihdr[..8], [0, 0, 0, 37, 0, 0, 0, 23]);
-        assert_eq!(ihdr[8..], [8, 2, 0, 0, 0]);
-        let zlib = &chunks[1].1;
-        assert_eq!(u16::from_be_bytes([zlib[0], zlib[1]]) % 31, 0);
-        let raw = inflate(&zlib[2..zlib.len() - 4]).unwrap();
-        assert_eq!(raw.len(), (h * (1 + 3 * w)) as usize);
-        assert_eq!(adler32(&raw).to_be_bytes(), zlib[zlib.len() - 4..]);
-        assert_eq!(Image::from_png(&png, "t.png").unwrap(), image);
+        image
     }
 
     #[test]
-    fn inflate_reads_stored_blocks_and_rejects_corruption() {
-        // Two stored blocks, the second final.
-        let mut stream = vec![0b000, 3, 0, !3, !0, b'a', b'b', b'c', 0b001, 2, 0, !2, !0, b'd', b'e'];
-        assert_eq!(inflate(&stream).unwrap(), b"abcde");
-        stream[3] ^= 1;
-        assert!(inflate(&stream).is_none());
-        let mut png = Image::new(4, 4, [9, 9, 9]).to_png();
+    fn png_round_trips_and_the_png_crate_decodes_it_on_its_own() {
+        for (w, h) in [(37, 23), (1, 1), (300, 2), (2, 300)] {
+            let image = pattern(w, h);
+            let png = image.to_png().unwrap();
+            assert_eq!(Image::from_png(&png, "t.png").unwrap(), image);
+            // The crate's decoder with no transformations: 8-bit RGB, the image's bytes.
+            let mut reader = ::png::Decoder::new(std::io::Cursor::new(&png)).read_info().unwrap();
+            let mut buffer = vec![0; reader.output_buffer_size().unwrap()];
+            let info = reader.next_frame(&mut buffer).unwrap();
+            assert_eq!(
+                (info.width, info.height, info.color_type, info.bit_depth),
+                (w, h, ColorType::Rgb, BitDepth::Eight)
+            );
+            assert_eq!(buffer[..info.buffer_size()], image.pixels[..]);
+        }
+        // Through a file, as the CLI writes and its tests read.
+        let dir = std::env::temp_dir().join(format!("rheo-png-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("round.png");
+        pattern(64, 48).write_png(&path).unwrap();
+        assert_eq!(Image::from_png(&std::fs::read(&path).unwrap(), "round.png").unwrap(), pattern(64, 48));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// PNGs the crate writes in other colour types and depths read as the RGB they show.
+    #[test]
+    fn other_kinds_of_png_read_as_rgb() {
+        let encode = |w: u32, colour: ColorType, depth: BitDepth, data: &[u8], palette: Option<Vec<u8>>| {
+            let mut bytes = Vec::new();
+            let mut encoder = ::png::Encoder::new(&mut bytes, w, 1);
+            encoder.set_color(colour);
+            encoder.set_depth(depth);
+            if let Some(palette) = palette {
+                encoder.set_palette(palette);
+            }
+            let mut writer = encoder.write_header().unwrap();
+            writer.write_image_data(data).unwrap();
+            writer.finish().unwrap();
+            Image::from_png(&bytes, "other.png").unwrap()
+        };
+        let rgb = |pixels: &[u8]| Image { width: pixels.len() as u32 / 3, height: 1, pixels: pixels.to_vec() };
+        assert_eq!(
+            encode(2, ColorType::Grayscale, BitDepth::Eight, &[10, 200], None),
+            rgb(&[10, 10, 10, 200, 200, 200])
+        );
+        assert_eq!(
+            encode(2, ColorType::GrayscaleAlpha, BitDepth::Eight, &[7, 0, 9, 255], None),
+            rgb(&[7, 7, 7, 9, 9, 9])
+        );
+        assert_eq!(
+            encode(2, ColorType::Rgba, BitDepth::Eight, &[1, 2, 3, 4, 5, 6, 7, 8], None),
+            rgb(&[1, 2, 3, 5, 6, 7])
+        );
+        assert_eq!(
+            encode(1, ColorType::Rgb, BitDepth::Sixteen, &[0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc], None),
+            rgb(&[0x12, 0x56, 0x9a])
+        );
+        let palette = Some(vec![255, 0, 0, 0, 0, 255]);
+        assert_eq!(encode(2, ColorType::Indexed, BitDepth::Eight, &[1, 0], palette), rgb(&[0, 0, 255, 255, 0, 0]));
+    }
+
+    #[test]
+    fn bad_pngs_and_empty_images_fail_naming_the_file() {
+        let mut png = Image::new(4, 4, [9, 9, 9]).to_png().unwrap();
         let n = png.len();
-        png[n - 20] ^= 0x40;
-        assert!(Image::from_png(&png, "bad.png").unwrap_err().to_string().contains("bad.png"));
+        png[n - 20] ^= 0x40; // inside the image data: its chunk's CRC no longer matches
+        for bytes in [&png[..], &png[..n / 2], b"GIF89a"] {
+            let message = Image::from_png(bytes, "bad.png").unwrap_err().to_string();
+            assert!(message.starts_with("bad.png: not a readable PNG"), "{message}");
+        }
+        assert!(Image::new(0, 3, [0; 3]).to_png().is_err());
+        let short = Image { width: 2, height: 2, pixels: vec![0; 11] };
+        assert!(short.to_png().is_err());
+        let dir = std::env::temp_dir().join(format!("rheo-png-empty-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("empty.png");
+        let message = Image::new(3, 0, [0; 3]).write_png(&path).unwrap_err().to_string();
+        assert!(message.contains("empty.png") && message.contains("PNG"), "{message}");
+        assert!(!path.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn uniform_images_compress_well() {
-        let png = Image::new(512, 512, BACKGROUND).to_png();
+        let png = Image::new(512, 512, BACKGROUND).to_png().unwrap();
         assert!(png.len() < 20_000, "{} bytes", png.len());
         assert_eq!(Image::from_png(&png, "bg.png").unwrap(), Image::new(512, 512, BACKGROUND));
+    }
+
+    #[test]
+    fn ticks_are_round_and_cover_the_range() {
+        let cases: [(f64, f64, usize, &[f64]); 7] = [
+            (0.0, 1.0, 6, &[0.0, 0.2, 0.4, 0.6, 0.8, 1.0]),
+            (0.0, 1.0, 3, &[0.0, 0.5, 1.0]),
+            (0.31, 0.36, 6, &[0.31, 0.32, 0.33, 0.34, 0.35, 0.36]),
+            (-0.396, -0.247, 5, &[-0.4, -0.35, -0.3, -0.25, -0.2]),
+            (0.0, 49.0, 8, &[0.0, 10.0, 20.0, 30.0, 40.0, 50.0]),
+            (3.0, 1234.0, 6, &[0.0, 500.0, 1000.0, 1500.0]),
+            (-2.5, 7.0, 5, &[-5.0, 0.0, 5.0, 10.0]),
+        ];
+        for (lo, hi, target, expected) in cases {
+            assert_eq!(nice_ticks(lo, hi, target).0, expected, "{lo}..{hi}, {target} ticks");
+        }
+        // Over many ranges: equal steps of 1, 2 or 5 times a power of ten, the first tick at
+        // most a step below the range and the last at most a step above it.
+        for (i, target) in (0..400).zip([2, 3, 5, 8].into_iter().cycle()) {
+            let scale = 10f64.powi(i % 13 - 6);
+            let lo = ((i * 37 % 101) as f64 - 50.0) * scale;
+            let hi = lo + (1.0 + (i * 53 % 97) as f64) * scale * 10f64.powi(i % 5 - 2);
+            let (ticks, exp) = nice_ticks(lo, hi, target);
+            let step = ticks[1] - ticks[0];
+            let mantissa = step / 10f64.powi(exp);
+            assert!([1.0, 2.0, 5.0].iter().any(|m| (mantissa - m).abs() < 1e-6), "{lo}..{hi}: step {step}");
+            assert!(ticks.windows(2).all(|w| ((w[1] - w[0]) / step - 1.0).abs() < 1e-6));
+            let (first, last) = (ticks[0], ticks[ticks.len() - 1]);
+            let tol = 1e-6 * step;
+            assert!(
+                first <= lo + tol && first > lo - step && last >= hi - tol && last < hi + step,
+                "{lo}..{hi}: {ticks:?}"
+            );
+            assert!(ticks.len() <= target + 1, "{lo}..{hi}, {target}: {ticks:?}");
+        }
+    }
+
+    #[test]
+    fn tick_labels_show_the_decimals_the_step_needs() {
+        let labels = [(0.2, -1), (0.0, -1), (1.0, -1), (50.0, 1), (-0.35, -2), (3.12e-4, -6), (1.5e7, 6), (0.0, -6)];
+        let text: Vec<String> = labels.iter().map(|&(v, e)| tick_label(v, e)).collect();
+        assert_eq!(text, ["0.2", "0.0", "1.0", "50", "-0.35", "3.12e-4", "1.5e7", "0"]);
+        assert_eq!(decade_labels(&[-3.0, -2.0, -1.0, 0.0, 1.0]), ["0.001", "0.01", "0.1", "1", "10"]);
+        assert_eq!(decade_labels(&[-6.0, -4.0, -2.0, 0.0]), ["1e-6", "1e-4", "1e-2", "1e0"]);
+        // The font has one glyph per character, all different, and covers every label.
+        for (i, a) in FONT.iter().enumerate() {
+            assert!(FONT[i + 1..].iter().all(|b| b.0 != a.0 && b.1 != a.1), "{}", a.0);
+        }
+        assert!(text.iter().flat_map(|t| t.chars()).all(|c| FONT.iter().any(|g| g.0 == c)));
+    }
+
+    /// The text of `len` glyphs drawn at `at` read back from the pixels, font pixel by font
+    /// pixel: '?' for a pattern that is no glyph, '|' for paint in the gap after a glyph.
+    fn read_text(image: &Image, (x, y): (i64, i64), len: usize, scale: u32) -> String {
+        let s = scale as i64;
+        let ink =
+            |fx: i64, fy: i64| image.pixel((x + fx * s + s / 2) as u32, (y + fy * s + s / 2) as u32) == [200, 204, 214];
+        (0..len as i64)
+            .map(|i| {
+                if i + 1 < len as i64 && (0..5).any(|r| ink(4 * i + 3, r)) {
+                    return '|';
+                }
+                let rows: [u8; 5] =
+                    std::array::from_fn(|r| (0..3).fold(0, |b, c| b << 1 | ink(4 * i + c, r as i64) as u8));
+                FONT.iter().find(|g| g.1 == rows).map_or('?', |g| g.0)
+            })
+            .collect()
+    }
+
+    /// Checks a plot of `values` against its layout: every tick label reads back as its text,
+    /// centred on its tick, outside the frame; outside the frame, its tick marks and the
+    /// labels the picture is background; the axes cover the finite values. Returns the layout.
+    fn check_plot(values: &[f64], width: u32, height: u32) -> Axes {
+        let image = plot_curve(values, width, height);
+        assert_eq!((image.width, image.height), (width, height));
+        let axes = Axes::new(values, width, height);
+        let (s, [left, top, right, bottom]) = (axes.scale, axes.frame);
+        let (xs, ys) = axes.tick_pixels();
+        assert_eq!((xs[0], xs[xs.len() - 1], ys[0], ys[ys.len() - 1]), (left, right, bottom, top));
+        let labels = axes.labels();
+        assert_eq!(labels.len(), xs.len() + ys.len());
+        for (k, &(text, (x, y))) in labels.iter().enumerate() {
+            assert_eq!(read_text(&image, (x, y), text.len(), s), text, "label {k} at ({x}, {y})");
+            let (w, h) = (text_width(text, s) as f64, 5.0 * s as f64);
+            if let Some(&px) = xs.get(k) {
+                assert!((x as f64 + w / 2.0 - px).abs() <= 1.0 && y as f64 > bottom, "x label {text} at ({x}, {y})");
+            } else {
+                let py = ys[k - xs.len()];
+                assert!((y as f64 + h / 2.0 - py).abs() <= 1.0 && x as f64 + w < left, "y label {text} at ({x}, {y})");
+            }
+        }
+        let in_label = |px: i64, py: i64| {
+            labels
+                .iter()
+                .any(|&(t, (x, y))| px >= x && px < x + text_width(t, s) as i64 && py >= y && py < y + 5 * s as i64)
+        };
+        let tick = (Axes::TICK * s) as f64;
+        for py in 0..height {
+            for px in 0..width {
+                let (cx, cy) = (px as f64 + 0.5, py as f64 + 0.5);
+                let near_frame =
+                    cx > left - tick - 1.5 && cx < right + 1.0 && cy > top - 1.0 && cy < bottom + tick + 1.5;
+                if !near_frame && !in_label(px as i64, py as i64) {
+                    assert_eq!(image.pixel(px, py), BACKGROUND, "paint in the margin at ({px}, {py})");
+                }
+            }
+        }
+        let y_of = |v: f64| if axes.log { v.log10() } else { v };
+        for (i, &v) in values.iter().enumerate().filter(|(_, v)| v.is_finite()) {
+            assert!(
+                (0.0..=1.0).contains(&axes.x.fraction(i as f64)) && (0.0..=1.0).contains(&axes.y.fraction(y_of(v)))
+            );
+            // The curve passes through the point.
+            let (x, y) = (axes.x_pixel(i as f64), axes.y_pixel(v));
+            let blue = (-1..=1)
+                .any(|dy| (-1..=1).any(|dx| image.pixel((x as i64 + dx) as u32, (y as i64 + dy) as u32)[2] > 150));
+            assert!(blue, "no curve at value {i} ({x}, {y})");
+        }
+        axes
+    }
+
+    #[test]
+    fn loss_plot_labels_its_ticks_and_paints_nothing_else_in_the_margins() {
+        let linear: Vec<f64> = (0..=20).map(|i| 1.0 - i as f64 / 20.0).collect();
+        let axes = check_plot(&linear, 640, 360);
+        assert!(!axes.log);
+        assert_eq!(axes.x.labels, ["0", "5", "10", "15", "20"]);
+        assert_eq!(axes.y.labels, ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"]);
+        // Positive values over three decades: a log axis with a tick at each power of ten.
+        let log: Vec<f64> = (0..=15).map(|i| 10f64.powf(-i as f64 / 5.0)).collect();
+        let axes = check_plot(&log, 640, 360);
+        assert!(axes.log);
+        assert_eq!(axes.x.labels, ["0", "5", "10", "15"]);
+        assert_eq!(axes.y.labels, ["0.001", "0.01", "0.1", "1"]);
+        // A walker's negative loss, with a NaN skipped, in a smaller picture (font scale 1).
+        let walker = [-0.247, -0.26, f64::NAN, -0.31, -0.35, -0.396];
+        let axes = check_plot(&walker, 320, 200);
+        assert_eq!((axes.log, axes.scale), (false, 1));
+        assert_eq!(axes.y.labels, ["-0.40", "-0.35", "-0.30", "-0.25", "-0.20"]);
+        // Values that do not span a range: constant, a single one, none at all.
+        assert_eq!(check_plot(&[0.5; 8], 640, 360).y.labels.len() > 1, true);
+        check_plot(&[3.0], 640, 360);
+        let empty = check_plot(&[f64::NAN, f64::INFINITY], 640, 360);
+        assert_eq!(empty.y.labels, ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"]);
+        assert_eq!(plot_curve(&linear, 12, 8).pixels.len(), 12 * 8 * 3);
     }
 
     /// Whether some pixel within `r` of (`x`, `y`) differs from the background.
