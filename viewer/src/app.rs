@@ -1,8 +1,9 @@
 //! The window: controls along the top, the particle view in the middle, the colour legend on
 //! the right, and the engine's last error (if any) along the bottom.
 
+use crate::frame::{ColourBy, Frame, Legend, box_edges, ramp};
 use crate::optimization::{Optimization, Progress};
-use crate::playback::{Backend, ColourBy, Frame, Legend, MaterialEdit, Playback, Status, box_edges, ramp};
+use crate::playback::{Backend, MaterialEdit, Playback, Status};
 use crate::render::{Camera, LineVertex, ParticlePaint, ParticleRenderer};
 use eframe::egui;
 use eframe::egui_wgpu;

@@ -5,7 +5,7 @@
 //! norm and replaying each iterate.
 //!
 //! The seams later solvers plug into: "a scene to show" is [`playback::Show`], which
-//! [`playback::Playback`] steps on its worker thread and publishes as a [`playback::Frame`]
+//! [`playback::Playback`] steps on its worker thread and publishes as a [`frame::Frame`]
 //! after each batch of steps (the window only draws the latest one, so it stays responsive
 //! whatever the scene's size); "an optimization task to run" is
 //! [`optimization::Optimizable`], which [`optimization::Optimization`] runs on its own thread,
@@ -13,6 +13,7 @@
 //! `Task` implement them.
 
 pub mod app;
+pub mod frame;
 pub mod optimization;
 pub mod playback;
 pub mod render;

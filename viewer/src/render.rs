@@ -2,7 +2,7 @@
 //! view's own colour and depth target (egui's pass has no depth buffer, which 3D needs) and
 //! copies that into egui's pass. The cameras that place them: a 2D pan/zoom and a 3D orbit.
 
-use crate::playback::{Frame, Point};
+use crate::frame::{Frame, Point};
 use eframe::egui;
 use eframe::egui_wgpu::{self, wgpu};
 use glam::camera::rh::{proj::directx as proj, view::look_at_mat4};
