@@ -30,6 +30,10 @@ pub mod io;
 pub mod material;
 pub mod math;
 pub mod mpm;
+/// Neural networks on burn (CPU, autodiff) behind the `nn` cargo feature: an MLP whose
+/// weights are a flat parameter block and whose adjoint meets the hand-written ones.
+#[cfg(feature = "nn")]
+pub mod nn;
 pub mod scene;
 pub mod solver;
 pub mod task;
