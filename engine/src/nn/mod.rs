@@ -11,7 +11,7 @@ use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 
-use crate::scene::SplitMix64;
+use crate::math::SplitMix64;
 
 /// The device every network lives on: burn's flex CPU backend wrapped in autodiff.
 ///
