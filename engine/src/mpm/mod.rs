@@ -9,6 +9,15 @@
 //!    the deterministic scatter of mass and momentum;
 //! 2. `grid_update`: momentum to velocity, gravity, walls and colliders;
 //! 3. `g2p`: gather velocity and affine velocity, advect.
+//!
+//! Determinism: the particle-to-grid scatter bins particles into slabs two cells wide across
+//! the first axis ([`Bins`]) and processes the even slabs, then the odd ones, each slab's
+//! particles in a fixed order; same-coloured slabs never touch the same node, so every grid
+//! sum is taken in the same order on any number of threads. Grid nodes are four lanes
+//! ([`Lanes`]: momentum, then mass in lane 3; 2D pads lane 2 with zero), so the transfers add
+//! and read a whole node with one vector instruction (explicit SSE in f32,
+//! `Real::add_lanes`, bitwise the scalar results). On x86-64 CPUs with AVX2 the transfer
+//! kernels run an AVX2 build chosen at run time ([`isa`]), bitwise the baseline build's.
 
 pub mod boundary;
 mod g2p;
