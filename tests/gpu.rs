@@ -29,9 +29,9 @@ fn an_unknown_adapter_name_lists_the_adapters_present() {
 mod common;
 
 use common::{add_ball, add_box, elastic, empty, sand, snow, water};
-use rheo_engine::gpu::{GpuCollider, GpuMaterial, GpuSimulation, Params};
 use rheo_engine::material::{ElasticLaw, Lame, Material, PlasticLaw, Viscoplastic, VonMises};
 use rheo_engine::math::{Real, Vector};
+use rheo_engine::mpm::gpu::{GpuCollider, GpuMaterial, GpuSimulation, Params};
 use rheo_engine::mpm::{
     Collider, ColliderGradient, ColliderPath, Contact, Model, ParticleProps, Shape, Simulation, State,
 };
@@ -504,7 +504,7 @@ fn kernel_times_time_the_same_steps() {
     assert_eq!(names, ["p2g", "grid_update", "g2p"]);
     let sum: f64 = times.kernels.iter().map(|(_, s)| s).sum();
     assert!(times.kernels.iter().all(|(_, s)| *s > 0.0) && sum <= times.wall, "{times:?}");
-    assert!(timed.kernel_times(0).is_err() && timed.kernel_times(rheo_engine::gpu::MAX_TIMED_STEPS + 1).is_err());
+    assert!(timed.kernel_times(0).is_err() && timed.kernel_times(rheo_engine::mpm::gpu::MAX_TIMED_STEPS + 1).is_err());
 }
 
 /// A non-finite value is an error naming the particle (like the CPU, the first of the
@@ -565,7 +565,7 @@ fn gpu_errors_name_the_particle_and_the_step() {
 /// The Rust mirror of the shaders' `Params` has the shader's layout, field by field.
 #[test]
 fn params_layout_matches_the_shader() {
-    let source = rheo_engine::gpu::mpm_kernel_source(2, "p2g");
+    let source = rheo_engine::mpm::gpu::mpm_kernel_source(2, "p2g");
     let module = naga::front::wgsl::parse_str(&source).unwrap();
     let mut layouter = naga::proc::Layouter::default();
     layouter.update(module.to_ctx()).unwrap();
@@ -603,7 +603,7 @@ fn params_layout_matches_the_shader() {
 /// Struct `name` of MPM kernel `kernel` has the layout of its Rust mirror: `size` bytes, and
 /// the members `rust` (name, offset) in order.
 fn check_struct_layout(kernel: &str, name: &str, size: usize, rust: &[(&str, usize)]) {
-    let source = rheo_engine::gpu::mpm_kernel_source(3, kernel);
+    let source = rheo_engine::mpm::gpu::mpm_kernel_source(3, kernel);
     let module = naga::front::wgsl::parse_str(&source).unwrap();
     let mut layouter = naga::proc::Layouter::default();
     layouter.update(module.to_ctx()).unwrap();
@@ -670,7 +670,7 @@ fn gpu_svd_and_polar_match_the_cpu() {
         cases.push(flat);
         let f32_cases: Vec<Matrix<f32, D>> = cases.iter().map(|m| m.map(|v| v as f32)).collect();
         // The GPU sees the f32 matrices; the CPU reference takes the same values in f64.
-        let results = rheo_engine::gpu::math_on_gpu::<D>(gpu, &f32_cases).unwrap_or_else(|e| panic!("{e}"));
+        let results = rheo_engine::mpm::gpu::math_on_gpu::<D>(gpu, &f32_cases).unwrap_or_else(|e| panic!("{e}"));
         for (f, gpu_result) in f32_cases.iter().zip(&results) {
             let f64_f = f.map(|x| x as f64);
             let wide = |m: &Matrix<f32, D>| m.map(|x| x as f64);
@@ -1308,7 +1308,7 @@ fn push_task_on_the_gpu_follows_the_cpu() {
 /// error naming it; the backward pass refuses the fast scatter.
 #[test]
 fn gpu_float_atomic_scatter_matches_the_cpu_reference() {
-    use rheo_engine::gpu::Scatter;
+    use rheo_engine::mpm::gpu::Scatter;
     let gpu = gpu();
     fn float_run<const D: usize>(
         gpu: &GpuContext,
@@ -1357,7 +1357,7 @@ fn gpu_float_atomic_scatter_matches_the_cpu_reference() {
 /// pass refuses it.
 #[test]
 fn gpu_block_local_scatter_is_bitwise_the_fixed_point_one() {
-    use rheo_engine::gpu::Scatter;
+    use rheo_engine::mpm::gpu::Scatter;
     let gpu = gpu();
     fn states<const D: usize>(
         gpu: &GpuContext,

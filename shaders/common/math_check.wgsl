@@ -1,6 +1,6 @@
 // Test harness for the dimension preludes' small-matrix functions: for each matrix F of
 // `input`, writes U, sigma and V of svd(F) and polar_rotation(F) to `output`, so a test can
-// compare them with the CPU's (gpu::math_on_gpu).
+// compare them with the CPU's (mpm::gpu::math_on_gpu).
 
 @group(0) @binding(60) var<storage, read> input: array<f32>;
 @group(0) @binding(61) var<storage, read_write> output: array<f32>;

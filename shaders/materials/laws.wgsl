@@ -1,6 +1,6 @@
 // The constitutive laws the MPM kernels share, forward and adjoint beside each other: the
 // elastic laws' first Piola-Kirchhoff stress and the plastic return mappings, with the codes of
-// the material table (gpu/mpm.rs mirrors them). Each mirrors the CPU reference in
+// the material table (mpm/gpu/mirrors.rs mirrors them). Each mirrors the CPU reference in
 // engine/src/material/.
 
 const LAW_FIXED_COROTATED: u32 = 0u;
@@ -22,7 +22,7 @@ const PLASTIC_VISCOPLASTIC: u32 = 5u;
 // parameters'.
 const MATERIAL_GRADIENTS: u32 = 4u;
 
-// A material of the table (gpu/mpm.rs mirrors it).
+// A material of the table (mpm/gpu/mirrors.rs mirrors it).
 struct Material {
     // The elastic law's code, the plastic law's code, two unused words.
     laws: vec4<u32>,
@@ -30,9 +30,9 @@ struct Material {
     params: vec4<f32>,
 }
 
-// ELASTIC_LAW and PLASTIC_LAW, set before this file (gpu/mod.rs), are the model's laws where
-// all its materials share them, or ANY_LAW. A shared law is a constant here, so the compiler
-// drops every other law's code.
+// ELASTIC_LAW and PLASTIC_LAW, set before this file (mpm/gpu/shaders.rs), are the model's laws
+// where all its materials share them, or ANY_LAW. A shared law is a constant here, so the
+// compiler drops every other law's code.
 const ANY_LAW: u32 = 0xffffffffu;
 
 fn elastic_law(material: Material) -> u32 {

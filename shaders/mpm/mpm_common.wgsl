@@ -34,7 +34,7 @@ struct Params {
     momentum_scale: f32,
     // Active stress per unit signal.
     actuation_stress: f32,
-    // Bits the largest contribution to a fixed-point sum takes (gpu/mpm.rs: FORWARD_BITS,
+    // Bits the largest contribution to a fixed-point sum takes (mpm/gpu/mod.rs: FORWARD_BITS,
     // GRADIENT_BITS).
     fixed_bits: u32,
     // Number of materials.
@@ -300,7 +300,7 @@ fn contact_adjoint(v: VecD, n: VecD, kind: u32, friction: f32, out_bar: VecD) ->
 
 // The fixed-point scale of the adjoint scatter: from the bits of a bound M >= 0 on every
 // contribution (g2p_adjoint's `bound` pass), the power of two that brings M below
-// 2^fixed_bits, as the forward scatter's scales do (gpu/mpm.rs, fixed_scale).
+// 2^fixed_bits, as the forward scatter's scales do (mpm/gpu/mirrors.rs, fixed_scale).
 fn bar_fixed_scale(bound_bits: u32) -> f32 {
     if (bound_bits == 0u) {
         return 1.0;

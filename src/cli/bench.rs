@@ -4,10 +4,11 @@
 use super::{Backend, SimulationJob, actuation, gpu_only, rate, with_simulation};
 use clap::Args;
 use rheo_engine::diff::Budget;
-use rheo_engine::gpu::{GpuContext, GpuOptions, GpuSimulation, KernelTimes, MAX_TIMED_STEPS, Scatter};
+use rheo_engine::gpu::{GpuContext, GpuOptions};
 use rheo_engine::io::{json_number, json_string};
 use rheo_engine::math::Real;
 use rheo_engine::mpm::Simulation;
+use rheo_engine::mpm::gpu::{GpuSimulation, KernelTimes, MAX_TIMED_STEPS, Scatter};
 use rheo_engine::scene::Scene;
 use rheo_engine::task::Task;
 use rheo_engine::{Error, Result};

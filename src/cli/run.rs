@@ -3,10 +3,11 @@
 use super::{Backend, SimulationJob, actuation, gpu_only, rate, with_simulation};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
-use rheo_engine::gpu::{GpuContext, GpuOptions, GpuSimulation, Scatter};
+use rheo_engine::gpu::{GpuContext, GpuOptions};
 use rheo_engine::io::manifest::MANIFEST_FILE;
 use rheo_engine::io::{FrameRecord, Manifest, PlyFrame, RunStatus, fnv1a64, render_frame};
 use rheo_engine::math::Real;
+use rheo_engine::mpm::gpu::{GpuSimulation, Scatter};
 use rheo_engine::mpm::{Simulation, State};
 use rheo_engine::scene::Scene;
 use rheo_engine::{Error, Result};

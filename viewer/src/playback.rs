@@ -11,10 +11,11 @@ use crate::frame::{
 };
 use rheo_engine::Scene;
 use rheo_engine::diff::optim::Parameter;
-use rheo_engine::gpu::{GpuContext, GpuSimulation};
+use rheo_engine::gpu::GpuContext;
 use rheo_engine::io::PlyFrame;
 use rheo_engine::material::{Elasticity, Plasticity};
 use rheo_engine::math::det;
+use rheo_engine::mpm::gpu::GpuSimulation;
 use rheo_engine::mpm::{NO_ACTUATOR, Simulation, State};
 use rheo_engine::task::{LossDesc, Task};
 use std::path::{Path, PathBuf};

@@ -64,7 +64,7 @@ pub struct GpuContext {
 
 /// What Rheo asks of a device on `adapter`: the adapter's full limits (the MPM kernels bind
 /// many storage buffers) and, where offered, float atomics for the optional fast scatter
-/// (gpu::Scatter) and timestamp queries for GpuSimulation::kernel_times. A device made
+/// (mpm::gpu::Scatter) and timestamp queries for GpuSimulation::kernel_times. A device made
 /// elsewhere and handed in ([`GpuContext::from_device`]) should be asked for the same.
 pub fn device_descriptor(adapter: &wgpu::Adapter) -> wgpu::DeviceDescriptor<'static> {
     wgpu::DeviceDescriptor {

@@ -1,6 +1,9 @@
-//! The GPU backend's plumbing: the device (created here or handed in), buffers, pipelines and
-//! dispatch. No physics is described here: the kernels are the WGSL files of `shaders/`, each
-//! with its adjoint beside it, and Rust passes them parameters.
+//! The GPU backend's plumbing, shared by every solver's GPU glue: the device (created here or
+//! handed in), buffers and their transfers, pipelines and bind groups, the composition of a
+//! kernel's source after its dimension prelude, the checkpointing tape over any
+//! [`DeviceSolver`], and the adapter's self-test. No physics is described here: the kernels are
+//! the WGSL files of `shaders/`, each with its adjoint beside it, and each solver's wing holds
+//! its own glue (MPM's is [`crate::mpm::gpu`]).
 //!
 //! Adapter choice: [`GpuOptions::from_env`] reads `RHEO_GPU_BACKEND` (`vulkan`, `metal`,
 //! `dx12`, `gl`, comma-separated) and `RHEO_GPU_ADAPTER` (part of an adapter's name). Without
@@ -9,16 +12,14 @@
 
 mod buffers;
 mod context;
-mod mpm;
+mod pipeline;
 mod smoke;
 mod tape;
 
+pub(crate) use buffers::download_parts;
 pub use buffers::{download, upload};
 pub use context::{GpuContext, GpuOptions, block_on, device_descriptor};
-pub use mpm::{
-    FORWARD_BITS, GRADIENT_BITS, GpuCollider, GpuMaterial, GpuSimulation, GpuStepAdjoint, KernelTimes, MAX_TIMED_STEPS,
-    MathCheck, Params, math_on_gpu,
-};
+pub(crate) use pipeline::{bind_group, compute_pipeline};
 pub use smoke::self_test;
 pub use tape::{DeviceSolver, GpuTape};
 
@@ -26,114 +27,10 @@ pub use tape::{DeviceSolver, GpuTape};
 pub const STANDALONE_SHADERS: &[(&str, &str)] = &[("smoke", include_str!("../../../shaders/common/smoke.wgsl"))];
 
 /// The dimension preludes (`dim2.wgsl`, `dim3.wgsl`): the same names (`DIM`, `VecD`, `MatD`,
-/// `cofactor`, `polar_rotation`, ...) for 2D and 3D, so each MPM kernel is written once.
+/// `cofactor`, `polar_rotation`, ...) for 2D and 3D, so each kernel is written once.
 pub const DIM_PRELUDES: [(&str, &str); 2] = [
     ("dim2", include_str!("../../../shaders/common/dim2.wgsl")),
     ("dim3", include_str!("../../../shaders/common/dim3.wgsl")),
-];
-
-/// What every MPM kernel shares (parameters, buffer layout, fixed-point accumulation).
-pub const MPM_COMMON: (&str, &str) = ("mpm_common", include_str!("../../../shaders/mpm/mpm_common.wgsl"));
-
-/// The constitutive laws, forward and adjoint (stress, return mappings, material codes).
-pub const MPM_MATERIALS: (&str, &str) = ("laws", include_str!("../../../shaders/materials/laws.wgsl"));
-
-/// What p2g and its adjoint read of a particle, and its update from that (the adjoint
-/// recomputes the forward's): a part of both kernels' sources.
-pub const P2G_INPUTS: (&str, &str) = ("p2g_inputs", include_str!("../../../shaders/mpm/p2g_inputs.wgsl"));
-
-/// The colliders (their table, shapes, poses and contact): a part of grid_update and its
-/// adjoint.
-pub const COLLIDERS: (&str, &str) = ("colliders", include_str!("../../../shaders/mpm/colliders.wgsl"));
-
-/// How p2g adds the particles' contributions to the grid.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Scatter {
-    /// 64-bit fixed-point integer atomics (`shaders/mpm/scatter_fixed.wgsl`): two runs are bitwise
-    /// equal. The default, and the only scatter of a simulation that runs backward.
-    #[default]
-    FixedPoint,
-    /// One f32 atomic add per contribution (`shaders/mpm/scatter_float.wgsl`), where the device has
-    /// `SHADER_FLOAT32_ATOMIC`: fewer atomics, but the sums depend on the threads' order, so
-    /// runs are not bitwise reproducible. Forward only.
-    FloatAtomics,
-    /// 64-bit fixed point like [`Scatter::FixedPoint`], summed per block of 4^D cells in
-    /// workgroup memory before one global atomic add per node and quantity
-    /// (`shaders/mpm/bin.wgsl` sorts the particles into blocks each step,
-    /// `shaders/mpm/p2g_blocked.wgsl` scatters them, one workgroup per block holding particles):
-    /// the grid is bitwise the fixed-point one, with far fewer global atomics and three more
-    /// small dispatches per step. Forward only.
-    BlockLocal,
-}
-
-/// The constitutive laws an MPM kernel is compiled for: the codes of `shaders/materials/laws.wgsl`
-/// (`LAW_*`, `PLASTIC_*`) of the elastic and the plastic law where every material of the model
-/// has the same one, `None` where they differ (the kernel then reads each particle's from the
-/// material table). A kernel compiled for one law holds that law's code only: every law in one
-/// kernel needs more registers, and on a GPU that means fewer particles in flight.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct KernelLaws {
-    /// The elastic law's code, if all materials share it.
-    pub elastic: Option<u32>,
-    /// The plastic law's code, if all materials share it.
-    pub plastic: Option<u32>,
-}
-
-/// p2g's scatter parts, [`Scatter::FixedPoint`]'s, [`Scatter::FloatAtomics`]' and
-/// [`Scatter::BlockLocal`]'s (whose entry point is `blocked`).
-pub const SCATTERS: [(&str, &str); 3] = [
-    ("scatter_fixed", include_str!("../../../shaders/mpm/scatter_fixed.wgsl")),
-    ("scatter_float", include_str!("../../../shaders/mpm/scatter_float.wgsl")),
-    ("p2g_blocked", include_str!("../../../shaders/mpm/p2g_blocked.wgsl")),
-];
-
-/// The MPM step kernels and their adjoints, each compiled as a dimension prelude +
-/// [`MPM_COMMON`] + [`MPM_MATERIALS`] + the kernel (p2g's two with [`P2G_INPUTS`] first, the
-/// grid update's two with [`COLLIDERS`] first, p2g with one of [`SCATTERS`]).
-pub const MPM_KERNELS: &[(&str, &str)] = &[
-    (
-        "p2g",
-        concat!(
-            include_str!("../../../shaders/mpm/p2g_inputs.wgsl"),
-            "\n",
-            include_str!("../../../shaders/mpm/p2g.wgsl")
-        ),
-    ),
-    (
-        "p2g_adjoint",
-        concat!(
-            include_str!("../../../shaders/mpm/p2g_inputs.wgsl"),
-            "\n",
-            include_str!("../../../shaders/mpm/p2g_adjoint.wgsl")
-        ),
-    ),
-    (
-        "grid_update",
-        concat!(
-            include_str!("../../../shaders/mpm/colliders.wgsl"),
-            "\n",
-            include_str!("../../../shaders/mpm/grid_update.wgsl")
-        ),
-    ),
-    (
-        "grid_update_adjoint",
-        concat!(
-            include_str!("../../../shaders/mpm/colliders.wgsl"),
-            "\n",
-            include_str!("../../../shaders/mpm/grid_update_adjoint.wgsl")
-        ),
-    ),
-    ("g2p", include_str!("../../../shaders/mpm/g2p.wgsl")),
-    ("g2p_adjoint", include_str!("../../../shaders/mpm/g2p_adjoint.wgsl")),
-    // Not a step: the block-local scatter's sorting of the particles into blocks (entry points
-    // `count`, `scan` and `place`).
-    ("bin", include_str!("../../../shaders/mpm/bin.wgsl")),
-    // Not steps: the per-actuator sum of the P2G adjoint's signal gradients, and the sums of
-    // the other parameters' gradient parts.
-    ("actuation_sum", include_str!("../../../shaders/mpm/actuation_sum.wgsl")),
-    ("reduce", include_str!("../../../shaders/common/reduce.wgsl")),
-    // Not a step: evaluates the preludes' SVD and polar decomposition for tests.
-    ("math_check", include_str!("../../../shaders/common/math_check.wgsl")),
 ];
 
 /// The source of the standalone shader `name`.
@@ -141,97 +38,14 @@ pub(crate) fn shader(name: &str) -> &'static str {
     STANDALONE_SHADERS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s).unwrap_or_else(|| panic!("no shader `{name}`"))
 }
 
-/// The full source of MPM kernel `name` for dimension `dim` (2 or 3), with the deterministic
-/// scatter and every law.
-pub fn mpm_kernel_source(dim: usize, name: &str) -> String {
-    mpm_kernel_source_with(dim, name, Scatter::FixedPoint, KernelLaws::default())
-}
-
-/// The full source of MPM kernel `name` for dimension `dim` with `scatter` (p2g adds with it,
-/// the grid update reads the grid by its `FLOAT_SCATTER`), compiled for `laws`.
-pub fn mpm_kernel_source_with(dim: usize, name: &str, scatter: Scatter, laws: KernelLaws) -> String {
-    let kernel =
-        MPM_KERNELS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s).unwrap_or_else(|| panic!("no kernel `{name}`"));
-    let float = scatter == Scatter::FloatAtomics;
-    let part = match scatter {
-        Scatter::FixedPoint => 0,
-        Scatter::FloatAtomics => 1,
-        Scatter::BlockLocal => 2,
-    };
-    let scatter_part = if name == "p2g" { SCATTERS[part].1 } else { "" };
-    let code = |law: Option<u32>| law.map_or("ANY_LAW".to_string(), |c| format!("{c}u"));
-    format!(
-        "{}\nconst FLOAT_SCATTER: bool = {float};\nconst ELASTIC_LAW: u32 = {};\nconst PLASTIC_LAW: u32 = {};\n{}\n{}\n{}\n{}",
-        DIM_PRELUDES[dim - 2].1,
-        code(laws.elastic),
-        code(laws.plastic),
-        MPM_COMMON.1,
-        MPM_MATERIALS.1,
-        scatter_part,
-        kernel
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    /// Every shader parses and validates with naga, the compiler wgpu itself uses (no device
-    /// needed).
-    #[test]
-    fn every_shader_parses_and_validates() {
-        let mut listed: Vec<&str> =
-            super::STANDALONE_SHADERS.iter().chain(super::MPM_KERNELS).map(|(name, _)| *name).collect();
-        listed.extend(super::DIM_PRELUDES.iter().map(|(name, _)| *name));
-        listed.push(super::MPM_COMMON.0);
-        listed.push(super::MPM_MATERIALS.0);
-        listed.push(super::P2G_INPUTS.0);
-        listed.push(super::COLLIDERS.0);
-        listed.extend(super::SCATTERS.iter().map(|(name, _)| *name));
-        listed.sort();
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shaders");
-        let mut on_disk: Vec<String> = ["common", "materials", "mpm"]
-            .iter()
-            .flat_map(|folder| std::fs::read_dir(dir.join(folder)).unwrap())
-            .filter_map(|e| e.unwrap().file_name().to_str()?.strip_suffix(".wgsl").map(String::from))
-            .collect();
-        on_disk.sort();
-        assert_eq!(listed, on_disk, "gpu/mod.rs must list every file of shaders/common, materials and mpm");
-        let validate_with = |name: &str, source: &str, capabilities: naga::valid::Capabilities| {
-            let module =
-                naga::front::wgsl::parse_str(source).unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
-            naga::valid::Validator::new(naga::valid::ValidationFlags::all(), capabilities)
-                .validate(&module)
-                .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
-        };
-        let validate = |name: &str, source: &str| validate_with(name, source, naga::valid::Capabilities::empty());
-        for (name, source) in super::STANDALONE_SHADERS {
-            validate(name, source);
-        }
-        for dim in [2, 3] {
-            for (name, _) in super::MPM_KERNELS {
-                validate(&format!("{name}.wgsl ({dim}D)"), &super::mpm_kernel_source(dim, name));
-            }
-            // Kernels compiled for one elastic and one plastic law.
-            for (elastic, plastic) in [(0, 0), (2, 1), (3, 4)] {
-                let laws = super::KernelLaws { elastic: Some(elastic), plastic: Some(plastic) };
-                for name in ["p2g", "p2g_adjoint"] {
-                    validate(
-                        &format!("{name}.wgsl ({dim}D, laws {elastic} and {plastic})"),
-                        &super::mpm_kernel_source_with(dim, name, super::Scatter::FixedPoint, laws),
-                    );
-                }
-            }
-            validate(
-                &format!("p2g.wgsl ({dim}D, block-local scatter)"),
-                &super::mpm_kernel_source_with(dim, "p2g", super::Scatter::BlockLocal, Default::default()),
-            );
-            // The float scatter's p2g and the grid update that reads it, with the capability.
-            for name in ["p2g", "grid_update"] {
-                validate_with(
-                    &format!("{name}.wgsl ({dim}D, float scatter)"),
-                    &super::mpm_kernel_source_with(dim, name, super::Scatter::FloatAtomics, Default::default()),
-                    naga::valid::Capabilities::SHADER_FLOAT32_ATOMIC,
-                );
-            }
-        }
+/// The source of a kernel for dimension `dim` (2 or 3): its dimension prelude, then `parts`
+/// (a solver's shared declarations, then the kernel), one after another, each on lines of its
+/// own.
+pub fn compose(dim: usize, parts: &[&str]) -> String {
+    let mut source = DIM_PRELUDES[dim - 2].1.to_string();
+    for part in parts {
+        source.push('\n');
+        source.push_str(part);
     }
+    source
 }

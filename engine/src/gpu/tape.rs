@@ -9,8 +9,8 @@
 //! offers it (steps forward and back, stored states, two gradient sets), its states and
 //! gradients crossing to the host as its host [`Solver`]'s states, which losses read. So every
 //! GPU solver shares one schedule executor, one placement of stored states between device and
-//! host, one loss evaluation and one report; MPM's [`GpuSimulation`](super::GpuSimulation) is
-//! the first implementation.
+//! host, one loss evaluation and one report; MPM's [`GpuSimulation`](crate::mpm::gpu::GpuSimulation)
+//! is the first implementation.
 
 use crate::diff::control::check_table;
 use crate::diff::schedule::{Action, Schedule};

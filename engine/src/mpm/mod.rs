@@ -21,6 +21,7 @@
 
 pub mod boundary;
 mod g2p;
+pub mod gpu;
 pub mod grid;
 mod grid_update;
 pub mod isa;

@@ -31,7 +31,7 @@ impl Task {
 
     /// [`Task::run`] with every rollout and backward pass on the GPU `gpu` (in f32; the same
     /// checkpointing schedules, stored states on the device). Errors: a task in double
-    /// precision, and what the GPU backend cannot run yet (see [`crate::gpu::GpuSimulation`]).
+    /// precision, and what the GPU backend cannot run yet (see [`crate::mpm::gpu::GpuSimulation`]).
     pub fn run_on_gpu(
         &self,
         gpu: &crate::gpu::GpuContext,
@@ -151,7 +151,7 @@ impl<T: Real, const D: usize> GradientBackend<T, D> for CpuGradients<T, D> {
 /// next.
 struct GpuGradients<'g> {
     gpu: &'g crate::gpu::GpuContext,
-    sim: Option<crate::gpu::GpuSimulation>,
+    sim: Option<crate::mpm::gpu::GpuSimulation>,
 }
 
 impl<'g> GpuGradients<'g> {
@@ -185,7 +185,7 @@ impl<const D: usize> GradientBackend<f32, D> for GpuGradients<'_> {
                 sim.set_state(state)?;
                 sim
             }
-            _ => self.sim.insert(crate::gpu::GpuSimulation::new_differentiable(self.gpu, model, state)?),
+            _ => self.sim.insert(crate::mpm::gpu::GpuSimulation::new_differentiable(self.gpu, model, state)?),
         };
         let mut grads = sim.record::<D>(&actuation, steps, checkpointing)?.backward(model, loss)?;
         grads.control = tabulated_adjoint(control, &particles, &grads.signal);

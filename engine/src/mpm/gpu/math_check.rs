@@ -1,0 +1,79 @@
+//! The self-check of the dimension preludes' small-matrix math
+//! (`shaders/common/math_check.wgsl`): the SVD and the polar rotation as the GPU computes them,
+//! for tests against the CPU's. Its kernel is composed as an MPM kernel
+//! ([`mpm_kernel_source`]): the preludes read `MIN_SIGMA_SUM` from
+//! `shaders/mpm/mpm_common.wgsl`.
+
+use super::mpm_kernel_source;
+use crate::error::Result;
+use crate::gpu::{GpuContext, download, upload};
+use crate::math::{Matrix, Vector};
+
+/// What `shaders/common/math_check.wgsl` computes for one matrix F.
+#[doc(hidden)]
+pub struct MathCheck<const D: usize> {
+    /// U of the signed SVD.
+    pub u: Matrix<f32, D>,
+    /// The singular values.
+    pub sigma: Vector<f32, D>,
+    /// V of the signed SVD.
+    pub v: Matrix<f32, D>,
+    /// The polar rotation R of F = R S.
+    pub rotation: Matrix<f32, D>,
+}
+
+/// The SVD and the polar rotation of each matrix as the GPU's dimension prelude computes them,
+/// for tests against the CPU's.
+#[doc(hidden)]
+pub fn math_on_gpu<const D: usize>(gpu: &GpuContext, matrices: &[Matrix<f32, D>]) -> Result<Vec<MathCheck<D>>> {
+    let flat: Vec<f32> = matrices.iter().flat_map(|m| m.iter().copied()).collect();
+    let stride = 3 * D * D + D;
+    let run = || {
+        let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("math_check"),
+            source: wgpu::ShaderSource::Wgsl(mpm_kernel_source(D, "math_check").into()),
+        });
+        let pipeline = gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some("math_check"),
+            layout: None,
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        let input = upload(gpu, "matrices", &flat);
+        let output = upload(gpu, "results", &vec![0f32; matrices.len() * stride]);
+        let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &[
+                wgpu::BindGroupEntry { binding: 60, resource: input.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 61, resource: output.as_entire_binding() },
+            ],
+        });
+        let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        {
+            let mut pass =
+                encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &bind_group, &[]);
+            pass.dispatch_workgroups((matrices.len() as u32).div_ceil(64), 1, 1);
+        }
+        gpu.queue.submit([encoder.finish()]);
+        output
+    };
+    let output = gpu.checked("running the math check kernel", run)?;
+    let values: Vec<f32> = download(gpu, &output, matrices.len() * stride)?;
+    Ok(values
+        .chunks(stride)
+        .map(|r| {
+            let m = |at: usize| Matrix::<f32, D>::from_column_slice(&r[at..at + D * D]);
+            MathCheck {
+                u: m(0),
+                sigma: Vector::<f32, D>::from_column_slice(&r[D * D..D * D + D]),
+                v: m(D * D + D),
+                rotation: m(2 * D * D + D),
+            }
+        })
+        .collect())
+}
