@@ -3,9 +3,10 @@
 mod common;
 
 use common::{add_ball, add_box, elastic, empty};
+use rheo_engine::geometry::Shape;
 use rheo_engine::material::{ElasticLaw, Lame};
 use rheo_engine::math::Vector;
-use rheo_engine::mpm::{Collider, ColliderPath, Contact, Shape, Simulation};
+use rheo_engine::mpm::{Collider, ColliderPath, Contact, Simulation};
 
 /// A stiff block resting on the floor of a 64 x 32 grid (gravity 9.8), sliding along it at
 /// `speed`; `floor` is the contact law of every wall.

@@ -29,12 +29,11 @@ fn an_unknown_adapter_name_lists_the_adapters_present() {
 mod common;
 
 use common::{add_ball, add_box, elastic, empty, sand, snow, water};
+use rheo_engine::geometry::Shape;
 use rheo_engine::material::{ElasticLaw, Lame, Material, PlasticLaw, Viscoplastic, VonMises};
 use rheo_engine::math::{Real, Vector};
 use rheo_engine::mpm::gpu::{GpuCollider, GpuMaterial, GpuSimulation, Params};
-use rheo_engine::mpm::{
-    Collider, ColliderGradient, ColliderPath, Contact, Model, ParticleProps, Shape, Simulation, State,
-};
+use rheo_engine::mpm::{Collider, ColliderGradient, ColliderPath, Contact, Model, ParticleProps, Simulation, State};
 
 /// A jelly box falling onto the floor and a jelly disc thrown at the right wall: separate
 /// contact with friction 0.3, a slip wall with friction 0.1 on the right.

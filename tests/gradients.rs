@@ -5,11 +5,12 @@ mod common;
 
 use common::{add_box, elastic, empty};
 use rheo_engine::diff::{Budget, Checkpointing, FnLoss, Loss, PositionMse, Strategy, Tape};
+use rheo_engine::geometry::Shape;
 use rheo_engine::material::{DruckerPrager, ElasticLaw, Lame, Material, PlasticLaw, Snow, Viscoplastic, VonMises};
 use rheo_engine::math::{Matrix, Real, Vector};
 use rheo_engine::mpm::{
     AdjointScratch, Collider, ColliderGradient, ColliderPath, Contact, Model, ModelGradients, NO_ACTUATOR, Scratch,
-    Shape, State,
+    State,
 };
 use rheo_engine::{Particles, ParticlesBar, Solver};
 

@@ -24,6 +24,7 @@
 
 pub mod diff;
 pub mod error;
+pub mod geometry;
 pub mod gpu;
 mod input;
 pub mod io;

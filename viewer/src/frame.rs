@@ -4,7 +4,7 @@
 //! makes frames ([`crate::playback`]) so that the renderer and the window depend on what a
 //! frame is, not on how a simulation is stepped.
 
-use rheo_engine::mpm::Shape;
+use rheo_engine::geometry::Shape;
 use std::sync::Arc;
 
 /// One particle as the renderer draws it: position (z = 0 in 2D) and sRGB colour.
@@ -213,6 +213,7 @@ pub(crate) fn collider_outline<const D: usize>(shape: &Shape<f32, D>, domain: [f
                 .map(|edge| edge.to_vec())
                 .collect()
         }
+        Shape::BoxCorners { min, max } => box_edges(p(min), p(max), D).into_iter().map(|edge| edge.to_vec()).collect(),
         Shape::Sphere { center, radius } => rings(p(center), *radius),
         Shape::Capsule { a, b, radius } | Shape::Cylinder { a, b, radius } => {
             let (a, b, r) = (p(a), p(b), *radius);
@@ -247,6 +248,8 @@ pub(crate) fn collider_outline<const D: usize>(shape: &Shape<f32, D>, domain: [f
             }
             lines
         }
+        // Models refuse mesh colliders (`Model::validate`).
+        Shape::Mesh(_) => Vec::new(),
     }
 }
 
@@ -276,6 +279,7 @@ mod tests {
         check::<2>(&[
             Shape::HalfSpace { point: v2(0.5, 0.1), normal: v2(s, s) },
             Shape::Box { center: v2(0.3, 0.4), half_extents: v2(0.1, 0.05) },
+            Shape::BoxCorners { min: v2(0.2, 0.35), max: v2(0.4, 0.45) },
             Shape::Sphere { center: v2(0.5, 0.5), radius: 0.2 },
             Shape::Capsule { a: v2(0.2, 0.3), b: v2(0.6, 0.5), radius: 0.05 },
             Shape::Cylinder { a: v2(0.2, 0.3), b: v2(0.6, 0.5), radius: 0.05 },
@@ -283,6 +287,7 @@ mod tests {
         check::<3>(&[
             Shape::HalfSpace { point: v3(0.5, 0.1, 0.5), normal: v3(0.0, s, s) },
             Shape::Box { center: v3(0.3, 0.4, 0.5), half_extents: v3(0.1, 0.05, 0.2) },
+            Shape::BoxCorners { min: v3(0.2, 0.35, 0.3), max: v3(0.4, 0.45, 0.7) },
             Shape::Sphere { center: v3(0.5, 0.5, 0.5), radius: 0.2 },
             Shape::Capsule { a: v3(0.2, 0.3, 0.4), b: v3(0.6, 0.5, 0.3), radius: 0.05 },
             Shape::Cylinder { a: v3(0.2, 0.3, 0.4), b: v3(0.6, 0.5, 0.3), radius: 0.05 },

@@ -1,6 +1,8 @@
 //! Boundary conditions applied to grid velocities: the domain walls and the colliders (static
-//! or kinematic), each a signed distance function with a contact law.
+//! or kinematic): a contact law, and for a collider its motion and its shape (a
+//! [`Shape`] from [`crate::geometry`], through its signed distance).
 
+use crate::geometry::Shape;
 use crate::math::{Real, Vector};
 
 /// How a boundary treats grid velocity at nodes inside it.
@@ -113,117 +115,6 @@ pub struct Walls<T, const D: usize> {
     pub thickness: usize,
     /// Contact law of each side: `[axis][lower, upper]`.
     pub sides: [[Contact<T>; 2]; D],
-}
-
-/// Shapes of colliders, as signed distance functions (negative inside).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Shape<T, const D: usize> {
-    /// Everything behind the plane through `point` with outward `normal` (unit).
-    HalfSpace {
-        /// A point on the plane.
-        point: Vector<T, D>,
-        /// Outward unit normal.
-        normal: Vector<T, D>,
-    },
-    /// Axis-aligned box.
-    Box {
-        /// Centre.
-        center: Vector<T, D>,
-        /// Half the side lengths.
-        half_extents: Vector<T, D>,
-    },
-    /// Ball (a disc in 2D).
-    Sphere {
-        /// Centre.
-        center: Vector<T, D>,
-        /// Radius.
-        radius: T,
-    },
-    /// All points within `radius` of the segment `a`-`b` (rounded ends).
-    Capsule {
-        /// One end of the axis.
-        a: Vector<T, D>,
-        /// The other end.
-        b: Vector<T, D>,
-        /// Radius.
-        radius: T,
-    },
-    /// All points within `radius` of the axis through `a`-`b`, between the two flat end caps.
-    Cylinder {
-        /// Centre of one cap.
-        a: Vector<T, D>,
-        /// Centre of the other cap.
-        b: Vector<T, D>,
-        /// Radius.
-        radius: T,
-    },
-}
-
-impl<T: Real, const D: usize> Shape<T, D> {
-    /// Signed distance from `x` (negative inside).
-    pub fn distance(&self, x: &Vector<T, D>) -> T {
-        match self {
-            Shape::HalfSpace { point, normal } => (x - point).dot(normal),
-            Shape::Box { center, half_extents } => {
-                let q = (x - center).abs() - half_extents;
-                let outside = q.map(|v| v.max(T::zero())).norm();
-                let inside = q.max().min(T::zero());
-                outside + inside
-            }
-            Shape::Sphere { center, radius } => (x - center).norm() - *radius,
-            Shape::Capsule { a, b, radius } => {
-                let ab = b - a;
-                let t = ((x - a).dot(&ab) / ab.norm_squared()).max(T::zero()).min(T::one());
-                (x - (a + ab * t)).norm() - *radius
-            }
-            Shape::Cylinder { a, b, radius } => {
-                let ab = b - a;
-                let len = ab.norm();
-                let axis = ab / len;
-                let half = len * T::of(0.5);
-                let rel = x - (a + b) * T::of(0.5);
-                let along = rel.dot(&axis);
-                let radial = (rel - axis * along).norm();
-                let (dr, da) = (radial - *radius, along.abs() - half);
-                let outside = (dr.max(T::zero()).powi(2) + da.max(T::zero()).powi(2)).sqrt();
-                outside + dr.max(da).min(T::zero())
-            }
-        }
-    }
-
-    /// Outward unit normal at `x` (central differences of the distance).
-    pub fn normal(&self, x: &Vector<T, D>, h: T) -> Vector<T, D> {
-        if let Shape::HalfSpace { normal, .. } = self {
-            return *normal;
-        }
-        let g = Vector::<T, D>::from_fn(|a, _| {
-            let mut e = Vector::<T, D>::zeros();
-            e[a] = h;
-            self.distance(&(x + e)) - self.distance(&(x - e))
-        });
-        let n = g.norm();
-        if n > T::zero() { g / n } else { g }
-    }
-
-    /// The same shape moved by `d`.
-    pub fn translated(&self, d: &Vector<T, D>) -> Self {
-        match *self {
-            Shape::HalfSpace { point, normal } => Shape::HalfSpace { point: point + d, normal },
-            Shape::Box { center, half_extents } => Shape::Box { center: center + d, half_extents },
-            Shape::Sphere { center, radius } => Shape::Sphere { center: center + d, radius },
-            Shape::Capsule { a, b, radius } => Shape::Capsule { a: a + d, b: b + d, radius },
-            Shape::Cylinder { a, b, radius } => Shape::Cylinder { a: a + d, b: b + d, radius },
-        }
-    }
-
-    /// A point that moves with the shape (rotation centre for angular velocity).
-    pub fn anchor(&self) -> Vector<T, D> {
-        match *self {
-            Shape::HalfSpace { point, .. } => point,
-            Shape::Box { center, .. } | Shape::Sphere { center, .. } => center,
-            Shape::Capsule { a, b, .. } | Shape::Cylinder { a, b, .. } => (a + b) * T::of(0.5),
-        }
-    }
 }
 
 /// A collider's velocity beyond its constant one, step by step: a trajectory (for instance
@@ -433,25 +324,6 @@ impl<T: Real, const D: usize> ColliderGradient<T, D> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn signed_distances_of_the_shapes() {
-        type V = Vector<f64, 3>;
-        let sphere = Shape::Sphere { center: V::new(0.5, 0.5, 0.5), radius: 0.1 };
-        assert!((sphere.distance(&V::new(0.5, 0.7, 0.5)) - 0.1).abs() < 1e-12);
-        let boxed = Shape::Box { center: V::new(0.5, 0.5, 0.5), half_extents: V::new(0.1, 0.2, 0.3) };
-        assert!((boxed.distance(&V::new(0.5, 0.5, 0.5)) + 0.1).abs() < 1e-12);
-        assert!((boxed.distance(&V::new(0.7, 0.5, 0.5)) - 0.1).abs() < 1e-12);
-        assert!((boxed.distance(&V::new(0.7, 0.8, 0.5)) - 0.1f64.hypot(0.1)).abs() < 1e-12);
-        let cyl = Shape::Cylinder { a: V::new(0.2, 0.5, 0.5), b: V::new(0.8, 0.5, 0.5), radius: 0.1 };
-        assert!((cyl.distance(&V::new(0.5, 0.5, 0.5)) + 0.1).abs() < 1e-12);
-        assert!((cyl.distance(&V::new(0.9, 0.5, 0.5)) - 0.1).abs() < 1e-12);
-        assert!((cyl.distance(&V::new(0.5, 0.65, 0.5)) - 0.05).abs() < 1e-12);
-        let cap = Shape::Capsule { a: V::new(0.2, 0.5, 0.5), b: V::new(0.8, 0.5, 0.5), radius: 0.1 };
-        assert!((cap.distance(&V::new(0.95, 0.5, 0.5)) - 0.05).abs() < 1e-12);
-        let n = cap.normal(&V::new(0.5, 0.7, 0.5), 1e-6);
-        assert!((n - V::new(0.0, 1.0, 0.0)).norm() < 1e-6);
-    }
 
     /// Dot-product test of the contact adjoint against central differences (away from kinks).
     #[test]

@@ -1,8 +1,9 @@
 //! Grid update: momentum to velocity, body force, then the walls and colliders.
 
 use super::Model;
-use super::boundary::{ColliderGradient, ColliderStepGradient, Contact, Shape};
+use super::boundary::{ColliderGradient, ColliderStepGradient, Contact};
 use super::grid::Node;
+use crate::geometry::Shape;
 use crate::math::{Real, Vector};
 use rayon::prelude::*;
 

@@ -27,7 +27,7 @@ mod grid_update;
 pub mod isa;
 mod p2g;
 
-pub use boundary::{Collider, ColliderGradient, ColliderPath, ColliderStepGradient, Contact, Shape, Walls};
+pub use boundary::{Collider, ColliderGradient, ColliderPath, ColliderStepGradient, Contact, Walls};
 pub use grid::{Bins, GridSpec, Lanes, LastAxis, Node, Stencil, StencilGrid, StencilRow};
 
 use crate::error::{Error, Result};
@@ -204,7 +204,8 @@ pub struct Scratch<T: Real, const D: usize> {
 }
 
 impl<T: Real, const D: usize> Model<T, D> {
-    /// Checks that the model is consistent with a state of `n` particles.
+    /// Checks that the model is consistent with a state of `n` particles and that every collider
+    /// has a signed distance.
     // `!(x > 0)` on purpose: NaN must fail the checks too.
     #[allow(clippy::neg_cmp_op_on_partial_ord)]
     pub fn validate(&self, state: &State<T, D>) -> Result<()> {
@@ -227,6 +228,10 @@ impl<T: Real, const D: usize> Model<T, D> {
         }
         if let Some(i) = p.actuator.iter().position(|&a| a != NO_ACTUATOR && a as usize >= self.actuator_count) {
             return invalid(format!("particle {i} has actuator {} of {}", p.actuator[i], self.actuator_count));
+        }
+        if let Some(i) = self.colliders.iter().position(|c| !c.shape.has_distance()) {
+            let name = self.colliders[i].shape.name();
+            return invalid(format!("collider {i} is a {name}, which has no signed distance to collide with"));
         }
         Ok(())
     }

@@ -4,13 +4,13 @@
 
 use super::Scene;
 use super::desc::*;
-use super::mesh::TriMesh;
-use super::sample::{Region, Samples, sample};
+use super::sample::{Samples, sample};
 use crate::error::{Error, Result};
+use crate::geometry::{Shape, TriMesh};
 use crate::material::{DruckerPrager, ElasticLaw, Lame, Material, PlasticLaw, Snow, Viscoplastic, VonMises};
 use crate::math::{Real, Vector};
 use crate::mpm::{
-    Collider, ColliderPath, Contact, GridSpec, Model, NO_ACTUATOR, ParticleProps, Shape, Simulation, State, Walls,
+    Collider, ColliderPath, Contact, GridSpec, Model, NO_ACTUATOR, ParticleProps, Simulation, State, Walls,
 };
 use std::sync::Arc;
 
@@ -196,7 +196,7 @@ impl Scene {
 
         // Colliders.
         for c in &self.colliders {
-            self.collider_shape::<D, f64>(c)?;
+            self.collider_shape::<D>(c)?;
             let what = format!("{} collider: ", c.shape.name());
             self.contact(&c.lines, "friction", &what, &c.contact)?;
             if let Some(v) = &c.velocity {
@@ -296,7 +296,7 @@ impl Scene {
             let known = if known.is_empty() { "none are defined".to_string() } else { known.join(", ") };
             self.err(l.of("material"), format!("{what}unknown material `{}`; known materials: {known}", b.material))
         })?;
-        let region = self.region::<D>(b, &label)?;
+        let region = self.body_shape::<D>(b, &label)?;
         let velocity = match &b.velocity {
             Some(v) => self.vector::<D>(l, "velocity", &what, v)?,
             None => Vector::zeros(),
@@ -353,16 +353,17 @@ impl Scene {
                         format!("inside the {} wall layer", WallsDesc::SIDE_NAMES[a][is_upper as usize])
                     };
                     let key = match &b.shape {
-                        BodyShape::Box { .. } => {
+                        ShapeDesc::BoxCorners { .. } => {
                             if is_upper {
                                 "max"
                             } else {
                                 "min"
                             }
                         }
-                        BodyShape::Sphere { .. } => "center",
-                        BodyShape::Cylinder { .. } => "a",
-                        BodyShape::Mesh { .. } => "offset",
+                        ShapeDesc::Box { .. } | ShapeDesc::Sphere { .. } => "center",
+                        ShapeDesc::Capsule { .. } | ShapeDesc::Cylinder { .. } => "a",
+                        ShapeDesc::Mesh { .. } => "offset",
+                        ShapeDesc::HalfSpace { .. } => "point",
                     };
                     return Err(self.err(
                         l.of(key),
@@ -406,11 +407,62 @@ impl Scene {
         Ok(PreparedBody { samples, material, velocity, actuator: b.actuator, fiber })
     }
 
-    fn region<const D: usize>(&self, b: &BodyDesc, label: &str) -> Result<Region<D>> {
-        let l = &b.lines;
+    /// A body's shape (also its check): a bounded one.
+    fn body_shape<const D: usize>(&self, b: &BodyDesc, label: &str) -> Result<Shape<f64, D>> {
+        if let ShapeDesc::HalfSpace { .. } = b.shape {
+            return Err(self.err(
+                b.lines.of("shape"),
+                format!(
+                    "{label}: a half_space is unbounded and cannot be a body; bodies take {}",
+                    ShapeDesc::BODY_NAMES.join(", ")
+                ),
+            ));
+        }
+        self.shape::<D>(&b.shape, &b.lines, label)
+    }
+
+    /// A collider's shape (also its check): one with a signed distance.
+    pub(crate) fn collider_shape<const D: usize>(&self, c: &ColliderDesc) -> Result<Shape<f64, D>> {
+        let label = format!("{} collider", c.shape.name());
+        if let ShapeDesc::Mesh { .. } = c.shape {
+            return Err(self.err(
+                c.lines.of("shape"),
+                format!(
+                    "{label}: a mesh has no signed distance and cannot be a collider; colliders take {}",
+                    ShapeDesc::COLLIDER_NAMES.join(", ")
+                ),
+            ));
+        }
+        self.shape::<D>(&c.shape, &c.lines, &label)
+    }
+
+    /// The geometry of a shape description, checked; `label` names its body or collider.
+    fn shape<const D: usize>(&self, desc: &ShapeDesc, l: &Lines, label: &str) -> Result<Shape<f64, D>> {
         let what = &format!("{label}: ");
-        Ok(match &b.shape {
-            BodyShape::Box { min, max } => {
+        let radius = |x: f64| self.positive(l, "radius", what, x);
+        let ends = |a: &[f64], b: &[f64]| -> Result<(Vector<f64, D>, Vector<f64, D>)> {
+            let (a, b) = (self.vector::<D>(l, "a", what, a)?, self.vector::<D>(l, "b", what, b)?);
+            if (b - a).norm() == 0.0 {
+                return Err(self.err(l.of("b"), format!("{what}the ends `a` and `b` coincide")));
+            }
+            Ok((a, b))
+        };
+        Ok(match desc {
+            ShapeDesc::HalfSpace { point, normal } => {
+                let n = self.vector::<D>(l, "normal", what, normal)?;
+                if n.norm() == 0.0 {
+                    return Err(self.err(l.of("normal"), format!("{what}`normal` must not be zero")));
+                }
+                Shape::HalfSpace { point: self.vector::<D>(l, "point", what, point)?, normal: n / n.norm() }
+            }
+            ShapeDesc::Box { center, half_extents } => {
+                let h = self.vector::<D>(l, "half_extents", what, half_extents)?;
+                if h.iter().any(|&x| x <= 0.0) {
+                    return Err(self.err(l.of("half_extents"), format!("{what}`half_extents` must be positive")));
+                }
+                Shape::Box { center: self.vector::<D>(l, "center", what, center)?, half_extents: h }
+            }
+            ShapeDesc::BoxCorners { min, max } => {
                 let min = self.vector::<D>(l, "min", what, min)?;
                 let max = self.vector::<D>(l, "max", what, max)?;
                 if let Some(a) = (0..D).find(|&a| max[a] <= min[a]) {
@@ -422,24 +474,20 @@ impl Scene {
                         ),
                     ));
                 }
-                Region::Box { min, max }
+                Shape::BoxCorners { min, max }
             }
-            BodyShape::Sphere { center, radius } => {
-                let center = self.vector::<D>(l, "center", what, center)?;
-                let radius = self.positive(l, "radius", what, *radius)?;
-                Region::Sphere { center, radius }
+            ShapeDesc::Sphere { center, radius: r } => {
+                Shape::Sphere { center: self.vector::<D>(l, "center", what, center)?, radius: radius(*r)? }
             }
-            BodyShape::Cylinder { a, b: end, radius } => {
-                let a = self.vector::<D>(l, "a", what, a)?;
-                let end = self.vector::<D>(l, "b", what, end)?;
-                let radius = self.positive(l, "radius", what, *radius)?;
-                let len = (end - a).norm();
-                if len == 0.0 {
-                    return Err(self.err(l.of("b"), format!("{what}the cylinder's ends `a` and `b` coincide")));
-                }
-                Region::Cylinder { a, axis: (end - a) / len, len, radius }
+            ShapeDesc::Capsule { a, b, radius: r } => {
+                let (a, b) = ends(a, b)?;
+                Shape::Capsule { a, b, radius: radius(*r)? }
             }
-            BodyShape::Mesh { file, scale, offset } => {
+            ShapeDesc::Cylinder { a, b, radius: r } => {
+                let (a, b) = ends(a, b)?;
+                Shape::Cylinder { a, b, radius: radius(*r)? }
+            }
+            ShapeDesc::Mesh { file, scale, offset } => {
                 if D != 3 {
                     return Err(self.err(l.of("shape"), format!("{what}mesh bodies need a 3D scene")));
                 }
@@ -447,10 +495,8 @@ impl Scene {
                 let offset = if offset.is_empty() {
                     [0.0; 3]
                 } else {
-                    {
-                        let o = self.vector::<D>(l, "offset", what, offset)?;
-                        [o[0], o[1 % D], o[2 % D]]
-                    }
+                    let o = self.vector::<D>(l, "offset", what, offset)?;
+                    [o[0], o[1 % D], o[2 % D]]
                 };
                 let path = match &self.dir {
                     Some(dir) if file.is_relative() => dir.join(file),
@@ -467,46 +513,7 @@ impl Scene {
                         format!("{} (the mesh of {label}, {}{at})", e.message, self.file),
                     )
                 })?;
-                Region::Mesh(Arc::new(mesh.transformed(scale, offset)))
-            }
-        })
-    }
-
-    /// A collider's solver shape (also its check).
-    pub(crate) fn collider_shape<const D: usize, T: Real>(&self, c: &ColliderDesc) -> Result<Shape<T, D>> {
-        let l = &c.lines;
-        let what = format!("{} collider: ", c.shape.name());
-        let v = |key: &str, x: &[f64]| self.vector::<D>(l, key, &what, x).map(|v| v.map(T::of));
-        let r = |x: f64| self.positive(l, "radius", &what, x).map(T::of);
-        Ok(match &c.shape {
-            ColliderShape::HalfSpace { point, normal } => {
-                let n = self.vector::<D>(l, "normal", &what, normal)?;
-                if n.norm() == 0.0 {
-                    return Err(self.err(l.of("normal"), format!("{what}`normal` must not be zero")));
-                }
-                Shape::HalfSpace { point: v("point", point)?, normal: (n / n.norm()).map(T::of) }
-            }
-            ColliderShape::Box { center, half_extents } => {
-                let h = self.vector::<D>(l, "half_extents", &what, half_extents)?;
-                if h.iter().any(|&x| x <= 0.0) {
-                    return Err(self.err(l.of("half_extents"), format!("{what}`half_extents` must be positive")));
-                }
-                Shape::Box { center: v("center", center)?, half_extents: h.map(T::of) }
-            }
-            ColliderShape::Sphere { center, radius } => {
-                Shape::Sphere { center: v("center", center)?, radius: r(*radius)? }
-            }
-            ColliderShape::Capsule { a, b, radius } | ColliderShape::Cylinder { a, b, radius } => {
-                let (pa, pb) = (self.vector::<D>(l, "a", &what, a)?, self.vector::<D>(l, "b", &what, b)?);
-                if pa == pb {
-                    return Err(self.err(l.of("b"), format!("{what}the ends `a` and `b` coincide")));
-                }
-                let (a, b, radius) = (pa.map(T::of), pb.map(T::of), r(*radius)?);
-                if matches!(c.shape, ColliderShape::Capsule { .. }) {
-                    Shape::Capsule { a, b, radius }
-                } else {
-                    Shape::Cylinder { a, b, radius }
-                }
+                Shape::Mesh(Arc::new(mesh.transformed(scale, offset)))
             }
         })
     }
@@ -550,7 +557,7 @@ impl Scene {
             .iter()
             .map(|c| {
                 Ok(Collider {
-                    shape: self.collider_shape::<D, T>(c)?,
+                    shape: self.collider_shape::<D>(c)?.cast::<T>(),
                     contact: contact(c.contact),
                     velocity: c.velocity.as_ref().map_or(Vector::zeros(), |v| Vector::from_fn(|a, _| T::of(v[a]))),
                     angular_velocity: c.angular_velocity.map(T::of),

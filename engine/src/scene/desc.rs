@@ -377,11 +377,27 @@ impl MaterialDesc {
     ];
 }
 
-/// The region a body fills.
+/// A shape as a scene gives it, for a body or a collider; the scene builder checks it and
+/// turns it into a [`crate::geometry::Shape`]. A body needs a bounded shape (not a half space), a
+/// collider one with a signed distance (not a mesh).
 #[derive(Clone, Debug, PartialEq)]
-pub enum BodyShape {
-    /// Axis-aligned box between two corners.
+pub enum ShapeDesc {
+    /// Everything behind the plane through `point` with outward `normal` (normalized on build).
+    HalfSpace {
+        /// A point of the plane.
+        point: Vec<f64>,
+        /// Outward normal.
+        normal: Vec<f64>,
+    },
+    /// Axis-aligned box around a centre.
     Box {
+        /// Centre.
+        center: Vec<f64>,
+        /// Half the side lengths.
+        half_extents: Vec<f64>,
+    },
+    /// Axis-aligned box between two corners.
+    BoxCorners {
         /// Lower corner.
         min: Vec<f64>,
         /// Upper corner.
@@ -391,6 +407,15 @@ pub enum BodyShape {
     Sphere {
         /// Centre.
         center: Vec<f64>,
+        /// Radius.
+        radius: f64,
+    },
+    /// Points within `radius` of the segment `a`-`b` (rounded ends).
+    Capsule {
+        /// One end.
+        a: Vec<f64>,
+        /// The other end.
+        b: Vec<f64>,
         /// Radius.
         radius: f64,
     },
@@ -416,17 +441,25 @@ pub enum BodyShape {
     },
 }
 
-impl BodyShape {
-    /// The names a scene file uses.
-    pub const NAMES: [&'static str; 4] = ["box", "sphere", "cylinder", "mesh"];
+impl ShapeDesc {
+    /// The names a scene file uses, in the order body messages list them.
+    pub const NAMES: [&'static str; 6] = ["box", "sphere", "cylinder", "capsule", "mesh", "half_space"];
 
-    /// The name a scene file uses for this shape.
+    /// The shapes a body can be, in the order messages list them.
+    pub const BODY_NAMES: [&'static str; 5] = ["box", "sphere", "cylinder", "capsule", "mesh"];
+
+    /// The shapes a collider can be, in the order messages list them.
+    pub const COLLIDER_NAMES: [&'static str; 5] = ["half_space", "box", "sphere", "capsule", "cylinder"];
+
+    /// The name a scene file uses for this shape (both kinds of box are `box`).
     pub fn name(&self) -> &'static str {
         match self {
-            BodyShape::Box { .. } => "box",
-            BodyShape::Sphere { .. } => "sphere",
-            BodyShape::Cylinder { .. } => "cylinder",
-            BodyShape::Mesh { .. } => "mesh",
+            ShapeDesc::HalfSpace { .. } => "half_space",
+            ShapeDesc::Box { .. } | ShapeDesc::BoxCorners { .. } => "box",
+            ShapeDesc::Sphere { .. } => "sphere",
+            ShapeDesc::Capsule { .. } => "capsule",
+            ShapeDesc::Cylinder { .. } => "cylinder",
+            ShapeDesc::Mesh { .. } => "mesh",
         }
     }
 }
@@ -489,7 +522,7 @@ pub struct BodyDesc {
     /// An optional name for messages; bodies are otherwise called `body N` (1-based).
     pub name: Option<String>,
     /// The region the body fills.
-    pub shape: BodyShape,
+    pub shape: ShapeDesc,
     /// The name of one of the scene's materials.
     pub material: String,
     /// Initial velocity (zero if `None`).
@@ -510,7 +543,7 @@ pub struct BodyDesc {
 
 impl BodyDesc {
     /// A body of `material` filling `shape`, at rest, with the default sampling.
-    pub fn new(shape: BodyShape, material: &str) -> Self {
+    pub fn new(shape: ShapeDesc, material: &str) -> Self {
         BodyDesc {
             name: None,
             shape,
@@ -527,12 +560,12 @@ impl BodyDesc {
 
     /// An axis-aligned box body.
     pub fn cuboid(min: &[f64], max: &[f64], material: &str) -> Self {
-        Self::new(BodyShape::Box { min: min.to_vec(), max: max.to_vec() }, material)
+        Self::new(ShapeDesc::BoxCorners { min: min.to_vec(), max: max.to_vec() }, material)
     }
 
     /// A ball (disk in 2D) body.
     pub fn ball(center: &[f64], radius: f64, material: &str) -> Self {
-        Self::new(BodyShape::Sphere { center: center.to_vec(), radius }, material)
+        Self::new(ShapeDesc::Sphere { center: center.to_vec(), radius }, material)
     }
 
     /// The same body with an initial velocity.
@@ -549,71 +582,11 @@ impl BodyDesc {
     }
 }
 
-/// The shape of a collider (see [`crate::mpm::Shape`]).
-#[derive(Clone, Debug, PartialEq)]
-pub enum ColliderShape {
-    /// Everything behind the plane through `point` with outward `normal` (normalized on build).
-    HalfSpace {
-        /// A point of the plane.
-        point: Vec<f64>,
-        /// Outward normal.
-        normal: Vec<f64>,
-    },
-    /// Axis-aligned box.
-    Box {
-        /// Centre.
-        center: Vec<f64>,
-        /// Half the side lengths.
-        half_extents: Vec<f64>,
-    },
-    /// Ball (disk in 2D).
-    Sphere {
-        /// Centre.
-        center: Vec<f64>,
-        /// Radius.
-        radius: f64,
-    },
-    /// Points within `radius` of the segment `a`-`b` (rounded ends).
-    Capsule {
-        /// One end.
-        a: Vec<f64>,
-        /// The other end.
-        b: Vec<f64>,
-        /// Radius.
-        radius: f64,
-    },
-    /// Points within `radius` of the axis `a`-`b`, between flat caps.
-    Cylinder {
-        /// One end of the axis.
-        a: Vec<f64>,
-        /// The other end of the axis.
-        b: Vec<f64>,
-        /// Radius.
-        radius: f64,
-    },
-}
-
-impl ColliderShape {
-    /// The names a scene file uses.
-    pub const NAMES: [&'static str; 5] = ["half_space", "box", "sphere", "capsule", "cylinder"];
-
-    /// The name a scene file uses for this shape.
-    pub fn name(&self) -> &'static str {
-        match self {
-            ColliderShape::HalfSpace { .. } => "half_space",
-            ColliderShape::Box { .. } => "box",
-            ColliderShape::Sphere { .. } => "sphere",
-            ColliderShape::Capsule { .. } => "capsule",
-            ColliderShape::Cylinder { .. } => "cylinder",
-        }
-    }
-}
-
 /// One `[[colliders]]` entry: a rigid, static or kinematic obstacle.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ColliderDesc {
     /// Its shape at time 0.
-    pub shape: ColliderShape,
+    pub shape: ShapeDesc,
     /// Its contact law.
     pub contact: ContactDesc,
     /// Constant translational velocity (zero if `None`).
@@ -639,7 +612,7 @@ pub struct PathSegment {
 
 impl ColliderDesc {
     /// A static collider.
-    pub fn new(shape: ColliderShape, contact: ContactDesc) -> Self {
+    pub fn new(shape: ShapeDesc, contact: ContactDesc) -> Self {
         ColliderDesc {
             shape,
             contact,

@@ -26,12 +26,16 @@
 //! density = 1000.0         # drucker_prager viscoplastic fluid
 //! bulk_modulus = 2e5
 //! [[bodies]]
-//! shape = "box"            # box (min, max) | sphere (center, radius)
-//! min = [0.1, 0.1]         # | cylinder (a, b, radius) | mesh (file, scale, offset)
+//! shape = "box"            # box (min, max, or center, half_extents) | sphere (center, radius)
+//! min = [0.1, 0.1]         # | cylinder, capsule (a, b, radius) | mesh (file, scale, offset)
 //! max = [0.4, 0.6]
 //! material = "water"
 //! sampling = "regular"     # regular | jittered | fitted (particles_per_cell) | random (count)
 //! ```
+//!
+//! Bodies and `[[colliders]]` share one vocabulary of shapes ([`ShapeDesc`], built into a
+//! [`crate::geometry::Shape`]); a collider may also be a `half_space` (point, normal) but not a
+//! mesh, and a body cannot be a half space.
 //!
 //! Errors are [`Error::Scene`] values naming the file and the line of the
 //! offending key: a syntax error, an unknown key (with the nearest known one), an unknown
@@ -39,7 +43,6 @@
 //! samples no particles, a mesh that cannot be read.
 
 pub mod desc;
-pub mod mesh;
 
 mod build;
 pub(crate) mod parse;
@@ -47,10 +50,9 @@ mod sample;
 
 pub use build::{MAX_COUNT, MIN_CELLS};
 pub use desc::{
-    ActuationDesc, ActuatorDesc, BodyDesc, BodyShape, ColliderDesc, ColliderShape, ContactDesc, ContactKind, Lines,
-    MaterialDesc, MaterialModel, Sampling, SimulationDesc, SolverKind, WallsDesc,
+    ActuationDesc, ActuatorDesc, BodyDesc, ColliderDesc, ContactDesc, ContactKind, Lines, MaterialDesc, MaterialModel,
+    Sampling, ShapeDesc, SimulationDesc, SolverKind, WallsDesc,
 };
-pub use mesh::{MeshError, TriMesh};
 
 use crate::error::{Error, Result};
 use crate::math::Real;

@@ -89,9 +89,12 @@ struct RawBody {
     name: Opt<String>,
     shape: Spanned<String>,
     material: Spanned<String>,
+    point: Opt<Vec<f64>>,
+    normal: Opt<Vec<f64>>,
     min: Opt<Vec<f64>>,
     max: Opt<Vec<f64>>,
     center: Opt<Vec<f64>>,
+    half_extents: Opt<Vec<f64>>,
     radius: Opt<f64>,
     a: Opt<Vec<f64>>,
     b: Opt<Vec<f64>>,
@@ -114,11 +117,16 @@ struct RawCollider {
     shape: Spanned<String>,
     point: Opt<Vec<f64>>,
     normal: Opt<Vec<f64>>,
+    min: Opt<Vec<f64>>,
+    max: Opt<Vec<f64>>,
     center: Opt<Vec<f64>>,
     half_extents: Opt<Vec<f64>>,
     radius: Opt<f64>,
     a: Opt<Vec<f64>>,
     b: Opt<Vec<f64>>,
+    file: Opt<String>,
+    scale: Opt<f64>,
+    offset: Opt<Vec<f64>>,
     kind: Opt<String>,
     friction: Opt<f64>,
     velocity: Opt<Vec<f64>>,
@@ -146,6 +154,42 @@ struct RawActuator {
     frequency: Opt<f64>,
     phase: Opt<f64>,
     offset: Opt<f64>,
+}
+
+/// The shape keys of a body or collider table (both take every shape).
+struct RawShape {
+    point: Opt<Vec<f64>>,
+    normal: Opt<Vec<f64>>,
+    min: Opt<Vec<f64>>,
+    max: Opt<Vec<f64>>,
+    center: Opt<Vec<f64>>,
+    half_extents: Opt<Vec<f64>>,
+    radius: Opt<f64>,
+    a: Opt<Vec<f64>>,
+    b: Opt<Vec<f64>>,
+    file: Opt<String>,
+    scale: Opt<f64>,
+    offset: Opt<Vec<f64>>,
+}
+
+/// Moves the shape keys out of a raw body or collider table.
+macro_rules! raw_shape {
+    ($raw:ident) => {
+        RawShape {
+            point: $raw.point,
+            normal: $raw.normal,
+            min: $raw.min,
+            max: $raw.max,
+            center: $raw.center,
+            half_extents: $raw.half_extents,
+            radius: $raw.radius,
+            a: $raw.a,
+            b: $raw.b,
+            file: $raw.file,
+            scale: $raw.scale,
+            offset: $raw.offset,
+        }
+    };
 }
 
 /// Turns byte offsets of one file into lines and errors.
@@ -390,18 +434,28 @@ fn span_line<X>(ctx: &Ctx, v: &Opt<X>) -> Option<usize> {
     v.as_ref().map(|s| ctx.line(s.span()))
 }
 
-fn body(ctx: &Ctx, raw: Spanned<RawBody>) -> Result<BodyDesc> {
-    let table = ctx.line(raw.span());
-    let mut lines = Lines::at(table);
-    let raw = raw.into_inner();
-    let name = ctx.opt(&mut lines, "name", raw.name);
+/// The shape of a body or collider table (`role`): its name and exactly the keys that shape
+/// takes. A box is given by `min` and `max` or by `center` and `half_extents`; with neither, a
+/// body's box asks for its corners and a collider's for its centre.
+fn shape(
+    ctx: &Ctx,
+    lines: &mut Lines,
+    table: usize,
+    role: &str,
+    name: &Spanned<String>,
+    raw: RawShape,
+) -> Result<ShapeDesc> {
+    let listed: &[&str] = if role == "body" { &ShapeDesc::BODY_NAMES } else { &ShapeDesc::COLLIDER_NAMES };
     let kind =
-        ctx.pick("body shape", &raw.shape, &BodyShape::NAMES, |s| BodyShape::NAMES.iter().position(|&n| n == s))?;
-    lines.record("shape", ctx.line(raw.shape.span()));
+        ctx.pick(&format!("{role} shape"), name, listed, |s| ShapeDesc::NAMES.iter().copied().find(|&n| n == s))?;
+    lines.record("shape", ctx.line(name.span()));
     let present = [
+        ("point", span_line(ctx, &raw.point)),
+        ("normal", span_line(ctx, &raw.normal)),
         ("min", span_line(ctx, &raw.min)),
         ("max", span_line(ctx, &raw.max)),
         ("center", span_line(ctx, &raw.center)),
+        ("half_extents", span_line(ctx, &raw.half_extents)),
         ("radius", span_line(ctx, &raw.radius)),
         ("a", span_line(ctx, &raw.a)),
         ("b", span_line(ctx, &raw.b)),
@@ -409,32 +463,57 @@ fn body(ctx: &Ctx, raw: Spanned<RawBody>) -> Result<BodyDesc> {
         ("scale", span_line(ctx, &raw.scale)),
         ("offset", span_line(ctx, &raw.offset)),
     ];
+    let key_line = |key: &str| present.iter().find(|&&(k, _)| k == key).and_then(|&(_, l)| l);
+    let what = format!("{kind} {role}");
+    let centred_box = kind == "box" && {
+        let corners = key_line("min").or(key_line("max"));
+        let centred = key_line("center").or(key_line("half_extents"));
+        if let (Some(_), Some(line)) = (corners, centred) {
+            return Err(
+                ctx.err(Some(line), format!("a {what} takes `min` and `max` or `center` and `half_extents`, not both"))
+            );
+        }
+        centred.is_some() || (corners.is_none() && role != "body")
+    };
     let (allowed, required): (&[&str], &[&str]) = match kind {
-        0 => (&["min", "max"], &["min", "max"]),
-        1 => (&["center", "radius"], &["center", "radius"]),
-        2 => (&["a", "b", "radius"], &["a", "b", "radius"]),
+        "half_space" => (&["point", "normal"], &["point", "normal"]),
+        "box" if centred_box => (&["center", "half_extents"], &["center", "half_extents"]),
+        "box" => (&["min", "max"], &["min", "max"]),
+        "sphere" => (&["center", "radius"], &["center", "radius"]),
+        "capsule" | "cylinder" => (&["a", "b", "radius"], &["a", "b", "radius"]),
         _ => (&["file", "scale", "offset"], &["file"]),
     };
-    let what = format!("{} body", BodyShape::NAMES[kind]);
     shape_keys(ctx, &what, table, &present, allowed, required)?;
-    let mut l = |key, v| ctx.opt(&mut lines, key, v);
-    let shape = match kind {
-        0 => BodyShape::Box { min: l("min", raw.min).unwrap_or_default(), max: l("max", raw.max).unwrap_or_default() },
-        1 => BodyShape::Sphere {
-            center: l("center", raw.center).unwrap_or_default(),
-            radius: ctx.opt(&mut lines, "radius", raw.radius).unwrap_or_default(),
+    let mut l = |key, v| ctx.opt(lines, key, v).unwrap_or_default();
+    Ok(match kind {
+        "half_space" => ShapeDesc::HalfSpace { point: l("point", raw.point), normal: l("normal", raw.normal) },
+        "box" if centred_box => {
+            ShapeDesc::Box { center: l("center", raw.center), half_extents: l("half_extents", raw.half_extents) }
+        }
+        "box" => ShapeDesc::BoxCorners { min: l("min", raw.min), max: l("max", raw.max) },
+        "sphere" => ShapeDesc::Sphere {
+            center: l("center", raw.center),
+            radius: ctx.opt(lines, "radius", raw.radius).unwrap_or_default(),
         },
-        2 => BodyShape::Cylinder {
-            a: l("a", raw.a).unwrap_or_default(),
-            b: l("b", raw.b).unwrap_or_default(),
-            radius: ctx.opt(&mut lines, "radius", raw.radius).unwrap_or_default(),
+        "capsule" | "cylinder" => {
+            let (a, b) = (l("a", raw.a), l("b", raw.b));
+            let radius = ctx.opt(lines, "radius", raw.radius).unwrap_or_default();
+            if kind == "capsule" { ShapeDesc::Capsule { a, b, radius } } else { ShapeDesc::Cylinder { a, b, radius } }
+        }
+        _ => ShapeDesc::Mesh {
+            file: PathBuf::from(ctx.opt(lines, "file", raw.file).unwrap_or_default()),
+            scale: ctx.opt(lines, "scale", raw.scale).unwrap_or(1.0),
+            offset: ctx.opt(lines, "offset", raw.offset).unwrap_or_default(),
         },
-        _ => BodyShape::Mesh {
-            file: PathBuf::from(ctx.opt(&mut lines, "file", raw.file).unwrap_or_default()),
-            scale: ctx.opt(&mut lines, "scale", raw.scale).unwrap_or(1.0),
-            offset: ctx.opt(&mut lines, "offset", raw.offset).unwrap_or_default(),
-        },
-    };
+    })
+}
+
+fn body(ctx: &Ctx, raw: Spanned<RawBody>) -> Result<BodyDesc> {
+    let table = ctx.line(raw.span());
+    let mut lines = Lines::at(table);
+    let raw = raw.into_inner();
+    let name = ctx.opt(&mut lines, "name", raw.name);
+    let shape = shape(ctx, &mut lines, table, "body", &raw.shape, raw_shape!(raw))?;
     let material = ctx.req(&mut lines, "material", raw.material);
     let velocity = ctx.opt(&mut lines, "velocity", raw.velocity);
     let sampling_name = raw.sampling.as_ref().map(|s| (s.get_ref().clone(), ctx.line(s.span())));
@@ -489,41 +568,7 @@ fn collider(ctx: &Ctx, raw: Spanned<RawCollider>) -> Result<ColliderDesc> {
     let table = ctx.line(raw.span());
     let mut lines = Lines::at(table);
     let raw = raw.into_inner();
-    let kind = ctx.pick("collider shape", &raw.shape, &ColliderShape::NAMES, |s| {
-        ColliderShape::NAMES.iter().position(|&n| n == s)
-    })?;
-    lines.record("shape", ctx.line(raw.shape.span()));
-    let present = [
-        ("point", span_line(ctx, &raw.point)),
-        ("normal", span_line(ctx, &raw.normal)),
-        ("center", span_line(ctx, &raw.center)),
-        ("half_extents", span_line(ctx, &raw.half_extents)),
-        ("radius", span_line(ctx, &raw.radius)),
-        ("a", span_line(ctx, &raw.a)),
-        ("b", span_line(ctx, &raw.b)),
-    ];
-    let keys: &[&str] = match kind {
-        0 => &["point", "normal"],
-        1 => &["center", "half_extents"],
-        2 => &["center", "radius"],
-        _ => &["a", "b", "radius"],
-    };
-    let what = format!("{} collider", ColliderShape::NAMES[kind]);
-    shape_keys(ctx, &what, table, &present, keys, keys)?;
-    let mut l = |key, v| ctx.opt(&mut lines, key, v).unwrap_or_default();
-    let shape = match kind {
-        0 => ColliderShape::HalfSpace { point: l("point", raw.point), normal: l("normal", raw.normal) },
-        1 => ColliderShape::Box { center: l("center", raw.center), half_extents: l("half_extents", raw.half_extents) },
-        2 => ColliderShape::Sphere {
-            center: l("center", raw.center),
-            radius: ctx.opt(&mut lines, "radius", raw.radius).unwrap_or_default(),
-        },
-        k => {
-            let (a, b) = (l("a", raw.a), l("b", raw.b));
-            let radius = ctx.opt(&mut lines, "radius", raw.radius).unwrap_or_default();
-            if k == 3 { ColliderShape::Capsule { a, b, radius } } else { ColliderShape::Cylinder { a, b, radius } }
-        }
-    };
+    let shape = shape(ctx, &mut lines, table, "collider", &raw.shape, raw_shape!(raw))?;
     let mut contact = ContactDesc::default();
     if let Some(k) = &raw.kind {
         contact.kind = contact_kind(ctx, k)?;

@@ -4,88 +4,8 @@
 //! solver's scatter and gather touch memory coherently.
 
 use super::desc::Sampling;
-use super::mesh::{TriMesh, crossings_beyond};
+use crate::geometry::{Shape, crossings_beyond};
 use crate::math::{SplitMix64, Vector};
-use std::sync::Arc;
-
-/// A body's region in `D` dimensions, ready for inside tests.
-#[derive(Clone, Debug)]
-pub(crate) enum Region<const D: usize> {
-    Box {
-        min: Vector<f64, D>,
-        max: Vector<f64, D>,
-    },
-    Sphere {
-        center: Vector<f64, D>,
-        radius: f64,
-    },
-    /// `axis` is the unit vector from `a` to the other end, `len` the distance.
-    Cylinder {
-        a: Vector<f64, D>,
-        axis: Vector<f64, D>,
-        len: f64,
-        radius: f64,
-    },
-    /// Only built when `D == 3`.
-    Mesh(Arc<TriMesh>),
-}
-
-impl<const D: usize> Region<D> {
-    pub fn contains(&self, p: &Vector<f64, D>) -> bool {
-        match self {
-            Region::Box { min, max } => (0..D).all(|k| p[k] >= min[k] && p[k] <= max[k]),
-            Region::Sphere { center, radius } => (p - center).norm_squared() <= radius * radius,
-            Region::Cylinder { a, axis, len, radius } => {
-                let r = p - a;
-                let along = r.dot(axis);
-                along >= 0.0 && along <= *len && (r - axis * along).norm_squared() <= radius * radius
-            }
-            Region::Mesh(mesh) => mesh.contains([p[0], p[1 % D], p[2 % D]]),
-        }
-    }
-
-    /// Lower and upper corners of the bounding box.
-    pub fn bounds(&self) -> (Vector<f64, D>, Vector<f64, D>) {
-        match self {
-            Region::Box { min, max } => (*min, *max),
-            Region::Sphere { center, radius } => (center.add_scalar(-radius), center.add_scalar(*radius)),
-            Region::Cylinder { a, axis, len, radius } => {
-                let b = a + axis * *len;
-                // A cap of radius r perpendicular to the unit axis u reaches r sqrt(1 - u_k^2)
-                // along axis k.
-                let reach = axis.map(|u| radius * (1.0 - u * u).max(0.0).sqrt());
-                (a.inf(&b) - reach, a.sup(&b) + reach)
-            }
-            Region::Mesh(mesh) => {
-                let (lo, hi) = mesh.bounds();
-                (Vector::from_fn(|k, _| lo[k]), Vector::from_fn(|k, _| hi[k]))
-            }
-        }
-    }
-
-    /// Area (2D) or volume (3D).
-    pub fn volume(&self) -> f64 {
-        use std::f64::consts::PI;
-        match self {
-            Region::Box { min, max } => (max - min).iter().map(|e| e.max(0.0)).product(),
-            Region::Sphere { radius, .. } => {
-                if D == 2 {
-                    PI * radius * radius
-                } else {
-                    4.0 / 3.0 * PI * radius.powi(3)
-                }
-            }
-            Region::Cylinder { len, radius, .. } => {
-                if D == 2 {
-                    2.0 * radius * len
-                } else {
-                    PI * radius * radius * len
-                }
-            }
-            Region::Mesh(mesh) => mesh.volume(),
-        }
-    }
-}
 
 /// Particles of one body, before they are given masses and materials.
 #[derive(Clone, Debug)]
@@ -95,10 +15,11 @@ pub(crate) struct Samples<const D: usize> {
     pub volume: f64,
 }
 
-/// Fills `region` according to `sampling` on a grid of cell width `dx` with `cells` cells per
-/// axis. Errors (as a message) only when random sampling cannot place its particles.
+/// Fills `region` (a bounded shape) according to `sampling` on a grid of cell width `dx` with
+/// `cells` cells per axis. Errors (as a message) only when random sampling cannot place its
+/// particles.
 pub(crate) fn sample<const D: usize>(
-    region: &Region<D>,
+    region: &Shape<f64, D>,
     sampling: Sampling,
     seed: u64,
     dx: f64,
@@ -130,7 +51,7 @@ pub(crate) fn sample<const D: usize>(
                         x.push(p);
                     }
                 });
-            } else if let Region::Mesh(mesh) = region {
+            } else if let Shape::Mesh(mesh) = region {
                 // One line of the lattice along x at a time: one pass over the triangles each.
                 for_each_line(&first, &last, |k| {
                     let p = jittered_point(k, &mut rng);
@@ -251,6 +172,8 @@ fn for_each_line<const D: usize>(first: &[i64; D], last: &[i64; D], visit: impl 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::geometry::TriMesh;
+    use std::sync::Arc;
 
     type V2 = Vector<f64, 2>;
     type V3 = Vector<f64, 3>;
@@ -258,7 +181,7 @@ mod tests {
     #[test]
     fn regular_box_aligned_with_cells() {
         let dx = 0.01;
-        let region = Region::Box { min: V2::new(0.1, 0.2), max: V2::new(0.2, 0.3) };
+        let region = Shape::BoxCorners { min: V2::new(0.1, 0.2), max: V2::new(0.2, 0.3) };
         let s = sample(&region, Sampling::Regular { per_cell: 2 }, 0, dx, [100, 100]).unwrap();
         assert_eq!(s.x.len(), 400);
         assert!((s.volume - 0.005f64.powi(2)).abs() < 1e-18);
@@ -268,14 +191,14 @@ mod tests {
             assert!(chunk.iter().all(|p| cell(p) == cell(&chunk[0])));
         }
         assert!(s.x.windows(2).all(|w| cell(&w[0]) <= cell(&w[1])));
-        let region = Region::Box { min: V3::new(0.1, 0.1, 0.1), max: V3::new(0.2, 0.15, 0.13) };
+        let region = Shape::BoxCorners { min: V3::new(0.1, 0.1, 0.1), max: V3::new(0.2, 0.15, 0.13) };
         let s = sample(&region, Sampling::Regular { per_cell: 3 }, 0, dx, [100; 3]).unwrap();
         assert_eq!(s.x.len(), 30 * 15 * 9);
     }
 
     #[test]
     fn random_gives_exactly_count_and_is_deterministic() {
-        let region = Region::Sphere { center: V2::new(0.5, 0.5), radius: 0.2 };
+        let region = Shape::Sphere { center: V2::new(0.5, 0.5), radius: 0.2 };
         let s = sample(&region, Sampling::Random { count: 1000 }, 7, 0.01, [100, 100]).unwrap();
         assert_eq!(s.x.len(), 1000);
         assert!(s.x.iter().all(|p| region.contains(p)));
@@ -298,24 +221,24 @@ mod tests {
             let got = n as f64 * volume;
             assert!((got / analytic - 1.0).abs() < 0.03, "sampled {got}, analytic {analytic}");
         };
-        let disk = Region::Sphere { center: V2::new(0.5, 0.5), radius: 0.2 };
+        let disk = Shape::Sphere { center: V2::new(0.5, 0.5), radius: 0.2 };
         let s = sample(&disk, Sampling::Regular { per_cell: 2 }, 0, dx, [100, 100]).unwrap();
         check(s.x.len(), s.volume, PI * 0.04);
-        let ball = Region::Sphere { center: V3::new(0.5, 0.5, 0.5), radius: 0.15 };
+        let ball = Shape::Sphere { center: V3::new(0.5, 0.5, 0.5), radius: 0.15 };
         let s = sample(&ball, Sampling::Regular { per_cell: 2 }, 0, dx, [100; 3]).unwrap();
         check(s.x.len(), s.volume, ball.volume());
         let s = sample(&ball, Sampling::Jittered { per_cell: 2 }, 1, dx, [100; 3]).unwrap();
         check(s.x.len(), s.volume, ball.volume());
         let (a, b) = (V3::new(0.3, 0.3, 0.3), V3::new(0.6, 0.7, 0.5));
         let len = (b - a).norm();
-        let cyl = Region::Cylinder { a, axis: (b - a) / len, len, radius: 0.1 };
+        let cyl = Shape::Cylinder { a, b, radius: 0.1 };
         let s = sample(&cyl, Sampling::Regular { per_cell: 2 }, 0, dx, [100; 3]).unwrap();
         check(s.x.len(), s.volume, PI * 0.01 * len);
         let (lo, hi) = cyl.bounds();
         assert!(s.x.iter().all(|p| (0..3).all(|k| p[k] >= lo[k] && p[k] <= hi[k])));
         // 2D cylinder: a rotated rectangle.
         let (a, b) = (V2::new(0.3, 0.3), V2::new(0.6, 0.7));
-        let rect = Region::Cylinder { a, axis: (b - a) / 0.5, len: 0.5, radius: 0.05 };
+        let rect = Shape::Cylinder { a, b, radius: 0.05 };
         let s = sample(&rect, Sampling::Regular { per_cell: 2 }, 0, dx, [100, 100]).unwrap();
         check(s.x.len(), s.volume, 0.05);
     }
@@ -324,7 +247,7 @@ mod tests {
     fn fitted_lattice_is_difftaichis() {
         // diffmpm's body: w = 0.3, h = 0.1 at dx = 1/128, 2 per dx: 76 x 24 particles.
         let dx = 1.0 / 128.0;
-        let region = Region::Box { min: V2::new(0.1, 0.13), max: V2::new(0.4, 0.23) };
+        let region = Shape::BoxCorners { min: V2::new(0.1, 0.13), max: V2::new(0.4, 0.23) };
         let s = sample(&region, Sampling::Fitted { per_cell: 2 }, 0, dx, [128, 128]).unwrap();
         assert_eq!(s.x.len(), 76 * 24);
         let first = s.x.iter().fold(V2::repeat(1.0), |m, p| m.inf(p));
@@ -334,8 +257,8 @@ mod tests {
 
     #[test]
     fn mesh_lattice_fills_the_cube() {
-        let cube = TriMesh::from_obj(super::super::mesh::tests::UNIT_CUBE_OBJ).unwrap();
-        let region = Region::<3>::Mesh(Arc::new(cube.transformed(0.2, [0.4, 0.4, 0.4])));
+        let cube = TriMesh::from_obj(crate::geometry::UNIT_CUBE_OBJ).unwrap();
+        let region = Shape::<f64, 3>::Mesh(Arc::new(cube.transformed(0.2, [0.4, 0.4, 0.4])));
         let dx = 0.02;
         let s = sample(&region, Sampling::Regular { per_cell: 2 }, 0, dx, [50; 3]).unwrap();
         assert_eq!(s.x.len(), 20 * 20 * 20);
@@ -346,10 +269,10 @@ mod tests {
 
     #[test]
     fn thin_shapes_sample_nothing_and_random_fails_cleanly() {
-        let region = Region::Box { min: V2::new(0.5, 0.5), max: V2::new(0.5001, 0.6) };
+        let region = Shape::BoxCorners { min: V2::new(0.5, 0.5), max: V2::new(0.5001, 0.6) };
         let s = sample(&region, Sampling::Regular { per_cell: 2 }, 0, 0.01, [100, 100]).unwrap();
         assert!(s.x.is_empty());
-        let flat = Region::Box { min: V2::new(0.5, 0.5), max: V2::new(0.5, 0.6) };
+        let flat = Shape::BoxCorners { min: V2::new(0.5, 0.5), max: V2::new(0.5, 0.6) };
         assert!(sample(&flat, Sampling::Random { count: 10 }, 0, 0.01, [100, 100]).is_err());
     }
 

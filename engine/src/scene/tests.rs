@@ -177,7 +177,7 @@ offset = 0.5
     assert_eq!(path, [[0.5, 0.0, 0.0], [0.5, 0.0, 0.0], [0.5, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, -1.0, 0.0]]);
     assert!(m.colliders[1].path.velocities().is_empty());
     match m.colliders[0].shape {
-        crate::mpm::Shape::HalfSpace { normal, .. } => assert_eq!(normal[0], -1.0),
+        crate::geometry::Shape::HalfSpace { normal, .. } => assert_eq!(normal[0], -1.0),
         ref s => panic!("{s:?}"),
     }
     let n = sim.state.len();
@@ -430,6 +430,66 @@ fn bodies_outside_the_interior() {
 }
 
 #[test]
+fn bodies_and_colliders_share_the_shapes() {
+    // A box by its centre fills exactly what the same box by its corners fills.
+    let corners = Scene::from_toml_str(BASE, "t.toml").unwrap().build::<f64, 2>().unwrap();
+    let centred =
+        BASE.replace("min = [0.25, 0.25]\nmax = [0.5, 0.5]", "center = [0.375, 0.375]\nhalf_extents = [0.125, 0.125]");
+    let centred = Scene::from_toml_str(&centred, "t.toml").unwrap().build::<f64, 2>().unwrap();
+    assert_eq!(centred.state.x, corners.state.x);
+    assert_eq!(centred.model.particles.volume, corners.model.particles.volume);
+    let capsule = BASE.replace(
+        "shape = \"box\"\nmin = [0.25, 0.25]\nmax = [0.5, 0.5]",
+        "shape = \"capsule\"\na = [0.3, 0.3]\nb = [0.6, 0.5]\nradius = 0.05",
+    );
+    let capsule = Scene::from_toml_str(&capsule, "t.toml").unwrap().build::<f64, 2>().unwrap();
+    assert!(capsule.state.x.iter().all(|p| p[0] > 0.25 - 1e-12 && p[1] < 0.55 + 1e-12));
+    // A collider box by its corners is the box by its centre.
+    let collider = |keys: &str| {
+        let text = BASE.replace("[[bodies]]", &format!("[[colliders]]\nshape = \"box\"\n{keys}\n[[bodies]]"));
+        Scene::from_toml_str(&text, "t.toml").unwrap().build::<f32, 2>().unwrap().model.colliders[0].shape.clone()
+    };
+    let (by_corners, by_centre) = (
+        collider("min = [0.5, 0.75]\nmax = [0.75, 0.875]"),
+        collider("center = [0.625, 0.8125]\nhalf_extents = [0.125, 0.0625]"),
+    );
+    assert!(matches!(by_corners, crate::geometry::Shape::BoxCorners { .. }));
+    for p in [[0.6f32, 0.8], [0.1, 0.2], [0.76, 0.9]] {
+        let p = crate::math::Vector::<f32, 2>::new(p[0], p[1]);
+        assert_eq!(by_corners.distance(&p), by_centre.distance(&p));
+    }
+    // What a role cannot use is refused on the shape's line.
+    expect(
+        error_of(
+            "shape = \"box\"\nmin = [0.25, 0.25]\nmax = [0.5, 0.5]",
+            "shape = \"half_space\"\npoint = [0.5, 0.5]\nnormal = [0.0, 1.0]",
+        ),
+        16,
+        "body 1: a half_space is unbounded and cannot be a body; bodies take box, sphere",
+    );
+    expect(
+        error_of("[[bodies]]", "[[colliders]]\nshape = \"mesh\"\nfile = \"x.obj\"\n[[bodies]]"),
+        16,
+        "mesh collider: a mesh has no signed distance and cannot be a collider; colliders take half_space, box",
+    );
+    expect(
+        error_of("max = [0.5, 0.5]", "max = [0.5, 0.5]\ncenter = [0.4, 0.4]"),
+        19,
+        "a box body takes `min` and `max` or `center` and `half_extents`, not both",
+    );
+    expect(
+        error_of("[[bodies]]", "[[colliders]]\nshape = \"box\"\ncenter = [0.5, 0.5]\n[[bodies]]"),
+        15,
+        "a box collider needs `half_extents`",
+    );
+    expect(
+        error_of("max = [0.5, 0.5]", "max = [0.5, 0.5]\nnormal = [0.0, 1.0]"),
+        19,
+        "key `normal` does not apply to a box body",
+    );
+}
+
+#[test]
 fn bodies_that_sample_nothing() {
     expect(
         error_of("max = [0.5, 0.5]", "max = [0.26, 0.5]\nsampling = \"fitted\""),
@@ -464,7 +524,7 @@ fn actuators_out_of_range() {
 fn mesh_bodies() {
     let dir = std::env::temp_dir().join(format!("rheo-scene-mesh-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("cube.obj"), super::mesh::tests::UNIT_CUBE_OBJ).unwrap();
+    std::fs::write(dir.join("cube.obj"), crate::geometry::UNIT_CUBE_OBJ).unwrap();
     std::fs::write(dir.join("open.obj"), "v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n").unwrap();
     let scene_text = |file: &str| {
         format!(

@@ -7,7 +7,8 @@ use super::KernelLaws;
 use crate::gpu::{GpuContext, upload};
 use crate::material::{ElasticLaw, Material, PlasticLaw};
 use crate::math::Vector;
-use crate::mpm::{Collider, Contact, Model, Shape};
+use crate::geometry::{Shape, box_center_half_extents};
+use crate::mpm::{Collider, Contact, Model};
 
 /// Mirror of `Params` in `shaders/mpm/mpm_common.wgsl` (a test checks the layout against the
 /// shader's).
@@ -223,9 +224,14 @@ fn collider_tables<const D: usize>(colliders: &[Collider<f32, D>]) -> (Vec<GpuCo
         let (shape, a, b, radius) = match c.shape {
             Shape::HalfSpace { point, normal } => (0, point, normal, 0.0),
             Shape::Box { center, half_extents } => (1, center, half_extents, 0.0),
+            Shape::BoxCorners { min, max } => {
+                let (center, half_extents) = box_center_half_extents(&min, &max);
+                (1, center, half_extents, 0.0)
+            }
             Shape::Sphere { center, radius } => (2, center, Vector::<f32, D>::zeros(), radius),
             Shape::Capsule { a, b, radius } => (3, a, b, radius),
             Shape::Cylinder { a, b, radius } => (4, a, b, radius),
+            Shape::Mesh(_) => unreachable!("Model::validate refuses mesh colliders"),
         };
         let (kind, friction) = contact_code(&c.contact);
         let w = c.angular_velocity;
