@@ -93,7 +93,7 @@ fn static_sphere_collider_holds_a_falling_ball() {
         empty::<f64, 3>([32, 32, 32], dx, 4e-4, [0.0, -9.8, 0.0], Contact::Separate { friction: 0.0 });
     let sphere = Shape::Sphere { center: Vector::<f64, 3>::new(0.5, 0.3, 0.5), radius: 0.15 };
     model.colliders.push(Collider {
-        shape: sphere,
+        shape: sphere.clone(),
         contact: Contact::Separate { friction: 0.5 },
         velocity: Vector::<f64, 3>::zeros(),
         angular_velocity: [0.0; 3],

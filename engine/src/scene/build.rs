@@ -422,7 +422,7 @@ impl Scene {
     }
 
     /// A collider's shape (also its check): one with a signed distance.
-    pub(crate) fn collider_shape<const D: usize>(&self, c: &ColliderDesc) -> Result<Shape<f64, D>> {
+    fn collider_shape<const D: usize>(&self, c: &ColliderDesc) -> Result<Shape<f64, D>> {
         let label = format!("{} collider", c.shape.name());
         if let ShapeDesc::Mesh { .. } = c.shape {
             return Err(self.err(
