@@ -41,7 +41,7 @@ pub use adjoint::GpuStepAdjoint;
 pub use math_check::{MathCheck, math_on_gpu};
 pub use mirrors::{GpuCollider, GpuMaterial, Params};
 pub use shaders::{
-    COLLIDERS, KernelLaws, MPM_COMMON, MPM_KERNELS, MPM_MATERIALS, P2G_INPUTS, SCATTERS, Scatter, mpm_kernel_source,
+    COLLIDERS, KernelLaws, MPM_COMMON, MPM_KERNELS, MATERIAL_LAWS, P2G_INPUTS, SCATTERS, Scatter, mpm_kernel_source,
     mpm_kernel_source_with,
 };
 pub use timing::{KernelTimes, MAX_TIMED_STEPS};

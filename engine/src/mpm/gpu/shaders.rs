@@ -8,8 +8,21 @@ use crate::gpu::{GpuContext, compose};
 /// What every MPM kernel shares (parameters, buffer layout, fixed-point accumulation).
 pub const MPM_COMMON: (&str, &str) = ("mpm_common", include_str!("../../../../shaders/mpm/mpm_common.wgsl"));
 
-/// The constitutive laws, forward and adjoint (stress, return mappings, material codes).
-pub const MPM_MATERIALS: (&str, &str) = ("laws", include_str!("../../../../shaders/materials/laws.wgsl"));
+/// The constitutive laws, forward and adjoint, one file per law like `material/`: `laws`
+/// holds the material codes and the dispatch to the others, `isotropic` what they share.
+/// Registering a law is one line here, besides its code in `laws`.
+pub const MATERIAL_LAWS: &[(&str, &str)] = &[
+    ("laws", include_str!("../../../../shaders/materials/laws.wgsl")),
+    ("isotropic", include_str!("../../../../shaders/materials/isotropic.wgsl")),
+    ("fixed_corotated", include_str!("../../../../shaders/materials/fixed_corotated.wgsl")),
+    ("neo_hookean", include_str!("../../../../shaders/materials/neo_hookean.wgsl")),
+    ("stvk_hencky", include_str!("../../../../shaders/materials/stvk_hencky.wgsl")),
+    ("fluid", include_str!("../../../../shaders/materials/fluid.wgsl")),
+    ("snow", include_str!("../../../../shaders/materials/snow.wgsl")),
+    ("von_mises", include_str!("../../../../shaders/materials/von_mises.wgsl")),
+    ("viscoplastic", include_str!("../../../../shaders/materials/viscoplastic.wgsl")),
+    ("drucker_prager", include_str!("../../../../shaders/materials/drucker_prager.wgsl")),
+];
 
 /// What p2g and its adjoint read of a particle, and its update from that (the adjoint
 /// recomputes the forward's): a part of both kernels' sources.
@@ -61,7 +74,7 @@ pub const SCATTERS: [(&str, &str); 3] = [
 ];
 
 /// The MPM step kernels and their adjoints, each compiled as a dimension prelude +
-/// [`MPM_COMMON`] + [`MPM_MATERIALS`] + the kernel (p2g's two with [`P2G_INPUTS`] first, the
+/// [`MPM_COMMON`] + the [`MATERIAL_LAWS`] + the kernel (p2g's two with [`P2G_INPUTS`] first, the
 /// grid update's two with [`COLLIDERS`] first, p2g with one of [`SCATTERS`]).
 pub const MPM_KERNELS: &[(&str, &str)] = &[
     (
@@ -133,7 +146,10 @@ pub fn mpm_kernel_source_with(dim: usize, name: &str, scatter: Scatter, laws: Ke
         code(laws.elastic),
         code(laws.plastic)
     );
-    compose(dim, &[&constants, MPM_COMMON.1, MPM_MATERIALS.1, scatter_part, kernel])
+    let mut parts = vec![constants.as_str(), MPM_COMMON.1];
+    parts.extend(MATERIAL_LAWS.iter().map(|(_, source)| *source));
+    parts.extend([scatter_part, kernel]);
+    compose(dim, &parts)
 }
 
 /// The compute pipeline of entry point `entry` of MPM kernel `name` for `dim`, with the
@@ -164,7 +180,7 @@ mod tests {
             crate::gpu::STANDALONE_SHADERS.iter().chain(super::MPM_KERNELS).map(|(name, _)| *name).collect();
         listed.extend(crate::gpu::DIM_PRELUDES.iter().map(|(name, _)| *name));
         listed.push(super::MPM_COMMON.0);
-        listed.push(super::MPM_MATERIALS.0);
+        listed.extend(super::MATERIAL_LAWS.iter().map(|(name, _)| *name));
         listed.push(super::P2G_INPUTS.0);
         listed.push(super::COLLIDERS.0);
         listed.extend(super::SCATTERS.iter().map(|(name, _)| *name));
