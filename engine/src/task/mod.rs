@@ -193,9 +193,9 @@ pub enum ParameterDesc {
 /// Optimizer settings of the blocks one `[[parameters]]` entry creates.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct BlockSettings {
-    /// Their step size, in place of the optimizer's ([`Parameter::learning_rate`]).
+    /// Their step size, in place of the optimizer's ([`Parameter::learning_rate`](crate::diff::optim::Parameter::learning_rate)).
     pub learning_rate: Option<f64>,
-    /// Their own gradient-norm clip ([`Parameter::clip_norm`]).
+    /// Their own gradient-norm clip ([`Parameter::clip_norm`](crate::diff::optim::Parameter::clip_norm)).
     pub clip_norm: Option<f64>,
 }
 

@@ -4,10 +4,10 @@
 //! rewritten in place by [`GpuSimulation::update_model`](super::GpuSimulation::update_model).
 
 use super::KernelLaws;
+use crate::geometry::{Shape, box_center_half_extents};
 use crate::gpu::{GpuContext, upload};
 use crate::material::{ElasticLaw, Material, PlasticLaw};
 use crate::math::Vector;
-use crate::geometry::{Shape, box_center_half_extents};
 use crate::mpm::{Collider, Contact, Model};
 
 /// Mirror of `Params` in `shaders/mpm/mpm_common.wgsl` (a test checks the layout against the

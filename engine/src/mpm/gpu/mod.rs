@@ -28,6 +28,68 @@
 //! `timing` the timed steps; `adjoint` the backward step and the sums of the parameter
 //! gradients; `tape` the `DeviceSolver` implementation; `math_check` the self-check of the
 //! dimension preludes' math.
+//!
+//! ## How the kernels are built
+//!
+//! Each kernel is written once for 2D and 3D and compiled, per simulation, as a dimension
+//! prelude (`shaders/common/dim2.wgsl` or `dim3.wgsl`: `VecD`, `MatD`, `cofactor`,
+//! `polar_rotation`, ...) + `shaders/mpm/mpm_common.wgsl` + the laws of `shaders/materials/` +
+//! the kernel (`p2g`, `grid_update`, `g2p` and their adjoints; the grid update's two with
+//! `shaders/mpm/colliders.wgsl` first). Where all materials share an elastic (or a plastic)
+//! law, p2g and its adjoint are compiled for that law alone ([`KernelLaws`]): every law in one
+//! kernel costs registers, and on a GPU fewer particles in flight; `update_model` therefore
+//! declines a model of other laws. A run's steps are submitted `STEPS_PER_SUBMISSION` at a
+//! time, so the device starts on the first while the host encodes the next.
+//!
+//! No kernel indexes a private array by data: a stencil node's weights are picked from the
+//! weights kept by node offset with vector selects, since a GPU compiler keeps a data-indexed
+//! private array in local memory unless it unrolls the 27-node loop. The 2D SVD takes its
+//! rotations as half-angle unit vectors, with no trigonometry (Vulkan lets drivers compute
+//! sin and cos to 2^-11), on the CPU alike. The Hencky strain ln(sigma) of the plastic laws
+//! uses its own logarithm near sigma = 1, where WGSL lets `log` err by 2^-21 absolutely.
+//!
+//! ## Deterministic scatter
+//!
+//! P2G, and the G2P adjoint, add every contribution to the grid as a 64-bit fixed-point
+//! integer (a u32 low word with carry into an i32 high word). Integer sums do not depend on
+//! order, so two runs are bitwise equal. Scales are powers of two: from the scene for mass and
+//! momentum, from a bound pass over the particles for the gradients. A forward-only simulation
+//! gives the largest contribution [`FORWARD_BITS`] bits (one i32, one atomic add), a
+//! differentiable one [`GRADIENT_BITS`]: the adjoint cancels node velocities against particle
+//! velocities, so slow and light nodes need f32's relative precision whatever the scene's
+//! fastest particle; a node still takes 2^18 contributions of the largest size before its sum
+//! nears the range.
+//!
+//! [`Scatter::FloatAtomics`] adds each contribution with one f32 atomic add
+//! (`shaders/mpm/scatter_float.wgsl` in place of `scatter_fixed.wgsl`): the sums then depend on
+//! the threads' order. [`Scatter::BlockLocal`] sorts the particles into blocks of 4^D cells each
+//! step (`shaders/mpm/bin.wgsl`: a count with one atomic per particle; a listing of the blocks
+//! holding particles, one invocation per block, each taking a run of the particle list; a
+//! placement; a finish that writes the indirect dispatch), then runs p2g as one workgroup of 256
+//! per listed block (`shaders/mpm/p2g_blocked.wgsl`), whose particles add their fixed-point
+//! contributions into the block's tile in workgroup memory; the tile adds each nonzero sum to
+//! the grid, one global atomic per node and quantity instead of one per contribution. A
+//! particle whose stencil reaches past its block's tile (the sorting and p2g compute the
+//! stencil in separate kernels, which a compiler may round differently) adds to the grid
+//! directly, so the grid stays bitwise the fixed-point scatter's.
+//!
+//! ## Errors
+//!
+//! A sum nearing its range, a non-finite value or a particle off the grid stops the run with
+//! an error naming the step and the particle (or node), the same step and particle as the CPU
+//! names: each kind of error keeps its first step and the smallest index flagged in that step
+//! (`flag_error` in `mpm_common.wgsl`; the step number comes from a clock that each step reads
+//! and g2p advances into a second buffer, so no extra dispatch).
+//!
+//! ## Backward
+//!
+//! The stored states of a recorded rollout stay on the device or, beyond
+//! `Checkpointing::device_budget`, in host memory: the ones the schedule saves and loads least
+//! often (gradients bitwise the same). Each backward step's collider sums are kept on the
+//! device, one row per step, and added up at the end as the CPU tape does; parameter gradients
+//! are summed without atomics in fixed orders (`reduce.wgsl`, `actuation_sum.wgsl`). Only the
+//! final state, the states the loss reads before it, and the gradients at the end are read
+//! back.
 
 mod adjoint;
 mod forward;
@@ -41,7 +103,7 @@ pub use adjoint::GpuStepAdjoint;
 pub use math_check::{MathCheck, math_on_gpu};
 pub use mirrors::{GpuCollider, GpuMaterial, Params};
 pub use shaders::{
-    COLLIDERS, KernelLaws, MPM_COMMON, MPM_KERNELS, MATERIAL_LAWS, P2G_INPUTS, SCATTERS, Scatter, mpm_kernel_source,
+    COLLIDERS, KernelLaws, MATERIAL_LAWS, MPM_COMMON, MPM_KERNELS, P2G_INPUTS, SCATTERS, Scatter, mpm_kernel_source,
     mpm_kernel_source_with,
 };
 pub use timing::{KernelTimes, MAX_TIMED_STEPS};
