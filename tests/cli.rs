@@ -364,7 +364,7 @@ fn bench_walker_reports_seconds_per_iteration_and_memory_within_the_budget() {
 }
 
 /// `run --backend gpu` writes the same frames as the CPU (within the GPU parity tolerance of
-/// tests/gpu.rs), at the same steps; scenes the GPU cannot run yet, and --f64, are one-line
+/// tests/gpu/), at the same steps; scenes the GPU cannot run yet, and --f64, are one-line
 /// errors saying why.
 #[test]
 fn run_on_the_gpu_writes_the_cpu_frames() {
