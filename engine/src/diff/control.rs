@@ -182,12 +182,7 @@ impl SinusoidController {
     /// deviation `scale` (seeded; DiffTaichi uses 0.01) and zero bias.
     pub fn random(actuators: usize, sinusoids: usize, omega: f64, dt: f64, scale: f64, seed: u64) -> Self {
         let mut rng = SplitMix64::new(seed ^ 0x9E37_79B9_7F4A_7C15);
-        // In (0, 1], for the logarithm.
-        let mut uniform = || rng.uniform() + f64::EPSILON;
-        // Box-Muller.
-        let weights = (0..actuators * sinusoids)
-            .map(|_| scale * (-2.0 * uniform().ln()).sqrt() * (std::f64::consts::TAU * uniform()).cos())
-            .collect();
+        let weights = (0..actuators * sinusoids).map(|_| rng.normal(scale)).collect();
         SinusoidController { sinusoids, omega, dt, weights, bias: vec![0.0; actuators] }
     }
 

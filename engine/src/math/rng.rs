@@ -1,4 +1,4 @@
-//! Reproducible pseudo-random numbers: particle sampling and the controllers' initial weights
+//! Reproducible pseudo-random numbers: particle sampling, the controllers' and networks' initial weights
 //! draw from a seed, so a scene or task gives the same numbers on every machine.
 
 /// A small, fast, reproducible generator (SplitMix64, Steele et al. 2014).
@@ -23,5 +23,15 @@ impl SplitMix64 {
     /// Uniform in [0, 1), 53 random bits.
     pub fn uniform(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
+    /// Normal with mean zero and standard deviation `std` (Box-Muller, the first of the pair
+    /// only, so each draw takes two steps of the generator and the stream depends on the seed
+    /// alone).
+    pub fn normal(&mut self, std: f64) -> f64 {
+        // In (0, 1], for the logarithm.
+        let u1 = self.uniform() + f64::EPSILON;
+        let u2 = self.uniform() + f64::EPSILON;
+        std * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
 }

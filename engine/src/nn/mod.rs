@@ -106,7 +106,7 @@ impl Mlp {
             let (fan_in, fan_out) = (pair[0], pair[1]);
             let gain = if l == last { 3.0 } else { 2.0 };
             let std = gain * (2.0 / (fan_in + fan_out) as f64).sqrt();
-            flat.extend((0..fan_in * fan_out).map(|_| std * standard_normal(&mut rng)));
+            flat.extend((0..fan_in * fan_out).map(|_| rng.normal(std)));
             flat.extend(std::iter::repeat_n(0.0, fan_out));
         }
         Self::from_parameters(sizes, hidden, output, Precision::F32, &flat)
@@ -278,15 +278,6 @@ fn tensor<const D: usize>(values: &[f64], shape: [usize; D], dtype: DType, devic
 /// A tensor's values, row-major, widened to f64.
 fn to_f64<const D: usize>(t: Tensor<D>) -> Vec<f64> {
     t.into_data().try_into_vec_as::<f64>().expect("float tensor data widens to f64")
-}
-
-/// A standard normal draw (Box-Muller): only the first of the pair is used, so each draw
-/// depends on a fixed number of generator steps and the weights on the seed alone.
-fn standard_normal(rng: &mut SplitMix64) -> f64 {
-    // 1 - u lies in (0, 1], so the logarithm is finite.
-    let u1 = 1.0 - rng.uniform();
-    let u2 = rng.uniform();
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
 #[cfg(test)]
