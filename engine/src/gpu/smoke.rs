@@ -1,7 +1,7 @@
 //! The adapter's self-test: a known small kernel run before any physics, so that a broken
 //! driver is named as such instead of showing up as wrong physics.
 
-use super::{GpuContext, download, shader, upload};
+use super::{GpuContext, bind_group, compute_pipeline, download, shader, upload};
 use crate::error::{Error, Result};
 use wgpu::util::DeviceExt;
 
@@ -14,34 +14,14 @@ pub fn self_test(gpu: &GpuContext) -> Result<()> {
     let params: [u32; 2] = [a.to_bits(), N];
     let run = || {
         let device = &gpu.device;
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("smoke"),
-            source: wgpu::ShaderSource::Wgsl(shader("smoke").into()),
-        });
-        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some("smoke"),
-            layout: None,
-            module: &module,
-            entry_point: Some("main"),
-            compilation_options: Default::default(),
-            cache: None,
-        });
+        let pipeline = compute_pipeline(gpu, "smoke", shader("smoke"), "main");
         let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("smoke params"),
             contents: bytemuck::cast_slice(&params),
             usage: wgpu::BufferUsages::UNIFORM,
         });
         let (x_buffer, y_buffer, total) = (upload(gpu, "x", &x), upload(gpu, "y", &y), upload(gpu, "total", &[0i32]));
-        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("smoke"),
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &[
-                wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 1, resource: x_buffer.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 2, resource: y_buffer.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 3, resource: total.as_entire_binding() },
-            ],
-        });
+        let bind_group = bind_group(gpu, &pipeline, &[(0, &uniform), (1, &x_buffer), (2, &y_buffer), (3, &total)]);
         let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("smoke") });
         {
             let mut pass = encoder

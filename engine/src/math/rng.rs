@@ -1,5 +1,5 @@
-//! Reproducible pseudo-random numbers: particle sampling, the controllers' and networks' initial weights
-//! draw from a seed, so a scene or task gives the same numbers on every machine.
+//! Reproducible pseudo-random numbers: particle sampling and the initial weights of controllers
+//! and networks draw from a seed, so a scene or task gives the same numbers on every machine.
 
 /// A small, fast, reproducible generator (SplitMix64, Steele et al. 2014).
 #[derive(Clone, Debug)]

@@ -1,12 +1,12 @@
 //! The self-check of the dimension preludes' small-matrix math
 //! (`shaders/common/math_check.wgsl`): the SVD and the polar rotation as the GPU computes them,
 //! for tests against the CPU's. Its kernel is composed as an MPM kernel
-//! ([`mpm_kernel_source`]): the preludes read `MIN_SIGMA_SUM` from
+//! ([`mpm_kernel_source`](super::mpm_kernel_source)): the preludes read `MIN_SIGMA_SUM` from
 //! `shaders/mpm/mpm_common.wgsl`.
 
-use super::mpm_kernel_source;
+use super::shaders::compute_pipeline;
 use crate::error::Result;
-use crate::gpu::{GpuContext, download, upload};
+use crate::gpu::{GpuContext, bind_group, download, upload};
 use crate::math::{Matrix, Vector};
 
 /// What `shaders/common/math_check.wgsl` computes for one matrix F.
@@ -29,28 +29,10 @@ pub fn math_on_gpu<const D: usize>(gpu: &GpuContext, matrices: &[Matrix<f32, D>]
     let flat: Vec<f32> = matrices.iter().flat_map(|m| m.iter().copied()).collect();
     let stride = 3 * D * D + D;
     let run = || {
-        let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("math_check"),
-            source: wgpu::ShaderSource::Wgsl(mpm_kernel_source(D, "math_check").into()),
-        });
-        let pipeline = gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some("math_check"),
-            layout: None,
-            module: &module,
-            entry_point: Some("main"),
-            compilation_options: Default::default(),
-            cache: None,
-        });
+        let pipeline = compute_pipeline(gpu, D, "math_check", "main");
         let input = upload(gpu, "matrices", &flat);
         let output = upload(gpu, "results", &vec![0f32; matrices.len() * stride]);
-        let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &[
-                wgpu::BindGroupEntry { binding: 60, resource: input.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 61, resource: output.as_entire_binding() },
-            ],
-        });
+        let bind_group = bind_group(gpu, &pipeline, &[(60, &input), (61, &output)]);
         let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
         {
             let mut pass =
