@@ -112,11 +112,6 @@ impl<T: Real, const D: usize> Shape<T, D> {
         !matches!(self, Shape::Mesh(_))
     }
 
-    /// Whether the shape is bounded ([`Shape::bounds`] is finite): all but a half space.
-    pub fn is_bounded(&self) -> bool {
-        !matches!(self, Shape::HalfSpace { .. })
-    }
-
     /// Signed distance from `x` (negative inside).
     ///
     /// # Panics
@@ -367,7 +362,7 @@ mod tests {
             let p = V2::new(0.5 + lcg(&mut seed), 0.5 + lcg(&mut seed));
             assert_eq!(plane.contains(&p), plane.distance(&p) <= 0.0);
         }
-        assert!(!plane.is_bounded() && plane.volume().is_infinite());
+        assert!(plane.volume().is_infinite());
     }
 
     #[test]
@@ -390,6 +385,6 @@ mod tests {
         assert_eq!(mesh.bounds(), (d, d.add_scalar(1.0)));
         assert!(mesh.contains(&d.add_scalar(0.5)) && !mesh.contains(&V::repeat(0.5)));
         assert!((mesh.volume() - 1.0).abs() < 1e-12);
-        assert!(!mesh.has_distance() && mesh.is_bounded());
+        assert!(!mesh.has_distance());
     }
 }

@@ -6,7 +6,7 @@ use super::Scene;
 use super::desc::*;
 use super::sample::{Samples, sample};
 use crate::error::{Error, Result};
-use crate::geometry::{Shape, TriMesh};
+use crate::geometry::{Shape, TriMesh, box_center_half_extents};
 use crate::material::{DruckerPrager, ElasticLaw, Lame, Material, PlasticLaw, Snow, Viscoplastic, VonMises};
 use crate::math::{Real, Vector};
 use crate::mpm::{
@@ -433,7 +433,15 @@ impl Scene {
                 ),
             ));
         }
-        self.shape::<D>(&c.shape, &c.lines, &label)
+        // The signed distance of a box works from its centre: a box given by its corners gets
+        // it here, once, instead of at every grid node of every step.
+        Ok(match self.shape::<D>(&c.shape, &c.lines, &label)? {
+            Shape::BoxCorners { min, max } => {
+                let (center, half_extents) = box_center_half_extents(&min, &max);
+                Shape::Box { center, half_extents }
+            }
+            shape => shape,
+        })
     }
 
     /// The geometry of a shape description, checked; `label` names its body or collider.

@@ -156,7 +156,9 @@ struct RawActuator {
     offset: Opt<f64>,
 }
 
-/// The shape keys of a body or collider table (both take every shape).
+/// The shape keys of a body or collider table (both take every shape). Each table lists them
+/// itself and `raw_shape!` moves them here: serde's `flatten` does not combine with
+/// `deny_unknown_fields`, which names a mistyped key.
 struct RawShape {
     point: Opt<Vec<f64>>,
     normal: Opt<Vec<f64>>,

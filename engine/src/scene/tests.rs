@@ -453,7 +453,7 @@ fn bodies_and_colliders_share_the_shapes() {
         collider("min = [0.5, 0.75]\nmax = [0.75, 0.875]"),
         collider("center = [0.625, 0.8125]\nhalf_extents = [0.125, 0.0625]"),
     );
-    assert!(matches!(by_corners, crate::geometry::Shape::BoxCorners { .. }));
+    assert!(matches!(by_corners, crate::geometry::Shape::Box { .. }));
     for p in [[0.6f32, 0.8], [0.1, 0.2], [0.76, 0.9]] {
         let p = crate::math::Vector::<f32, 2>::new(p[0], p[1]);
         assert_eq!(by_corners.distance(&p), by_centre.distance(&p));
