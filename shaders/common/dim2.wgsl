@@ -1,9 +1,14 @@
 // Prelude for 2D kernels: the dimension, its vector and matrix types and the small-matrix
 // functions whose form depends on it. dim3.wgsl defines the same names for 3D; a kernel is
-// compiled as prelude + mpm_common.wgsl + kernel.
+// compiled as prelude + a solver's shared parts + kernel.
 
 const DIM: u32 = 2u;
 const STENCIL: u32 = 9u;
+
+// The smallest sigma_i + sigma_j the polar rotation's adjoint divides by (where an element
+// inverts through a flat state), as on the CPU (math::MIN_SIGMA_SUM).
+const MIN_SIGMA_SUM: f32 = 1e-6;
+
 alias VecD = vec2<f32>;
 alias MatD = mat2x2<f32>;
 alias VecU = vec2<u32>;

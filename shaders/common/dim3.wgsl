@@ -2,6 +2,11 @@
 
 const DIM: u32 = 3u;
 const STENCIL: u32 = 27u;
+
+// The smallest sigma_i + sigma_j the polar rotation's adjoint divides by (where an element
+// inverts through a flat state), as on the CPU (math::MIN_SIGMA_SUM).
+const MIN_SIGMA_SUM: f32 = 1e-6;
+
 alias VecD = vec3<f32>;
 alias MatD = mat3x3<f32>;
 alias VecU = vec3<u32>;

@@ -2,8 +2,8 @@
 // `input`, writes U, sigma and V of svd(F) and polar_rotation(F) to `output`, so a test can
 // compare them with the CPU's (mpm::gpu::math_on_gpu).
 
-@group(0) @binding(60) var<storage, read> input: array<f32>;
-@group(0) @binding(61) var<storage, read_write> output: array<f32>;
+@group(0) @binding(0) var<storage, read> input: array<f32>;
+@group(0) @binding(1) var<storage, read_write> output: array<f32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {

@@ -15,10 +15,10 @@ struct Reduce {
     groups: u32,
 }
 
-@group(0) @binding(40) var<uniform> reduce: Reduce;
-@group(0) @binding(41) var<storage, read> parts: array<f32>;
-@group(0) @binding(42) var<storage, read_write> partials: array<f32>;
-@group(0) @binding(43) var<storage, read_write> sums: array<f32>;
+@group(0) @binding(0) var<uniform> reduce: Reduce;
+@group(0) @binding(1) var<storage, read> parts: array<f32>;
+@group(0) @binding(2) var<storage, read_write> partials: array<f32>;
+@group(0) @binding(3) var<storage, read_write> sums: array<f32>;
 
 @compute @workgroup_size(64)
 fn partial(@builtin(local_invocation_index) i: u32, @builtin(workgroup_id) group: vec3<u32>) {

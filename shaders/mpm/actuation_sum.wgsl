@@ -3,11 +3,11 @@
 // fixed stride of particles in order, then the workgroup adds the 64 partial sums in a fixed
 // tree (workgroup_sum), so the result does not depend on timing (deterministic, like the scatters).
 
-@group(0) @binding(15) var<storage, read> actuator_of: array<u32>;
-@group(0) @binding(18) var<storage, read> clock: array<u32>;
-@group(0) @binding(33) var<storage, read> actuation_part: array<f32>;
+@group(0) @binding(4) var<storage, read> actuator_of: array<u32>;
+@group(1) @binding(5) var<storage, read> clock: array<u32>;
+@group(3) @binding(14) var<storage, read> actuation_part: array<f32>;
 // Per signal row and actuator.
-@group(0) @binding(34) var<storage, read_write> actuation_bar: array<f32>;
+@group(3) @binding(15) var<storage, read_write> actuation_bar: array<f32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_index) i: u32, @builtin(workgroup_id) group: vec3<u32>) {

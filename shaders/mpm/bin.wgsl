@@ -7,20 +7,20 @@
 // not. Not differentiated: a particle's bucket is piecewise constant in its position.
 
 // Per bucket: its particles (counted by `count`, zeroed again by `list`).
-@group(0) @binding(50) var<storage, read_write> bucket_size: array<atomic<u32>>;
+@group(2) @binding(3) var<storage, read_write> bucket_size: array<atomic<u32>>;
 // Per bucket: where its run starts in bucket_particles (buckets holding particles only).
-@group(0) @binding(51) var<storage, read_write> bucket_start: array<u32>;
+@group(2) @binding(4) var<storage, read_write> bucket_start: array<u32>;
 // Per particle: its bucket and its slot there.
-@group(0) @binding(52) var<storage, read_write> particle_bucket: array<u32>;
-@group(0) @binding(53) var<storage, read_write> particle_slot: array<u32>;
+@group(2) @binding(5) var<storage, read_write> particle_bucket: array<u32>;
+@group(2) @binding(6) var<storage, read_write> particle_slot: array<u32>;
 // The particles, bucket by bucket.
-@group(0) @binding(54) var<storage, read_write> bucket_particles: array<u32>;
+@group(2) @binding(7) var<storage, read_write> bucket_particles: array<u32>;
 // The buckets holding particles: their number, then (bucket, start, size) each.
-@group(0) @binding(55) var<storage, read_write> full_buckets: array<u32>;
+@group(2) @binding(8) var<storage, read_write> full_buckets: array<u32>;
 // p2g_blocked's workgroups (x, y, z): one per bucket listed in full_buckets.
-@group(0) @binding(56) var<storage, read_write> blocked_groups: array<u32>;
+@group(2) @binding(9) var<storage, read_write> blocked_groups: array<u32>;
 // The particles given runs and the buckets listed so far this step (`finish` zeroes them).
-@group(0) @binding(57) var<storage, read_write> counters: array<atomic<u32>, 2>;
+@group(2) @binding(10) var<storage, read_write> counters: array<atomic<u32>, 2>;
 
 @compute @workgroup_size(64)
 fn count(@builtin(global_invocation_id) id: vec3<u32>) {

@@ -19,11 +19,11 @@ struct Collider {
     angular_velocity: vec4<f32>,
 }
 
-@group(0) @binding(18) var<storage, read> clock: array<u32>;
-@group(0) @binding(44) var<storage, read> colliders: array<Collider>;
+@group(1) @binding(5) var<storage, read> clock: array<u32>;
+@group(0) @binding(6) var<storage, read> colliders: array<Collider>;
 // Per collider, from its codes.z on: its path's per-step velocities (codes.w of them), then the
 // sums of the velocities before each step (codes.w + 1; the last is the whole path's).
-@group(0) @binding(45) var<storage, read> collider_path: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read> collider_path: array<vec4<f32>>;
 
 // Gradient parts per collider and node (grid_update_adjoint): dL/d(surface velocity) (DIM),
 // dL/d(angular velocity) (3), dL/d(displacement) (DIM), as in ColliderStepGradient.

@@ -2,15 +2,15 @@
 // v = sum w v_i, C = (4 / dx^2) sum w v_i (x_i - x_p)^T, then advect x + dt v.
 // One invocation per particle.
 
-@group(0) @binding(7) var<storage, read> grid_v: array<f32>;
-@group(0) @binding(8) var<storage, read_write> x_out: array<f32>;
-@group(0) @binding(9) var<storage, read_write> v_out: array<f32>;
-@group(0) @binding(10) var<storage, read_write> c_out: array<f32>;
+@group(2) @binding(1) var<storage, read> grid_v: array<f32>;
+@group(1) @binding(6) var<storage, read_write> x_out: array<f32>;
+@group(1) @binding(7) var<storage, read_write> v_out: array<f32>;
+@group(1) @binding(8) var<storage, read_write> c_out: array<f32>;
 // This step's clock (the signal row and the step number) and the next step's, which g2p
 // writes: the next step reads the next row of signals and poses the colliders for its step.
 // Two buffers, so that no invocation reads a clock another one writes.
-@group(0) @binding(18) var<storage, read> clock: array<u32>;
-@group(0) @binding(39) var<storage, read_write> next_clock: array<u32>;
+@group(1) @binding(5) var<storage, read> clock: array<u32>;
+@group(1) @binding(11) var<storage, read_write> next_clock: array<u32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {

@@ -6,19 +6,19 @@
 // The node sums are 64-bit fixed point like the forward scatter's, so they are deterministic;
 // their scale comes from a bound on the contributions that the `bound` pass finds first.
 
-@group(0) @binding(7) var<storage, read> grid_v: array<f32>;
+@group(2) @binding(1) var<storage, read> grid_v: array<f32>;
 // dL/d(the step's new x, v, C).
-@group(0) @binding(21) var<storage, read> x_bar_out: array<f32>;
-@group(0) @binding(22) var<storage, read> v_bar_out: array<f32>;
-@group(0) @binding(23) var<storage, read> c_bar_out: array<f32>;
+@group(3) @binding(0) var<storage, read> x_bar_out: array<f32>;
+@group(3) @binding(1) var<storage, read> v_bar_out: array<f32>;
+@group(3) @binding(2) var<storage, read> c_bar_out: array<f32>;
 // dL/d(grid velocity), DIM fixed-point components (low, high words) per node.
-@group(0) @binding(25) var<storage, read_write> grid_bar: array<atomic<u32>>;
+@group(3) @binding(10) var<storage, read_write> grid_bar: array<atomic<u32>>;
 // The gather's part of dL/dx (p2g_adjoint adds the scatter's).
-@group(0) @binding(27) var<storage, read_write> x_bar_in: array<f32>;
+@group(3) @binding(5) var<storage, read_write> x_bar_in: array<f32>;
 // [0]: the bits of the largest bound (non-negative floats order like their bits).
 // [1]: the step number of the step reversed (its errors are flagged with it).
-@group(0) @binding(18) var<storage, read> clock: array<u32>;
-@group(0) @binding(31) var<storage, read_write> bar_bound: array<atomic<u32>>;
+@group(1) @binding(5) var<storage, read> clock: array<u32>;
+@group(3) @binding(12) var<storage, read_write> bar_bound: array<atomic<u32>>;
 
 struct ParticleBar {
     x: VecD,

@@ -3,8 +3,8 @@
 // slip and separate with Coulomb friction). One invocation per node; writes the node's
 // end-of-step velocity. Compiled after colliders.wgsl.
 
-@group(0) @binding(6) var<storage, read> grid: array<u32>;
-@group(0) @binding(7) var<storage, read_write> grid_v: array<f32>;
+@group(2) @binding(0) var<storage, read> grid: array<u32>;
+@group(2) @binding(1) var<storage, read_write> grid_v: array<f32>;
 
 // The sum at (word, word + 1) divided by scale: the 64-bit integer, flagged when nearing its
 // range, or with the float scatter the f32 in the low word.

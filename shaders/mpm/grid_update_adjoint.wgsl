@@ -7,15 +7,15 @@
 // displacement the node writes (which nodes lie inside and their normals are held fixed, as on
 // the CPU). Compiled after colliders.wgsl.
 
-@group(0) @binding(6) var<storage, read> grid: array<u32>;
-@group(0) @binding(25) var<storage, read> grid_bar: array<u32>;
+@group(2) @binding(0) var<storage, read> grid: array<u32>;
+@group(3) @binding(10) var<storage, read> grid_bar: array<u32>;
 // dL/dmomentum (DIM) and dL/dmass per node.
-@group(0) @binding(26) var<storage, read_write> node_bar: array<f32>;
-@group(0) @binding(31) var<storage, read> bar_bound: array<u32>;
+@group(3) @binding(11) var<storage, read_write> node_bar: array<f32>;
+@group(3) @binding(12) var<storage, read> bar_bound: array<u32>;
 // Per node: its part of dL/dgravity, dt v0_bar (zero for an empty node).
-@group(0) @binding(35) var<storage, read_write> gravity_part: array<f32>;
+@group(3) @binding(16) var<storage, read_write> gravity_part: array<f32>;
 // Per node and collider: COLLIDER_GRADIENTS parts (zero where the node is outside).
-@group(0) @binding(46) var<storage, read_write> collider_part: array<f32>;
+@group(3) @binding(18) var<storage, read_write> collider_part: array<f32>;
 
 // The velocity after boundaries 0..count - 1 of the node at x act on v0 (boundary a < DIM: the
 // wall of axis a; DIM + c: collider c).

@@ -46,10 +46,6 @@ struct Params {
 // Grid words per node: (DIM momentum components + mass) x (low, high).
 const NODE_WORDS: u32 = 2u * (DIM + 1u);
 
-// The smallest sigma_i + sigma_j the polar rotation's adjoint divides by (where an element
-// inverts through a flat state), as on the CPU (math::MIN_SIGMA_SUM).
-const MIN_SIGMA_SUM: f32 = 1e-6;
-
 // A particle that no actuator drives.
 const NO_ACTUATOR: u32 = 0xffffffffu;
 
@@ -61,10 +57,15 @@ const NO_ACTUATOR: u32 = 0xffffffffu;
 const NO_ERROR: u32 = 0xffffffffu;
 const ERROR_KINDS: u32 = 3u;
 
+// The kernels' buffers by role, each group numbered from 0, one group and binding per buffer
+// in every MPM kernel (the glue, engine/src/mpm/gpu/, binds them by these names): group 0 the
+// model and the step's inputs (params, particle properties, the material, actuator and
+// collider tables, signals), group 1 the state in and out (with the clocks), group 2 the
+// step's scratch (grid, errors, the block-local scatter's sorting), group 3 the gradients.
 @group(0) @binding(0) var<uniform> params: Params;
 // The positions of the step's input state.
-@group(0) @binding(1) var<storage, read> x_in: array<f32>;
-@group(0) @binding(12) var<storage, read_write> errors: array<atomic<u32>>;
+@group(1) @binding(0) var<storage, read> x_in: array<f32>;
+@group(2) @binding(2) var<storage, read_write> errors: array<atomic<u32>>;
 
 // Flags error `kind` at particle or node `index` in the step that takes state `state_step` to
 // the next (recorded as state_step + 1, the step that produces the state, as on the CPU).
@@ -308,24 +309,4 @@ fn bar_fixed_scale(bound_bits: u32) -> f32 {
     // M < 2^(e + 1) for its exponent e; the scale is 2^(fixed_bits - 1 - e), built from its bits.
     let e = i32((bound_bits >> 23u) & 0xffu) - 127;
     return bitcast<f32>(u32(clamp(126 + i32(params.fixed_bits) - e, 1, 254)) << 23u);
-}
-
-// The deterministic sums of gradient parts (actuation_sum.wgsl, reduce.wgsl) add 64 lanes of a
-// workgroup in a fixed tree.
-var<workgroup> lane: array<f32, 64>;
-
-// The sum of the 64 invocations' values, in a fixed order; every invocation of the workgroup
-// must call it.
-fn workgroup_sum(i: u32, value: f32) -> f32 {
-    lane[i] = value;
-    workgroupBarrier();
-    for (var half = 32u; half > 0u; half = half / 2u) {
-        if (i < half) {
-            lane[i] += lane[i + half];
-        }
-        workgroupBarrier();
-    }
-    let sum = lane[0];
-    workgroupBarrier();
-    return sum;
 }

@@ -7,8 +7,8 @@
 // point): one of them is compiled in, with its scatter_target and scatter_add.
 
 // The plastic state after the step (p2g_inputs.wgsl reads the one before).
-@group(0) @binding(20) var<storage, read_write> plastic_out: array<f32>;
-@group(0) @binding(11) var<storage, read_write> f_out: array<f32>;
+@group(1) @binding(10) var<storage, read_write> plastic_out: array<f32>;
+@group(1) @binding(9) var<storage, read_write> f_out: array<f32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {

@@ -14,22 +14,22 @@
 // F* = (I + dt C) F.
 
 // dL/d(the step's new F and plastic state).
-@group(0) @binding(24) var<storage, read> f_bar_out: array<f32>;
-@group(0) @binding(37) var<storage, read> plastic_bar_out: array<f32>;
-@group(0) @binding(26) var<storage, read> node_bar: array<f32>;
+@group(3) @binding(3) var<storage, read> f_bar_out: array<f32>;
+@group(3) @binding(4) var<storage, read> plastic_bar_out: array<f32>;
+@group(3) @binding(11) var<storage, read> node_bar: array<f32>;
 // dL/d(the step's input x, v, C, F).
-@group(0) @binding(27) var<storage, read_write> x_bar_in: array<f32>;
-@group(0) @binding(28) var<storage, read_write> v_bar_in: array<f32>;
-@group(0) @binding(29) var<storage, read_write> c_bar_in: array<f32>;
-@group(0) @binding(30) var<storage, read_write> f_bar_in: array<f32>;
-@group(0) @binding(38) var<storage, read_write> plastic_bar_in: array<f32>;
+@group(3) @binding(5) var<storage, read_write> x_bar_in: array<f32>;
+@group(3) @binding(6) var<storage, read_write> v_bar_in: array<f32>;
+@group(3) @binding(7) var<storage, read_write> c_bar_in: array<f32>;
+@group(3) @binding(8) var<storage, read_write> f_bar_in: array<f32>;
+@group(3) @binding(9) var<storage, read_write> plastic_bar_in: array<f32>;
 // Per particle, summed over the steps: dL/d(mass, volume, mu, lambda).
-@group(0) @binding(32) var<storage, read_write> particle_bar: array<vec4<f32>>;
+@group(3) @binding(13) var<storage, read_write> particle_bar: array<vec4<f32>>;
 // Per particle: dL/d(its actuator's signal) this step.
-@group(0) @binding(33) var<storage, read_write> actuation_part: array<f32>;
+@group(3) @binding(14) var<storage, read_write> actuation_part: array<f32>;
 // Per particle, 1 + 4 params.materials values: its part of dL/d(actuation stress), then per
 // material of dL/d(viscosity) and dL/d(the plastic law's parameters) (its own material's only).
-@group(0) @binding(36) var<storage, read_write> extra_part: array<f32>;
+@group(3) @binding(17) var<storage, read_write> extra_part: array<f32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {

@@ -6,10 +6,10 @@
 // on order or grouping, so the grid is bitwise the one scatter_fixed.wgsl makes. A part of p2g
 // in place of scatter_fixed.wgsl; its entry point is `blocked`.
 
-@group(0) @binding(6) var<storage, read_write> grid: array<atomic<u32>>;
-@group(0) @binding(54) var<storage, read> bucket_particles: array<u32>;
+@group(2) @binding(0) var<storage, read_write> grid: array<atomic<u32>>;
+@group(2) @binding(7) var<storage, read> bucket_particles: array<u32>;
 // The buckets holding particles: their number, then (bucket, start, size) each (bin.wgsl).
-@group(0) @binding(55) var<storage, read> full_buckets: array<u32>;
+@group(2) @binding(8) var<storage, read> full_buckets: array<u32>;
 
 const TILE: u32 = BLOCK + 2u;
 // TILE^DIM, for DIM 2 or 3.

@@ -2,24 +2,24 @@
 // properties and actuation, and its deformation update from them (materials/laws.wgsl's
 // particle_update). The adjoint recomputes the forward update, so both take it from here.
 
-@group(0) @binding(2) var<storage, read> v_in: array<f32>;
-@group(0) @binding(3) var<storage, read> c_in: array<f32>;
-@group(0) @binding(4) var<storage, read> f_in: array<f32>;
+@group(1) @binding(1) var<storage, read> v_in: array<f32>;
+@group(1) @binding(2) var<storage, read> c_in: array<f32>;
+@group(1) @binding(3) var<storage, read> f_in: array<f32>;
 // Per particle: mass, volume, mu, lambda.
-@group(0) @binding(5) var<storage, read> props: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> props: array<vec4<f32>>;
 // Per particle: its material's index.
-@group(0) @binding(13) var<storage, read> material_of: array<u32>;
+@group(0) @binding(2) var<storage, read> material_of: array<u32>;
 // The material table (materials/laws.wgsl).
-@group(0) @binding(14) var<storage, read> materials: array<Material>;
+@group(0) @binding(3) var<storage, read> materials: array<Material>;
 // Per particle: the actuator driving it (or NO_ACTUATOR) and its fiber direction.
-@group(0) @binding(15) var<storage, read> actuator_of: array<u32>;
-@group(0) @binding(16) var<storage, read> fiber: array<f32>;
+@group(0) @binding(4) var<storage, read> actuator_of: array<u32>;
+@group(0) @binding(5) var<storage, read> fiber: array<f32>;
 // The batch's actuation signals, one row of params.actuators per step, and the clock: [0] the
 // row of the step being taken, [1] its step number (g2p advances both).
-@group(0) @binding(17) var<storage, read> signals: array<f32>;
-@group(0) @binding(18) var<storage, read> clock: array<u32>;
+@group(0) @binding(8) var<storage, read> signals: array<f32>;
+@group(1) @binding(5) var<storage, read> clock: array<u32>;
 // The plastic state (accumulated plastic strain) before the step.
-@group(0) @binding(19) var<storage, read> plastic_in: array<f32>;
+@group(1) @binding(4) var<storage, read> plastic_in: array<f32>;
 
 // A particle at the start of the step.
 struct Particle {

@@ -3,7 +3,7 @@
 // on order, so the grid is bitwise the same on every run. A part of p2g (scatter_float.wgsl is
 // the other choice).
 
-@group(0) @binding(6) var<storage, read_write> grid: array<atomic<u32>>;
+@group(2) @binding(0) var<storage, read_write> grid: array<atomic<u32>>;
 
 // Adds round(value) to the 64-bit integer at words (word, word + 1).
 fn scatter_add(word: u32, value: f32) {

@@ -4,7 +4,7 @@
 // bitwise reproducible. A part of p2g, instead of scatter_fixed.wgsl; the kernels read the
 // grid by FLOAT_SCATTER.
 
-@group(0) @binding(6) var<storage, read_write> grid: array<atomic<f32>>;
+@group(2) @binding(0) var<storage, read_write> grid: array<atomic<f32>>;
 
 fn scatter_add(word: u32, value: f32) {
     atomicAdd(&grid[word], value);

@@ -134,7 +134,7 @@ fn gpu_svd_and_polar_match_the_cpu() {
         cases.push(flat);
         let f32_cases: Vec<Matrix<f32, D>> = cases.iter().map(|m| m.map(|v| v as f32)).collect();
         // The GPU sees the f32 matrices; the CPU reference takes the same values in f64.
-        let results = rheo_engine::mpm::gpu::math_on_gpu::<D>(gpu, &f32_cases).unwrap_or_else(|e| panic!("{e}"));
+        let results = rheo_engine::gpu::math_on_gpu::<D>(gpu, &f32_cases).unwrap_or_else(|e| panic!("{e}"));
         for (f, gpu_result) in f32_cases.iter().zip(&results) {
             let f64_f = f.map(|x| x as f64);
             let wide = |m: &Matrix<f32, D>| m.map(|x| x as f64);

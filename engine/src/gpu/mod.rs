@@ -12,19 +12,34 @@
 
 mod buffers;
 mod context;
+mod math_check;
 mod pipeline;
+mod reduce;
 mod smoke;
 mod tape;
 
 pub(crate) use buffers::download_parts;
 pub use buffers::{download, upload};
 pub use context::{GpuContext, GpuOptions, block_on, device_descriptor};
-pub(crate) use pipeline::{bind_group, compute_pipeline};
+pub use math_check::{MathCheck, math_check_source, math_on_gpu};
+pub(crate) use pipeline::{Bindings, Kernel};
+pub use reduce::reduce_source;
+pub(crate) use reduce::{Reducer, Reduction};
 pub use smoke::self_test;
 pub use tape::{DeviceSolver, GpuTape};
 
 /// The WGSL files of `shaders/` that stand alone, by file stem.
 pub const STANDALONE_SHADERS: &[(&str, &str)] = &[("smoke", include_str!("../../../shaders/common/smoke.wgsl"))];
+
+/// The sum of a workgroup's 64 values in a fixed order: a part of the reduction and of any
+/// solver's kernel that sums without atomics.
+pub const WORKGROUP_SUM: (&str, &str) = ("workgroup_sum", include_str!("../../../shaders/common/workgroup_sum.wgsl"));
+
+/// The deterministic two-pass sum ([`reduce_source`] composes it after [`WORKGROUP_SUM`]).
+pub const REDUCE: (&str, &str) = ("reduce", include_str!("../../../shaders/common/reduce.wgsl"));
+
+/// The check of the dimension preludes' math ([`math_check_source`] composes it after one).
+pub const MATH_CHECK: (&str, &str) = ("math_check", include_str!("../../../shaders/common/math_check.wgsl"));
 
 /// The dimension preludes (`dim2.wgsl`, `dim3.wgsl`): the same names (`DIM`, `VecD`, `MatD`,
 /// `cofactor`, `polar_rotation`, ...) for 2D and 3D, so each kernel is written once.

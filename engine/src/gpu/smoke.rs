@@ -1,7 +1,7 @@
 //! The adapter's self-test: a known small kernel run before any physics, so that a broken
 //! driver is named as such instead of showing up as wrong physics.
 
-use super::{GpuContext, bind_group, compute_pipeline, download, shader, upload};
+use super::{GpuContext, Kernel, download, shader, upload};
 use crate::error::{Error, Result};
 use wgpu::util::DeviceExt;
 
@@ -14,20 +14,19 @@ pub fn self_test(gpu: &GpuContext) -> Result<()> {
     let params: [u32; 2] = [a.to_bits(), N];
     let run = || {
         let device = &gpu.device;
-        let pipeline = compute_pipeline(gpu, "smoke", shader("smoke"), "main");
+        let kernel = Kernel::new(gpu, "smoke", shader("smoke"), "main");
         let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("smoke params"),
             contents: bytemuck::cast_slice(&params),
             usage: wgpu::BufferUsages::UNIFORM,
         });
         let (x_buffer, y_buffer, total) = (upload(gpu, "x", &x), upload(gpu, "y", &y), upload(gpu, "total", &[0i32]));
-        let bind_group = bind_group(gpu, &pipeline, &[(0, &uniform), (1, &x_buffer), (2, &y_buffer), (3, &total)]);
+        let bindings = kernel.bind(gpu, &[("params", &uniform), ("x", &x_buffer), ("y", &y_buffer), ("total", &total)]);
         let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("smoke") });
         {
             let mut pass = encoder
                 .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("smoke"), timestamp_writes: None });
-            pass.set_pipeline(&pipeline);
-            pass.set_bind_group(0, &bind_group, &[]);
+            kernel.set(&mut pass, &bindings);
             pass.dispatch_workgroups(N.div_ceil(64), 1, 1);
         }
         gpu.queue.submit([encoder.finish()]);

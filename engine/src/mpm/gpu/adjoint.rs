@@ -1,14 +1,14 @@
 //! The backward step on the device: the adjoint's buffers, pipelines and bind groups
 //! ([`Adjoint`], made on first use), one step's adjoint kernels after the recomputed scatter and
-//! grid update, and the deterministic sums of the parameter gradients ([`Reduction`],
-//! `shaders/common/reduce.wgsl`).
+//! grid update, and the deterministic sums of the parameter gradients
+//! ([`Reduction`](crate::gpu::Reduction)).
 
-use super::forward::p2g_input_entries;
+use super::forward::step_buffers;
 use super::mirrors::{MATERIAL_GRADIENTS, collider_gradients, plastic_gradient};
-use super::shaders::{compute_pipeline, compute_pipeline_with};
+use super::shaders::{kernel, kernel_with};
 use super::{GRADIENT_BITS, GpuSimulation, Scatter};
 use crate::error::{Error, Result};
-use crate::gpu::{GpuContext, bind_group, download, upload};
+use crate::gpu::{Bindings, Kernel, Reducer, Reduction, download, upload};
 use crate::math::Vector;
 use crate::mpm::{ColliderStepGradient, MaterialGradient, Model, State};
 
@@ -23,8 +23,8 @@ pub struct GpuStepAdjoint<const D: usize> {
     pub colliders: Vec<ColliderStepGradient<f32, D>>,
 }
 
-/// The adjoint step's buffers, pipelines (g2p_adjoint's `bound` and `main`,
-/// grid_update_adjoint, p2g_adjoint, actuation_sum) and their bind groups, per state-buffer
+/// The adjoint step's buffers, kernels (g2p_adjoint's `bound` and `main`,
+/// grid_update_adjoint, p2g_adjoint, actuation_sum) and their bindings, per state-buffer
 /// direction and per gradient direction.
 pub(super) struct Adjoint {
     /// Two sets of state gradients (x, v, C, F, plastic state): a backward step reads
@@ -36,11 +36,10 @@ pub(super) struct Adjoint {
     particle_bar: wgpu::Buffer,
     /// dL/d(signal) per signal row and actuator (actuation_sum writes the step's row).
     actuation_bar: wgpu::Buffer,
-    pipelines: [wgpu::ComputePipeline; 5],
+    kernels: [Kernel; 5],
     /// `[state direction][gradient direction][kernel]`.
-    bind_groups: [[[wgpu::BindGroup; 5]; 2]; 2],
-    /// The reduction's `partial` and `total` passes.
-    reduce_pipelines: [wgpu::ComputePipeline; 2],
+    bindings: [[[Bindings; 5]; 2]; 2],
+    reducer: Reducer,
     /// Summed over the backward steps: dL/dgravity (per node parts), and dL/d(actuation stress)
     /// then per material dL/d(viscosity) and dL/d(plastic parameters) (per particle parts).
     gravity: Reduction,
@@ -54,57 +53,10 @@ pub(super) struct Adjoint {
     collider_rows: usize,
 }
 
-/// A sum of per-item gradient parts on the device (`shaders/common/reduce.wgsl`), added up over the
-/// backward steps.
-struct Reduction {
-    /// Workgroups of the partial pass.
-    groups: u32,
-    sums: wgpu::Buffer,
-    components: usize,
-    /// The bind groups of the partial and the total pass.
-    bind_groups: [wgpu::BindGroup; 2],
-}
-
-/// Items one workgroup of the reduction's partial pass adds.
-const REDUCE_CHUNK: u32 = 1024;
-
-impl Reduction {
-    fn new(
-        gpu: &GpuContext,
-        pipelines: &[wgpu::ComputePipeline; 2],
-        parts: &wgpu::Buffer,
-        items: usize,
-        components: usize,
-    ) -> Self {
-        let groups = (items as u32).div_ceil(REDUCE_CHUNK).max(1);
-        let params = [items as u32, components as u32, REDUCE_CHUNK, groups];
-        let uniform = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("reduce"),
-            size: 16,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        gpu.queue.write_buffer(&uniform, 0, bytemuck::cast_slice(&params));
-        // At least one value: a binding is never empty (no colliders: no components).
-        let partials = upload(gpu, "reduce partials", &vec![0f32; (groups as usize * components).max(1)]);
-        let sums = upload(gpu, "reduce sums", &vec![0f32; components.max(1)]);
-        let entries = [(40, &uniform), (41, parts), (42, &partials), (43, &sums)];
-        let bind_groups = [
-            bind_group(gpu, &pipelines[0], &entries[..3]),
-            bind_group(gpu, &pipelines[1], &[entries[0], entries[2], entries[3]]),
-        ];
-        Reduction { groups, sums, components, bind_groups }
-    }
-
-    fn encode(&self, pass: &mut wgpu::ComputePass, pipelines: &[wgpu::ComputePipeline; 2]) {
-        pass.set_pipeline(&pipelines[0]);
-        pass.set_bind_group(0, &self.bind_groups[0], &[]);
-        pass.dispatch_workgroups(self.groups, 1, 1);
-        pass.set_pipeline(&pipelines[1]);
-        pass.set_bind_group(0, &self.bind_groups[1], &[]);
-        pass.dispatch_workgroups(1, 1, 1);
-    }
-}
+/// The kernels' names for the gradients of a backward step's output state (which it reads)
+/// and of its input state (which it writes), in the order of the gradient sets' buffers.
+const OUTPUT_BAR_NAMES: [&str; 5] = ["x_bar_out", "v_bar_out", "c_bar_out", "f_bar_out", "plastic_bar_out"];
+const INPUT_BAR_NAMES: [&str; 5] = ["x_bar_in", "v_bar_in", "c_bar_in", "f_bar_in", "plastic_bar_in"];
 
 impl GpuSimulation {
     /// The backward step of the step from the current state (which it leaves unchanged):
@@ -242,20 +194,18 @@ impl GpuSimulation {
                 let sizes =
                     [groups(self.particles), groups(self.particles), groups(self.nodes), groups(self.particles)];
                 for (k, size) in sizes.into_iter().enumerate() {
-                    pass.set_pipeline(&adjoint.pipelines[k]);
-                    pass.set_bind_group(0, &adjoint.bind_groups[from][d][k], &[]);
+                    adjoint.kernels[k].set(&mut pass, &adjoint.bindings[from][d][k]);
                     pass.dispatch_workgroups(size, 1, 1);
                 }
                 if self.actuators > 0 {
                     // One workgroup per actuator.
-                    pass.set_pipeline(&adjoint.pipelines[4]);
-                    pass.set_bind_group(0, &adjoint.bind_groups[from][d][4], &[]);
+                    adjoint.kernels[4].set(&mut pass, &adjoint.bindings[from][d][4]);
                     pass.dispatch_workgroups(self.actuators as u32, 1, 1);
                 }
-                adjoint.gravity.encode(&mut pass, &adjoint.reduce_pipelines);
-                adjoint.extra.encode(&mut pass, &adjoint.reduce_pipelines);
+                adjoint.gravity.encode(&mut pass, &adjoint.reducer);
+                adjoint.extra.encode(&mut pass, &adjoint.reducer);
                 if self.colliders > 0 {
-                    adjoint.collider.encode(&mut pass, &adjoint.reduce_pipelines);
+                    adjoint.collider.encode(&mut pass, &adjoint.reducer);
                 }
             }
             if self.colliders > 0 {
@@ -300,109 +250,40 @@ impl GpuSimulation {
         let materials = self.materials;
         let extra_parts = 1 + MATERIAL_GRADIENTS * materials;
         let extra_part = zeros("actuation stress and material gradient parts", n * extra_parts);
-        let reduce_pipelines =
-            [compute_pipeline(gpu, D, "reduce", "partial"), compute_pipeline(gpu, D, "reduce", "total")];
-        let gravity = Reduction::new(gpu, &reduce_pipelines, &gravity_part, nodes, D);
-        let extra = Reduction::new(gpu, &reduce_pipelines, &extra_part, n, extra_parts);
+        let reducer = Reducer::new(gpu);
+        let gravity = Reduction::new(gpu, &reducer, &gravity_part, nodes, D);
+        let extra = Reduction::new(gpu, &reducer, &extra_part, n, extra_parts);
         let collider_parts = self.colliders * collider_gradients(D);
         let collider_part = zeros("collider gradient parts", nodes * collider_parts);
-        let collider = Reduction::new(gpu, &reduce_pipelines, &collider_part, nodes, collider_parts);
+        let collider = Reduction::new(gpu, &reducer, &collider_part, nodes, collider_parts);
         // One row: a single backward step's (a recorded rollout reserves its horizon).
         let collider_steps = zeros("collider step gradients", collider_parts);
-        let pipelines = [
-            compute_pipeline(gpu, D, "g2p_adjoint", "bound"),
-            compute_pipeline(gpu, D, "g2p_adjoint", "main"),
-            compute_pipeline(gpu, D, "grid_update_adjoint", "main"),
-            compute_pipeline_with(gpu, D, "p2g_adjoint", "main", Scatter::FixedPoint, self.laws),
-            compute_pipeline(gpu, D, "actuation_sum", "main"),
+        let kernels = [
+            kernel(gpu, D, "g2p_adjoint", "bound"),
+            kernel(gpu, D, "g2p_adjoint", "main"),
+            kernel(gpu, D, "grid_update_adjoint", "main"),
+            kernel_with(gpu, D, "p2g_adjoint", "main", Scatter::FixedPoint, self.laws),
+            kernel(gpu, D, "actuation_sum", "main"),
         ];
         let m = &self.model_buffers;
-        let bind_groups = [0, 1].map(|from| {
-            let i = &self.states[from];
+        let bindings = [0, 1].map(|from| {
+            let step = step_buffers(from, &self.states, m, &self.grid, &self.errors, &self.signals, &self.clocks, None);
             [0, 1].map(|d| {
-                let [xo, vo, co, fo, plastic_o] = &bars[d];
-                let [xi, vi, ci, fi, plastic_i] = &bars[1 - d];
-                [
-                    bind_group(
-                        gpu,
-                        &pipelines[0],
-                        &[
-                            (0, &m.uniform),
-                            (12, &self.errors),
-                            (18, &self.clocks[from]),
-                            (21, xo),
-                            (22, vo),
-                            (23, co),
-                            (31, &bar_bound),
-                        ],
-                    ),
-                    bind_group(
-                        gpu,
-                        &pipelines[1],
-                        &[
-                            (0, &m.uniform),
-                            (1, &i.x),
-                            (7, &m.grid_v),
-                            (12, &self.errors),
-                            (18, &self.clocks[from]),
-                            (21, xo),
-                            (22, vo),
-                            (23, co),
-                            (25, &grid_bar),
-                            (27, xi),
-                            (31, &bar_bound),
-                        ],
-                    ),
-                    bind_group(
-                        gpu,
-                        &pipelines[2],
-                        &[
-                            (0, &m.uniform),
-                            (6, &self.grid),
-                            (18, &self.clocks[from]),
-                            (25, &grid_bar),
-                            (26, &node_bar),
-                            (31, &bar_bound),
-                            (35, &gravity_part),
-                            (44, &m.colliders),
-                            (45, &m.collider_path),
-                            (46, &collider_part),
-                        ],
-                    ),
-                    bind_group(
-                        gpu,
-                        &pipelines[3],
-                        &[
-                            &p2g_input_entries(i, m, &self.signals, &self.clocks[from])[..],
-                            &[
-                                (12, &self.errors),
-                                (24, fo),
-                                (26, &node_bar),
-                                (27, xi),
-                                (28, vi),
-                                (29, ci),
-                                (30, fi),
-                                (32, &particle_bar),
-                                (33, &actuation_part),
-                                (36, &extra_part),
-                                (37, plastic_o),
-                                (38, plastic_i),
-                            ],
-                        ]
-                        .concat(),
-                    ),
-                    bind_group(
-                        gpu,
-                        &pipelines[4],
-                        &[
-                            (0, &m.uniform),
-                            (15, &m.actuator_of),
-                            (18, &self.clocks[from]),
-                            (33, &actuation_part),
-                            (34, &actuation_bar),
-                        ],
-                    ),
-                ]
+                let mut buffers = step.clone();
+                buffers.extend((0..5).map(|k| (OUTPUT_BAR_NAMES[k], &bars[d][k])));
+                buffers.extend((0..5).map(|k| (INPUT_BAR_NAMES[k], &bars[1 - d][k])));
+                buffers.extend([
+                    ("grid_bar", &grid_bar),
+                    ("node_bar", &node_bar),
+                    ("bar_bound", &bar_bound),
+                    ("particle_bar", &particle_bar),
+                    ("actuation_part", &actuation_part),
+                    ("actuation_bar", &actuation_bar),
+                    ("gravity_part", &gravity_part),
+                    ("extra_part", &extra_part),
+                    ("collider_part", &collider_part),
+                ]);
+                kernels.each_ref().map(|k| k.bind(gpu, &buffers))
             })
         });
         Adjoint {
@@ -411,9 +292,9 @@ impl GpuSimulation {
             bar_bound,
             particle_bar,
             actuation_bar,
-            pipelines,
-            bind_groups,
-            reduce_pipelines,
+            kernels,
+            bindings,
+            reducer,
             gravity,
             extra,
             collider,

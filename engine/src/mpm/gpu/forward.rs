@@ -3,10 +3,10 @@
 //! into blocks ([`Binning`]).
 
 use super::mirrors::{ModelBuffers, Params};
-use super::shaders::compute_pipeline;
-use super::{GpuSimulation, StateBuffers};
+use super::shaders::kernel;
+use super::{GpuSimulation, INPUT_NAMES, OUTPUT_NAMES, StateBuffers};
 use crate::error::Result;
-use crate::gpu::{GpuContext, bind_group, upload};
+use crate::gpu::{Bindings, GpuContext, Kernel, upload};
 
 /// The forward step's kernels, in order (the pipelines' order).
 pub(super) const FORWARD_KERNELS: [&str; 3] = ["p2g", "grid_update", "g2p"];
@@ -21,9 +21,9 @@ const STEPS_PER_SUBMISSION: usize = 64;
 /// step (`shaders/mpm/bin.wgsl`).
 pub(super) struct Binning {
     /// `count`, `list`, `place` and `finish`.
-    pipelines: [wgpu::ComputePipeline; 4],
-    /// Per state-buffer direction (`count` reads the input positions).
-    bind_groups: [[wgpu::BindGroup; 4]; 2],
+    kernels: [Kernel; 4],
+    /// Per state-buffer direction (`count` reads the input positions), each kernel's.
+    bindings: [[Bindings; 4]; 2],
     /// Buckets: the blocks of the grid and one for particles off it.
     buckets: u32,
     /// The grid's cells per axis the buckets were made for.
@@ -63,25 +63,25 @@ impl Binning {
                 usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::INDIRECT,
             },
         );
-        let pipelines = ["count", "list", "place", "finish"].map(|entry| compute_pipeline(gpu, dim, "bin", entry));
-        let bind_groups = [0, 1].map(|from| {
-            let entries: [&[(u32, &wgpu::Buffer)]; 4] = [
-                &[(0, uniform), (1, &states[from].x), (50, &bucket_size), (52, &particle_bucket), (53, &particle_slot)],
-                &[(0, uniform), (50, &bucket_size), (51, &bucket_start), (55, &full_buckets), (57, &counters)],
-                &[
-                    (0, uniform),
-                    (51, &bucket_start),
-                    (52, &particle_bucket),
-                    (53, &particle_slot),
-                    (54, &bucket_particles),
-                ],
-                &[(55, &full_buckets), (56, &blocked_groups), (57, &counters)],
+        let kernels = ["count", "list", "place", "finish"].map(|entry| kernel(gpu, dim, "bin", entry));
+        let bindings = [0, 1].map(|from| {
+            let buffers = [
+                ("params", uniform),
+                ("x_in", &states[from].x),
+                ("bucket_size", &bucket_size),
+                ("bucket_start", &bucket_start),
+                ("particle_bucket", &particle_bucket),
+                ("particle_slot", &particle_slot),
+                ("bucket_particles", &bucket_particles),
+                ("full_buckets", &full_buckets),
+                ("blocked_groups", &blocked_groups),
+                ("counters", &counters),
             ];
-            [0, 1, 2, 3].map(|k| bind_group(gpu, &pipelines[k], entries[k]))
+            kernels.each_ref().map(|k| k.bind(gpu, &buffers))
         });
         Binning {
-            pipelines,
-            bind_groups,
+            kernels,
+            bindings,
             buckets: buckets as u32,
             cells: params.cells,
             bucket_particles,
@@ -94,44 +94,49 @@ impl Binning {
     fn dispatch(&self, pass: &mut wgpu::ComputePass, from: usize, particles: usize) {
         let per_particle = (particles as u32).div_ceil(64);
         for (k, groups) in [per_particle, self.buckets.div_ceil(64), per_particle, 1].into_iter().enumerate() {
-            pass.set_pipeline(&self.pipelines[k]);
-            pass.set_bind_group(0, &self.bind_groups[from][k], &[]);
+            self.kernels[k].set(pass, &self.bindings[from][k]);
             pass.dispatch_workgroups(groups, 1, 1);
         }
     }
 }
 
-/// The bindings of `shaders/mpm/p2g_inputs.wgsl` (what p2g and its adjoint read of a particle),
-/// with the uniform, for input state `i`.
-pub(super) fn p2g_input_entries<'a>(
-    i: &'a StateBuffers,
+/// The buffers a step from the states of direction `from` reads and writes, by the kernels'
+/// names for them (`shaders/mpm/mpm_common.wgsl` lays them out): the model's, the input and
+/// output states with their clocks, the signals, the grid and the error flags, and the
+/// block-local scatter's sorted particles where it has them.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn step_buffers<'a>(
+    from: usize,
+    states: &'a [StateBuffers; 2],
     m: &'a ModelBuffers,
+    grid: &'a wgpu::Buffer,
+    errors: &'a wgpu::Buffer,
     signals: &'a wgpu::Buffer,
-    clock: &'a wgpu::Buffer,
-) -> [(u32, &'a wgpu::Buffer); 13] {
-    [
-        (0, &m.uniform),
-        (1, &i.x),
-        (2, &i.v),
-        (3, &i.c),
-        (4, &i.f),
-        (5, &m.props),
-        (13, &m.material_of),
-        (14, &m.materials),
-        (15, &m.actuator_of),
-        (16, &m.fiber),
-        (17, signals),
-        (18, clock),
-        (19, &i.plastic),
-    ]
+    clocks: &'a [wgpu::Buffer; 2],
+    binning: Option<&'a Binning>,
+) -> Vec<(&'static str, &'a wgpu::Buffer)> {
+    let mut buffers = m.named().to_vec();
+    buffers.extend(states[from].named(INPUT_NAMES));
+    buffers.extend(states[1 - from].named(OUTPUT_NAMES));
+    buffers.extend([
+        ("clock", &clocks[from]),
+        ("next_clock", &clocks[1 - from]),
+        ("signals", signals),
+        ("grid", grid),
+        ("errors", errors),
+    ]);
+    if let Some(b) = binning {
+        buffers.extend([("bucket_particles", &b.bucket_particles), ("full_buckets", &b.full_buckets)]);
+    }
+    buffers
 }
 
-/// Per state-buffer direction (which set is the input), the bind groups of p2g, grid_update
-/// and g2p.
+/// Per state-buffer direction (which set is the input), the bindings of p2g, grid_update and
+/// g2p.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn forward_bind_groups(
+pub(super) fn forward_bindings(
     gpu: &GpuContext,
-    pipelines: &[wgpu::ComputePipeline; 3],
+    kernels: &[Kernel; 3],
     states: &[StateBuffers; 2],
     m: &ModelBuffers,
     grid: &wgpu::Buffer,
@@ -139,52 +144,10 @@ pub(super) fn forward_bind_groups(
     signals: &wgpu::Buffer,
     clocks: &[wgpu::Buffer; 2],
     binning: Option<&Binning>,
-) -> [[wgpu::BindGroup; 3]; 2] {
-    let sorted: Vec<(u32, &wgpu::Buffer)> =
-        binning.map_or(Vec::new(), |b| vec![(54, &b.bucket_particles), (55, &b.full_buckets)]);
+) -> [[Bindings; 3]; 2] {
     [0, 1].map(|from| {
-        let (i, o) = (&states[from], &states[1 - from]);
-        let clock = &clocks[from];
-        [
-            bind_group(
-                gpu,
-                &pipelines[0],
-                &[
-                    &p2g_input_entries(i, m, signals, clock)[..],
-                    &[(6, grid), (11, &o.f), (12, errors), (20, &o.plastic)],
-                    &sorted[..],
-                ]
-                .concat(),
-            ),
-            bind_group(
-                gpu,
-                &pipelines[1],
-                &[
-                    (0, &m.uniform),
-                    (6, grid),
-                    (7, &m.grid_v),
-                    (12, errors),
-                    (18, clock),
-                    (44, &m.colliders),
-                    (45, &m.collider_path),
-                ],
-            ),
-            bind_group(
-                gpu,
-                &pipelines[2],
-                &[
-                    (0, &m.uniform),
-                    (1, &i.x),
-                    (7, &m.grid_v),
-                    (8, &o.x),
-                    (9, &o.v),
-                    (10, &o.c),
-                    (12, errors),
-                    (18, clock),
-                    (39, &clocks[1 - from]),
-                ],
-            ),
-        ]
+        let buffers = step_buffers(from, states, m, grid, errors, signals, clocks, binning);
+        kernels.each_ref().map(|k| k.bind(gpu, &buffers))
     })
 }
 
@@ -268,8 +231,7 @@ impl GpuSimulation {
     fn dispatch_kernel(&self, pass: &mut wgpu::ComputePass, from: usize, k: usize) {
         let count = [self.particles, self.nodes, self.particles][k];
         let binning = self.binning.as_ref().filter(|_| k == 0);
-        pass.set_pipeline(&self.pipelines[k]);
-        pass.set_bind_group(0, &self.bind_groups[from][k], &[]);
+        self.kernels[k].set(pass, &self.bindings[from][k]);
         match binning {
             Some(binning) => pass.dispatch_workgroups_indirect(&binning.blocked_groups, 0),
             None => pass.dispatch_workgroups((count as u32).div_ceil(64), 1, 1),
@@ -291,9 +253,9 @@ impl GpuSimulation {
             let make = || upload(gpu, "signals", &vec![0f32; (rows * self.actuators).max(1)]);
             self.signals = gpu.checked("making the signal buffer", make)?;
             self.signal_rows = rows;
-            self.bind_groups = forward_bind_groups(
+            self.bindings = forward_bindings(
                 gpu,
-                &self.pipelines,
+                &self.kernels,
                 &self.states,
                 &self.model_buffers,
                 &self.grid,

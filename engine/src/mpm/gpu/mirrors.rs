@@ -164,6 +164,21 @@ pub(super) struct ModelBuffers {
 }
 
 impl ModelBuffers {
+    /// The buffers by the kernels' names for them (`shaders/mpm/`).
+    pub(super) fn named(&self) -> [(&'static str, &wgpu::Buffer); 9] {
+        [
+            ("params", &self.uniform),
+            ("props", &self.props),
+            ("material_of", &self.material_of),
+            ("materials", &self.materials),
+            ("actuator_of", &self.actuator_of),
+            ("fiber", &self.fiber),
+            ("colliders", &self.colliders),
+            ("collider_path", &self.collider_path),
+            ("grid_v", &self.grid_v),
+        ]
+    }
+
     /// Uploads `model` as `data` holds it (made by [`ModelData::of`] from `model`), with zeroed
     /// node velocities.
     pub(super) fn upload<const D: usize>(gpu: &GpuContext, model: &Model<f32, D>, data: &ModelData) -> Self {

@@ -23,11 +23,10 @@
 //! One file per concern: this one holds the simulation, its construction and its public API
 //! (the state in and out, forward runs, the model updated in place); `shaders` composes the
 //! MPM kernels' sources; `mirrors` holds the model as the kernels read it (the `Params`
-//! uniform, the material and collider tables) and its upload; `forward` the forward
-//! pipelines' bind groups and the steps' submission, with the block-local scatter's binning;
-//! `timing` the timed steps; `adjoint` the backward step and the sums of the parameter
-//! gradients; `tape` the `DeviceSolver` implementation; `math_check` the self-check of the
-//! dimension preludes' math.
+//! uniform, the material and collider tables) and its upload; `forward` the buffers a step
+//! binds, by the kernels' names for them, and the steps' submission, with the block-local
+//! scatter's binning; `timing` the timed steps; `adjoint` the backward step and the sums of
+//! the parameter gradients; `tape` the `DeviceSolver` implementation.
 //!
 //! ## How the kernels are built
 //!
@@ -40,6 +39,12 @@
 //! kernel costs registers, and on a GPU fewer particles in flight; `update_model` therefore
 //! declines a model of other laws. A run's steps are submitted `STEPS_PER_SUBMISSION` at a
 //! time, so the device starts on the first while the host encodes the next.
+//!
+//! Bindings: the kernels' buffers are laid out by role in `mpm_common.wgsl` (group 0 the model
+//! and the step's inputs, 1 the state in and out, 2 the step's scratch, 3 the gradients), each
+//! group numbered from 0, and a buffer has one slot in every kernel. The numbers are written
+//! there only: the glue gives each kernel the buffers of a step by name (`forward::step_buffers`,
+//! the adjoint's additions) and [`crate::gpu`] binds the ones the kernel uses.
 //!
 //! No kernel indexes a private array by data: a stencil node's weights are picked from the
 //! weights kept by node offset with vector selects, since a GPU compiler keeps a data-indexed
@@ -93,14 +98,12 @@
 
 mod adjoint;
 mod forward;
-mod math_check;
 mod mirrors;
 mod shaders;
 mod tape;
 mod timing;
 
 pub use adjoint::GpuStepAdjoint;
-pub use math_check::{MathCheck, math_on_gpu};
 pub use mirrors::{GpuCollider, GpuMaterial, Params};
 pub use shaders::{
     COLLIDERS, KernelLaws, MATERIAL_LAWS, MPM_COMMON, MPM_KERNELS, P2G_INPUTS, SCATTERS, Scatter, mpm_kernel_source,
@@ -109,13 +112,13 @@ pub use shaders::{
 pub use timing::{KernelTimes, MAX_TIMED_STEPS};
 
 use crate::error::{Error, Result};
-use crate::gpu::{GpuContext, download, upload};
+use crate::gpu::{Bindings, GpuContext, Kernel, download, upload};
 use crate::math::{Matrix, Vector};
 use crate::mpm::{Model, State};
 use adjoint::Adjoint;
-use forward::{Binning, FORWARD_KERNELS, forward_bind_groups};
+use forward::{Binning, FORWARD_KERNELS, forward_bindings};
 use mirrors::{ModelBuffers, ModelData, kernel_laws};
-use shaders::compute_pipeline_with;
+use shaders::kernel_with;
 
 /// Fixed-point width of a forward-only simulation: the largest contribution is one i32 (one
 /// atomic add, a second only on a carry) and keeps 30 bits, more than f32's 24.
@@ -156,7 +159,19 @@ impl StateBuffers {
     fn fields(&self) -> [&wgpu::Buffer; 5] {
         [&self.x, &self.v, &self.c, &self.f, &self.plastic]
     }
+
+    /// The buffers, each with its name in `names` (one of [`INPUT_NAMES`] and
+    /// [`OUTPUT_NAMES`]).
+    fn named(&self, names: [&'static str; 5]) -> [(&'static str, &wgpu::Buffer); 5] {
+        let fields = self.fields();
+        [0, 1, 2, 3, 4].map(|k| (names[k], fields[k]))
+    }
 }
+
+/// The kernels' names for a step's input state and output state, in the order of
+/// [`StateBuffers::fields`] (`shaders/mpm/`).
+const INPUT_NAMES: [&str; 5] = ["x_in", "v_in", "c_in", "f_in", "plastic_in"];
+const OUTPUT_NAMES: [&str; 5] = ["x_out", "v_out", "c_out", "f_out", "plastic_out"];
 
 /// A model and its state on the GPU, stepped on the device.
 pub struct GpuSimulation {
@@ -179,9 +194,10 @@ pub struct GpuSimulation {
     /// submission.
     clocks: [wgpu::Buffer; 2],
     actuators: usize,
-    pipelines: [wgpu::ComputePipeline; 3],
-    /// Per state-buffer direction, the bind groups of p2g, grid_update and g2p.
-    bind_groups: [[wgpu::BindGroup; 3]; 2],
+    /// p2g, grid_update and g2p.
+    kernels: [Kernel; 3],
+    /// Per state-buffer direction, the bindings of p2g, grid_update and g2p.
+    bindings: [[Bindings; 3]; 2],
     model_buffers: ModelBuffers,
     /// Number of materials.
     materials: usize,
@@ -268,10 +284,10 @@ impl GpuSimulation {
             let binning = (scatter == Scatter::BlockLocal)
                 .then(|| Binning::new(gpu, D, &data.params, &states, &model_buffers.uniform));
             let entry = |name: &str| if name == "p2g" && binning.is_some() { "blocked" } else { "main" };
-            let pipelines = FORWARD_KERNELS.map(|name| compute_pipeline_with(gpu, D, name, entry(name), scatter, laws));
-            let bind_groups = forward_bind_groups(
+            let kernels = FORWARD_KERNELS.map(|name| kernel_with(gpu, D, name, entry(name), scatter, laws));
+            let bindings = forward_bindings(
                 gpu,
-                &pipelines,
+                &kernels,
                 &states,
                 &model_buffers,
                 &grid,
@@ -280,9 +296,9 @@ impl GpuSimulation {
                 &clocks,
                 binning.as_ref(),
             );
-            (states, grid, errors, pipelines, bind_groups, signals, clocks, model_buffers, binning)
+            (states, grid, errors, kernels, bindings, signals, clocks, model_buffers, binning)
         };
-        let (states, grid, errors, pipelines, bind_groups, signals, clocks, model_buffers, binning) =
+        let (states, grid, errors, kernels, bindings, signals, clocks, model_buffers, binning) =
             gpu.checked("setting up the MPM kernels", build)?;
         Ok(GpuSimulation {
             gpu: gpu.clone(),
@@ -297,8 +313,8 @@ impl GpuSimulation {
             signals,
             clocks,
             actuators: model.actuator_count,
-            pipelines,
-            bind_groups,
+            kernels,
+            bindings,
             model_buffers,
             materials: model.materials.len(),
             colliders: model.colliders.len(),

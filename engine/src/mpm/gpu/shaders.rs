@@ -3,7 +3,7 @@
 //! the laws a kernel is compiled for ([`KernelLaws`]); each kernel composed after a dimension
 //! prelude ([`crate::gpu::compose`]) and made into a pipeline.
 
-use crate::gpu::{GpuContext, compose};
+use crate::gpu::{GpuContext, Kernel, WORKGROUP_SUM, compose};
 
 /// What every MPM kernel shares (parameters, buffer layout, fixed-point accumulation).
 pub const MPM_COMMON: (&str, &str) = ("mpm_common", include_str!("../../../../shaders/mpm/mpm_common.wgsl"));
@@ -74,8 +74,9 @@ pub const SCATTERS: [(&str, &str); 3] = [
 ];
 
 /// The MPM step kernels and their adjoints, each compiled as a dimension prelude +
-/// [`MPM_COMMON`] + the [`MATERIAL_LAWS`] + the kernel (p2g's two with [`P2G_INPUTS`] first, the
-/// grid update's two with [`COLLIDERS`] first, p2g with one of [`SCATTERS`]).
+/// [`MPM_COMMON`] + the [`MATERIAL_LAWS`] + [`WORKGROUP_SUM`] + the kernel (p2g's two with
+/// [`P2G_INPUTS`] first, the grid update's two with [`COLLIDERS`] first, p2g with one of
+/// [`SCATTERS`]).
 pub const MPM_KERNELS: &[(&str, &str)] = &[
     (
         "p2g",
@@ -114,12 +115,9 @@ pub const MPM_KERNELS: &[(&str, &str)] = &[
     // Not a step: the block-local scatter's sorting of the particles into blocks (entry points
     // `count`, `scan` and `place`).
     ("bin", include_str!("../../../../shaders/mpm/bin.wgsl")),
-    // Not steps: the per-actuator sum of the P2G adjoint's signal gradients, and the sums of
-    // the other parameters' gradient parts.
+    // Not a step: the per-actuator sum of the P2G adjoint's signal gradients (the other
+    // parameters' gradient parts are summed by crate::gpu::Reduction).
     ("actuation_sum", include_str!("../../../../shaders/mpm/actuation_sum.wgsl")),
-    ("reduce", include_str!("../../../../shaders/common/reduce.wgsl")),
-    // Not a step: evaluates the preludes' SVD and polar decomposition for tests.
-    ("math_check", include_str!("../../../../shaders/common/math_check.wgsl")),
 ];
 
 /// The full source of MPM kernel `name` for dimension `dim` (2 or 3), with the deterministic
@@ -148,26 +146,26 @@ pub fn mpm_kernel_source_with(dim: usize, name: &str, scatter: Scatter, laws: Ke
     );
     let mut parts = vec![constants.as_str(), MPM_COMMON.1];
     parts.extend(MATERIAL_LAWS.iter().map(|(_, source)| *source));
-    parts.extend([scatter_part, kernel]);
+    parts.extend([WORKGROUP_SUM.1, scatter_part, kernel]);
     compose(dim, &parts)
 }
 
-/// The compute pipeline of entry point `entry` of MPM kernel `name` for `dim`, with the
-/// deterministic scatter and every law.
-pub(super) fn compute_pipeline(gpu: &GpuContext, dim: usize, name: &str, entry: &str) -> wgpu::ComputePipeline {
-    compute_pipeline_with(gpu, dim, name, entry, Scatter::FixedPoint, KernelLaws::default())
+/// The kernel of entry point `entry` of MPM kernel `name` for `dim`, with the deterministic
+/// scatter and every law.
+pub(super) fn kernel(gpu: &GpuContext, dim: usize, name: &str, entry: &str) -> Kernel {
+    kernel_with(gpu, dim, name, entry, Scatter::FixedPoint, KernelLaws::default())
 }
 
-/// [`compute_pipeline`] with `scatter`, compiled for `laws`.
-pub(super) fn compute_pipeline_with(
+/// [`kernel`] with `scatter`, compiled for `laws`.
+pub(super) fn kernel_with(
     gpu: &GpuContext,
     dim: usize,
     name: &str,
     entry: &str,
     scatter: Scatter,
     laws: KernelLaws,
-) -> wgpu::ComputePipeline {
-    crate::gpu::compute_pipeline(gpu, name, &mpm_kernel_source_with(dim, name, scatter, laws), entry)
+) -> Kernel {
+    Kernel::new(gpu, name, &mpm_kernel_source_with(dim, name, scatter, laws), entry)
 }
 
 #[cfg(test)]
@@ -184,6 +182,7 @@ mod tests {
         listed.push(super::P2G_INPUTS.0);
         listed.push(super::COLLIDERS.0);
         listed.extend(super::SCATTERS.iter().map(|(name, _)| *name));
+        listed.extend([crate::gpu::WORKGROUP_SUM.0, crate::gpu::REDUCE.0, crate::gpu::MATH_CHECK.0]);
         listed.sort();
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shaders");
         let mut on_disk: Vec<String> = ["common", "materials", "mpm"]
@@ -207,10 +206,12 @@ mod tests {
         for (name, source) in crate::gpu::STANDALONE_SHADERS {
             validate(name, source);
         }
+        validate("reduce.wgsl", &crate::gpu::reduce_source());
         for dim in [2, 3] {
             for (name, _) in super::MPM_KERNELS {
                 validate(&format!("{name}.wgsl ({dim}D)"), &super::mpm_kernel_source(dim, name));
             }
+            validate(&format!("math_check.wgsl ({dim}D)"), &crate::gpu::math_check_source(dim));
             // Kernels compiled for one elastic and one plastic law.
             for (elastic, plastic) in [(0, 0), (2, 1), (3, 4)] {
                 let laws = super::KernelLaws { elastic: Some(elastic), plastic: Some(plastic) };
@@ -233,6 +234,46 @@ mod tests {
                     naga::valid::Capabilities::SHADER_FLOAT32_ATOMIC,
                 );
             }
+        }
+    }
+
+    /// The MPM kernels' bindings follow one layout (`shaders/mpm/mpm_common.wgsl`): every
+    /// buffer has the same group and binding in each kernel that declares it, no two buffers
+    /// share a slot, at most four groups (WebGPU's default limit), and each group is numbered
+    /// from 0 without gaps. The glue binds by name, so a slot given twice or a kernel that
+    /// disagrees with the others would bind the wrong buffer only on some devices.
+    #[test]
+    fn mpm_bindings_follow_one_layout() {
+        use std::collections::BTreeMap;
+        let mut sources = Vec::new();
+        for dim in [2, 3] {
+            for (name, _) in super::MPM_KERNELS {
+                sources.push((format!("{name} ({dim}D)"), super::mpm_kernel_source(dim, name)));
+            }
+            for scatter in [super::Scatter::FloatAtomics, super::Scatter::BlockLocal] {
+                let source = super::mpm_kernel_source_with(dim, "p2g", scatter, Default::default());
+                sources.push((format!("p2g ({dim}D, {scatter:?})"), source));
+            }
+        }
+        let mut slot_of: BTreeMap<String, (u32, u32)> = BTreeMap::new();
+        for (kernel, source) in &sources {
+            let module = naga::front::wgsl::parse_str(source).unwrap();
+            let mut name_of: BTreeMap<(u32, u32), String> = BTreeMap::new();
+            for (_, global) in module.global_variables.iter() {
+                let (Some(name), Some(b)) = (&global.name, &global.binding) else { continue };
+                let slot = (b.group, b.binding);
+                assert!(b.group < 4, "{kernel}: `{name}` is in group {}", b.group);
+                if let Some(other) = name_of.insert(slot, name.clone()) {
+                    panic!("{kernel}: `{name}` and `{other}` share group {} binding {}", slot.0, slot.1);
+                }
+                let first = *slot_of.entry(name.clone()).or_insert(slot);
+                assert_eq!(first, slot, "{kernel}: `{name}` is at {slot:?}, elsewhere at {first:?}");
+            }
+        }
+        for group in 0..4 {
+            let mut numbers: Vec<u32> = slot_of.values().filter(|(g, _)| *g == group).map(|(_, b)| *b).collect();
+            numbers.sort();
+            assert_eq!(numbers, (0..numbers.len() as u32).collect::<Vec<_>>(), "group {group}'s bindings");
         }
     }
 }

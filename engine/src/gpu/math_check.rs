@@ -1,13 +1,16 @@
 //! The self-check of the dimension preludes' small-matrix math
 //! (`shaders/common/math_check.wgsl`): the SVD and the polar rotation as the GPU computes them,
-//! for tests against the CPU's. Its kernel is composed as an MPM kernel
-//! ([`mpm_kernel_source`](super::mpm_kernel_source)): the preludes read `MIN_SIGMA_SUM` from
-//! `shaders/mpm/mpm_common.wgsl`.
+//! for tests against the CPU's.
 
-use super::shaders::compute_pipeline;
+use super::{GpuContext, Kernel, download, upload};
 use crate::error::Result;
-use crate::gpu::{GpuContext, bind_group, download, upload};
 use crate::math::{Matrix, Vector};
+
+/// The source of the math check's kernel for dimension `dim` (2 or 3): its prelude, then
+/// `shaders/common/math_check.wgsl`.
+pub fn math_check_source(dim: usize) -> String {
+    super::compose(dim, &[super::MATH_CHECK.1])
+}
 
 /// What `shaders/common/math_check.wgsl` computes for one matrix F.
 #[doc(hidden)]
@@ -29,16 +32,15 @@ pub fn math_on_gpu<const D: usize>(gpu: &GpuContext, matrices: &[Matrix<f32, D>]
     let flat: Vec<f32> = matrices.iter().flat_map(|m| m.iter().copied()).collect();
     let stride = 3 * D * D + D;
     let run = || {
-        let pipeline = compute_pipeline(gpu, D, "math_check", "main");
+        let kernel = Kernel::new(gpu, "math_check", &math_check_source(D), "main");
         let input = upload(gpu, "matrices", &flat);
         let output = upload(gpu, "results", &vec![0f32; matrices.len() * stride]);
-        let bind_group = bind_group(gpu, &pipeline, &[(60, &input), (61, &output)]);
+        let bindings = kernel.bind(gpu, &[("input", &input), ("output", &output)]);
         let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
         {
             let mut pass =
                 encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
-            pass.set_pipeline(&pipeline);
-            pass.set_bind_group(0, &bind_group, &[]);
+            kernel.set(&mut pass, &bindings);
             pass.dispatch_workgroups((matrices.len() as u32).div_ceil(64), 1, 1);
         }
         gpu.queue.submit([encoder.finish()]);
