@@ -15,14 +15,7 @@ pub(crate) fn rewrite_serde_message(message: &str) -> String {
         && let Some((key, expected)) = rest.split_once('`')
     {
         let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-        return match nearest(key, &known) {
-            Some(k) => format!("unknown key `{key}` (did you mean `{k}`?)"),
-            None if known.is_empty() => format!("unknown key `{key}`"),
-            None => {
-                let list = known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
-                format!("unknown key `{key}`; expected one of {list}")
-            }
-        };
+        return unknown_key_message(key, &known);
     }
     if let Some(rest) = message.strip_prefix("missing field `") {
         return format!("missing key `{rest}");
@@ -38,6 +31,19 @@ pub(crate) fn rewrite_serde_message(message: &str) -> String {
         out = format!("{}expected a table{}", &out[..at], &tail[end..]);
     }
     out
+}
+
+/// The message for a key that is none of `known`: the nearest one if it is a likely
+/// misspelling, else the list.
+pub(crate) fn unknown_key_message(key: &str, known: &[&str]) -> String {
+    match nearest(key, known) {
+        Some(k) => format!("unknown key `{key}` (did you mean `{k}`?)"),
+        None if known.is_empty() => format!("unknown key `{key}`"),
+        None => {
+            let list = known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+            format!("unknown key `{key}`; expected one of {list}")
+        }
+    }
 }
 
 /// The name of `known` nearest `name`, if close enough to be a likely misspelling of it.

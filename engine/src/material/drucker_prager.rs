@@ -5,7 +5,11 @@
 //! `alpha = sqrt(2/3) * 2 sin(phi) / (3 - sin(phi))` from the friction angle phi, and the
 //! excess is returned radially (case III). The plastic state accumulates the plastic strain.
 
-use super::{HENCKY_MIN_STRETCH, Lame, Plasticity, ProjectAdjoint, hencky_strain, trace_and_deviator};
+use super::spec::value_at;
+use super::{
+    ElasticLaw, HENCKY_MIN_STRETCH, Key, Lame, LawParameters, ModelSpec, PlasticLaw, Plasticity, ProjectAdjoint,
+    Stiffness, hencky_strain, trace_and_deviator,
+};
 use crate::math::{Matrix, Real, Vector, isotropic_adjoint, svd};
 
 /// Parameters of the Drucker-Prager model.
@@ -130,6 +134,55 @@ impl<T: Real, const D: usize> Plasticity<T, D> for DruckerPrager<T> {
     fn hardening_adjoint(&self, _state: T, _h_bar: T) -> (T, Self) {
         (T::zero(), DruckerPrager { friction_angle_deg: T::zero() })
     }
+}
+
+impl<T: Real> LawParameters<T> for DruckerPrager<T> {
+    const NAMES: &'static [&'static str] = &["friction_angle"];
+
+    fn values(&self) -> Vec<T> {
+        vec![self.friction_angle_deg]
+    }
+
+    fn from_values(values: &[T]) -> Self {
+        DruckerPrager { friction_angle_deg: value_at(values, 0) }
+    }
+
+    fn plus(&self, other: &Self) -> Self {
+        DruckerPrager { friction_angle_deg: self.friction_angle_deg + other.friction_angle_deg }
+    }
+
+    /// The kernels read the cone's slope alpha in place of the friction angle.
+    fn gpu_values(&self) -> Vec<T> {
+        vec![self.alpha()]
+    }
+
+    fn gpu_gradient(&self, bar: &[T]) -> Vec<T> {
+        vec![value_at(bar, 0) * self.alpha_derivative()]
+    }
+}
+
+impl<T> DruckerPrager<T> {
+    /// Its code in the kernels' material table (`shaders/materials/laws.wgsl`), where
+    /// `drucker_prager.wgsl` holds its GPU form.
+    pub const GPU_CODE: (&'static str, u32) = ("PLASTIC_DRUCKER_PRAGER", 3);
+}
+
+impl DruckerPrager<f64> {
+    /// The scene's `drucker_prager` material: Hencky (StVK) elasticity with this plasticity.
+    pub const MODEL: ModelSpec = ModelSpec {
+        name: "drucker_prager",
+        stiffness: Stiffness::YoungPoisson,
+        keys: &[Key {
+            name: "friction_angle",
+            required: true,
+            accepts: |v| v > 0.0 && v < 90.0,
+            rule: "between 0 and 90 degrees",
+        }],
+        laws: |key| {
+            let friction_angle_deg = key("friction_angle").unwrap_or_default();
+            (ElasticLaw::StvkHencky, PlasticLaw::DruckerPrager(DruckerPrager { friction_angle_deg }))
+        },
+    };
 }
 
 #[cfg(test)]

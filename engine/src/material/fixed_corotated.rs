@@ -1,7 +1,7 @@
 //! Fixed-corotated elasticity (Stomakhin et al. 2012):
 //! `psi = mu |F - R|^2 + lambda/2 (J - 1)^2`, `P = 2 mu (F - R) + lambda (J - 1) J F^{-T}`.
 
-use super::{Elasticity, Lame};
+use super::{ElasticLaw, Elasticity, Lame, ModelSpec, PlasticLaw, Stiffness};
 use crate::math::{Matrix, Real, cofactor, cofactor_adjoint, det, polar_rotation, polar_rotation_adjoint, svd};
 
 /// Fixed-corotated hyperelasticity: robust under inversion, the default for soft solids.
@@ -38,6 +38,20 @@ impl<T: Real, const D: usize> Elasticity<T, D> for FixedCorotated {
         let lame_bar = Lame { mu: p_bar.dot(&(f - r)) * T::of(2.0), lambda: p_bar.dot(&cof) * (j - T::one()) };
         (f_bar, lame_bar)
     }
+}
+
+impl FixedCorotated {
+    /// Its code in the kernels' material table (`shaders/materials/laws.wgsl`), where
+    /// `fixed_corotated.wgsl` holds its GPU form.
+    pub const GPU_CODE: (&'static str, u32) = ("LAW_FIXED_COROTATED", 0);
+
+    /// The scene's `fixed_corotated` material: this law, purely elastic.
+    pub const MODEL: ModelSpec = ModelSpec {
+        name: "fixed_corotated",
+        stiffness: Stiffness::YoungPoisson,
+        keys: &[],
+        laws: |_| (ElasticLaw::FixedCorotated, PlasticLaw::None),
+    };
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! Kirchhoff stress is `lambda (J - 1) J I`, the J-based pressure of the mpm88 scene. Its plastic
 //! half resets `F` to `J^(1/d) I`, forgetting shear, so only the volume is remembered.
 
-use super::{Elasticity, Lame, Plasticity, ProjectAdjoint};
+use super::{ElasticLaw, Elasticity, Lame, ModelSpec, PlasticLaw, Plasticity, ProjectAdjoint, Stiffness};
 use crate::math::{Matrix, Real, cofactor, cofactor_adjoint, det};
 
 /// J-based pressure (equation of state `p = -lambda (J - 1)` per unit current volume).
@@ -69,6 +69,26 @@ impl<T: Real, const D: usize> Plasticity<T, D> for FluidProjection {
     fn hardening_adjoint(&self, _state: T, _h_bar: T) -> (T, Self) {
         (T::zero(), FluidProjection)
     }
+}
+
+impl WeaklyCompressible {
+    /// Its code in the kernels' material table (`shaders/materials/laws.wgsl`), where
+    /// `fluid.wgsl` holds its GPU form.
+    pub const GPU_CODE: (&'static str, u32) = ("LAW_WEAKLY_COMPRESSIBLE", 2);
+}
+
+impl FluidProjection {
+    /// Its code in the kernels' material table (`shaders/materials/laws.wgsl`), where
+    /// `fluid.wgsl` holds its GPU form.
+    pub const GPU_CODE: (&'static str, u32) = ("PLASTIC_FLUID", 1);
+
+    /// The scene's `fluid` material: pressure from the volume ratio, shear forgotten each step.
+    pub const MODEL: ModelSpec = ModelSpec {
+        name: "fluid",
+        stiffness: Stiffness::Bulk,
+        keys: &[],
+        laws: |_| (ElasticLaw::WeaklyCompressible, PlasticLaw::Fluid),
+    };
 }
 
 #[cfg(test)]

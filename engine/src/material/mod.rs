@@ -4,6 +4,14 @@
 //! scalar of plastic state. Analytic laws live one per file; a learned law will plug into the
 //! same two traits.
 //!
+//! A law's file is its home: its math and adjoint, its parameters as a flat list
+//! ([`LawParameters`]), its code in the GPU kernels' material table (`GPU_CODE`; its WGSL is
+//! the file of the same name in `shaders/materials/`) and the material model a scene names it
+//! by (`MODEL`, a [`ModelSpec`]: keys, accepted values, defaults). Registering a law is its
+//! variant in [`ElasticLaw`] or [`PlasticLaw`] with the dispatch below, its model's variant in
+//! [`crate::scene::MaterialModel`], and its WGSL file in `MATERIAL_LAWS` and in `laws.wgsl`'s
+//! dispatch.
+//!
 //! Per-particle stiffness is carried as Lamé parameters ([`Lame`]) so that bodies can be graded
 //! and, later, differentiated per particle; everything else (yield stress, friction angle, ...)
 //! belongs to the material a particle's id points at.
@@ -13,6 +21,7 @@ mod fixed_corotated;
 mod fluid;
 mod neo_hookean;
 mod snow;
+mod spec;
 mod stvk_hencky;
 mod viscoplastic;
 mod von_mises;
@@ -22,6 +31,7 @@ pub use fixed_corotated::FixedCorotated;
 pub use fluid::{FluidProjection, WeaklyCompressible};
 pub use neo_hookean::NeoHookean;
 pub use snow::Snow;
+pub use spec::{Key, LawParameters, ModelSpec, Stiffness};
 pub use stvk_hencky::StvkHencky;
 pub use viscoplastic::Viscoplastic;
 pub use von_mises::VonMises;
@@ -274,37 +284,52 @@ impl<T: Real, const D: usize> Plasticity<T, D> for PlasticLaw<T> {
     }
 }
 
+impl ElasticLaw {
+    /// Its code in the GPU kernels' material table (`shaders/materials/laws.wgsl`).
+    pub fn gpu_code(self) -> u32 {
+        match self {
+            ElasticLaw::FixedCorotated => FixedCorotated::GPU_CODE.1,
+            ElasticLaw::NeoHookean => NeoHookean::GPU_CODE.1,
+            ElasticLaw::StvkHencky => StvkHencky::GPU_CODE.1,
+            ElasticLaw::WeaklyCompressible => WeaklyCompressible::GPU_CODE.1,
+        }
+    }
+}
+
+/// The code of no plasticity in the GPU kernels' material table.
+pub const NO_PLASTICITY_GPU_CODE: (&str, u32) = ("PLASTIC_NONE", 0);
+
 impl<T: Real> PlasticLaw<T> {
-    /// The law's own parameters, field by field: snow's critical compression, critical stretch
-    /// and hardening; von Mises' yield stress; the friction angle; the viscoplastic yield
-    /// stress and viscosity; none for the fluid's and for no plasticity.
+    /// The law's own parameters, field by field ([`LawParameters::values`]); none for the
+    /// fluid's and for no plasticity.
     pub fn parameters(&self) -> Vec<T> {
-        match *self {
+        match self {
             PlasticLaw::None | PlasticLaw::Fluid => vec![],
-            PlasticLaw::Snow(l) => vec![l.critical_compression, l.critical_stretch, l.hardening],
-            PlasticLaw::VonMises(l) => vec![l.yield_stress],
-            PlasticLaw::DruckerPrager(l) => vec![l.friction_angle_deg],
-            PlasticLaw::Viscoplastic(l) => vec![l.yield_stress, l.viscosity],
+            PlasticLaw::Snow(l) => l.values(),
+            PlasticLaw::VonMises(l) => l.values(),
+            PlasticLaw::DruckerPrager(l) => l.values(),
+            PlasticLaw::Viscoplastic(l) => l.values(),
         }
     }
 
     /// The same law with its parameters taken from `values`, in the order of
     /// [`PlasticLaw::parameters`]; those `values` does not reach are zero.
     #[inline(always)]
-    pub fn with_parameters(&self, values: &[T]) -> Self {
-        let at = |k: usize| values.get(k).copied().unwrap_or_else(T::zero);
+    pub fn with_parameters<U: Real>(&self, values: &[U]) -> PlasticLaw<U> {
         match self {
             PlasticLaw::None => PlasticLaw::None,
             PlasticLaw::Fluid => PlasticLaw::Fluid,
-            PlasticLaw::Snow(_) => {
-                PlasticLaw::Snow(Snow { critical_compression: at(0), critical_stretch: at(1), hardening: at(2) })
-            }
-            PlasticLaw::VonMises(_) => PlasticLaw::VonMises(VonMises { yield_stress: at(0) }),
-            PlasticLaw::DruckerPrager(_) => PlasticLaw::DruckerPrager(DruckerPrager { friction_angle_deg: at(0) }),
-            PlasticLaw::Viscoplastic(_) => {
-                PlasticLaw::Viscoplastic(Viscoplastic { yield_stress: at(0), viscosity: at(1) })
-            }
+            PlasticLaw::Snow(_) => PlasticLaw::Snow(Snow::from_values(values)),
+            PlasticLaw::VonMises(_) => PlasticLaw::VonMises(VonMises::from_values(values)),
+            PlasticLaw::DruckerPrager(_) => PlasticLaw::DruckerPrager(DruckerPrager::from_values(values)),
+            PlasticLaw::Viscoplastic(_) => PlasticLaw::Viscoplastic(Viscoplastic::from_values(values)),
         }
+    }
+
+    /// The same law in precision `U`: each parameter rounded once from its f64 value.
+    pub fn cast<U: Real>(&self) -> PlasticLaw<U> {
+        let values: Vec<U> = self.parameters().iter().map(|v| U::of(v.to_f64())).collect();
+        self.with_parameters(&values)
     }
 
     /// A gradient of this law's parameters that is zero everywhere (same variant).
@@ -313,24 +338,53 @@ impl<T: Real> PlasticLaw<T> {
         self.with_parameters(&[])
     }
 
-    /// Adds another gradient of the same law, field by field.
+    /// Adds another gradient of the same law, field by field (a gradient of another law adds
+    /// nothing).
+    #[inline(always)]
     pub fn accumulate(&mut self, other: &Self) {
         match (self, other) {
-            (PlasticLaw::Snow(a), PlasticLaw::Snow(b)) => {
-                a.critical_compression += b.critical_compression;
-                a.critical_stretch += b.critical_stretch;
-                a.hardening += b.hardening;
-            }
-            (PlasticLaw::VonMises(a), PlasticLaw::VonMises(b)) => a.yield_stress += b.yield_stress,
-            (PlasticLaw::DruckerPrager(a), PlasticLaw::DruckerPrager(b)) => {
-                a.friction_angle_deg += b.friction_angle_deg
-            }
-            (PlasticLaw::Viscoplastic(a), PlasticLaw::Viscoplastic(b)) => {
-                a.yield_stress += b.yield_stress;
-                a.viscosity += b.viscosity;
-            }
+            (PlasticLaw::Snow(a), PlasticLaw::Snow(b)) => *a = a.plus(b),
+            (PlasticLaw::VonMises(a), PlasticLaw::VonMises(b)) => *a = a.plus(b),
+            (PlasticLaw::DruckerPrager(a), PlasticLaw::DruckerPrager(b)) => *a = a.plus(b),
+            (PlasticLaw::Viscoplastic(a), PlasticLaw::Viscoplastic(b)) => *a = a.plus(b),
             _ => {}
         }
+    }
+
+    /// Its code in the GPU kernels' material table (`shaders/materials/laws.wgsl`).
+    pub fn gpu_code(&self) -> u32 {
+        match self {
+            PlasticLaw::None => NO_PLASTICITY_GPU_CODE.1,
+            PlasticLaw::Fluid => FluidProjection::GPU_CODE.1,
+            PlasticLaw::Snow(_) => Snow::<T>::GPU_CODE.1,
+            PlasticLaw::VonMises(_) => VonMises::<T>::GPU_CODE.1,
+            PlasticLaw::DruckerPrager(_) => DruckerPrager::<T>::GPU_CODE.1,
+            PlasticLaw::Viscoplastic(_) => Viscoplastic::<T>::GPU_CODE.1,
+        }
+    }
+
+    /// The parameters as the GPU kernels read them ([`LawParameters::gpu_values`]).
+    pub fn gpu_parameters(&self) -> Vec<T> {
+        match self {
+            PlasticLaw::None | PlasticLaw::Fluid => vec![],
+            PlasticLaw::Snow(l) => l.gpu_values(),
+            PlasticLaw::VonMises(l) => l.gpu_values(),
+            PlasticLaw::DruckerPrager(l) => l.gpu_values(),
+            PlasticLaw::Viscoplastic(l) => l.gpu_values(),
+        }
+    }
+
+    /// The gradient with respect to the law's parameters from `bar`, the gradient with respect
+    /// to [`PlasticLaw::gpu_parameters`] ([`LawParameters::gpu_gradient`]).
+    pub fn gpu_gradient(&self, bar: &[T]) -> Self {
+        let values = match self {
+            PlasticLaw::None | PlasticLaw::Fluid => vec![],
+            PlasticLaw::Snow(l) => l.gpu_gradient(bar),
+            PlasticLaw::VonMises(l) => l.gpu_gradient(bar),
+            PlasticLaw::DruckerPrager(l) => l.gpu_gradient(bar),
+            PlasticLaw::Viscoplastic(l) => l.gpu_gradient(bar),
+        };
+        self.with_parameters(&values)
     }
 }
 
@@ -415,52 +469,9 @@ pub(crate) mod elastic_checks {
 
 #[cfg(test)]
 pub(crate) mod plastic_checks {
-    use super::{DruckerPrager, Lame, Plasticity, Snow, Viscoplastic, VonMises};
+    use super::{Lame, LawParameters, Plasticity};
     use crate::math::Matrix;
     use crate::math::test_support::lcg;
-
-    /// A law's parameters as a flat list, so that the checks can perturb them in random
-    /// directions and contract their gradients.
-    pub trait Params: Sized {
-        fn to_vec(&self) -> Vec<f64>;
-        fn from_vec(v: &[f64]) -> Self;
-    }
-
-    impl Params for Snow<f64> {
-        fn to_vec(&self) -> Vec<f64> {
-            vec![self.critical_compression, self.critical_stretch, self.hardening]
-        }
-        fn from_vec(v: &[f64]) -> Self {
-            Snow { critical_compression: v[0], critical_stretch: v[1], hardening: v[2] }
-        }
-    }
-
-    impl Params for VonMises<f64> {
-        fn to_vec(&self) -> Vec<f64> {
-            vec![self.yield_stress]
-        }
-        fn from_vec(v: &[f64]) -> Self {
-            VonMises { yield_stress: v[0] }
-        }
-    }
-
-    impl Params for Viscoplastic<f64> {
-        fn to_vec(&self) -> Vec<f64> {
-            vec![self.yield_stress, self.viscosity]
-        }
-        fn from_vec(v: &[f64]) -> Self {
-            Viscoplastic { yield_stress: v[0], viscosity: v[1] }
-        }
-    }
-
-    impl Params for DruckerPrager<f64> {
-        fn to_vec(&self) -> Vec<f64> {
-            vec![self.friction_angle_deg]
-        }
-        fn from_vec(v: &[f64]) -> Self {
-            DruckerPrager { friction_angle_deg: v[0] }
-        }
-    }
 
     const SAMPLES: usize = 120;
     const H: f64 = 1e-6;
@@ -475,7 +486,7 @@ pub(crate) mod plastic_checks {
     /// `branch` names the branch of the return mapping a trial falls in, or `None` within a
     /// margin of a branch switch (a kink, where the sample is skipped). Each branch `b` must be
     /// checked at least `min_hits[b]` times, and at most a fifth of the samples skipped.
-    pub fn check_project_adjoint<const D: usize, P: Plasticity<f64, D> + Params>(
+    pub fn check_project_adjoint<const D: usize, P: Plasticity<f64, D> + LawParameters<f64>>(
         law: &P,
         lame: Lame<f64>,
         dt: f64,
@@ -484,7 +495,7 @@ pub(crate) mod plastic_checks {
         min_hits: &[usize],
     ) {
         let mut seed = 41;
-        let params = law.to_vec();
+        let params = law.values();
         let mut hits = vec![0; min_hits.len()];
         let mut skipped = 0;
         for i in 0..SAMPLES {
@@ -512,10 +523,10 @@ pub(crate) mod plastic_checks {
                 };
                 let p: Vec<f64> =
                     params.iter().zip(&dparams).map(|(p, d)| if which == 3 { p + s * d } else { *p }).collect();
-                (f, state, lame, P::from_vec(&p))
+                (f, state, lame, P::from_values(&p))
             };
             let adjoint = law.project_adjoint(&f, state, lame, dt, &fe_bar, state_bar);
-            let adjoint_params = adjoint.params.to_vec();
+            let adjoint_params = adjoint.params.values();
             let along = [
                 adjoint.f_trial.dot(&df),
                 adjoint.state * dstate,
@@ -547,9 +558,9 @@ pub(crate) mod plastic_checks {
 
     /// `hardening_adjoint` against central differences of `h_bar * hardening(state)` along
     /// random directions of the state and the law's parameters.
-    pub fn check_hardening_adjoint<const D: usize, P: Plasticity<f64, D> + Params>(law: &P) {
+    pub fn check_hardening_adjoint<const D: usize, P: Plasticity<f64, D> + LawParameters<f64>>(law: &P) {
         let mut seed = 43;
-        let params = law.to_vec();
+        let params = law.values();
         for _ in 0..50 {
             let state = 0.5 * lcg(&mut seed);
             let h_bar = lcg(&mut seed);
@@ -560,7 +571,7 @@ pub(crate) mod plastic_checks {
                 let p: Vec<f64> =
                     params.iter().zip(&dparams).map(|(p, d)| if which == 1 { p + s * d } else { *p }).collect();
                 let state = if which == 0 { state + s * dstate } else { state };
-                h_bar * P::from_vec(&p).hardening(state)
+                h_bar * P::from_values(&p).hardening(state)
             };
             let fd_state = (at(H, 0) - at(-H, 0)) / (2.0 * H);
             assert!(
@@ -569,7 +580,7 @@ pub(crate) mod plastic_checks {
                 state_adj * dstate
             );
             let fd_params = (at(H, 1) - at(-H, 1)) / (2.0 * H);
-            let adj: f64 = params_adj.to_vec().iter().zip(&dparams).map(|(a, d)| a * d).sum();
+            let adj: f64 = params_adj.values().iter().zip(&dparams).map(|(a, d)| a * d).sum();
             assert!(close(fd_params, adj), "d/dparams: adjoint {adj}, differences {fd_params}");
         }
     }

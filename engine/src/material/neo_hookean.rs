@@ -2,7 +2,7 @@
 //! `psi = mu/2 (tr(F^T F) - d) - mu ln J + lambda/2 (ln J)^2`,
 //! `P = mu (F - F^{-T}) + lambda ln(J) F^{-T}`.
 
-use super::{Elasticity, Lame};
+use super::{ElasticLaw, Elasticity, Lame, ModelSpec, PlasticLaw, Stiffness};
 use crate::math::{Matrix, Real, cofactor, cofactor_adjoint, det};
 
 /// Neo-Hookean hyperelasticity: stiffens without bound under compression (J -> 0).
@@ -41,6 +41,20 @@ impl<T: Real, const D: usize> Elasticity<T, D> for NeoHookean {
         };
         (f_bar, Lame { mu: p_bar.dot(&(f - g)), lambda: p_bar.dot(&g) * j.ln() })
     }
+}
+
+impl NeoHookean {
+    /// Its code in the kernels' material table (`shaders/materials/laws.wgsl`), where
+    /// `neo_hookean.wgsl` holds its GPU form.
+    pub const GPU_CODE: (&'static str, u32) = ("LAW_NEO_HOOKEAN", 1);
+
+    /// The scene's `neo_hookean` material: this law, purely elastic.
+    pub const MODEL: ModelSpec = ModelSpec {
+        name: "neo_hookean",
+        stiffness: Stiffness::YoungPoisson,
+        keys: &[],
+        laws: |_| (ElasticLaw::NeoHookean, PlasticLaw::None),
+    };
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //! volume change `J_p`, and the material hardens as `exp(hardening * (1 - J_p))`. The plastic
 //! state scalar is `ln J_p`, so a fresh particle starts at 0 like every other material.
 
-use super::{Lame, Plasticity, ProjectAdjoint};
+use super::spec::value_at;
+use super::{ElasticLaw, Key, Lame, LawParameters, ModelSpec, PlasticLaw, Plasticity, ProjectAdjoint, Stiffness};
 use crate::math::{Matrix, Real, Vector, isotropic_adjoint, svd};
 
 /// Parameters of the snow model (the paper's theta_c, theta_s and xi).
@@ -90,6 +91,67 @@ impl<T: Real, const D: usize> Plasticity<T, D> for Snow<T> {
             Snow { critical_compression: z, critical_stretch: z, hardening: h_bar * h * (T::one() - e) },
         )
     }
+}
+
+impl<T: Real> LawParameters<T> for Snow<T> {
+    const NAMES: &'static [&'static str] = &["critical_compression", "critical_stretch", "hardening"];
+
+    fn values(&self) -> Vec<T> {
+        vec![self.critical_compression, self.critical_stretch, self.hardening]
+    }
+
+    fn from_values(values: &[T]) -> Self {
+        Snow {
+            critical_compression: value_at(values, 0),
+            critical_stretch: value_at(values, 1),
+            hardening: value_at(values, 2),
+        }
+    }
+
+    fn plus(&self, other: &Self) -> Self {
+        Snow {
+            critical_compression: self.critical_compression + other.critical_compression,
+            critical_stretch: self.critical_stretch + other.critical_stretch,
+            hardening: self.hardening + other.hardening,
+        }
+    }
+}
+
+impl<T> Snow<T> {
+    /// Its code in the kernels' material table (`shaders/materials/laws.wgsl`), where
+    /// `snow.wgsl` holds its GPU form.
+    pub const GPU_CODE: (&'static str, u32) = ("PLASTIC_SNOW", 4);
+}
+
+impl Snow<f64> {
+    /// The paper's values (Stomakhin et al. 2013): theta_c, theta_s and xi, which a scene's
+    /// snow takes unless it gives its own.
+    pub const DEFAULTS: Snow<f64> = Snow { critical_compression: 2.5e-2, critical_stretch: 7.5e-3, hardening: 10.0 };
+
+    /// The scene's `snow` material: fixed-corotated elasticity with this plasticity.
+    pub const MODEL: ModelSpec = ModelSpec {
+        name: "snow",
+        stiffness: Stiffness::YoungPoisson,
+        keys: &[
+            Key {
+                name: "critical_compression",
+                required: false,
+                accepts: |v| v > 0.0 && v < 1.0,
+                rule: "between 0 and 1",
+            },
+            Key::positive("critical_stretch").optional(),
+            Key::non_negative("hardening").optional(),
+        ],
+        laws: |key| {
+            let d = Self::DEFAULTS;
+            let snow = Snow {
+                critical_compression: key("critical_compression").unwrap_or(d.critical_compression),
+                critical_stretch: key("critical_stretch").unwrap_or(d.critical_stretch),
+                hardening: key("hardening").unwrap_or(d.hardening),
+            };
+            (ElasticLaw::FixedCorotated, PlasticLaw::Snow(snow))
+        },
+    };
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! Drucker-Prager models: `psi = mu tr(eps^2) + lambda/2 tr(eps)^2`, `eps = ln(Sigma)`,
 //! `P = U (2 mu eps + lambda tr(eps) I) Sigma^{-1} V^T`.
 
-use super::{Elasticity, Lame, hencky_strain};
+use super::{ElasticLaw, Elasticity, Lame, ModelSpec, PlasticLaw, Stiffness, hencky_strain};
 use crate::math::{Matrix, Real, Vector, isotropic_adjoint, svd};
 
 /// StVK with Hencky strain: linear stress-strain in log space, as used for plasticine and sand.
@@ -50,6 +50,20 @@ impl<T: Real, const D: usize> Elasticity<T, D> for StvkHencky {
         }
         (f_bar, Lame { mu: mu_bar, lambda: lambda_bar })
     }
+}
+
+impl StvkHencky {
+    /// Its code in the kernels' material table (`shaders/materials/laws.wgsl`), where
+    /// `stvk_hencky.wgsl` holds its GPU form.
+    pub const GPU_CODE: (&'static str, u32) = ("LAW_STVK_HENCKY", 3);
+
+    /// The scene's `stvk_hencky` material: this law, purely elastic.
+    pub const MODEL: ModelSpec = ModelSpec {
+        name: "stvk_hencky",
+        stiffness: Stiffness::YoungPoisson,
+        keys: &[],
+        laws: |_| (ElasticLaw::StvkHencky, PlasticLaw::None),
+    };
 }
 
 #[cfg(test)]

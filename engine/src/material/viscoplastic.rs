@@ -3,8 +3,9 @@
 //! return covers the fraction `1 / (1 + viscosity / (2 mu dt))` of the excess. Zero viscosity
 //! is von Mises; a large one barely flows.
 
+use super::spec::value_at;
 use super::von_mises::{VonMises, radial_return, radial_return_adjoint};
-use super::{Lame, Plasticity, ProjectAdjoint};
+use super::{ElasticLaw, Key, Lame, LawParameters, ModelSpec, PlasticLaw, Plasticity, ProjectAdjoint, Stiffness};
 use crate::math::{Matrix, Real};
 
 /// Parameters of the viscoplastic model.
@@ -53,6 +54,45 @@ impl<T: Real, const D: usize> Plasticity<T, D> for Viscoplastic<T> {
     fn hardening_adjoint(&self, _state: T, _h_bar: T) -> (T, Self) {
         (T::zero(), Viscoplastic { yield_stress: T::zero(), viscosity: T::zero() })
     }
+}
+
+impl<T: Real> LawParameters<T> for Viscoplastic<T> {
+    const NAMES: &'static [&'static str] = &["yield_stress", "plastic_viscosity"];
+
+    fn values(&self) -> Vec<T> {
+        vec![self.yield_stress, self.viscosity]
+    }
+
+    fn from_values(values: &[T]) -> Self {
+        Viscoplastic { yield_stress: value_at(values, 0), viscosity: value_at(values, 1) }
+    }
+
+    fn plus(&self, other: &Self) -> Self {
+        Viscoplastic {
+            yield_stress: self.yield_stress + other.yield_stress,
+            viscosity: self.viscosity + other.viscosity,
+        }
+    }
+}
+
+impl<T> Viscoplastic<T> {
+    /// Its code in the kernels' material table (`shaders/materials/laws.wgsl`), where
+    /// `viscoplastic.wgsl` holds its GPU form.
+    pub const GPU_CODE: (&'static str, u32) = ("PLASTIC_VISCOPLASTIC", 5);
+}
+
+impl Viscoplastic<f64> {
+    /// The scene's `viscoplastic` material: Hencky (StVK) elasticity with this plasticity.
+    pub const MODEL: ModelSpec = ModelSpec {
+        name: "viscoplastic",
+        stiffness: Stiffness::YoungPoisson,
+        keys: &[Key::positive("yield_stress"), Key::non_negative("plastic_viscosity")],
+        laws: |key| {
+            let yield_stress = key("yield_stress").unwrap_or_default();
+            let viscosity = key("plastic_viscosity").unwrap_or_default();
+            (ElasticLaw::StvkHencky, PlasticLaw::Viscoplastic(Viscoplastic { yield_stress, viscosity }))
+        },
+    };
 }
 
 #[cfg(test)]

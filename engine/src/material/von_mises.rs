@@ -3,7 +3,11 @@
 //! uniaxial yield happens at `yield_stress`); the excess deviatoric strain is returned radially.
 //! The plastic state accumulates the plastic strain magnitude.
 
-use super::{HENCKY_MIN_STRETCH, Lame, Plasticity, ProjectAdjoint, hencky_strain, trace_and_deviator};
+use super::spec::value_at;
+use super::{
+    ElasticLaw, HENCKY_MIN_STRETCH, Key, Lame, LawParameters, ModelSpec, PlasticLaw, Plasticity, ProjectAdjoint,
+    Stiffness, hencky_strain, trace_and_deviator,
+};
 use crate::math::{Matrix, Real, Vector, isotropic_adjoint, svd};
 
 /// Parameters of the von Mises model.
@@ -134,6 +138,41 @@ impl<T: Real, const D: usize> Plasticity<T, D> for VonMises<T> {
     fn hardening_adjoint(&self, _state: T, _h_bar: T) -> (T, Self) {
         (T::zero(), VonMises { yield_stress: T::zero() })
     }
+}
+
+impl<T: Real> LawParameters<T> for VonMises<T> {
+    const NAMES: &'static [&'static str] = &["yield_stress"];
+
+    fn values(&self) -> Vec<T> {
+        vec![self.yield_stress]
+    }
+
+    fn from_values(values: &[T]) -> Self {
+        VonMises { yield_stress: value_at(values, 0) }
+    }
+
+    fn plus(&self, other: &Self) -> Self {
+        VonMises { yield_stress: self.yield_stress + other.yield_stress }
+    }
+}
+
+impl<T> VonMises<T> {
+    /// Its code in the kernels' material table (`shaders/materials/laws.wgsl`), where
+    /// `von_mises.wgsl` holds its GPU form.
+    pub const GPU_CODE: (&'static str, u32) = ("PLASTIC_VON_MISES", 2);
+}
+
+impl VonMises<f64> {
+    /// The scene's `von_mises` material: Hencky (StVK) elasticity with this plasticity.
+    pub const MODEL: ModelSpec = ModelSpec {
+        name: "von_mises",
+        stiffness: Stiffness::YoungPoisson,
+        keys: &[Key::positive("yield_stress")],
+        laws: |key| {
+            let yield_stress = key("yield_stress").unwrap_or_default();
+            (ElasticLaw::StvkHencky, PlasticLaw::VonMises(VonMises { yield_stress }))
+        },
+    };
 }
 
 #[cfg(test)]

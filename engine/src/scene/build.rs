@@ -7,7 +7,7 @@ use super::desc::*;
 use super::sample::{Samples, sample};
 use crate::error::{Error, Result};
 use crate::geometry::{Shape, TriMesh, box_center_half_extents};
-use crate::material::{DruckerPrager, ElasticLaw, Lame, Material, PlasticLaw, Snow, Viscoplastic, VonMises};
+use crate::material::{Lame, Material, Stiffness};
 use crate::math::{Real, Vector};
 use crate::mpm::{
     Collider, ColliderPath, Contact, GridSpec, Model, NO_ACTUATOR, ParticleProps, Simulation, State, Walls,
@@ -236,15 +236,19 @@ impl Scene {
         }
         self.positive(l, "density", &what, m.density)?;
         let model = m.model;
-        for key in MaterialDesc::PARAMETERS {
+        let (required, optional) = (model.required(), model.optional());
+        let mut keys = MaterialDesc::parameter_keys();
+        let unregistered: Vec<&str> = m.law_keys.iter().map(|&(k, _)| k).filter(|k| !keys.contains(k)).collect();
+        keys.extend(unregistered);
+        for key in keys {
             let given = m.parameter(key).is_some();
-            let required = model.required().contains(&key);
+            let required = required.contains(&key);
             if required && !given {
                 return Err(self.err(l.table, format!("{what}a {} material needs `{key}`", model.name())));
             }
-            if given && !required && !model.optional().contains(&key) {
-                let hint = match (model, key) {
-                    (MaterialModel::Fluid, "youngs_modulus" | "poissons_ratio") => "; fluids take `bulk_modulus`",
+            if given && !required && !optional.contains(&key) {
+                let hint = match (model.spec().stiffness, key) {
+                    (Stiffness::Bulk, "youngs_modulus" | "poissons_ratio") => "; fluids take `bulk_modulus`",
                     (_, "bulk_modulus") => "; solids take `youngs_modulus` and `poissons_ratio`",
                     _ => "",
                 };
@@ -263,12 +267,9 @@ impl Scene {
         check("poissons_ratio", |v| v > -1.0 && v < 0.5, "above -1 and below 0.5")?;
         check("bulk_modulus", |v| v > 0.0 && v.is_finite(), "positive")?;
         check("viscosity", |v| v >= 0.0 && v.is_finite(), "non-negative")?;
-        check("yield_stress", |v| v > 0.0 && v.is_finite(), "positive")?;
-        check("plastic_viscosity", |v| v >= 0.0 && v.is_finite(), "non-negative")?;
-        check("friction_angle", |v| v > 0.0 && v < 90.0, "between 0 and 90 degrees")?;
-        check("critical_compression", |v| v > 0.0 && v < 1.0, "between 0 and 1")?;
-        check("critical_stretch", |v| v > 0.0 && v.is_finite(), "positive")?;
-        check("hardening", |v| v >= 0.0 && v.is_finite(), "non-negative")?;
+        for key in model.spec().keys {
+            check(key.name, key.accepts, key.rule)?;
+        }
         Ok(())
     }
 
@@ -605,9 +606,9 @@ fn contact<T: Real>(c: ContactDesc) -> Contact<T> {
 }
 
 fn lame<T: Real>(m: &MaterialDesc) -> Lame<T> {
-    match m.model {
-        MaterialModel::Fluid => Lame { mu: T::zero(), lambda: T::of(m.bulk_modulus.unwrap_or_default()) },
-        _ => Lame::from_young_poisson(
+    match m.model.spec().stiffness {
+        Stiffness::Bulk => Lame { mu: T::zero(), lambda: T::of(m.bulk_modulus.unwrap_or_default()) },
+        Stiffness::YoungPoisson => Lame::from_young_poisson(
             T::of(m.youngs_modulus.unwrap_or_default()),
             T::of(m.poissons_ratio.unwrap_or_default()),
         ),
@@ -615,35 +616,11 @@ fn lame<T: Real>(m: &MaterialDesc) -> Lame<T> {
 }
 
 fn material<T: Real>(m: &MaterialDesc) -> Material<T> {
-    let p = |v: Option<f64>| T::of(v.unwrap_or_default());
-    let [theta_c, theta_s, xi] = MaterialDesc::SNOW_DEFAULTS;
-    let (elastic, plastic) = match m.model {
-        MaterialModel::FixedCorotated => (ElasticLaw::FixedCorotated, PlasticLaw::None),
-        MaterialModel::NeoHookean => (ElasticLaw::NeoHookean, PlasticLaw::None),
-        MaterialModel::StvkHencky => (ElasticLaw::StvkHencky, PlasticLaw::None),
-        MaterialModel::Snow => (
-            ElasticLaw::FixedCorotated,
-            PlasticLaw::Snow(Snow {
-                critical_compression: T::of(m.critical_compression.unwrap_or(theta_c)),
-                critical_stretch: T::of(m.critical_stretch.unwrap_or(theta_s)),
-                hardening: T::of(m.hardening.unwrap_or(xi)),
-            }),
-        ),
-        MaterialModel::VonMises => {
-            (ElasticLaw::StvkHencky, PlasticLaw::VonMises(VonMises { yield_stress: p(m.yield_stress) }))
-        }
-        MaterialModel::DruckerPrager => (
-            ElasticLaw::StvkHencky,
-            PlasticLaw::DruckerPrager(DruckerPrager { friction_angle_deg: p(m.friction_angle) }),
-        ),
-        MaterialModel::Viscoplastic => (
-            ElasticLaw::StvkHencky,
-            PlasticLaw::Viscoplastic(Viscoplastic {
-                yield_stress: p(m.yield_stress),
-                viscosity: p(m.plastic_viscosity),
-            }),
-        ),
-        MaterialModel::Fluid => (ElasticLaw::WeaklyCompressible, PlasticLaw::Fluid),
-    };
-    Material { name: m.name.clone(), elastic, plastic, viscosity: p(m.viscosity) }
+    let (elastic, plastic) = (m.model.spec().laws)(&|key| m.parameter(key));
+    Material {
+        name: m.name.clone(),
+        elastic,
+        plastic: plastic.cast(),
+        viscosity: T::of(m.viscosity.unwrap_or_default()),
+    }
 }

@@ -3,6 +3,10 @@
 //! Each part remembers the lines it came from ([`Lines`]) so that [`super::Scene::validate`]
 //! can point at the offending key; parts built in code have no lines.
 
+use crate::material::{
+    DruckerPrager, FixedCorotated, FluidProjection, ModelSpec, NeoHookean, Snow, Stiffness, StvkHencky, Viscoplastic,
+    VonMises,
+};
 use std::path::PathBuf;
 
 /// Where the keys of one table of a scene file are (1-based lines). Empty for parts built in
@@ -226,18 +230,6 @@ pub enum MaterialModel {
 }
 
 impl MaterialModel {
-    /// The names a scene file uses, in the order of [`MaterialModel::ALL`].
-    pub const NAMES: [&'static str; 8] = [
-        "fixed_corotated",
-        "neo_hookean",
-        "stvk_hencky",
-        "snow",
-        "von_mises",
-        "drucker_prager",
-        "viscoplastic",
-        "fluid",
-    ];
-
     /// Every model.
     pub const ALL: [MaterialModel; 8] = [
         MaterialModel::FixedCorotated,
@@ -250,6 +242,31 @@ impl MaterialModel {
         MaterialModel::Fluid,
     ];
 
+    /// The names a scene file uses, in the order of [`MaterialModel::ALL`].
+    pub const NAMES: [&'static str; 8] = {
+        let mut names = [""; 8];
+        let mut k = 0;
+        while k < names.len() {
+            names[k] = Self::ALL[k].spec().name;
+            k += 1;
+        }
+        names
+    };
+
+    /// The model as its law's file declares it: its name, keys and laws.
+    pub const fn spec(self) -> &'static ModelSpec {
+        match self {
+            MaterialModel::FixedCorotated => &FixedCorotated::MODEL,
+            MaterialModel::NeoHookean => &NeoHookean::MODEL,
+            MaterialModel::StvkHencky => &StvkHencky::MODEL,
+            MaterialModel::Snow => &Snow::<f64>::MODEL,
+            MaterialModel::VonMises => &VonMises::<f64>::MODEL,
+            MaterialModel::DruckerPrager => &DruckerPrager::<f64>::MODEL,
+            MaterialModel::Viscoplastic => &Viscoplastic::<f64>::MODEL,
+            MaterialModel::Fluid => &FluidProjection::MODEL,
+        }
+    }
+
     /// The model a scene file names `name`.
     pub fn from_name(name: &str) -> Option<Self> {
         Self::NAMES.iter().position(|&n| n == name).map(|i| Self::ALL[i])
@@ -257,33 +274,28 @@ impl MaterialModel {
 
     /// The name a scene file uses.
     pub fn name(self) -> &'static str {
-        Self::NAMES[Self::ALL.iter().position(|&m| m == self).unwrap_or(0)]
+        self.spec().name
     }
 
-    /// The parameter keys the model requires (besides `density`).
-    pub fn required(self) -> &'static [&'static str] {
-        match self {
-            MaterialModel::Fluid => &["bulk_modulus"],
-            MaterialModel::FixedCorotated | MaterialModel::NeoHookean | MaterialModel::StvkHencky => {
-                &["youngs_modulus", "poissons_ratio"]
-            }
-            MaterialModel::Snow => &["youngs_modulus", "poissons_ratio"],
-            MaterialModel::VonMises => &["youngs_modulus", "poissons_ratio", "yield_stress"],
-            MaterialModel::Viscoplastic => &["youngs_modulus", "poissons_ratio", "yield_stress", "plastic_viscosity"],
-            MaterialModel::DruckerPrager => &["youngs_modulus", "poissons_ratio", "friction_angle"],
-        }
+    /// The parameter keys the model requires (besides `density`): its stiffness's and its
+    /// law's required keys.
+    pub fn required(self) -> Vec<&'static str> {
+        let stiffness: &[&str] = match self.spec().stiffness {
+            Stiffness::YoungPoisson => &["youngs_modulus", "poissons_ratio"],
+            Stiffness::Bulk => &["bulk_modulus"],
+        };
+        let own = self.spec().keys.iter().filter(|k| k.required).map(|k| k.name);
+        stiffness.iter().copied().chain(own).collect()
     }
 
-    /// The optional parameter keys the model accepts.
-    pub fn optional(self) -> &'static [&'static str] {
-        match self {
-            MaterialModel::Snow => &["viscosity", "critical_compression", "critical_stretch", "hardening"],
-            _ => &["viscosity"],
-        }
+    /// The optional parameter keys the model accepts: `viscosity` and its law's optional keys.
+    pub fn optional(self) -> Vec<&'static str> {
+        let own = self.spec().keys.iter().filter(|k| !k.required).map(|k| k.name);
+        std::iter::once("viscosity").chain(own).collect()
     }
 }
 
-/// One `[[materials]]` entry. Parameters a model does not use must be `None`; see
+/// One `[[materials]]` entry. Parameters a model does not use must be absent; see
 /// [`MaterialModel::required`] and [`MaterialModel::optional`].
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct MaterialDesc {
@@ -301,25 +313,17 @@ pub struct MaterialDesc {
     pub bulk_modulus: Option<f64>,
     /// Newtonian (dynamic) viscosity; `None` means 0.
     pub viscosity: Option<f64>,
-    /// Yield stress (von Mises, viscoplastic).
-    pub yield_stress: Option<f64>,
-    /// Plastic viscosity, stress times time (viscoplastic).
-    pub plastic_viscosity: Option<f64>,
-    /// Internal friction angle in degrees (Drucker-Prager).
-    pub friction_angle: Option<f64>,
-    /// Snow's critical compression theta_c (default 2.5e-2).
-    pub critical_compression: Option<f64>,
-    /// Snow's critical stretch theta_s (default 7.5e-3).
-    pub critical_stretch: Option<f64>,
-    /// Snow's hardening coefficient xi (default 10).
-    pub hardening: Option<f64>,
+    /// The keys of the model's own law (`yield_stress`, `friction_angle`, ...: its
+    /// [`ModelSpec::keys`]) with their values.
+    pub law_keys: Vec<(&'static str, f64)>,
     /// Source lines of the keys.
     pub lines: Lines,
 }
 
 impl MaterialDesc {
-    /// Snow's defaults (Stomakhin et al. 2013): theta_c, theta_s, xi.
-    pub const SNOW_DEFAULTS: [f64; 3] = [2.5e-2, 7.5e-3, 10.0];
+    /// The keys every model shares, each model taking some of them: the stiffness keys and
+    /// `viscosity`.
+    pub const SHARED_KEYS: [&'static str; 4] = ["youngs_modulus", "poissons_ratio", "bulk_modulus", "viscosity"];
 
     /// A weakly compressible fluid.
     pub fn fluid(name: &str, density: f64, bulk_modulus: f64) -> Self {
@@ -333,7 +337,7 @@ impl MaterialDesc {
     }
 
     /// A solid of the given model from Young's modulus and Poisson's ratio; plastic models
-    /// need their extra parameters set on the result.
+    /// need their own keys set on the result ([`MaterialDesc::with`]).
     pub fn solid(name: &str, model: MaterialModel, density: f64, youngs_modulus: f64, poissons_ratio: f64) -> Self {
         MaterialDesc {
             name: name.into(),
@@ -345,6 +349,14 @@ impl MaterialDesc {
         }
     }
 
+    /// The same material with key `key` of its law set to `value` (as a scene file's
+    /// `key = value`).
+    pub fn with(mut self, key: &'static str, value: f64) -> Self {
+        self.law_keys.retain(|(k, _)| *k != key);
+        self.law_keys.push((key, value));
+        self
+    }
+
     /// The value of a parameter key, if set.
     pub fn parameter(&self, key: &str) -> Option<f64> {
         match key {
@@ -352,29 +364,23 @@ impl MaterialDesc {
             "poissons_ratio" => self.poissons_ratio,
             "bulk_modulus" => self.bulk_modulus,
             "viscosity" => self.viscosity,
-            "yield_stress" => self.yield_stress,
-            "plastic_viscosity" => self.plastic_viscosity,
-            "friction_angle" => self.friction_angle,
-            "critical_compression" => self.critical_compression,
-            "critical_stretch" => self.critical_stretch,
-            "hardening" => self.hardening,
-            _ => None,
+            _ => self.law_keys.iter().find(|(k, _)| *k == key).map(|&(_, v)| v),
         }
     }
 
-    /// Every parameter key (all optional in the struct; which are required depends on the model).
-    pub const PARAMETERS: [&'static str; 10] = [
-        "youngs_modulus",
-        "poissons_ratio",
-        "bulk_modulus",
-        "viscosity",
-        "yield_stress",
-        "plastic_viscosity",
-        "friction_angle",
-        "critical_compression",
-        "critical_stretch",
-        "hardening",
-    ];
+    /// Every parameter key a model may take: [`MaterialDesc::SHARED_KEYS`], then each model's
+    /// own, once.
+    pub fn parameter_keys() -> Vec<&'static str> {
+        let mut keys = MaterialDesc::SHARED_KEYS.to_vec();
+        for model in MaterialModel::ALL {
+            for key in model.spec().keys {
+                if !keys.contains(&key.name) {
+                    keys.push(key.name);
+                }
+            }
+        }
+        keys
+    }
 }
 
 /// A shape as a scene gives it, for a body or a collider; the scene builder checks it and

@@ -7,7 +7,7 @@
 use super::Scene;
 use super::desc::*;
 use crate::error::{Error, Result};
-use crate::input::{line_of, nearest, rewrite_serde_message};
+use crate::input::{line_of, nearest, rewrite_serde_message, unknown_key_message};
 use serde::Deserialize;
 use std::path::PathBuf;
 use toml::Spanned;
@@ -65,23 +65,9 @@ struct RawWalls {
     front: Opt<RawSide>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawMaterial {
-    name: Spanned<String>,
-    model: Spanned<String>,
-    density: Spanned<f64>,
-    youngs_modulus: Opt<f64>,
-    poissons_ratio: Opt<f64>,
-    bulk_modulus: Opt<f64>,
-    viscosity: Opt<f64>,
-    yield_stress: Opt<f64>,
-    plastic_viscosity: Opt<f64>,
-    friction_angle: Opt<f64>,
-    critical_compression: Opt<f64>,
-    critical_stretch: Opt<f64>,
-    hardening: Opt<f64>,
-}
+/// A `[[materials]]` entry, by key: which keys it may hold depends on its model (each law's
+/// file declares its own), so `material` checks them against the registered keys.
+type RawMaterial = std::collections::BTreeMap<String, Spanned<toml::Value>>;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -381,27 +367,53 @@ fn walls(ctx: &Ctx, raw: Spanned<RawWalls>) -> Result<WallsDesc> {
 }
 
 fn material(ctx: &Ctx, raw: Spanned<RawMaterial>) -> Result<MaterialDesc> {
-    let mut lines = Lines::at(ctx.line(raw.span()));
-    let raw = raw.into_inner();
-    let model = ctx.pick("material model", &raw.model, &MaterialModel::NAMES, MaterialModel::from_name)?;
-    let mut l = |key, v| ctx.opt(&mut lines, key, v);
-    let mut m = MaterialDesc {
-        youngs_modulus: l("youngs_modulus", raw.youngs_modulus),
-        poissons_ratio: l("poissons_ratio", raw.poissons_ratio),
-        bulk_modulus: l("bulk_modulus", raw.bulk_modulus),
-        viscosity: l("viscosity", raw.viscosity),
-        yield_stress: l("yield_stress", raw.yield_stress),
-        plastic_viscosity: l("plastic_viscosity", raw.plastic_viscosity),
-        friction_angle: l("friction_angle", raw.friction_angle),
-        critical_compression: l("critical_compression", raw.critical_compression),
-        critical_stretch: l("critical_stretch", raw.critical_stretch),
-        hardening: l("hardening", raw.hardening),
-        model,
-        ..Default::default()
-    };
-    m.name = ctx.req(&mut lines, "name", raw.name);
-    lines.record("model", ctx.line(raw.model.span()));
-    m.density = ctx.req(&mut lines, "density", raw.density);
+    let table_line = ctx.line(raw.span());
+    let mut lines = Lines::at(table_line);
+    let mut entries: Vec<(String, Spanned<toml::Value>)> = raw.into_inner().into_iter().collect();
+    entries.sort_by_key(|(_, value)| value.span().start);
+    let mut known = vec!["name", "model", "density"];
+    known.extend(MaterialDesc::parameter_keys());
+    let mut m = MaterialDesc::default();
+    let (mut name, mut model) = (None, None);
+    for (key, value) in entries {
+        let line = ctx.line(value.span());
+        let Some(&key) = known.iter().find(|k| **k == key) else {
+            return Err(ctx.err(Some(line), unknown_key_message(&key, &known)));
+        };
+        lines.record(key, line);
+        let number = || match value.get_ref() {
+            toml::Value::Float(v) => Ok(*v),
+            toml::Value::Integer(v) => Ok(*v as f64),
+            other => {
+                Err(ctx.err(Some(line), format!("`{key}`: invalid type: {}, expected a number", other.type_str())))
+            }
+        };
+        let string = || match value.get_ref() {
+            toml::Value::String(s) => Ok(Spanned::new(value.span(), s.clone())),
+            other => {
+                Err(ctx.err(Some(line), format!("`{key}`: invalid type: {}, expected a string", other.type_str())))
+            }
+        };
+        match key {
+            "name" => name = Some(string()?.into_inner()),
+            "model" => {
+                let names = MaterialModel::NAMES;
+                model = Some(ctx.pick("material model", &string()?, &names, MaterialModel::from_name)?);
+            }
+            "density" => m.density = number()?,
+            "youngs_modulus" => m.youngs_modulus = Some(number()?),
+            "poissons_ratio" => m.poissons_ratio = Some(number()?),
+            "bulk_modulus" => m.bulk_modulus = Some(number()?),
+            "viscosity" => m.viscosity = Some(number()?),
+            _ => m.law_keys.push((key, number()?)),
+        }
+    }
+    let missing = |key: &str| ctx.err(Some(table_line), format!("missing key `{key}`"));
+    m.name = name.ok_or_else(|| missing("name"))?;
+    m.model = model.ok_or_else(|| missing("model"))?;
+    if !lines.has("density") {
+        return Err(missing("density"));
+    }
     m.lines = lines;
     Ok(m)
 }

@@ -310,6 +310,64 @@ fn unbuilt_and_unknown_solvers_are_named_on_their_line() {
     expect(error_of("dim = 2", "solver = \"flip\"\ndim = 2"), 3, "unknown solver `flip`; expected one of: mpm");
 }
 
+/// A law's own keys come from its file's model declaration: a scene file and a scene built in
+/// code give the same material; a key no law declares, or one of another law, is an error
+/// naming it; values are checked by the law's rules; a non-number is a type error on its line.
+#[test]
+fn law_keys_come_from_the_law() {
+    let text = BASE.replace("model = \"fluid\"", "model = \"viscoplastic\"").replace(
+        "bulk_modulus = 2e5",
+        "youngs_modulus = 1e4\npoissons_ratio = 0.3\nyield_stress = 50\nplastic_viscosity = 0.5",
+    );
+    let from_file = Scene::from_toml_str(&text, "t.toml").unwrap().build::<f32, 2>().unwrap();
+    let desc = MaterialDesc::solid("water", MaterialModel::Viscoplastic, 1000.0, 1e4, 0.3)
+        .with("yield_stress", 50.0)
+        .with("plastic_viscosity", 0.5);
+    let in_code = Scene::new("code", SimulationDesc::new(2)).with_material(desc.clone()).with_body(BodyDesc::ball(
+        &[0.5, 0.5],
+        0.1,
+        "water",
+    ));
+    let built = in_code.build::<f32, 2>().unwrap();
+    assert_eq!(built.model.materials[0], from_file.model.materials[0]);
+    assert_eq!(
+        built.model.materials[0].plastic,
+        crate::material::PlasticLaw::Viscoplastic(crate::material::Viscoplastic { yield_stress: 50.0, viscosity: 0.5 })
+    );
+    let with = |key, value| {
+        let scene = in_code.clone();
+        let mut scene = scene;
+        scene.materials[0] = desc.clone().with(key, value);
+        scene.validate().unwrap_err().to_string()
+    };
+    assert_eq!(
+        with("friction_angle", 30.0),
+        "<inline>: material `water`: `friction_angle` does not apply to a viscoplastic material"
+    );
+    assert_eq!(
+        with("yeild_stress", 5.0),
+        "<inline>: material `water`: `yeild_stress` does not apply to a viscoplastic material"
+    );
+    assert_eq!(
+        with("plastic_viscosity", -1.0),
+        "<inline>: material `water`: `plastic_viscosity` must be non-negative, got -1"
+    );
+    expect(
+        Scene::from_toml_str(&text.replace("yield_stress = 50", "yield_stress = \"high\""), "t.toml")
+            .unwrap_err()
+            .to_string(),
+        15,
+        "`yield_stress`: invalid type: string, expected a number",
+    );
+    expect(
+        Scene::from_toml_str(&text.replace("yield_stress = 50", "yeild_stress = 50"), "t.toml")
+            .unwrap_err()
+            .to_string(),
+        15,
+        "unknown key `yeild_stress` (did you mean `yield_stress`?)",
+    );
+}
+
 #[test]
 fn missing_and_misplaced_keys() {
     expect(error_of("max = [0.5, 0.5]\n", ""), 15, "a box body needs `max`");

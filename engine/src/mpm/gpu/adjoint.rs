@@ -4,7 +4,7 @@
 //! ([`Reduction`](crate::gpu::Reduction)).
 
 use super::forward::step_buffers;
-use super::mirrors::{MATERIAL_GRADIENTS, collider_gradients, plastic_gradient};
+use super::mirrors::{MATERIAL_GRADIENTS, collider_gradients};
 use super::shaders::{kernel, kernel_with};
 use super::{GRADIENT_BITS, GpuSimulation, Scatter};
 use crate::error::{Error, Result};
@@ -332,10 +332,7 @@ impl GpuSimulation {
             .materials
             .iter()
             .zip(extra[1..].chunks(MATERIAL_GRADIENTS))
-            .map(|(m, bar)| MaterialGradient {
-                plastic: plastic_gradient(&m.plastic, [bar[1], bar[2], bar[3]]),
-                viscosity: bar[0],
-            })
+            .map(|(m, bar)| MaterialGradient { plastic: m.plastic.gpu_gradient(&bar[1..]), viscosity: bar[0] })
             .collect();
         Ok((gravity, extra[0], materials))
     }

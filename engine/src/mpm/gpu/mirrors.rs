@@ -6,7 +6,7 @@
 use super::KernelLaws;
 use crate::geometry::{Shape, box_center_half_extents};
 use crate::gpu::{GpuContext, upload};
-use crate::material::{ElasticLaw, Material, PlasticLaw};
+use crate::material::Material;
 use crate::math::Vector;
 use crate::mpm::{Collider, Contact, Model};
 
@@ -271,47 +271,14 @@ pub(super) fn kernel_laws(materials: &[GpuMaterial]) -> KernelLaws {
     KernelLaws { elastic: shared(0), plastic: shared(1) }
 }
 
-/// A material as the kernels' table holds it (the codes of `shaders/materials/laws.wgsl`).
+/// A material as the kernels' table holds it (each law's code of `shaders/materials/laws.wgsl`,
+/// the viscosity, the plastic law's parameters as the kernels read them).
 fn gpu_material(m: &Material<f32>) -> GpuMaterial {
-    let elastic = match m.elastic {
-        ElasticLaw::FixedCorotated => 0,
-        ElasticLaw::NeoHookean => 1,
-        ElasticLaw::WeaklyCompressible => 2,
-        ElasticLaw::StvkHencky => 3,
-    };
-    let plastic = match m.plastic {
-        PlasticLaw::None => 0,
-        PlasticLaw::Fluid => 1,
-        PlasticLaw::VonMises(_) => 2,
-        PlasticLaw::DruckerPrager(_) => 3,
-        PlasticLaw::Snow(_) => 4,
-        PlasticLaw::Viscoplastic(_) => 5,
-    };
-    let [a, b, c] = plastic_parameters(&m.plastic);
-    GpuMaterial { laws: [elastic, plastic, 0, 0], params: [m.viscosity, a, b, c] }
-}
-
-/// The plastic law's parameters as the kernels read them: [`PlasticLaw::parameters`], but
-/// Drucker-Prager's cone slope alpha in place of its friction angle.
-fn plastic_parameters(law: &PlasticLaw<f32>) -> [f32; 3] {
-    let mut values = [0.0; 3];
-    for (value, parameter) in values.iter_mut().zip(law.parameters()) {
-        *value = parameter;
+    let mut params = [m.viscosity, 0.0, 0.0, 0.0];
+    for (slot, value) in params[1..].iter_mut().zip(m.plastic.gpu_parameters()) {
+        *slot = value;
     }
-    if let PlasticLaw::DruckerPrager(l) = law {
-        values[0] = l.alpha();
-    }
-    values
-}
-
-/// The gradient of a loss with respect to `law`'s own parameters from the gradients with
-/// respect to [`plastic_parameters`]: the same numbers but for Drucker-Prager, whose friction
-/// angle reaches the kernels through alpha.
-pub(super) fn plastic_gradient(law: &PlasticLaw<f32>, mut bar: [f32; 3]) -> PlasticLaw<f32> {
-    if let PlasticLaw::DruckerPrager(l) = law {
-        bar[0] *= l.alpha_derivative();
-    }
-    law.with_parameters(&bar)
+    GpuMaterial { laws: [m.elastic.gpu_code(), m.plastic.gpu_code(), 0, 0], params }
 }
 
 /// Gradients per material a backward step sums (`MATERIAL_GRADIENTS` of the shaders): the

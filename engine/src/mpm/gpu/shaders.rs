@@ -276,4 +276,42 @@ mod tests {
             assert_eq!(numbers, (0..numbers.len() as u32).collect::<Vec<_>>(), "group {group}'s bindings");
         }
     }
+
+    /// Each law's `GPU_CODE` (its code in the kernels' material table) is the constant of that
+    /// name in `shaders/materials/laws.wgsl`, and every law constant there has a Rust law.
+    #[test]
+    fn law_codes_match_the_shaders() {
+        use crate::material::*;
+        let rust = [
+            FixedCorotated::GPU_CODE,
+            NeoHookean::GPU_CODE,
+            StvkHencky::GPU_CODE,
+            WeaklyCompressible::GPU_CODE,
+            NO_PLASTICITY_GPU_CODE,
+            FluidProjection::GPU_CODE,
+            Snow::<f32>::GPU_CODE,
+            VonMises::<f32>::GPU_CODE,
+            DruckerPrager::<f32>::GPU_CODE,
+            Viscoplastic::<f32>::GPU_CODE,
+        ];
+        let module = naga::front::wgsl::parse_str(&super::mpm_kernel_source(2, "p2g")).unwrap();
+        let mut shader: Vec<(String, u32)> = module
+            .constants
+            .iter()
+            .filter_map(|(_, c)| {
+                let name = c.name.clone()?;
+                if !(name.starts_with("LAW_") || name.starts_with("PLASTIC_")) || name.ends_with("_LAW") {
+                    return None;
+                }
+                match module.global_expressions[c.init] {
+                    naga::Expression::Literal(naga::Literal::U32(code)) => Some((name, code)),
+                    ref other => panic!("{name} = {other:?}"),
+                }
+            })
+            .collect();
+        shader.sort();
+        let mut rust: Vec<(String, u32)> = rust.iter().map(|&(name, code)| (name.to_string(), code)).collect();
+        rust.sort();
+        assert_eq!(rust, shader);
+    }
 }
