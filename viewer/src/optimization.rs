@@ -73,6 +73,10 @@ struct Shared {
     outcome: Option<Arc<TaskOutcome>>,
 }
 
+/// A rollout to show, with its actuation per actuator over the rollout (empty without
+/// actuators).
+pub type ShownRollout = (Box<dyn Show>, Vec<Vec<f64>>);
+
 /// An optimization the viewer runs: the seam a solver's tasks plug into (the engine's MPM
 /// [`Task`] is one). Called on the optimization's own thread.
 pub trait Optimizable: Send + Sync + 'static {
@@ -84,11 +88,7 @@ pub trait Optimizable: Send + Sync + 'static {
     /// What to show for the rollout `parameters` give (None: the starting ones; `path`: the
     /// task's file), and its actuation per actuator over the rollout (empty without
     /// actuators).
-    fn replay(
-        &self,
-        path: &Path,
-        parameters: Option<&[Parameter]>,
-    ) -> rheo_engine::Result<(Box<dyn Show>, Vec<Vec<f64>>)>;
+    fn replay(&self, path: &Path, parameters: Option<&[Parameter]>) -> rheo_engine::Result<ShownRollout>;
     /// Runs the optimization (on `gpu`'s device if given), calling `observe` after each
     /// iteration: it may block (pause) or end the run (`Break`).
     fn run(

@@ -816,7 +816,7 @@ fn frame_of<const D: usize>(
                 }
                 _ => {}
             }
-            if !(min <= max) {
+            if min.is_nan() || max.is_nan() || min > max {
                 (min, max) = (0.0, 0.0);
             }
             let span = if max > min { max - min } else { 1.0 };

@@ -504,7 +504,7 @@ impl Axes {
         let log = lo > 0.0 && hi >= 10.0 * lo;
         if lo > hi {
             (lo, hi) = (0.0, 1.0); // nothing to plot
-        } else if !(hi - lo > 1e-9 * lo.abs().max(hi.abs())) {
+        } else if hi - lo <= 1e-9 * lo.abs().max(hi.abs()) {
             let d = if lo == 0.0 { 1.0 } else { 0.1 * lo.abs() };
             (lo, hi) = (lo - d, hi + d);
         }
@@ -866,7 +866,7 @@ mod tests {
         assert_eq!((axes.log, axes.scale), (false, 1));
         assert_eq!(axes.y.labels, ["-0.40", "-0.35", "-0.30", "-0.25", "-0.20"]);
         // Values that do not span a range: constant, a single one, none at all.
-        assert_eq!(check_plot(&[0.5; 8], 640, 360).y.labels.len() > 1, true);
+        assert!(check_plot(&[0.5; 8], 640, 360).y.labels.len() > 1);
         check_plot(&[3.0], 640, 360);
         let empty = check_plot(&[f64::NAN, f64::INFINITY], 640, 360);
         assert_eq!(empty.y.labels, ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"]);

@@ -31,7 +31,7 @@ pub use fixed_corotated::FixedCorotated;
 pub use fluid::{FluidProjection, WeaklyCompressible};
 pub use neo_hookean::NeoHookean;
 pub use snow::Snow;
-pub use spec::{Key, LawParameters, ModelSpec, Stiffness};
+pub use spec::{Key, LawParameters, LawsFromKeys, ModelSpec, Stiffness};
 pub use stvk_hencky::StvkHencky;
 pub use viscoplastic::Viscoplastic;
 pub use von_mises::VonMises;

@@ -78,6 +78,9 @@ pub enum Stiffness {
     Bulk,
 }
 
+/// How a model makes its laws from the value of each of its keys (`None` where not given).
+pub type LawsFromKeys = fn(&dyn Fn(&str) -> Option<f64>) -> (ElasticLaw, PlasticLaw<f64>);
+
 /// A material model as a scene names it: the elastic and plastic law it pairs, and the keys it
 /// takes besides `density`, its stiffness and the optional `viscosity`. Each model is declared
 /// in the file of the law at its heart (`MODEL`).
@@ -90,7 +93,7 @@ pub struct ModelSpec {
     /// Its own keys.
     pub keys: &'static [Key],
     /// Its laws from the values of its keys (`None` where a key is not given).
-    pub laws: fn(&dyn Fn(&str) -> Option<f64>) -> (ElasticLaw, PlasticLaw<f64>),
+    pub laws: LawsFromKeys,
 }
 
 #[cfg(test)]

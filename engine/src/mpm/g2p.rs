@@ -128,6 +128,8 @@ pub(super) fn g2p_adjoint<T: Real, const D: usize>(
                         |row| {
                             let row_bar = vt_bar + row.times_offset(&b_bar_columns);
                             let (mut s_w, mut s_dw, mut v_w) = (Lanes::zero(), Lanes::zero(), Lanes::zero());
+                            // k indexes the node, its weights and its offset term in lockstep.
+                            #[allow(clippy::needless_range_loop)]
                             for k in 0..3 {
                                 let i = row.index + k;
                                 // SAFETY: a stencil node is on the grid (asserted lengths above).

@@ -139,6 +139,8 @@ pub(super) fn p2g<T: Real, const D: usize>(
                             #[inline(always)]
                             |row| {
                                 let row_momentum = momentum + row.times_offset(&affine_dx);
+                                // k indexes the node, its weights and its offset term in lockstep.
+                                #[allow(clippy::needless_range_loop)]
                                 for k in 0..3 {
                                     let w = row.weight * last.w[k];
                                     // SAFETY: slabs of one colour touch disjoint nodes (see Bins);
@@ -334,6 +336,8 @@ pub(super) fn p2g_adjoint<T: Real, const D: usize>(
                                 let row_momentum = momentum + row.times_offset(&affine_dx);
                                 let (mut s_w, mut s_dw) = (Lanes::zero(), Lanes::zero());
                                 let (mut pi_w, mut pi_w_offset) = (Lanes::zero(), Lanes::zero());
+                                // k indexes the node, its weights and its offset term in lockstep.
+                                #[allow(clippy::needless_range_loop)]
                                 for k in 0..3 {
                                     // SAFETY: a stencil node is on the grid (asserted length above).
                                     let node_bar = unsafe { bar.get_unchecked(row.index + k) }.lanes;
