@@ -1,6 +1,44 @@
 //! Reading TOML input files (scenes, tasks, and the robot and weight files to come): byte spans
 //! to line numbers, serde's messages in the files' own terms, and the nearest known name for a
-//! misspelt one, so every file's errors name the line and suggest the fix alike.
+//! misspelt one, so every file's errors name the line and suggest the fix alike; and reading
+//! them from regular files only ([`read_file`]).
+
+/// The bytes of the regular file at `path`. A FIFO, a device or a directory is refused with an
+/// error naming it: reading a FIFO that nobody writes blocks forever, and a device can be
+/// endless.
+pub fn read_file(path: &std::path::Path) -> crate::Result<Vec<u8>> {
+    let kind = std::fs::metadata(path).map_err(|e| crate::Error::io(path, e))?.file_type();
+    if kind.is_file() {
+        return std::fs::read(path).map_err(|e| crate::Error::io(path, e));
+    }
+    let what = if kind.is_dir() { "a directory" } else { special_file(&kind) };
+    let not_regular = std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{what}, not a regular file"));
+    Err(crate::Error::io(path, not_regular))
+}
+
+/// What kind of special file (neither a regular file nor a directory) `kind` is.
+#[cfg(unix)]
+fn special_file(kind: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "a device"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_file(_: &std::fs::FileType) -> &'static str {
+    "a special file"
+}
+
+/// The text of the regular file at `path` ([`read_file`]), which must be UTF-8.
+pub fn read_text(path: &std::path::Path) -> crate::Result<String> {
+    String::from_utf8(read_file(path)?)
+        .map_err(|_| crate::Error::io(path, std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text")))
+}
 
 /// 1-based line of a byte offset.
 pub(crate) fn line_of(text: &str, offset: usize) -> usize {
@@ -71,6 +109,27 @@ pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A FIFO (which would block a reader forever) and a directory are refused before they are
+    /// opened, naming the path and what it is; scenes and tasks are read through here.
+    #[cfg(unix)]
+    #[test]
+    fn only_regular_files_are_read() {
+        let dir = std::env::temp_dir().join(format!("rheo-input-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("scene.toml");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success());
+        let e = crate::scene::Scene::from_file(&fifo).unwrap_err().to_string();
+        assert_eq!(e, format!("{}: a FIFO, not a regular file", fifo.display()));
+        let e = crate::task::Task::from_file(&fifo).unwrap_err().to_string();
+        assert_eq!(e, format!("{}: a FIFO, not a regular file", fifo.display()));
+        let e = read_text(&dir).unwrap_err().to_string();
+        assert_eq!(e, format!("{}: a directory, not a regular file", dir.display()));
+        std::fs::write(dir.join("plain.toml"), "x = 1").unwrap();
+        assert_eq!(read_text(&dir.join("plain.toml")).unwrap(), "x = 1");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn lines_and_edit_distance() {

@@ -26,7 +26,7 @@ pub mod diff;
 pub mod error;
 pub mod geometry;
 pub mod gpu;
-mod input;
+pub mod input;
 pub mod io;
 pub mod material;
 pub mod math;

@@ -52,7 +52,7 @@ pub struct RunArgs {
 
 /// Loads the scene and runs it as `args` say.
 pub fn run(args: &RunArgs) -> Result<()> {
-    let bytes = std::fs::read(&args.scene).map_err(|e| Error::Io { path: args.scene.clone(), source: e })?;
+    let bytes = rheo_engine::input::read_file(&args.scene)?;
     let scene = Scene::from_file(&args.scene)?;
     let out = args.out.clone().unwrap_or_else(|| Path::new("out").join(file_name_safe(scene.name())));
     let scatter = match (args.float_atomics, args.block_scatter) {

@@ -81,7 +81,7 @@ impl ViewerApp {
     /// file is one with a `[loss]` table.
     pub fn open(&mut self, file: &Path) {
         self.task_error = None;
-        let is_task = std::fs::read_to_string(file).is_ok_and(|text| text.lines().any(|l| l.trim() == "[loss]"));
+        let is_task = rheo_engine::input::read_text(file).is_ok_and(|text| text.lines().any(|l| l.trim() == "[loss]"));
         if !is_task {
             self.playback.load(file);
             return;

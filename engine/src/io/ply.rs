@@ -109,7 +109,7 @@ impl PlyFrame {
 
     /// Reads a frame from a file.
     pub fn read(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bytes = crate::input::read_file(path)?;
         Self::parse(&bytes, &path.display().to_string())
     }
 

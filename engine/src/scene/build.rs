@@ -511,7 +511,11 @@ impl Scene {
                     Some(dir) if file.is_relative() => dir.join(file),
                     _ => file.clone(),
                 };
-                let text = std::fs::read_to_string(&path).map_err(|e| {
+                let text = crate::input::read_text(&path).map_err(|e| {
+                    let e = match e {
+                        Error::Io { source, .. } => source.to_string(),
+                        other => other.to_string(),
+                    };
                     self.err(l.of("file"), format!("{what}cannot read mesh file `{}`: {e}", path.display()))
                 })?;
                 let mesh = TriMesh::from_obj(&text).map_err(|e| {

@@ -142,7 +142,7 @@ impl Scene {
     /// Reads, parses and validates a scene file. An unreadable file is [`Error::Io`];
     /// anything wrong with its contents is [`Error::Scene`] with the line of the problem.
     pub fn from_file(path: &Path) -> Result<Scene> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::input::read_text(path)?;
         let dir = path.parent().map(|d| if d.as_os_str().is_empty() { PathBuf::from(".") } else { d.to_path_buf() });
         let scene = parse::parse(&text, &path.display().to_string(), dir)?;
         scene.validate()?;

@@ -234,7 +234,7 @@ pub struct Task {
 impl Task {
     /// Reads and checks a task file; errors name the file and line.
     pub fn from_file(path: &Path) -> Result<Task> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::input::read_text(path)?;
         Self::from_toml_str(&text, &path.display().to_string(), path.parent())
     }
 
