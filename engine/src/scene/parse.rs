@@ -182,13 +182,13 @@ macro_rules! raw_shape {
 
 /// Turns byte offsets of one file into lines and errors.
 struct Ctx<'a> {
-    text: &'a str,
     file: &'a str,
+    lines: crate::input::LineIndex,
 }
 
 impl Ctx<'_> {
     fn line(&self, span: std::ops::Range<usize>) -> usize {
-        line_of(self.text, span.start)
+        self.lines.line(span.start)
     }
 
     fn err(&self, line: Option<usize>, message: impl Into<String>) -> Error {
@@ -237,7 +237,7 @@ impl Ctx<'_> {
 
 /// Parses a scene file's text. `dir` is where relative mesh paths start.
 pub(crate) fn parse(text: &str, file: &str, dir: Option<PathBuf>) -> Result<Scene> {
-    let ctx = Ctx { text, file };
+    let ctx = Ctx { file, lines: crate::input::LineIndex::of(text) };
     let raw: RawScene = toml::from_str(text).map_err(|e| {
         let line = e.span().map(|s| line_of(text, s.start));
         ctx.err(line, rewrite_serde_message(e.message()))

@@ -241,7 +241,8 @@ impl Task {
     /// Parses and checks a task; `dir` is where a relative scene path starts.
     pub fn from_toml_str(text: &str, file: &str, dir: Option<&Path>) -> Result<Task> {
         let err = |line: Option<usize>, m: String| Error::scene(file, line, m);
-        let line = |span: Range<usize>| Some(line_of(text, span.start));
+        let lines = crate::input::LineIndex::of(text);
+        let line = |span: Range<usize>| Some(lines.line(span.start));
         let raw: RawTask = toml::from_str(text)
             .map_err(|e| err(e.span().map(|s| line_of(text, s.start)), rewrite_serde_message(e.message())))?;
         let count = |v: &Opt<i64>, key: &str, default: usize| -> Result<usize> {
