@@ -477,3 +477,83 @@ fn view_without_a_display_is_a_clear_error() {
     assert!(stderr.contains("DISPLAY"), "the message names what is missing: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// Scenes too large for the memory a run may take are refused by `check` and `run` with one
+/// line naming the key that asks for the memory (issue 21's reproducers: a huge grid, a huge
+/// particles_per_cell or count, a collider path of 10^12 steps), never an abort.
+#[test]
+fn scenes_beyond_the_memory_limit_name_their_key() {
+    let dir = scratch("memory");
+    let base = "name = \"m\"\n[simulation]\ndim = 2\ndomain = [1.0, 1.0]\nresolution = 64\ndt = 1e-4\n\
+                [[materials]]\nname = \"w\"\nmodel = \"fluid\"\ndensity = 1000.0\nbulk_modulus = 2e5\n\
+                [[bodies]]\nshape = \"box\"\nmin = [0.2, 0.2]\nmax = [0.6, 0.6]\nmaterial = \"w\"\n";
+    let cases = [
+        (
+            "resolution = 64",
+            "resolution = 8192",
+            5,
+            "`resolution` 8192 makes a grid of 6.71e7 nodes: 1.1 GB, more than the limit of 105 MB (--max-memory)",
+        ),
+        (
+            "material = \"w\"",
+            "material = \"w\"\nparticles_per_cell = 200",
+            17,
+            "body 1: its particles (up to 3.05e7: 200 per cell along each axis of dx 1.562e-2): 5.0 GB, more than",
+        ),
+        (
+            "material = \"w\"",
+            "material = \"w\"\nsampling = \"random\"\ncount = 1000000000",
+            18,
+            "body 1: its particles (up to 1.00e9: `count` 1000000000)",
+        ),
+        (
+            "[[bodies]]",
+            "[[colliders]]\nshape = \"sphere\"\ncenter = [0.5, 0.8]\nradius = 0.05\npath = [{ steps = 1000000000000, velocity = [0.0, -1.0] }]\n[[bodies]]",
+            16,
+            "sphere collider: a `path` of 1.000e12 steps: 16.0 TB",
+        ),
+    ];
+    for (from, to, line, needle) in cases {
+        let scene = write(&dir, "scene.toml", &base.replacen(from, to, 1));
+        for command in ["check", "run"] {
+            let out = rheo(&["--max-memory", "100", command, scene.to_str().unwrap()]);
+            let error = one_line_error(&out);
+            let at = format!("error: {}:{line}: ", scene.display());
+            assert!(error.starts_with(&at) && error.contains(needle), "{command} {to:?}: {error}");
+        }
+    }
+    // Without --max-memory the limit is the memory available: no machine holds 16 TB.
+    let huge = base.replacen("[[bodies]]", cases[3].1, 1);
+    let out = rheo(&["check", write(&dir, "path.toml", &huge).to_str().unwrap()]);
+    assert!(one_line_error(&out).contains("this machine has available (--max-memory sets another limit)"));
+    // The same scene at its own size passes under the limit.
+    let out = rheo(&["--max-memory", "100", "check", write(&dir, "ok.toml", base).to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// A task whose stored states, signals or parameters exceed the memory a run may take is
+/// refused at the line of the key that sizes them (issue 21's reproducers: steps = 10^11,
+/// sinusoids = 10^9, store_all over many steps), before anything is allocated.
+#[test]
+fn tasks_beyond_the_memory_limit_name_their_key() {
+    let dir = scratch("task-memory");
+    let walker = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/scenes/walker_2d.toml");
+    let task = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/tasks/walker_2d.toml"))
+        .unwrap()
+        .replace("../scenes/walker_2d.toml", walker.to_str().unwrap());
+    let cases = [
+        ("steps = 1024", "steps = 100000000000", 6, "`steps` 100000000000 of signals and their gradients: 3.2 TB"),
+        ("sinusoids = 4", "sinusoids = 1000000000", 23, "a controller of 1000000000 sinusoids per actuator: 128.0 GB"),
+        ("strategy = \"binomial\"", "strategy = \"store_all\"", 18, "the checkpointing's 1.025e3 stored states of"),
+    ];
+    for (from, to, line, needle) in cases {
+        let file = write(&dir, "task.toml", &task.replacen(from, to, 1));
+        let out = rheo(&["--max-memory", "100", "optimize", file.to_str().unwrap(), "--iterations", "1"]);
+        let error = one_line_error(&out);
+        assert!(error.starts_with(&format!("error: {}:{line}: ", file.display())), "{to}: {error}");
+        assert!(
+            error.contains(needle) && error.contains("more than the limit of 105 MB (--max-memory)"),
+            "{to}: {error}"
+        );
+    }
+}

@@ -45,6 +45,8 @@ pub enum Error {
     },
     /// An argument of an API call is out of range.
     InvalidArgument(String),
+    /// The system refused an allocation: what could not be allocated, and how much.
+    OutOfMemory(String),
     /// No GPU adapter, or one that failed: what was tried and how to get one.
     Gpu(String),
 }
@@ -75,6 +77,7 @@ impl fmt::Display for Error {
             }
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Error::InvalidArgument(message) => write!(f, "invalid argument: {message}"),
+            Error::OutOfMemory(message) => write!(f, "out of memory: {message}"),
             Error::Gpu(message) => write!(f, "GPU: {message}"),
         }
     }

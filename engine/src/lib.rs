@@ -30,6 +30,7 @@ pub mod input;
 pub mod io;
 pub mod material;
 pub mod math;
+pub mod memory;
 pub mod mpm;
 /// Neural networks on burn (CPU, autodiff) behind the `nn` cargo feature: an MLP whose
 /// weights are a flat parameter block and whose adjoint meets the hand-written ones.

@@ -35,6 +35,10 @@ use std::path::PathBuf;
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The memory a run may take, in MiB: a scene whose grid, particles and paths would need
+    /// more is refused, naming the key that asks for it. Default: the memory available.
+    #[arg(long, global = true, value_name = "MIB")]
+    max_memory: Option<u64>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -63,6 +67,7 @@ enum Command {
 /// Runs the command `cli` asks for. The viewer's errors (no display, no device for the
 /// window) are its own messages, not engine errors.
 pub fn execute(cli: Cli) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    rheo_engine::memory::set_limit(cli.max_memory.map(|mib| mib.saturating_mul(1 << 20)));
     match cli.command {
         Command::Run(args) => Ok(run::run(&args)?),
         Command::Check { scene } => Ok(check::check(&scene)?),

@@ -203,6 +203,19 @@ pub struct Scratch<T: Real, const D: usize> {
     pub bins: Bins,
 }
 
+/// Makes room for `len` grid nodes in `nodes` with an allocation that may fail: a grid the
+/// system cannot hold is an error naming its size, not an abort (the scene builder's memory
+/// estimate catches most before; this catches what it did not foresee).
+pub(crate) fn reserve_nodes<T: Real, const D: usize>(nodes: &mut Vec<Node<T, D>>, len: usize) -> Result<()> {
+    if nodes.capacity() < len {
+        let bytes = (len * size_of::<Node<T, D>>()) as f64;
+        nodes
+            .try_reserve_exact(len - nodes.len())
+            .map_err(|_| Error::OutOfMemory(format!("a grid of {len} nodes ({})", crate::memory::bytes(bytes))))?;
+    }
+    Ok(())
+}
+
 impl<T: Real, const D: usize> Model<T, D> {
     /// Checks that the model is consistent with a state of `n` particles and that every collider
     /// has a signed distance.
@@ -272,6 +285,7 @@ impl<T: Real, const D: usize> Model<T, D> {
         self.check_step_input(input, actuation)?;
         let n = input.len();
         output.resize_to(n);
+        reserve_nodes(&mut scratch.nodes, self.grid.node_count())?;
         scratch.bins.rebuild(&input.x, &self.grid, input.step)?;
         let deformation_finite = p2g::p2g(self, input, actuation, scratch, output, None);
         grid_update::apply(self, input.step, &mut scratch.nodes, scratch.bins.rows.clone());
@@ -451,6 +465,9 @@ impl<T: Real, const D: usize> Model<T, D> {
         // Recompute the forward step's scatter and grid update (the new particle state itself
         // is not needed).
         let forward = &mut scratch.forward;
+        for nodes in [&mut forward.nodes, &mut scratch.scattered, &mut scratch.bar] {
+            reserve_nodes(nodes, self.grid.node_count())?;
+        }
         forward.bins.rebuild(&input.x, &self.grid, input.step)?;
         scratch.output.resize_to(n);
         let _ = p2g::p2g(self, input, actuation, forward, &mut scratch.output, Some(&mut scratch.updates));

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::geometry::{Shape, TriMesh, box_center_half_extents};
 use crate::material::{Lame, Material, Stiffness};
 use crate::math::{Real, Vector};
+use crate::memory::{self, Budget};
 use crate::mpm::{
     Collider, ColliderPath, Contact, GridSpec, Model, NO_ACTUATOR, ParticleProps, Simulation, State, Walls,
 };
@@ -77,7 +78,11 @@ impl Scene {
     }
 
     /// Everything [`Scene::build`] checks, and the sampled bodies.
-    pub(crate) fn prepare<const D: usize>(&self) -> Result<Prepared<D>> {
+    /// Checks the scene and samples its bodies, for a simulation whose scalars take `scalar`
+    /// bytes: the memory the build will take is added up against [`memory::limit`] before
+    /// each part is allocated.
+    pub(crate) fn prepare<const D: usize>(&self, scalar: usize) -> Result<Prepared<D>> {
+        let mut budget = Budget::new(memory::limit());
         let sim = &self.simulation;
         let sl = &sim.lines;
         if sim.dim != D {
@@ -133,6 +138,10 @@ impl Scene {
                 format!("the grid would have {nodes:.3e} nodes, more than the limit of {MAX_COUNT}"),
             ));
         }
+        // Each node holds four scalars (momentum and mass; the velocity in place).
+        let grid_bytes = nodes * 4.0 * scalar as f64;
+        let grid = format!("`resolution` {} makes a grid of {nodes:.2e} nodes", sim.resolution);
+        budget.take(grid_bytes, &grid).map_err(|m| self.err(sl.of("resolution"), m))?;
 
         // Walls.
         let wl = &self.walls.lines;
@@ -205,6 +214,11 @@ impl Scene {
             for segment in &c.path {
                 self.vector::<D>(&c.lines, "path", &what, &segment.velocity)?;
             }
+            // A path keeps each step's velocity and the displacement before it.
+            let steps: f64 = c.path.iter().map(|s| s.steps as f64).sum();
+            let path_bytes = steps * 2.0 * D as f64 * scalar.max(4) as f64;
+            let path = format!("{what}a `path` of {steps:.3e} steps");
+            budget.take(path_bytes, &path).map_err(|m| self.err(c.lines.of("path"), m))?;
             let w = c.angular_velocity;
             if w.iter().any(|x| !x.is_finite()) || (D == 2 && (w[0] != 0.0 || w[1] != 0.0)) {
                 return Err(self.err(
@@ -223,7 +237,7 @@ impl Scene {
             .bodies
             .iter()
             .enumerate()
-            .map(|(i, b)| self.prepare_body::<D>(i, b, dx, cells, lower))
+            .map(|(i, b)| self.prepare_body::<D>(i, b, dx, cells, lower, scalar, &mut budget))
             .collect::<Result<Vec<_>>>()?;
         Ok(Prepared { cells, dx, bodies })
     }
@@ -281,6 +295,7 @@ impl Scene {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn prepare_body<const D: usize>(
         &self,
         i: usize,
@@ -288,6 +303,8 @@ impl Scene {
         dx: f64,
         cells: [usize; D],
         lower: f64,
+        scalar: usize,
+        budget: &mut Budget,
     ) -> Result<PreparedBody<D>> {
         let l = &b.lines;
         let label = Self::body_label(i, b);
@@ -385,13 +402,21 @@ impl Scene {
                 extent.iter().map(|e| (e / dx + 2.0) * per_cell as f64).product()
             }
         };
+        let key = if matches!(b.sampling, Sampling::Random { .. }) { "count" } else { "particles_per_cell" };
         if estimate > MAX_COUNT as f64 {
-            let key = if matches!(b.sampling, Sampling::Random { .. }) { "count" } else { "particles_per_cell" };
             return Err(self.err(
                 l.of(key),
                 format!("{what}it would sample about {estimate:.3e} particles, more than the limit of {MAX_COUNT}"),
             ));
         }
+        let how = match b.sampling {
+            Sampling::Random { count } => format!("`count` {count}"),
+            Sampling::Regular { per_cell } | Sampling::Jittered { per_cell } | Sampling::Fitted { per_cell } => {
+                format!("{per_cell} per cell along each axis of dx {dx:.3e}")
+            }
+        };
+        let particles = format!("{what}its particles (up to {estimate:.2e}: {how})");
+        budget.take(estimate * particle_bytes(D, scalar), &particles).map_err(|m| self.err(l.of(key), m))?;
         let samples = sample(&region, b.sampling, b.seed, dx, cells)
             .map_err(|m| self.err(l.of("sampling"), format!("{what}{m}")))?;
         if samples.x.is_empty() {
@@ -598,6 +623,15 @@ impl Scene {
         state.v = v;
         Simulation::new(model, state)
     }
+}
+
+/// The bytes a particle takes while a simulation of `scalar`-byte scalars is built and run:
+/// its f64 sample, two states (x, v, C, F and the plastic state; the step writes the second),
+/// its properties (mass, volume, Lamé parameters, fiber; material and actuator indices) and
+/// the scatter's binning (about three indices).
+fn particle_bytes(dim: usize, scalar: usize) -> f64 {
+    let state = 2 * dim + 2 * dim * dim + 1;
+    (8 * dim + (2 * state + 4 + dim) * scalar + 8 + 12) as f64
 }
 
 fn contact<T: Real>(c: ContactDesc) -> Contact<T> {

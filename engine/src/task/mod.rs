@@ -365,9 +365,14 @@ impl Task {
                 (method, positive(&o.clip_norm, "clip_norm")?, schedule)
             }
         };
-        let checkpointing = match raw.checkpointing.map(|c| c.into_inner()) {
+        // Where the checkpointing's memory is set: its strategy, else its budget, else the table.
+        let mut checkpointing_line = None;
+        let checkpointing = match raw.checkpointing.map(|c| (line(c.span()), c.into_inner())) {
             None => Checkpointing::default(),
-            Some(c) => {
+            Some((table, c)) => {
+                let keys = [c.strategy.as_ref().map(|s| s.span()), c.budget_mib.as_ref().map(|s| s.span())];
+                let first = keys.into_iter().flatten().next().map(&line);
+                checkpointing_line = first.unwrap_or(table);
                 let budget = match (&c.budget_mib, &c.snapshots) {
                     (Some(_), Some(s)) => {
                         return Err(err(line(s.span()), "give either `budget_mib` or `snapshots`, not both".into()));
@@ -402,10 +407,13 @@ impl Task {
                 Checkpointing { strategy, budget, device_budget }
             }
         };
-        let (mut parameters, mut block_settings) = (Vec::new(), Vec::new());
+        let (mut parameters, mut block_settings, mut parameter_lines) = (Vec::new(), Vec::new(), Vec::new());
         for p in raw.parameters {
             let at = line(p.span());
             let p = p.into_inner();
+            // The line of the key that sizes the parameter (`sinusoids`, `steps`), else the entry's.
+            let sizing = [p.sinusoids.as_ref().map(|s| s.span()), p.steps.as_ref().map(|s| s.span())];
+            parameter_lines.push(sizing.into_iter().flatten().next().map_or(at, &line));
             block_settings.push(BlockSettings {
                 learning_rate: positive(&p.learning_rate, "learning_rate")?,
                 clip_norm: positive(&p.clip_norm, "clip_norm")?,
@@ -476,6 +484,14 @@ impl Task {
         if parameters.is_empty() {
             return Err(err(Some(1), "the task has no [[parameters]] to optimize".into()));
         }
+        let lines = TaskLines {
+            steps: raw.steps.as_ref().map_or(Some(1), |s| line(s.span())),
+            checkpointing: checkpointing_line.or(Some(1)),
+            every: raw_loss.every.as_ref().and_then(|s| line(s.span())).or(loss_line),
+            parameters: parameter_lines,
+        };
+        let task_memory = TaskMemory { steps, double, loss: &loss, parameters: &parameters, checkpointing };
+        task_memory.check(&scene, &lines).map_err(|(line, m)| err(line, m))?;
         Ok(Task {
             name,
             file: file.into(),
@@ -491,6 +507,66 @@ impl Task {
             block_settings,
             checkpointing,
         })
+    }
+}
+
+/// The lines of the keys that size what a task stores, for its memory errors.
+struct TaskLines {
+    steps: Option<usize>,
+    checkpointing: Option<usize>,
+    every: Option<usize>,
+    /// Per parameter entry.
+    parameters: Vec<Option<usize>>,
+}
+
+/// What a task's run stores besides the scene's simulation, sized before it is allocated.
+struct TaskMemory<'a> {
+    steps: usize,
+    double: bool,
+    loss: &'a LossDesc,
+    parameters: &'a [ParameterDesc],
+    checkpointing: Checkpointing,
+}
+
+impl TaskMemory<'_> {
+    /// Adds up the stored states, the per-step signals, the parameters (value, gradient and the
+    /// optimizer's two moments, in f64) and a trajectory loss's observations against the memory
+    /// limit; the first item past it is an error at the line of the key that sizes it.
+    fn check(&self, scene: &Scene, lines: &TaskLines) -> std::result::Result<(), (Option<usize>, String)> {
+        let mut budget = crate::memory::Budget::new(crate::memory::limit());
+        let n = scene.particle_count().map_err(|e| (None, e.to_string()))? as f64;
+        let (dim, steps) = (scene.dim() as f64, self.steps as f64);
+        let scalar = if self.double { 8.0 } else { 4.0 };
+        let state = n * (2.0 * dim + 2.0 * dim * dim + 1.0) * scalar;
+        let states = match (self.checkpointing.strategy, self.checkpointing.budget) {
+            (Strategy::StoreAll, _) => steps + 1.0,
+            (Strategy::Interval(k), _) => (steps / k as f64).ceil() + k as f64,
+            (Strategy::Binomial, budget) => (budget.states(state as usize) as f64).min(steps + 1.0),
+        };
+        let stored = format!("the checkpointing's {states:.3e} stored states of {} each", crate::memory::bytes(state));
+        budget.take(states * state, &stored).map_err(|m| (lines.checkpointing, m))?;
+        let signals = steps * scene.actuator_count() as f64 * 2.0 * scalar;
+        let per_step = format!("`steps` {} of signals and their gradients", self.steps);
+        budget.take(signals, &per_step).map_err(|m| (lines.steps, m))?;
+        for (p, &at) in self.parameters.iter().zip(&lines.parameters) {
+            let (values, what) = match p {
+                ParameterDesc::Controller { sinusoids, .. } => {
+                    let weights = (*sinusoids as f64 + 1.0) * scene.actuator_count() as f64;
+                    (weights, format!("a controller of {sinusoids} sinusoids per actuator"))
+                }
+                ParameterDesc::ColliderPath { steps, .. } => {
+                    (*steps as f64 * dim, format!("a collider path of {steps} steps"))
+                }
+                ParameterDesc::Elasticity { .. } | ParameterDesc::InitialVelocity { .. } => continue,
+            };
+            budget.take(values * 4.0 * 8.0, &what).map_err(|m| (at, m))?;
+        }
+        if let LossDesc::Trajectory { every } = self.loss {
+            let observed = (steps / *every as f64).floor() + 1.0;
+            let what = format!("the trajectory loss's {observed:.3e} observations");
+            budget.take(observed * n * dim * scalar, &what).map_err(|m| (lines.every, m))?;
+        }
+        Ok(())
     }
 }
 
