@@ -240,19 +240,26 @@ fn a_rollout_that_blows_up_names_step_and_particle_and_keeps_its_frames() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Young's modulus beyond f32's range made the first step's stress inf * 0 = NaN, an error
+/// naming a particle at step 1; now the f32 run refuses it before stepping, naming the key, and
+/// the f64 run, whose range holds it, takes its step (the non-finite error of a rollout is
+/// tests/rollout_errors.rs's).
 #[test]
-fn a_non_finite_value_names_step_particle_and_field() {
+fn a_modulus_beyond_f32_is_refused_before_the_run_and_runs_in_f64() {
     let dir = scratch("nan");
-    // Young's modulus beyond f32's range: the stiffness is infinite in single precision and the
-    // first step's stress is inf * 0 = NaN.
     let scene = write(&dir, "nan.toml", &TINY.replace("youngs_modulus = 1e4", "youngs_modulus = 1e39"));
     let out_dir = dir.join("frames");
     let err = one_line_error(&rheo(&["run", scene.to_str().unwrap(), "--out", out_dir.to_str().unwrap()]));
-    assert!(err.starts_with("error: step 1: particle "), "{err}");
-    assert!(err.contains("is not finite"), "{err}");
-    let m = manifest(&out_dir);
-    assert_eq!(m["status"], "failed");
-    assert_eq!(listed_frames(&out_dir, &m), [0]);
+    assert_eq!(
+        err,
+        format!(
+            "error: {}:16: material `jelly`: `youngs_modulus` = 1e39 is beyond the largest f32 number (3.4e38); run in f64 (--f64), or change the units",
+            scene.display()
+        )
+    );
+    let out = rheo(&["run", scene.to_str().unwrap(), "--f64", "--steps", "1", "--out", out_dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(manifest(&out_dir)["status"], "complete");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -556,4 +563,27 @@ fn tasks_beyond_the_memory_limit_name_their_key() {
             "{to}: {error}"
         );
     }
+}
+
+/// An optimization whose update sends the parameters to absurd values stops with one line
+/// naming the iteration whose rollout failed (and where), keeping the loss history it wrote,
+/// instead of finishing "successfully" with non-finite parameters (issue 21, item 2).
+#[test]
+fn a_diverging_optimization_stops_naming_the_iteration_and_keeps_its_history() {
+    let dir = scratch("diverge");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let task = std::fs::read_to_string(root.join("assets/tasks/push_2d.toml"))
+        .unwrap()
+        .replace("../scenes/push_2d.toml", root.join("assets/scenes/push_2d.toml").to_str().unwrap())
+        .replace("method = \"adam\"", "method = \"sgd\"")
+        .replace("learning_rate = 0.05", "learning_rate = 1e300");
+    let file = write(&dir, "task.toml", &task);
+    let out_dir = dir.join("out");
+    let out = rheo(&["optimize", file.to_str().unwrap(), "--iterations", "3", "--out", out_dir.to_str().unwrap()]);
+    let error = one_line_error(&out);
+    assert!(error.starts_with("error: optimization stopped: the rollout of iteration 1 failed, at step "), "{error}");
+    assert!(error.contains("is not finite") || error.contains("left"), "{error}");
+    let history = std::fs::read_to_string(out_dir.join("loss.csv")).unwrap();
+    assert_eq!(history.lines().count(), 2, "the header and iteration 0: {history}");
+    assert!(history.lines().nth(1).unwrap().starts_with("0,"), "{history}");
 }

@@ -47,6 +47,8 @@ pub enum Error {
     InvalidArgument(String),
     /// The system refused an allocation: what could not be allocated, and how much.
     OutOfMemory(String),
+    /// An optimization met a non-finite loss, gradient or parameter: the iteration, and which.
+    Diverged(String),
     /// No GPU adapter, or one that failed: what was tried and how to get one.
     Gpu(String),
 }
@@ -78,6 +80,7 @@ impl fmt::Display for Error {
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Error::InvalidArgument(message) => write!(f, "invalid argument: {message}"),
             Error::OutOfMemory(message) => write!(f, "out of memory: {message}"),
+            Error::Diverged(message) => write!(f, "optimization stopped: {message}"),
             Error::Gpu(message) => write!(f, "GPU: {message}"),
         }
     }

@@ -215,11 +215,11 @@ impl Optimizer {
                 ));
             }
             if let Some(i) = g.iter().position(|x| !x.is_finite()) {
-                return invalid(format!(
+                return Err(Error::Diverged(format!(
                     "the gradient of parameter `{}`[{i}] is {} at iteration {}: not stepping (lower the \\
                      learning rate or the horizon, or clip)",
                     p.name, g[i], self.iteration
-                ));
+                )));
             }
             if p.log_scale
                 && let Some(i) = p.values.iter().position(|&v| v <= 0.0)

@@ -65,6 +65,25 @@ impl Scene {
         Ok(v)
     }
 
+    /// Checks that `v`, the value of `key`, survives the scalars of the run (`scalar` bytes: f32
+    /// or f64): not beyond its largest finite number, and, unless zero, not below its smallest
+    /// normal one (where f32 keeps a density of 1e-300 as 0 and a Young's modulus of 1e39 as
+    /// infinity, and the run fails, or silently freezes, steps later).
+    fn fits(&self, lines: &Lines, key: &str, what: &str, v: f64, scalar: usize) -> Result<()> {
+        let (name, max, min) = precision(scalar);
+        let a = v.abs();
+        if a > max || (a != 0.0 && a < min) {
+            let side = if a > max {
+                format!("beyond the largest {name} number ({max:.1e})")
+            } else {
+                format!("below the smallest normal {name} number ({min:.1e})")
+            };
+            let hint = if scalar == 4 { "; run in f64 (--f64), or change the units" } else { "" };
+            return Err(self.err(lines.of(key), format!("{what}`{key}` = {v:e} is {side}{hint}")));
+        }
+        Ok(())
+    }
+
     fn contact(&self, lines: &Lines, key: &str, what: &str, c: &ContactDesc) -> Result<()> {
         let f = c.friction;
         let infinite_ok = c.kind != ContactKind::Slip;
@@ -78,10 +97,13 @@ impl Scene {
     }
 
     /// Everything [`Scene::build`] checks, and the sampled bodies.
-    /// Checks the scene and samples its bodies, for a simulation whose scalars take `scalar`
-    /// bytes: the memory the build will take is added up against [`memory::limit`] before
-    /// each part is allocated.
-    pub(crate) fn prepare<const D: usize>(&self, scalar: usize) -> Result<Prepared<D>> {
+    /// Checks the scene and samples its bodies, for a simulation whose scalars take `build`
+    /// bytes (f32 or f64; `None`: validation for either, which sizes the memory for f32 and
+    /// leaves the precision to the build): the memory the build will take is added up against
+    /// [`memory::limit`] before each part is allocated, and every number checked against the
+    /// precision.
+    pub(crate) fn prepare<const D: usize>(&self, build: Option<usize>) -> Result<Prepared<D>> {
+        let scalar = build.unwrap_or(size_of::<f32>());
         let mut budget = Budget::new(memory::limit());
         let sim = &self.simulation;
         let sl = &sim.lines;
@@ -170,6 +192,24 @@ impl Scene {
         // Materials.
         for (i, m) in self.materials.iter().enumerate() {
             self.check_material(m)?;
+            let what = format!("material `{}`: ", m.name);
+            let keys = std::iter::once("density").chain(MaterialDesc::parameter_keys());
+            let Some(scalar) = build else { continue };
+            for (key, v) in keys.filter_map(|k| Some((k, if k == "density" { m.density } else { m.parameter(k)? }))) {
+                self.fits(&m.lines, key, &what, v, scalar)?;
+            }
+            // The Lamé parameters too: lambda grows without bound as Poisson's ratio nears 1/2.
+            let stiffness = lame::<f64>(m);
+            let (name, max, _) = precision(scalar);
+            if stiffness.mu.abs().max(stiffness.lambda.abs()) > max {
+                return Err(self.err(
+                    m.lines.of("poissons_ratio"),
+                    format!(
+                        "{what}its Lamé parameters (mu {:.3e}, lambda {:.3e}) are beyond the largest {name} number ({max:.1e}); run in f64 (--f64), or change the units",
+                        stiffness.mu, stiffness.lambda
+                    ),
+                ));
+            }
             if let Some(other) = self.materials[..i].iter().find(|o| o.name == m.name) {
                 return Err(self.err(
                     m.lines.of("name"),
@@ -237,7 +277,7 @@ impl Scene {
             .bodies
             .iter()
             .enumerate()
-            .map(|(i, b)| self.prepare_body::<D>(i, b, dx, cells, lower, scalar, &mut budget))
+            .map(|(i, b)| self.prepare_body::<D>(i, b, dx, cells, lower, build, &mut budget))
             .collect::<Result<Vec<_>>>()?;
         Ok(Prepared { cells, dx, bodies })
     }
@@ -303,9 +343,10 @@ impl Scene {
         dx: f64,
         cells: [usize; D],
         lower: f64,
-        scalar: usize,
+        build: Option<usize>,
         budget: &mut Budget,
     ) -> Result<PreparedBody<D>> {
+        let scalar = build.unwrap_or(size_of::<f32>());
         let l = &b.lines;
         let label = Self::body_label(i, b);
         let what = format!("{label}: ");
@@ -430,6 +471,20 @@ impl Scene {
             ));
         }
         let samples = Samples { volume: b.particle_volume.unwrap_or(samples.volume), x: samples.x };
+        // A particle's mass must survive the run's scalars too (a tiny density times a small
+        // volume underflows where neither does alone).
+        let m = &self.materials[material];
+        let mass = m.density * samples.volume;
+        let (name, _, min) = precision(scalar);
+        if build.is_some() && mass < min {
+            return Err(self.err(
+                m.lines.of("density"),
+                format!(
+                    "material `{}`: `density` {:e} gives {label}'s particles a mass of {mass:.3e}, below the smallest normal {name} number ({min:.1e}): they would not move; raise it, or run in f64 (--f64)",
+                    m.name, m.density
+                ),
+            ));
+        }
         Ok(PreparedBody { samples, material, velocity, actuator: b.actuator, fiber })
     }
 
@@ -623,6 +678,12 @@ impl Scene {
         state.v = v;
         Simulation::new(model, state)
     }
+}
+
+/// The name, largest finite number and smallest positive normal number of the scalars of
+/// `scalar` bytes (f32 for 4, else f64).
+fn precision(scalar: usize) -> (&'static str, f64, f64) {
+    if scalar == 4 { ("f32", f32::MAX as f64, f32::MIN_POSITIVE as f64) } else { ("f64", f64::MAX, f64::MIN_POSITIVE) }
 }
 
 /// The bytes a particle takes while a simulation of `scalar`-byte scalars is built and run:

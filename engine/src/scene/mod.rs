@@ -200,11 +200,12 @@ impl Scene {
     }
 
     /// Validates and returns how many particles [`Scene::build`] would make. The memory check
-    /// assumes an f32 build, the default (an f64 build checks again for its own size).
+    /// assumes an f32 build, the default; the build checks again for its own precision (the
+    /// numbers, too, against its range).
     pub fn particle_count(&self) -> Result<usize> {
         match self.dim() {
-            2 => self.prepare::<2>(F32).map(|p| p.bodies.iter().map(|b| b.samples.x.len()).sum()),
-            3 => self.prepare::<3>(F32).map(|p| p.bodies.iter().map(|b| b.samples.x.len()).sum()),
+            2 => self.prepare::<2>(None).map(|p| p.bodies.iter().map(|b| b.samples.x.len()).sum()),
+            3 => self.prepare::<3>(None).map(|p| p.bodies.iter().map(|b| b.samples.x.len()).sum()),
             d => {
                 Err(Error::scene(&self.file, self.simulation.lines.of("dim"), format!("`dim` must be 2 or 3, got {d}")))
             }
@@ -214,8 +215,8 @@ impl Scene {
     /// Which particles of the built simulation each body owns (bodies are sampled in order).
     pub fn body_particles(&self) -> Result<Vec<std::ops::Range<usize>>> {
         let counts: Vec<usize> = match self.dim() {
-            2 => self.prepare::<2>(F32)?.bodies.iter().map(|b| b.samples.x.len()).collect(),
-            3 => self.prepare::<3>(F32)?.bodies.iter().map(|b| b.samples.x.len()).collect(),
+            2 => self.prepare::<2>(None)?.bodies.iter().map(|b| b.samples.x.len()).collect(),
+            3 => self.prepare::<3>(None)?.bodies.iter().map(|b| b.samples.x.len()).collect(),
             _ => return self.particle_count().map(|_| Vec::new()),
         };
         let mut start = 0;
@@ -243,13 +244,10 @@ impl Scene {
         }
         // Each solver builds its own model from the scene; the next one is another arm.
         match self.simulation.solver {
-            SolverKind::Mpm => self.assemble(self.prepare::<D>(size_of::<T>())?),
+            SolverKind::Mpm => self.assemble(self.prepare::<D>(Some(size_of::<T>()))?),
         }
     }
 }
-
-/// The bytes of an f32, the scalar [`Scene::validate`] checks the memory of a build for.
-const F32: usize = size_of::<f32>();
 
 #[cfg(test)]
 mod tests;

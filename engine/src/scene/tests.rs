@@ -368,6 +368,41 @@ fn law_keys_come_from_the_law() {
     );
 }
 
+/// Every number is checked against the precision of the build, naming its key: an f32 build
+/// refuses what f32 keeps as 0 or infinity (issue 21: a density of 1e-300 froze the particles
+/// in mid-air, a modulus of 1e39 failed at step 1 naming a particle), an f64 build of the same
+/// scene runs; validation alone, for either precision, refuses neither.
+#[test]
+fn numbers_are_checked_against_the_build_precision() {
+    let f32_error = |from: &str, to: &str| {
+        let scene = Scene::from_toml_str(&BASE.replacen(from, to, 1), "t.toml").unwrap();
+        assert!(scene.build::<f64, 2>().is_ok(), "{to}: f64 builds");
+        match scene.build::<f32, 2>() {
+            Ok(_) => panic!("{to}: f32 builds"),
+            Err(e) => e.to_string(),
+        }
+    };
+    expect(
+        f32_error("density = 1000.0", "density = 1e-300"),
+        12,
+        "material `water`: `density` = 1e-300 is below the smallest normal f32 number (1.2e-38); run in f64 (--f64)",
+    );
+    expect(
+        f32_error("bulk_modulus = 2e5", "bulk_modulus = 1e39"),
+        13,
+        "`bulk_modulus` = 1e39 is beyond the largest f32 number (3.4e38)",
+    );
+    // Each particle stands for (1/64)^2 of area: 1e-36 of density makes a mass f32 loses.
+    expect(
+        f32_error("density = 1000.0", "density = 1e-36"),
+        12,
+        "`density` 1e-36 gives body 1's particles a mass of 2.441e-40, below the smallest normal f32 number",
+    );
+    let solid = "model = \"fixed_corotated\"\ndensity = 1000.0\nyoungs_modulus = 3e38\npoissons_ratio = 0.49";
+    let e = f32_error("model = \"fluid\"\ndensity = 1000.0\nbulk_modulus = 2e5", solid);
+    expect(e, 14, "its Lamé parameters (mu 1.007e38, lambda 4.933e39) are beyond the largest f32 number");
+}
+
 #[test]
 fn missing_and_misplaced_keys() {
     expect(error_of("max = [0.5, 0.5]\n", ""), 15, "a box body needs `max`");

@@ -417,8 +417,15 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
         while iteration <= iterations {
             let start = Instant::now();
             let (model, state, control) = self.instantiate();
-            let grads =
-                backend.gradients(&model, &state, control.as_ref(), steps, self.task.checkpointing, loss.as_ref())?;
+            let grads = backend
+                .gradients(&model, &state, control.as_ref(), steps, self.task.checkpointing, loss.as_ref())
+                .map_err(|e| match e {
+                    // After an update, a rollout that blows up is the optimization's doing.
+                    Error::NonFinite { .. } | Error::OutOfDomain { .. } if iteration > 0 => Error::Diverged(format!(
+                        "the rollout of iteration {iteration} failed, at {e} (lower the learning rate, or clip)"
+                    )),
+                    other => other,
+                })?;
             let seconds = start.elapsed().as_secs_f64();
             // Pictures of the first and the final rollouts only (not timed as part of an iteration).
             let picture = if iteration == 0 || iteration == iterations {
@@ -439,8 +446,22 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
                     final_loss: grads.loss,
                 });
             }
+            if !grads.loss.is_finite() {
+                return Err(Error::Diverged(format!(
+                    "the loss is {} at iteration {iteration} (lower the learning rate or the horizon, or clip)",
+                    grads.loss
+                )));
+            }
             let block_grads = self.block_gradients(&grads);
             let update = optimizer.step(&mut self.params, &block_grads)?;
+            for p in &self.params {
+                if let Some(i) = p.values.iter().position(|v| !v.is_finite()) {
+                    return Err(Error::Diverged(format!(
+                        "parameter `{}`[{i}] became {} in the step of iteration {iteration} (lower its learning rate, or clip)",
+                        p.name, p.values[i]
+                    )));
+                }
+            }
             let report = IterationReport {
                 iteration,
                 loss: grads.loss,
