@@ -284,6 +284,8 @@ fn bench_json_reports_throughput() {
 fn usage_errors_keep_clap_exit_code_and_unknown_bench_scenes_are_errors() {
     assert_eq!(rheo(&["run"]).status.code(), Some(2));
     assert_eq!(rheo(&["run", "x.toml", "--every", "0"]).status.code(), Some(2));
+    // Zero iterations printed "loss NaN" as if it had optimized (issue 21, item 3).
+    assert_eq!(rheo(&["optimize", "x.toml", "--iterations", "0"]).status.code(), Some(2));
     assert_eq!(rheo(&["frobnicate"]).status.code(), Some(2));
     let err = one_line_error(&rheo(&["bench", "--scene", "no_such_bench"]));
     assert!(err.contains("no_such_bench") && err.contains("mpm88"), "{err}");
@@ -551,7 +553,12 @@ fn tasks_beyond_the_memory_limit_name_their_key() {
     let cases = [
         ("steps = 1024", "steps = 100000000000", 6, "`steps` 100000000000 of signals and their gradients: 3.2 TB"),
         ("sinusoids = 4", "sinusoids = 1000000000", 23, "a controller of 1000000000 sinusoids per actuator: 128.0 GB"),
-        ("strategy = \"binomial\"", "strategy = \"store_all\"", 18, "the checkpointing's 1.025e3 stored states of"),
+        (
+            "strategy = \"binomial\"\nbudget_mib = 64",
+            "strategy = \"store_all\"",
+            18,
+            "the checkpointing's 1.025e3 stored states of",
+        ),
     ];
     for (from, to, line, needle) in cases {
         let file = write(&dir, "task.toml", &task.replacen(from, to, 1));

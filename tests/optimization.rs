@@ -205,3 +205,53 @@ fn an_identification_knows_the_truth_of_the_parameters_it_recovers() {
     }
     assert!(self::task("walker_2d.toml").truths().is_empty());
 }
+
+/// Task files are as strict as scene files (issue 21, item 3): a key the chosen loss, optimizer,
+/// strategy or parameter kind does not read, a parameter learned twice, a budget that is not a
+/// positive number and a negative seed are errors at their line, where they were silently
+/// ignored or clamped.
+#[test]
+fn task_keys_that_do_not_apply_are_errors_at_their_line() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let walker = std::fs::read_to_string(root.join("assets/tasks/walker_2d.toml")).unwrap();
+    let dir = root.join("assets/tasks");
+    let error = |from: &str, to: &str| {
+        assert!(walker.contains(from), "{from}");
+        let text = walker.replacen(from, to, 1);
+        let needle_line = text.lines().position(|l| to.lines().last().is_some_and(|t| l == t)).unwrap() + 1;
+        let e = Task::from_toml_str(&text, "walker.toml", Some(&dir)).unwrap_err().to_string();
+        (e, needle_line)
+    };
+    let cases = [
+        (
+            "weight = -1.0\n",
+            "weight = -1.0\ntarget = [0.5, 0.5]\n",
+            "`target` does not apply to a mean_position loss (it takes `axis`, `weight`)",
+        ),
+        ("method = \"sgd\"\n", "method = \"adam\"\nmomentum = 0.9\n", "only method = \"sgd\" reads `momentum`"),
+        ("budget_mib = 64\n", "budget_mib = -5\n", "`budget_mib` must be a finite positive number, got -5"),
+        ("budget_mib = 64\n", "budget_mib = nan\n", "`budget_mib` must be a finite positive number, got NaN"),
+        (
+            "strategy = \"binomial\"\n",
+            "strategy = \"store_all\"\n",
+            "`budget_mib` does not apply to the store_all strategy (it takes none)",
+        ),
+        ("seed = 0\n", "seed = -3\n", "`seed` must be non-negative, got -3"),
+        ("seed = 0\n", "seed = 0\nbody = \"x\"\n", "`body` does not apply to a controller parameter"),
+        (
+            "seed = 0\n",
+            "seed = 0\n[[parameters]]\nkind = \"controller\"\n",
+            "this [[parameters]] entry learns what the entry at line 21 learns",
+        ),
+    ];
+    for (from, to, needle) in cases {
+        let (e, _) = error(from, to);
+        assert!(e.contains(needle), "{to:?}: {e}");
+        assert!(e.starts_with("walker.toml:"), "{to:?}: {e}");
+    }
+    // Each names the line of the offending key (the store_all case names budget_mib's line).
+    let (e, line) = error("weight = -1.0\n", "weight = -1.0\ntarget = [0.5, 0.5]\n");
+    assert!(e.starts_with(&format!("walker.toml:{line}: ")), "{e}");
+    let (e, line) = error("seed = 0\n", "seed = -3\n");
+    assert!(e.starts_with(&format!("walker.toml:{line}: ")), "{e}");
+}

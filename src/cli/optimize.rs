@@ -15,8 +15,8 @@ pub struct OptimizeArgs {
     /// The task file (TOML).
     task: PathBuf,
     /// Iterations [default: the task's `iterations`].
-    #[arg(long, value_name = "N")]
-    iterations: Option<usize>,
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    iterations: Option<u64>,
     /// Output directory [default: out/<task name>].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -28,7 +28,7 @@ pub struct OptimizeArgs {
 /// Runs the task `args` names.
 pub fn optimize(args: &OptimizeArgs) -> Result<()> {
     let task = Task::from_file(&args.task)?;
-    let iterations = args.iterations.unwrap_or(task.iterations);
+    let iterations = args.iterations.map_or(task.iterations, |n| n as usize);
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("out").join(&task.name));
     std::fs::create_dir_all(&out).map_err(|e| Error::Io { path: out.clone(), source: e })?;
     let csv_path = out.join("loss.csv");

@@ -252,6 +252,24 @@ impl Task {
                 Some(s) => Err(err(line(s.span()), format!("`{key}` must be positive, got {}", s.get_ref()))),
             }
         };
+        // A key the chosen kind does not read would otherwise be ignored silently.
+        let only = |what: &str, present: &[(&str, Option<Range<usize>>)], allowed: &[&str]| -> Result<()> {
+            for (key, span) in present {
+                if let Some(span) = span
+                    && !allowed.contains(key)
+                {
+                    let takes = allowed.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+                    let takes = if allowed.is_empty() { "none".to_string() } else { takes };
+                    return Err(err(
+                        line(span.clone()),
+                        format!("`{key}` does not apply to {what} (it takes {takes})"),
+                    ));
+                }
+            }
+            Ok(())
+        };
+        let span = |v: &Opt<f64>| v.as_ref().map(|s| s.span());
+        let int_span = |v: &Opt<i64>| v.as_ref().map(|s| s.span());
         let scene_path = match dir {
             Some(d) if !d.as_os_str().is_empty() => d.join(raw.scene.get_ref()),
             _ => Path::new(raw.scene.get_ref()).to_path_buf(),
@@ -278,6 +296,19 @@ impl Task {
         let dim = scene.dim();
         let loss_line = line(raw.loss.span());
         let raw_loss = raw.loss.into_inner();
+        let loss_keys = [
+            ("axis", int_span(&raw_loss.axis)),
+            ("weight", span(&raw_loss.weight)),
+            ("target", raw_loss.target.as_ref().map(|s| s.span())),
+            ("every", int_span(&raw_loss.every)),
+        ];
+        let loss_takes: &[&str] = match raw_loss.kind.get_ref().as_str() {
+            "mean_position" => &["axis", "weight"],
+            "center_of_mass" => &["target"],
+            "trajectory" => &["every"],
+            _ => &["axis", "weight", "target", "every"],
+        };
+        only(&format!("a {} loss", raw_loss.kind.get_ref()), &loss_keys, loss_takes)?;
         let loss = match raw_loss.kind.get_ref().as_str() {
             "mean_position" => {
                 let axis = raw_loss.axis.as_ref().map_or(0, |a| *a.get_ref());
@@ -319,7 +350,9 @@ impl Task {
                 let learning_rate = positive(&o.learning_rate, "learning_rate")?.unwrap_or(0.01);
                 let method = match o.method.as_ref().map(|m| m.get_ref().as_str()) {
                     None | Some("adam") => Method::Adam { learning_rate, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
-                    Some("sgd") => Method::Sgd { learning_rate, momentum: o.momentum.map_or(0.0, |v| v.into_inner()) },
+                    Some("sgd") => {
+                        Method::Sgd { learning_rate, momentum: o.momentum.as_ref().map_or(0.0, |v| *v.get_ref()) }
+                    }
                     Some("normalized") => {
                         Method::Normalized { step_length: positive(&o.step_length, "step_length")?.unwrap_or(0.2) }
                     }
@@ -331,6 +364,16 @@ impl Task {
                         ));
                     }
                 };
+                if let Some(m) = &o.momentum
+                    && !matches!(method, Method::Sgd { .. })
+                {
+                    return Err(err(line(m.span()), "only method = \"sgd\" reads `momentum`".into()));
+                }
+                if let Some(m) = &o.momentum
+                    && !(0.0..1.0).contains(m.get_ref())
+                {
+                    return Err(err(line(m.span()), format!("`momentum` must be in [0, 1), got {}", m.get_ref())));
+                }
                 // A key the method does not read would otherwise be ignored silently.
                 let unread = match method {
                     Method::Normalized { .. } => o
@@ -377,7 +420,9 @@ impl Task {
                     (Some(_), Some(s)) => {
                         return Err(err(line(s.span()), "give either `budget_mib` or `snapshots`, not both".into()));
                     }
-                    (Some(m), None) => Budget::Bytes((m.get_ref().max(0.0) * (1u64 << 20) as f64) as usize),
+                    (Some(_), None) => Budget::Bytes(
+                        (positive(&c.budget_mib, "budget_mib")?.unwrap_or(0.0) * (1u64 << 20) as f64) as usize,
+                    ),
                     (None, Some(_)) => Budget::Snapshots(count(&c.snapshots, "snapshots", 1)?),
                     (None, None) => Checkpointing::default().budget,
                 };
@@ -388,7 +433,10 @@ impl Task {
                             "give either `device_budget_mib` or `device_snapshots`, not both".into(),
                         ));
                     }
-                    (Some(m), None) => Some(Budget::Bytes((m.get_ref().max(0.0) * (1u64 << 20) as f64) as usize)),
+                    (Some(_), None) => Some(Budget::Bytes(
+                        (positive(&c.device_budget_mib, "device_budget_mib")?.unwrap_or(0.0) * (1u64 << 20) as f64)
+                            as usize,
+                    )),
                     (None, Some(_)) => Some(Budget::Snapshots(count(&c.device_snapshots, "device_snapshots", 1)?)),
                     (None, None) => None,
                 };
@@ -404,12 +452,29 @@ impl Task {
                         ));
                     }
                 };
+                let budget_keys = [
+                    ("budget_mib", span(&c.budget_mib)),
+                    ("snapshots", int_span(&c.snapshots)),
+                    ("interval", int_span(&c.interval)),
+                ];
+                let takes: &[&str] = match strategy {
+                    Strategy::StoreAll => &[],
+                    Strategy::Interval(_) => &["interval"],
+                    Strategy::Binomial => &["budget_mib", "snapshots"],
+                };
+                only(
+                    &format!("the {} strategy", c.strategy.as_ref().map_or("binomial", |s| s.get_ref().as_str())),
+                    &budget_keys,
+                    takes,
+                )?;
                 Checkpointing { strategy, budget, device_budget }
             }
         };
         let (mut parameters, mut block_settings, mut parameter_lines) = (Vec::new(), Vec::new(), Vec::new());
+        let mut parameter_entry_lines = Vec::new();
         for p in raw.parameters {
             let at = line(p.span());
+            parameter_entry_lines.push(at);
             let p = p.into_inner();
             // The line of the key that sizes the parameter (`sinusoids`, `steps`), else the entry's.
             let sizing = [p.sinusoids.as_ref().map(|s| s.span()), p.steps.as_ref().map(|s| s.span())];
@@ -418,6 +483,34 @@ impl Task {
                 learning_rate: positive(&p.learning_rate, "learning_rate")?,
                 clip_norm: positive(&p.clip_norm, "clip_norm")?,
             });
+            let keys = [
+                ("sinusoids", int_span(&p.sinusoids)),
+                ("omega", span(&p.omega)),
+                ("init_scale", span(&p.init_scale)),
+                ("seed", int_span(&p.seed)),
+                ("material", p.material.as_ref().map(|s| s.span())),
+                ("youngs_modulus", span(&p.youngs_modulus)),
+                ("poissons_ratio", span(&p.poissons_ratio)),
+                ("body", p.body.as_ref().map(|s| s.span())),
+                ("velocity", p.velocity.as_ref().map(|s| s.span())),
+                ("collider", int_span(&p.collider)),
+                ("steps", int_span(&p.steps)),
+            ];
+            let takes: &[&str] = match p.kind.get_ref().as_str() {
+                "controller" => &["sinusoids", "omega", "init_scale", "seed"],
+                "elasticity" => &["material", "youngs_modulus", "poissons_ratio"],
+                "initial_velocity" => &["body", "velocity"],
+                "collider_path" => &["collider", "velocity", "steps"],
+                _ => &[],
+            };
+            if !takes.is_empty() {
+                only(&format!("a {} parameter", p.kind.get_ref()), &keys, takes)?;
+            }
+            if let Some(seed) = &p.seed
+                && *seed.get_ref() < 0
+            {
+                return Err(err(line(seed.span()), format!("`seed` must be non-negative, got {}", seed.get_ref())));
+            }
             let need = |v: Opt<f64>, key: &str| -> Result<f64> {
                 v.map(|v| v.into_inner()).ok_or_else(|| err(at, format!("this parameter needs `{key}`")))
             };
@@ -430,7 +523,7 @@ impl Task {
                         sinusoids: count(&p.sinusoids, "sinusoids", 4)?,
                         omega: p.omega.map_or(20.0, |v| v.into_inner()),
                         init_scale: p.init_scale.map_or(0.01, |v| v.into_inner()),
-                        seed: p.seed.map_or(0, |v| v.into_inner().max(0) as u64),
+                        seed: p.seed.map_or(0, |v| v.into_inner() as u64),
                     }
                 }
                 "elasticity" => {
@@ -483,6 +576,29 @@ impl Task {
         }
         if parameters.is_empty() {
             return Err(err(Some(1), "the task has no [[parameters]] to optimize".into()));
+        }
+        // Two entries of the same thing would be two blocks updating it twice per step.
+        for (k, p) in parameters.iter().enumerate() {
+            let same = |q: &ParameterDesc| match (p, q) {
+                (ParameterDesc::Controller { .. }, ParameterDesc::Controller { .. }) => true,
+                (ParameterDesc::Elasticity { material: a, .. }, ParameterDesc::Elasticity { material: b, .. }) => {
+                    a == b
+                }
+                (ParameterDesc::InitialVelocity { body: a, .. }, ParameterDesc::InitialVelocity { body: b, .. }) => {
+                    a == b
+                }
+                (ParameterDesc::ColliderPath { collider: a, .. }, ParameterDesc::ColliderPath { collider: b, .. }) => {
+                    a == b
+                }
+                _ => false,
+            };
+            if let Some(first) = parameters[..k].iter().position(same) {
+                let first_line = parameter_entry_lines[first].map_or("?".into(), |l| l.to_string());
+                return Err(err(
+                    parameter_entry_lines[k],
+                    format!("this [[parameters]] entry learns what the entry at line {first_line} learns"),
+                ));
+            }
         }
         let lines = TaskLines {
             steps: raw.steps.as_ref().map_or(Some(1), |s| line(s.span())),
