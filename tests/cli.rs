@@ -484,6 +484,7 @@ fn view_without_a_display_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.starts_with("error: the viewer window could not open"), "{stderr}");
     assert!(stderr.contains("DISPLAY"), "the message names what is missing: {stderr}");
+    assert!(stderr.contains("rheo run SCENE --png") && !stderr.contains(".cargo"), "and what to do instead: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 

@@ -37,6 +37,15 @@ pub fn wgpu_setup(mut setup: egui_wgpu::WgpuSetup) -> egui_wgpu::WgpuSetup {
 /// Opens the viewer window (returns when it closes) on `file` if given: a scene, or an
 /// optimization task (see [`ViewerApp::open`]).
 pub fn run(file: Option<PathBuf>) -> Result<(), String> {
+    // Without a display server winit's error names its own source file; say what to do instead.
+    let unset = |name: &str| std::env::var_os(name).is_none_or(|v| v.is_empty());
+    if cfg!(all(unix, not(target_os = "macos")))
+        && ["DISPLAY", "WAYLAND_DISPLAY", "WAYLAND_SOCKET"].iter().all(|v| unset(v))
+    {
+        return Err("the viewer window could not open: no display (DISPLAY and WAYLAND_DISPLAY are unset); \
+                    `rheo run SCENE --png` writes pictures instead"
+            .into());
+    }
     let mut options = eframe::NativeOptions {
         renderer: eframe::Renderer::Wgpu,
         viewport: eframe::egui::ViewportBuilder::default().with_title("Rheo").with_inner_size([1200.0, 800.0]),

@@ -145,8 +145,13 @@ pub(crate) fn plan_rollout(
 ) -> Result<(Schedule, CheckpointReport)> {
     let snapshots = checkpointing.budget.states(state_bytes);
     if snapshots == 0 {
+        let budget = match checkpointing.budget {
+            Budget::Bytes(bytes) => crate::memory::bytes(bytes as f64),
+            Budget::Snapshots(_) => "0 snapshots".into(),
+        };
         return Err(Error::InvalidArgument(format!(
-            "the checkpointing budget holds no state ({checkpointing:?}; one state takes {state_bytes} bytes)"
+            "the checkpointing budget holds no state: {budget} for states of {} each; raise `budget_mib` (or `--budget-mib`)",
+            crate::memory::bytes(state_bytes as f64)
         )));
     }
     let schedule = plan(horizon, snapshots, checkpointing.strategy)?;
