@@ -58,12 +58,31 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub(crate) fn scene(file: &str, line: Option<usize>, message: impl Into<String>) -> Self {
-        Error::Scene { file: file.to_string(), line, message: message.into() }
+        Error::Scene { file: file.to_string(), line, message: short_numbers(&message.into()) }
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
     }
+}
+
+/// `message` with each number written in more than 20 characters (Rust writes every digit of
+/// an f64: 1e300 as 301 of them, 1e-300 as 302) in exponent form, as a person writes it.
+fn short_numbers(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_digit()) {
+        let len = rest[start..].find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len() - start);
+        let number = &rest[start..start + len];
+        out.push_str(&rest[..start]);
+        match number.parse::<f64>() {
+            Ok(v) if len > 20 => out.push_str(&format!("{v:e}")),
+            _ => out.push_str(number),
+        }
+        rest = &rest[start + len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 impl fmt::Display for Error {
@@ -92,5 +111,19 @@ impl std::error::Error for Error {
             Error::Io { source, .. } => Some(source),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Long numbers in scene messages are shortened; ordinary ones, lines and names stay.
+    #[test]
+    fn scene_messages_show_numbers_as_written() {
+        let huge = format!("{}", 1e300);
+        let tiny = format!("{}", -1e-300);
+        let e = Error::scene("s.toml", Some(12), format!("along x 0.6 <= {huge}; got {tiny} at step 1024 of body_3"));
+        assert_eq!(e.to_string(), "s.toml:12: along x 0.6 <= 1e300; got -1e-300 at step 1024 of body_3");
     }
 }

@@ -76,6 +76,15 @@ pub(crate) fn rewrite_serde_message(message: &str) -> String {
     if let Some(rest) = message.strip_prefix("missing field `") {
         return format!("missing key `{rest}");
     }
+    // serde writes a float in full ("1000...0.0", 300 digits for 1e300): as written, short.
+    let mut message = message.to_string();
+    if let Some(at) = message.find("floating point `")
+        && let Some(len) = message[at + 16..].find('`')
+        && let Ok(v) = message[at + 16..at + 16 + len].parse::<f64>()
+        && len > 16
+    {
+        message.replace_range(at + 16..at + 16 + len, &format!("{v:e}"));
+    }
     let mut out = message
         .replace("expected i64", "expected an integer")
         .replace("expected f64", "expected a number")
@@ -175,6 +184,12 @@ mod tests {
         assert_eq!(
             rewrite_serde_message("unknown field `zzz`, expected `stress`"),
             "unknown key `zzz`; expected one of `stress`"
+        );
+        let long = format!("invalid type: floating point `1{}.0`, expected i64", "0".repeat(300));
+        assert_eq!(rewrite_serde_message(&long), "invalid type: floating point `1e300`, expected an integer");
+        assert_eq!(
+            rewrite_serde_message("invalid type: floating point `0.5`, expected i64"),
+            "invalid type: floating point `0.5`, expected an integer"
         );
     }
 }
