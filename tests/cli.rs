@@ -595,3 +595,42 @@ fn a_diverging_optimization_stops_naming_the_iteration_and_keeps_its_history() {
     assert_eq!(history.lines().count(), 2, "the header and iteration 0: {history}");
     assert!(history.lines().nth(1).unwrap().starts_with("0,"), "{history}");
 }
+
+/// An output directory that holds something other than an earlier run of the same scene is
+/// refused (a mistyped --out must not delete anything), unless --overwrite, which keeps the
+/// foreign files; `check-run` tells a complete run from one whose process is gone (issue 21,
+/// item 6: a killed run's manifest said "running" forever).
+#[test]
+fn output_directories_are_guarded_and_check_run_tells_how_a_run_ended() {
+    let dir = scratch("outdir");
+    let tiny = write(&dir, "tiny.toml", TINY);
+    let other = write(&dir, "other.toml", &TINY.replace("name = \"tiny\"", "name = \"other\""));
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    let run = |scene: &Path, extra: &[&str]| {
+        let mut args = vec!["run", scene.to_str().unwrap(), "--steps", "2", "--out", out.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        rheo(&args)
+    };
+    let e = one_line_error(&run(&tiny, &[]));
+    assert!(e.contains("it holds files but no manifest.json of a run") && e.contains("--overwrite"), "{e}");
+    assert!(run(&tiny, &["--overwrite"]).status.success());
+    assert_eq!(std::fs::read_to_string(out.join("notes.txt")).unwrap(), "mine", "foreign files stay");
+    assert!(run(&tiny, &[]).status.success(), "an earlier run of the same scene may be replaced");
+    let e = one_line_error(&run(&other, &[]));
+    assert!(e.contains("it holds a run of another scene (`tiny`)"), "{e}");
+
+    let status = rheo(&["check-run", out.to_str().unwrap()]);
+    assert!(status.status.success(), "{}", stderr(&status));
+    assert!(String::from_utf8_lossy(&status.stdout).contains(": complete (step 2 of 2, 2 frames)"));
+    // A run whose process is gone while its manifest says running: interrupted.
+    let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    let pid = manifest.lines().find(|l| l.contains("\"pid\"")).unwrap().to_string();
+    let killed =
+        manifest.replace("\"status\": \"complete\"", "\"status\": \"running\"").replace(&pid, "  \"pid\": 4000000,");
+    std::fs::write(out.join("manifest.json"), killed).unwrap();
+    let e = one_line_error(&rheo(&["check-run", out.to_str().unwrap()]));
+    assert!(e.ends_with("interrupted: process 4000000 is gone (step 2 of 2, 2 frames kept)"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,11 +1,36 @@
 //! `rheo check`: parse, validate and build a scene, then summarize it.
 
 use super::{SimulationJob, with_simulation};
-use rheo_engine::Result;
+use rheo_engine::io::manifest::MANIFEST_FILE;
+use rheo_engine::io::{RunState, manifest_field};
 use rheo_engine::math::Real;
 use rheo_engine::mpm::Simulation;
 use rheo_engine::scene::Scene;
+use rheo_engine::{Error, Result};
 use std::path::Path;
+
+/// Prints how the run that wrote `dir` ended; failed and interrupted runs are errors.
+pub fn check_run(dir: &Path) -> Result<()> {
+    let path = dir.join(MANIFEST_FILE);
+    let json = rheo_engine::input::read_text(&path)?;
+    let field = |key: &str| manifest_field(&json, key).unwrap_or_default();
+    let Some(state) = RunState::of(&json) else {
+        return Err(Error::Io { path, source: std::io::Error::other("not the manifest of a Rheo run") });
+    };
+    let frames = json.lines().filter(|l| l.trim_start().starts_with("{\"file\"")).count();
+    let progress = format!("step {} of {}, {frames} frames", field("total_steps"), field("steps_requested"));
+    let failed = |what: String| Err(Error::Io { path: dir.to_path_buf(), source: std::io::Error::other(what) });
+    match state {
+        RunState::Complete => say!("{}: complete ({progress})", dir.display()),
+        RunState::Running(pid) => say!("{}: running, process {pid} ({progress} so far)", dir.display()),
+        RunState::Elsewhere(host) => say!("{}: running on {host}, by its manifest ({progress} so far)", dir.display()),
+        RunState::Failed(error) => return failed(format!("failed at {progress}: {error}")),
+        RunState::Interrupted(pid) => {
+            return failed(format!("interrupted: process {pid} is gone ({progress} kept)"));
+        }
+    }
+    Ok(())
+}
 
 /// Checks the scene file at `path` and prints a summary of it.
 pub fn check(path: &Path) -> Result<()> {

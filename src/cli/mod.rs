@@ -50,6 +50,12 @@ enum Command {
         /// The scene file (TOML).
         scene: PathBuf,
     },
+    /// Tell how the run that wrote DIR ended: complete, failed (with its error), interrupted
+    /// (its process is gone) or still running. Exit code 1 for failed and interrupted.
+    CheckRun {
+        /// The output directory of `rheo run`.
+        dir: PathBuf,
+    },
     /// Time the built-in benchmark scenes (mpm88 2D, elastic_3d and elastic_3d_1m 3D, walker_2d
     /// fwd+bwd) in f32.
     Bench(bench::BenchArgs),
@@ -71,6 +77,7 @@ pub fn execute(cli: Cli) -> std::result::Result<(), Box<dyn std::error::Error>> 
     match cli.command {
         Command::Run(args) => Ok(run::run(&args)?),
         Command::Check { scene } => Ok(check::check(&scene)?),
+        Command::CheckRun { dir } => Ok(check::check_run(&dir)?),
         Command::Bench(args) => Ok(bench::bench(&args)?),
         Command::Optimize(args) => Ok(optimize::optimize(&args)?),
         Command::View { file } => Ok(rheo_viewer::run(file)?),

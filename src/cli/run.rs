@@ -5,7 +5,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use rheo_engine::gpu::{GpuContext, GpuOptions};
 use rheo_engine::io::manifest::MANIFEST_FILE;
-use rheo_engine::io::{FrameRecord, Manifest, PlyFrame, RunStatus, fnv1a64, render_frame};
+use rheo_engine::io::{FrameRecord, Manifest, PlyFrame, RunStatus, fnv1a64, host_name, manifest_field, render_frame};
 use rheo_engine::math::Real;
 use rheo_engine::mpm::gpu::{GpuSimulation, Scatter};
 use rheo_engine::mpm::{Simulation, State};
@@ -48,6 +48,10 @@ pub struct RunArgs {
     /// the grid (bitwise the default's results, far fewer global atomics).
     #[arg(long, conflicts_with = "float_atomics")]
     block_scatter: bool,
+    /// Write into the output directory even if it holds files that are not an earlier run of
+    /// this scene (its earlier frames are removed; other files stay).
+    #[arg(long)]
+    overwrite: bool,
 }
 
 /// Loads the scene and runs it as `args` say.
@@ -125,7 +129,7 @@ impl SimulationJob for RunJob<'_> {
         let steps = args.steps.unwrap_or(scene.steps());
         let every = args.every.map_or(scene.frame_every(), |k| k as usize).max(1);
         let dir = &self.out;
-        prepare_output_dir(dir)?;
+        prepare_output_dir(dir, scene.name(), args.overwrite)?;
         let mut writer = FrameWriter {
             dir,
             png_size: args.png.then(|| image_size(&sim, args.png_size)),
@@ -149,6 +153,8 @@ impl SimulationJob for RunJob<'_> {
                 wall_seconds: 0.0,
                 status: RunStatus::Running,
                 error: None,
+                pid: std::process::id(),
+                host: host_name(),
                 frames: Vec::new(),
             },
         };
@@ -273,12 +279,31 @@ fn image_size<T: Real, const D: usize>(sim: &Simulation<T, D>, width: u32) -> (u
     (width, ((width as f64 * aspect).round() as u32).clamp(16, 8192))
 }
 
-/// Creates `dir`; if it holds an earlier run (a manifest), removes that run's frames so that
-/// the directory never mixes two rollouts.
-fn prepare_output_dir(dir: &Path) -> Result<()> {
+/// Creates `dir`, or checks that it may be written: empty, or an earlier run of the same scene
+/// (by name: the scene file may have been edited since), or `overwrite`; removes an earlier run's frames so that the directory never
+/// mixes two rollouts. Anything else (another scene's run, files that are not a run) is an
+/// error naming the directory and what it holds: a mistyped `--out` must not delete them.
+fn prepare_output_dir(dir: &Path, scene: &str, overwrite: bool) -> Result<()> {
     let io = |e| Error::Io { path: dir.to_path_buf(), source: e };
     std::fs::create_dir_all(dir).map_err(io)?;
-    if !dir.join(MANIFEST_FILE).exists() {
+    let manifest = std::fs::read_to_string(dir.join(MANIFEST_FILE)).ok();
+    let is_empty = std::fs::read_dir(dir).map_err(io)?.next().is_none();
+    let foreign = match &manifest {
+        _ if is_empty || overwrite => None,
+        None => Some("files but no manifest.json of a run".to_string()),
+        Some(json) if manifest_field(json, "format").as_deref() != Some("rheo-rollout/1") => {
+            Some("a manifest.json that is not a Rheo run's".to_string())
+        }
+        Some(json) if manifest_field(json, "scene").as_deref() != Some(scene) => {
+            Some(format!("a run of another scene (`{}`)", manifest_field(json, "scene").unwrap_or_default()))
+        }
+        Some(_) => None,
+    };
+    if let Some(holds) = foreign {
+        let refusal = format!("it holds {holds}; give another --out, or --overwrite to write into it");
+        return Err(Error::Io { path: dir.to_path_buf(), source: std::io::Error::other(refusal) });
+    }
+    if manifest.is_none() && !overwrite {
         return Ok(());
     }
     for entry in std::fs::read_dir(dir).map_err(io)? {

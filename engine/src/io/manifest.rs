@@ -76,6 +76,11 @@ pub struct Manifest {
     pub status: RunStatus,
     /// The error that stopped a failed rollout.
     pub error: Option<String>,
+    /// The process writing the rollout and its host: a `running` manifest whose process is
+    /// gone was interrupted ([`RunState::of`]).
+    pub pid: u32,
+    /// The host name (empty where unknown).
+    pub host: String,
     /// The frames written so far, in order.
     pub frames: Vec<FrameRecord>,
 }
@@ -99,6 +104,8 @@ impl Manifest {
         field("wall_seconds", json_number(self.wall_seconds));
         field("status", json_string(self.status.as_str()));
         field("error", self.error.as_deref().map_or("null".into(), json_string));
+        field("pid", self.pid.to_string());
+        field("host", json_string(&self.host));
         s.push_str("  \"frames\": [");
         for (i, f) in self.frames.iter().enumerate() {
             s.push_str(if i == 0 { "\n" } else { ",\n" });
@@ -123,6 +130,62 @@ impl Manifest {
     }
 }
 
+/// This machine's host name, where the system tells it (Linux).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
+}
+
+/// The value of top-level field `key` of a manifest's JSON, as written (one field per line,
+/// [`Manifest::to_json`]): strings unquoted and unescaped only of `\"`, `null` as `None`.
+pub fn manifest_field(json: &str, key: &str) -> Option<String> {
+    let prefix = format!("  \"{key}\": ");
+    let line = json.lines().find(|l| l.starts_with(&prefix))?;
+    let value = line[prefix.len()..].trim_end_matches(',');
+    match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+        Some(text) => Some(text.replace("\\\"", "\"")),
+        None if value == "null" => None,
+        None => Some(value.to_string()),
+    }
+}
+
+/// Where a run directory's rollout stands, from its manifest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunState {
+    /// Every step was taken.
+    Complete,
+    /// An error stopped it (the error).
+    Failed(String),
+    /// Its process is still at it (the pid).
+    Running(u32),
+    /// Its process is gone (killed, or the machine stopped) before the run ended (the pid).
+    Interrupted(u32),
+    /// It runs, or ran, on another host (the host): the process cannot be looked up here.
+    Elsewhere(String),
+}
+
+impl RunState {
+    /// The state of the run whose manifest is `json`, looking its process up on this host.
+    pub fn of(json: &str) -> Option<Self> {
+        let status = manifest_field(json, "status")?;
+        Some(match status.as_str() {
+            "complete" => RunState::Complete,
+            "failed" => RunState::Failed(manifest_field(json, "error").unwrap_or_default()),
+            "interrupted" => RunState::Interrupted(manifest_field(json, "pid")?.parse().ok()?),
+            _ => {
+                let pid: u32 = manifest_field(json, "pid")?.parse().ok()?;
+                let host = manifest_field(json, "host").unwrap_or_default();
+                if !host.is_empty() && host != host_name() {
+                    RunState::Elsewhere(host)
+                } else if Path::new(&format!("/proc/{pid}")).exists() {
+                    RunState::Running(pid)
+                } else {
+                    RunState::Interrupted(pid)
+                }
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,9 +206,19 @@ mod tests {
             wall_seconds: 0.0,
             status: RunStatus::Running,
             error: None,
+            pid: std::process::id(),
+            host: host_name(),
             frames: Vec::new(),
         };
         let empty = m.to_json();
+        // The fields read back; this process runs, one that does not exist was interrupted.
+        assert_eq!(manifest_field(&empty, "scene").as_deref(), Some("drop \"cube\""));
+        assert_eq!(manifest_field(&empty, "error"), None);
+        assert_eq!(RunState::of(&empty), Some(RunState::Running(std::process::id())));
+        let gone = empty.replace(&format!("\"pid\": {},", std::process::id()), "\"pid\": 4294967295,");
+        assert_eq!(RunState::of(&gone), Some(RunState::Interrupted(u32::MAX)));
+        let elsewhere = empty.replace(&format!("\"host\": \"{}\"", host_name()), "\"host\": \"far-away-host\"");
+        assert_eq!(RunState::of(&elsewhere), Some(RunState::Elsewhere("far-away-host".into())));
         assert!(empty.contains("\"frames\": []\n}"), "{empty}");
         assert!(empty.contains(r#""scene": "drop \"cube\"","#));
         assert!(empty.contains(r#""scene_file": "scenes\\drop.toml","#));

@@ -11,7 +11,7 @@ pub mod ply;
 pub mod png;
 
 pub use self::png::{Image, draw_path, plot_curve, render_frame};
-pub use manifest::{FrameRecord, Manifest, RunStatus};
+pub use manifest::{FrameRecord, Manifest, RunState, RunStatus, host_name, manifest_field};
 pub use ply::PlyFrame;
 
 use crate::error::{Error, Result};
