@@ -634,3 +634,24 @@ fn output_directories_are_guarded_and_check_run_tells_how_a_run_ended() {
     assert!(e.ends_with("interrupted: process 4000000 is gone (step 2 of 2, 2 frames kept)"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A run that blows up with `dt` beyond the elastic-wave bound (dx / c) says so at the line of
+/// `dt` (issue 21, item 7), and `check` shows the bound beforehand.
+#[test]
+fn a_blow_up_beyond_the_wave_speed_bound_names_dt() {
+    let dir = scratch("cfl");
+    let stiff = write(&dir, "stiff.toml", &TINY.replace("youngs_modulus = 1e4", "youngs_modulus = 1e9"));
+    let summary = rheo(&["check", stiff.to_str().unwrap()]);
+    let summary = String::from_utf8_lossy(&summary.stdout).into_owned();
+    // c = sqrt((lambda + 2 mu) / density) = 1160 m/s; dx / c = (1/32) / 1160.
+    assert!(summary.contains("stability  dt 0.0002 exceeds (lower dt!) dx / c = 2.693e-5 (jelly)"), "{summary}");
+    let out_dir = dir.join("out");
+    let e = one_line_error(&rheo(&["run", stiff.to_str().unwrap(), "--out", out_dir.to_str().unwrap()]));
+    assert!(e.starts_with(&format!("error: {}:7: step ", stiff.display())), "{e}");
+    assert!(e.ends_with("`dt` = 0.0002 exceeds dx / c = 2.693e-5, the time an elastic wave of material `jelly` (c = 1.160e3) takes to cross a cell: lower `dt`"), "{e}");
+    assert_eq!(manifest(&out_dir)["status"], "failed");
+    // Within the bound, check says so.
+    let summary = rheo(&["check", write(&dir, "tiny.toml", TINY).to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&summary.stdout).contains("stability  dt 0.0002 within dx / c"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

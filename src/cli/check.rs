@@ -59,6 +59,13 @@ impl SimulationJob for Summary {
             format!("  grid       {} cells, dx {}", cells.join(" x "), model.grid.dx),
             format!("  time       dt {}, {} steps, a frame every {}", model.dt, scene.steps(), scene.frame_every()),
             format!("  particles  {}", sim.state.len()),
+            match scene.wave_speed_bound() {
+                Some((bound, material, _)) => {
+                    let verdict = if scene.simulation.dt > bound { "exceeds (lower dt!)" } else { "within" };
+                    format!("  stability  dt {} {verdict} dx / c = {bound:.3e} ({material})", scene.simulation.dt)
+                }
+                None => "  stability  no elastic material".into(),
+            },
             format!("  materials  {} ({})", materials.len(), materials.join(", ")),
             format!("  bodies     {}", scene.bodies.len()),
         ];

@@ -212,6 +212,7 @@ impl SimulationJob for RunJob<'_> {
         writer.manifest.total_steps = sim.state.step;
         writer.manifest.wall_seconds = stepping.as_secs_f64();
         if let Err(error) = outcome {
+            let error = scene.explain_blow_up(error);
             bar.abandon();
             writer.manifest.status = RunStatus::Failed;
             writer.manifest.error = Some(error.to_string());

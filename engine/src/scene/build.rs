@@ -704,7 +704,7 @@ fn contact<T: Real>(c: ContactDesc) -> Contact<T> {
     }
 }
 
-fn lame<T: Real>(m: &MaterialDesc) -> Lame<T> {
+pub(crate) fn lame<T: Real>(m: &MaterialDesc) -> Lame<T> {
     match m.model.spec().stiffness {
         Stiffness::Bulk => Lame { mu: T::zero(), lambda: T::of(m.bulk_modulus.unwrap_or_default()) },
         Stiffness::YoungPoisson => Lame::from_young_poisson(

@@ -182,6 +182,41 @@ impl Scene {
         self.simulation.domain.first().copied().unwrap_or(0.0) / self.simulation.resolution as f64
     }
 
+    /// The elastic-wave bound on the time step: `dx / c` for the material whose waves are
+    /// fastest (`c = sqrt((lambda + 2 mu) / density)`, the P-wave speed; a fluid's
+    /// `sqrt(bulk_modulus / density)`), with that material's name and `c`. An explicit step
+    /// longer than this lets a wave cross more than a cell per step, and the run blows up.
+    pub fn wave_speed_bound(&self) -> Option<(f64, String, f64)> {
+        self.materials
+            .iter()
+            .map(|m| {
+                let lame = build::lame::<f64>(m);
+                let c = ((lame.lambda + 2.0 * lame.mu) / m.density).sqrt();
+                (self.dx() / c, m.name.clone(), c)
+            })
+            .filter(|(bound, _, _)| bound.is_finite())
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+    }
+
+    /// The error `e` of a rollout of this scene with a hint where `dt` exceeds the elastic-wave
+    /// bound ([`Scene::wave_speed_bound`]) and `e` is a blow-up (a non-finite value, a particle
+    /// off the grid): then at the line of `dt`; otherwise `e` unchanged.
+    pub fn explain_blow_up(&self, e: Error) -> Error {
+        let dt = self.simulation.dt;
+        match (&e, self.wave_speed_bound()) {
+            (Error::NonFinite { .. } | Error::OutOfDomain { .. }, Some((bound, material, c))) if dt > bound => {
+                Error::scene(
+                    &self.file,
+                    self.simulation.lines.of("dt"),
+                    format!(
+                        "{e}; `dt` = {dt} exceeds dx / c = {bound:.3e}, the time an elastic wave of material `{material}` (c = {c:.3e}) takes to cross a cell: lower `dt`"
+                    ),
+                )
+            }
+            _ => e,
+        }
+    }
+
     /// Number of actuators (the length of each step's actuation signal).
     pub fn actuator_count(&self) -> usize {
         self.actuators.len()
