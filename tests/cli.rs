@@ -655,3 +655,38 @@ fn a_blow_up_beyond_the_wave_speed_bound_names_dt() {
     assert!(String::from_utf8_lossy(&summary.stdout).contains("stability  dt 0.0002 within dx / c"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// SIGTERM (and Ctrl-C's SIGINT) ends a run after the step in progress: one line saying where,
+/// the manifest "interrupted" with every frame it lists on disk, and check-run agreeing
+/// (issue 21, item 6).
+#[cfg(unix)]
+#[test]
+fn a_terminated_run_says_interrupted_and_keeps_its_frames() {
+    let dir = scratch("sigterm");
+    let out_dir = dir.join("out");
+    let scene = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/scenes/dam_break_2d.toml");
+    let child = Command::new(env!("CARGO_BIN_EXE_rheo"))
+        .args(["run", scene.to_str().unwrap(), "--out", out_dir.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once a few frames are out, ask it to stop.
+    let start = std::time::Instant::now();
+    while std::fs::read_to_string(out_dir.join("manifest.json")).map_or(0, |m| m.matches("\"file\"").count()) < 3 {
+        assert!(start.elapsed().as_secs() < 120, "no frames after two minutes");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let e = one_line_error(&out);
+    assert!(e.contains("interrupted at step ") && e.ends_with("of 10000; the frames written are kept"), "{e}");
+    let m = manifest(&out_dir);
+    assert_eq!(m["status"], "interrupted");
+    let frames = listed_frames(&out_dir, &m);
+    assert_eq!(frames.last().copied(), m["total_steps"].as_u64(), "the last step's frame is written");
+    let e = one_line_error(&rheo(&["check-run", out_dir.to_str().unwrap()]));
+    assert!(e.contains(": interrupted: process ") && e.contains("is gone"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

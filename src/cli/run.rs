@@ -12,6 +12,7 @@ use rheo_engine::mpm::{Simulation, State};
 use rheo_engine::scene::Scene;
 use rheo_engine::{Error, Result};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Options of `rheo run`.
@@ -87,10 +88,38 @@ pub fn run(args: &RunArgs) -> Result<()> {
         }
     };
     let job = RunJob { args, out, scene_hash: fnv1a64(&bytes), gpu };
+    catch_interrupts();
     let summary = with_simulation(&scene, args.f64, job)?;
     say!("{summary}");
     Ok(())
 }
+
+/// Set by SIGINT or SIGTERM while a run steps: it ends after the step in progress, its manifest
+/// saying "interrupted" and every frame written kept.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Makes SIGINT (Ctrl-C) and SIGTERM set [`INTERRUPTED`] instead of killing the process. The
+/// handler only stores an atomic, which is safe in a signal handler; std has no signal API, so
+/// this calls the C library's `signal` (the numbers are POSIX's).
+#[cfg(unix)]
+fn catch_interrupts() {
+    extern "C" fn on_signal(_: i32) {
+        INTERRUPTED.store(true, Ordering::Relaxed);
+    }
+    unsafe extern "C" {
+        fn signal(signum: i32, handler: extern "C" fn(i32)) -> usize;
+    }
+    const SIGINT: i32 = 2;
+    const SIGTERM: i32 = 15;
+    // SAFETY: installing a handler that only stores an atomic flag.
+    unsafe {
+        signal(SIGINT, on_signal);
+        signal(SIGTERM, on_signal);
+    }
+}
+
+#[cfg(not(unix))]
+fn catch_interrupts() {}
 
 /// `name` with everything but letters, digits, `-`, `_` and `.` replaced by `_`.
 fn file_name_safe(name: &str) -> String {
@@ -190,6 +219,9 @@ impl SimulationJob for RunJob<'_> {
                     bar.inc(chunk as u64);
                     writer.manifest.wall_seconds = stepping.as_secs_f64();
                     writer.frame(&sim, std::mem::take(&mut since_frame))?;
+                    if INTERRUPTED.load(Ordering::Relaxed) {
+                        break;
+                    }
                 }
                 return Ok(());
             }
@@ -202,6 +234,11 @@ impl SimulationJob for RunJob<'_> {
                 since_frame += elapsed;
                 result?;
                 bar.inc(1);
+                if INTERRUPTED.load(Ordering::Relaxed) {
+                    writer.manifest.wall_seconds = stepping.as_secs_f64();
+                    writer.frame(&sim, std::mem::take(&mut since_frame))?;
+                    return Ok(());
+                }
                 if k % every == 0 || k == steps {
                     writer.manifest.wall_seconds = stepping.as_secs_f64();
                     writer.frame(&sim, std::mem::take(&mut since_frame))?;
@@ -222,6 +259,17 @@ impl SimulationJob for RunJob<'_> {
             return Err(error);
         }
         bar.finish_and_clear();
+        if INTERRUPTED.load(Ordering::Relaxed) {
+            writer.manifest.status = RunStatus::Interrupted;
+            writer.manifest.write(dir)?;
+            return Err(Error::Io {
+                path: dir.to_path_buf(),
+                source: std::io::Error::other(format!(
+                    "interrupted at step {} of {steps}; the frames written are kept",
+                    sim.state.step
+                )),
+            });
+        }
         writer.manifest.status = RunStatus::Complete;
         writer.manifest.write(dir)?;
 

@@ -19,6 +19,8 @@ pub enum RunStatus {
     Complete,
     /// Stopped by an error; [`Manifest::error`] says which.
     Failed,
+    /// Stopped by a signal (Ctrl-C, SIGTERM) after the step in progress.
+    Interrupted,
 }
 
 impl RunStatus {
@@ -28,6 +30,7 @@ impl RunStatus {
             RunStatus::Running => "running",
             RunStatus::Complete => "complete",
             RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
         }
     }
 }
