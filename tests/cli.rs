@@ -690,3 +690,26 @@ fn a_terminated_run_says_interrupted_and_keeps_its_frames() {
     assert!(e.contains(": interrupted: process ") && e.contains("is gone"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `optimize` writes only into an empty directory or an earlier optimization's (its loss.csv)
+/// unless --overwrite, like `run`.
+#[test]
+fn optimize_guards_its_output_directory() {
+    let dir = scratch("optimize-out");
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    let task = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/tasks/walker_2d.toml");
+    let optimize = |extra: &[&str]| {
+        let mut args = vec!["optimize", task.to_str().unwrap(), "--iterations", "1", "--out", out.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        rheo(&args)
+    };
+    let e = one_line_error(&optimize(&[]));
+    assert!(e.contains("it holds files but no loss.csv of an optimization") && e.contains("--overwrite"), "{e}");
+    assert!(!out.join("loss.csv").exists());
+    assert!(optimize(&["--overwrite"]).status.success());
+    assert_eq!(std::fs::read_to_string(out.join("notes.txt")).unwrap(), "mine");
+    assert!(optimize(&[]).status.success(), "an earlier optimization's directory may be rewritten");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -23,6 +23,10 @@ pub struct OptimizeArgs {
     /// Where the rollouts and backward passes run.
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     backend: Backend,
+    /// Write into the output directory even if it holds files but no earlier optimization's
+    /// loss.csv (the results' files are replaced; other files stay).
+    #[arg(long)]
+    overwrite: bool,
 }
 
 /// Runs the task `args` names.
@@ -31,6 +35,14 @@ pub fn optimize(args: &OptimizeArgs) -> Result<()> {
     let iterations = args.iterations.map_or(task.iterations, |n| n as usize);
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("out").join(&task.name));
     std::fs::create_dir_all(&out).map_err(|e| Error::Io { path: out.clone(), source: e })?;
+    // A mistyped --out must not have its files replaced: only an empty directory or an earlier
+    // optimization's (its loss.csv) is written into without --overwrite.
+    let holds_files = std::fs::read_dir(&out).map_err(|e| Error::Io { path: out.clone(), source: e })?.next().is_some();
+    if holds_files && !out.join("loss.csv").exists() && !args.overwrite {
+        let refusal =
+            "it holds files but no loss.csv of an optimization; give another --out, or --overwrite to write into it";
+        return Err(Error::Io { path: out.clone(), source: std::io::Error::other(refusal) });
+    }
     let csv_path = out.join("loss.csv");
     let bar = ProgressBar::new(iterations as u64).with_style(
         ProgressStyle::with_template("{elapsed_precise} {bar:30} {pos}/{len} {msg}").expect("valid progress template"),
