@@ -677,7 +677,8 @@ fn a_terminated_run_says_interrupted_and_keeps_its_frames() {
         assert!(start.elapsed().as_secs() < 120, "no frames after two minutes");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    // The shell's own `kill`: a bare machine may lack procps' /usr/bin/kill.
+    let killed = Command::new("sh").args(["-c", &format!("kill -TERM {}", child.id())]).status().unwrap();
     assert!(killed.success());
     let out = child.wait_with_output().unwrap();
     let e = one_line_error(&out);

@@ -22,7 +22,8 @@ pub struct Limit {
 }
 
 impl Limit {
-    /// What the limit is, for messages: "the 21.3 GB available".
+    /// What the limit is, for messages: "the limit of 1.0 GB (--max-memory)", or "the 21.3 GB
+    /// this machine has available (...)".
     pub fn describe(self) -> String {
         if self.set {
             format!("the limit of {} (--max-memory)", bytes(self.bytes as f64))
@@ -85,11 +86,8 @@ impl Budget {
         if let Some(limit) = self.limit
             && total > limit.bytes as f64
         {
-            let all = if self.used > 0.05 * count {
-                format!(" ({} with the rest of the scene)", bytes(total))
-            } else {
-                String::new()
-            };
+            let all =
+                if self.used > 0.05 * count { format!(" ({} with the rest)", bytes(total)) } else { String::new() };
             return Err(format!("{what}: {}{all}, more than {}", bytes(count), limit.describe()));
         }
         self.used = total;
@@ -108,7 +106,8 @@ mod tests {
         assert_eq!(budget.take(6e8, "a grid"), Ok(()));
         assert_eq!(
             budget.take(5e8, "body 1's particles"),
-            Err("body 1's particles: 500 MB (1.1 GB with the rest of the scene), more than the limit of 1.0 GB (--max-memory)".into())
+            Err("body 1's particles: 500 MB (1.1 GB with the rest), more than the limit of 1.0 GB (--max-memory)"
+                .into())
         );
         assert_eq!(budget.take(4e8, "body 2's particles"), Ok(()));
         assert_eq!(

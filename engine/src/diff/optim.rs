@@ -253,6 +253,9 @@ impl Optimizer {
         if self.moments.len() != params.len() {
             self.moments = params.iter().map(|p| vec![(0.0, 0.0); p.values.len()]).collect();
         }
+        // Kept to undo a step that sends a value to infinity or NaN (an error leaves every
+        // parameter, moment and the iteration as they were).
+        let before = (params.iter().map(|p| p.values.clone()).collect::<Vec<_>>(), self.moments.clone());
         let factor = self.schedule.map(|s| s.factor(self.iteration));
         self.iteration += 1;
         let t = self.iteration as i32;
@@ -285,6 +288,20 @@ impl Optimizer {
                 *value = stepped.clamp(p.lower, p.upper);
             }
         }
+        let broken = params.iter().find_map(|p| Some((p, p.values.iter().position(|v| !v.is_finite())?)));
+        if let Some((p, i)) = broken {
+            let message = format!(
+                "parameter `{}`[{i}] would become {} in the step of iteration {} (lower its learning rate, or clip)",
+                p.name,
+                p.values[i],
+                self.iteration - 1
+            );
+            let (values, moments) = before;
+            params.iter_mut().zip(values).for_each(|(p, v)| p.values = v);
+            self.moments = moments;
+            self.iteration -= 1;
+            return Err(Error::Diverged(message));
+        }
         Ok(Update { gradient_norm, clipped: block_clipped || scale < 1.0 })
     }
 }
@@ -316,6 +333,21 @@ mod tests {
                 assert!((x - t).abs() < 1e-3, "{:?}: {x} vs {t}", opt.method);
             }
         }
+    }
+
+    /// A step that would send a value to infinity is refused, naming it, and leaves the
+    /// parameters, the moments and the iteration as they were.
+    #[test]
+    fn a_step_to_infinity_is_refused_and_undone() {
+        let mut opt = Optimizer::new(Method::Sgd { learning_rate: 1e308, momentum: 0.5 });
+        let mut p = vec![Parameter::new("a", vec![1.0]), Parameter::new("b", vec![2.0, 3.0])];
+        opt.step(&mut p, &[vec![1e-300], vec![0.0, 0.0]]).unwrap();
+        let (values, moments) = (p.iter().map(|p| p.values.clone()).collect::<Vec<_>>(), opt.moments.clone());
+        let e = opt.step(&mut p, &[vec![0.0], vec![0.0, 10.0]]).unwrap_err();
+        assert!(matches!(e, Error::Diverged(_)), "{e}");
+        assert!(e.to_string().contains("parameter `b`[1] would become -inf in the step of iteration 1"), "{e}");
+        assert_eq!(p.iter().map(|p| p.values.clone()).collect::<Vec<_>>(), values);
+        assert_eq!((opt.moments.clone(), opt.iteration()), (moments, 1));
     }
 
     #[test]

@@ -84,6 +84,29 @@ impl Scene {
         Ok(())
     }
 
+    /// Checks a material's numbers against the build's scalars (`scalar` bytes): each given
+    /// value ([`Scene::fits`]) and the Lamé parameters they make.
+    fn check_precision(&self, m: &MaterialDesc, scalar: usize) -> Result<()> {
+        let what = format!("material `{}`: ", m.name);
+        let keys = std::iter::once("density").chain(MaterialDesc::parameter_keys());
+        for (key, v) in keys.filter_map(|k| Some((k, if k == "density" { m.density } else { m.parameter(k)? }))) {
+            self.fits(&m.lines, key, &what, v, scalar)?;
+        }
+        // The Lamé parameters too: lambda grows without bound as Poisson's ratio nears 1/2.
+        let stiffness = lame::<f64>(m);
+        let (name, max, _) = precision(scalar);
+        if stiffness.mu.abs().max(stiffness.lambda.abs()) > max {
+            return Err(self.err(
+                m.lines.of("poissons_ratio"),
+                format!(
+                    "{what}its Lamé parameters (mu {:.3e}, lambda {:.3e}) are beyond the largest {name} number ({max:.1e}); run in f64 (--f64), or change the units",
+                    stiffness.mu, stiffness.lambda
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn contact(&self, lines: &Lines, key: &str, what: &str, c: &ContactDesc) -> Result<()> {
         let f = c.friction;
         let infinite_ok = c.kind != ContactKind::Slip;
@@ -192,24 +215,6 @@ impl Scene {
         // Materials.
         for (i, m) in self.materials.iter().enumerate() {
             self.check_material(m)?;
-            let what = format!("material `{}`: ", m.name);
-            let keys = std::iter::once("density").chain(MaterialDesc::parameter_keys());
-            let Some(scalar) = build else { continue };
-            for (key, v) in keys.filter_map(|k| Some((k, if k == "density" { m.density } else { m.parameter(k)? }))) {
-                self.fits(&m.lines, key, &what, v, scalar)?;
-            }
-            // The Lamé parameters too: lambda grows without bound as Poisson's ratio nears 1/2.
-            let stiffness = lame::<f64>(m);
-            let (name, max, _) = precision(scalar);
-            if stiffness.mu.abs().max(stiffness.lambda.abs()) > max {
-                return Err(self.err(
-                    m.lines.of("poissons_ratio"),
-                    format!(
-                        "{what}its Lamé parameters (mu {:.3e}, lambda {:.3e}) are beyond the largest {name} number ({max:.1e}); run in f64 (--f64), or change the units",
-                        stiffness.mu, stiffness.lambda
-                    ),
-                ));
-            }
             if let Some(other) = self.materials[..i].iter().find(|o| o.name == m.name) {
                 return Err(self.err(
                     m.lines.of("name"),
@@ -219,6 +224,9 @@ impl Scene {
                         other.lines.table.map_or("?".into(), |l| l.to_string())
                     ),
                 ));
+            }
+            if let Some(scalar) = build {
+                self.check_precision(m, scalar)?;
             }
         }
 
@@ -256,7 +264,7 @@ impl Scene {
             }
             // A path keeps each step's velocity and the displacement before it.
             let steps: f64 = c.path.iter().map(|s| s.steps as f64).sum();
-            let path_bytes = steps * 2.0 * D as f64 * scalar.max(4) as f64;
+            let path_bytes = steps * 2.0 * D as f64 * scalar as f64;
             let path = format!("{what}a `path` of {steps:.3e} steps");
             budget.take(path_bytes, &path).map_err(|m| self.err(c.lines.of("path"), m))?;
             let w = c.angular_velocity;

@@ -7,7 +7,7 @@
 use super::Scene;
 use super::desc::*;
 use crate::error::{Error, Result};
-use crate::input::{line_of, nearest, rewrite_serde_message, unknown_key_message};
+use crate::input::{nearest, rewrite_serde_message, unknown_key_message};
 use serde::Deserialize;
 use std::path::PathBuf;
 use toml::Spanned;
@@ -239,7 +239,7 @@ impl Ctx<'_> {
 pub(crate) fn parse(text: &str, file: &str, dir: Option<PathBuf>) -> Result<Scene> {
     let ctx = Ctx { file, lines: crate::input::LineIndex::of(text) };
     let raw: RawScene = toml::from_str(text).map_err(|e| {
-        let line = e.span().map(|s| line_of(text, s.start));
+        let line = e.span().map(|s| ctx.lines.line(s.start));
         ctx.err(line, rewrite_serde_message(e.message()))
     })?;
     let mut lines = Lines::at(1);

@@ -398,6 +398,15 @@ fn numbers_are_checked_against_the_build_precision() {
         12,
         "`density` 1e-36 gives body 1's particles a mass of 2.441e-40, below the smallest normal f32 number",
     );
+    // Validation alone (no precision yet) still checks everything else.
+    expect(
+        error_of(
+            "[[bodies]]",
+            "[[materials]]\nname = \"water\"\nmodel = \"fluid\"\ndensity = 1.0\nbulk_modulus = 1.0\n[[bodies]]",
+        ),
+        16,
+        "material `water` is defined twice (first at line 9)",
+    );
     let solid = "model = \"fixed_corotated\"\ndensity = 1000.0\nyoungs_modulus = 3e38\npoissons_ratio = 0.49";
     let e = f32_error("model = \"fluid\"\ndensity = 1000.0\nbulk_modulus = 2e5", solid);
     expect(e, 14, "its Lamé parameters (mu 1.007e38, lambda 4.933e39) are beyond the largest f32 number");

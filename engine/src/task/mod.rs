@@ -51,7 +51,7 @@ use crate::diff::optim::{Method, RateSchedule};
 use crate::diff::schedule::Strategy;
 use crate::diff::tape::{Budget, Checkpointing};
 use crate::error::{Error, Result};
-use crate::input::{line_of, nearest, rewrite_serde_message};
+use crate::input::{nearest, rewrite_serde_message};
 use crate::scene::Scene;
 use serde::Deserialize;
 use std::ops::Range;
@@ -244,7 +244,7 @@ impl Task {
         let lines = crate::input::LineIndex::of(text);
         let line = |span: Range<usize>| Some(lines.line(span.start));
         let raw: RawTask = toml::from_str(text)
-            .map_err(|e| err(e.span().map(|s| line_of(text, s.start)), rewrite_serde_message(e.message())))?;
+            .map_err(|e| err(e.span().map(|s| lines.line(s.start)), rewrite_serde_message(e.message())))?;
         let count = |v: &Opt<i64>, key: &str, default: usize| -> Result<usize> {
             match v {
                 None => Ok(default),

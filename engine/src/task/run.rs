@@ -454,14 +454,6 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
             }
             let block_grads = self.block_gradients(&grads);
             let update = optimizer.step(&mut self.params, &block_grads)?;
-            for p in &self.params {
-                if let Some(i) = p.values.iter().position(|v| !v.is_finite()) {
-                    return Err(Error::Diverged(format!(
-                        "parameter `{}`[{i}] became {} in the step of iteration {iteration} (lower its learning rate, or clip)",
-                        p.name, p.values[i]
-                    )));
-                }
-            }
             let report = IterationReport {
                 iteration,
                 loss: grads.loss,
