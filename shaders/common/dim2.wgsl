@@ -72,6 +72,12 @@ fn half_angle(x: f32, y: f32, len: f32) -> VecD {
     if (x < 0.0) {
         v = VecD(abs(y), select(len - x, x - len, y < 0.0));
     }
+    // Tiny vectors are rescaled first, as on the CPU (math/svd.rs): their squares would leave
+    // f32's normal range (or flush to 0) and v / |v| would not be a unit vector.
+    let m = max(abs(v.x), abs(v.y));
+    if (m < 1e-15) {
+        v = v / m;
+    }
     return v / sqrt(dot(v, v));
 }
 

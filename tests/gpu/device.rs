@@ -106,10 +106,10 @@ fn material_and_collider_layouts_match_the_shaders() {
 }
 
 /// The GPU's SVD and polar decomposition (the dimension preludes) against the CPU's, in 2D and
-/// 3D, on random deformations (stretched up to 3x, rotated), repeated singular values,
-/// nearly flat and inverted ones: singular values within 2e-5 relative to |F|, U diag(sigma)
-/// V^T rebuilds F (to 1e-6 in 2D, 2e-5 in 3D), U and V are rotations, and the polar rotation equals the CPU's (away from
-/// flat elements, where it is discontinuous) to 1e-4.
+/// 3D, on random deformations (stretched up to 3x, rotated), repeated singular values, nearly
+/// flat, inverted and nearly isotropic ones: singular values within 2e-5 relative to |F|,
+/// U diag(sigma) V^T rebuilds F (to 1e-6 in 2D, 2e-5 in 3D), U and V are rotations, and the
+/// polar rotation equals the CPU's (away from flat elements, where it is discontinuous) to 1e-4.
 #[test]
 fn gpu_svd_and_polar_match_the_cpu() {
     fn check<const D: usize>(gpu: &GpuContext) {
@@ -132,6 +132,15 @@ fn gpu_svd_and_polar_match_the_cpu() {
         let mut flat = Matrix::<f64, D>::identity();
         flat[(D - 1, D - 1)] = 1e-3;
         cases.push(flat);
+        // Nearly isotropic: a resting particle's F, a rounding away from the identity, whose
+        // off-diagonal squares are subnormal in f32 (or flushed to 0).
+        for t in [-6.7748694e-23, 1e-23, 3e-30, 1e-40, 1e-20, -4e-19] {
+            let mut f = Matrix::<f64, D>::identity();
+            f[(1, 0)] = t;
+            cases.push(f);
+            f[(0, 1)] = -t;
+            cases.push(f);
+        }
         let f32_cases: Vec<Matrix<f32, D>> = cases.iter().map(|m| m.map(|v| v as f32)).collect();
         // The GPU sees the f32 matrices; the CPU reference takes the same values in f64.
         let results = rheo_engine::gpu::math_on_gpu::<D>(gpu, &f32_cases).unwrap_or_else(|e| panic!("{e}"));

@@ -119,9 +119,17 @@ fn half_angle<T: Real>(x: T, y: T, len: T) -> (T, T) {
         return (T::one(), T::zero());
     }
     let (c, s) = if x >= T::zero() { (len + x, y) } else { (y.abs(), if y < T::zero() { x - len } else { len - x }) };
+    // Below HALF_ANGLE_RESCALE the squares leave f32's normal range and (c, s) / n is no longer
+    // a unit vector: rescale first (either |c| or |s| is at least len > 0).
+    let m = c.abs().max(s.abs());
+    let (c, s) = if m < T::of(HALF_ANGLE_RESCALE) { (c / m, s / m) } else { (c, s) };
     let n = (c * c + s * s).sqrt();
     (c / n, s / n)
 }
+
+/// Where [`half_angle`] rescales before normalizing: squares of 1e-15 are far inside f32's
+/// normal range (from 1.2e-38). Above it nothing changes, so results elsewhere stay bitwise.
+const HALF_ANGLE_RESCALE: f64 = 1e-15;
 
 /// Closed form: `F = E I + H J + Fh K + G L` (J the rotation generator, K and L the two
 /// reflections); the rotation part has norm Q and angle a2, the reflection part norm R and angle
@@ -331,5 +339,32 @@ mod tests {
         check(Matrix::<f64, 3>::new(1.0, 2.0, 3.0, 2.0, 4.0, 6.0, 3.0, 6.0, 9.0)); // rank 1
         check(Matrix::<f64, 2>::new(1.0, 2.0, 2.0, 4.0));
         check(Matrix::<f64, 2>::new(-1.0, 0.0, 0.0, 1.0));
+    }
+
+    /// A particle at rest carries an F a rounding away from the identity: off-diagonal entries
+    /// of 1e-23 and below, whose squares are subnormal in f32 (and 0 where the GPU flushes
+    /// them). Its rotations must still be rotations: a non-unit half angle once made U of
+    /// `[[1, 0], [-6.8e-23, 1]]` scale by 0.95, so `U V^T` had det 0.83 and a resting sand
+    /// column exploded.
+    #[test]
+    fn f32_rotations_stay_orthonormal_for_nearly_isotropic_matrices() {
+        let eye = Matrix::<f32, 2>::identity();
+        for t in [-6.7748694e-23f32, 1e-23, 3e-30, -1e-38, 1e-40, 1e-45, 1e-20, 1e-19, -4e-19, 1e-15, 1e-8] {
+            for f in [
+                Matrix::<f32, 2>::new(1.0, 0.0, t, 1.0),
+                Matrix::<f32, 2>::new(1.0, t, 0.0, 1.0),
+                Matrix::<f32, 2>::new(1.0 + t, t, -t, 1.0),
+                Matrix::<f32, 2>::new(t, 0.0, 0.0, -t), // q = 0: the rotation part vanishes
+                Matrix::<f32, 2>::new(1.0, -t, t, -1.0),
+            ] {
+                let s = svd(&f);
+                for (name, m) in [("U", s.u), ("V", s.v)] {
+                    let err = (m.transpose() * m - eye).norm();
+                    assert!(err < 1e-6, "F = {f}: {name} = {m} is not orthonormal ({err})");
+                }
+                let rebuilt = s.compose(&s.sigma);
+                assert!((rebuilt - f).norm() < 1e-6, "F = {f}, rebuilt {rebuilt}");
+            }
+        }
     }
 }
