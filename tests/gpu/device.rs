@@ -173,6 +173,22 @@ fn gpu_svd_and_polar_match_the_cpu() {
     check::<3>(&gpu);
 }
 
+/// A grid larger than the device binds per buffer is refused before any buffer is made, naming
+/// the grid, the device's limit and what to change (it was a wgpu validation error about
+/// `max_*_buffer_binding_size`, after the upload's host copy of the whole grid).
+#[test]
+fn gpu_refuses_a_grid_larger_than_the_device_binds() {
+    let gpu = gpu();
+    let limits = gpu.device.limits();
+    let limit = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
+    // A square 2D grid whose node buffer (24 bytes a node in 2D) is just over the limit.
+    let side = ((limit / 24) as f64).sqrt().ceil() as usize;
+    let (model, state) =
+        empty::<f32, 2>([side, side], 1.0 / side as f64, 1e-4, [0.0, -9.8], Contact::Separate { friction: 0.0 });
+    let e = GpuSimulation::new(&gpu, &model, &state).err().expect("a grid over the device's limit").to_string();
+    assert!(e.contains("grid's") && e.contains("binds at most") && e.contains("`resolution`"), "{e}");
+}
+
 /// A non-finite value is an error naming the particle (like the CPU, the first of the
 /// particles it reaches) and the step. Two jelly blocks thrown at 100 m/s (a tenth of the
 /// domain per step, past the wall layer), the first up, the second down at the nearer floor,

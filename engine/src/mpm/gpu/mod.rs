@@ -220,6 +220,29 @@ fn flat<const R: usize, const C: usize>(values: &[nalgebra::SMatrix<f32, R, C>])
     values.iter().flat_map(|m| m.iter().copied()).collect()
 }
 
+/// Refuses buffers (`(what, bytes, the remedy)`) larger than the device can bind, before any is
+/// made on the host or the device: a grid or particle set too large for the GPU is an error
+/// naming it, the device's limit and what to change, not a validation error from deep in
+/// wgpu. (How much memory a device has in all, wgpu does not say; a set that passes this and
+/// still does not fit is the device's out-of-memory error, turned into an error by
+/// [`GpuContext::checked`].)
+fn fits_device_buffers(gpu: &GpuContext, buffers: &[(String, usize, &str)]) -> Result<()> {
+    let limits = gpu.device.limits();
+    let per_buffer = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
+    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+    for (what, bytes, remedy) in buffers {
+        if *bytes as u64 > per_buffer {
+            return Err(Error::Gpu(format!(
+                "{what} need a buffer of {:.0} MiB; {} binds at most {:.0} MiB per buffer: try {remedy}, or the CPU backend",
+                mib(*bytes as u64),
+                gpu.describe(),
+                mib(per_buffer)
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl GpuSimulation {
     /// Uploads `model` and `state` (f32, D = 2 or 3) for forward steps. Errors name what the
     /// model uses that the GPU cannot run yet, or what the device rejected.
@@ -267,6 +290,17 @@ impl GpuSimulation {
         let laws = kernel_laws(&data.materials);
         let n = state.len();
         let nodes = model.grid.node_count();
+        fits_device_buffers(
+            gpu,
+            &[
+                (
+                    format!("the grid's {nodes} nodes"),
+                    nodes * 2 * (D + 1) * 4,
+                    "a coarser `resolution` or a smaller domain",
+                ),
+                (format!("the {n} particles' F"), n * D * D * 4, "fewer particles"),
+            ],
+        )?;
         let make_state = |label: &str| StateBuffers {
             x: upload(gpu, &format!("{label} x"), &flat(&state.x)),
             v: upload(gpu, &format!("{label} v"), &flat(&state.v)),
