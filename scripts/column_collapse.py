@@ -4,8 +4,8 @@
 A column of width L0 = 0.1 and height a * L0 stands against the left wall and collapses on a
 floor with Coulomb friction 0.6, in a domain long enough for its deposit. Measured at
 t = max(0.6 s, 4 sqrt(a L0 / g)): the normalized runouts (x - L0) / L0 of the 95th, 99th and
-99.5th percentiles of the particles' x, and the fastest particle's speed (is the pile at
-rest?). The law is Lube et al. 2005 (2D columns): 1.2 a below a = 2.3, 1.9 a^(2/3) above.
+99.5th percentiles of the particles' x and of the front (where the deposit first thins below
+0.05 L0), and the fastest particle's speed (is the pile at rest?). The law is Lube et al. 2005 (2D columns): 1.2 a below a = 2.3, 1.9 a^(2/3) above.
 tests/physics_validation.rs (`column_collapse`) builds the same scene.
 
     scripts/column_collapse.py RHEO_BINARY [CELLS_ACROSS_L0 ...]   (default 13 26)
@@ -20,7 +20,7 @@ def lube(a):
 
 
 def scene(a, cells):
-    """The scene's text, and its wall thickness in metres."""
+    """The scene's text, its wall thickness and its cell width in metres."""
     width = L0 * math.ceil(3 + 2.2 * lube(a))
     resolution = round(width / L0 * cells)
     dx = width / resolution
@@ -57,11 +57,13 @@ min = [{wall!r}, {wall!r}]
 max = [{wall + L0!r}, {wall + a * L0!r}]
 material = "sand"
 particles_per_cell = 2
-''', wall
+''', wall, dx
 
 
-def deposit(out, wall):
-    """Normalized runouts at the 95th, 99th and 99.5th percentiles of x, and the top speed."""
+def deposit(out, wall, dx):
+    """Normalized runouts at the 95th, 99th and 99.5th percentiles of x and at the front
+    (where the deposit, particle area per strip of width L0 / 10 from the wall out, first thins
+    below 0.05 L0), and the top speed."""
     last = sorted(glob.glob(os.path.join(out, "frame_*.ply")))[-1]
     data = open(last, "rb").read()
     start = data.index(b"end_header\n") + len(b"end_header\n")
@@ -77,23 +79,29 @@ def deposit(out, wall):
         fastest = max(fastest, (p[ivx] ** 2 + p[ivx + 1] ** 2) ** 0.5)
     xs.sort()
     runouts = [(xs[int(q * (n - 1))] - wall - L0) / L0 for q in (0.95, 0.99, 0.995)]
-    return runouts, fastest
+    strip, strips = L0 / 10, {}
+    for x in xs:
+        strips[int((x - wall) / strip)] = strips.get(int((x - wall) / strip), 0) + 1
+    k = 0
+    while strips.get(k, 0) * (dx / 2) ** 2 / strip > 0.05 * L0:
+        k += 1
+    return runouts + [(k * strip - L0) / L0], fastest
 
 
 def main():
     rheo, resolutions = sys.argv[1], [int(r) for r in sys.argv[2:]] or [13, 26]
-    print("runout (x - L0) / L0 at the 95th / 99th / 99.5th percentile of x; top speed in m/s")
-    print("a    " + "".join(f"{f'{n} cells across L0':<28}" for n in resolutions) + "Lube 2005")
+    print("runout (x - L0) / L0 at the 95th / 99th / 99.5th percentile of x / the front; top speed in m/s")
+    print("a    " + "".join(f"{f'{n} cells across L0':<32}" for n in resolutions) + "Lube 2005")
     with tempfile.TemporaryDirectory() as tmp:
         for a in ASPECTS:
             cells = []
             for n in resolutions:
-                text, wall = scene(a, n)
+                text, wall, dx = scene(a, n)
                 path, out = os.path.join(tmp, "c.toml"), os.path.join(tmp, f"out{a}_{n}")
                 open(path, "w").write(text)
                 subprocess.run([rheo, "run", path, "--out", out], check=True, capture_output=True)
-                (p95, p99, p995), fastest = deposit(out, wall)
-                cells.append(f"{p95:5.2f}/{p99:5.2f}/{p995:5.2f} {fastest:5.3f}    ")
+                (p95, p99, p995, front), fastest = deposit(out, wall, dx)
+                cells.append(f"{p95:5.2f}/{p99:5.2f}/{p995:5.2f}/{front:5.2f} {fastest:5.3f}  ")
             print(f"{a:<4} " + "".join(cells) + f"{lube(a):6.2f}", flush=True)
 
 

@@ -4,6 +4,9 @@
 //! `-(d lambda + 2 mu) / (2 mu) * alpha * tr(eps)`, with
 //! `alpha = sqrt(2/3) * 2 sin(phi) / (3 - sin(phi))` from the friction angle phi, and the
 //! excess is returned radially (case III). The plastic state accumulates the plastic strain.
+//! The cone is Klar et al.'s fit to 3D; in 2D it is a Mohr-Coulomb cone of
+//! `sin(phi_2D) = sqrt(2) alpha` (27.5° for a friction angle of 30°), which the README's limits
+//! of the granular model state.
 
 use super::spec::value_at;
 use super::{
