@@ -38,6 +38,7 @@ pub mod mpm;
 pub mod nn;
 pub mod scene;
 pub mod solver;
+pub mod spring;
 pub mod task;
 
 pub use error::{Error, Result};
