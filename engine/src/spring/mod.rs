@@ -15,6 +15,7 @@
 //! with the model), never by atomics: a step is bitwise the same on any number of threads, and
 //! the adjoint gathers `dL/dx` the same way.
 
+pub mod build;
 pub mod forces;
 pub mod integrate;
 

@@ -1,0 +1,196 @@
+//! Building spring bodies: DiffTaichi's robots from squares, and lattices; the highest
+//! frequency of a body at rest, which bounds the stable time step.
+
+use super::{PASSIVE, Spring, SpringModel};
+use crate::math::{Real, Vector};
+use std::collections::HashMap;
+
+/// A 2D body of unit squares (`[i, j, actuation]`: the square whose lower-left corner is grid
+/// point `(i, j)`), as DiffTaichi's `mass_spring_robot_config.py` builds its robots: corners
+/// `spacing` apart from `origin`, shared between squares; each square joins its corners
+/// pairwise (sides and diagonals), its two vertical sides first and carrying the square's
+/// actuation, each actuated spring on an actuator of its own (in order); a spring two squares
+/// share is made once (by the first). Returns the vertex positions and the springs, every
+/// spring of `stiffness`, its rest length the corners' distance.
+pub fn from_squares<T: Real>(
+    squares: &[(i64, i64, f64)],
+    spacing: f64,
+    stiffness: f64,
+    origin: [f64; 2],
+) -> (Vec<Vector<T, 2>>, Vec<Spring<T>>) {
+    let mut ids: HashMap<(i64, i64), u32> = HashMap::new();
+    let mut points: Vec<[f64; 2]> = Vec::new();
+    let mut springs: Vec<Spring<T>> = Vec::new();
+    let mut made: HashMap<(u32, u32), ()> = HashMap::new();
+    let mut actuators = 0;
+    let mut point = |i: i64, j: i64, points: &mut Vec<[f64; 2]>| {
+        *ids.entry((i, j)).or_insert_with(|| {
+            points.push([origin[0] + i as f64 * spacing, origin[1] + j as f64 * spacing]);
+            (points.len() - 1) as u32
+        })
+    };
+    for &(i, j, actuation) in squares {
+        let a = point(i, j, &mut points);
+        let b = point(i, j + 1, &mut points);
+        let c = point(i + 1, j, &mut points);
+        let d = point(i + 1, j + 1, &mut points);
+        let mut pairs = vec![(a, b, actuation), (c, d, actuation)];
+        for p in [a, b, c, d] {
+            for q in [a, b, c, d] {
+                if p != q {
+                    pairs.push((p, q, 0.0));
+                }
+            }
+        }
+        for (p, q, act) in pairs {
+            if made.contains_key(&(p.min(q), p.max(q))) {
+                continue;
+            }
+            made.insert((p.min(q), p.max(q)), ());
+            let (pp, pq) = (points[p as usize], points[q as usize]);
+            let length = ((pp[0] - pq[0]).powi(2) + (pp[1] - pq[1]).powi(2)).sqrt();
+            let actuator = if act != 0.0 {
+                actuators += 1;
+                actuators - 1
+            } else {
+                PASSIVE
+            };
+            springs.push(Spring {
+                ends: [p, q],
+                rest_length: T::of(length),
+                stiffness: T::of(stiffness),
+                actuation: T::of(act),
+                actuator,
+            });
+        }
+    }
+    let x = points.iter().map(|p| Vector::<T, 2>::new(T::of(p[0]), T::of(p[1]))).collect();
+    (x, springs)
+}
+
+/// The squares of a lattice `cells[0]` wide and `cells[1]` high whose bottom row carries
+/// `actuation` (the anchors' `lattice` scene: `[[i, j, actuation if j == 0 else 0]]`).
+pub fn lattice_squares(cells: [usize; 2], actuation: f64) -> Vec<(i64, i64, f64)> {
+    (0..cells[0] as i64)
+        .flat_map(|i| (0..cells[1] as i64).map(move |j| (i, j, if j == 0 { actuation } else { 0.0 })))
+        .collect()
+}
+
+impl<T: Real, const D: usize> SpringModel<T, D> {
+    /// The highest angular frequency `w_max` of small oscillations about the positions `x`
+    /// (springs at rest there: the stiffness `k e e^T` per spring, `e` its direction), by power
+    /// iteration on `M^(-1/2) K M^(-1/2)` in f64 to a relative 1e-6. Symplectic Euler is stable
+    /// for `dt w_max < 2`.
+    pub fn highest_frequency(&self, x: &[Vector<T, D>]) -> f64 {
+        let n = self.mass.len();
+        let inv_sqrt_m: Vec<f64> = self.mass.iter().map(|m| 1.0 / m.to_f64().sqrt()).collect();
+        let directions: Vec<Vector<f64, D>> = self
+            .springs
+            .iter()
+            .map(|s| {
+                let d = (x[s.ends[0] as usize] - x[s.ends[1] as usize]).map(|c| c.to_f64());
+                let norm = d.norm();
+                if norm > 0.0 { d / norm } else { Vector::<f64, D>::zeros() }
+            })
+            .collect();
+        // A start with no symmetry that could hide the top mode.
+        let mut z: Vec<Vector<f64, D>> = (0..n)
+            .map(|i| Vector::<f64, D>::from_fn(|a, _| ((i * D + a) as f64 * 0.7548776662 + 0.1).fract() - 0.5))
+            .collect();
+        let mut lambda = 0.0;
+        for _ in 0..10_000 {
+            let norm = z.iter().map(|v| v.norm_squared()).sum::<f64>().sqrt();
+            if norm == 0.0 {
+                return 0.0;
+            }
+            z.iter_mut().for_each(|v| *v /= norm);
+            let mut y = vec![Vector::<f64, D>::zeros(); n];
+            for (s, e) in self.springs.iter().zip(&directions) {
+                let [a, b] = s.ends.map(|v| v as usize);
+                let stretch = e.dot(&(z[a] * inv_sqrt_m[a] - z[b] * inv_sqrt_m[b]));
+                let f = e * (s.stiffness.to_f64() * stretch);
+                y[a] += f * inv_sqrt_m[a];
+                y[b] -= f * inv_sqrt_m[b];
+            }
+            let next: f64 = y.iter().zip(&z).map(|(y, z)| y.dot(z)).sum();
+            z = y;
+            if (next - lambda).abs() <= 1e-6 * next.abs() {
+                return next.max(0.0).sqrt();
+            }
+            lambda = next;
+        }
+        lambda.max(0.0).sqrt()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// DiffTaichi's robot C (its squares as the anchors list them): 20 masses and 46 springs,
+    /// 8 of them actuated (the vertical sides of its four actuated squares), no duplicate.
+    #[test]
+    fn robot_c_has_difftaichis_counts() {
+        let squares = [
+            (2, 0, 0.15),
+            (0, 0, 0.15),
+            (0, 1, 0.15),
+            (0, 2, 0.0),
+            (1, 2, 0.0),
+            (2, 1, 0.15),
+            (2, 2, 0.0),
+            (2, 3, 0.0),
+            (2, 4, 0.0),
+        ];
+        let (x, springs) = from_squares::<f64>(&squares, 0.05, 3e4, [0.1, 0.1]);
+        assert_eq!((x.len(), springs.len()), (20, 46));
+        let actuated: Vec<&Spring<f64>> = springs.iter().filter(|s| s.actuator != PASSIVE).collect();
+        assert_eq!(actuated.len(), 8);
+        for (k, s) in actuated.iter().enumerate() {
+            assert_eq!(s.actuator as usize, k);
+            let [a, b] = s.ends.map(|e| x[e as usize]);
+            assert!((a[0] - b[0]).abs() < 1e-12 && ((a[1] - b[1]).abs() - 0.05).abs() < 1e-12, "not vertical");
+        }
+        let mut pairs: Vec<(u32, u32)> =
+            springs.iter().map(|s| (s.ends[0].min(s.ends[1]), s.ends[0].max(s.ends[1]))).collect();
+        pairs.sort();
+        pairs.dedup();
+        assert_eq!(pairs.len(), 46);
+    }
+
+    /// The anchors' lattice N x 8: (N + 1) 9 masses; per square 2 diagonals, plus the grid's
+    /// edges: N (8 + 1) horizontal and (N + 1) 8 vertical springs.
+    #[test]
+    fn lattice_counts() {
+        let n = 16;
+        let (x, springs) = from_squares::<f32>(&lattice_squares([n, 8], 0.15), 0.02, 1e4, [0.1, 0.1]);
+        assert_eq!(x.len(), (n + 1) * 9);
+        assert_eq!(springs.len(), 2 * 8 * n + n * 9 + (n + 1) * 8);
+        assert_eq!(springs.iter().filter(|s| s.actuator != PASSIVE).count(), n + 1);
+    }
+
+    /// Two masses on one spring oscillate at `w^2 = k (1/m1 + 1/m2)`; a free chain of N equal
+    /// masses has `w_max^2 = 4 k / m sin^2(pi (N - 1) / (2 N))`.
+    #[test]
+    fn highest_frequency_of_an_oscillator_and_a_chain() {
+        let spring = |a: u32, b: u32| Spring {
+            ends: [a, b],
+            rest_length: 1.0,
+            stiffness: 50.0,
+            actuation: 0.0,
+            actuator: PASSIVE,
+        };
+        let pair = SpringModel::<f64, 2>::new(vec![1.0, 3.0], vec![spring(0, 1)], 1e-3).unwrap();
+        let x = [Vector::<f64, 2>::new(0.0, 0.0), Vector::<f64, 2>::new(0.6, 0.8)];
+        let w = pair.highest_frequency(&x);
+        assert!((w * w / (50.0 * (1.0 + 1.0 / 3.0)) - 1.0).abs() < 1e-5, "w^2 = {}", w * w);
+        let n = 12;
+        let chain =
+            SpringModel::<f64, 3>::new(vec![2.0; n], (0..n as u32 - 1).map(|i| spring(i, i + 1)).collect(), 1e-3)
+                .unwrap();
+        let x: Vec<Vector<f64, 3>> = (0..n).map(|i| Vector::<f64, 3>::new(i as f64, 0.0, 0.0)).collect();
+        let w = chain.highest_frequency(&x);
+        let expected = 4.0 * 50.0 / 2.0 * (std::f64::consts::PI * (n - 1) as f64 / (2.0 * n as f64)).sin().powi(2);
+        assert!((w * w / expected - 1.0).abs() < 1e-4, "w^2 = {}, expected {expected}", w * w);
+    }
+}
