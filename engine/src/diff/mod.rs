@@ -3,12 +3,17 @@
 //! memory budget, controls in the loop, losses over the particle view, and optimizers.
 
 pub mod control;
+/// Closed-loop neural controllers (the `nn` feature).
+#[cfg(feature = "nn")]
+pub mod controller;
 pub mod loss;
 pub mod optim;
 pub mod schedule;
 pub mod tape;
 
 pub use control::{Control, SinusoidController, tabulate, tabulated_adjoint};
+#[cfg(feature = "nn")]
+pub use controller::MlpController;
 pub use loss::{CenterOfMassTarget, FnLoss, Loss, MeanPosition, PositionMse};
 pub use optim::{Method, Optimizer, Parameter, RateSchedule, Update};
 pub use schedule::{Schedule, Strategy};

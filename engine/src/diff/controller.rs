@@ -1,0 +1,120 @@
+//! A closed-loop neural controller (DiffTaichi's `mass_spring.py`, Fang et al. 2022): an MLP
+//! ([`crate::nn::Mlp`]) reads a clock, the body's shape and motion and where its goal lies,
+//! and gives one signal per actuator. burn differentiates the network; this file carries its
+//! inputs' gradient into the state's.
+
+use super::control::Control;
+use crate::math::{Real, Vector};
+use crate::nn::Mlp;
+use crate::solver::{Particles, ParticlesBar};
+
+/// The scale of the per-particle inputs (DiffTaichi: 0.05), which keeps them comparable to the
+/// clock's.
+pub const STATE_INPUT_SCALE: f64 = 0.05;
+
+/// What the network reads at step `t`, in this order:
+/// - `sinusoids` clock values `sin(omega t dt + 2 pi j / sinusoids)`;
+/// - with `state_inputs`, per particle its offset from the centre and its velocity, each times
+///   [`STATE_INPUT_SCALE`] (`2 D` values a particle);
+/// - `goal - centre` (`D` values);
+///
+/// the centre being the particles' unweighted mean position. Its outputs are the signals (give
+/// it a `tanh` output for actuation in `[-1, 1]`).
+#[derive(Debug)]
+pub struct MlpController<const D: usize> {
+    /// The network; [`MlpController::input_size`] inputs, one output per signal.
+    pub network: Mlp,
+    /// Number of clock inputs.
+    pub sinusoids: usize,
+    /// Angular frequency of the clock.
+    pub omega: f64,
+    /// The time step of the rollout (the clock's time is `t dt`).
+    pub dt: f64,
+    /// Whether each particle's offset and velocity are inputs.
+    pub state_inputs: bool,
+    /// Where the body should go.
+    pub goal: Vector<f64, D>,
+}
+
+impl<const D: usize> MlpController<D> {
+    /// Network inputs for a body of `particles` particles.
+    pub fn input_size(sinusoids: usize, state_inputs: bool, particles: usize) -> usize {
+        sinusoids + if state_inputs { 2 * D * particles } else { 0 } + D
+    }
+
+    fn centre<T: Real>(state: &Particles<'_, T, D>) -> Vector<f64, D> {
+        let sum = state.positions.iter().fold(Vector::<f64, D>::zeros(), |s, x| s + x.map(|c| c.to_f64()));
+        sum / state.len() as f64
+    }
+
+    /// The network's inputs at step `t` in state `state`.
+    pub fn inputs<T: Real>(&self, t: usize, state: &Particles<'_, T, D>) -> Vec<f64> {
+        let mut z = Vec::with_capacity(Self::input_size(self.sinusoids, self.state_inputs, state.len()));
+        let phase = self.omega * t as f64 * self.dt;
+        z.extend((0..self.sinusoids).map(|j| (phase + std::f64::consts::TAU * j as f64 / self.sinusoids as f64).sin()));
+        let centre = Self::centre(state);
+        if self.state_inputs {
+            for (x, v) in state.positions.iter().zip(state.velocities) {
+                let offset = x.map(|c| c.to_f64()) - centre;
+                z.extend(offset.iter().map(|c| c * STATE_INPUT_SCALE));
+                z.extend(v.iter().map(|c| c.to_f64() * STATE_INPUT_SCALE));
+            }
+        }
+        z.extend((self.goal - centre).iter());
+        z
+    }
+}
+
+impl<T: Real, const D: usize> Control<T, D> for MlpController<D> {
+    fn signals(&self) -> usize {
+        self.network.output_size()
+    }
+
+    fn parameters(&self) -> usize {
+        self.network.parameter_count()
+    }
+
+    fn signal(&self, t: usize, state: &Particles<'_, T, D>, out: &mut [T]) {
+        let y = self.network.forward(&self.inputs(t, state), 1);
+        for (o, y) in out.iter_mut().zip(y) {
+            *o = T::of(y);
+        }
+    }
+
+    /// burn's backward pass gives `dL/d(inputs)`; then, with `c` the mean position:
+    /// `x_i` gets the offset's share `s z_bar_offset_i`, every `x_j` gets `(-s sum_i
+    /// z_bar_offset_i - z_bar_goal) / N` through `c`, and `v_i` gets `s z_bar_velocity_i`
+    /// (`s` the input scale).
+    fn signal_adjoint(
+        &self,
+        t: usize,
+        state: &Particles<'_, T, D>,
+        signal_bar: &[T],
+        state_bar: &mut ParticlesBar<'_, T, D>,
+        params_bar: &mut [f64],
+    ) {
+        let inputs = self.inputs(t, state);
+        let output_bar: Vec<f64> = signal_bar.iter().map(|b| b.to_f64()).collect();
+        let (z_bar, p_bar) = self.network.backward(&inputs, 1, &output_bar);
+        for (p, g) in params_bar.iter_mut().zip(p_bar) {
+            *p += g;
+        }
+        let n = state.len();
+        let goal_bar = Vector::<f64, D>::from_fn(|a, _| z_bar[z_bar.len() - D + a]);
+        let mut centre_bar = -goal_bar;
+        if self.state_inputs {
+            for i in 0..n {
+                let at = self.sinusoids + 2 * D * i;
+                let offset_bar = Vector::<f64, D>::from_fn(|a, _| z_bar[at + a] * STATE_INPUT_SCALE);
+                let velocity_bar = Vector::<f64, D>::from_fn(|a, _| z_bar[at + D + a] * STATE_INPUT_SCALE);
+                state_bar.positions[i] += offset_bar.map(T::of);
+                state_bar.velocities[i] += velocity_bar.map(T::of);
+                centre_bar -= offset_bar;
+            }
+        }
+        let share = (centre_bar / n as f64).map(T::of);
+        for x in state_bar.positions.iter_mut() {
+            *x += share;
+        }
+    }
+}
