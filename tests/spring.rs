@@ -292,7 +292,7 @@ fn spring_impulse_adjoint_passes_the_dot_product_test() {
         let x: Vec<V2> = state.x.iter().zip(&dx).map(|(x, d)| x + d * h).collect();
         let u: Vec<f64> = signal.iter().zip(&du).map(|(u, d)| u + h * d).collect();
         let mut j = Vec::new();
-        forces::impulses(&m, &x, &u, &mut j);
+        forces::impulses(&m, &x, &u, &mut Vec::new(), &mut j);
         (0..n).map(|i| velocity_bar[i].dot(&j[i]) / m.mass[i]).sum::<f64>()
     };
     let h = 1e-7;
@@ -464,22 +464,9 @@ fn braced_cube_in_3d_lands_alike_in_f32_and_f64() {
 /// DiffTaichi's robot C (squares 0.05 apart, k 3e4, unit masses), its physics (dt 0.004,
 /// gravity 4.8 down, damping 15) and `ground`, lifted by `lift` above the ground at 0.1.
 fn robot_c(ground: Ground<f64>, lift: f64) -> (SpringModel<f64, 2>, SpringState<f64, 2>) {
-    use rheo_engine::spring::build::from_squares;
-    let squares = [
-        (2, 0, 0.15),
-        (0, 0, 0.15),
-        (0, 1, 0.15),
-        (0, 2, 0.0),
-        (1, 2, 0.0),
-        (2, 1, 0.15),
-        (2, 2, 0.0),
-        (2, 3, 0.0),
-        (2, 4, 0.0),
-    ];
-    let (x, springs) = from_squares::<f64>(&squares, 0.05, 3e4, [0.1, 0.1 + lift]);
-    let mut model = SpringModel::new(vec![1.0; x.len()], springs, 0.004).unwrap();
-    model.gravity = V2::new(0.0, -4.8);
-    model.damping = 15.0;
+    use rheo_engine::spring::build::{ROBOT_C, difftaichi_model, from_squares};
+    let (x, springs) = from_squares::<f64>(&ROBOT_C, 0.05, 3e4, [0.1, 0.1 + lift]);
+    let mut model = difftaichi_model(x.len(), springs).unwrap();
     model.ground = ground;
     (model, SpringState::at_rest(x))
 }

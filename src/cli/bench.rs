@@ -1,6 +1,7 @@
 //! `rheo bench`: forward-step throughput of the benchmark scenes, with the warm-up and timed
 //! windows of the reference scripts (shared/anchors: `mpm88_*.py`, `mpm3d_*.py`).
 
+use super::bench_spring::{SPRING_SCENES, bench_spring};
 use super::{Backend, SimulationJob, actuation, gpu_only, rate, with_simulation};
 use clap::Args;
 use rheo_engine::diff::Budget;
@@ -18,8 +19,9 @@ use std::time::Instant;
 /// Options of `rheo bench`.
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Run only this scene: a built-in name (mpm88, elastic_3d, elastic_3d_1m, walker_2d) or a
-    /// scene file. Without it, all four built-in benchmarks run.
+    /// Run only this scene: a built-in name (mpm88, elastic_3d, elastic_3d_1m, walker_2d, and
+    /// the mass-spring robot_c_2d and lattice_512x8) or a scene file. Without it, the first
+    /// four run.
     #[arg(long, value_name = "NAME")]
     scene: Option<String>,
     /// Print one JSON object per scene instead of a sentence.
@@ -37,7 +39,8 @@ pub struct BenchArgs {
     /// are streamed to host memory [default: all on the device].
     #[arg(long, value_name = "MIB")]
     device_budget_mib: Option<f64>,
-    /// walker_2d: timed optimization iterations (after one warm-up) [default: 3].
+    /// walker_2d, robot_c_2d, lattice_512x8: timed optimization iterations (after one
+    /// warm-up) [default: 3; 5 for the mass-spring ones, as their reference].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     iterations: Option<u64>,
     /// Where the steps run.
@@ -175,6 +178,14 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     if args.scene.as_deref() == Some(WALKER) {
         return bench_walker(args);
     }
+    if let Some(name) = args.scene.as_deref().filter(|n| SPRING_SCENES.contains(n)) {
+        if args.backend != Backend::Cpu || args.steps.is_some() || args.budget_mib.is_some() {
+            return Err(Error::InvalidArgument(format!(
+                "{name} runs on the CPU with the reference's 681 steps and store-all; drop --backend, --steps and --budget-mib"
+            )));
+        }
+        return bench_spring(name, args.iterations.unwrap_or(5) as usize, args.json);
+    }
     let how = GpuRun {
         scatter: match (args.float_atomics, args.block_scatter) {
             (true, _) => Scatter::FloatAtomics,
@@ -198,7 +209,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
                 vec![Case { name: name.clone(), file: PathBuf::from(name), warmup: 0, steps: None }]
             }
             None => {
-                let names: Vec<&str> = BUILT_IN.iter().map(|c| c.0).chain([WALKER]).collect();
+                let names: Vec<&str> = BUILT_IN.iter().map(|c| c.0).chain([WALKER]).chain(SPRING_SCENES).collect();
                 return Err(Error::InvalidArgument(format!(
                     "no benchmark scene '{name}': use one of {} or a scene file",
                     names.join(", ")
@@ -359,7 +370,7 @@ fn gpu_timed<const D: usize>(
 }
 
 /// The process's peak resident set size (Linux `VmHWM`), if the system reports it.
-fn peak_rss_bytes() -> Option<u64> {
+pub(super) fn peak_rss_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -368,6 +379,6 @@ fn peak_rss_bytes() -> Option<u64> {
 
 /// Resets the peak resident set size to the current one (Linux >= 4.0), so that each scene's
 /// figure is its own; where that is not possible the figure is the process's peak so far.
-fn reset_peak_rss() {
+pub(super) fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }

@@ -18,6 +18,7 @@ macro_rules! say {
 }
 
 mod bench;
+mod bench_spring;
 mod check;
 mod optimize;
 mod run;

@@ -68,6 +68,30 @@ pub fn from_squares<T: Real>(
     (x, springs)
 }
 
+/// DiffTaichi's robot C (`mass_spring_robot_config.py`) as squares, for [`from_squares`]
+/// (spacing 0.05, stiffness 3e4): 20 masses, 46 springs, 8 of them actuated.
+pub const ROBOT_C: [(i64, i64, f64); 9] = [
+    (2, 0, 0.15),
+    (0, 0, 0.15),
+    (0, 1, 0.15),
+    (0, 2, 0.0),
+    (1, 2, 0.0),
+    (2, 1, 0.15),
+    (2, 2, 0.0),
+    (2, 3, 0.0),
+    (2, 4, 0.0),
+];
+
+/// A model with DiffTaichi's mass-spring physics (`mass_spring.py`): unit masses, dt 0.004,
+/// gravity 4.8 down, damping 15, the sticky ground at 0.1.
+pub fn difftaichi_model<T: Real>(vertices: usize, springs: Vec<Spring<T>>) -> crate::Result<SpringModel<T, 2>> {
+    let mut model = SpringModel::new(vec![T::one(); vertices], springs, T::of(0.004))?;
+    model.gravity = Vector::<T, 2>::new(T::zero(), T::of(-4.8));
+    model.damping = T::of(15.0);
+    model.ground = super::Ground::Sticky { height: T::of(0.1) };
+    Ok(model)
+}
+
 /// The squares of a lattice `cells[0]` wide and `cells[1]` high whose bottom row carries
 /// `actuation` (the anchors' `lattice` scene: `[[i, j, actuation if j == 0 else 0]]`).
 pub fn lattice_squares(cells: [usize; 2], actuation: f64) -> Vec<(i64, i64, f64)> {
@@ -131,18 +155,7 @@ mod tests {
     /// 8 of them actuated (the vertical sides of its four actuated squares), no duplicate.
     #[test]
     fn robot_c_has_difftaichis_counts() {
-        let squares = [
-            (2, 0, 0.15),
-            (0, 0, 0.15),
-            (0, 1, 0.15),
-            (0, 2, 0.0),
-            (1, 2, 0.0),
-            (2, 1, 0.15),
-            (2, 2, 0.0),
-            (2, 3, 0.0),
-            (2, 4, 0.0),
-        ];
-        let (x, springs) = from_squares::<f64>(&squares, 0.05, 3e4, [0.1, 0.1]);
+        let (x, springs) = from_squares::<f64>(&ROBOT_C, 0.05, 3e4, [0.1, 0.1]);
         assert_eq!((x.len(), springs.len()), (20, 46));
         let actuated: Vec<&Spring<f64>> = springs.iter().filter(|s| s.actuator != PASSIVE).collect();
         assert_eq!(actuated.len(), 8);

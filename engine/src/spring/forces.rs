@@ -34,24 +34,29 @@ fn terms<T: Real, const D: usize>(
     Terms { d, l, target, u, f }
 }
 
-/// Writes each vertex's summed spring impulse into `out`, gathered through the incidence list
-/// (each spring is evaluated at both its ends: no scatter, no atomics).
+/// Writes each spring's impulse into `springs` and each vertex's sum of its springs' impulses
+/// into `out`, gathered through the incidence list (no scatter, no atomics).
 pub fn impulses<T: Real, const D: usize>(
     model: &SpringModel<T, D>,
     x: &[Vector<T, D>],
     signal: &[T],
+    springs: &mut Vec<Vector<T, D>>,
     out: &mut Vec<Vector<T, D>>,
 ) {
+    springs.resize(model.springs.len(), Vector::<T, D>::zeros());
+    springs.par_iter_mut().zip(model.springs.par_iter()).with_min_len(CHUNK).for_each(|(impulse, s)| {
+        let t = terms(model, s, x, signal);
+        *impulse = t.d * t.f;
+    });
+    let springs = &springs[..];
     out.resize(x.len(), Vector::<T, D>::zeros());
     out.par_iter_mut().enumerate().with_min_len(CHUNK).for_each(|(i, sum)| {
         let mut j = Vector::<T, D>::zeros();
         for (s, end) in model.incidence().of_vertex(i) {
-            let t = terms(model, &model.springs[s], x, signal);
-            let impulse = t.d * t.f;
             if end == 0 {
-                j -= impulse;
+                j -= springs[s];
             } else {
-                j += impulse;
+                j += springs[s];
             }
         }
         *sum = j;

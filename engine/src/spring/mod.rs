@@ -169,9 +169,10 @@ pub struct SpringGradients<T, const D: usize> {
     pub gravity: Vector<T, D>,
 }
 
-/// Per-step buffers: each spring's impulse.
+/// Per-step buffers: each spring's impulse, and each vertex's sum of them.
 #[derive(Clone, Debug, Default)]
 pub struct SpringScratch<T, const D: usize> {
+    springs: Vec<Vector<T, D>>,
     impulses: Vec<Vector<T, D>>,
 }
 
@@ -324,7 +325,7 @@ impl<T: Real, const D: usize> Solver<T, D> for SpringModel<T, D> {
                 self.actuator_count
             )));
         }
-        forces::impulses(self, &input.x, signal, &mut scratch.impulses);
+        forces::impulses(self, &input.x, signal, &mut scratch.springs, &mut scratch.impulses);
         integrate::advance(self, input, &scratch.impulses, output);
         match self.first_non_finite(output) {
             Some(e) => Err(e),
@@ -342,7 +343,8 @@ impl<T: Real, const D: usize> Solver<T, D> for SpringModel<T, D> {
         grads: &mut SpringGradients<T, D>,
         scratch: &mut SpringAdjointScratch<T, D>,
     ) -> Result<()> {
-        forces::impulses(self, &input.x, signal, &mut scratch.impulses);
+        // d_bar holds the springs' impulses until the springs' adjoint overwrites it.
+        forces::impulses(self, &input.x, signal, &mut scratch.d_bar, &mut scratch.impulses);
         integrate::advance_adjoint(self, input, &scratch.impulses, out_bar, in_bar, &mut scratch.velocity_bar, grads);
         signal_bar.iter_mut().for_each(|u| *u = T::zero());
         forces::impulses_adjoint(
