@@ -13,3 +13,4 @@ mod device;
 mod forward;
 mod gradients;
 mod scenes;
+mod spring;

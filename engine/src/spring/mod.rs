@@ -17,6 +17,7 @@
 
 pub mod build;
 pub mod forces;
+pub mod gpu;
 pub mod integrate;
 
 use crate::error::{Error, Result};

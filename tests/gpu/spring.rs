@@ -1,0 +1,109 @@
+//! The mass-spring step on the GPU against the CPU reference.
+
+use crate::scenes::gpu;
+use rheo_engine::Solver;
+use rheo_engine::math::{Real, Vector};
+use rheo_engine::spring::build::{ROBOT_C, difftaichi_model, from_squares};
+use rheo_engine::spring::gpu::GpuSpringSimulation;
+use rheo_engine::spring::{Ground, PASSIVE, Spring, SpringModel, SpringState};
+
+/// CPU rollout of `model` from `state` with the signal table `signals`.
+fn cpu_run<T: Real, const D: usize>(
+    model: &SpringModel<T, D>,
+    state: &SpringState<T, D>,
+    signals: &[Vec<T>],
+) -> SpringState<T, D> {
+    let (mut state, mut next, mut scratch) = (state.clone(), SpringState::default(), Default::default());
+    for row in signals {
+        model.step(&state, row, &mut next, &mut scratch).unwrap();
+        std::mem::swap(&mut state, &mut next);
+    }
+    state
+}
+
+/// Largest distance between two sets of positions.
+fn gap<const D: usize>(a: &[Vector<f64, D>], b: &[Vector<f64, D>]) -> f64 {
+    a.iter().zip(b).map(|(a, b)| (a - b).norm()).fold(0.0, f64::max)
+}
+
+fn wide<T: Real, const D: usize>(x: &[Vector<T, D>]) -> Vec<Vector<f64, D>> {
+    x.iter().map(|x| x.map(|c| c.to_f64())).collect()
+}
+
+/// Robot C walking on the sticky ground under an actuation table (2D), and a braced cube
+/// sliding on the Coulomb ground (3D): the GPU's trajectory over 300 steps is as close to the
+/// f64 CPU reference as the CPU's f32 one (within 4 times its distance, plus 1e-5), and ends
+/// where the f32 CPU's does to 1e-3.
+#[test]
+fn gpu_spring_steps_follow_the_cpu() {
+    let steps = 300;
+    // 2D: robot C, its 8 actuators driven by sinusoids.
+    let (x, springs) = from_squares::<f64>(&ROBOT_C, 0.05, 3e4, [0.1, 0.1]);
+    let model64 = difftaichi_model(x.len(), springs).unwrap();
+    let state64 = SpringState::at_rest(x);
+    let table64: Vec<Vec<f64>> =
+        (0..steps).map(|t| (0..8).map(|s| (0.04 * t as f64 + s as f64).sin()).collect()).collect();
+    check::<2>(&model64, &state64, &table64);
+    // 3D: a braced cube thrown sideways onto the Coulomb ground.
+    let corners: Vec<Vector<f64, 3>> = (0..8)
+        .map(|k| Vector::<f64, 3>::new((k & 1) as f64, 0.5 + (k >> 1 & 1) as f64, (k >> 2) as f64) * 0.1)
+        .collect();
+    let mut springs = Vec::new();
+    for a in 0..8u32 {
+        for b in a + 1..8 {
+            let length = (corners[a as usize] - corners[b as usize]).norm();
+            springs.push(Spring {
+                ends: [a, b],
+                rest_length: length,
+                stiffness: 1e4,
+                actuation: 0.0,
+                actuator: PASSIVE,
+            });
+        }
+    }
+    let mut cube = SpringModel::<f64, 3>::new(vec![0.1; 8], springs, 2e-4).unwrap();
+    cube.gravity = Vector::<f64, 3>::new(0.0, -9.8, 0.0);
+    cube.ground = Ground::Coulomb { height: 0.0, friction: 0.5 };
+    cube.damping = 1.0;
+    let mut thrown = SpringState::at_rest(corners);
+    thrown.v.iter_mut().for_each(|v| *v = Vector::<f64, 3>::new(0.5, -1.0, 0.2));
+    check::<3>(&cube, &thrown, &vec![Vec::new(); steps]);
+}
+
+fn check<const D: usize>(model64: &SpringModel<f64, D>, state64: &SpringState<f64, D>, table64: &[Vec<f64>]) {
+    let narrow = |v: &Vector<f64, D>| v.map(|c| c as f32);
+    let springs32: Vec<Spring<f32>> = model64
+        .springs
+        .iter()
+        .map(|s| Spring {
+            ends: s.ends,
+            rest_length: s.rest_length as f32,
+            stiffness: s.stiffness as f32,
+            actuation: s.actuation as f32,
+            actuator: s.actuator,
+        })
+        .collect();
+    let mut model32 =
+        SpringModel::<f32, D>::new(model64.mass.iter().map(|m| *m as f32).collect(), springs32, model64.dt as f32)
+            .unwrap();
+    model32.gravity = narrow(&model64.gravity);
+    model32.damping = model64.damping as f32;
+    model32.ground = match model64.ground {
+        Ground::None => Ground::None,
+        Ground::Sticky { height } => Ground::Sticky { height: height as f32 },
+        Ground::Coulomb { height, friction } => Ground::Coulomb { height: height as f32, friction: friction as f32 },
+    };
+    let state32 =
+        SpringState { step: 0, x: state64.x.iter().map(narrow).collect(), v: state64.v.iter().map(narrow).collect() };
+    let table32: Vec<Vec<f32>> = table64.iter().map(|r| r.iter().map(|u| *u as f32).collect()).collect();
+    let reference = wide(&cpu_run(model64, state64, table64).x);
+    let cpu = wide(&cpu_run(&model32, &state32, &table32).x);
+    let mut sim = GpuSpringSimulation::new(&gpu(), &model32, &state32).unwrap_or_else(|e| panic!("{e}"));
+    sim.run(&table32).unwrap_or_else(|e| panic!("{e}"));
+    let on_gpu = sim.state::<D>().unwrap();
+    assert_eq!(on_gpu.step, table64.len());
+    let gpu_x = wide(&on_gpu.x);
+    let (cpu_error, gpu_error) = (gap(&cpu, &reference), gap(&gpu_x, &reference));
+    assert!(gpu_error <= 4.0 * cpu_error + 1e-5, "{D}D: GPU {gpu_error} from f64, CPU f32 {cpu_error}");
+    assert!(gap(&gpu_x, &cpu) < 1e-3, "{D}D: GPU and CPU f32 end {} apart", gap(&gpu_x, &cpu));
+}
