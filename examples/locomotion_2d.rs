@@ -40,8 +40,14 @@ fn main() -> rheo::Result<()> {
     let initial = SpringState::at_rest(x);
     let inputs = MlpController::<2>::input_size(10, true, initial.len());
     let network = Mlp::new(&[inputs, 32, model.actuator_count], Activation::Tanh, Activation::Tanh, 0);
-    let mut controller =
-        MlpController { network, sinusoids: 10, omega: 10.0, dt: 0.004, state_inputs: true, goal: [0.9, 0.2].into() };
+    let mut controller = MlpController {
+        network,
+        sinusoids: 10,
+        omega: 10.0,
+        dt: 0.004,
+        state_inputs: true,
+        goals: vec![[0.9, 0.2].into()],
+    };
     // DiffTaichi's loss: -x of vertex 0 at the last step.
     let loss = FnLoss::new(STEPS, |p: &Particles<'_, f32, 2>, g: &mut ParticlesBar<'_, f32, 2>| {
         if p.step != STEPS {

@@ -487,7 +487,7 @@ fn robot_controller(
         omega: 10.0,
         dt: 0.004,
         state_inputs: true,
-        goal: V2::new(0.9, 0.2),
+        goals: vec![V2::new(0.9, 0.2)],
     }
 }
 
@@ -546,8 +546,14 @@ fn robot_c_learns_to_move_right() {
     let horizon = 200;
     let inputs = MlpController::<2>::input_size(10, true, model.mass.len());
     let network = Mlp::new(&[inputs, 32, model.signals()], Activation::Tanh, Activation::Tanh, 1);
-    let mut controller =
-        MlpController { network, sinusoids: 10, omega: 10.0, dt: 0.004, state_inputs: true, goal: V2::new(0.9, 0.2) };
+    let mut controller = MlpController {
+        network,
+        sinusoids: 10,
+        omega: 10.0,
+        dt: 0.004,
+        state_inputs: true,
+        goals: vec![V2::new(0.9, 0.2)],
+    };
     let loss = FnLoss::new(horizon, move |p: &Particles<'_, f64, 2>, g: &mut ParticlesBar<'_, f64, 2>| {
         if p.step != horizon {
             return 0.0;
@@ -569,4 +575,72 @@ fn robot_c_learns_to_move_right() {
     }
     let (first, last) = (losses[0], losses[10]);
     assert!(last < first - 0.01, "loss {first} -> {last} over 10 iterations: {losses:?}");
+}
+
+/// A batch: three copies of robot C (side by side, a goal each) under one network move as
+/// each would alone under the same network with its own goal (to 1e-9 over 100 steps, f64),
+/// and the batch's rollout gradients with respect to the weights match f64 central
+/// differences to 1e-4.
+#[test]
+fn batched_controller_drives_each_robot_as_alone() {
+    use rheo_engine::diff::{Control, MlpController};
+    use rheo_engine::spring::build::repeat;
+    let (single, initial) = robot_c(Ground::Sticky { height: 0.1 }, 0.0);
+    let (x, springs) = repeat(&initial.x, &single.springs, 3, V2::new(1.0, 0.0));
+    let mut batch = SpringModel::new(vec![1.0; x.len()], springs, single.dt).unwrap();
+    (batch.gravity, batch.damping, batch.ground) = (single.gravity, single.damping, single.ground);
+    let batch_initial = SpringState::at_rest(x);
+    let goals = [V2::new(0.9, 0.2), V2::new(0.2, 0.5), V2::new(-1.0, 0.1)];
+    let controller = |goals: Vec<V2>| {
+        let mut c = robot_controller(&single, rheo_engine::nn::Precision::F64);
+        c.goals = goals;
+        c
+    };
+    let run = |model: &SpringModel<f64, 2>, state: &SpringState<f64, 2>, c: &MlpController<2>, steps: usize| {
+        let (mut state, mut next, mut scratch) = (state.clone(), SpringState::default(), Default::default());
+        let mut u = vec![0.0; model.signals()];
+        for t in 0..steps {
+            c.signal(t, &model.particles(&state), &mut u);
+            model.step(&state, &u, &mut next, &mut scratch).unwrap();
+            std::mem::swap(&mut state, &mut next);
+        }
+        state
+    };
+    let together = run(&batch, &batch_initial, &controller(goals.to_vec()), 100);
+    let n = initial.len();
+    for (r, goal) in goals.iter().enumerate() {
+        let shifted_goal = goal - V2::new(r as f64, 0.0);
+        let alone = run(&single, &initial, &controller(vec![shifted_goal]), 100);
+        for i in 0..n {
+            let gap = (together.x[r * n + i] - V2::new(r as f64, 0.0) - alone.x[i]).norm();
+            assert!(gap < 1e-9, "robot {r} vertex {i}: {gap} from its lone run");
+        }
+    }
+    // The batch's gradients with respect to the weights.
+    let (air, air_initial) = {
+        let (x, springs) = repeat(&initial.x, &single.springs, 2, V2::new(1.0, 0.3));
+        let mut m = SpringModel::new(vec![1.0; x.len()], springs, single.dt).unwrap();
+        (m.gravity, m.damping) = (single.gravity, single.damping);
+        (m, SpringState::at_rest(x))
+    };
+    let horizon = 40;
+    let loss = linear_loss(horizon);
+    let store_all =
+        Checkpointing { strategy: Strategy::StoreAll, budget: Budget::Snapshots(horizon), device_budget: None };
+    let c = controller(goals[..2].to_vec());
+    let grads = Tape::record(&air, &air_initial, &c, horizon, store_all).unwrap().backward(&loss).unwrap();
+    let weights = c.network.parameters();
+    let h = 1e-6;
+    for k in [3, 100, weights.len() - 2] {
+        let shifted = |h: f64| {
+            let mut w = weights.clone();
+            w[k] += h;
+            let mut c = controller(goals[..2].to_vec());
+            c.network.set_parameters(&w);
+            Tape::record(&air, &air_initial, &c, horizon, store_all).unwrap().backward(&loss).unwrap().loss
+        };
+        let numeric = (shifted(h) - shifted(-h)) / (2.0 * h);
+        let analytic = grads.control[k];
+        assert!((numeric - analytic).abs() < 1e-4 * (numeric.abs() + 1e-3), "weight {k}: {numeric} vs {analytic}");
+    }
 }

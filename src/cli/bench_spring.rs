@@ -40,7 +40,7 @@ pub fn bench_spring(name: &str, iterations: usize, json: bool) -> Result<()> {
         omega: 10.0,
         dt: 0.004,
         state_inputs: robot,
-        goal: Vector::<f64, 2>::new(0.9, 0.2),
+        goals: vec![Vector::<f64, 2>::new(0.9, 0.2)],
     };
     let head = if robot { 0 } else { n - 1 };
     let loss = FnLoss::new(STEPS, move |p: &Particles<'_, f32, 2>, g: &mut ParticlesBar<'_, f32, 2>| {

@@ -92,6 +92,31 @@ pub fn difftaichi_model<T: Real>(vertices: usize, springs: Vec<Spring<T>>) -> cr
     Ok(model)
 }
 
+/// `copies` copies of a body (positions `x`, `springs`), copy `r` shifted by `r shift`, its
+/// springs' vertices and actuators renumbered into blocks of its own (copy `r` the `r`-th block
+/// of each): the layout a batched [`crate::diff::MlpController`] reads. The copies do not
+/// touch (springs have no contact between vertices), so they may overlap.
+pub fn repeat<T: Real, const D: usize>(
+    x: &[Vector<T, D>],
+    springs: &[Spring<T>],
+    copies: usize,
+    shift: Vector<T, D>,
+) -> (Vec<Vector<T, D>>, Vec<Spring<T>>) {
+    let n = x.len() as u32;
+    let actuators = springs.iter().filter(|s| s.actuator != PASSIVE).map(|s| s.actuator + 1).max().unwrap_or(0);
+    let mut all_x = Vec::with_capacity(x.len() * copies);
+    let mut all_springs = Vec::with_capacity(springs.len() * copies);
+    for r in 0..copies {
+        all_x.extend(x.iter().map(|p| p + shift * T::of(r as f64)));
+        all_springs.extend(springs.iter().map(|s| Spring {
+            ends: s.ends.map(|e| e + r as u32 * n),
+            actuator: if s.actuator == PASSIVE { PASSIVE } else { s.actuator + r as u32 * actuators },
+            ..*s
+        }));
+    }
+    (all_x, all_springs)
+}
+
 /// The squares of a lattice `cells[0]` wide and `cells[1]` high whose bottom row carries
 /// `actuation` (the anchors' `lattice` scene: `[[i, j, actuation if j == 0 else 0]]`).
 pub fn lattice_squares(cells: [usize; 2], actuation: f64) -> Vec<(i64, i64, f64)> {
