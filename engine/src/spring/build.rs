@@ -68,6 +68,78 @@ pub fn from_squares<T: Real>(
     (x, springs)
 }
 
+/// A 3D body of unit cubes (`[i, j, k, actuation]`: the cube whose lowest corner is grid point
+/// `(i, j, k)`), the 3D counterpart of [`from_squares`]: corners `spacing` apart from
+/// `origin`, shared between cubes; each cube joins its 8 corners pairwise (edges, face and
+/// body diagonals: braced), its four vertical edges (along y) first, carrying the cube's
+/// actuation, each actuated spring on an actuator of its own; a spring two cubes share is made
+/// once.
+pub fn from_cubes<T: Real>(
+    cubes: &[(i64, i64, i64, f64)],
+    spacing: f64,
+    stiffness: f64,
+    origin: [f64; 3],
+) -> (Vec<Vector<T, 3>>, Vec<Spring<T>>) {
+    let mut ids: HashMap<(i64, i64, i64), u32> = HashMap::new();
+    let mut points: Vec<[f64; 3]> = Vec::new();
+    let mut springs: Vec<Spring<T>> = Vec::new();
+    let mut made: HashMap<(u32, u32), ()> = HashMap::new();
+    let mut actuators = 0;
+    for &(i, j, k, actuation) in cubes {
+        let mut corner = |di: i64, dj: i64, dk: i64| {
+            *ids.entry((i + di, j + dj, k + dk)).or_insert_with(|| {
+                let c = [i + di, j + dj, k + dk];
+                points.push([0, 1, 2].map(|a| origin[a] + c[a] as f64 * spacing));
+                (points.len() - 1) as u32
+            })
+        };
+        // Corner c of the cube: offsets (c & 1, c >> 1 & 1, c >> 2) along x, y, z.
+        let corners: Vec<u32> = (0..8).map(|c| corner(c & 1, c >> 1 & 1, c >> 2)).collect();
+        // The vertical edges (corner c to c + 2, c with y offset 0), then every other pair.
+        let mut pairs: Vec<(u32, u32, f64)> =
+            [0, 1, 4, 5].iter().map(|&c| (corners[c], corners[c + 2], actuation)).collect();
+        for a in 0..8 {
+            for b in a + 1..8 {
+                pairs.push((corners[a], corners[b], 0.0));
+            }
+        }
+        for (p, q, act) in pairs {
+            let key = (p.min(q), p.max(q));
+            if made.contains_key(&key) {
+                continue;
+            }
+            made.insert(key, ());
+            let (pp, pq) = (points[p as usize], points[q as usize]);
+            let length = (0..3).map(|a| (pp[a] - pq[a]).powi(2)).sum::<f64>().sqrt();
+            let actuator = if act != 0.0 {
+                actuators += 1;
+                actuators - 1
+            } else {
+                PASSIVE
+            };
+            springs.push(Spring {
+                ends: [p, q],
+                rest_length: T::of(length),
+                stiffness: T::of(stiffness),
+                actuation: T::of(act),
+                actuator,
+            });
+        }
+    }
+    let x = points.iter().map(|p| Vector::<T, 3>::new(T::of(p[0]), T::of(p[1]), T::of(p[2]))).collect();
+    (x, springs)
+}
+
+/// A quadruped of braced cubes for [`from_cubes`] (spacing 0.05, stiffness 1e4): a body four
+/// cubes long and two wide on four one-cube legs at its corners, each leg actuated (0.25): 12
+/// actuators, the legs' vertical edges (side-by-side legs share two).
+pub fn quadruped_cubes() -> Vec<(i64, i64, i64, f64)> {
+    let mut cubes: Vec<(i64, i64, i64, f64)> =
+        [(0, 0), (0, 1), (3, 0), (3, 1)].iter().map(|&(i, k)| (i, 0, k, 0.25)).collect();
+    cubes.extend((0..4).flat_map(|i| (0..2).map(move |k| (i, 1, k, 0.0))));
+    cubes
+}
+
 /// DiffTaichi's robot C (`mass_spring_robot_config.py`) as squares, for [`from_squares`]
 /// (spacing 0.05, stiffness 3e4): 20 masses, 46 springs, 8 of them actuated.
 pub const ROBOT_C: [(i64, i64, f64); 9] = [
@@ -115,6 +187,15 @@ pub fn repeat<T: Real, const D: usize>(
         }));
     }
     (all_x, all_springs)
+}
+
+/// [`difftaichi_model`] in 3D (gravity 4.8 down along y, the ground the plane y = 0.1).
+pub fn difftaichi_model_3d<T: Real>(vertices: usize, springs: Vec<Spring<T>>) -> crate::Result<SpringModel<T, 3>> {
+    let mut model = SpringModel::new(vec![T::one(); vertices], springs, T::of(0.004))?;
+    model.gravity = Vector::<T, 3>::new(T::zero(), T::of(-4.8), T::zero());
+    model.damping = T::of(15.0);
+    model.ground = super::Ground::Sticky { height: T::of(0.1) };
+    Ok(model)
 }
 
 /// The squares of a lattice `cells[0]` wide and `cells[1]` high whose bottom row carries
@@ -205,6 +286,32 @@ mod tests {
         assert_eq!(x.len(), (n + 1) * 9);
         assert_eq!(springs.len(), 2 * 8 * n + n * 9 + (n + 1) * 8);
         assert_eq!(springs.iter().filter(|s| s.actuator != PASSIVE).count(), n + 1);
+    }
+
+    /// One cube: 8 corners, 28 springs (12 edges, 12 face and 4 body diagonals), 4 of them
+    /// actuated and vertical; two cubes sharing a face: 12 corners and 28 + 28 - 6 springs.
+    /// The quadruped: 12 actuators (its legs' vertical edges: 16, less the two each pair of
+    /// side-by-side legs shares), stable at DiffTaichi's dt.
+    #[test]
+    fn cube_counts_and_the_quadruped() {
+        let (x, springs) = from_cubes::<f64>(&[(0, 0, 0, 0.2)], 0.1, 1e4, [0.0; 3]);
+        assert_eq!((x.len(), springs.len()), (8, 28));
+        let actuated: Vec<&Spring<f64>> = springs.iter().filter(|s| s.actuator != PASSIVE).collect();
+        assert_eq!(actuated.len(), 4);
+        for s in actuated {
+            let d = x[s.ends[0] as usize] - x[s.ends[1] as usize];
+            assert!(d[0] == 0.0 && d[2] == 0.0 && (d[1].abs() - 0.1).abs() < 1e-12);
+        }
+        let lengths: Vec<f64> = springs.iter().map(|s| s.rest_length).collect();
+        for (l, count) in [(0.1, 12), (0.1 * 2f64.sqrt(), 12), (0.1 * 3f64.sqrt(), 4)] {
+            assert_eq!(lengths.iter().filter(|&&m| (m - l).abs() < 1e-12).count(), count);
+        }
+        let (x, springs) = from_cubes::<f64>(&[(0, 0, 0, 0.0), (1, 0, 0, 0.0)], 0.1, 1e4, [0.0; 3]);
+        assert_eq!((x.len(), springs.len()), (12, 50));
+        let (x, springs) = from_cubes::<f64>(&quadruped_cubes(), 0.05, 1e4, [0.1, 0.1, 0.1]);
+        let model = difftaichi_model_3d(x.len(), springs).unwrap();
+        assert_eq!(model.actuator_count, 12);
+        assert!(model.highest_frequency(&x) * 0.004 < 2.0, "unstable at dt 0.004");
     }
 
     /// Two masses on one spring oscillate at `w^2 = k (1/m1 + 1/m2)`; a free chain of N equal
