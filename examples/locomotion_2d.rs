@@ -10,7 +10,6 @@
 
 use rheo::diff::{Budget, Checkpointing, FnLoss, MlpController, Strategy, Tape, TapeStorage};
 use rheo::io::write_atomic;
-use rheo::nn::{Activation, Mlp};
 use rheo::spring::SpringState;
 use rheo::spring::build::{ROBOT_C, difftaichi_model, from_squares};
 use rheo::{Particles, ParticlesBar};
@@ -38,16 +37,8 @@ fn main() -> rheo::Result<()> {
     let (x, springs) = from_squares::<f32>(&ROBOT_C, 0.05, 3e4, [0.1, 0.1]);
     let model = difftaichi_model(x.len(), springs)?;
     let initial = SpringState::at_rest(x);
-    let inputs = MlpController::<2>::input_size(10, true, initial.len());
-    let network = Mlp::new(&[inputs, 32, model.actuator_count], Activation::Tanh, Activation::Tanh, 0);
-    let mut controller = MlpController {
-        network,
-        sinusoids: 10,
-        omega: 10.0,
-        dt: 0.004,
-        state_inputs: true,
-        goals: vec![[0.9, 0.2].into()],
-    };
+    let mut controller =
+        MlpController::difftaichi(initial.len(), model.actuator_count, true, vec![[0.9, 0.2].into()], 0);
     // DiffTaichi's loss: -x of vertex 0 at the last step.
     let loss = FnLoss::new(STEPS, |p: &Particles<'_, f32, 2>, g: &mut ParticlesBar<'_, f32, 2>| {
         if p.step != STEPS {

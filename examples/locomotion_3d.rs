@@ -11,9 +11,8 @@
 use rheo::diff::{Budget, Checkpointing, FnLoss, MlpController, Optimizer, Parameter, Strategy, Tape, TapeStorage};
 use rheo::io::write_atomic;
 use rheo::math::Vector;
-use rheo::nn::{Activation, Mlp};
 use rheo::spring::SpringState;
-use rheo::spring::build::{difftaichi_model_3d, from_cubes, quadruped_cubes, repeat};
+use rheo::spring::build::{difftaichi_model, from_cubes, quadruped_cubes, repeat};
 use rheo::{Particles, ParticlesBar};
 use std::path::Path;
 use std::time::Instant;
@@ -30,7 +29,7 @@ fn main() -> rheo::Result<()> {
     let (one_x, one_springs) = from_cubes::<f32>(&quadruped_cubes(), 0.05, 1e4, [0.1, 0.1, 0.1]);
     let robots = 4;
     let (x, springs) = repeat(&one_x, &one_springs, robots, Vector::<f32, 3>::new(0.0, 0.0, 0.5));
-    let model = difftaichi_model_3d(x.len(), springs)?;
+    let model = difftaichi_model::<f32, 3>(x.len(), springs)?;
     let initial = SpringState::at_rest(x);
     let per_robot = one_x.len();
     // Each robot's goal: 0.3 ahead of its start along x, and one sideways (+-z) too.
@@ -41,11 +40,8 @@ fn main() -> rheo::Result<()> {
     let goals: Vec<V3> = (0..robots)
         .map(|r| start(r) + V3::new(0.3, 0.0, [0.0, 0.15, -0.15, 0.0][r]) - V3::new(0.0, start(r)[1] - 0.1, 0.0))
         .collect();
-    let inputs = MlpController::<3>::input_size(10, true, per_robot);
     let outputs = model.actuator_count / robots;
-    let network = Mlp::new(&[inputs, 32, outputs], Activation::Tanh, Activation::Tanh, 0);
-    let mut controller =
-        MlpController { network, sinusoids: 10, omega: 10.0, dt: 0.004, state_inputs: true, goals: goals.clone() };
+    let mut controller = MlpController::difftaichi(per_robot, outputs, true, goals.clone(), 0);
     // Mean over the robots of |centre - goal|^2 in the ground plane (x, z).
     let loss = FnLoss::new(STEPS, move |p: &Particles<'_, f32, 3>, g: &mut ParticlesBar<'_, f32, 3>| {
         if p.step != STEPS {

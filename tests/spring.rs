@@ -22,9 +22,9 @@ fn spring<T: Real>(a: usize, b: usize, rest_length: f64, stiffness: f64) -> Spri
     }
 }
 
-/// A 2D lattice of `nx` x `ny` vertices `spacing` apart from `origin`, masses 1 + 0.1 wiggle,
-/// joined along rows, columns and both diagonals; the bottom row's springs are actuated (0.2),
-/// one actuator each.
+/// A 2D lattice of `nx` x `ny` vertices `spacing` apart from `origin` (`spring::build`'s
+/// squares, its bottom row's vertical sides actuated by 0.2, one actuator each), masses
+/// 1 + 0.1 wiggle.
 fn lattice<T: Real>(
     nx: usize,
     ny: usize,
@@ -33,39 +33,10 @@ fn lattice<T: Real>(
     origin: [f64; 2],
     dt: f64,
 ) -> (SpringModel<T, 2>, SpringState<T, 2>) {
-    let id = |i: usize, j: usize| j * nx + i;
-    let mut springs = Vec::new();
-    let mut actuators = 0;
-    for j in 0..ny {
-        for i in 0..nx {
-            let mut add = |a, b, l: f64| springs.push(spring::<T>(a, b, l * spacing, stiffness));
-            if i + 1 < nx {
-                add(id(i, j), id(i + 1, j), 1.0);
-                if j == 0 {
-                    let s = springs.last_mut().unwrap();
-                    s.actuation = T::of(0.2);
-                    s.actuator = actuators;
-                    actuators += 1;
-                }
-            }
-            if j + 1 < ny {
-                springs.push(spring::<T>(id(i, j), id(i, j + 1), spacing, stiffness));
-            }
-            if i + 1 < nx && j + 1 < ny {
-                springs.push(spring::<T>(id(i, j), id(i + 1, j + 1), spacing * 2f64.sqrt(), stiffness));
-                springs.push(spring::<T>(id(i + 1, j), id(i, j + 1), spacing * 2f64.sqrt(), stiffness));
-            }
-        }
-    }
-    let mass = (0..nx * ny).map(|k| T::of(1.0 + 0.1 * wiggle(k))).collect();
-    let model = SpringModel::new(mass, springs, T::of(dt)).unwrap();
-    let x = (0..nx * ny)
-        .map(|k| {
-            let (i, j) = (k % nx, k / nx);
-            Vector::<T, 2>::new(T::of(origin[0] + i as f64 * spacing), T::of(origin[1] + j as f64 * spacing))
-        })
-        .collect();
-    (model, SpringState::at_rest(x))
+    use rheo_engine::spring::build::{from_squares, lattice_squares};
+    let (x, springs) = from_squares::<T>(&lattice_squares([nx - 1, ny - 1], 0.2), spacing, stiffness, origin);
+    let mass = (0..x.len()).map(|k| T::of(1.0 + 0.1 * wiggle(k))).collect();
+    (SpringModel::new(mass, springs, T::of(dt)).unwrap(), SpringState::at_rest(x))
 }
 
 /// Two unit masses and one spring (eps 0, no damping or gravity, f64), `w^2 = 2k`, started
@@ -127,7 +98,7 @@ fn free_lattice_keeps_momentum_and_energy() {
     let (mut first, mut last) = (0.0, 0.0);
     let steps = 100_000;
     for n in 0..steps {
-        model.step(&state, &[0.0; 5], &mut next, &mut scratch).unwrap();
+        model.step(&state, &vec![0.0; model.signals()], &mut next, &mut scratch).unwrap();
         std::mem::swap(&mut state, &mut next);
         if n < 1000 {
             first += model.energy(&state) / 1000.0;
@@ -413,7 +384,9 @@ fn non_finite_values_name_the_step_and_vertex() {
     assert!(e.contains("particle 4") && e.contains("v is not finite"), "{e}");
     state.v[4][1] = 0.0;
     let mut next = SpringState::default();
-    let e = model.step(&state, &[f64::NAN, 0.0], &mut next, &mut Default::default()).unwrap_err().to_string();
+    let mut signal = vec![0.0; model.signals()];
+    signal[0] = f64::NAN;
+    let e = model.step(&state, &signal, &mut next, &mut Default::default()).unwrap_err().to_string();
     assert!(e.contains("step 1: particle 0: x is not finite"), "{e}");
 }
 
@@ -423,20 +396,11 @@ fn non_finite_values_name_the_step_and_vertex() {
 #[test]
 fn braced_cube_in_3d_lands_alike_in_f32_and_f64() {
     fn cube<T: Real>() -> (SpringModel<T, 3>, SpringState<T, 3>) {
-        let corners: Vec<[f64; 3]> = (0..8).map(|k| [(k & 1) as f64, (k >> 1 & 1) as f64, (k >> 2) as f64]).collect();
-        let mut springs = Vec::new();
-        for a in 0..8 {
-            for b in a + 1..8 {
-                let d: f64 = (0..3).map(|i| (corners[a][i] - corners[b][i]).powi(2)).sum::<f64>().sqrt();
-                springs.push(spring::<T>(a, b, 0.1 * d, 1e4));
-            }
-        }
+        let (x, springs) = rheo_engine::spring::build::from_cubes::<T>(&[(0, 0, 0, 0.0)], 0.1, 1e4, [0.0, 0.05, 0.0]);
         let mut model = SpringModel::new(vec![T::of(0.1); 8], springs, T::of(2e-4)).unwrap();
         model.gravity = Vector::<T, 3>::new(T::zero(), T::of(-9.8), T::zero());
         model.ground = Ground::Coulomb { height: T::zero(), friction: T::of(0.5) };
         model.damping = T::of(1.0);
-        let x =
-            corners.iter().map(|c| Vector::<T, 3>::from_fn(|i, _| T::of(0.1 * c[i] + [0.0, 0.05, 0.0][i]))).collect();
         let mut state = SpringState::at_rest(x);
         state.v.iter_mut().for_each(|v| *v = Vector::<T, 3>::new(T::of(0.5), T::zero(), T::of(0.2)));
         (model, state)
@@ -541,19 +505,9 @@ fn neural_controller_gradients_match_central_differences() {
 #[test]
 fn robot_c_learns_to_move_right() {
     use rheo_engine::diff::{MlpController, Optimizer, Parameter};
-    use rheo_engine::nn::{Activation, Mlp};
     let (model, initial) = robot_c(Ground::Sticky { height: 0.1 }, 0.0);
     let horizon = 200;
-    let inputs = MlpController::<2>::input_size(10, true, model.mass.len());
-    let network = Mlp::new(&[inputs, 32, model.signals()], Activation::Tanh, Activation::Tanh, 1);
-    let mut controller = MlpController {
-        network,
-        sinusoids: 10,
-        omega: 10.0,
-        dt: 0.004,
-        state_inputs: true,
-        goals: vec![V2::new(0.9, 0.2)],
-    };
+    let mut controller = MlpController::difftaichi(model.mass.len(), model.signals(), true, vec![V2::new(0.9, 0.2)], 1);
     let loss = FnLoss::new(horizon, move |p: &Particles<'_, f64, 2>, g: &mut ParticlesBar<'_, f64, 2>| {
         if p.step != horizon {
             return 0.0;

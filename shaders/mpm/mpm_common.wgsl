@@ -252,53 +252,6 @@ fn wall_friction(side: u32) -> f32 {
     return params.wall_friction[side / 4u][side % 4u];
 }
 
-// A contact law on relative velocity v against a boundary with inward unit normal n (the CPU
-// reference's Contact::apply). friction < 0 stands for infinite friction (sticks whatever
-// moves into the boundary).
-fn contact(v: VecD, n: VecD, kind: u32, friction: f32) -> VecD {
-    if (kind == 0u) {
-        return VecD(0.0);
-    }
-    let vn = dot(v, n);
-    if (kind == 2u && vn >= 0.0) {
-        return v;
-    }
-    let vt = v - n * vn;
-    if (friction == 0.0 || vn == 0.0) {
-        return vt;
-    }
-    let vt_norm = length(vt);
-    if (friction < 0.0 || vt_norm <= friction * abs(vn)) {
-        return VecD(0.0);
-    }
-    return vt * (1.0 - friction * abs(vn) / vt_norm);
-}
-
-// Adjoint of contact: dL/dv from out_bar = dL/d(new relative velocity), in the same regimes.
-fn contact_adjoint(v: VecD, n: VecD, kind: u32, friction: f32, out_bar: VecD) -> VecD {
-    if (kind == 0u) {
-        return VecD(0.0);
-    }
-    let vn = dot(v, n);
-    if (kind == 2u && vn >= 0.0) {
-        return out_bar;
-    }
-    let vt = v - n * vn;
-    let tangential_bar = out_bar - n * dot(out_bar, n);
-    if (friction == 0.0 || vn == 0.0) {
-        return tangential_bar;
-    }
-    let vt_norm = length(vt);
-    if (friction < 0.0 || vt_norm <= friction * abs(vn)) {
-        return VecD(0.0);
-    }
-    let ratio = friction * abs(vn) / vt_norm;
-    let vt_dot = dot(vt, out_bar);
-    let vt_bar = out_bar * (1.0 - ratio) + vt * (ratio * vt_dot / (vt_norm * vt_norm));
-    let vn_bar = -friction * sign(vn) * vt_dot / vt_norm;
-    return vt_bar - n * dot(vt_bar, n) + n * vn_bar;
-}
-
 // The fixed-point scale of the adjoint scatter: from the bits of a bound M >= 0 on every
 // contribution (g2p_adjoint's `bound` pass), the power of two that brings M below
 // 2^fixed_bits, as the forward scatter's scales do (mpm/gpu/mirrors.rs, fixed_scale).

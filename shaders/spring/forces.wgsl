@@ -8,17 +8,8 @@ fn impulses(@builtin(global_invocation_id) id: vec3<u32>) {
     if (s >= params.springs) {
         return;
     }
-    let d = load_x(spring_ends[2u * s]) - load_x(spring_ends[2u * s + 1u]);
-    let l = length(d) + params.length_epsilon;
-    let actuator = spring_actuators[s];
-    var u = 0.0;
-    if (actuator != PASSIVE) {
-        u = signals[actuator];
-    }
-    let rest = spring_props[3u * s];
-    let stiffness = spring_props[3u * s + 1u];
-    let target_length = rest * (1.0 + spring_props[3u * s + 2u] * u);
-    let impulse = d * (params.dt * stiffness * (l - target_length) / l);
+    let t = spring_terms(s);
+    let impulse = t.d * t.f;
     for (var a = 0u; a < DIM; a++) {
         spring_impulses[s * DIM + a] = impulse[a];
     }

@@ -13,33 +13,25 @@ fn impulses_adjoint(@builtin(global_invocation_id) id: vec3<u32>) {
     }
     let a_end = spring_ends[2u * s];
     let b_end = spring_ends[2u * s + 1u];
-    let d = load_x(a_end) - load_x(b_end);
-    let l = length(d) + params.length_epsilon;
-    let actuator = spring_actuators[s];
-    var u = 0.0;
-    if (actuator != PASSIVE) {
-        u = signals[actuator];
-    }
+    let t = spring_terms(s);
     let rest = spring_props[3u * s];
     let stiffness = spring_props[3u * s + 1u];
     let actuation = spring_props[3u * s + 2u];
-    let target_length = rest * (1.0 + actuation * u);
-    let f = params.dt * stiffness * (l - target_length) / l;
     let i_bar = load_flat(b_end, 2u) / masses[b_end] - load_flat(a_end, 2u) / masses[a_end];
-    let f_bar = dot(i_bar, d);
-    let norm = l - params.length_epsilon;
+    let f_bar = dot(i_bar, t.d);
+    let norm = t.l - params.length_epsilon;
     var radial = VecD();
     if (norm > 0.0) {
-        radial = d * (f_bar * params.dt * stiffness * target_length / (l * l * norm));
+        radial = t.d * (f_bar * params.dt * stiffness * t.target_length / (t.l * t.l * norm));
     }
-    let out = i_bar * f + radial;
+    let out = i_bar * t.f + radial;
     for (var a = 0u; a < DIM; a++) {
         d_bar[s * DIM + a] = out[a];
     }
-    let target_bar = -f_bar * params.dt * stiffness / l;
-    spring_gradients[3u * s] += f_bar * params.dt * (l - target_length) / l;
-    spring_gradients[3u * s + 1u] += target_bar * (1.0 + actuation * u);
-    spring_gradients[3u * s + 2u] += target_bar * rest * u;
+    let target_bar = -f_bar * params.dt * stiffness / t.l;
+    spring_gradients[3u * s] += f_bar * params.dt * (t.l - t.target_length) / t.l;
+    spring_gradients[3u * s + 1u] += target_bar * (1.0 + actuation * t.u);
+    spring_gradients[3u * s + 2u] += target_bar * rest * t.u;
     signal_parts[s] = target_bar * rest * actuation;
 }
 

@@ -12,17 +12,12 @@ fn advance_adjoint(@builtin(global_invocation_id) id: vec3<u32>) {
         return;
     }
     let x = load_x(i);
-    var gravity = VecD();
-    for (var a = 0u; a < DIM; a++) {
-        gravity[a] = params.gravity[a];
-    }
-    let v_in = load_v(i);
-    let v = v_in * params.decay + gravity * params.dt + load_vertex_impulse(i) / masses[i];
+    let v = velocity_before_ground(i);
     let xo_bar = load_flat(i, 0u);
     let vo_bar = load_flat(i, 1u);
     var x_bar = xo_bar;
     var vs_bar = vo_bar + xo_bar * params.dt;
-    if (params.ground_kind != 0u && v.y < 0.0 && x.y + params.dt * v.y < params.ground_height) {
+    if (lands(x, v)) {
         if (params.ground_kind == 1u) {
             let toi = max((params.ground_height - x.y) / v.y, 0.0);
             let toi_bar = dot(xo_bar, v);
@@ -32,26 +27,9 @@ fn advance_adjoint(@builtin(global_invocation_id) id: vec3<u32>) {
                 vs_bar.y -= toi_bar * toi / v.y;
             }
         } else {
-            // mpm::Contact::Separate's adjoint against the normal +y (v.y < 0: not free).
-            let out_bar = vo_bar + xo_bar * params.dt;
-            var vt = v;
-            vt.y = 0.0;
-            let vn = v.y;
-            let vt_norm = length(vt);
-            var tangential_bar = out_bar;
-            tangential_bar.y = 0.0;
-            if (params.friction == 0.0) {
-                vs_bar = tangential_bar;
-            } else if (vt_norm <= params.friction * abs(vn)) {
-                vs_bar = VecD();
-            } else {
-                let ratio = params.friction * abs(vn) / vt_norm;
-                let vt_dot = dot(vt, out_bar);
-                var vt_bar = out_bar * (1.0 - ratio) + vt * (ratio * vt_dot / (vt_norm * vt_norm));
-                vt_bar.y = 0.0;
-                vs_bar = vt_bar;
-                vs_bar.y = -params.friction * sign(vn) * vt_dot / vt_norm;
-            }
+            var up = VecD();
+            up.y = 1.0;
+            vs_bar = contact_adjoint(v, up, 2u, params.friction, vo_bar + xo_bar * params.dt);
         }
     }
     for (var a = 0u; a < DIM; a++) {
@@ -60,5 +38,5 @@ fn advance_adjoint(@builtin(global_invocation_id) id: vec3<u32>) {
         velocity_bar[i * DIM + a] = vs_bar[a];
         vertex_parts[i * (DIM + 1u) + 1u + a] = params.dt * vs_bar[a];
     }
-    vertex_parts[i * (DIM + 1u)] = -params.dt * params.decay * dot(v_in, vs_bar);
+    vertex_parts[i * (DIM + 1u)] = -params.dt * params.decay * dot(load_v(i), vs_bar);
 }

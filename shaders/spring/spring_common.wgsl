@@ -76,3 +76,41 @@ fn load_vertex_impulse(i: u32) -> VecD {
     }
     return out;
 }
+
+// What spring s's impulse is made of (forces.rs `terms`): d = x_a - x_b, l = |d| + eps, the
+// signal u, the target length T = L (1 + actuation u) and f = dt k (l - T) / l.
+struct SpringTerms {
+    d: VecD,
+    l: f32,
+    u: f32,
+    target_length: f32,
+    f: f32,
+}
+
+fn spring_terms(s: u32) -> SpringTerms {
+    let d = load_x(spring_ends[2u * s]) - load_x(spring_ends[2u * s + 1u]);
+    let l = length(d) + params.length_epsilon;
+    let actuator = spring_actuators[s];
+    var u = 0.0;
+    if (actuator != PASSIVE) {
+        u = signals[actuator];
+    }
+    let target_length = spring_props[3u * s] * (1.0 + spring_props[3u * s + 2u] * u);
+    let f = params.dt * spring_props[3u * s + 1u] * (l - target_length) / l;
+    return SpringTerms(d, l, u, target_length, f);
+}
+
+// v* = exp(-c dt) v + dt g + J / m of vertex i (integrate.rs `velocity_before_ground`).
+fn velocity_before_ground(i: u32) -> VecD {
+    var gravity = VecD();
+    for (var a = 0u; a < DIM; a++) {
+        gravity[a] = params.gravity[a];
+    }
+    return load_v(i) * params.decay + gravity * params.dt + load_vertex_impulse(i) / masses[i];
+}
+
+// Whether the ground acts on a vertex at x moving at v* (integrate.rs `landing`): it would end
+// below the ground while moving down.
+fn lands(x: VecD, v: VecD) -> bool {
+    return params.ground_kind != 0u && v.y < 0.0 && x.y + params.dt * v.y < params.ground_height;
+}

@@ -8,7 +8,6 @@
 use super::bench::{peak_rss_bytes, reset_peak_rss};
 use rheo_engine::diff::{Budget, Checkpointing, FnLoss, MlpController, Strategy, Tape};
 use rheo_engine::math::Vector;
-use rheo_engine::nn::{Activation, Mlp};
 use rheo_engine::spring::build::{ROBOT_C, difftaichi_model, from_squares, lattice_squares};
 use rheo_engine::spring::{SpringModel, SpringState};
 use rheo_engine::{Particles, ParticlesBar, Result};
@@ -32,16 +31,8 @@ pub fn bench_spring(name: &str, iterations: usize, json: bool) -> Result<()> {
     let model: SpringModel<f32, 2> = difftaichi_model(x.len(), springs)?;
     let initial = SpringState::at_rest(x);
     let n = initial.len();
-    let inputs = MlpController::<2>::input_size(10, robot, n);
-    let network = Mlp::new(&[inputs, 32, model.actuator_count], Activation::Tanh, Activation::Tanh, 0);
-    let mut controller = MlpController {
-        network,
-        sinusoids: 10,
-        omega: 10.0,
-        dt: 0.004,
-        state_inputs: robot,
-        goals: vec![Vector::<f64, 2>::new(0.9, 0.2)],
-    };
+    let goals = vec![Vector::<f64, 2>::new(0.9, 0.2)];
+    let mut controller = MlpController::difftaichi(n, model.actuator_count, robot, goals, 0);
     let head = if robot { 0 } else { n - 1 };
     let loss = FnLoss::new(STEPS, move |p: &Particles<'_, f32, 2>, g: &mut ParticlesBar<'_, f32, 2>| {
         if p.step != STEPS {

@@ -3,9 +3,9 @@
 use crate::scenes::gpu;
 use rheo_engine::Solver;
 use rheo_engine::math::{Real, Vector};
-use rheo_engine::spring::build::{ROBOT_C, difftaichi_model, from_squares};
+use rheo_engine::spring::build::{ROBOT_C, difftaichi_model, from_cubes, from_squares};
 use rheo_engine::spring::gpu::GpuSpringSimulation;
-use rheo_engine::spring::{Ground, PASSIVE, Spring, SpringModel, SpringState};
+use rheo_engine::spring::{Ground, Spring, SpringModel, SpringState};
 
 /// CPU rollout of `model` from `state` with the signal table `signals`.
 fn cpu_run<T: Real, const D: usize>(
@@ -45,22 +45,7 @@ fn gpu_spring_steps_follow_the_cpu() {
         (0..steps).map(|t| (0..8).map(|s| (0.04 * t as f64 + s as f64).sin()).collect()).collect();
     check::<2>(&model64, &state64, &table64);
     // 3D: a braced cube thrown sideways onto the Coulomb ground.
-    let corners: Vec<Vector<f64, 3>> = (0..8)
-        .map(|k| Vector::<f64, 3>::new((k & 1) as f64, 0.5 + (k >> 1 & 1) as f64, (k >> 2) as f64) * 0.1)
-        .collect();
-    let mut springs = Vec::new();
-    for a in 0..8u32 {
-        for b in a + 1..8 {
-            let length = (corners[a as usize] - corners[b as usize]).norm();
-            springs.push(Spring {
-                ends: [a, b],
-                rest_length: length,
-                stiffness: 1e4,
-                actuation: 0.0,
-                actuator: PASSIVE,
-            });
-        }
-    }
+    let (corners, springs) = from_cubes::<f64>(&[(0, 0, 0, 0.0)], 0.1, 1e4, [0.0, 0.05, 0.0]);
     let mut cube = SpringModel::<f64, 3>::new(vec![0.1; 8], springs, 2e-4).unwrap();
     cube.gravity = Vector::<f64, 3>::new(0.0, -9.8, 0.0);
     cube.ground = Ground::Coulomb { height: 0.0, friction: 0.5 };
@@ -149,22 +134,9 @@ fn gpu_spring_backward_step_matches_the_cpu() {
         let signal: Vec<f32> = (0..model.signals()).map(|s| 0.5 * wiggle(s + 120) as f32).collect();
         compare(&model, &state, &signal, &format!("2D {ground:?}"));
         // 3D: the braced cube, landing.
-        let corners: Vec<Vector<f32, 3>> = (0..8)
-            .map(|k| Vector::<f32, 3>::new((k & 1) as f32, 1.01 + (k >> 1 & 1) as f32, (k >> 2) as f32) * 0.1)
-            .collect();
-        let mut springs = Vec::new();
-        for a in 0..8u32 {
-            for b in a + 1..8 {
-                let length = (corners[a as usize] - corners[b as usize]).norm();
-                springs.push(Spring {
-                    ends: [a, b],
-                    rest_length: length * 1.02,
-                    stiffness: 1e4,
-                    actuation: 0.0,
-                    actuator: PASSIVE,
-                });
-            }
-        }
+        let (corners, mut springs) = from_cubes::<f32>(&[(0, 0, 0, 0.0)], 0.1, 1e4, [0.0, 0.101, 0.0]);
+        // Prestressed (rest lengths 2% long), so every spring pushes.
+        springs.iter_mut().for_each(|s| s.rest_length *= 1.02);
         let mut cube = SpringModel::<f32, 3>::new(vec![0.1; 8], springs, 2e-4).unwrap();
         cube.ground = ground;
         cube.gravity = Vector::<f32, 3>::new(0.0, -9.8, 0.0);

@@ -47,6 +47,22 @@ impl<const D: usize> MlpController<D> {
         sinusoids + if state_inputs { 2 * D * particles } else { 0 } + D
     }
 
+    /// DiffTaichi's controller (`mass_spring.py`, and the anchors'): 10 clock inputs at omega 10
+    /// for dt 0.004, one hidden layer of 32 `tanh` units, `tanh` outputs, `signals` per robot
+    /// of `particles` particles, one robot per goal, weights drawn from `seed`.
+    pub fn difftaichi(
+        particles: usize,
+        signals: usize,
+        state_inputs: bool,
+        goals: Vec<Vector<f64, D>>,
+        seed: u64,
+    ) -> Self {
+        use crate::nn::Activation::Tanh;
+        let inputs = Self::input_size(10, state_inputs, particles);
+        let network = Mlp::new(&[inputs, 32, signals], Tanh, Tanh, seed);
+        MlpController { network, sinusoids: 10, omega: 10.0, dt: 0.004, state_inputs, goals }
+    }
+
     /// The particle range of robot `r` of a state of `n` particles.
     fn robot(&self, r: usize, n: usize) -> std::ops::Range<usize> {
         let per = n / self.goals.len();

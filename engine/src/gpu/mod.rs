@@ -31,6 +31,9 @@ pub use tape::{DeviceSolver, GpuTape};
 /// The WGSL files of `shaders/` that stand alone, by file stem.
 pub const STANDALONE_SHADERS: &[(&str, &str)] = &[("smoke", include_str!("../../../shaders/common/smoke.wgsl"))];
 
+/// The contact laws and their adjoints (`mpm::Contact` on the GPU), shared by the solvers.
+pub const CONTACT: (&str, &str) = ("contact", include_str!("../../../shaders/common/contact.wgsl"));
+
 /// The sum of a workgroup's 64 values in a fixed order: a part of the reduction and of any
 /// solver's kernel that sums without atomics.
 pub const WORKGROUP_SUM: (&str, &str) = ("workgroup_sum", include_str!("../../../shaders/common/workgroup_sum.wgsl"));

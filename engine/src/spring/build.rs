@@ -3,131 +3,92 @@
 
 use super::{PASSIVE, Spring, SpringModel};
 use crate::math::{Real, Vector};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+
+/// A body of unit cells (`cells[k] = (corner, actuation)`: the cell whose lowest corner is grid
+/// point `corner`), corners `spacing` apart from `origin` and shared between cells. Each cell
+/// joins its `2^D` corners pairwise (edges and diagonals: braced), its vertical edges (along
+/// y) first, carrying the cell's actuation, each actuated spring on an actuator of its own (in
+/// order); a spring two cells share is made once, by the first. Corner `c` of a cell is offset
+/// along axis `a` by bit `D - 1 - a` of `c`, so in 2D the corners come as DiffTaichi's
+/// `mass_spring_robot_config.py` makes them (`(i, j), (i, j + 1), (i + 1, j), (i + 1, j + 1)`)
+/// and so do the springs. Returns the vertex positions and the springs, every one of
+/// `stiffness`, its rest length the corners' distance.
+fn from_cells<T: Real, const D: usize>(
+    cells: &[([i64; D], f64)],
+    spacing: f64,
+    stiffness: f64,
+    origin: [f64; D],
+) -> (Vec<Vector<T, D>>, Vec<Spring<T>>) {
+    let mut ids: HashMap<[i64; D], u32> = HashMap::new();
+    let mut points: Vec<[f64; D]> = Vec::new();
+    let mut springs: Vec<Spring<T>> = Vec::new();
+    let mut made: HashSet<(u32, u32)> = HashSet::new();
+    let mut actuators = 0;
+    let y_bit = 1 << (D - 2);
+    for &(corner, actuation) in cells {
+        let corners: Vec<u32> = (0..1usize << D)
+            .map(|c| {
+                let at: [i64; D] = std::array::from_fn(|a| corner[a] + (c >> (D - 1 - a) & 1) as i64);
+                *ids.entry(at).or_insert_with(|| {
+                    points.push(std::array::from_fn(|a| origin[a] + at[a] as f64 * spacing));
+                    (points.len() - 1) as u32
+                })
+            })
+            .collect();
+        let vertical =
+            (0..corners.len()).filter(|c| c & y_bit == 0).map(|c| (corners[c], corners[c | y_bit], actuation));
+        let all = (0..corners.len()).flat_map(|p| (p + 1..corners.len()).map(move |q| (p, q)));
+        let pairs: Vec<(u32, u32, f64)> = vertical.chain(all.map(|(p, q)| (corners[p], corners[q], 0.0))).collect();
+        for (p, q, act) in pairs {
+            if !made.insert((p.min(q), p.max(q))) {
+                continue;
+            }
+            let (pp, pq) = (points[p as usize], points[q as usize]);
+            let length = (0..D).map(|a| (pp[a] - pq[a]).powi(2)).sum::<f64>().sqrt();
+            let actuator = if act != 0.0 {
+                actuators += 1;
+                actuators - 1
+            } else {
+                PASSIVE
+            };
+            springs.push(Spring {
+                ends: [p, q],
+                rest_length: T::of(length),
+                stiffness: T::of(stiffness),
+                actuation: T::of(act),
+                actuator,
+            });
+        }
+    }
+    let x = points.iter().map(|p| Vector::<T, D>::from_fn(|a, _| T::of(p[a]))).collect();
+    (x, springs)
+}
 
 /// A 2D body of unit squares (`[i, j, actuation]`: the square whose lower-left corner is grid
-/// point `(i, j)`), as DiffTaichi's `mass_spring_robot_config.py` builds its robots: corners
-/// `spacing` apart from `origin`, shared between squares; each square joins its corners
-/// pairwise (sides and diagonals), its two vertical sides first and carrying the square's
-/// actuation, each actuated spring on an actuator of its own (in order); a spring two squares
-/// share is made once (by the first). Returns the vertex positions and the springs, every
-/// spring of `stiffness`, its rest length the corners' distance.
+/// point `(i, j)`), as DiffTaichi's `mass_spring_robot_config.py` builds its robots (see
+/// [`from_cells`]: sides and diagonals, the two vertical sides actuated).
 pub fn from_squares<T: Real>(
     squares: &[(i64, i64, f64)],
     spacing: f64,
     stiffness: f64,
     origin: [f64; 2],
 ) -> (Vec<Vector<T, 2>>, Vec<Spring<T>>) {
-    let mut ids: HashMap<(i64, i64), u32> = HashMap::new();
-    let mut points: Vec<[f64; 2]> = Vec::new();
-    let mut springs: Vec<Spring<T>> = Vec::new();
-    let mut made: HashMap<(u32, u32), ()> = HashMap::new();
-    let mut actuators = 0;
-    let mut point = |i: i64, j: i64, points: &mut Vec<[f64; 2]>| {
-        *ids.entry((i, j)).or_insert_with(|| {
-            points.push([origin[0] + i as f64 * spacing, origin[1] + j as f64 * spacing]);
-            (points.len() - 1) as u32
-        })
-    };
-    for &(i, j, actuation) in squares {
-        let a = point(i, j, &mut points);
-        let b = point(i, j + 1, &mut points);
-        let c = point(i + 1, j, &mut points);
-        let d = point(i + 1, j + 1, &mut points);
-        let mut pairs = vec![(a, b, actuation), (c, d, actuation)];
-        for p in [a, b, c, d] {
-            for q in [a, b, c, d] {
-                if p != q {
-                    pairs.push((p, q, 0.0));
-                }
-            }
-        }
-        for (p, q, act) in pairs {
-            if made.contains_key(&(p.min(q), p.max(q))) {
-                continue;
-            }
-            made.insert((p.min(q), p.max(q)), ());
-            let (pp, pq) = (points[p as usize], points[q as usize]);
-            let length = ((pp[0] - pq[0]).powi(2) + (pp[1] - pq[1]).powi(2)).sqrt();
-            let actuator = if act != 0.0 {
-                actuators += 1;
-                actuators - 1
-            } else {
-                PASSIVE
-            };
-            springs.push(Spring {
-                ends: [p, q],
-                rest_length: T::of(length),
-                stiffness: T::of(stiffness),
-                actuation: T::of(act),
-                actuator,
-            });
-        }
-    }
-    let x = points.iter().map(|p| Vector::<T, 2>::new(T::of(p[0]), T::of(p[1]))).collect();
-    (x, springs)
+    let cells: Vec<([i64; 2], f64)> = squares.iter().map(|&(i, j, a)| ([i, j], a)).collect();
+    from_cells(&cells, spacing, stiffness, origin)
 }
 
-/// A 3D body of unit cubes (`[i, j, k, actuation]`: the cube whose lowest corner is grid point
-/// `(i, j, k)`), the 3D counterpart of [`from_squares`]: corners `spacing` apart from
-/// `origin`, shared between cubes; each cube joins its 8 corners pairwise (edges, face and
-/// body diagonals: braced), its four vertical edges (along y) first, carrying the cube's
-/// actuation, each actuated spring on an actuator of its own; a spring two cubes share is made
-/// once.
+/// A 3D body of unit cubes (`[i, j, k, actuation]`), the 3D counterpart of [`from_squares`]:
+/// each cube braced by its 28 springs (edges, face and body diagonals), its four vertical edges
+/// actuated.
 pub fn from_cubes<T: Real>(
     cubes: &[(i64, i64, i64, f64)],
     spacing: f64,
     stiffness: f64,
     origin: [f64; 3],
 ) -> (Vec<Vector<T, 3>>, Vec<Spring<T>>) {
-    let mut ids: HashMap<(i64, i64, i64), u32> = HashMap::new();
-    let mut points: Vec<[f64; 3]> = Vec::new();
-    let mut springs: Vec<Spring<T>> = Vec::new();
-    let mut made: HashMap<(u32, u32), ()> = HashMap::new();
-    let mut actuators = 0;
-    for &(i, j, k, actuation) in cubes {
-        let mut corner = |di: i64, dj: i64, dk: i64| {
-            *ids.entry((i + di, j + dj, k + dk)).or_insert_with(|| {
-                let c = [i + di, j + dj, k + dk];
-                points.push([0, 1, 2].map(|a| origin[a] + c[a] as f64 * spacing));
-                (points.len() - 1) as u32
-            })
-        };
-        // Corner c of the cube: offsets (c & 1, c >> 1 & 1, c >> 2) along x, y, z.
-        let corners: Vec<u32> = (0..8).map(|c| corner(c & 1, c >> 1 & 1, c >> 2)).collect();
-        // The vertical edges (corner c to c + 2, c with y offset 0), then every other pair.
-        let mut pairs: Vec<(u32, u32, f64)> =
-            [0, 1, 4, 5].iter().map(|&c| (corners[c], corners[c + 2], actuation)).collect();
-        for a in 0..8 {
-            for b in a + 1..8 {
-                pairs.push((corners[a], corners[b], 0.0));
-            }
-        }
-        for (p, q, act) in pairs {
-            let key = (p.min(q), p.max(q));
-            if made.contains_key(&key) {
-                continue;
-            }
-            made.insert(key, ());
-            let (pp, pq) = (points[p as usize], points[q as usize]);
-            let length = (0..3).map(|a| (pp[a] - pq[a]).powi(2)).sum::<f64>().sqrt();
-            let actuator = if act != 0.0 {
-                actuators += 1;
-                actuators - 1
-            } else {
-                PASSIVE
-            };
-            springs.push(Spring {
-                ends: [p, q],
-                rest_length: T::of(length),
-                stiffness: T::of(stiffness),
-                actuation: T::of(act),
-                actuator,
-            });
-        }
-    }
-    let x = points.iter().map(|p| Vector::<T, 3>::new(T::of(p[0]), T::of(p[1]), T::of(p[2]))).collect();
-    (x, springs)
+    let cells: Vec<([i64; 3], f64)> = cubes.iter().map(|&(i, j, k, a)| ([i, j, k], a)).collect();
+    from_cells(&cells, spacing, stiffness, origin)
 }
 
 /// A quadruped of braced cubes for [`from_cubes`] (spacing 0.05, stiffness 1e4): a body four
@@ -154,11 +115,14 @@ pub const ROBOT_C: [(i64, i64, f64); 9] = [
     (2, 4, 0.0),
 ];
 
-/// A model with DiffTaichi's mass-spring physics (`mass_spring.py`): unit masses, dt 0.004,
-/// gravity 4.8 down, damping 15, the sticky ground at 0.1.
-pub fn difftaichi_model<T: Real>(vertices: usize, springs: Vec<Spring<T>>) -> crate::Result<SpringModel<T, 2>> {
+/// A model with DiffTaichi's mass-spring physics (`mass_spring.py`), in 2D or 3D: unit masses,
+/// dt 0.004, gravity 4.8 down (along -y), damping 15, the sticky ground at y = 0.1.
+pub fn difftaichi_model<T: Real, const D: usize>(
+    vertices: usize,
+    springs: Vec<Spring<T>>,
+) -> crate::Result<SpringModel<T, D>> {
     let mut model = SpringModel::new(vec![T::one(); vertices], springs, T::of(0.004))?;
-    model.gravity = Vector::<T, 2>::new(T::zero(), T::of(-4.8));
+    model.gravity = Vector::<T, D>::from_fn(|a, _| if a == 1 { T::of(-4.8) } else { T::zero() });
     model.damping = T::of(15.0);
     model.ground = super::Ground::Sticky { height: T::of(0.1) };
     Ok(model)
@@ -187,15 +151,6 @@ pub fn repeat<T: Real, const D: usize>(
         }));
     }
     (all_x, all_springs)
-}
-
-/// [`difftaichi_model`] in 3D (gravity 4.8 down along y, the ground the plane y = 0.1).
-pub fn difftaichi_model_3d<T: Real>(vertices: usize, springs: Vec<Spring<T>>) -> crate::Result<SpringModel<T, 3>> {
-    let mut model = SpringModel::new(vec![T::one(); vertices], springs, T::of(0.004))?;
-    model.gravity = Vector::<T, 3>::new(T::zero(), T::of(-4.8), T::zero());
-    model.damping = T::of(15.0);
-    model.ground = super::Ground::Sticky { height: T::of(0.1) };
-    Ok(model)
 }
 
 /// The squares of a lattice `cells[0]` wide and `cells[1]` high whose bottom row carries
@@ -309,7 +264,7 @@ mod tests {
         let (x, springs) = from_cubes::<f64>(&[(0, 0, 0, 0.0), (1, 0, 0, 0.0)], 0.1, 1e4, [0.0; 3]);
         assert_eq!((x.len(), springs.len()), (12, 50));
         let (x, springs) = from_cubes::<f64>(&quadruped_cubes(), 0.05, 1e4, [0.1, 0.1, 0.1]);
-        let model = difftaichi_model_3d(x.len(), springs).unwrap();
+        let model: SpringModel<f64, 3> = difftaichi_model(x.len(), springs).unwrap();
         assert_eq!(model.actuator_count, 12);
         assert!(model.highest_frequency(&x) * 0.004 < 2.0, "unstable at dt 0.004");
     }

@@ -3,7 +3,7 @@
 //! the laws a kernel is compiled for ([`KernelLaws`]); each kernel composed after a dimension
 //! prelude ([`crate::gpu::compose`]) and made into a pipeline.
 
-use crate::gpu::{GpuContext, Kernel, WORKGROUP_SUM, compose};
+use crate::gpu::{CONTACT, GpuContext, Kernel, WORKGROUP_SUM, compose};
 
 /// What every MPM kernel shares (parameters, buffer layout, fixed-point accumulation).
 pub const MPM_COMMON: (&str, &str) = ("mpm_common", include_str!("../../../../shaders/mpm/mpm_common.wgsl"));
@@ -74,7 +74,7 @@ pub const SCATTERS: [(&str, &str); 3] = [
 ];
 
 /// The MPM step kernels and their adjoints, each compiled as a dimension prelude +
-/// [`MPM_COMMON`] + the [`MATERIAL_LAWS`] + [`WORKGROUP_SUM`] + the kernel (p2g's two with
+/// the contact laws + [`MPM_COMMON`] + the [`MATERIAL_LAWS`] + [`WORKGROUP_SUM`] + the kernel (p2g's two with
 /// [`P2G_INPUTS`] first, the grid update's two with [`COLLIDERS`] first, p2g with one of
 /// [`SCATTERS`]).
 pub const MPM_KERNELS: &[(&str, &str)] = &[
@@ -144,7 +144,7 @@ pub fn mpm_kernel_source_with(dim: usize, name: &str, scatter: Scatter, laws: Ke
         code(laws.elastic),
         code(laws.plastic)
     );
-    let mut parts = vec![constants.as_str(), MPM_COMMON.1];
+    let mut parts = vec![constants.as_str(), CONTACT.1, MPM_COMMON.1];
     parts.extend(MATERIAL_LAWS.iter().map(|(_, source)| *source));
     parts.extend([WORKGROUP_SUM.1, scatter_part, kernel]);
     compose(dim, &parts)
@@ -182,7 +182,12 @@ mod tests {
         listed.push(super::P2G_INPUTS.0);
         listed.push(super::COLLIDERS.0);
         listed.extend(super::SCATTERS.iter().map(|(name, _)| *name));
-        listed.extend([crate::gpu::WORKGROUP_SUM.0, crate::gpu::REDUCE.0, crate::gpu::MATH_CHECK.0]);
+        listed.extend([
+            crate::gpu::WORKGROUP_SUM.0,
+            crate::gpu::REDUCE.0,
+            crate::gpu::MATH_CHECK.0,
+            crate::gpu::CONTACT.0,
+        ]);
         listed.sort();
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shaders");
         let mut on_disk: Vec<String> = ["common", "materials", "mpm"]

@@ -6,7 +6,7 @@
 //! gradients summed on the device without atomics.
 
 use crate::error::{Error, Result};
-use crate::gpu::{Bindings, GpuContext, Kernel, Reducer, Reduction, download, upload};
+use crate::gpu::{Bindings, GpuContext, Kernel, Reducer, Reduction, compose, download, upload};
 use crate::math::Vector;
 use crate::spring::{Ground, PASSIVE, SpringGradients, SpringModel, SpringState};
 
@@ -20,15 +20,16 @@ const INTEGRATE_ADJOINT: &str = include_str!("../../../../shaders/spring/integra
 /// Threads per workgroup of every spring kernel.
 const WORKGROUP: u32 = 64;
 
-/// The source of a spring kernel file (`forces` or `integrate`) in `dim` dimensions: the
-/// dimension's prelude, the shared buffers, the kernels.
+/// The source of a spring kernel file (`forces`, `integrate` or their `_adjoint`s) in `dim`
+/// dimensions: the dimension's prelude, the shared buffers, the contact laws where the ground
+/// needs them, the kernels.
 pub fn spring_source(dim: usize, file: &str) -> String {
-    let prelude = crate::gpu::DIM_PRELUDES[dim - 2].1;
+    let contact = crate::gpu::CONTACT.1;
     match file {
-        "forces" => [prelude, COMMON, FORCES].join("\n"),
-        "integrate" => [prelude, COMMON, INTEGRATE].join("\n"),
-        "forces_adjoint" => [prelude, COMMON, ADJOINT_COMMON, FORCES_ADJOINT].join("\n"),
-        _ => [prelude, COMMON, ADJOINT_COMMON, INTEGRATE_ADJOINT].join("\n"),
+        "forces" => compose(dim, &[COMMON, FORCES]),
+        "integrate" => compose(dim, &[COMMON, contact, INTEGRATE]),
+        "forces_adjoint" => compose(dim, &[COMMON, ADJOINT_COMMON, FORCES_ADJOINT]),
+        _ => compose(dim, &[COMMON, ADJOINT_COMMON, contact, INTEGRATE_ADJOINT]),
     }
 }
 
