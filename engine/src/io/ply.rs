@@ -1,13 +1,16 @@
 //! Particle frames as binary little-endian PLY point clouds, one vertex per particle with the
 //! properties `x y z vx vy vz` (float; 2D frames have `z = vz = 0`), `material` (int) and `J`
 //! (float, the determinant of the elastic deformation gradient). Two header comments record
-//! the frame's step and time. ParaView, Blender, MeshLab and Houdini read these files as they
+//! the frame's step and time. Spring frames also carry the springs as `element edge` (`vertex1
+//! vertex2`, int, and `actuation`, float: how far the spring's actuator stretches its rest length
+//! at that step, `actuation u`). ParaView, Blender, MeshLab and Houdini read these files as they
 //! are; [`PlyFrame::parse`] reads them (and any binary little-endian PLY whose vertices carry at
 //! least `x y z`) back.
 
 use crate::error::{Error, Result};
 use crate::math::{Real, det};
 use crate::mpm::{Model, State};
+use crate::spring::{PASSIVE, SpringModel, SpringState};
 use std::path::Path;
 
 /// One frame of particles, in the single precision the files store.
@@ -25,6 +28,11 @@ pub struct PlyFrame {
     pub material: Vec<i32>,
     /// Volume ratio `J = det F` of each particle; one when the file has none.
     pub j: Vec<f32>,
+    /// Edges (springs) between particles; empty when the file has none.
+    pub edges: Vec<[u32; 2]>,
+    /// Per edge, its actuation at this step (`actuation u`, the relative change of its rest
+    /// length); zero when the file has none.
+    pub edge_actuation: Vec<f32>,
 }
 
 /// The vertex properties the writer emits, in order.
@@ -61,6 +69,34 @@ impl PlyFrame {
             velocity: state.v.iter().map(|v| widen(v.as_slice())).collect(),
             material: model.particles.material.iter().map(|&m| m as i32).collect(),
             j: state.f.iter().map(|f| det(f).to_f64() as f32).collect(),
+            edges: Vec::new(),
+            edge_actuation: Vec::new(),
+        }
+    }
+
+    /// The vertices of a spring `state` (material 0, `J` 1) and the springs of `model` as edges,
+    /// each with its actuation under `signal` (the step's actuator signals; empty: none).
+    pub fn from_springs<T: Real, const D: usize>(
+        model: &SpringModel<T, D>,
+        state: &SpringState<T, D>,
+        signal: &[T],
+    ) -> Self {
+        PlyFrame {
+            step: Some(state.step),
+            time: Some(state.step as f64 * model.dt.to_f64()),
+            position: state.x.iter().map(|x| widen(x.as_slice())).collect(),
+            velocity: state.v.iter().map(|v| widen(v.as_slice())).collect(),
+            material: vec![0; state.len()],
+            j: vec![1.0; state.len()],
+            edges: model.springs.iter().map(|s| s.ends).collect(),
+            edge_actuation: model
+                .springs
+                .iter()
+                .map(|s| match signal.get(s.actuator as usize) {
+                    Some(u) if s.actuator != PASSIVE => (s.actuation * *u).to_f64() as f32,
+                    _ => 0.0,
+                })
+                .collect(),
         }
     }
 
@@ -88,8 +124,14 @@ impl PlyFrame {
         for (ty, name) in PROPERTIES {
             header.push_str(&format!("property {ty} {name}\n"));
         }
+        if !self.edges.is_empty() {
+            header.push_str(&format!(
+                "element edge {}\nproperty int vertex1\nproperty int vertex2\nproperty float actuation\n",
+                self.edges.len()
+            ));
+        }
         header.push_str("end_header\n");
-        let mut out = Vec::with_capacity(header.len() + n * RECORD);
+        let mut out = Vec::with_capacity(header.len() + n * RECORD + self.edges.len() * 12);
         out.extend_from_slice(header.as_bytes());
         for p in 0..n {
             let floats = self.position[p].iter().chain(&self.velocity[p]);
@@ -98,6 +140,12 @@ impl PlyFrame {
             }
             out.extend_from_slice(&self.material[p].to_le_bytes());
             out.extend_from_slice(&self.j[p].to_le_bytes());
+        }
+        for (e, ends) in self.edges.iter().enumerate() {
+            for v in ends {
+                out.extend_from_slice(&(*v as i32).to_le_bytes());
+            }
+            out.extend_from_slice(&self.edge_actuation.get(e).copied().unwrap_or(0.0).to_le_bytes());
         }
         out
     }
@@ -129,6 +177,9 @@ impl PlyFrame {
         let mut count = None;
         // (type size, type name, property name) of each vertex property, in file order.
         let mut props: Vec<(usize, &str, &str)> = Vec::new();
+        // The same of each edge property, and the number of edges (after the vertices).
+        let mut edge_props: Vec<(usize, &str, &str)> = Vec::new();
+        let mut edge_count = None;
         for (i, line) in header.lines().enumerate() {
             let lineno = Some(i + 1);
             let words: Vec<&str> = line.split_whitespace().collect();
@@ -144,6 +195,10 @@ impl PlyFrame {
                     Ok(n) => count = Some(n),
                     Err(_) => return fail(lineno, format!("bad vertex count `{n}`")),
                 },
+                ["element", "edge", n] if count.is_some() && edge_count.is_none() => match n.parse::<usize>() {
+                    Ok(n) => edge_count = Some(n),
+                    Err(_) => return fail(lineno, format!("bad edge count `{n}`")),
+                },
                 ["element", name, ..] => return fail(lineno, format!("unsupported PLY element `{name}`")),
                 ["property", ty, name] if count.is_some() => {
                     let size = match *ty {
@@ -153,7 +208,7 @@ impl PlyFrame {
                         "double" | "float64" => 8,
                         _ => return fail(lineno, format!("unsupported property type `{ty}`")),
                     };
-                    props.push((size, ty, name));
+                    if edge_count.is_some() { edge_props.push((size, ty, name)) } else { props.push((size, ty, name)) }
                 }
                 _ => return fail(lineno, format!("unexpected header line `{line}`")),
             }
@@ -169,11 +224,18 @@ impl PlyFrame {
         if n.checked_mul(stride).is_none_or(|size| body.len() < size) {
             return fail(None, format!("the file ends inside vertex {} of {n}", body.len() / stride.max(1)));
         }
-        // Reads property `k` of vertex `v` as f64, whatever its stored type.
-        let value = |v: usize, k: usize| -> f64 {
-            let at = v * stride + offsets[k];
-            let b = &body[at..at + props[k].0];
-            match props[k].1 {
+        let edge_stride: usize = edge_props.iter().map(|p| p.0).sum();
+        let edges = edge_count.unwrap_or(0);
+        let edge_body = &body[n * stride..];
+        if edges.checked_mul(edge_stride).is_none_or(|size| edge_body.len() < size) {
+            return fail(
+                None,
+                format!("the file ends inside edge {} of {edges}", edge_body.len() / edge_stride.max(1)),
+            );
+        }
+        // Reads a property of type `ty` stored in `b` as f64.
+        let decode = |ty: &str, b: &[u8]| -> f64 {
+            match ty {
                 "char" | "int8" => b[0] as i8 as f64,
                 "uchar" | "uint8" => b[0] as f64,
                 "short" | "int16" => i16::from_le_bytes([b[0], b[1]]) as f64,
@@ -183,6 +245,11 @@ impl PlyFrame {
                 "float" | "float32" => f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64,
                 _ => f64::from_le_bytes(b.try_into().expect("8-byte property")),
             }
+        };
+        // Reads property `k` of vertex `v` as f64, whatever its stored type.
+        let value = |v: usize, k: usize| -> f64 {
+            let at = v * stride + offsets[k];
+            decode(props[k].1, &body[at..at + props[k].0])
         };
         let column = |name: &str, default: f64| -> Vec<f64> {
             match index(name) {
@@ -201,6 +268,32 @@ impl PlyFrame {
         frame.velocity = triple(["vx", "vy", "vz"]);
         frame.material = column("material", 0.0).into_iter().map(|m| m as i32).collect();
         frame.j = column("J", 1.0).into_iter().map(|j| j as f32).collect();
+        if edges > 0 {
+            let edge_offsets: Vec<usize> =
+                edge_props.iter().scan(0, |offset, p| Some(std::mem::replace(offset, *offset + p.0))).collect();
+            let edge_column = |name: &str| -> Option<Vec<f64>> {
+                let k = edge_props.iter().position(|p| p.2 == name)?;
+                Some(
+                    (0..edges)
+                        .map(|e| {
+                            let at = e * edge_stride + edge_offsets[k];
+                            decode(edge_props[k].1, &edge_body[at..at + edge_props[k].0])
+                        })
+                        .collect(),
+                )
+            };
+            let (Some(a), Some(b)) = (edge_column("vertex1"), edge_column("vertex2")) else {
+                return fail(None, "the edges have no `vertex1` and `vertex2` properties".into());
+            };
+            if let Some(e) = (0..edges).find(|&e| !(a[e] >= 0.0 && a[e] < n as f64 && b[e] >= 0.0 && b[e] < n as f64)) {
+                return fail(None, format!("edge {e} joins vertices {} and {}, but there are {n}", a[e], b[e]));
+            }
+            frame.edges = (0..edges).map(|e| [a[e] as u32, b[e] as u32]).collect();
+            frame.edge_actuation = match edge_column("actuation") {
+                Some(u) => u.into_iter().map(|u| u as f32).collect(),
+                None => vec![0.0; edges],
+            };
+        }
         Ok(frame)
     }
 }
@@ -279,6 +372,34 @@ pub(crate) mod tests {
     #[test]
     fn round_trip_3d() {
         round_trip::<3>();
+    }
+
+    /// A spring frame keeps its springs as PLY edges with each one's actuation `actuation u`
+    /// (passive springs 0), and reads back equal; a file cut inside the edges, or an edge to a
+    /// vertex that does not exist, is an error saying so.
+    #[test]
+    fn spring_frames_carry_edges() {
+        use crate::spring::{Spring, SpringModel, SpringState};
+        let spring =
+            |a, b, actuation, actuator| Spring { ends: [a, b], rest_length: 1.0, stiffness: 1.0, actuation, actuator };
+        let springs = vec![spring(0, 1, 0.15, 1), spring(1, 2, 0.0, PASSIVE), spring(2, 0, 0.1, 0)];
+        let model = SpringModel::<f64, 3>::new(vec![1.0; 3], springs, 0.004).unwrap();
+        let mut state = SpringState::at_rest((0..3).map(|i| Vector::<f64, 3>::new(i as f64, 0.5, -1.0)).collect());
+        state.step = 7;
+        let frame = PlyFrame::from_springs(&model, &state, &[0.5, -1.0]);
+        assert_eq!(frame.edges, vec![[0, 1], [1, 2], [2, 0]]);
+        assert_eq!(frame.edge_actuation, vec![-0.15, 0.0, 0.05]);
+        let bytes = frame.to_bytes();
+        let back = PlyFrame::parse(&bytes, "s.ply").unwrap();
+        assert_eq!(back, frame);
+        assert!((back.time.unwrap() - 7.0 * 0.004).abs() < 1e-15);
+        let err = PlyFrame::parse(&bytes[..bytes.len() - 5], "s.ply").unwrap_err().to_string();
+        assert!(err.contains("ends inside edge 2 of 3"), "{err}");
+        let mut bad = bytes.clone();
+        let at = bytes.len() - 12; // the last edge's vertex1
+        bad[at..at + 4].copy_from_slice(&9i32.to_le_bytes());
+        let err = PlyFrame::parse(&bad, "s.ply").unwrap_err().to_string();
+        assert!(err.contains("edge 2 joins vertices 9 and 0, but there are 3"), "{err}");
     }
 
     #[test]

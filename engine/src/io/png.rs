@@ -271,6 +271,90 @@ pub fn render_frame<T: Real, const D: usize>(
     image
 }
 
+/// Colour of a spring with actuation `a` (`actuation u`): grey at rest, towards red as its
+/// actuator lengthens it, towards blue as it shortens it (full colour at 15%).
+fn spring_colour(a: f32) -> [f32; 3] {
+    let t = (a / 0.15).clamp(-1.0, 1.0);
+    let rest = [150.0, 156.0, 168.0];
+    let towards = if t >= 0.0 { [240.0, 90.0, 80.0] } else { [80.0, 140.0, 245.0] };
+    let t = if t.is_finite() { t.abs() } else { 0.0 };
+    [0, 1, 2].map(|c| rest[c] + (towards[c] - rest[c]) * t)
+}
+
+/// Renders a frame of springs ([`crate::io::PlyFrame::from_springs`]) in a domain of `extent`
+/// (`dim` 2 or 3) on the ground plane `y = ground` if any: the domain outlined, the ground drawn,
+/// springs as lines coloured by actuation (grey at rest, red lengthened, blue shortened) and
+/// vertices as discs, nearer ones over farther ones in 3D.
+pub fn render_springs(
+    frame: &crate::io::PlyFrame,
+    dim: usize,
+    extent: [f64; 3],
+    ground: Option<f64>,
+    width: u32,
+    height: u32,
+) -> Image {
+    let mut image = Image::new(width, height, BACKGROUND);
+    let camera = Camera::new(dim, extent, width, height);
+    let corners = camera.box_corners(extent);
+    for (i, &a) in corners.iter().enumerate() {
+        for axis in 0..dim {
+            if i >> axis & 1 == 0 {
+                let (ax, ay, _) = camera.project(a);
+                let (bx, by, _) = camera.project(corners[i | 1 << axis]);
+                line(&mut image, (ax, ay), (bx, by), OUTLINE);
+            }
+        }
+    }
+    if let Some(h) = ground {
+        let ground_colour = [120.0, 110.0, 92.0];
+        let plane: Vec<[f64; 3]> = if dim == 2 {
+            vec![[0.0, h, 0.0], [extent[0], h, 0.0]]
+        } else {
+            vec![[0.0, h, 0.0], [extent[0], h, 0.0], [extent[0], h, extent[2]], [0.0, h, extent[2]], [0.0, h, 0.0]]
+        };
+        for pair in plane.windows(2) {
+            let (ax, ay, _) = camera.project(pair[0]);
+            let (bx, by, _) = camera.project(pair[1]);
+            line(&mut image, (ax, ay), (bx, by), ground_colour);
+        }
+    }
+    let projected: Vec<(f64, f64, f64)> = frame.position.iter().map(|p| camera.project(p.map(|c| c as f64))).collect();
+    let finite = |p: &(f64, f64, f64)| p.0.is_finite() && p.1.is_finite() && p.2.is_finite();
+    let mut length = 0.0;
+    for (e, ends) in frame.edges.iter().enumerate() {
+        let (a, b) = (projected[ends[0] as usize], projected[ends[1] as usize]);
+        if !(finite(&a) && finite(&b)) {
+            continue;
+        }
+        length += ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt();
+        let colour = spring_colour(frame.edge_actuation.get(e).copied().unwrap_or(0.0));
+        line(&mut image, (a.0, a.1), (b.0, b.1), colour);
+    }
+    // Discs a fifth of the mean spring's drawn length.
+    let mean = if frame.edges.is_empty() { 10.0 } else { length / frame.edges.len() as f64 };
+    let radius = (0.2 * mean).clamp(1.5, 6.0);
+    let mut order: Vec<usize> = (0..projected.len()).filter(|&p| finite(&projected[p])).collect();
+    order.sort_by(|&a, &b| projected[a].2.total_cmp(&projected[b].2));
+    let reach = radius.ceil() as i64 + 1;
+    for p in order {
+        let (px, py, _) = projected[p];
+        let (cx, cy) = (px.floor() as i64, py.floor() as i64);
+        if cx + reach < 0 || cy + reach < 0 || cx - reach >= width as i64 || cy - reach >= height as i64 {
+            continue;
+        }
+        for y in (cy - reach).max(0)..=(cy + reach).min(height as i64 - 1) {
+            for x in (cx - reach).max(0)..=(cx + reach).min(width as i64 - 1) {
+                let d = ((x as f64 + 0.5 - px).powi(2) + (y as f64 + 0.5 - py).powi(2)).sqrt();
+                let coverage = (radius + 0.5 - d).clamp(0.0, 1.0) as f32;
+                if coverage > 0.0 {
+                    image.blend(x, y, PALETTE[0], coverage);
+                }
+            }
+        }
+    }
+    image
+}
+
 /// Draws a path through the domain (a center of mass over a rollout, say) over a picture made
 /// by [`render_frame`] of the same model and size, in the colour `colour` (0-255 RGB), with a
 /// cross at `mark` if given (a target).
