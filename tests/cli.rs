@@ -404,6 +404,78 @@ fn run_on_the_gpu_writes_the_cpu_frames() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `rheo run` on a spring scene (DiffTaichi's robot C, driven open-loop): frames whose vertices
+/// are the library's own rollout bit for bit, whose edges are the springs with each one's
+/// actuation at that step, pictures, and the same frames from the GPU (lavapipe here) to f32
+/// round-off; `check` prints the stability bound; an unstable `dt` is a warning naming its line.
+#[test]
+fn run_and_check_a_spring_scene() {
+    let dir = scratch("run-springs");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let scene_path = root.join("assets/scenes/robot_c_2d.toml");
+    let scene_file = scene_path.to_str().unwrap();
+    let (cpu_dir, gpu_dir) = (dir.join("cpu"), dir.join("gpu"));
+    for (out_dir, backend) in [(&cpu_dir, "cpu"), (&gpu_dir, "gpu")] {
+        let args = ["run", scene_file, "--steps", "40", "--every", "20", "--png", "--out", out_dir.to_str().unwrap()];
+        let out = rheo(&[&args[..], &["--backend", backend]].concat());
+        assert!(out.status.success(), "{backend}: {}", stderr(&out));
+    }
+    let m = manifest(&cpu_dir);
+    assert_eq!((m["status"].as_str(), m["particles"].as_u64()), (Some("complete"), Some(20)));
+    assert_eq!(listed_frames(&cpu_dir, &m), [0, 20, 40]);
+    let scene = rheo::scene::Scene::from_file(&scene_path).unwrap();
+    let mut sim = scene.build_springs::<f32, 2>().unwrap();
+    let signal = |t: usize| -> Vec<f32> { scene.actuation(t).into_iter().map(|u| u as f32).collect() };
+    for t in 0..40 {
+        sim.step(&signal(t)).unwrap();
+    }
+    let frame = PlyFrame::read(&cpu_dir.join("frame_00040.ply")).unwrap();
+    for (p, x) in frame.position.iter().zip(&sim.state.x) {
+        assert_eq!([p[0], p[1]], [x[0], x[1]]);
+    }
+    assert_eq!(frame.edges.len(), 46);
+    for (s, (ends, a)) in sim.model.springs.iter().zip(frame.edges.iter().zip(&frame.edge_actuation)) {
+        assert_eq!(*ends, s.ends);
+        let expected = if s.actuator == u32::MAX { 0.0 } else { s.actuation * signal(40)[s.actuator as usize] };
+        assert_eq!(*a, expected);
+    }
+    assert!(Image::from_png(&std::fs::read(cpu_dir.join("frame_00040.png")).unwrap(), "f.png").is_ok());
+    let gpu = PlyFrame::read(&gpu_dir.join("frame_00040.ply")).unwrap();
+    let worst = frame
+        .position
+        .iter()
+        .zip(&gpu.position)
+        .map(|(a, b)| (0..2).map(|k| (a[k] - b[k]).abs()).fold(0.0f32, f32::max))
+        .fold(0.0f32, f32::max);
+    assert!(worst < 1e-5, "GPU and CPU vertices differ by {worst}");
+
+    let out = rheo(&["check", scene_file]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("springs    46") && text.contains("dt 0.004 within 2 / w_max"),
+        "{text}"
+    );
+    let unstable = write(
+        &dir,
+        "fast.toml",
+        &std::fs::read_to_string(&scene_path)
+            .unwrap()
+            .replace("dt = 0.004", "dt = 0.006")
+            .replace("../robots/", &format!("{}/", root.join("assets/robots").display())),
+    );
+    let out = rheo(&["check", unstable.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let warning = stderr(&out);
+    let dt_line =
+        std::fs::read_to_string(&unstable).unwrap().lines().position(|l| l.starts_with("dt = 0.006")).unwrap() + 1;
+    assert!(
+        warning.starts_with(&format!("warning: {}:{dt_line}: `dt` = 0.006 is unstable", unstable.display())),
+        "{warning}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("exceeds (lower dt!)"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// `rheo optimize --backend gpu` runs the walker's gait optimization on the GPU (lavapipe
 /// here), recomputing under a 1 MiB budget: its loss history follows the CPU run's (both f32;
 /// the GPU's fixed-point sums and the CPU's float sums round differently: measured 6e-8 of the

@@ -115,6 +115,9 @@ fn mutated_scenes_and_tasks_are_rejected_in_one_line_or_run() {
             // The mutated task lives elsewhere: its scene path made absolute.
             text = text.replace("\"../scenes/", &format!("\"{}/", scenes_dir.display()));
         }
+        // So do a scene's robot files.
+        let robots_dir = scenes_dir.with_file_name("robots");
+        text = text.replace("\"../robots/", &format!("\"{}/", robots_dir.display()));
         let mutations = std::env::var("RHEO_FUZZ_MUTATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(MUTATIONS);
         for k in 0..mutations {
             let mutated = mutate(&text, k * 7919 + source.to_string_lossy().len() as u64);
@@ -158,6 +161,15 @@ fn build_and_step(scene: &Scene) -> rheo::Result<()> {
 }
 
 fn step<const D: usize>(scene: &Scene) -> rheo::Result<()> {
+    if scene.simulation.solver == rheo::scene::SolverKind::Spring {
+        let mut sim = scene.build_springs::<f32, D>()?;
+        for step in 0..2 {
+            let mut signal: Vec<f32> = scene.actuation(step).into_iter().map(|v| v as f32).collect();
+            signal.resize(sim.model.actuator_count, 0.0);
+            sim.step(&signal)?;
+        }
+        return Ok(());
+    }
     let mut sim = scene.build::<f32, D>()?;
     for step in 0..2 {
         let actuation: Vec<f32> = scene.actuation(step).into_iter().map(|v| v as f32).collect();

@@ -5,7 +5,8 @@ use rheo_engine::io::manifest::MANIFEST_FILE;
 use rheo_engine::io::{RunState, manifest_field};
 use rheo_engine::math::Real;
 use rheo_engine::mpm::Simulation;
-use rheo_engine::scene::Scene;
+use rheo_engine::scene::{Scene, SolverKind};
+use rheo_engine::spring::Ground;
 use rheo_engine::{Error, Result};
 use std::path::Path;
 
@@ -36,6 +37,18 @@ pub fn check_run(dir: &Path) -> Result<()> {
 pub fn check(path: &Path) -> Result<()> {
     let scene = Scene::from_file(path)?;
     scene.validate()?;
+    for warning in scene.warnings() {
+        eprintln!("warning: {warning}");
+    }
+    if scene.simulation.solver == SolverKind::Spring {
+        let summary = match scene.dim() {
+            2 => spring_summary::<2>(&scene)?,
+            _ => spring_summary::<3>(&scene)?,
+        };
+        say!("{}: ok", path.display());
+        say!("{}", summary.trim_end_matches('\n'));
+        return Ok(());
+    }
     // Building samples the bodies: it catches what validation cannot see (e.g. a body that
     // yields no particles, a particle outside the grid).
     let summary = with_simulation(&scene, false, Summary)?;
@@ -77,4 +90,34 @@ impl SimulationJob for Summary {
         }
         Ok(lines.join("\n") + "\n")
     }
+}
+
+/// The summary of a spring scene: its bodies, the ground, and `dt` against the stability bound.
+fn spring_summary<const D: usize>(scene: &Scene) -> Result<String> {
+    let sim = scene.build_springs::<f64, D>()?;
+    let model = &sim.model;
+    let w = model.highest_frequency(&sim.state.x);
+    let dt = scene.simulation.dt;
+    let verdict = if dt * w >= 2.0 { "exceeds (lower dt!)" } else { "within" };
+    let ground = match model.ground {
+        Ground::None => "none".to_string(),
+        Ground::Sticky { height } => format!("sticky at y = {height}"),
+        Ground::Coulomb { height, friction } => format!("Coulomb (friction {friction}) at y = {height}"),
+    };
+    let signals = match scene.actuators.len() {
+        0 if model.actuator_count > 0 => " (no [[actuators]]: at rest unless a task's controller drives them)",
+        _ => "",
+    };
+    let lines = [
+        format!("  scene      {} ({D}D)", scene.name()),
+        format!("  solver     {}", scene.simulation.solver.name()),
+        format!("  time       dt {dt}, {} steps, a frame every {}", scene.steps(), scene.frame_every()),
+        format!("  bodies     {}", scene.springs.bodies.len()),
+        format!("  vertices   {} (mass {})", sim.state.len(), model.total_mass()),
+        format!("  springs    {}", model.springs.len()),
+        format!("  actuators  {}{signals}", model.actuator_count),
+        format!("  ground     {ground}, damping {}", model.damping),
+        format!("  stability  dt {dt} {verdict} 2 / w_max = {:.3e} (w_max {w:.4e} rad/s at rest)", 2.0 / w),
+    ];
+    Ok(lines.join("\n") + "\n")
 }

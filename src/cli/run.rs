@@ -5,11 +5,15 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use rheo_engine::gpu::{GpuContext, GpuOptions};
 use rheo_engine::io::manifest::MANIFEST_FILE;
-use rheo_engine::io::{FrameRecord, Manifest, PlyFrame, RunStatus, fnv1a64, host_name, manifest_field, render_frame};
+use rheo_engine::io::{
+    FrameRecord, Image, Manifest, PlyFrame, RunStatus, fnv1a64, host_name, manifest_field, render_frame, render_springs,
+};
 use rheo_engine::math::Real;
 use rheo_engine::mpm::gpu::{GpuSimulation, Scatter};
 use rheo_engine::mpm::{Simulation, State};
-use rheo_engine::scene::Scene;
+use rheo_engine::scene::{Scene, SolverKind};
+use rheo_engine::spring::SpringSimulation;
+use rheo_engine::spring::gpu::GpuSpringSimulation;
 use rheo_engine::{Error, Result};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -60,6 +64,12 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let bytes = rheo_engine::input::read_file(&args.scene)?;
     let scene = Scene::from_file(&args.scene)?;
     let out = args.out.clone().unwrap_or_else(|| Path::new("out").join(file_name_safe(scene.name())));
+    for warning in scene.warnings() {
+        eprintln!("warning: {warning}");
+    }
+    if scene.simulation.solver == SolverKind::Spring {
+        return run_springs(args, &scene, out, fnv1a64(&bytes));
+    }
     let scatter = match (args.float_atomics, args.block_scatter) {
         (true, _) => Scatter::FloatAtomics,
         (_, true) => Scatter::BlockLocal,
@@ -161,7 +171,10 @@ impl SimulationJob for RunJob<'_> {
         prepare_output_dir(dir, scene.name(), args.overwrite)?;
         let mut writer = FrameWriter {
             dir,
-            png_size: args.png.then(|| image_size(&sim, args.png_size)),
+            png_size: args.png.then(|| {
+                let extent = sim.model.grid.extent();
+                image_size(D, [extent[0].to_f64(), extent[1].to_f64()], args.png_size)
+            }),
             manifest: Manifest {
                 scene: scene.name().to_string(),
                 scene_file: args.scene.display().to_string(),
@@ -187,15 +200,9 @@ impl SimulationJob for RunJob<'_> {
                 frames: Vec::new(),
             },
         };
-        writer.frame(&sim, Duration::ZERO)?;
+        writer.mpm_frame(&sim, Duration::ZERO)?;
 
-        let bar = ProgressBar::new(steps as u64).with_style(
-            ProgressStyle::with_template("{elapsed_precise} {wide_bar} {pos}/{len} steps, {rate}, ETA {eta}")
-                .expect("valid progress template")
-                .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
-                    let _ = write!(w, "{:.0} steps/s", s.per_sec());
-                }),
-        );
+        let bar = progress_bar(steps);
         let mut signal = Vec::new();
         let mut stepping = Duration::ZERO;
         let outcome = (|| -> Result<()> {
@@ -218,7 +225,7 @@ impl SimulationJob for RunJob<'_> {
                     k += chunk;
                     bar.inc(chunk as u64);
                     writer.manifest.wall_seconds = stepping.as_secs_f64();
-                    writer.frame(&sim, std::mem::take(&mut since_frame))?;
+                    writer.mpm_frame(&sim, std::mem::take(&mut since_frame))?;
                     if INTERRUPTED.load(Ordering::Relaxed) {
                         break;
                     }
@@ -236,42 +243,18 @@ impl SimulationJob for RunJob<'_> {
                 bar.inc(1);
                 if INTERRUPTED.load(Ordering::Relaxed) {
                     writer.manifest.wall_seconds = stepping.as_secs_f64();
-                    writer.frame(&sim, std::mem::take(&mut since_frame))?;
+                    writer.mpm_frame(&sim, std::mem::take(&mut since_frame))?;
                     return Ok(());
                 }
                 if k % every == 0 || k == steps {
                     writer.manifest.wall_seconds = stepping.as_secs_f64();
-                    writer.frame(&sim, std::mem::take(&mut since_frame))?;
+                    writer.mpm_frame(&sim, std::mem::take(&mut since_frame))?;
                 }
             }
             Ok(())
         })();
-        writer.manifest.total_steps = sim.state.step;
-        writer.manifest.wall_seconds = stepping.as_secs_f64();
-        if let Err(error) = outcome {
-            let error = scene.explain_blow_up(error);
-            bar.abandon();
-            writer.manifest.status = RunStatus::Failed;
-            writer.manifest.error = Some(error.to_string());
-            // The manifest already lists every frame written; failing to mark it failed must
-            // not hide the error that stopped the run.
-            let _ = writer.manifest.write(dir);
-            return Err(error);
-        }
-        bar.finish_and_clear();
-        if INTERRUPTED.load(Ordering::Relaxed) {
-            writer.manifest.status = RunStatus::Interrupted;
-            writer.manifest.write(dir)?;
-            return Err(Error::Io {
-                path: dir.to_path_buf(),
-                source: std::io::Error::other(format!(
-                    "interrupted at step {} of {steps}; the frames written are kept",
-                    sim.state.step
-                )),
-            });
-        }
-        writer.manifest.status = RunStatus::Complete;
-        writer.manifest.write(dir)?;
+        let outcome = outcome.map_err(|e| scene.explain_blow_up(e));
+        finish_run(&mut writer, outcome, &bar, sim.state.step, steps, stepping)?;
 
         let seconds = stepping.as_secs_f64();
         let n = sim.state.len();
@@ -285,6 +268,203 @@ impl SimulationJob for RunJob<'_> {
     }
 }
 
+/// Runs a spring scene as `args` say (CPU in f32 or f64, or the GPU in f32).
+fn run_springs(args: &RunArgs, scene: &Scene, out: PathBuf, scene_hash: u64) -> Result<()> {
+    if args.float_atomics || args.block_scatter {
+        let flag = if args.float_atomics { "--float-atomics" } else { "--block-scatter" };
+        return Err(Error::InvalidArgument(format!("{flag} is MPM's scatter option; a spring scene has no scatter")));
+    }
+    let gpu = match args.backend {
+        Backend::Cpu => None,
+        Backend::Gpu if args.f64 => {
+            return Err(Error::InvalidArgument("the GPU backend runs in single precision; drop --f64".into()));
+        }
+        Backend::Gpu => Some(GpuContext::new(&GpuOptions::from_env()?)?),
+    };
+    catch_interrupts();
+    let summary = rayon::scope(|_| match (scene.dim(), args.f64) {
+        (2, false) => SpringRun::<f32, 2>::new(args, scene, out, scene_hash, gpu.as_ref())?.run(),
+        (3, false) => SpringRun::<f32, 3>::new(args, scene, out, scene_hash, gpu.as_ref())?.run(),
+        (2, true) => SpringRun::<f64, 2>::new(args, scene, out, scene_hash, gpu.as_ref())?.run(),
+        _ => SpringRun::<f64, 3>::new(args, scene, out, scene_hash, gpu.as_ref())?.run(),
+    })?;
+    say!("{summary}");
+    Ok(())
+}
+
+/// A run of a spring scene: the simulation on the CPU, or its state read back from the GPU's.
+struct SpringRun<'a, T: Real, const D: usize> {
+    args: &'a RunArgs,
+    scene: &'a Scene,
+    out: PathBuf,
+    scene_hash: u64,
+    sim: SpringSimulation<T, D>,
+    gpu: Option<GpuSpringSimulation>,
+}
+
+impl<'a, T: Real, const D: usize> SpringRun<'a, T, D> {
+    fn new(
+        args: &'a RunArgs,
+        scene: &'a Scene,
+        out: PathBuf,
+        scene_hash: u64,
+        gpu: Option<&GpuContext>,
+    ) -> Result<Self> {
+        let sim = scene.build_springs::<T, D>()?;
+        let gpu = match gpu {
+            Some(gpu) => {
+                let built = scene.build_springs::<f32, D>()?;
+                Some(GpuSpringSimulation::new(gpu, &built.model, &built.state)?)
+            }
+            None => None,
+        };
+        Ok(SpringRun { args, scene, out, scene_hash, sim, gpu })
+    }
+
+    /// The frame of the current state under `signal`.
+    fn frame(&self, writer: &mut FrameWriter, signal: &[T], wall: Duration) -> Result<()> {
+        let frame = PlyFrame::from_springs(&self.sim.model, &self.sim.state, signal);
+        let domain = &self.scene.simulation.domain;
+        let extent = [0, 1, 2].map(|a| domain.get(a).copied().unwrap_or(0.0));
+        let ground = match self.sim.model.ground {
+            rheo_engine::spring::Ground::None => None,
+            rheo_engine::spring::Ground::Sticky { height } | rheo_engine::spring::Ground::Coulomb { height, .. } => {
+                Some(height.to_f64())
+            }
+        };
+        writer.frame(frame.clone(), |w, h| render_springs(&frame, D, extent, ground, w, h), wall)
+    }
+
+    fn run(mut self) -> Result<String> {
+        let (args, scene) = (self.args, self.scene);
+        let steps = args.steps.unwrap_or(scene.steps());
+        let every = args.every.map_or(scene.frame_every(), |k| k as usize).max(1);
+        let dir = self.out.clone();
+        prepare_output_dir(&dir, scene.name(), args.overwrite)?;
+        let domain = &scene.simulation.domain;
+        let mut writer = FrameWriter {
+            dir: &dir,
+            png_size: args.png.then(|| image_size(D, [domain[0], domain[1]], args.png_size)),
+            manifest: Manifest {
+                scene: scene.name().to_string(),
+                scene_file: args.scene.display().to_string(),
+                scene_hash: self.scene_hash,
+                dim: D,
+                precision: if args.f64 { "f64" } else { "f32" }.to_string()
+                    + if self.gpu.is_some() { " (GPU)" } else { "" },
+                particles: self.sim.state.len(),
+                dt: scene.simulation.dt,
+                frame_every: every,
+                steps_requested: steps,
+                total_steps: 0,
+                wall_seconds: 0.0,
+                status: RunStatus::Running,
+                error: None,
+                pid: std::process::id(),
+                host: host_name(),
+                frames: Vec::new(),
+            },
+        };
+        // Without [[actuators]] the actuators rest (a task's controller drives them).
+        let actuators = self.sim.model.actuator_count;
+        let signal_at = |step: usize| -> Vec<T> {
+            let mut signal = Vec::new();
+            actuation(scene, step, &mut signal);
+            signal.resize(actuators, T::zero());
+            signal
+        };
+        self.frame(&mut writer, &signal_at(0), Duration::ZERO)?;
+        let bar = progress_bar(steps);
+        let mut stepping = Duration::ZERO;
+        let outcome = (|| -> Result<()> {
+            let mut since_frame = Duration::ZERO;
+            let mut k = 0;
+            while k < steps {
+                let chunk = (every - k % every).min(steps - k);
+                let first = self.sim.state.step;
+                let start = Instant::now();
+                let result = match &mut self.gpu {
+                    Some(gpu) => {
+                        let rows: Vec<Vec<f32>> = (first..first + chunk)
+                            .map(|t| signal_at(t).iter().map(|u| u.to_f64() as f32).collect())
+                            .collect();
+                        gpu.run(&rows).and_then(|_| gpu.state::<D>()).map(|s| {
+                            let cast = |v: &rheo_engine::math::Vector<f32, D>| v.map(|c| T::of(c as f64));
+                            self.sim.state.step = s.step;
+                            self.sim.state.x = s.x.iter().map(cast).collect();
+                            self.sim.state.v = s.v.iter().map(cast).collect();
+                        })
+                    }
+                    None => (first..first + chunk).try_for_each(|t| self.sim.step(&signal_at(t))),
+                };
+                let elapsed = start.elapsed();
+                stepping += elapsed;
+                since_frame += elapsed;
+                result?;
+                k += chunk;
+                bar.inc(chunk as u64);
+                writer.manifest.wall_seconds = stepping.as_secs_f64();
+                let signal = signal_at(self.sim.state.step);
+                self.frame(&mut writer, &signal, std::mem::take(&mut since_frame))?;
+                if INTERRUPTED.load(Ordering::Relaxed) {
+                    break;
+                }
+            }
+            Ok(())
+        })();
+        let reached = self.sim.state.step;
+        finish_run(&mut writer, outcome, &bar, reached, steps, stepping)?;
+        let seconds = stepping.as_secs_f64();
+        let n = self.sim.state.len();
+        Ok(format!(
+            "{}: {n} vertices, {} springs, {steps} steps in {seconds:.2} s ({} vertex-steps/s), {} frames in {}",
+            scene.name(),
+            self.sim.model.springs.len(),
+            rate((n * steps) as f64 / seconds.max(1e-9)),
+            writer.manifest.frames.len(),
+            dir.display()
+        ))
+    }
+}
+
+/// Ends a run's manifest: failed (with the error, which is returned), interrupted (an error
+/// saying so) or complete.
+fn finish_run(
+    writer: &mut FrameWriter,
+    outcome: Result<()>,
+    bar: &ProgressBar,
+    reached: usize,
+    steps: usize,
+    stepping: Duration,
+) -> Result<()> {
+    let dir = writer.dir;
+    writer.manifest.total_steps = reached;
+    writer.manifest.wall_seconds = stepping.as_secs_f64();
+    if let Err(error) = outcome {
+        bar.abandon();
+        writer.manifest.status = RunStatus::Failed;
+        writer.manifest.error = Some(error.to_string());
+        // The manifest already lists every frame written; failing to mark it failed must
+        // not hide the error that stopped the run.
+        let _ = writer.manifest.write(dir);
+        return Err(error);
+    }
+    bar.finish_and_clear();
+    if INTERRUPTED.load(Ordering::Relaxed) {
+        writer.manifest.status = RunStatus::Interrupted;
+        writer.manifest.write(dir)?;
+        return Err(Error::Io {
+            path: dir.to_path_buf(),
+            source: std::io::Error::other(format!(
+                "interrupted at step {reached} of {steps}; the frames written are kept"
+            )),
+        });
+    }
+    writer.manifest.status = RunStatus::Complete;
+    writer.manifest.write(dir)?;
+    Ok(())
+}
+
 /// Writes frames and keeps the manifest in step with them.
 struct FrameWriter<'a> {
     dir: &'a Path,
@@ -294,18 +474,23 @@ struct FrameWriter<'a> {
 }
 
 impl FrameWriter<'_> {
-    /// Writes the current state as a frame (PLY, and PNG if asked), then the manifest listing it.
-    fn frame<T: Real, const D: usize>(&mut self, sim: &Simulation<T, D>, wall: Duration) -> Result<()> {
-        let step = sim.state.step;
+    /// Writes an MPM simulation's current state as a frame.
+    fn mpm_frame<T: Real, const D: usize>(&mut self, sim: &Simulation<T, D>, wall: Duration) -> Result<()> {
+        let frame = PlyFrame::from_state(&sim.model, &sim.state);
+        self.frame(frame, |w, h| render_frame(&sim.model, &sim.state, w, h), wall)
+    }
+
+    /// Writes `frame` (PLY, and the PNG `picture` draws if asked), then the manifest listing it.
+    fn frame(&mut self, mut frame: PlyFrame, picture: impl FnOnce(u32, u32) -> Image, wall: Duration) -> Result<()> {
+        let step = frame.step.unwrap_or(0);
         let time = step as f64 * self.manifest.dt;
         let file = format!("frame_{step:05}.ply");
-        let mut frame = PlyFrame::from_state(&sim.model, &sim.state);
         frame.time = Some(time);
         frame.write(&self.dir.join(&file))?;
         let image = match self.png_size {
             Some((w, h)) => {
                 let name = format!("frame_{step:05}.png");
-                render_frame(&sim.model, &sim.state, w, h).write_png(&self.dir.join(&name))?;
+                picture(w, h).write_png(&self.dir.join(&name))?;
                 Some(name)
             }
             None => None,
@@ -319,13 +504,23 @@ impl FrameWriter<'_> {
 }
 
 /// Picture size for a requested width: 3D square, 2D following the domain's aspect ratio.
-fn image_size<T: Real, const D: usize>(sim: &Simulation<T, D>, width: u32) -> (u32, u32) {
-    if D != 2 {
+fn image_size(dim: usize, extent: [f64; 2], width: u32) -> (u32, u32) {
+    if dim != 2 {
         return (width, width);
     }
-    let extent = sim.model.grid.extent();
-    let aspect = extent[1].to_f64() / extent[0].to_f64();
+    let aspect = extent[1] / extent[0];
     (width, ((width as f64 * aspect).round() as u32).clamp(16, 8192))
+}
+
+/// The progress bar of a run of `steps` steps.
+fn progress_bar(steps: usize) -> ProgressBar {
+    ProgressBar::new(steps as u64).with_style(
+        ProgressStyle::with_template("{elapsed_precise} {wide_bar} {pos}/{len} steps, {rate}, ETA {eta}")
+            .expect("valid progress template")
+            .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0} steps/s", s.per_sec());
+            }),
+    )
 }
 
 /// Creates `dir`, or checks that it may be written: empty, or an earlier run of the same scene

@@ -45,7 +45,13 @@ impl Scene {
     }
 
     /// A vector key of length `D` with finite components.
-    fn vector<const D: usize>(&self, lines: &Lines, key: &str, what: &str, v: &[f64]) -> Result<Vector<f64, D>> {
+    pub(super) fn vector<const D: usize>(
+        &self,
+        lines: &Lines,
+        key: &str,
+        what: &str,
+        v: &[f64],
+    ) -> Result<Vector<f64, D>> {
         if v.len() != D {
             return Err(
                 self.err(lines.of(key), format!("{what}`{key}` has {} components; this {D}D scene needs {D}", v.len()))
@@ -58,7 +64,7 @@ impl Scene {
     }
 
     /// A scalar key that must be positive and finite.
-    fn positive(&self, lines: &Lines, key: &str, what: &str, v: f64) -> Result<f64> {
+    pub(super) fn positive(&self, lines: &Lines, key: &str, what: &str, v: f64) -> Result<f64> {
         if !(v > 0.0 && v.is_finite()) {
             return Err(self.err(lines.of(key), format!("{what}`{key}` must be positive, got {v}")));
         }

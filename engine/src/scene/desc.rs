@@ -46,21 +46,24 @@ pub enum SolverKind {
     /// MLS-MPM (the default).
     #[default]
     Mpm,
+    /// Mass-spring soft bodies ([`crate::spring`]).
+    Spring,
 }
 
 impl SolverKind {
     /// The names a scene file uses, one per solver this build has.
-    pub const NAMES: [&'static str; 1] = ["mpm"];
+    pub const NAMES: [&'static str; 2] = ["mpm", "spring"];
 
     /// Solvers that are planned but not built (mass-spring, SPH): a scene naming one gets a
     /// "not built yet" error rather than "unknown solver". A solver that gets built moves from
     /// here to a variant and [`SolverKind::NAMES`].
-    pub const PLANNED: [&'static str; 2] = ["spring", "sph"];
+    pub const PLANNED: [&'static str; 1] = ["sph"];
 
     /// The solver a scene file names `name`.
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
             "mpm" => Some(SolverKind::Mpm),
+            "spring" => Some(SolverKind::Spring),
             _ => None,
         }
     }
@@ -69,6 +72,7 @@ impl SolverKind {
     pub fn name(self) -> &'static str {
         match self {
             SolverKind::Mpm => "mpm",
+            SolverKind::Spring => "spring",
         }
     }
 }

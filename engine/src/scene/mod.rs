@@ -7,7 +7,7 @@
 //! ```toml
 //! name = "dam_break_2d"
 //! [simulation]
-//! solver = "mpm"           # the default; the only solver built so far
+//! solver = "mpm"           # the default; "spring" for mass-spring bodies (see [`spring`])
 //! dim = 2
 //! domain = [1.0, 1.0]      # extent from the origin
 //! resolution = 128         # cells along x: dx = domain[0] / resolution
@@ -43,6 +43,7 @@
 //! samples no particles, a mesh that cannot be read.
 
 pub mod desc;
+pub mod spring;
 
 mod build;
 pub(crate) mod parse;
@@ -88,6 +89,8 @@ pub struct Scene {
     pub actuation: ActuationDesc,
     /// The open-loop actuation signals, one per actuator.
     pub actuators: Vec<ActuatorDesc>,
+    /// Spring scenes' bodies, ground and damping (empty for other solvers).
+    pub springs: spring::SpringsDesc,
 }
 
 impl Default for Scene {
@@ -112,6 +115,7 @@ impl Scene {
             colliders: Vec::new(),
             actuation: ActuationDesc::default(),
             actuators: Vec::new(),
+            springs: spring::SpringsDesc::default(),
         }
     }
 
@@ -238,6 +242,12 @@ impl Scene {
     /// assumes an f32 build, the default; the build checks again for its own precision (the
     /// numbers, too, against its range).
     pub fn particle_count(&self) -> Result<usize> {
+        if self.simulation.solver == SolverKind::Spring {
+            return match self.dim() {
+                2 => self.prepare_springs::<2>().map(|p| p.state.len()),
+                _ => self.prepare_springs::<3>().map(|p| p.state.len()),
+            };
+        }
         match self.dim() {
             2 => self.prepare::<2>(None).map(|p| p.bodies.iter().map(|b| b.samples.x.len()).sum()),
             3 => self.prepare::<3>(None).map(|p| p.bodies.iter().map(|b| b.samples.x.len()).sum()),
@@ -249,6 +259,12 @@ impl Scene {
 
     /// Which particles of the built simulation each body owns (bodies are sampled in order).
     pub fn body_particles(&self) -> Result<Vec<std::ops::Range<usize>>> {
+        if self.simulation.solver == SolverKind::Spring {
+            return match self.dim() {
+                2 => self.prepare_springs::<2>().map(|p| p.bodies),
+                _ => self.prepare_springs::<3>().map(|p| p.bodies),
+            };
+        }
         let counts: Vec<usize> = match self.dim() {
             2 => self.prepare::<2>(None)?.bodies.iter().map(|b| b.samples.x.len()).collect(),
             3 => self.prepare::<3>(None)?.bodies.iter().map(|b| b.samples.x.len()).collect(),
@@ -264,8 +280,7 @@ impl Scene {
             .collect())
     }
 
-    /// Validates the scene and builds its simulation with the scene's solver (MPM, the only one
-    /// built so far): the model (grid, walls, colliders, materials, per-particle properties) and
+    /// Validates an MPM scene and builds its simulation (spring scenes: [`Scene::build_springs`]): the model (grid, walls, colliders, materials, per-particle properties) and
     /// the initial state. Particles come body by body and, within a body, in the grid's
     /// lexicographic cell order; the same scene always gives the same particles. Errors if `D`
     /// is not [`Scene::dim`].
@@ -280,6 +295,10 @@ impl Scene {
         // Each solver builds its own model from the scene; the next one is another arm.
         match self.simulation.solver {
             SolverKind::Mpm => self.assemble(self.prepare::<D>(Some(size_of::<T>()))?),
+            SolverKind::Spring => Err(Error::InvalidArgument(format!(
+                "scene `{}` is a spring scene: build it with Scene::build_springs",
+                self.name
+            ))),
         }
     }
 }

@@ -31,17 +31,42 @@ struct RawScene {
     actuators: Vec<Spanned<RawActuator>>,
 }
 
+/// A spring scene's tables (`solver = "spring"`): its bodies are vertices and springs.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpringScene {
+    name: Opt<String>,
+    simulation: Spanned<RawSimulation>,
+    ground: Opt<super::spring::RawGround>,
+    #[serde(default)]
+    bodies: Vec<Spanned<super::spring::RawSpringBody>>,
+    #[serde(default)]
+    actuators: Vec<Spanned<RawActuator>>,
+}
+
+/// Just the solver, read first: it decides which tables the file may hold.
+#[derive(Deserialize)]
+struct RawHead {
+    simulation: Option<RawHeadSimulation>,
+}
+
+#[derive(Deserialize)]
+struct RawHeadSimulation {
+    solver: Option<String>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSimulation {
     solver: Opt<String>,
     dim: Spanned<i64>,
     domain: Spanned<Vec<f64>>,
-    resolution: Spanned<i64>,
+    resolution: Opt<i64>,
     dt: Spanned<f64>,
     steps: Opt<i64>,
     frame_every: Opt<i64>,
     gravity: Opt<Vec<f64>>,
+    damping: Opt<f64>,
 }
 
 #[derive(Deserialize)]
@@ -181,22 +206,22 @@ macro_rules! raw_shape {
 }
 
 /// Turns byte offsets of one file into lines and errors.
-struct Ctx<'a> {
-    file: &'a str,
-    lines: crate::input::LineIndex,
+pub(super) struct Ctx<'a> {
+    pub(super) file: &'a str,
+    pub(super) lines: crate::input::LineIndex,
 }
 
 impl Ctx<'_> {
-    fn line(&self, span: std::ops::Range<usize>) -> usize {
+    pub(super) fn line(&self, span: std::ops::Range<usize>) -> usize {
         self.lines.line(span.start)
     }
 
-    fn err(&self, line: Option<usize>, message: impl Into<String>) -> Error {
+    pub(super) fn err(&self, line: Option<usize>, message: impl Into<String>) -> Error {
         Error::scene(self.file, line, message)
     }
 
     /// Unwraps an optional key, recording its line.
-    fn opt<X>(&self, lines: &mut Lines, key: &'static str, v: Opt<X>) -> Option<X> {
+    pub(super) fn opt<X>(&self, lines: &mut Lines, key: &'static str, v: Opt<X>) -> Option<X> {
         v.map(|s| {
             lines.record(key, self.line(s.span()));
             s.into_inner()
@@ -204,13 +229,19 @@ impl Ctx<'_> {
     }
 
     /// Unwraps a required key, recording its line.
-    fn req<X>(&self, lines: &mut Lines, key: &'static str, v: Spanned<X>) -> X {
+    pub(super) fn req<X>(&self, lines: &mut Lines, key: &'static str, v: Spanned<X>) -> X {
         lines.record(key, self.line(v.span()));
         v.into_inner()
     }
 
     /// An integer key that must be at least `min` (1: "positive", 0: "non-negative").
-    fn count(&self, lines: &mut Lines, key: &'static str, v: Option<Spanned<i64>>, min: i64) -> Result<Option<usize>> {
+    pub(super) fn count(
+        &self,
+        lines: &mut Lines,
+        key: &'static str,
+        v: Option<Spanned<i64>>,
+        min: i64,
+    ) -> Result<Option<usize>> {
         let Some(v) = v else { return Ok(None) };
         let line = self.line(v.span());
         lines.record(key, line);
@@ -223,7 +254,13 @@ impl Ctx<'_> {
     }
 
     /// A name from a fixed list, or an error suggesting the nearest name (or listing them all).
-    fn pick<X>(&self, what: &str, v: &Spanned<String>, names: &[&str], from: impl Fn(&str) -> Option<X>) -> Result<X> {
+    pub(super) fn pick<X>(
+        &self,
+        what: &str,
+        v: &Spanned<String>,
+        names: &[&str],
+        from: impl Fn(&str) -> Option<X>,
+    ) -> Result<X> {
         let name = v.get_ref();
         from(name).ok_or_else(|| {
             let message = match nearest(name, names) {
@@ -238,6 +275,10 @@ impl Ctx<'_> {
 /// Parses a scene file's text. `dir` is where relative mesh paths start.
 pub(crate) fn parse(text: &str, file: &str, dir: Option<PathBuf>) -> Result<Scene> {
     let ctx = Ctx { file, lines: crate::input::LineIndex::of(text) };
+    let head: Option<RawHead> = toml::from_str(text).ok();
+    if head.and_then(|h| h.simulation?.solver).as_deref() == Some(SolverKind::Spring.name()) {
+        return parse_springs(&ctx, text, dir);
+    }
     let raw: RawScene = toml::from_str(text).map_err(|e| {
         let line = e.span().map(|s| ctx.lines.line(s.start));
         ctx.err(line, rewrite_serde_message(e.message()))
@@ -263,22 +304,7 @@ pub(crate) fn parse(text: &str, file: &str, dir: Option<PathBuf>) -> Result<Scen
         }
         None => ActuationDesc::default(),
     };
-    let actuators = raw
-        .actuators
-        .into_iter()
-        .map(|a| {
-            let mut lines = Lines::at(ctx.line(a.span()));
-            let a = a.into_inner();
-            let d = ActuatorDesc::default();
-            ActuatorDesc {
-                amplitude: ctx.opt(&mut lines, "amplitude", a.amplitude).unwrap_or(d.amplitude),
-                frequency: ctx.opt(&mut lines, "frequency", a.frequency).unwrap_or(d.frequency),
-                phase: ctx.opt(&mut lines, "phase", a.phase).unwrap_or(d.phase),
-                offset: ctx.opt(&mut lines, "offset", a.offset).unwrap_or(d.offset),
-                lines,
-            }
-        })
-        .collect();
+    let actuators = raw.actuators.into_iter().map(|a| actuator(&ctx, a)).collect();
     Ok(Scene {
         name,
         file: file.to_string(),
@@ -291,7 +317,49 @@ pub(crate) fn parse(text: &str, file: &str, dir: Option<PathBuf>) -> Result<Scen
         colliders,
         actuation,
         actuators,
+        springs: Default::default(),
     })
+}
+
+fn actuator(ctx: &Ctx, a: Spanned<RawActuator>) -> ActuatorDesc {
+    let mut lines = Lines::at(ctx.line(a.span()));
+    let a = a.into_inner();
+    let d = ActuatorDesc::default();
+    ActuatorDesc {
+        amplitude: ctx.opt(&mut lines, "amplitude", a.amplitude).unwrap_or(d.amplitude),
+        frequency: ctx.opt(&mut lines, "frequency", a.frequency).unwrap_or(d.frequency),
+        phase: ctx.opt(&mut lines, "phase", a.phase).unwrap_or(d.phase),
+        offset: ctx.opt(&mut lines, "offset", a.offset).unwrap_or(d.offset),
+        lines,
+    }
+}
+
+/// Parses a spring scene (see [`super::spring`]).
+fn parse_springs(ctx: &Ctx, text: &str, dir: Option<PathBuf>) -> Result<Scene> {
+    let raw: RawSpringScene = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| ctx.lines.line(s.start));
+        ctx.err(line, rewrite_serde_message(e.message()))
+    })?;
+    let mut lines = Lines::at(1);
+    let name = ctx.opt(&mut lines, "name", raw.name).unwrap_or_else(|| {
+        std::path::Path::new(ctx.file).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+    });
+    let damping = raw.simulation.get_ref().damping.as_ref().map(|d| *d.get_ref());
+    let simulation = simulation(ctx, raw.simulation)?;
+    let (ground, ground_lines) = match raw.ground {
+        Some(g) => super::spring::ground(ctx, g)?,
+        None => (crate::spring::Ground::None, Lines::default()),
+    };
+    let bodies =
+        raw.bodies.into_iter().map(|b| super::spring::body(ctx, b, dir.as_deref())).collect::<Result<Vec<_>>>()?;
+    let actuators = raw.actuators.into_iter().map(|a| actuator(ctx, a)).collect();
+    let mut scene = Scene::new(&name, simulation);
+    scene.file = ctx.file.to_string();
+    scene.dir = dir;
+    scene.lines = lines;
+    scene.actuators = actuators;
+    scene.springs = super::spring::SpringsDesc { damping: damping.unwrap_or(0.0), ground, bodies, ground_lines };
+    Ok(scene)
 }
 
 fn simulation(ctx: &Ctx, raw: Spanned<RawSimulation>) -> Result<SimulationDesc> {
@@ -318,8 +386,28 @@ fn simulation(ctx: &Ctx, raw: Spanned<RawSimulation>) -> Result<SimulationDesc> 
     }
     let dim = dim as usize;
     let defaults = SimulationDesc::new(dim);
+    let defaults_resolution = || defaults.resolution;
     let domain = ctx.req(&mut lines, "domain", raw.domain);
-    let resolution = ctx.count(&mut lines, "resolution", Some(raw.resolution), 1)?.unwrap_or_default();
+    // The grid is MPM's; damping is the springs'.
+    let table = lines.table;
+    let resolution = match (solver, raw.resolution) {
+        (SolverKind::Mpm, None) => return Err(ctx.err(table, "missing key `resolution`")),
+        (SolverKind::Mpm, r) => ctx.count(&mut lines, "resolution", r, 1)?.unwrap_or_default(),
+        (_, Some(r)) => {
+            return Err(ctx.err(
+                Some(ctx.line(r.span())),
+                format!("`resolution` is MPM's grid: a {} scene has none", solver.name()),
+            ));
+        }
+        (_, None) => defaults_resolution(),
+    };
+    match (solver, &raw.damping) {
+        (SolverKind::Spring, Some(d)) => lines.record("damping", ctx.line(d.span())),
+        (_, Some(d)) => {
+            return Err(ctx.err(Some(ctx.line(d.span())), "`damping` applies to solver = \"spring\" only"));
+        }
+        _ => {}
+    }
     let dt = ctx.req(&mut lines, "dt", raw.dt);
     let steps = ctx.count(&mut lines, "steps", raw.steps, 1)?.unwrap_or(defaults.steps);
     let frame_every = ctx.count(&mut lines, "frame_every", raw.frame_every, 1)?.unwrap_or(defaults.frame_every);

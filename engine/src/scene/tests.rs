@@ -303,11 +303,12 @@ fn the_solver_is_mpm_unless_named() {
 
 #[test]
 fn unbuilt_and_unknown_solvers_are_named_on_their_line() {
-    let not_built = "is not built yet (this build has: mpm)";
+    let not_built = "is not built yet (this build has: mpm, spring)";
     expect(error_of("dt = 1e-4", "dt = 1e-4\nsolver = \"sph\""), 7, &format!("solver `sph` {not_built}"));
-    expect(error_of("dim = 2", "solver = \"spring\"\ndim = 2"), 3, &format!("solver `spring` {not_built}"));
+    // An MPM scene read as springs: its bodies' MPM keys are unknown.
+    expect(error_of("dim = 2", "solver = \"spring\"\ndim = 2"), 20, "unknown key `material`");
     expect(error_of("dim = 2", "solver = \"mmp\"\ndim = 2"), 3, "unknown solver `mmp` (did you mean `mpm`?)");
-    expect(error_of("dim = 2", "solver = \"flip\"\ndim = 2"), 3, "unknown solver `flip`; expected one of: mpm");
+    expect(error_of("dim = 2", "solver = \"flip\"\ndim = 2"), 3, "unknown solver `flip`; expected one of: mpm, spring");
 }
 
 /// A law's own keys come from its file's model declaration: a scene file and a scene built in
@@ -702,6 +703,9 @@ fn shipped_scenes_build_and_step() {
     for path in names {
         let scene = Scene::from_file(&path).unwrap_or_else(|e| panic!("{e}"));
         let step = |n| -> Result<usize> {
+            if scene.simulation.solver == SolverKind::Spring {
+                return if scene.dim() == 2 { step_springs::<2>(&scene, n) } else { step_springs::<3>(&scene, n) };
+            }
             if scene.dim() == 2 {
                 let mut sim = scene.build::<f32, 2>()?;
                 for s in 0..n {
@@ -721,6 +725,17 @@ fn shipped_scenes_build_and_step() {
         let n = step(2).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert!(n > 0);
     }
+}
+
+/// `n` steps of a spring scene (actuators without [[actuators]] at rest); its vertex count.
+fn step_springs<const D: usize>(scene: &Scene, n: usize) -> Result<usize> {
+    let mut sim = scene.build_springs::<f32, D>()?;
+    for s in 0..n {
+        let mut signal: Vec<f32> = scene.actuation(s).into_iter().map(|v| v as f32).collect();
+        signal.resize(sim.model.actuator_count, 0.0);
+        sim.step(&signal)?;
+    }
+    Ok(sim.state.len())
 }
 
 #[test]
@@ -747,4 +762,207 @@ fn benchmark_scenes_match_their_references() {
     assert!(sim.model.particles.mass.iter().all(|&m| m == (1.0 / 256.0f64).powi(2)));
     let legs: usize = (0..4).map(|a| sim.model.particles.actuator.iter().filter(|&&x| x == a).count()).sum();
     assert_eq!(legs, 4 * 12 * 24);
+}
+
+// Spring scenes.
+
+const SPRINGS: &str = r#"name = "s"
+[simulation]
+solver = "spring"
+dim = 2
+domain = [1.0, 1.0]
+dt = 0.004
+gravity = [0.0, -4.8]
+damping = 15.0
+
+[ground]
+kind = "sticky"
+height = 0.1
+
+[[bodies]]
+shape = "springs"
+stiffness = 1e4
+vertices = [[0.2, 0.2], [0.3, 0.2], [0.25, 0.3]]
+springs = [[0, 1, 0.1], [1, 2], [2, 0]]
+"#;
+
+/// The error of a spring scene that is `SPRINGS` with `from` replaced by `to`.
+fn spring_error(from: &str, to: &str) -> String {
+    assert!(SPRINGS.contains(from), "SPRINGS lacks {from:?}");
+    match Scene::from_toml_str(&SPRINGS.replacen(from, to, 1), "t.toml") {
+        Ok(_) => panic!("no error for {to:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// A shipped scene.
+fn shipped_scene(name: &str) -> Scene {
+    Scene::from_file(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/scenes").join(name)).unwrap()
+}
+
+/// The shipped robot C scene builds DiffTaichi's robot and physics exactly: the robot file's
+/// squares give the same vertices and springs as the code's builder, bit for bit.
+#[test]
+fn robot_c_scene_is_difftaichis_robot() {
+    use crate::spring::build::{ROBOT_C, difftaichi_model, from_squares};
+    let scene = shipped_scene("robot_c_2d.toml");
+    let sim = scene.build_springs::<f64, 2>().unwrap();
+    let (x, springs) = from_squares::<f64>(&ROBOT_C, 0.05, 3e4, [0.1, 0.1]);
+    let expected = difftaichi_model::<f64, 2>(x.len(), springs).unwrap();
+    assert_eq!(sim.state.x, x);
+    assert_eq!(sim.model, expected);
+    assert_eq!(scene.actuator_count(), 8);
+    assert!(scene.warnings().is_empty(), "{:?}", scene.warnings());
+}
+
+/// The lattice and the quadruped as the code's builders make them; robots A, B and D with
+/// DiffTaichi's counts (A: 6 masses, 11 springs all actuated; B: 14 and 30, 4 actuated; D: 26
+/// masses, 11 actuated springs: the passive square (3, 1) makes the side that square (4, 1)
+/// would actuate, and a side is made once, by the first square).
+#[test]
+fn lattice_quadruped_and_robots_build_as_specified() {
+    use crate::spring::build::{from_cubes, from_squares, lattice_squares, quadruped_cubes};
+    let lattice = shipped_scene("lattice_512x8_2d.toml").build_springs::<f32, 2>().unwrap();
+    let (x, springs) = from_squares::<f32>(&lattice_squares([512, 8], 0.15), 0.02, 1e4, [0.1, 0.1]);
+    assert_eq!((lattice.state.x.len(), lattice.model.springs.len()), (4617, 16904));
+    assert_eq!((lattice.state.x, lattice.model.springs), (x, springs));
+    let quadruped = shipped_scene("quadruped_3d.toml").build_springs::<f64, 3>().unwrap();
+    let (x, springs) = from_cubes::<f64>(&quadruped_cubes(), 0.05, 1e4, [0.1, 0.1, 0.1]);
+    assert_eq!((quadruped.state.x, quadruped.model.springs), (x, springs));
+    let robots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/robots");
+    for (file, vertices, springs, actuated) in
+        [("robot_a.toml", 6, 11, 11), ("robot_b.toml", 14, 30, 4), ("robot_d.toml", 26, 61, 11)]
+    {
+        let text = SPRINGS.replace(
+            "shape = \"springs\"\nstiffness = 1e4\nvertices = [[0.2, 0.2], [0.3, 0.2], [0.25, 0.3]]\nsprings = [[0, 1, 0.1], [1, 2], [2, 0]]",
+            &format!("file = {:?}\norigin = [0.1, 0.1]", robots.join(file).to_str().unwrap()),
+        );
+        let scene = Scene::from_toml_str(&text, "t.toml").unwrap();
+        let sim = scene.build_springs::<f64, 2>().unwrap();
+        assert_eq!((sim.state.len(), sim.model.springs.len(), sim.model.actuator_count), (vertices, springs, actuated));
+        assert!(sim.model.highest_frequency(&sim.state.x) * 0.004 < 2.0, "{file} unstable at dt 0.004");
+    }
+}
+
+/// Two bodies: vertices, springs and actuators numbered body after body; velocity, mass,
+/// damping, gravity and the ground as written.
+#[test]
+fn spring_bodies_are_numbered_in_order() {
+    let text = SPRINGS.to_string()
+        + "\n[[bodies]]\nshape = \"squares\"\nsquares = [[0, 0, 0.2]]\nspacing = 0.1\nstiffness = 2e4\norigin = [0.5, 0.4]\nvelocity = [1.0, 0.0]\nmass = 2.0\n";
+    let scene = Scene::from_toml_str(&text, "t.toml").unwrap();
+    let sim = scene.build_springs::<f64, 2>().unwrap();
+    let m = &sim.model;
+    assert_eq!(sim.state.len(), 7);
+    assert_eq!(m.mass, vec![1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 2.0]);
+    assert_eq!(sim.state.v[3], crate::math::Vector::<f64, 2>::new(1.0, 0.0));
+    assert_eq!(sim.state.v[0], crate::math::Vector::<f64, 2>::zeros());
+    assert_eq!(m.springs.len(), 3 + 6);
+    assert_eq!(m.springs[0].actuator, 0);
+    assert_eq!((m.springs[3].ends, m.springs[3].actuator, m.springs[3].stiffness), ([3, 4], 1, 2e4));
+    assert_eq!(m.springs[4].actuator, 2);
+    assert_eq!(m.actuator_count, 3);
+    assert!((m.springs[1].rest_length - (0.05f64.powi(2) + 0.1f64.powi(2)).sqrt()).abs() < 1e-15);
+    assert_eq!((m.damping, m.gravity[1], m.dt), (15.0, -4.8, 0.004));
+    assert_eq!(m.ground, crate::spring::Ground::Sticky { height: 0.1 });
+    assert_eq!(scene.body_particles().unwrap(), vec![0..3, 3..7]);
+}
+
+/// Every mistake in a spring scene is an error at its line.
+#[test]
+fn spring_scene_errors_name_the_line() {
+    let springs = "springs = [[0, 1, 0.1], [1, 2], [2, 0]]";
+    expect(
+        spring_error(springs, "springs = [[0, 1], [1, 3]]"),
+        18,
+        "spring 1 joins vertices 1 and 3, but the body has 3 vertices",
+    );
+    expect(spring_error(springs, "springs = [[0, 1], [2, 2]]"), 18, "spring 1 joins vertex 2 to itself");
+    expect(spring_error(springs, "springs = [[0, 1], [1.5, 2]]"), 18, "spring 1 of `springs` must be [a, b]");
+    let vertices = "vertices = [[0.2, 0.2], [0.3, 0.2], [0.25, 0.3]]";
+    expect(spring_error(vertices, "vertices = [[0.2, 0.2], [0.2, 0.2], [0.25, 0.3]]"), 18, "rest length is 0");
+    expect(
+        spring_error(vertices, "vertices = [[0.2, 0.2], [0.3], [0.25, 0.3]]"),
+        17,
+        "vertex 1 must be 2 finite numbers",
+    );
+    expect(
+        spring_error(vertices, "vertices = [[0.2, 0.05], [0.3, 0.2], [0.25, 0.3]]"),
+        14,
+        "vertex 0 starts below the ground (y = 0.05 < height 0.1)",
+    );
+    expect(
+        spring_error(vertices, "vertices = [[0.2, 0.2], [1.3, 0.2], [0.25, 0.3]]"),
+        14,
+        "vertex 1 starts outside the domain (x = 1.3",
+    );
+    expect(spring_error("stiffness = 1e4", "stiffness = -1.0"), 16, "`stiffness` must be positive");
+    expect(spring_error("stiffness = 1e4", "stifness = 1e4"), 16, "unknown key `stifness` (did you mean `stiffness`?)");
+    expect(
+        spring_error("shape = \"springs\"", "shape = \"spring\""),
+        15,
+        "unknown spring body shape `spring` (did you mean `springs`?)",
+    );
+    expect(
+        spring_error("shape = \"springs\"", "shape = \"squares\""),
+        17,
+        "key `vertices` does not apply to a squares body",
+    );
+    expect(spring_error("kind = \"sticky\"", "kind = \"stiky\""), 11, "unknown ground kind `stiky`");
+    expect(
+        spring_error("kind = \"sticky\"", "kind = \"sticky\"\nfriction = 0.5"),
+        12,
+        "`friction` applies to kind = \"coulomb\" only",
+    );
+    expect(spring_error("damping = 15.0", "damping = -1.0"), 8, "`damping` must be non-negative");
+    expect(
+        spring_error("dt = 0.004", "dt = 0.004\nresolution = 64"),
+        7,
+        "`resolution` is MPM's grid: a spring scene has none",
+    );
+    expect(error_of("dt = 1e-4", "dt = 1e-4\ndamping = 1.0"), 7, "`damping` applies to solver = \"spring\" only");
+    expect(error_of("resolution = 32\n", ""), 2, "missing key `resolution`");
+    let actuators = SPRINGS.to_string() + "\n[[actuators]]\nfrequency = 1.0\n";
+    let with_two = actuators.clone() + "[[actuators]]\n";
+    expect(
+        Scene::from_toml_str(&with_two, "t.toml").unwrap_err().to_string(),
+        20,
+        "the scene gives 2 [[actuators]] but its bodies have 1 actuated springs",
+    );
+    assert!(Scene::from_toml_str(&actuators, "t.toml").is_ok());
+    let robot = "shape = \"springs\"";
+    let e = spring_error(robot, "file = \"no/such/robot.toml\"\nshape = \"springs\"");
+    expect(e, 16, "`shape` is the robot file's to set, not the scene's");
+    let body = "shape = \"springs\"\nstiffness = 1e4\nvertices = [[0.2, 0.2], [0.3, 0.2], [0.25, 0.3]]\nsprings = [[0, 1, 0.1], [1, 2], [2, 0]]";
+    expect(spring_error(body, "file = \"no/such/robot.toml\""), 15, "cannot read the robot file `no/such/robot.toml`");
+    let dir = std::env::temp_dir().join(format!("rheo-robot-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cube = dir.join("cube.toml");
+    std::fs::write(&cube, "dim = 3\nshape = \"cubes\"\nspacing = 0.1\nstiffness = 1e4\ncubes = [[0, 0, 0, 0]]\n")
+        .unwrap();
+    let e = spring_error(body, &format!("file = {:?}\norigin = [0.2, 0.2]", cube.to_str().unwrap()));
+    assert!(e.starts_with(&format!("{}:1: body 1: a 3D robot in a 2D scene", cube.display())), "{e}");
+    std::fs::write(&cube, "dim = 2\nshape = \"squares\"\nspacing = 0.1\nstiffnes = 1e4\n").unwrap();
+    let e = spring_error(body, &format!("file = {:?}", cube.to_str().unwrap()));
+    assert!(e.starts_with(&format!("{}:4: unknown key `stiffnes`", cube.display())), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Duplicate springs and a time step beyond the stability bound are warnings at their lines;
+/// the scene still builds.
+#[test]
+fn spring_scene_warnings() {
+    assert!(Scene::from_toml_str(SPRINGS, "t.toml").unwrap().warnings().is_empty());
+    let doubled = SPRINGS.replace("[2, 0]]", "[2, 0], [0, 2]]");
+    let warnings = Scene::from_toml_str(&doubled, "t.toml").unwrap().warnings();
+    assert_eq!(warnings.len(), 1);
+    assert!(warnings[0].starts_with("t.toml:18: body 1: springs 2 and 3 both join vertices 0 and 2"), "{warnings:?}");
+    // Three unit masses, stiffness 1e4: w_max^2 = 3 k (a triangle's breathing mode) by power
+    // iteration; dt 0.02 gives dt w_max = 3.46.
+    let fast = SPRINGS.replace("dt = 0.004", "dt = 0.02");
+    let scene = Scene::from_toml_str(&fast, "t.toml").unwrap();
+    let warnings = scene.warnings();
+    assert_eq!(warnings.len(), 1);
+    assert!(warnings[0].starts_with("t.toml:6: `dt` = 0.02 is unstable for these springs"), "{warnings:?}");
+    assert!(scene.build_springs::<f64, 2>().is_ok());
 }

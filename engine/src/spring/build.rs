@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 /// `mass_spring_robot_config.py` makes them (`(i, j), (i, j + 1), (i + 1, j), (i + 1, j + 1)`)
 /// and so do the springs. Returns the vertex positions and the springs, every one of
 /// `stiffness`, its rest length the corners' distance.
-fn from_cells<T: Real, const D: usize>(
+pub fn from_cells<T: Real, const D: usize>(
     cells: &[([i64; D], f64)],
     spacing: f64,
     stiffness: f64,

@@ -43,9 +43,10 @@ pub struct Spring<T> {
 }
 
 /// The ground, the plane `x[1] = height` with normal +y.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub enum Ground<T> {
     /// No ground.
+    #[default]
     None,
     /// A vertex stops where it meets the plane (time of impact within the step), as DiffTaichi.
     Sticky {
@@ -152,6 +153,32 @@ impl<T: Real, const D: usize> SpringState<T, D> {
     /// True without vertices.
     pub fn is_empty(&self) -> bool {
         self.x.is_empty()
+    }
+}
+
+/// A model and its current state, stepped in place: what `rheo run` steps.
+#[derive(Clone, Debug)]
+pub struct SpringSimulation<T: Real, const D: usize> {
+    /// What the steps read.
+    pub model: SpringModel<T, D>,
+    /// The current state.
+    pub state: SpringState<T, D>,
+    next: SpringState<T, D>,
+    scratch: SpringScratch<T, D>,
+}
+
+impl<T: Real, const D: usize> SpringSimulation<T, D> {
+    /// Validates the model against the state.
+    pub fn new(model: SpringModel<T, D>, state: SpringState<T, D>) -> Result<Self> {
+        model.validate(&state)?;
+        Ok(SpringSimulation { model, state, next: SpringState::default(), scratch: SpringScratch::default() })
+    }
+
+    /// One step with one signal per actuator. On error the current state is left as it was.
+    pub fn step(&mut self, signal: &[T]) -> Result<()> {
+        self.model.step(&self.state, signal, &mut self.next, &mut self.scratch)?;
+        std::mem::swap(&mut self.state, &mut self.next);
+        Ok(())
     }
 }
 
