@@ -324,6 +324,39 @@ fn optimize_writes_the_loss_history_plot_parameters_and_pictures() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A spring task through `rheo optimize`: the loss history, the network's weights, the final
+/// frame with its springs; the GPU backend says it cannot run it yet.
+#[test]
+fn optimize_runs_a_spring_task() {
+    let dir = scratch("optimize-spring");
+    let task = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/tasks/robot_c_2d.toml");
+    let out_dir = dir.join("out");
+    let out = rheo(&["optimize", task.to_str().unwrap(), "--iterations", "2", "--out", out_dir.to_str().unwrap()]);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let csv = std::fs::read_to_string(out_dir.join("loss.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    let params = std::fs::read_to_string(out_dir.join("parameters.txt")).unwrap();
+    // 10 clocks + 20 vertices x 4 + 2 goal inputs -> 32 -> 8 actuators.
+    let weights = params.strip_prefix("controller network = [").unwrap().split(',').count();
+    assert_eq!(weights, 92 * 32 + 32 + 32 * 8 + 8);
+    let frame = PlyFrame::read(&out_dir.join("last_rollout_final.ply")).unwrap();
+    assert_eq!((frame.len(), frame.edges.len()), (20, 46));
+    for png in ["loss.png", "first_rollout_final.png", "last_rollout_final.png"] {
+        Image::from_png(&std::fs::read(out_dir.join(png)).unwrap(), png).unwrap();
+    }
+    let err = one_line_error(&rheo(&[
+        "optimize",
+        task.to_str().unwrap(),
+        "--backend",
+        "gpu",
+        "--overwrite",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]));
+    assert!(err.contains("spring tasks run on the CPU for now"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn optimize_names_the_line_of_a_bad_task() {
     let dir = scratch("optimize-bad");

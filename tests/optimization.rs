@@ -255,3 +255,72 @@ fn task_keys_that_do_not_apply_are_errors_at_their_line() {
     let (e, line) = error("seed = 0\n", "seed = -3\n");
     assert!(e.starts_with(&format!("walker.toml:{line}: ")), "{e}");
 }
+
+/// DiffTaichi's robot C task (closed-loop MLP controller, normalized steps) carries vertex 0
+/// further right: the loss is its -x at the last step.
+#[test]
+fn robot_c_task_learns_to_carry_vertex_0_right() {
+    let outcome = task("robot_c_2d.toml").run(Some(10), &mut |_| {}).unwrap();
+    let (before, after) = (-outcome.history[0].loss, -outcome.final_loss);
+    assert!(after > before + 0.05, "vertex 0 ends at x {before} with the initial weights, {after} after 10 steps");
+    assert_eq!(outcome.last_final.edges.len(), 46, "the final frame carries the springs");
+}
+
+/// A batch of robots (one per goal, one network) has as its goal loss the mean of what each
+/// robot's task alone gives: the copies do not touch, and each reads its own goal and state.
+#[test]
+fn a_batch_of_robots_averages_what_each_does_alone() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("assets/tasks/robot_c_2d.toml")).unwrap();
+    let text = text
+        .replace("steps = 681", "steps = 120\nprecision = \"f64\"")
+        .replace("kind = \"vertex\"\nvertex = 0\naxis = 0\nweight = -1.0", "kind = \"goal\"");
+    let loss = |goals: &str| {
+        let text = text.replace("goals = [[0.9, 0.2]]", &format!("goals = {goals}"));
+        let task = Task::from_toml_str(&text, "batch.toml", Some(&root.join("assets/tasks"))).unwrap();
+        task.run(Some(1), &mut |_| {}).unwrap().history[0].loss
+    };
+    let (a, b) = (loss("[[0.9, 0.2]]"), loss("[[0.3, 0.4]]"));
+    let both = loss("[[0.9, 0.2], [0.3, 0.4]]");
+    assert!((both - (a + b) / 2.0).abs() < 1e-12 * both.abs(), "{both} vs ({a} + {b}) / 2");
+    assert!((a - b).abs() > 1e-3, "the goals make a difference: {a} vs {b}");
+}
+
+/// A spring task's mistakes are errors at their line: what only MPM scenes have, a controller
+/// that does not fit, a vertex that does not exist; and an MPM task cannot take an MLP.
+#[test]
+fn spring_task_errors_name_the_line() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("assets/tasks");
+    let robot = std::fs::read_to_string(dir.join("robot_c_2d.toml")).unwrap();
+    let cases = [
+        ("kind = \"mlp_controller\"", "kind = \"elasticity\"", "a spring scene has no elasticity"),
+        (
+            "goals = [[0.9, 0.2]]",
+            "goals = [[0.9, 0.2, 0.1]]",
+            "`goals` must list one or more goals of 2 finite numbers",
+        ),
+        ("activation = \"tanh\"", "activation = \"relu\"", "unknown activation `relu`; expected tanh or sin"),
+        ("hidden = [32]", "hidden = [32, 0]", "`hidden` must list positive layer widths"),
+        ("vertex = 0", "vertex = 20", "`vertex` 20 does not exist: the scene has 20 vertices"),
+        ("seed = 0", "seed = 0\nbody = \"legs\"", "`body` does not apply to a mlp_controller parameter"),
+    ];
+    for (from, to, needle) in cases {
+        assert!(robot.contains(from), "{from}");
+        let text = robot.replacen(from, to, 1);
+        let at = text.lines().position(|l| to.lines().last() == Some(l)).unwrap() + 1;
+        let e = Task::from_toml_str(&text, "robot.toml", Some(&dir)).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("robot.toml:{at}: ")) && e.contains(needle), "{to}: {e}");
+    }
+    let controller = robot
+        .replace("hidden = [32]\nactivation = \"tanh\"\n", "")
+        .replace("goals = [[0.9, 0.2]]\n", "")
+        .replace("\"mlp_controller\"", "\"controller\"")
+        .replace("kind = \"vertex\"\nvertex = 0\naxis = 0\nweight = -1.0", "kind = \"goal\"");
+    let e = Task::from_toml_str(&controller, "robot.toml", Some(&dir)).unwrap_err().to_string();
+    assert!(e.contains("a goal loss reads the goals of an `mlp_controller` parameter"), "{e}");
+    let walker = std::fs::read_to_string(dir.join("walker_2d.toml")).unwrap();
+    let text = walker.replace("kind = \"controller\"\nsinusoids = 4", "kind = \"mlp_controller\"\nsinusoids = 4");
+    let e = Task::from_toml_str(&text, "walker.toml", Some(&dir)).unwrap_err().to_string();
+    assert!(e.contains("an mlp_controller drives the actuated springs of a spring scene"), "{e}");
+}

@@ -324,14 +324,7 @@ impl<'a, T: Real, const D: usize> SpringRun<'a, T, D> {
     /// The frame of the current state under `signal`.
     fn frame(&self, writer: &mut FrameWriter, signal: &[T], wall: Duration) -> Result<()> {
         let frame = PlyFrame::from_springs(&self.sim.model, &self.sim.state, signal);
-        let domain = &self.scene.simulation.domain;
-        let extent = [0, 1, 2].map(|a| domain.get(a).copied().unwrap_or(0.0));
-        let ground = match self.sim.model.ground {
-            rheo_engine::spring::Ground::None => None,
-            rheo_engine::spring::Ground::Sticky { height } | rheo_engine::spring::Ground::Coulomb { height, .. } => {
-                Some(height.to_f64())
-            }
-        };
+        let (extent, ground) = (self.scene.extent(), self.sim.model.ground.height());
         writer.frame(frame.clone(), |w, h| render_springs(&frame, D, extent, ground, w, h), wall)
     }
 

@@ -14,7 +14,7 @@ pub mod tape;
 pub use control::{Control, SinusoidController, tabulate, tabulated_adjoint};
 #[cfg(feature = "nn")]
 pub use controller::MlpController;
-pub use loss::{CenterOfMassTarget, FnLoss, Loss, MeanPosition, PositionMse};
+pub use loss::{CenterOfMassTarget, FnLoss, Loss, MeanPosition, PositionMse, RobotGoals, VertexPosition};
 pub use optim::{Method, Optimizer, Parameter, RateSchedule, Update};
 pub use schedule::{Schedule, Strategy};
 pub use tape::{Budget, CheckpointReport, Checkpointing, Gradients, Tape, TapeStorage};

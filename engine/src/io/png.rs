@@ -356,18 +356,18 @@ pub fn render_springs(
 }
 
 /// Draws a path through the domain (a center of mass over a rollout, say) over a picture made
-/// by [`render_frame`] of the same model and size, in the colour `colour` (0-255 RGB), with a
-/// cross at `mark` if given (a target).
-pub fn draw_path<T: Real, const D: usize>(
+/// by [`render_frame`] or [`render_springs`] of the same `dim`, `extent` (the domain's, zeros
+/// past `dim`) and size, in the colour `colour` (0-255 RGB), with a cross at `mark` if given (a
+/// target).
+pub fn draw_path(
     image: &mut Image,
-    model: &Model<T, D>,
+    dim: usize,
+    extent: [f64; 3],
     points: &[[f64; 3]],
     mark: Option<[f64; 3]>,
     colour: [u8; 3],
 ) {
-    let grid_extent = model.grid.extent();
-    let extent = [0, 1, 2].map(|a| if a < D { grid_extent[a].to_f64() } else { 0.0 });
-    let camera = Camera::new(D, extent, image.width, image.height);
+    let camera = Camera::new(dim, extent, image.width, image.height);
     let colour = colour.map(|c| c as f32);
     let to_pixel = |p: [f64; 3]| {
         let (x, y, _) = camera.project(p);

@@ -171,6 +171,11 @@ impl Scene {
         &self.name
     }
 
+    /// The domain's extent, padded with zeros to three axes (what pictures frame).
+    pub fn extent(&self) -> [f64; 3] {
+        [0, 1, 2].map(|a| self.simulation.domain.get(a).copied().unwrap_or(0.0))
+    }
+
     /// Default rollout length.
     pub fn steps(&self) -> usize {
         self.simulation.steps

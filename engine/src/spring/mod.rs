@@ -63,6 +63,16 @@ pub enum Ground<T> {
     },
 }
 
+impl<T: Real> Ground<T> {
+    /// The plane's height, if there is one.
+    pub fn height(&self) -> Option<f64> {
+        match *self {
+            Ground::None => None,
+            Ground::Sticky { height } | Ground::Coulomb { height, .. } => Some(height.to_f64()),
+        }
+    }
+}
+
 /// The incidence list: for each vertex, the springs that touch it and at which end.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Incidence {

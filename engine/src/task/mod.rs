@@ -40,9 +40,19 @@
 //! at `velocity`). Optimizers: `sgd` (with `momentum`), `adam` and `normalized` (a step of
 //! `step_length` along the normalized gradient, DiffTaichi's mass_spring optimizer; an entry's
 //! `learning_rate` replaces the step length for its blocks).
+//!
+//! Spring scenes learn `controller` or `mlp_controller` (a closed-loop
+//! [`crate::diff::MlpController`]: `hidden` widths, `activation` tanh or sin, `sinusoids`,
+//! `omega`, `state_inputs`, `goals` (one robot, a copy of the scene's bodies, per goal) and
+//! `seed`), under the losses `vertex` (`weight` times coordinate `axis` of vertex `vertex`,
+//! averaged over the robots), `goal` (mean squared distance of each robot's centre from its
+//! goal along `axes`), `mean_position` or `center_of_mass`. They run on the CPU, with the `nn`
+//! feature.
 
 mod report;
 mod run;
+#[cfg(feature = "nn")]
+mod spring;
 
 pub use report::{IterationReport, TaskOutcome, history_csv};
 pub use run::Rollout;
@@ -83,6 +93,8 @@ struct RawLoss {
     weight: Opt<f64>,
     target: Opt<Vec<f64>>,
     every: Opt<i64>,
+    vertex: Opt<i64>,
+    axes: Opt<Vec<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -125,6 +137,10 @@ struct RawParameter {
     steps: Opt<i64>,
     learning_rate: Opt<f64>,
     clip_norm: Opt<f64>,
+    hidden: Opt<Vec<i64>>,
+    activation: Opt<String>,
+    state_inputs: Opt<bool>,
+    goals: Opt<Vec<Vec<f64>>>,
 }
 
 /// What a task minimizes.
@@ -147,6 +163,31 @@ pub enum LossDesc {
         /// Observation interval in steps.
         every: usize,
     },
+    /// `weight` times coordinate `axis` of particle `vertex` (of each robot, averaged) at the
+    /// last step: DiffTaichi's mass-spring loss, -x of vertex 0.
+    Vertex {
+        /// The particle (of a robot).
+        vertex: usize,
+        /// The coordinate.
+        axis: usize,
+        /// Factor (negative to maximize).
+        weight: f64,
+    },
+    /// Mean over robots of the squared distance of each robot's centre from its goal (the
+    /// `mlp_controller`'s `goals`) at the last step, along `axes`.
+    Goal {
+        /// The coordinates measured.
+        axes: Vec<usize>,
+    },
+}
+
+/// The hidden activation of an `mlp_controller`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HiddenActivation {
+    /// `tanh` (DiffTaichi).
+    Tanh,
+    /// `sin` (Fang et al. 2022).
+    Sin,
 }
 
 /// What a task learns.
@@ -178,6 +219,24 @@ pub enum ParameterDesc {
         body: String,
         /// Starting velocity.
         velocity: Vec<f64>,
+    },
+    /// A closed-loop neural controller of a spring scene's actuated springs
+    /// ([`crate::diff::MlpController`]), one robot (a copy of the scene's bodies) per goal.
+    MlpController {
+        /// Hidden layer widths.
+        hidden: Vec<usize>,
+        /// Their activation.
+        activation: HiddenActivation,
+        /// Clock inputs.
+        sinusoids: usize,
+        /// The clock's angular frequency.
+        omega: f64,
+        /// Whether every vertex's offset and velocity are inputs.
+        state_inputs: bool,
+        /// One goal per robot.
+        goals: Vec<Vec<f64>>,
+        /// Seed of the initial weights.
+        seed: u64,
     },
     /// A collider's trajectory: one velocity per step, added to its own.
     ColliderPath {
@@ -301,21 +360,53 @@ impl Task {
             ("weight", span(&raw_loss.weight)),
             ("target", raw_loss.target.as_ref().map(|s| s.span())),
             ("every", int_span(&raw_loss.every)),
+            ("vertex", int_span(&raw_loss.vertex)),
+            ("axes", raw_loss.axes.as_ref().map(|s| s.span())),
         ];
         let loss_takes: &[&str] = match raw_loss.kind.get_ref().as_str() {
             "mean_position" => &["axis", "weight"],
             "center_of_mass" => &["target"],
             "trajectory" => &["every"],
-            _ => &["axis", "weight", "target", "every"],
+            "vertex" => &["vertex", "axis", "weight"],
+            "goal" => &["axes"],
+            _ => &["axis", "weight", "target", "every", "vertex", "axes"],
         };
         only(&format!("a {} loss", raw_loss.kind.get_ref()), &loss_keys, loss_takes)?;
+        let springs = scene.simulation.solver == crate::scene::SolverKind::Spring;
+        let axis = || -> Result<usize> {
+            let axis = raw_loss.axis.as_ref().map_or(0, |a| *a.get_ref());
+            if axis < 0 || axis as usize >= dim {
+                return Err(err(loss_line, format!("`axis` must be 0..{}, got {axis}", dim - 1)));
+            }
+            Ok(axis as usize)
+        };
         let loss = match raw_loss.kind.get_ref().as_str() {
             "mean_position" => {
-                let axis = raw_loss.axis.as_ref().map_or(0, |a| *a.get_ref());
-                if axis < 0 || axis as usize >= dim {
-                    return Err(err(loss_line, format!("`axis` must be 0..{}, got {axis}", dim - 1)));
+                LossDesc::MeanPosition { axis: axis()?, weight: raw_loss.weight.map_or(1.0, |w| w.into_inner()) }
+            }
+            "vertex" => {
+                let vertex = raw_loss.vertex.as_ref().map_or(0, |v| *v.get_ref());
+                if vertex < 0 {
+                    let at = raw_loss.vertex.as_ref().map(|v| v.span()).map_or(loss_line, &line);
+                    return Err(err(at, format!("`vertex` must be non-negative, got {vertex}")));
                 }
-                LossDesc::MeanPosition { axis: axis as usize, weight: raw_loss.weight.map_or(1.0, |w| w.into_inner()) }
+                let weight = raw_loss.weight.map_or(1.0, |w| w.into_inner());
+                LossDesc::Vertex { vertex: vertex as usize, axis: axis()?, weight }
+            }
+            "goal" => {
+                let axes = match &raw_loss.axes {
+                    None => (0..dim).collect(),
+                    Some(a) => {
+                        if a.get_ref().is_empty() || a.get_ref().iter().any(|&k| k < 0 || k as usize >= dim) {
+                            return Err(err(
+                                line(a.span()),
+                                format!("`axes` must list coordinates 0..{}, got {:?}", dim - 1, a.get_ref()),
+                            ));
+                        }
+                        a.get_ref().iter().map(|&k| k as usize).collect()
+                    }
+                };
+                LossDesc::Goal { axes }
             }
             "center_of_mass" => {
                 let Some(target) = raw_loss.target else {
@@ -330,10 +421,23 @@ impl Task {
             other => {
                 return Err(err(
                     line(raw_loss.kind.span()),
-                    format!("unknown loss `{other}`; expected one of: mean_position, center_of_mass, trajectory"),
+                    format!(
+                        "unknown loss `{other}`; expected one of: mean_position, center_of_mass, trajectory, vertex, \
+                         goal"
+                    ),
                 ));
             }
         };
+        if springs && matches!(loss, LossDesc::Trajectory { .. }) {
+            return Err(err(
+                loss_line,
+                "a spring scene's task has no trajectory loss (yet): give vertex, goal, \
+                                       mean_position or center_of_mass"
+                    .into(),
+            ));
+        }
+        // Signals a control drives (per robot, for an mlp_controller's batch).
+        let actuators = if springs { spring_sizes(&scene)?.1 } else { scene.actuator_count() };
         let positive = |v: &Opt<f64>, key: &str| -> Result<Option<f64>> {
             match v {
                 None => Ok(None),
@@ -495,14 +599,34 @@ impl Task {
                 ("velocity", p.velocity.as_ref().map(|s| s.span())),
                 ("collider", int_span(&p.collider)),
                 ("steps", int_span(&p.steps)),
+                ("hidden", p.hidden.as_ref().map(|s| s.span())),
+                ("activation", p.activation.as_ref().map(|s| s.span())),
+                ("state_inputs", p.state_inputs.as_ref().map(|s| s.span())),
+                ("goals", p.goals.as_ref().map(|s| s.span())),
             ];
             let takes: &[&str] = match p.kind.get_ref().as_str() {
                 "controller" => &["sinusoids", "omega", "init_scale", "seed"],
+                "mlp_controller" => &["hidden", "activation", "sinusoids", "omega", "state_inputs", "goals", "seed"],
                 "elasticity" => &["material", "youngs_modulus", "poissons_ratio"],
                 "initial_velocity" => &["body", "velocity"],
                 "collider_path" => &["collider", "velocity", "steps"],
                 _ => &[],
             };
+            // What only one solver's scenes have.
+            let mpm_only = ["elasticity", "initial_velocity", "collider_path"];
+            if springs && mpm_only.contains(&p.kind.get_ref().as_str()) {
+                return Err(err(
+                    line(p.kind.span()),
+                    format!("a spring scene has no {}: it learns `mlp_controller` or `controller`", p.kind.get_ref()),
+                ));
+            }
+            if !springs && p.kind.get_ref() == "mlp_controller" {
+                return Err(err(
+                    line(p.kind.span()),
+                    "an mlp_controller drives the actuated springs of a spring scene; an MPM scene learns `controller`"
+                        .into(),
+                ));
+            }
             if !takes.is_empty() {
                 only(&format!("a {} parameter", p.kind.get_ref()), &keys, takes)?;
             }
@@ -516,13 +640,63 @@ impl Task {
             };
             parameters.push(match p.kind.get_ref().as_str() {
                 "controller" => {
-                    if scene.actuator_count() == 0 {
-                        return Err(err(at, "a controller needs a scene with [[actuators]]".into()));
+                    if actuators == 0 {
+                        let what = if springs { "actuated springs" } else { "[[actuators]]" };
+                        return Err(err(at, format!("a controller needs a scene with {what}")));
                     }
                     ParameterDesc::Controller {
                         sinusoids: count(&p.sinusoids, "sinusoids", 4)?,
                         omega: p.omega.map_or(20.0, |v| v.into_inner()),
                         init_scale: p.init_scale.map_or(0.01, |v| v.into_inner()),
+                        seed: p.seed.map_or(0, |v| v.into_inner() as u64),
+                    }
+                }
+                "mlp_controller" => {
+                    if actuators == 0 {
+                        return Err(err(at, "an mlp_controller needs a scene with actuated springs".into()));
+                    }
+                    let hidden = match &p.hidden {
+                        None => vec![32],
+                        Some(h) if !h.get_ref().is_empty() && h.get_ref().iter().all(|&w| w >= 1) => {
+                            h.get_ref().iter().map(|&w| w as usize).collect()
+                        }
+                        Some(h) => {
+                            return Err(err(
+                                line(h.span()),
+                                format!("`hidden` must list positive layer widths, got {:?}", h.get_ref()),
+                            ));
+                        }
+                    };
+                    let activation = match p.activation.as_ref().map(|a| a.get_ref().as_str()) {
+                        None | Some("tanh") => HiddenActivation::Tanh,
+                        Some("sin") => HiddenActivation::Sin,
+                        Some(other) => {
+                            let at = p.activation.as_ref().map(|a| a.span()).map_or(at, &line);
+                            return Err(err(at, format!("unknown activation `{other}`; expected tanh or sin")));
+                        }
+                    };
+                    let Some(goals) = p.goals else {
+                        return Err(err(at, "an mlp_controller needs `goals`: one position per robot".into()));
+                    };
+                    let bad = goals.get_ref().is_empty()
+                        || goals.get_ref().iter().any(|g| g.len() != dim || !g.iter().all(|v| v.is_finite()));
+                    if bad {
+                        return Err(err(
+                            line(goals.span()),
+                            format!("`goals` must list one or more goals of {dim} finite numbers (one robot each)"),
+                        ));
+                    }
+                    let omega = p.omega.map_or(10.0, |v| v.into_inner());
+                    if !omega.is_finite() {
+                        return Err(err(at, format!("`omega` must be finite, got {omega}")));
+                    }
+                    ParameterDesc::MlpController {
+                        hidden,
+                        activation,
+                        sinusoids: count(&p.sinusoids, "sinusoids", 10)?,
+                        omega,
+                        state_inputs: p.state_inputs.is_none_or(|v| v.into_inner()),
+                        goals: goals.into_inner(),
                         seed: p.seed.map_or(0, |v| v.into_inner() as u64),
                     }
                 }
@@ -535,7 +709,10 @@ impl Task {
                     let (youngs_modulus, poissons_ratio) =
                         (need(p.youngs_modulus, "youngs_modulus")?, need(p.poissons_ratio, "poissons_ratio")?);
                     if !(youngs_modulus > 0.0 && (0.0..0.5).contains(&poissons_ratio)) {
-                        return Err(err(at, "start values need youngs_modulus > 0 and 0 <= poissons_ratio < 0.5".into()));
+                        return Err(err(
+                            at,
+                            "start values need youngs_modulus > 0 and 0 <= poissons_ratio < 0.5".into(),
+                        ));
                     }
                     ParameterDesc::Elasticity { material: material.into_inner(), youngs_modulus, poissons_ratio }
                 }
@@ -555,20 +732,27 @@ impl Task {
                     let index = p.collider.as_ref().map_or(0, |c| *c.get_ref());
                     if index < 0 || index as usize >= scene.colliders.len() {
                         let at = p.collider.as_ref().map_or(at, |c| line(c.span()));
-                        return Err(err(at, format!("collider {index} does not exist: the scene has {}", scene.colliders.len())));
+                        return Err(err(
+                            at,
+                            format!("collider {index} does not exist: the scene has {}", scene.colliders.len()),
+                        ));
                     }
                     let velocity = p.velocity.map_or(vec![0.0; dim], |v| v.into_inner());
                     if velocity.len() != dim {
                         return Err(err(at, format!("`velocity` must have {dim} components")));
                     }
-                    ParameterDesc::ColliderPath { collider: index as usize, steps: count(&p.steps, "steps", steps)?, velocity }
+                    ParameterDesc::ColliderPath {
+                        collider: index as usize,
+                        steps: count(&p.steps, "steps", steps)?,
+                        velocity,
+                    }
                 }
                 other => {
                     return Err(err(
                         line(p.kind.span()),
                         format!(
-                            "unknown parameter kind `{other}`; expected one of: controller, elasticity, initial_velocity, \
-                             collider_path"
+                            "unknown parameter kind `{other}`; expected one of: controller, mlp_controller, \
+                             elasticity, initial_velocity, collider_path"
                         ),
                     ));
                 }
@@ -579,8 +763,10 @@ impl Task {
         }
         // Two entries of the same thing would be two blocks updating it twice per step.
         for (k, p) in parameters.iter().enumerate() {
+            let controls =
+                |p: &ParameterDesc| matches!(p, ParameterDesc::Controller { .. } | ParameterDesc::MlpController { .. });
             let same = |q: &ParameterDesc| match (p, q) {
-                (ParameterDesc::Controller { .. }, ParameterDesc::Controller { .. }) => true,
+                (a, b) if controls(a) && controls(b) => true,
                 (ParameterDesc::Elasticity { material: a, .. }, ParameterDesc::Elasticity { material: b, .. }) => {
                     a == b
                 }
@@ -600,13 +786,40 @@ impl Task {
                 ));
             }
         }
+        let robots = parameters.iter().find_map(|p| match p {
+            ParameterDesc::MlpController { goals, .. } => Some(goals.len()),
+            _ => None,
+        });
+        match &loss {
+            LossDesc::Goal { .. } if robots.is_none() => {
+                return Err(err(loss_line, "a goal loss reads the goals of an `mlp_controller` parameter".into()));
+            }
+            LossDesc::Vertex { vertex, .. } => {
+                let vertices = if springs { spring_sizes(&scene)?.0 } else { scene.particle_count()? };
+                if *vertex >= vertices {
+                    let at = raw_loss.vertex.as_ref().map(|v| v.span()).map_or(loss_line, &line);
+                    let what = if springs { "vertices" } else { "particles" };
+                    return Err(err(at, format!("`vertex` {vertex} does not exist: the scene has {vertices} {what}")));
+                }
+            }
+            _ => {}
+        }
         let lines = TaskLines {
             steps: raw.steps.as_ref().map_or(Some(1), |s| line(s.span())),
             checkpointing: checkpointing_line.or(Some(1)),
             every: raw_loss.every.as_ref().and_then(|s| line(s.span())).or(loss_line),
             parameters: parameter_lines,
         };
-        let task_memory = TaskMemory { steps, double, loss: &loss, parameters: &parameters, checkpointing };
+        let task_memory = TaskMemory {
+            steps,
+            double,
+            loss: &loss,
+            parameters: &parameters,
+            checkpointing,
+            springs,
+            actuators,
+            robots: robots.unwrap_or(1),
+        };
         task_memory.check(&scene, &lines).map_err(|(line, m)| err(line, m))?;
         Ok(Task {
             name,
@@ -642,6 +855,12 @@ struct TaskMemory<'a> {
     loss: &'a LossDesc,
     parameters: &'a [ParameterDesc],
     checkpointing: Checkpointing,
+    /// A spring scene (whose state is positions and velocities only).
+    springs: bool,
+    /// Signals per robot.
+    actuators: usize,
+    /// Copies of the scene's bodies a batch simulates.
+    robots: usize,
 }
 
 impl TaskMemory<'_> {
@@ -650,10 +869,13 @@ impl TaskMemory<'_> {
     /// limit; the first item past it is an error at the line of the key that sizes it.
     fn check(&self, scene: &Scene, lines: &TaskLines) -> std::result::Result<(), (Option<usize>, String)> {
         let mut budget = crate::memory::Budget::new(crate::memory::limit());
-        let n = scene.particle_count().map_err(|e| (None, e.to_string()))? as f64;
+        let per_robot = scene.particle_count().map_err(|e| (None, e.to_string()))? as f64;
+        let n = per_robot * self.robots as f64;
         let (dim, steps) = (scene.dim() as f64, self.steps as f64);
         let scalar = if self.double { 8.0 } else { 4.0 };
-        let state = n * (2.0 * dim + 2.0 * dim * dim + 1.0) * scalar;
+        // Positions and velocities; MPM adds F, C and J.
+        let per_particle = if self.springs { 2.0 * dim } else { 2.0 * dim + 2.0 * dim * dim + 1.0 };
+        let state = n * per_particle * scalar;
         let states = match (self.checkpointing.strategy, self.checkpointing.budget) {
             (Strategy::StoreAll, _) => steps + 1.0,
             (Strategy::Interval(k), _) => (steps / k as f64).ceil() + k as f64,
@@ -661,14 +883,23 @@ impl TaskMemory<'_> {
         };
         let stored = format!("the checkpointing's {states:.3e} stored states of {} each", crate::memory::bytes(state));
         budget.take(states * state, &stored).map_err(|m| (lines.checkpointing, m))?;
-        let signals = steps * scene.actuator_count() as f64 * 2.0 * scalar;
+        let signals = steps * (self.actuators * self.robots) as f64 * 2.0 * scalar;
         let per_step = format!("`steps` {} of signals and their gradients", self.steps);
         budget.take(signals, &per_step).map_err(|m| (lines.steps, m))?;
         for (p, &at) in self.parameters.iter().zip(&lines.parameters) {
             let (values, what) = match p {
                 ParameterDesc::Controller { sinusoids, .. } => {
-                    let weights = (*sinusoids as f64 + 1.0) * scene.actuator_count() as f64;
+                    let weights = (*sinusoids as f64 + 1.0) * self.actuators as f64;
                     (weights, format!("a controller of {sinusoids} sinusoids per actuator"))
+                }
+                ParameterDesc::MlpController { hidden, sinusoids, state_inputs, .. } => {
+                    let state_values = if *state_inputs { 2 * scene.dim() * per_robot as usize } else { 0 };
+                    let inputs = sinusoids + state_values + scene.dim();
+                    let widths: Vec<usize> =
+                        [inputs].into_iter().chain(hidden.iter().copied()).chain([self.actuators]).collect();
+                    let weights: usize = widths.windows(2).map(|w| w[0] * w[1] + w[1]).sum();
+                    // burn's tensors hold the network's activations per step too: a batch row each.
+                    (weights as f64, format!("an mlp_controller of {weights} weights"))
                 }
                 ParameterDesc::ColliderPath { steps, .. } => {
                     (*steps as f64 * dim, format!("a collider path of {steps} steps"))
@@ -683,6 +914,14 @@ impl TaskMemory<'_> {
             budget.take(observed * n * dim * scalar, &what).map_err(|m| (lines.every, m))?;
         }
         Ok(())
+    }
+}
+
+/// A spring scene's vertices and actuated springs.
+fn spring_sizes(scene: &Scene) -> Result<(usize, usize)> {
+    match scene.dim() {
+        2 => scene.prepare_springs::<2>().map(|p| (p.state.len(), p.model.actuator_count)),
+        _ => scene.prepare_springs::<3>().map(|p| (p.state.len(), p.model.actuator_count)),
     }
 }
 

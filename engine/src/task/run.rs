@@ -4,9 +4,9 @@
 use super::report::{IterationReport, TaskOutcome};
 use super::{LossDesc, ParameterDesc, Task, elasticity_names};
 use crate::diff::control::{Control, SinusoidController, tabulate, tabulated_adjoint};
-use crate::diff::loss::{CenterOfMassTarget, Loss, MeanPosition, PositionMse};
+use crate::diff::loss::{CenterOfMassTarget, Loss, MeanPosition, PositionMse, VertexPosition};
 use crate::diff::optim::{Optimizer, Parameter};
-use crate::diff::tape::{Checkpointing, Gradients, Tape, TapeStorage};
+use crate::diff::tape::{CheckpointReport, Checkpointing, Gradients, Tape, TapeStorage};
 use crate::error::{Error, Result};
 use crate::io::{Image, PlyFrame, draw_path, render_frame};
 use crate::material::Lame;
@@ -55,6 +55,9 @@ impl Task {
         observe: &mut (dyn FnMut(&IterationReport) -> ControlFlow<()> + Send),
     ) -> Result<TaskOutcome> {
         let iterations = iterations.unwrap_or(self.iterations);
+        if self.scene.simulation.solver == crate::scene::SolverKind::Spring {
+            return self.run_springs(gpu.is_some(), iterations, observe);
+        }
         let Some(gpu) = gpu else {
             return rayon::scope(|_| match (self.scene.dim(), self.double) {
                 (2, false) => Problem::<f32, 2>::new(self)?.optimize(iterations, observe, &mut CpuGradients::default()),
@@ -70,6 +73,36 @@ impl Task {
             2 => Problem::<f32, 2>::new(self)?.optimize(iterations, observe, &mut GpuGradients::new(gpu)),
             _ => Problem::<f32, 3>::new(self)?.optimize(iterations, observe, &mut GpuGradients::new(gpu)),
         })
+    }
+
+    /// A spring scene's task, on the CPU (the `nn` feature).
+    fn run_springs(
+        &self,
+        on_gpu: bool,
+        iterations: usize,
+        observe: &mut (dyn FnMut(&IterationReport) -> ControlFlow<()> + Send),
+    ) -> Result<TaskOutcome> {
+        if on_gpu {
+            return Err(Error::InvalidArgument(
+                "spring tasks run on the CPU for now (the GPU tape for springs is not built yet): drop --backend gpu"
+                    .into(),
+            ));
+        }
+        #[cfg(feature = "nn")]
+        {
+            use super::spring::SpringInstance;
+            rayon::scope(|_| match (self.scene.dim(), self.double) {
+                (2, false) => SpringInstance::<f32, 2>::new(self)?.optimize(iterations, observe),
+                (3, false) => SpringInstance::<f32, 3>::new(self)?.optimize(iterations, observe),
+                (2, true) => SpringInstance::<f64, 2>::new(self)?.optimize(iterations, observe),
+                (_, _) => SpringInstance::<f64, 3>::new(self)?.optimize(iterations, observe),
+            })
+        }
+        #[cfg(not(feature = "nn"))]
+        {
+            let _ = (iterations, observe);
+            Err(Error::InvalidArgument("spring tasks need the engine's `nn` feature (burn)".into()))
+        }
     }
 
     /// The rollout `parameters` (as an [`IterationReport`] lists them; `None`: the task's
@@ -248,6 +281,9 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
                     params.push(Parameter::new(&format!("{body} velocity"), velocity.clone()));
                     targets.push(Target::Velocity { particles: bodies[b].clone() });
                 }
+                ParameterDesc::MlpController { .. } => {
+                    return Err(Error::InvalidArgument("an mlp_controller drives spring scenes only".into()));
+                }
                 ParameterDesc::ColliderPath { collider, steps, velocity } => {
                     let values = (0..*steps).flat_map(|_| velocity.iter().copied()).collect();
                     params.push(Parameter::new(&format!("collider {collider} path"), values));
@@ -273,6 +309,14 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
             }
             LossDesc::CenterOfMass { target } => {
                 Box::new(CenterOfMassTarget::new(task.steps, Vector::<f64, D>::from_fn(|a, _| target[a]))?)
+            }
+            LossDesc::Vertex { vertex, axis, weight } => {
+                Box::new(VertexPosition { step: task.steps, vertex: *vertex, axis: *axis, weight: *weight, robots: 1 })
+            }
+            LossDesc::Goal { .. } => {
+                return Err(Error::InvalidArgument(
+                    "a goal loss reads an mlp_controller's goals: spring scenes only".into(),
+                ));
             }
             LossDesc::Trajectory { every } => {
                 // The scene as written is the truth the parameters must recover.
@@ -356,7 +400,9 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
             _ => None,
         };
         let mut image = render_frame(model, &sim.state, 480, 480);
-        draw_path(&mut image, model, &path, mark, [255, 210, 90]);
+        let grid_extent = model.grid.extent();
+        let extent = [0, 1, 2].map(|a| if a < D { grid_extent[a].to_f64() } else { 0.0 });
+        draw_path(&mut image, D, extent, &path, mark, [255, 210, 90]);
         Ok((image, sim.state))
     }
 
@@ -397,79 +443,134 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
             })
             .collect()
     }
+}
 
+/// What an iteration's rollout and backward pass give.
+pub(super) struct Evaluation {
+    /// The loss.
+    pub loss: f64,
+    /// The loss's gradient with respect to each parameter block.
+    pub block_gradients: Vec<Vec<f64>>,
+    /// What checkpointing cost.
+    pub checkpointing: CheckpointReport,
+}
+
+/// A task instantiated for one solver, dimension, scalar and backend: what the optimization
+/// loop ([`optimize`]) asks of it.
+pub(super) trait Instance {
+    /// The parameter blocks the optimizer updates.
+    fn parameters(&mut self) -> &mut Vec<Parameter>;
+    /// The loss and its gradients of the rollout with the current parameters.
+    fn evaluate(&mut self) -> Result<Evaluation>;
+    /// A picture of the final state of the current parameters' rollout, and that state.
+    fn final_state(&mut self) -> Result<(Image, PlyFrame)>;
+}
+
+/// An MPM task on a backend.
+struct MpmInstance<'a, 't, T: Real, const D: usize> {
+    problem: Problem<'t, T, D>,
+    loss: Box<dyn Loss<T, D>>,
+    backend: &'a mut dyn GradientBackend<T, D>,
+}
+
+impl<T: Real, const D: usize> Instance for MpmInstance<'_, '_, T, D> {
+    fn parameters(&mut self) -> &mut Vec<Parameter> {
+        &mut self.problem.params
+    }
+
+    fn evaluate(&mut self) -> Result<Evaluation> {
+        let (model, state, control) = self.problem.instantiate();
+        let (steps, checkpointing) = (self.problem.task.steps, self.problem.task.checkpointing);
+        let grads =
+            self.backend.gradients(&model, &state, control.as_ref(), steps, checkpointing, self.loss.as_ref())?;
+        let block_gradients = self.problem.block_gradients(&grads);
+        Ok(Evaluation { loss: grads.loss, block_gradients, checkpointing: grads.checkpointing })
+    }
+
+    fn final_state(&mut self) -> Result<(Image, PlyFrame)> {
+        let (model, state, control) = self.problem.instantiate();
+        let (image, last) = self.problem.picture(&model, &state, control.as_ref())?;
+        Ok((image, PlyFrame::from_state(&model, &last)))
+    }
+}
+
+impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
+    /// Runs the optimization on `backend`.
     fn optimize(
-        mut self,
+        self,
         iterations: usize,
         observe: &mut (dyn FnMut(&IterationReport) -> ControlFlow<()> + Send),
         backend: &mut dyn GradientBackend<T, D>,
     ) -> Result<TaskOutcome> {
+        let task = self.task;
         let loss = self.loss()?;
-        let mut optimizer = Optimizer::new(self.task.method);
-        optimizer.clip_norm = self.task.clip_norm;
-        optimizer.schedule = self.task.schedule;
-        let mut history = Vec::new();
-        let mut first_picture: Option<Image> = None;
-        let steps = self.task.steps;
-        // The last iteration only rolls out the final parameters; `observe` may bring it forward.
-        let mut iterations = iterations;
-        let mut iteration = 0;
-        while iteration <= iterations {
-            let start = Instant::now();
-            let (model, state, control) = self.instantiate();
-            let grads = backend
-                .gradients(&model, &state, control.as_ref(), steps, self.task.checkpointing, loss.as_ref())
-                .map_err(|e| match e {
-                    // After an update, a rollout that blows up is the optimization's doing.
-                    Error::NonFinite { .. } | Error::OutOfDomain { .. } if iteration > 0 => Error::Diverged(format!(
-                        "the rollout of iteration {iteration} failed, at {e} (lower the learning rate, or clip)"
-                    )),
-                    other => other,
-                })?;
-            let seconds = start.elapsed().as_secs_f64();
-            // Pictures of the first and the final rollouts only (not timed as part of an iteration).
-            let picture = if iteration == 0 || iteration == iterations {
-                Some(self.picture(&model, &state, control.as_ref())?)
-            } else {
-                None
-            };
-            if iteration == 0 {
-                first_picture = picture.as_ref().map(|(image, _)| image.clone());
-            }
-            if iteration == iterations {
-                // The rollout of the final parameters: its loss and frame, no update.
-                let (last_picture, last) = picture.expect("pictured at the last iteration");
-                return Ok(TaskOutcome {
-                    history,
-                    last_final: PlyFrame::from_state(&model, &last),
-                    pictures: [first_picture.unwrap_or_else(|| last_picture.clone()), last_picture],
-                    final_loss: grads.loss,
-                });
-            }
-            if !grads.loss.is_finite() {
-                return Err(Error::Diverged(format!(
-                    "the loss is {} at iteration {iteration} (lower the learning rate or the horizon, or clip)",
-                    grads.loss
-                )));
-            }
-            let block_grads = self.block_gradients(&grads);
-            let update = optimizer.step(&mut self.params, &block_grads)?;
-            let report = IterationReport {
-                iteration,
-                loss: grads.loss,
-                gradient_norm: update.gradient_norm,
-                seconds,
-                parameters: self.params.clone(),
-                checkpointing: grads.checkpointing,
-            };
-            if observe(&report).is_break() {
-                iterations = iteration + 1;
-            }
-            history.push(report);
-            iteration += 1;
-        }
-        unreachable!("the loop returns after its last iteration")
+        optimize(task, &mut MpmInstance { problem: self, loss, backend }, iterations, observe)
     }
+}
+
+/// The optimization loop: `iterations` updates of `instance`'s parameters, `observe` after each
+/// (see [`Task::run_controlled`]), then a last rollout of the final parameters.
+pub(super) fn optimize(
+    task: &Task,
+    instance: &mut dyn Instance,
+    iterations: usize,
+    observe: &mut (dyn FnMut(&IterationReport) -> ControlFlow<()> + Send),
+) -> Result<TaskOutcome> {
+    let mut optimizer = Optimizer::new(task.method);
+    optimizer.clip_norm = task.clip_norm;
+    optimizer.schedule = task.schedule;
+    let mut history = Vec::new();
+    let mut first_picture: Option<Image> = None;
+    // The last iteration only rolls out the final parameters; `observe` may bring it forward.
+    let mut iterations = iterations;
+    let mut iteration = 0;
+    while iteration <= iterations {
+        let start = Instant::now();
+        let evaluation = instance.evaluate().map_err(|e| match e {
+            // After an update, a rollout that blows up is the optimization's doing.
+            Error::NonFinite { .. } | Error::OutOfDomain { .. } if iteration > 0 => Error::Diverged(format!(
+                "the rollout of iteration {iteration} failed, at {e} (lower the learning rate, or clip)"
+            )),
+            other => other,
+        })?;
+        let seconds = start.elapsed().as_secs_f64();
+        // Pictures of the first and the final rollouts only (not timed as part of an iteration).
+        let picture = if iteration == 0 || iteration == iterations { Some(instance.final_state()?) } else { None };
+        if iteration == 0 {
+            first_picture = picture.as_ref().map(|(image, _)| image.clone());
+        }
+        if iteration == iterations {
+            // The rollout of the final parameters: its loss and frame, no update.
+            let (last_picture, last_final) = picture.expect("pictured at the last iteration");
+            return Ok(TaskOutcome {
+                history,
+                last_final,
+                pictures: [first_picture.unwrap_or_else(|| last_picture.clone()), last_picture],
+                final_loss: evaluation.loss,
+            });
+        }
+        if !evaluation.loss.is_finite() {
+            return Err(Error::Diverged(format!(
+                "the loss is {} at iteration {iteration} (lower the learning rate or the horizon, or clip)",
+                evaluation.loss
+            )));
+        }
+        let update = optimizer.step(instance.parameters(), &evaluation.block_gradients)?;
+        let report = IterationReport {
+            iteration,
+            loss: evaluation.loss,
+            gradient_norm: update.gradient_norm,
+            seconds,
+            parameters: instance.parameters().clone(),
+            checkpointing: evaluation.checkpointing,
+        };
+        if observe(&report).is_break() {
+            iterations = iteration + 1;
+        }
+        history.push(report);
+        iteration += 1;
+    }
+    unreachable!("the loop returns after its last iteration")
 }
 
 fn positions<T: Real, const D: usize>(state: &State<T, D>) -> Vec<Vector<f64, D>> {

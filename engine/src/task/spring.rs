@@ -1,0 +1,222 @@
+//! Running a task on a spring scene (CPU): a controller of its actuated springs (closed-loop
+//! `mlp_controller`, one robot per goal, or the open-loop `controller`), the loss over the
+//! vertices, the tape's gradients, and pictures of the springs.
+
+use super::report::TaskOutcome;
+use super::run::{Evaluation, Instance, optimize};
+use super::{HiddenActivation, LossDesc, ParameterDesc, Task};
+use crate::diff::control::{Control, SinusoidController};
+use crate::diff::controller::MlpController;
+use crate::diff::loss::{CenterOfMassTarget, Loss, MeanPosition, RobotGoals, VertexPosition};
+use crate::diff::optim::Parameter;
+use crate::diff::tape::{Tape, TapeStorage};
+use crate::error::{Error, Result};
+use crate::io::{Image, PlyFrame, draw_path, render_springs};
+use crate::math::{Real, Vector};
+use crate::nn::{Activation, Mlp, Precision};
+use crate::solver::Solver;
+use crate::spring::build::repeat;
+use crate::spring::{SpringModel, SpringSimulation, SpringState};
+use std::ops::ControlFlow;
+
+/// What drives the actuated springs.
+enum SpringControl<const D: usize> {
+    /// Closed loop; its one parameter block is the network's flat weights.
+    Mlp(MlpController<D>),
+    /// Open loop; its blocks are the weights, then the bias.
+    Sinusoid(SinusoidController),
+}
+
+impl<const D: usize> SpringControl<D> {
+    fn as_control<T: Real>(&self) -> &dyn Control<T, D> {
+        match self {
+            SpringControl::Mlp(c) => c,
+            SpringControl::Sinusoid(c) => c,
+        }
+    }
+}
+
+/// A spring task instantiated at a dimension and scalar.
+pub(super) struct SpringInstance<'t, T: Real, const D: usize> {
+    task: &'t Task,
+    model: SpringModel<T, D>,
+    initial: SpringState<T, D>,
+    control: SpringControl<D>,
+    params: Vec<Parameter>,
+    loss: Box<dyn Loss<T, D>>,
+    storage: TapeStorage<SpringState<T, D>>,
+    /// Where the loss wants the robots (goals, a center-of-mass target), for the pictures.
+    marks: Vec<[f64; 3]>,
+}
+
+/// `copies` copies of a model and its state (see [`repeat`]): a batch of robots.
+fn batch<T: Real, const D: usize>(
+    model: SpringModel<T, D>,
+    state: SpringState<T, D>,
+    copies: usize,
+) -> Result<(SpringModel<T, D>, SpringState<T, D>)> {
+    if copies == 1 {
+        return Ok((model, state));
+    }
+    let (x, springs) = repeat(&state.x, &model.springs, copies, Vector::zeros());
+    let mut all = SpringModel::new(model.mass.repeat(copies), springs, model.dt)?;
+    all.damping = model.damping;
+    all.gravity = model.gravity;
+    all.ground = model.ground;
+    all.length_epsilon = model.length_epsilon;
+    Ok((all, SpringState { step: 0, x, v: state.v.repeat(copies) }))
+}
+
+fn point<const D: usize>(v: &[f64]) -> [f64; 3] {
+    [0, 1, 2].map(|a| if a < D { v[a] } else { 0.0 })
+}
+
+impl<'t, T: Real, const D: usize> SpringInstance<'t, T, D> {
+    pub(super) fn new(task: &'t Task) -> Result<Self> {
+        let scene = &task.scene;
+        let sim = scene.build_springs::<T, D>()?;
+        let actuators = sim.model.actuator_count;
+        let vertices = sim.state.len();
+        let (mut params, mut control, mut goals) = (Vec::new(), None, Vec::new());
+        for (i, p) in task.parameters.iter().enumerate() {
+            let first = params.len();
+            match p {
+                ParameterDesc::MlpController { hidden, activation, sinusoids, omega, state_inputs, goals: g, seed } => {
+                    goals = g.iter().map(|g| Vector::<f64, D>::from_fn(|a, _| g[a])).collect();
+                    let inputs = MlpController::<D>::input_size(*sinusoids, *state_inputs, vertices);
+                    let sizes: Vec<usize> =
+                        [inputs].into_iter().chain(hidden.iter().copied()).chain([actuators]).collect();
+                    let hidden_activation = match activation {
+                        HiddenActivation::Tanh => Activation::Tanh,
+                        HiddenActivation::Sin => Activation::Sin,
+                    };
+                    let mut network = Mlp::new(&sizes, hidden_activation, Activation::Tanh, *seed);
+                    if task.double {
+                        network = network.with_precision(Precision::F64);
+                    }
+                    params.push(Parameter::new("controller network", network.parameters()));
+                    control = Some(SpringControl::Mlp(MlpController {
+                        network,
+                        sinusoids: *sinusoids,
+                        omega: *omega,
+                        dt: scene.simulation.dt,
+                        state_inputs: *state_inputs,
+                        goals: goals.clone(),
+                    }));
+                }
+                ParameterDesc::Controller { sinusoids, omega, init_scale, seed } => {
+                    let c = SinusoidController::random(
+                        actuators,
+                        *sinusoids,
+                        *omega,
+                        scene.simulation.dt,
+                        *init_scale,
+                        *seed,
+                    );
+                    params.push(Parameter::new("controller weights", c.weights.clone()));
+                    params.push(Parameter::new("controller bias", c.bias.clone()));
+                    control = Some(SpringControl::Sinusoid(c));
+                }
+                other => {
+                    return Err(Error::InvalidArgument(format!("a spring scene's task cannot learn {other:?}")));
+                }
+            }
+            let settings = task.block_settings.get(i).copied().unwrap_or_default();
+            for param in &mut params[first..] {
+                param.learning_rate = settings.learning_rate;
+                param.clip_norm = settings.clip_norm;
+            }
+        }
+        let control =
+            control.ok_or_else(|| Error::InvalidArgument("a spring scene's task learns a controller".into()))?;
+        let robots = goals.len().max(1);
+        let (model, initial) = batch(sim.model, sim.state, robots)?;
+        let steps = task.steps;
+        let mut marks: Vec<[f64; 3]> = goals.iter().map(|g| point::<D>(g.as_slice())).collect();
+        let loss: Box<dyn Loss<T, D>> = match &task.loss {
+            LossDesc::Vertex { vertex, axis, weight } => {
+                Box::new(VertexPosition { step: steps, vertex: *vertex, axis: *axis, weight: *weight, robots })
+            }
+            LossDesc::Goal { axes } => Box::new(RobotGoals { step: steps, goals, axes: axes.clone() }),
+            LossDesc::MeanPosition { axis, weight } => {
+                Box::new(MeanPosition { step: steps, axis: *axis, weight: *weight })
+            }
+            LossDesc::CenterOfMass { target } => {
+                marks = vec![point::<D>(target)];
+                Box::new(CenterOfMassTarget::new(steps, Vector::<f64, D>::from_fn(|a, _| target[a]))?)
+            }
+            LossDesc::Trajectory { .. } => {
+                return Err(Error::InvalidArgument("a spring scene's task has no trajectory loss".into()));
+            }
+        };
+        Ok(SpringInstance { task, model, initial, control, params, loss, storage: TapeStorage::default(), marks })
+    }
+
+    /// Sets the controller's parameters to the current blocks.
+    fn apply(&mut self) {
+        match &mut self.control {
+            SpringControl::Mlp(c) => c.network.set_parameters(&self.params[0].values),
+            SpringControl::Sinusoid(c) => {
+                c.weights.clone_from(&self.params[0].values);
+                c.bias.clone_from(&self.params[1].values);
+            }
+        }
+    }
+
+    /// Runs the optimization on the CPU.
+    pub(super) fn optimize(
+        mut self,
+        iterations: usize,
+        observe: &mut (dyn FnMut(&super::IterationReport) -> ControlFlow<()> + Send),
+    ) -> Result<TaskOutcome> {
+        let task = self.task;
+        optimize(task, &mut self, iterations, observe)
+    }
+}
+
+impl<T: Real, const D: usize> Instance for SpringInstance<'_, T, D> {
+    fn parameters(&mut self) -> &mut Vec<Parameter> {
+        &mut self.params
+    }
+
+    fn evaluate(&mut self) -> Result<Evaluation> {
+        self.apply();
+        let control = self.control.as_control::<T>();
+        let (steps, checkpointing) = (self.task.steps, self.task.checkpointing);
+        let grads = Tape::record_in(&mut self.storage, &self.model, &self.initial, control, steps, checkpointing)?
+            .backward(self.loss.as_ref())?;
+        let block_gradients = match &self.control {
+            SpringControl::Mlp(_) => vec![grads.control],
+            SpringControl::Sinusoid(c) => {
+                let (weights, bias) = grads.control.split_at(c.weights.len());
+                vec![weights.to_vec(), bias.to_vec()]
+            }
+        };
+        Ok(Evaluation { loss: grads.loss, block_gradients, checkpointing: grads.checkpointing })
+    }
+
+    fn final_state(&mut self) -> Result<(Image, PlyFrame)> {
+        self.apply();
+        let control = self.control.as_control::<T>();
+        let mut sim = SpringSimulation::new(self.model.clone(), self.initial.clone())?;
+        let centre = |s: &SpringState<T, D>| point::<D>(self.model.particles(s).center_of_mass().as_slice());
+        let mut path = vec![centre(&sim.state)];
+        let mut signal = vec![T::zero(); self.model.actuator_count];
+        for t in 0..self.task.steps {
+            control.signal(t, &self.model.particles(&sim.state), &mut signal);
+            sim.step(&signal)?;
+            path.push(centre(&sim.state));
+        }
+        let frame = PlyFrame::from_springs(&sim.model, &sim.state, &signal);
+        let extent = self.task.scene.extent();
+        let (width, height) =
+            if D == 2 { (640, (640.0 * extent[1] / extent[0]).clamp(160.0, 640.0) as u32) } else { (480, 480) };
+        let mut image = render_springs(&frame, D, extent, self.model.ground.height(), width, height);
+        let colour = [255, 210, 90];
+        draw_path(&mut image, D, extent, &path, None, colour);
+        for &mark in &self.marks {
+            draw_path(&mut image, D, extent, &[], Some(mark), colour);
+        }
+        Ok((image, frame))
+    }
+}
