@@ -331,6 +331,9 @@ fn outlines(frame: &Frame, colour: egui::Color32) -> Vec<LineVertex> {
             }
         }
     }
+    for (a, b, [r, g, b_, _]) in &frame.springs {
+        segment(Vec3::from(*a), Vec3::from(*b), egui::Color32::from_rgb(*r, *g, *b_));
+    }
     for line in &frame.colliders {
         for pair in line.windows(2) {
             segment(Vec3::from(pair[0]), Vec3::from(pair[1]), COLLIDER_COLOUR);

@@ -71,8 +71,11 @@ pub struct Frame {
     pub radius: f32,
     /// The simulated particles, then (for an identification) the observed motion's.
     pub points: Arc<Vec<Point>>,
-    /// The colliders' outlines at this step: polylines in world coordinates.
+    /// The colliders' outlines at this step (and a spring scene's ground): polylines in world
+    /// coordinates.
     pub colliders: Vec<Vec<[f32; 3]>>,
+    /// A spring scene's springs: their two ends and their colour (sRGB, by actuation).
+    pub springs: Vec<([f32; 3], [f32; 3], [u8; 4])>,
     /// On the GPU backend, the device buffer with the particles' positions (f32, `dim` per
     /// particle): the renderer draws from it, and the positions in `points` are then those of
     /// the last read-back, not current (colours and sizes are).

@@ -17,6 +17,7 @@ pub mod frame;
 pub mod optimization;
 pub mod playback;
 pub mod render;
+pub mod springs;
 
 pub use app::ViewerApp;
 

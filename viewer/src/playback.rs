@@ -571,6 +571,15 @@ impl Show for Loaded {
     }
 }
 
+/// The scene file `path`, to show: an MPM scene or a spring scene.
+fn load(path: &Path) -> rheo_engine::Result<Box<dyn Show>> {
+    let scene = Scene::from_file(path)?;
+    if crate::springs::is_spring_scene(&scene) {
+        return Ok(Box::new(crate::springs::SpringShow::new(path, scene)?));
+    }
+    Ok(Box::new(Loaded::build(path, &[])?))
+}
+
 struct Worker {
     inbox: Receiver<Command>,
     shared: Arc<Mutex<Shared>>,
@@ -614,13 +623,13 @@ impl Worker {
 
     fn handle(&mut self, command: Command) {
         match command {
-            Command::Load(path) => match Loaded::build(&path, &[]) {
+            Command::Load(path) => match load(&path) {
                 Ok(loaded) => {
                     let materials = loaded.materials();
                     self.update(|s| s.materials = materials);
                     self.steps_per_frame = loaded.frame_every();
                     self.playing = false;
-                    self.show(Box::new(loaded));
+                    self.show(loaded);
                 }
                 Err(e) => self.update(|s| s.error = Some(format!("{}: {e}", path.display()))),
             },
@@ -873,6 +882,7 @@ fn frame_of<const D: usize>(
         particles: state.len(),
         observed_shift,
         positions: run.device.as_ref().map(|device| device.positions().clone()),
+        springs: Vec::new(),
         colliders: model.colliders.iter().flat_map(|c| collider_outline(&c.shape_at(step, model.dt), domain)).collect(),
         legend,
     }

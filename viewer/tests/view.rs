@@ -625,3 +625,70 @@ fn moving_colliders_follow_the_gpu_steps() {
     let moved = frame.colliders[0][0][0] - start.colliders[0][0][0];
     assert!((moved - 0.5 * dt * 3.0).abs() < 1e-6, "the pin moved {moved} in 3 steps");
 }
+
+/// A spring scene: its vertices are drawn where the CPU reference has them after the same
+/// steps, its springs go with the frame coloured by their actuation at that step, and a
+/// request for the GPU backend falls back to the CPU, saying why.
+#[test]
+fn a_spring_scene_plays_with_its_springs_coloured_by_actuation() {
+    let path = shipped("robot_c_2d.toml");
+    let mut harness = viewer(Some(path.clone()));
+    wait_for(&mut harness, "the scene to load", |app| app.frame().is_some());
+    let first = harness.state().frame().unwrap();
+    assert_eq!((first.points.len(), first.springs.len()), (20, 46));
+    harness.get_by_label("Play").click();
+    wait_for(&mut harness, "100 steps", |app| app.status().step >= 100);
+    harness.get_by_label("Pause").click();
+    wait_for(&mut harness, "the pause", |app| !app.status().playing);
+    harness.run_steps(3);
+    let frame = harness.state().frame().unwrap();
+
+    let scene = rheo_engine::Scene::from_file(&path).unwrap();
+    let mut sim = scene.build_springs::<f32, 2>().unwrap();
+    let signal = |t: usize| -> Vec<f32> { scene.actuation(t).into_iter().map(|a| a as f32).collect() };
+    for t in 0..frame.step {
+        sim.step(&signal(t)).unwrap();
+    }
+    for (p, x) in frame.points.iter().zip(&sim.state.x) {
+        assert_eq!([p.position[0], p.position[1]], [x[0], x[1]], "step {}", frame.step);
+    }
+    let mut actuated = 0;
+    for ((a, b, colour), s) in frame.springs.iter().zip(&sim.model.springs) {
+        assert_eq!(
+            ([a[0], a[1]], [b[0], b[1]]),
+            (
+                [sim.state.x[s.ends[0] as usize][0], sim.state.x[s.ends[0] as usize][1]],
+                [sim.state.x[s.ends[1] as usize][0], sim.state.x[s.ends[1] as usize][1]]
+            )
+        );
+        let u = if s.actuator == rheo_engine::spring::PASSIVE {
+            0.0
+        } else {
+            s.actuation * signal(frame.step)[s.actuator as usize]
+        };
+        let expected = rheo_engine::io::spring_colour(u).map(|c| c.round() as u8);
+        assert_eq!(colour[..3], expected, "spring {:?} at actuation {u}", s.ends);
+        actuated += usize::from(u.abs() > 0.01);
+    }
+    assert!(actuated >= 4, "only {actuated} springs are visibly actuated");
+
+    let image = render(&mut harness, Some("viewer_springs.png"));
+    let app = harness.state();
+    let (rect, camera) = (app.view_rect().unwrap(), app.camera().unwrap());
+    let pixels_per_point = image.width as f32 / WIDTH;
+    for p in frame.points.iter() {
+        let c = camera.to_screen(rect, Vec3::from(p.position)).unwrap();
+        // At its centre, or (a vertex on the ground, whose line is drawn over it) just above.
+        let pixels =
+            [0.0, 2.0].map(|up| image.at((c.x * pixels_per_point) as u32, ((c.y - up) * pixels_per_point) as u32));
+        assert!(pixels.iter().any(|&p| !greyish(p)), "the vertex at {:?} is not drawn: {pixels:?}", p.position);
+    }
+
+    harness.get_by_label("backend").click();
+    harness.run_steps(2);
+    harness.get_by_label("GPU").click();
+    wait_for(&mut harness, "the fallback to the CPU", |app| {
+        app.status().error.is_some_and(|e| e.contains("the viewer steps spring scenes on the CPU"))
+    });
+    assert_eq!(harness.state().status().backend, Backend::Cpu);
+}

@@ -10,7 +10,7 @@ pub mod manifest;
 pub mod ply;
 pub mod png;
 
-pub use self::png::{Image, draw_path, plot_curve, render_frame, render_springs};
+pub use self::png::{Image, draw_path, plot_curve, render_frame, render_springs, spring_colour};
 pub use manifest::{FrameRecord, Manifest, RunState, RunStatus, host_name, manifest_field};
 pub use ply::PlyFrame;
 

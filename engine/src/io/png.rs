@@ -273,7 +273,7 @@ pub fn render_frame<T: Real, const D: usize>(
 
 /// Colour of a spring with actuation `a` (`actuation u`): grey at rest, towards red as its
 /// actuator lengthens it, towards blue as it shortens it (full colour at 15%).
-fn spring_colour(a: f32) -> [f32; 3] {
+pub fn spring_colour(a: f32) -> [f32; 3] {
     let t = (a / 0.15).clamp(-1.0, 1.0);
     let rest = [150.0, 156.0, 168.0];
     let towards = if t >= 0.0 { [240.0, 90.0, 80.0] } else { [80.0, 140.0, 245.0] };
