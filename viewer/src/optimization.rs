@@ -116,6 +116,11 @@ impl Optimizable for Task {
         path: &Path,
         parameters: Option<&[Parameter]>,
     ) -> rheo_engine::Result<(Box<dyn Show>, Vec<Vec<f64>>)> {
+        if crate::springs::is_spring_scene(&self.scene) {
+            let show = crate::springs::SpringShow::replay(self, path, parameters)?;
+            let actuation = per_actuator(show.actuation());
+            return Ok((Box::new(show), actuation));
+        }
         let replay = Replay::of(self, path, parameters)?;
         let actuation = per_actuator(replay.actuation());
         Ok((replay.into_show(), actuation))

@@ -5,9 +5,11 @@
 use crate::frame::{ColourBy, Frame, Legend, MATERIAL_COLOURS, NO_VALUE_COLOUR, Point, point3, ramp};
 use crate::playback::{MaterialEdit, Show};
 use rheo_engine::Scene;
+use rheo_engine::diff::optim::Parameter;
 use rheo_engine::gpu::GpuContext;
 use rheo_engine::io::{PlyFrame, spring_colour};
-use rheo_engine::spring::{PASSIVE, SpringSimulation};
+use rheo_engine::spring::{PASSIVE, SpringSimulation, SpringState};
+use rheo_engine::task::Task;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -17,7 +19,7 @@ enum Sim {
     Three(SpringSimulation<f32, 3>),
 }
 
-/// A spring scene being shown.
+/// A spring scene being shown, or a spring task's rollout replayed.
 pub struct SpringShow {
     name: String,
     path: PathBuf,
@@ -25,6 +27,14 @@ pub struct SpringShow {
     sim: Sim,
     /// Which body each vertex belongs to (the `material` colouring shows bodies).
     body: Vec<u32>,
+    /// A replayed rollout: its initial state, and each step's signal (it loops at the end).
+    replay: Option<(Initial, Vec<Vec<f32>>)>,
+}
+
+/// A replay's initial state.
+enum Initial {
+    Two(SpringState<f32, 2>),
+    Three(SpringState<f32, 3>),
 }
 
 impl SpringShow {
@@ -38,11 +48,59 @@ impl SpringShow {
         for (b, range) in scene.body_particles()?.into_iter().enumerate() {
             body.extend(range.map(|_| b as u32));
         }
-        Ok(SpringShow { name: scene.name().to_string(), path: path.to_path_buf(), scene, sim, body })
+        Ok(SpringShow { name: scene.name().to_string(), path: path.to_path_buf(), scene, sim, body, replay: None })
+    }
+
+    /// The rollout of spring task `task` (read from `path`) with `parameters` (None: the
+    /// starting ones), and its signals per step.
+    pub fn replay(task: &Task, path: &Path, parameters: Option<&[Parameter]>) -> rheo_engine::Result<SpringShow> {
+        let (sim, initial, actuation) = match task.scene.dim() {
+            2 => {
+                let r = task.spring_rollout::<f32, 2>(parameters)?;
+                (Sim::Two(SpringSimulation::new(r.model, r.state.clone())?), Initial::Two(r.state), r.actuation)
+            }
+            _ => {
+                let r = task.spring_rollout::<f32, 3>(parameters)?;
+                (Sim::Three(SpringSimulation::new(r.model, r.state.clone())?), Initial::Three(r.state), r.actuation)
+            }
+        };
+        let vertices = match &sim {
+            Sim::Two(s) => s.state.len(),
+            Sim::Three(s) => s.state.len(),
+        };
+        // A batch's robots are copies of the scene's bodies: colour them by robot.
+        let per_robot = task.scene.particle_count()?.max(1);
+        let body = (0..vertices).map(|v| (v / per_robot) as u32).collect();
+        Ok(SpringShow {
+            name: task.name.clone(),
+            path: path.to_path_buf(),
+            scene: task.scene.clone(),
+            sim,
+            body,
+            replay: Some((initial, actuation)),
+        })
+    }
+
+    /// The replayed rollout's signals per step (empty for a scene).
+    pub fn actuation(&self) -> &[Vec<f32>] {
+        self.replay.as_ref().map_or(&[], |(_, a)| &a[..])
     }
 
     fn signal(&self, step: usize, actuators: usize) -> Vec<f32> {
-        scene_signal(&self.scene, step, actuators)
+        match &self.replay {
+            Some((_, actuation)) => actuation.get(step).cloned().unwrap_or_else(|| vec![0.0; actuators]),
+            None => scene_signal(&self.scene, step, actuators),
+        }
+    }
+
+    fn restart(&mut self) -> rheo_engine::Result<()> {
+        let Some((initial, _)) = &self.replay else { return Ok(()) };
+        self.sim = match (&self.sim, initial) {
+            (Sim::Two(s), Initial::Two(x)) => Sim::Two(SpringSimulation::new(s.model.clone(), x.clone())?),
+            (Sim::Three(s), Initial::Three(x)) => Sim::Three(SpringSimulation::new(s.model.clone(), x.clone())?),
+            _ => unreachable!("a replay's initial state has its model's dimension"),
+        };
+        Ok(())
     }
 }
 
@@ -159,16 +217,31 @@ impl Show for SpringShow {
         }
     }
 
+    /// `steps` steps; a replayed rollout starts over after its last step.
     fn advance(&mut self, steps: usize) -> rheo_engine::Result<()> {
-        let scene = &self.scene;
-        let signal = |step: usize, actuators: usize| scene_signal(scene, step, actuators);
-        match &mut self.sim {
-            Sim::Two(s) => advance(s, steps, signal),
-            Sim::Three(s) => advance(s, steps, signal),
+        for _ in 0..steps {
+            if let Some((_, actuation)) = &self.replay
+                && self.step_index() >= actuation.len()
+            {
+                self.restart()?;
+            }
+            let (scene, replay) = (&self.scene, &self.replay);
+            let signal = |step: usize, actuators: usize| match replay {
+                Some((_, actuation)) => actuation[step].clone(),
+                None => scene_signal(scene, step, actuators),
+            };
+            match &mut self.sim {
+                Sim::Two(s) => advance(s, 1, signal)?,
+                Sim::Three(s) => advance(s, 1, signal)?,
+            }
         }
+        Ok(())
     }
 
     fn reset(&mut self, _materials: &[MaterialEdit]) -> rheo_engine::Result<()> {
+        if self.replay.is_some() {
+            return self.restart();
+        }
         *self = SpringShow::new(&self.path, Scene::from_file(&self.path)?)?;
         Ok(())
     }

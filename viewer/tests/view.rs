@@ -692,3 +692,40 @@ fn a_spring_scene_plays_with_its_springs_coloured_by_actuation() {
     });
     assert_eq!(harness.state().status().backend, Backend::Cpu);
 }
+
+/// A spring task runs in the viewer as on the command line (the same losses, bitwise) and its
+/// iterate is replayed: the drawn vertices are where the final parameters' rollout has them.
+#[test]
+fn a_spring_task_runs_and_replays_its_iterate() {
+    let dir = std::env::temp_dir().join(format!("rheo-viewer-spring-task-{}", std::process::id()));
+    let name = "robot_c_short";
+    let file = short_task(&dir, "robot_c_2d.toml", "robot_c_2d.toml", 3, Some(200), name);
+    let mut harness = viewer(Some(file.clone()));
+    wait_for(&mut harness, "the end of the run", |app| app.optimization().is_some_and(|p| p.ended()));
+    let done = harness.state().optimization().unwrap();
+    assert_eq!(done.error, None);
+    let task = rheo_engine::task::Task::from_file(&file).unwrap();
+    let reference = task.run(None, &mut |_| {}).unwrap();
+    let losses = |h: &[f64]| h.iter().map(|l| l.to_bits()).collect::<Vec<_>>();
+    let shown: Vec<f64> = done.history.iter().map(|r| r.loss).collect();
+    let run: Vec<f64> = reference.history.iter().map(|r| r.loss).collect();
+    assert_eq!(losses(&shown), losses(&run));
+
+    // Pause the replay where it is, and retrace the final parameters' rollout to that step.
+    let final_parameters = &reference.history.last().unwrap().parameters;
+    wait_for(&mut harness, "the final iterate's replay", |app| app.status().playing);
+    harness.get_by_label("Pause").click();
+    wait_for(&mut harness, "the pause", |app| !app.status().playing);
+    harness.run_steps(3);
+    let frame = harness.state().frame().unwrap();
+    assert_eq!((frame.points.len(), frame.springs.len()), (20, 46));
+    let rollout = task.spring_rollout::<f32, 2>(Some(final_parameters)).unwrap();
+    let mut sim = rheo_engine::spring::SpringSimulation::new(rollout.model, rollout.state).unwrap();
+    for t in 0..frame.step {
+        sim.step(&rollout.actuation[t]).unwrap();
+    }
+    for (p, x) in frame.points.iter().zip(&sim.state.x) {
+        assert_eq!([p.position[0], p.position[1]], [x[0], x[1]], "step {}", frame.step);
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -56,6 +56,8 @@ mod spring;
 
 pub use report::{IterationReport, TaskOutcome, history_csv};
 pub use run::Rollout;
+#[cfg(feature = "nn")]
+pub use spring::SpringRollout;
 
 use crate::diff::optim::{Method, RateSchedule};
 use crate::diff::schedule::Strategy;

@@ -105,6 +105,19 @@ impl Task {
         }
     }
 
+    /// A spring task's rollout for `parameters` (as an [`IterationReport`] lists them; `None`:
+    /// the starting values) at dimension `D` in `T`: what a viewer replays.
+    #[cfg(feature = "nn")]
+    pub fn spring_rollout<T: Real, const D: usize>(
+        &self,
+        parameters: Option<&[Parameter]>,
+    ) -> Result<super::SpringRollout<T, D>> {
+        if self.scene.dim() != D {
+            return Err(Error::InvalidArgument(format!("task `{}` is {}D, not {D}D", self.name, self.scene.dim())));
+        }
+        super::spring::SpringInstance::<T, D>::new(self)?.rollout(parameters)
+    }
+
     /// The rollout `parameters` (as an [`IterationReport`] lists them; `None`: the task's
     /// starting values) give: the model, the initial state and each step's actuation, at
     /// dimension `D` (the scene's) in `T`. What a viewer replays.

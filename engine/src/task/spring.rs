@@ -19,6 +19,17 @@ use crate::spring::build::repeat;
 use crate::spring::{SpringModel, SpringSimulation, SpringState};
 use std::ops::ControlFlow;
 
+/// A spring task's rollout for some parameters (see [`Task::spring_rollout`]).
+#[derive(Clone, Debug)]
+pub struct SpringRollout<T, const D: usize> {
+    /// The model (a batch's robots included).
+    pub model: SpringModel<T, D>,
+    /// The initial state.
+    pub state: SpringState<T, D>,
+    /// Per step, one signal per actuator, as the controller gave them.
+    pub actuation: Vec<Vec<T>>,
+}
+
 /// What drives the actuated springs.
 enum SpringControl<const D: usize> {
     /// Closed loop; its one parameter block is the network's flat weights.
@@ -161,6 +172,34 @@ impl<'t, T: Real, const D: usize> SpringInstance<'t, T, D> {
                 c.bias.clone_from(&self.params[1].values);
             }
         }
+    }
+
+    /// The rollout `parameters` give (None: the starting ones): the model, the initial state
+    /// and the signal the controller gave at each step (replaying it open loop retraces the
+    /// rollout exactly).
+    pub(super) fn rollout(mut self, parameters: Option<&[Parameter]>) -> Result<SpringRollout<T, D>> {
+        if let Some(parameters) = parameters {
+            let fits = parameters.len() == self.params.len()
+                && parameters
+                    .iter()
+                    .zip(&self.params)
+                    .all(|(p, q)| p.name == q.name && p.values.len() == q.values.len());
+            if !fits {
+                return Err(Error::InvalidArgument(format!("these parameters are not task `{}`'s", self.task.name)));
+            }
+            self.params = parameters.to_vec();
+        }
+        self.apply();
+        let control = self.control.as_control::<T>();
+        let mut sim = SpringSimulation::new(self.model.clone(), self.initial.clone())?;
+        let mut actuation = Vec::with_capacity(self.task.steps);
+        let mut signal = vec![T::zero(); self.model.actuator_count];
+        for t in 0..self.task.steps {
+            control.signal(t, &self.model.particles(&sim.state), &mut signal);
+            sim.step(&signal)?;
+            actuation.push(signal.clone());
+        }
+        Ok(SpringRollout { model: self.model, state: self.initial, actuation })
     }
 
     /// Runs the optimization on the CPU.
