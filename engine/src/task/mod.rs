@@ -895,13 +895,16 @@ impl TaskMemory<'_> {
                     (weights, format!("a controller of {sinusoids} sinusoids per actuator"))
                 }
                 ParameterDesc::MlpController { hidden, sinusoids, state_inputs, .. } => {
-                    let state_values = if *state_inputs { 2 * scene.dim() * per_robot as usize } else { 0 };
-                    let inputs = sinusoids + state_values + scene.dim();
-                    let widths: Vec<usize> =
-                        [inputs].into_iter().chain(hidden.iter().copied()).chain([self.actuators]).collect();
-                    let weights: usize = widths.windows(2).map(|w| w[0] * w[1] + w[1]).sum();
-                    // burn's tensors hold the network's activations per step too: a batch row each.
-                    (weights as f64, format!("an mlp_controller of {weights} weights"))
+                    // In f64: absurd widths must reach the budget's refusal, not overflow.
+                    let state_values = if *state_inputs { 2.0 * dim * per_robot } else { 0.0 };
+                    let inputs = *sinusoids as f64 + state_values + dim;
+                    let widths: Vec<f64> = [inputs]
+                        .into_iter()
+                        .chain(hidden.iter().map(|&w| w as f64))
+                        .chain([self.actuators as f64])
+                        .collect();
+                    let weights: f64 = widths.windows(2).map(|w| w[0] * w[1] + w[1]).sum();
+                    (weights, format!("an mlp_controller of {weights:.3e} weights"))
                 }
                 ParameterDesc::ColliderPath { steps, .. } => {
                     (*steps as f64 * dim, format!("a collider path of {steps} steps"))
