@@ -184,7 +184,8 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
                 "{name} runs on the CPU with the reference's 681 steps and store-all; drop --backend, --steps and --budget-mib"
             )));
         }
-        return bench_spring(name, args.iterations.unwrap_or(5) as usize, args.json);
+        let tasks = scenes_dir().parent().map(|a| a.join("tasks")).unwrap_or_default();
+        return bench_spring(&tasks, name, args.iterations.unwrap_or(5) as usize, args.json);
     }
     let how = GpuRun {
         scatter: match (args.float_atomics, args.block_scatter) {
