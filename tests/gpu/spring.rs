@@ -55,7 +55,11 @@ fn gpu_spring_steps_follow_the_cpu() {
     check::<3>(&cube, &thrown, &vec![Vec::new(); steps]);
 }
 
-fn check<const D: usize>(model64: &SpringModel<f64, D>, state64: &SpringState<f64, D>, table64: &[Vec<f64>]) {
+/// `model` and `state` in f32.
+fn narrow<const D: usize>(
+    model64: &SpringModel<f64, D>,
+    state64: &SpringState<f64, D>,
+) -> (SpringModel<f32, D>, SpringState<f32, D>) {
     let narrow = |v: &Vector<f64, D>| v.map(|c| c as f32);
     let springs32: Vec<Spring<f32>> = model64
         .springs
@@ -80,6 +84,11 @@ fn check<const D: usize>(model64: &SpringModel<f64, D>, state64: &SpringState<f6
     };
     let state32 =
         SpringState { step: 0, x: state64.x.iter().map(narrow).collect(), v: state64.v.iter().map(narrow).collect() };
+    (model32, state32)
+}
+
+fn check<const D: usize>(model64: &SpringModel<f64, D>, state64: &SpringState<f64, D>, table64: &[Vec<f64>]) {
+    let (model32, state32) = narrow(model64, state64);
     let table32: Vec<Vec<f32>> = table64.iter().map(|r| r.iter().map(|u| *u as f32).collect()).collect();
     let reference = wide(&cpu_run(model64, state64, table64).x);
     let cpu = wide(&cpu_run(&model32, &state32, &table32).x);
@@ -162,7 +171,7 @@ fn compare<const D: usize>(model: &SpringModel<f32, D>, state: &SpringState<f32,
         .step_adjoint(state, signal, &out_bar, &mut in_bar, &mut signal_bar, &mut grads, &mut Default::default())
         .unwrap();
     let mut sim = GpuSpringSimulation::new(&gpu(), model, state).unwrap_or_else(|e| panic!("{e}"));
-    let (gpu_in_bar, gpu_signal_bar) = sim.step_adjoint(model, signal, &out_bar).unwrap_or_else(|e| panic!("{e}"));
+    let (gpu_in_bar, gpu_signal_bar) = sim.step_adjoint(signal, &out_bar).unwrap_or_else(|e| panic!("{e}"));
     let gpu_grads = sim.gradients::<D>().unwrap();
     let checks = [
         ("x_bar", relative(&gpu_in_bar.x, &in_bar.x)),
@@ -176,5 +185,161 @@ fn compare<const D: usize>(model: &SpringModel<f32, D>, state: &SpringState<f32,
     ];
     for (name, error) in checks {
         assert!(error < 1e-5, "{what}: {name} differs by {error:e} (relative)");
+    }
+}
+
+/// Robot C walking for 120 steps under a signal table, the loss DiffTaichi's (-x of vertex 0
+/// at the end), on the GPU tape with store-all, binomial (4 stored states) and binomial
+/// streaming two of them to the host: dL/d(initial state), dL/d(signals) and the model's
+/// gradients are as close to the f64 CPU tape's as f32 rounding allows, and bitwise the same
+/// across the three schedules.
+///
+/// The scale of f32 rounding noise comes from CPU f32 runs that differ only in the order of
+/// the vertices and springs (so of every sum) or by an ulp in the initial positions (left or right): per
+/// group, the largest error of five runs (one run's error is a single draw: gravity's drew
+/// 5e-6 in one CPU run and 5e-5 on the GPU). The GPU's must be within 4 times it, plus 1e-6.
+#[test]
+fn gpu_spring_tape_matches_the_cpu_tape() {
+    use rheo_engine::diff::schedule::Strategy;
+    use rheo_engine::diff::{Budget, Checkpointing, Gradients, Loss, Tape, VertexPosition};
+    let steps = 120;
+    let (x, springs) = from_squares::<f64>(&ROBOT_C, 0.05, 3e4, [0.1, 0.1]);
+    let model64 = difftaichi_model(x.len(), springs).unwrap();
+    let state64 = SpringState::at_rest(x);
+    let table64: Vec<Vec<f64>> =
+        (0..steps).map(|t| (0..8).map(|s| (0.04 * t as f64 + s as f64).sin()).collect()).collect();
+    let (model32, state32) = narrow(&model64, &state64);
+    let table32: Vec<Vec<f32>> = table64.iter().map(|r| r.iter().map(|u| *u as f32).collect()).collect();
+    let loss = |vertex: usize| VertexPosition { step: steps, vertex, axis: 0, weight: -1.0, robots: 1 };
+    let store_all =
+        Checkpointing { strategy: Strategy::StoreAll, budget: Budget::Snapshots(steps), device_budget: None };
+    let binomial = Checkpointing { strategy: Strategy::Binomial, budget: Budget::Snapshots(4), device_budget: None };
+    let streamed = Checkpointing { device_budget: Some(Budget::Snapshots(2)), ..binomial };
+    /// The gradients as named groups of numbers, vertices and springs in `order`'s.
+    fn groups<T: Real>(g: &Gradients<T, 2, SpringModel<T, 2>>, order: &Order) -> Vec<(&'static str, Vec<f64>)> {
+        let f64s = |values: &mut dyn Iterator<Item = T>| values.map(|v| v.to_f64()).collect::<Vec<_>>();
+        // Old vertex (spring) i's value is the renumbered one's at its new number.
+        let vectors = |v: &[Vector<T, 2>]| f64s(&mut order.position.iter().flat_map(|&k| v[k].iter().copied()));
+        let per_spring = |v: &[T]| f64s(&mut order.spring_position.iter().map(|&k| v[k]));
+        let m = &g.model;
+        vec![
+            ("loss", vec![g.loss]),
+            ("x_bar", vectors(&g.initial.x)),
+            ("v_bar", vectors(&g.initial.v)),
+            ("signal_bar", f64s(&mut g.signal.iter().flatten().copied())),
+            ("stiffness", per_spring(&m.stiffness)),
+            ("rest_length", per_spring(&m.rest_length)),
+            ("actuation", per_spring(&m.actuation)),
+            ("damping", f64s(&mut std::iter::once(m.damping))),
+            ("gravity", f64s(&mut m.gravity.iter().copied())),
+        ]
+    }
+    let (n, m) = (state64.len(), model64.springs.len());
+    let identity = Order::of(&[(0..n).collect(), (0..m).collect()]);
+    let reference = Tape::record(&model64, &state64, &table64, steps, store_all)
+        .and_then(|tape| tape.backward(&loss(0) as &dyn Loss<f64, 2>))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let reference = groups(&reference, &identity);
+    let error = |a: &[f64], b: &[f64]| {
+        let scale = b.iter().map(|v| v.abs()).fold(1e-30, f64::max);
+        a.iter().zip(b).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max) / scale
+    };
+    // Per group, the largest f32 CPU error over the orders.
+    let mut noise = vec![0.0f64; reference.len()];
+    let orders = [
+        Order::of(&[(0..n).collect(), (0..m).collect()]),
+        Order::of(&[(0..n).rev().collect(), (0..m).rev().collect()]),
+        Order::of(&[
+            (0..n).step_by(2).chain((1..n).step_by(2)).collect(),
+            (0..m).step_by(2).chain((1..m).step_by(2)).collect(),
+        ]),
+    ];
+    // Each order, and the first from positions one ulp away (up or down by component): the
+    // GPU rounds differently inside a vertex's arithmetic too (fused multiply-adds, sqrt),
+    // which reordering sums does not sample.
+    let nudged = |k: usize| if (k * 2654435761) % 7 < 3 { f32::next_up } else { f32::next_down };
+    let mut runs: Vec<(&Order, SpringModel<f32, 2>, SpringState<f32, 2>)> =
+        orders.iter().map(|order| (order, order.apply(&model32, &state32))).map(|(o, (m, s))| (o, m, s)).collect();
+    for shift in [0, 1] {
+        let mut state = state32.clone();
+        for (k, x) in state.x.iter_mut().enumerate() {
+            // Horizontally only: the robot starts on the sticky ground, where a vertex's
+            // gradient jumps between touching it and not.
+            x[0] = nudged(k + shift)(x[0]);
+        }
+        runs.push((&orders[0], model32.clone(), state));
+    }
+    for (order, model, state) in &runs {
+        let g = Tape::record(model, state, &table32, steps, store_all)
+            .and_then(|tape| tape.backward(&loss(order.position[0]) as &dyn Loss<f32, 2>))
+            .unwrap_or_else(|e| panic!("{e}"));
+        for (k, ((_, c), (_, r))) in groups(&g, order).iter().zip(&reference).enumerate() {
+            noise[k] = noise[k].max(error(c, r));
+        }
+    }
+    let on_gpu = |checkpointing: Checkpointing| {
+        let mut sim = GpuSpringSimulation::new(&gpu(), &model32, &state32).unwrap_or_else(|e| panic!("{e}"));
+        let tape = sim.record::<2>(&table32, steps, checkpointing).unwrap_or_else(|e| panic!("{e}"));
+        groups(&tape.backward(&model32, &loss(0)).unwrap_or_else(|e| panic!("{e}")), &identity)
+    };
+    let gpu_runs = [on_gpu(store_all), on_gpu(binomial), on_gpu(streamed)];
+    for (((name, r), g), noise) in reference.iter().zip(&gpu_runs[0]).zip(noise) {
+        let gpu_error = error(&g.1, r);
+        assert!(gpu_error <= 4.0 * noise + 1e-6, "{name}: GPU {gpu_error:e} from f64, CPU f32 noise {noise:e}");
+    }
+    for run in &gpu_runs[1..] {
+        assert_eq!(run, &gpu_runs[0], "the GPU's gradients depend on the checkpointing");
+    }
+}
+
+/// A renumbering of a spring model's vertices and springs: new vertex `k` is old vertex
+/// `vertices[k]`, new spring `k` old spring `springs[k]`; `position[i]` is old vertex `i`'s new
+/// number, `spring_position[s]` old spring `s`'s.
+struct Order {
+    vertices: Vec<usize>,
+    springs: Vec<usize>,
+    position: Vec<usize>,
+    spring_position: Vec<usize>,
+}
+
+impl Order {
+    fn of([vertices, springs]: &[Vec<usize>; 2]) -> Self {
+        let inverse = |order: &[usize]| {
+            let mut position = vec![0; order.len()];
+            for (k, &i) in order.iter().enumerate() {
+                position[i] = k;
+            }
+            position
+        };
+        Order {
+            vertices: vertices.clone(),
+            springs: springs.clone(),
+            position: inverse(vertices),
+            spring_position: inverse(springs),
+        }
+    }
+
+    /// `model` and `state` renumbered.
+    fn apply<const D: usize>(
+        &self,
+        model: &SpringModel<f32, D>,
+        state: &SpringState<f32, D>,
+    ) -> (SpringModel<f32, D>, SpringState<f32, D>) {
+        let springs = self
+            .springs
+            .iter()
+            .map(|&s| {
+                let spring = model.springs[s];
+                Spring { ends: spring.ends.map(|e| self.position[e as usize] as u32), ..spring }
+            })
+            .collect();
+        let mut renumbered =
+            SpringModel::new(self.vertices.iter().map(|&i| model.mass[i]).collect(), springs, model.dt).unwrap();
+        renumbered.gravity = model.gravity;
+        renumbered.damping = model.damping;
+        renumbered.ground = model.ground;
+        renumbered.length_epsilon = model.length_epsilon;
+        let pick = |v: &[Vector<f32, D>]| self.vertices.iter().map(|&i| v[i]).collect();
+        (renumbered, SpringState { step: state.step, x: pick(&state.x), v: pick(&state.v) })
     }
 }

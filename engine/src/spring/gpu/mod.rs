@@ -4,9 +4,17 @@
 //! arithmetic as the CPU's `spring::forces` and `spring::integrate`; and the backward step,
 //! `forces_adjoint.wgsl` and `integrate_adjoint.wgsl` (the CPU's adjoints), its parameter
 //! gradients summed on the device without atomics.
+//!
+//! A rollout's signals are a table on the device, one row per step; before each step (and
+//! each backward step) its row is copied into the one-row `signals` buffer the kernels read,
+//! and each backward step's `signal_bar` is copied into a table of its own. So the kernels
+//! know nothing of steps, and a whole rollout is encoded without a round trip to the host.
+//! [`tape`] runs the simulation on the generic GPU checkpointing tape.
+
+mod tape;
 
 use crate::error::{Error, Result};
-use crate::gpu::{Bindings, GpuContext, Kernel, Reducer, Reduction, compose, download, upload};
+use crate::gpu::{Bindings, GpuContext, Kernel, Reducer, Reduction, compose, download, download_parts, upload};
 use crate::math::Vector;
 use crate::spring::{Ground, PASSIVE, SpringGradients, SpringModel, SpringState};
 
@@ -19,6 +27,9 @@ const INTEGRATE_ADJOINT: &str = include_str!("../../../../shaders/spring/integra
 
 /// Threads per workgroup of every spring kernel.
 const WORKGROUP: u32 = 64;
+
+/// Steps encoded into one submission (a long rollout is several, so the device starts early).
+const STEPS_PER_SUBMISSION: usize = 64;
 
 /// The source of a spring kernel file (`forces`, `integrate` or their `_adjoint`s) in `dim`
 /// dimensions: the dimension's prelude, the shared buffers, the contact laws where the ground
@@ -47,6 +58,30 @@ fn params<const D: usize>(model: &SpringModel<f32, D>) -> Vec<u32> {
     words
 }
 
+/// Which springs each actuator drives, in spring order: `(offsets, springs)`, actuator `u`'s
+/// being `springs[offsets[u]..offsets[u + 1]]` (the backward step gathers `dL/d(signal)` by it).
+fn actuator_springs<const D: usize>(model: &SpringModel<f32, D>) -> (Vec<u32>, Vec<u32>) {
+    let actuators = model.actuator_count;
+    let mut offsets = vec![0u32; actuators + 1];
+    for s in &model.springs {
+        if s.actuator != PASSIVE {
+            offsets[s.actuator as usize + 1] += 1;
+        }
+    }
+    for u in 0..actuators {
+        offsets[u + 1] += offsets[u];
+    }
+    let mut next = offsets.clone();
+    let mut springs = vec![0u32; offsets[actuators] as usize];
+    for (k, s) in model.springs.iter().enumerate() {
+        if s.actuator != PASSIVE {
+            springs[next[s.actuator as usize] as usize] = k as u32;
+            next[s.actuator as usize] += 1;
+        }
+    }
+    (offsets, springs)
+}
+
 /// A mass-spring model and its state on the GPU.
 pub struct GpuSpringSimulation {
     gpu: GpuContext,
@@ -62,7 +97,11 @@ pub struct GpuSpringSimulation {
     bindings: [[Bindings; 3]; 2],
     x: [wgpu::Buffer; 2],
     v: [wgpu::Buffer; 2],
+    /// The signal row the kernels read (one per actuator).
     signals: wgpu::Buffer,
+    /// The rollout's signals, `table_rows` rows of one per actuator.
+    table: wgpu::Buffer,
+    table_rows: usize,
     /// The model's buffers and the step's scratch, by their WGSL names (the backward step binds
     /// them too).
     shared: Vec<(&'static str, wgpu::Buffer)>,
@@ -74,14 +113,16 @@ pub struct GpuSpringSimulation {
 struct Adjoint {
     /// `advance_adjoint`, `impulses_adjoint`, `gather_adjoint`, `signal_adjoint`.
     kernels: [Kernel; 4],
-    /// Per current state buffer.
-    bindings: [[Bindings; 4]; 2],
-    x_bar_out: wgpu::Buffer,
-    v_bar_out: wgpu::Buffer,
-    x_bar_in: wgpu::Buffer,
-    v_bar_in: wgpu::Buffer,
+    /// Per current state buffer and gradient set read (`d`).
+    bindings: [[[Bindings; 4]; 2]; 2],
+    /// The two gradient sets, `[x_bar, v_bar]` each: a backward step reads `dL/d(its output)`
+    /// from set `d` and writes `dL/d(its input)` into set `1 - d`.
+    bars: [[wgpu::Buffer; 2]; 2],
     spring_gradients: wgpu::Buffer,
     signal_bar: wgpu::Buffer,
+    /// Each backward step's `signal_bar`, `signal_bar_rows` rows.
+    signal_bar_table: wgpu::Buffer,
+    signal_bar_rows: usize,
     reducer: Reducer,
     /// Sums the vertices' damping and gravity parts (1 + D each) into its `sums`.
     model_sums: Reduction,
@@ -96,13 +137,13 @@ impl GpuSpringSimulation {
         state: &SpringState<f32, D>,
     ) -> Result<Self> {
         crate::solver::Solver::validate(model, state)?;
-        let flat = |v: &[Vector<f32, D>]| v.iter().flat_map(|x| x.iter().copied()).collect::<Vec<f32>>();
         let build = || {
             let incidence = model.incidence();
             let ends: Vec<u32> = model.springs.iter().flat_map(|s| s.ends).collect();
             let props: Vec<f32> =
                 model.springs.iter().flat_map(|s| [s.rest_length, s.stiffness, s.actuation]).collect();
             let actuators: Vec<u32> = model.springs.iter().map(|s| s.actuator).collect();
+            let (offsets, driven) = actuator_springs(model);
             let model_buffers = [
                 ("params", upload(gpu, "spring params", &params(model))),
                 ("spring_ends", upload(gpu, "spring ends", &ends)),
@@ -111,8 +152,14 @@ impl GpuSpringSimulation {
                 ("masses", upload(gpu, "masses", &model.mass)),
                 ("incidence_offsets", upload(gpu, "incidence offsets", &incidence.offsets)),
                 ("incidence_entries", upload(gpu, "incidence entries", &incidence.entries)),
+                ("actuator_offsets", upload(gpu, "actuator offsets", &offsets)),
+                (
+                    "actuator_springs",
+                    upload(gpu, "actuator springs", &if driven.is_empty() { vec![0] } else { driven }),
+                ),
             ];
-            let signals = upload(gpu, "signals", &vec![0f32; model.actuator_count.max(1)]);
+            let row = vec![0f32; model.actuator_count.max(1)];
+            let (signals, table) = (upload(gpu, "signals", &row), upload(gpu, "signal table", &row));
             let x = [upload(gpu, "x a", &flat(&state.x)), upload(gpu, "x b", &flat(&state.x))];
             let v = [upload(gpu, "v a", &flat(&state.v)), upload(gpu, "v b", &flat(&state.v))];
             let spring_impulses = upload(gpu, "spring impulses", &vec![0f32; model.springs.len().max(1) * D]);
@@ -139,9 +186,9 @@ impl GpuSpringSimulation {
             let bindings = [bind(0), bind(1)];
             let mut shared: Vec<(&'static str, wgpu::Buffer)> = model_buffers.into_iter().collect();
             shared.extend([("spring_impulses", spring_impulses), ("vertex_impulses", vertex_impulses)]);
-            (kernels, bindings, x, v, signals, shared)
+            (kernels, bindings, x, v, signals, table, shared)
         };
-        let (kernels, bindings, x, v, signals, shared) = gpu.checked("setting up the spring kernels", build)?;
+        let (kernels, bindings, x, v, signals, table, shared) = gpu.checked("setting up the spring kernels", build)?;
         Ok(GpuSpringSimulation {
             gpu: gpu.clone(),
             dim: D,
@@ -155,50 +202,39 @@ impl GpuSpringSimulation {
             x,
             v,
             signals,
+            table,
+            table_rows: 1,
             shared,
             adjoint: None,
         })
     }
 
+    /// Errors unless the simulation is `D`-dimensional.
+    fn check_dimension<const D: usize>(&self) -> Result<()> {
+        if D != self.dim {
+            return Err(Error::InvalidArgument(format!("the simulation is {}D, not {D}D", self.dim)));
+        }
+        Ok(())
+    }
+
     /// Makes the backward step's kernels and buffers (once).
-    fn prepare_adjoint<const D: usize>(&mut self, model: &SpringModel<f32, D>) -> Result<()> {
+    fn prepare_adjoint<const D: usize>(&mut self) -> Result<()> {
+        self.check_dimension::<D>()?;
         if self.adjoint.is_some() {
             return Ok(());
         }
         let gpu = &self.gpu;
         let (n, m, actuators) = (self.vertices, self.springs, self.actuators);
         let build = || {
-            // Which springs each actuator drives, in spring order.
-            let mut offsets = vec![0u32; actuators + 1];
-            for s in &model.springs {
-                if s.actuator != PASSIVE {
-                    offsets[s.actuator as usize + 1] += 1;
-                }
-            }
-            for u in 0..actuators {
-                offsets[u + 1] += offsets[u];
-            }
-            let mut next = offsets.clone();
-            let mut springs = vec![0u32; offsets[actuators] as usize];
-            for (k, s) in model.springs.iter().enumerate() {
-                if s.actuator != PASSIVE {
-                    springs[next[s.actuator as usize] as usize] = k as u32;
-                    next[s.actuator as usize] += 1;
-                }
-            }
-            let zeros = |len: usize| vec![0f32; len.max(1)];
-            let actuator_offsets = upload(gpu, "actuator offsets", &offsets);
-            let actuator_springs = upload(gpu, "actuator springs", &if springs.is_empty() { vec![0] } else { springs });
-            let x_bar_out = upload(gpu, "x bar out", &zeros(n * D));
-            let v_bar_out = upload(gpu, "v bar out", &zeros(n * D));
-            let x_bar_in = upload(gpu, "x bar in", &zeros(n * D));
-            let v_bar_in = upload(gpu, "v bar in", &zeros(n * D));
-            let velocity_bar = upload(gpu, "velocity bar", &zeros(n * D));
-            let d_bar = upload(gpu, "d bar", &zeros(m * D));
-            let spring_gradients = upload(gpu, "spring gradients", &zeros(3 * m));
-            let signal_parts = upload(gpu, "signal parts", &zeros(m));
-            let signal_bar = upload(gpu, "signal bar", &zeros(actuators));
-            let vertex_parts = upload(gpu, "vertex parts", &zeros(n * (D + 1)));
+            let zeros = |label: &str, len: usize| upload(gpu, label, &vec![0f32; len.max(1)]);
+            let bars = [0, 1].map(|d| [zeros(&format!("x bar {d}"), n * D), zeros(&format!("v bar {d}"), n * D)]);
+            let velocity_bar = zeros("velocity bar", n * D);
+            let d_bar = zeros("d bar", m * D);
+            let spring_gradients = zeros("spring gradients", 3 * m);
+            let signal_parts = zeros("signal parts", m);
+            let signal_bar = zeros("signal bar", actuators);
+            let signal_bar_table = zeros("signal bar table", actuators);
+            let vertex_parts = zeros("vertex parts", n * (D + 1));
             let (forces, integrate) = (spring_source(D, "forces_adjoint"), spring_source(D, "integrate_adjoint"));
             let kernels = [
                 Kernel::new(gpu, "spring integrate adjoint", &integrate, "advance_adjoint"),
@@ -206,18 +242,16 @@ impl GpuSpringSimulation {
                 Kernel::new(gpu, "spring forces adjoint", &forces, "gather_adjoint"),
                 Kernel::new(gpu, "spring forces adjoint", &forces, "signal_adjoint"),
             ];
-            let bind = |from: usize| {
+            let bind = |from: usize, d: usize| {
                 let mut buffers: Vec<(&str, &wgpu::Buffer)> = self.shared.iter().map(|(n, b)| (*n, b)).collect();
                 buffers.extend([
                     ("signals", &self.signals),
                     ("x_in", &self.x[from]),
                     ("v_in", &self.v[from]),
-                    ("actuator_offsets", &actuator_offsets),
-                    ("actuator_springs", &actuator_springs),
-                    ("x_bar_out", &x_bar_out),
-                    ("v_bar_out", &v_bar_out),
-                    ("x_bar_in", &x_bar_in),
-                    ("v_bar_in", &v_bar_in),
+                    ("x_bar_out", &bars[d][0]),
+                    ("v_bar_out", &bars[d][1]),
+                    ("x_bar_in", &bars[1 - d][0]),
+                    ("v_bar_in", &bars[1 - d][1]),
                     ("velocity_bar", &velocity_bar),
                     ("d_bar", &d_bar),
                     ("spring_gradients", &spring_gradients),
@@ -227,18 +261,17 @@ impl GpuSpringSimulation {
                 ]);
                 kernels.each_ref().map(|k| k.bind(gpu, &buffers))
             };
-            let bindings = [bind(0), bind(1)];
+            let bindings = [[bind(0, 0), bind(0, 1)], [bind(1, 0), bind(1, 1)]];
             let reducer = Reducer::new(gpu);
             let model_sums = Reduction::new(gpu, &reducer, &vertex_parts, n, D + 1);
             Adjoint {
                 kernels,
                 bindings,
-                x_bar_out,
-                v_bar_out,
-                x_bar_in,
-                v_bar_in,
+                bars,
                 spring_gradients,
                 signal_bar,
+                signal_bar_table,
+                signal_bar_rows: 1,
                 reducer,
                 model_sums,
             }
@@ -247,13 +280,139 @@ impl GpuSpringSimulation {
         Ok(())
     }
 
+    /// Writes `rows` (one signal per actuator each) into the signal table from row 0, making
+    /// it larger where it is too small.
+    fn set_table(&mut self, rows: &[Vec<f32>]) -> Result<()> {
+        if let Some(row) = rows.iter().find(|row| row.len() != self.actuators) {
+            return Err(Error::InvalidArgument(format!(
+                "{} actuator signals for {} actuators",
+                row.len(),
+                self.actuators
+            )));
+        }
+        if self.actuators == 0 {
+            return Ok(());
+        }
+        if rows.len() > self.table_rows {
+            let make = || upload(&self.gpu, "signal table", &vec![0f32; rows.len() * self.actuators]);
+            self.table = self.gpu.checked("making the signal table", make)?;
+            self.table_rows = rows.len();
+        }
+        let flat: Vec<f32> = rows.concat();
+        self.gpu.queue.write_buffer(&self.table, 0, bytemuck::cast_slice(&flat));
+        Ok(())
+    }
+
+    /// Makes room for `rows` rows of `dL/d(signal)` and zeroes the gradients backward steps
+    /// add up.
+    fn clear_gradients(&mut self, rows: usize) -> Result<()> {
+        let adjoint = self.adjoint.as_mut().expect("prepared by the caller");
+        if rows > adjoint.signal_bar_rows && self.actuators > 0 {
+            let make = || upload(&self.gpu, "signal bar table", &vec![0f32; rows * self.actuators]);
+            adjoint.signal_bar_table = self.gpu.checked("making the signal gradient table", make)?;
+            adjoint.signal_bar_rows = rows;
+        }
+        let mut encoder = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        for buffer in [&adjoint.spring_gradients, &adjoint.model_sums.sums, &adjoint.signal_bar_table] {
+            encoder.clear_buffer(buffer, 0, None);
+        }
+        self.gpu.queue.submit([encoder.finish()]);
+        Ok(())
+    }
+
+    /// Encodes the copy of signal row `row` into the row the kernels read.
+    fn encode_signal_row(&self, encoder: &mut wgpu::CommandEncoder, row: usize) {
+        if self.actuators > 0 {
+            let bytes = (self.actuators * size_of::<f32>()) as u64;
+            encoder.copy_buffer_to_buffer(&self.table, row as u64 * bytes, &self.signals, 0, bytes);
+        }
+    }
+
+    /// Encodes the forward kernels of a step from state buffer `from`.
+    fn encode_forward_kernels(&self, pass: &mut wgpu::ComputePass, from: usize) {
+        let counts = [self.springs, self.vertices, self.vertices];
+        for ((kernel, bindings), count) in self.kernels.iter().zip(&self.bindings[from]).zip(counts) {
+            kernel.set(pass, bindings);
+            pass.dispatch_workgroups((count as u32).div_ceil(WORKGROUP).max(1), 1, 1);
+        }
+    }
+
+    /// Runs `steps` steps from the current state with the signal table's rows from `first_row`.
+    fn run_rows(&mut self, first_row: usize, steps: usize) -> Result<()> {
+        let encode = || {
+            for first in (0..steps).step_by(STEPS_PER_SUBMISSION) {
+                let mut encoder = self
+                    .gpu
+                    .device
+                    .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("spring steps") });
+                for s in first..(first + STEPS_PER_SUBMISSION).min(steps) {
+                    self.encode_signal_row(&mut encoder, first_row + s);
+                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: Some("spring step"),
+                        timestamp_writes: None,
+                    });
+                    self.encode_forward_kernels(&mut pass, (self.current + s) % 2);
+                }
+                self.gpu.queue.submit([encoder.finish()]);
+            }
+        };
+        self.gpu.checked("running spring steps", encode)?;
+        self.current = (self.current + steps) % 2;
+        self.step += steps;
+        Ok(())
+    }
+
+    /// Runs the backward step of the step from the current state with signal row `row`:
+    /// reads `dL/d(output)` from gradient set `d`, writes `dL/d(input)` into set `1 - d` and
+    /// `dL/d(signal)` into row `row` of the signal gradient table, and adds to the model's
+    /// gradients.
+    fn run_backward_step(&self, d: usize, row: usize) -> Result<()> {
+        let adjoint = self.adjoint.as_ref().expect("prepared by the caller");
+        let encode = || {
+            let mut encoder = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+            self.encode_signal_row(&mut encoder, row);
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("spring backward step"),
+                    timestamp_writes: None,
+                });
+                let groups = |count: usize| (count as u32).div_ceil(WORKGROUP).max(1);
+                // The forward's impulses again: v* of the step being reversed.
+                for ((kernel, bindings), count) in
+                    self.kernels[..2].iter().zip(&self.bindings[self.current][..2]).zip([self.springs, self.vertices])
+                {
+                    kernel.set(&mut pass, bindings);
+                    pass.dispatch_workgroups(groups(count), 1, 1);
+                }
+                let counts = [self.vertices, self.springs, self.vertices, self.actuators];
+                for ((kernel, bindings), count) in
+                    adjoint.kernels.iter().zip(&adjoint.bindings[self.current][d]).zip(counts)
+                {
+                    kernel.set(&mut pass, bindings);
+                    pass.dispatch_workgroups(groups(count), 1, 1);
+                }
+                adjoint.model_sums.encode(&mut pass, &adjoint.reducer);
+            }
+            if self.actuators > 0 {
+                let bytes = (self.actuators * size_of::<f32>()) as u64;
+                encoder.copy_buffer_to_buffer(
+                    &adjoint.signal_bar,
+                    0,
+                    &adjoint.signal_bar_table,
+                    row as u64 * bytes,
+                    bytes,
+                );
+            }
+            self.gpu.queue.submit([encoder.finish()]);
+        };
+        self.gpu.checked("running a spring backward step", encode)
+    }
+
     /// The backward step of the step from the current state (which it leaves unchanged) with
     /// `signal`: from `out_bar`, `dL/d(output state)`, returns `dL/d(input state)` and
     /// `dL/d(signal)`; the model's gradients add up on the device ([`Self::gradients`]).
-    /// `model` must be the one the simulation was made from.
     pub fn step_adjoint<const D: usize>(
         &mut self,
-        model: &SpringModel<f32, D>,
         signal: &[f32],
         out_bar: &SpringState<f32, D>,
     ) -> Result<(SpringState<f32, D>, Vec<f32>)> {
@@ -267,49 +426,30 @@ impl GpuSpringSimulation {
                 signal.len()
             )));
         }
-        self.prepare_adjoint(model)?;
+        self.prepare_adjoint::<D>()?;
+        self.set_table(&[signal.to_vec()])?;
+        self.write_bar(0, out_bar);
+        self.run_backward_step(0, 0)?;
+        let in_bar = self.read_bar::<D>(1)?;
         let adjoint = self.adjoint.as_ref().expect("prepared above");
-        let flat = |v: &[Vector<f32, D>]| v.iter().flat_map(|x| x.iter().copied()).collect::<Vec<f32>>();
-        if !signal.is_empty() {
-            self.gpu.queue.write_buffer(&self.signals, 0, bytemuck::cast_slice(signal));
-        }
-        self.gpu.queue.write_buffer(&adjoint.x_bar_out, 0, bytemuck::cast_slice(&flat(&out_bar.x)));
-        self.gpu.queue.write_buffer(&adjoint.v_bar_out, 0, bytemuck::cast_slice(&flat(&out_bar.v)));
-        let encode = || {
-            let mut encoder = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-            {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("spring backward step"),
-                    timestamp_writes: None,
-                });
-                let groups = |count: usize| (count as u32).div_ceil(WORKGROUP).max(1);
-                // The forward's impulses again: v* of the step being reversed.
-                for ((kernel, bindings), count) in
-                    self.kernels[..2].iter().zip(&self.bindings[self.current][..2]).zip([self.springs, n])
-                {
-                    kernel.set(&mut pass, bindings);
-                    pass.dispatch_workgroups(groups(count), 1, 1);
-                }
-                let counts = [n, self.springs, n, self.actuators];
-                for ((kernel, bindings), count) in
-                    adjoint.kernels.iter().zip(&adjoint.bindings[self.current]).zip(counts)
-                {
-                    kernel.set(&mut pass, bindings);
-                    pass.dispatch_workgroups(groups(count), 1, 1);
-                }
-                adjoint.model_sums.encode(&mut pass, &adjoint.reducer);
-            }
-            self.gpu.queue.submit([encoder.finish()]);
-        };
-        self.gpu.checked("running a spring backward step", encode)?;
-        let read = |buffer: &wgpu::Buffer| -> Result<Vec<Vector<f32, D>>> {
-            let flat: Vec<f32> = download(&self.gpu, buffer, n * D)?;
-            Ok(flat.chunks(D).map(Vector::<f32, D>::from_column_slice).collect())
-        };
-        let in_bar = SpringState { step: self.step, x: read(&adjoint.x_bar_in)?, v: read(&adjoint.v_bar_in)? };
         let signal_bar =
             if self.actuators == 0 { Vec::new() } else { download(&self.gpu, &adjoint.signal_bar, self.actuators)? };
         Ok((in_bar, signal_bar))
+    }
+
+    /// Gradient set `d`, read back as a state's gradient at the current step.
+    fn read_bar<const D: usize>(&self, d: usize) -> Result<SpringState<f32, D>> {
+        let adjoint = self.adjoint.as_ref().expect("prepared by the caller");
+        let [x, v] = &adjoint.bars[d];
+        Ok(SpringState { step: self.step, x: self.read_vectors(x)?, v: self.read_vectors(v)? })
+    }
+
+    /// Writes `bar` into gradient set `d`.
+    fn write_bar<const D: usize>(&self, d: usize, bar: &SpringState<f32, D>) {
+        let adjoint = self.adjoint.as_ref().expect("prepared by the caller");
+        let [x, v] = &adjoint.bars[d];
+        self.gpu.queue.write_buffer(x, 0, bytemuck::cast_slice(&flat(&bar.x)));
+        self.gpu.queue.write_buffer(v, 0, bytemuck::cast_slice(&flat(&bar.v)));
     }
 
     /// The model's gradients summed over the backward steps so far (zero before the first).
@@ -339,51 +479,38 @@ impl GpuSpringSimulation {
     /// One step per row of `signals` (one signal per actuator each; rows may be empty for a
     /// model without actuators).
     pub fn run(&mut self, signals: &[Vec<f32>]) -> Result<()> {
-        for row in signals {
-            if row.len() != self.actuators {
-                return Err(Error::InvalidArgument(format!(
-                    "{} actuator signals for {} actuators",
-                    row.len(),
-                    self.actuators
-                )));
-            }
-            if !row.is_empty() {
-                self.gpu.queue.write_buffer(&self.signals, 0, bytemuck::cast_slice(row));
-            }
-            let encode = || {
-                let mut encoder =
-                    self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-                {
-                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                        label: Some("spring step"),
-                        timestamp_writes: None,
-                    });
-                    let counts = [self.springs, self.vertices, self.vertices];
-                    for ((kernel, bindings), count) in self.kernels.iter().zip(&self.bindings[self.current]).zip(counts)
-                    {
-                        kernel.set(&mut pass, bindings);
-                        pass.dispatch_workgroups((count as u32).div_ceil(WORKGROUP).max(1), 1, 1);
-                    }
-                }
-                self.gpu.queue.submit([encoder.finish()]);
-            };
-            self.gpu.checked("running a spring step", encode)?;
-            self.current = 1 - self.current;
-            self.step += 1;
-        }
-        Ok(())
+        self.set_table(signals)?;
+        self.run_rows(0, signals.len())
     }
 
     /// The current state, read back (after all submitted steps have finished).
     pub fn state<const D: usize>(&self) -> Result<SpringState<f32, D>> {
-        if D != self.dim {
-            return Err(Error::InvalidArgument(format!("a {D}D read of a {}D simulation", self.dim)));
-        }
-        let n = self.vertices;
-        let read = |buffer: &wgpu::Buffer| -> Result<Vec<Vector<f32, D>>> {
-            let flat: Vec<f32> = download(&self.gpu, buffer, n * D)?;
-            Ok(flat.chunks(D).map(Vector::<f32, D>::from_column_slice).collect())
-        };
-        Ok(SpringState { step: self.step, x: read(&self.x[self.current])?, v: read(&self.v[self.current])? })
+        self.check_dimension::<D>()?;
+        let (x, v) = (&self.x[self.current], &self.v[self.current]);
+        Ok(SpringState { step: self.step, x: self.read_vectors(x)?, v: self.read_vectors(v)? })
     }
+
+    /// A buffer of one vector per vertex, read back.
+    fn read_vectors<const D: usize>(&self, buffer: &wgpu::Buffer) -> Result<Vec<Vector<f32, D>>> {
+        let flat: Vec<f32> = download(&self.gpu, buffer, self.vertices * D)?;
+        Ok(flat.chunks(D).map(Vector::<f32, D>::from_column_slice).collect())
+    }
+
+    /// The current state's positions and velocities one after the other, read back.
+    fn read_state_words(&self) -> Result<Vec<f32>> {
+        let bytes = (self.vertices * self.dim * size_of::<f32>()) as u64;
+        download_parts(&self.gpu, &[(&self.x[self.current], bytes), (&self.v[self.current], bytes)])
+    }
+
+    /// Writes `words` (as [`Self::read_state_words`] read them) into the current state.
+    fn write_state_words(&self, words: &[f32]) {
+        let (x, v) = words.split_at(words.len() / 2);
+        self.gpu.queue.write_buffer(&self.x[self.current], 0, bytemuck::cast_slice(x));
+        self.gpu.queue.write_buffer(&self.v[self.current], 0, bytemuck::cast_slice(v));
+    }
+}
+
+/// Vectors as one flat list of components.
+fn flat<const D: usize>(v: &[Vector<f32, D>]) -> Vec<f32> {
+    v.iter().flat_map(|x| x.iter().copied()).collect()
 }
