@@ -12,5 +12,6 @@ mod common;
 mod device;
 mod forward;
 mod gradients;
+mod mlp;
 mod scenes;
 mod spring;

@@ -7,6 +7,8 @@
 //! Everything runs on burn's pure-Rust CPU backend, flex, with autodiff ([`device`]); the
 //! engine's own types never carry burn tensors, only slices.
 
+pub mod gpu;
+
 use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::{DType, Device, Tensor, TensorData};
@@ -148,6 +150,11 @@ impl Mlp {
     /// Values per output row.
     pub fn output_size(&self) -> usize {
         self.sizes[self.sizes.len() - 1]
+    }
+
+    /// The activations after the hidden layers and after the last one.
+    pub fn activations(&self) -> (Activation, Activation) {
+        (self.hidden, self.output)
     }
 
     /// The precision the network computes in.
