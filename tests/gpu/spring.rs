@@ -343,3 +343,97 @@ impl Order {
         (renumbered, SpringState { step: state.step, x: pick(&state.x), v: pick(&state.v) })
     }
 }
+
+/// Two robot Cs (a batch: one network, a goal each) under DiffTaichi's closed-loop controller
+/// (clock, each vertex's offset and velocity, goal - centre; 32 tanh units) for 100 steps,
+/// the loss the mean -x of their vertex 0: the GPU tape (the network in `mlp.wgsl`, its
+/// inputs and their adjoint in `controller.wgsl`) gives every gradient, the network's
+/// weights' included, as close to the f64 CPU tape's as f32 rounding allows, and bitwise the
+/// same with store-all and binomial checkpointing.
+///
+/// The f32 noise scale: per group the largest error of CPU f32 runs from the same state and
+/// from positions an ulp away (left or right), as in `gpu_spring_tape_matches_the_cpu_tape`;
+/// the GPU's must be within 4 times it, plus 1e-6.
+#[test]
+fn gpu_closed_loop_tape_matches_the_cpu_tape() {
+    use rheo_engine::diff::schedule::Strategy;
+    use rheo_engine::diff::{Budget, Checkpointing, Gradients, Loss, MlpController, Tape, VertexPosition};
+    use rheo_engine::nn::Precision;
+    use rheo_engine::spring::build::repeat;
+    let (steps, robots) = (100, 2);
+    let (x, springs) = from_squares::<f64>(&ROBOT_C, 0.05, 3e4, [0.1, 0.1]);
+    let (x, springs) = repeat(&x, &springs, robots, Vector::<f64, 2>::new(0.0, 0.0));
+    let model64 = difftaichi_model(x.len(), springs).unwrap();
+    let state64 = SpringState::at_rest(x);
+    let (model32, state32) = narrow(&model64, &state64);
+    let goals = vec![Vector::<f64, 2>::new(0.9, 0.2), Vector::<f64, 2>::new(-0.3, 0.4)];
+    let controller32 = MlpController::<2>::difftaichi(20, 8, true, goals, 3);
+    let controller64 = MlpController::<2> {
+        network: rheo_engine::nn::Mlp::from_parameters(
+            controller32.network.sizes(),
+            controller32.network.activations().0,
+            controller32.network.activations().1,
+            Precision::F64,
+            &controller32.network.parameters(),
+        ),
+        goals: controller32.goals.clone(),
+        ..controller32
+    };
+    let loss = VertexPosition { step: steps, vertex: 0, axis: 0, weight: -1.0, robots };
+    fn groups<T: Real>(g: &Gradients<T, 2, SpringModel<T, 2>>) -> Vec<(&'static str, Vec<f64>)> {
+        let f64s = |values: &mut dyn Iterator<Item = T>| values.map(|v| v.to_f64()).collect::<Vec<_>>();
+        let m = &g.model;
+        vec![
+            ("loss", vec![g.loss]),
+            ("x_bar", f64s(&mut g.initial.x.iter().flat_map(|v| v.iter().copied()))),
+            ("v_bar", f64s(&mut g.initial.v.iter().flat_map(|v| v.iter().copied()))),
+            ("signal_bar", f64s(&mut g.signal.iter().flatten().copied())),
+            ("stiffness", f64s(&mut m.stiffness.iter().copied())),
+            ("rest_length", f64s(&mut m.rest_length.iter().copied())),
+            ("actuation", f64s(&mut m.actuation.iter().copied())),
+            ("damping", f64s(&mut std::iter::once(m.damping))),
+            ("gravity", f64s(&mut m.gravity.iter().copied())),
+            ("network weights", g.control.clone()),
+        ]
+    }
+    let store_all =
+        Checkpointing { strategy: Strategy::StoreAll, budget: Budget::Snapshots(steps), device_budget: None };
+    let binomial = Checkpointing { strategy: Strategy::Binomial, budget: Budget::Snapshots(5), device_budget: None };
+    let reference = Tape::record(&model64, &state64, &controller64, steps, store_all)
+        .and_then(|tape| tape.backward(&loss as &dyn Loss<f64, 2>))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let reference = groups(&reference);
+    let error = |a: &[f64], b: &[f64]| {
+        assert_eq!(a.len(), b.len());
+        let scale = b.iter().map(|v| v.abs()).fold(1e-30, f64::max);
+        a.iter().zip(b).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max) / scale
+    };
+    let nudged = |k: usize| if (k * 2654435761) % 7 < 3 { f32::next_up } else { f32::next_down };
+    let mut noise = vec![0.0f64; reference.len()];
+    for shift in [None, Some(0), Some(1), Some(2)] {
+        let mut state = state32.clone();
+        if let Some(shift) = shift {
+            for (k, x) in state.x.iter_mut().enumerate() {
+                x[0] = nudged(k + shift)(x[0]);
+            }
+        }
+        let g = Tape::record(&model32, &state, &controller32, steps, store_all)
+            .and_then(|tape| tape.backward(&loss as &dyn Loss<f32, 2>))
+            .unwrap_or_else(|e| panic!("{e}"));
+        for (k, ((_, c), (_, r))) in groups(&g).iter().zip(&reference).enumerate() {
+            noise[k] = noise[k].max(error(c, r));
+        }
+    }
+    let on_gpu = |checkpointing: Checkpointing| {
+        let mut sim = GpuSpringSimulation::new(&gpu(), &model32, &state32).unwrap_or_else(|e| panic!("{e}"));
+        sim.set_controller(&controller32).unwrap_or_else(|e| panic!("{e}"));
+        let tape = sim.record::<2>(&vec![Vec::new(); steps], steps, checkpointing).unwrap_or_else(|e| panic!("{e}"));
+        groups(&tape.backward(&model32, &loss).unwrap_or_else(|e| panic!("{e}")))
+    };
+    let gpu_runs = [on_gpu(store_all), on_gpu(binomial)];
+    for (((name, r), g), noise) in reference.iter().zip(&gpu_runs[0]).zip(noise) {
+        let gpu_error = error(&g.1, r);
+        assert!(gpu_error <= 4.0 * noise + 1e-6, "{name}: GPU {gpu_error:e} from f64, CPU f32 noise {noise:e}");
+    }
+    assert_eq!(gpu_runs[1], gpu_runs[0], "the GPU's gradients depend on the checkpointing");
+}

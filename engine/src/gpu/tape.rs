@@ -106,6 +106,13 @@ pub trait DeviceSolver<const D: usize> {
         first_step: usize,
         horizon: usize,
     ) -> Result<(HostGradients<Self, D>, Vec<Vec<f32>>)>;
+
+    /// After a backward pass: the gradient with respect to the parameters of the control that
+    /// gave the signals on the device (a closed-loop controller's), in its order; empty where
+    /// the signals came from the table.
+    fn control_gradients(&self) -> Result<Vec<f64>> {
+        Ok(Vec::new())
+    }
 }
 
 /// A rollout recorded on the GPU for a backward pass.
@@ -256,7 +263,7 @@ impl<'a, const D: usize, G: DeviceSolver<D>> GpuTape<'a, D, G> {
             initial,
             model: gradients,
             signal,
-            control: Vec::new(),
+            control: self.sim.control_gradients()?,
             checkpointing: self.report,
         })
     }

@@ -113,9 +113,14 @@ impl GpuMlp {
         gpu.checked("setting up the network's kernels", build)
     }
 
+    /// How many weights and biases the network has.
+    pub fn parameter_count(&self) -> usize {
+        self.layers.iter().map(|l| (l.fan_in + 1) * l.fan_out).sum()
+    }
+
     /// Replaces the weights (the order of [`Mlp::parameters`]).
     pub fn set_parameters(&self, parameters: &[f64]) -> Result<()> {
-        let count = self.layers.iter().map(|l| (l.fan_in + 1) * l.fan_out).sum::<usize>();
+        let count = self.parameter_count();
         if parameters.len() != count {
             return Err(Error::InvalidArgument(format!("{} weights for a network of {count}", parameters.len())));
         }
@@ -170,8 +175,8 @@ impl GpuMlp {
         self.clear_weights_bar();
         self.write_rows(&self.values_bar, output_bar, n_out, self.row - n_out);
         self.run("running the network's adjoint", |pass| self.encode_backward(pass))?;
-        let count = self.layers.iter().map(|l| (l.fan_in + 1) * l.fan_out).sum::<usize>();
-        Ok((self.read_rows(&self.values_bar, n_in, 0)?, download(&self.gpu, &self.weights_bar, count)?))
+        let weights_bar = download(&self.gpu, &self.weights_bar, self.parameter_count())?;
+        Ok((self.read_rows(&self.values_bar, n_in, 0)?, weights_bar))
     }
 
     fn check_rows(&self, what: &str, len: usize, width: usize) -> Result<()> {

@@ -11,6 +11,8 @@
 //! know nothing of steps, and a whole rollout is encoded without a round trip to the host.
 //! [`tape`] runs the simulation on the generic GPU checkpointing tape.
 
+#[cfg(feature = "nn")]
+mod controller;
 mod tape;
 
 use crate::error::{Error, Result};
@@ -24,6 +26,8 @@ const INTEGRATE: &str = include_str!("../../../../shaders/spring/integrate.wgsl"
 const ADJOINT_COMMON: &str = include_str!("../../../../shaders/spring/spring_adjoint_common.wgsl");
 const FORCES_ADJOINT: &str = include_str!("../../../../shaders/spring/forces_adjoint.wgsl");
 const INTEGRATE_ADJOINT: &str = include_str!("../../../../shaders/spring/integrate_adjoint.wgsl");
+const CONTROLLER: &str = include_str!("../../../../shaders/spring/controller.wgsl");
+const CONTROLLER_ADJOINT: &str = include_str!("../../../../shaders/spring/controller_adjoint.wgsl");
 
 /// Threads per workgroup of every spring kernel.
 const WORKGROUP: u32 = 64;
@@ -31,7 +35,8 @@ const WORKGROUP: u32 = 64;
 /// Steps encoded into one submission (a long rollout is several, so the device starts early).
 const STEPS_PER_SUBMISSION: usize = 64;
 
-/// The source of a spring kernel file (`forces`, `integrate` or their `_adjoint`s) in `dim`
+/// The source of a spring kernel file (`forces`, `integrate`, `controller` or their
+/// `_adjoint`s) in `dim`
 /// dimensions: the dimension's prelude, the shared buffers, the contact laws where the ground
 /// needs them, the kernels.
 pub fn spring_source(dim: usize, file: &str) -> String {
@@ -40,6 +45,8 @@ pub fn spring_source(dim: usize, file: &str) -> String {
         "forces" => compose(dim, &[COMMON, FORCES]),
         "integrate" => compose(dim, &[COMMON, contact, INTEGRATE]),
         "forces_adjoint" => compose(dim, &[COMMON, ADJOINT_COMMON, FORCES_ADJOINT]),
+        "controller" => compose(dim, &[COMMON, CONTROLLER]),
+        "controller_adjoint" => compose(dim, &[COMMON, ADJOINT_COMMON, CONTROLLER, CONTROLLER_ADJOINT]),
         _ => compose(dim, &[COMMON, ADJOINT_COMMON, contact, INTEGRATE_ADJOINT]),
     }
 }
@@ -107,6 +114,9 @@ pub struct GpuSpringSimulation {
     shared: Vec<(&'static str, wgpu::Buffer)>,
     /// What the backward step needs, made by its first call.
     adjoint: Option<Adjoint>,
+    /// The closed-loop controller, when one drives the actuators (else the signal table).
+    #[cfg(feature = "nn")]
+    controller: Option<controller::GpuController>,
 }
 
 /// The backward step's kernels, bindings and buffers.
@@ -206,6 +216,8 @@ impl GpuSpringSimulation {
             table_rows: 1,
             shared,
             adjoint: None,
+            #[cfg(feature = "nn")]
+            controller: None,
         })
     }
 
@@ -320,16 +332,35 @@ impl GpuSpringSimulation {
         Ok(())
     }
 
-    /// Encodes the copy of signal row `row` into the row the kernels read.
+    /// Whether a closed-loop controller gives the signals (not the signal table).
+    fn closed_loop(&self) -> bool {
+        #[cfg(feature = "nn")]
+        return self.controller.is_some();
+        #[cfg(not(feature = "nn"))]
+        false
+    }
+
+    /// Encodes what step row `row` reads before its pass: the controller's clock, or the
+    /// signal table's row copied into the row the kernels read.
     fn encode_signal_row(&self, encoder: &mut wgpu::CommandEncoder, row: usize) {
+        #[cfg(feature = "nn")]
+        if let Some(controller) = &self.controller {
+            controller.encode_clock(encoder, row);
+            return;
+        }
         if self.actuators > 0 {
             let bytes = (self.actuators * size_of::<f32>()) as u64;
             encoder.copy_buffer_to_buffer(&self.table, row as u64 * bytes, &self.signals, 0, bytes);
         }
     }
 
-    /// Encodes the forward kernels of a step from state buffer `from`.
+    /// Encodes the forward kernels of a step from state buffer `from` (the controller's
+    /// first, where one gives the signals).
     fn encode_forward_kernels(&self, pass: &mut wgpu::ComputePass, from: usize) {
+        #[cfg(feature = "nn")]
+        if let Some(controller) = &self.controller {
+            controller.encode_forward(pass, from);
+        }
         let counts = [self.springs, self.vertices, self.vertices];
         for ((kernel, bindings), count) in self.kernels.iter().zip(&self.bindings[from]).zip(counts) {
             kernel.set(pass, bindings);
@@ -377,7 +408,11 @@ impl GpuSpringSimulation {
                     timestamp_writes: None,
                 });
                 let groups = |count: usize| (count as u32).div_ceil(WORKGROUP).max(1);
-                // The forward's impulses again: v* of the step being reversed.
+                // The forward's signals and impulses again: v* of the step being reversed.
+                #[cfg(feature = "nn")]
+                if let Some(controller) = &self.controller {
+                    controller.encode_forward(&mut pass, self.current);
+                }
                 for ((kernel, bindings), count) in
                     self.kernels[..2].iter().zip(&self.bindings[self.current][..2]).zip([self.springs, self.vertices])
                 {
@@ -392,6 +427,10 @@ impl GpuSpringSimulation {
                     pass.dispatch_workgroups(groups(count), 1, 1);
                 }
                 adjoint.model_sums.encode(&mut pass, &adjoint.reducer);
+                #[cfg(feature = "nn")]
+                if let Some(controller) = &self.controller {
+                    controller.encode_backward(&mut pass, self.current, d);
+                }
             }
             if self.actuators > 0 {
                 let bytes = (self.actuators * size_of::<f32>()) as u64;

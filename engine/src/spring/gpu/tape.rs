@@ -1,5 +1,6 @@
 //! Mass-spring on the generic GPU tape ([`GpuTape`]): [`GpuSpringSimulation::record`] and
-//! the [`DeviceSolver`] implementation it runs on.
+//! the [`DeviceSolver`] implementation it runs on, open loop (a signal table) or closed loop
+//! (a controller set by `set_controller`, whose weights' gradient the tape returns).
 
 use super::GpuSpringSimulation;
 use crate::diff::Checkpointing;
@@ -46,7 +47,8 @@ impl<const D: usize> DeviceSolver<D> for GpuSpringSimulation {
     }
 
     fn signals(&self) -> usize {
-        self.actuators
+        // A closed-loop rollout takes empty rows: its controller gives the signals.
+        if self.closed_loop() { 0 } else { self.actuators }
     }
 
     fn step(&self) -> usize {
@@ -54,7 +56,13 @@ impl<const D: usize> DeviceSolver<D> for GpuSpringSimulation {
     }
 
     fn begin_rollout(&mut self, signals: &[Vec<f32>], horizon: usize) -> Result<()> {
-        self.set_table(&signals[..horizon])?;
+        #[cfg(feature = "nn")]
+        if let Some(controller) = &mut self.controller {
+            controller.begin_rollout(&self.gpu, horizon)?;
+        }
+        if !self.closed_loop() {
+            self.set_table(&signals[..horizon])?;
+        }
         self.clear_gradients(horizon)
     }
 
@@ -132,6 +140,14 @@ impl<const D: usize> DeviceSolver<D> for GpuSpringSimulation {
             flat.chunks(a).map(<[f32]>::to_vec).collect()
         };
         Ok((self.gradients::<D>()?, signal))
+    }
+
+    fn control_gradients(&self) -> Result<Vec<f64>> {
+        #[cfg(feature = "nn")]
+        if let Some(controller) = &self.controller {
+            return controller.weights_gradient(&self.gpu);
+        }
+        Ok(Vec::new())
     }
 }
 
