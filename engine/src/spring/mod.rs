@@ -155,6 +155,12 @@ impl<T: Real, const D: usize> SpringState<T, D> {
         SpringState { step: 0, x, v }
     }
 
+    /// The state in precision `U` (rounded where narrowing).
+    pub fn cast<U: Real>(&self) -> SpringState<U, D> {
+        let v = |x: &Vector<T, D>| x.map(|c| U::of(c.to_f64()));
+        SpringState { step: self.step, x: self.x.iter().map(v).collect(), v: self.v.iter().map(v).collect() }
+    }
+
     /// Number of vertices.
     pub fn len(&self) -> usize {
         self.x.len()
@@ -274,6 +280,36 @@ impl<T: Real, const D: usize> SpringModel<T, D> {
             actuator_count,
             incidence,
         })
+    }
+
+    /// The model in precision `U` (rounded where narrowing; the same springs and incidence).
+    pub fn cast<U: Real>(&self) -> SpringModel<U, D> {
+        let s = |x: T| U::of(x.to_f64());
+        SpringModel {
+            mass: self.mass.iter().map(|&m| s(m)).collect(),
+            springs: self
+                .springs
+                .iter()
+                .map(|p| Spring {
+                    ends: p.ends,
+                    rest_length: s(p.rest_length),
+                    stiffness: s(p.stiffness),
+                    actuation: s(p.actuation),
+                    actuator: p.actuator,
+                })
+                .collect(),
+            damping: s(self.damping),
+            gravity: self.gravity.map(s),
+            ground: match self.ground {
+                Ground::None => Ground::None,
+                Ground::Sticky { height } => Ground::Sticky { height: s(height) },
+                Ground::Coulomb { height, friction } => Ground::Coulomb { height: s(height), friction: s(friction) },
+            },
+            dt: s(self.dt),
+            length_epsilon: s(self.length_epsilon),
+            actuator_count: self.actuator_count,
+            incidence: self.incidence.clone(),
+        }
     }
 
     /// The incidence list the steps gather through.

@@ -56,7 +56,7 @@ impl Task {
     ) -> Result<TaskOutcome> {
         let iterations = iterations.unwrap_or(self.iterations);
         if self.scene.simulation.solver == crate::scene::SolverKind::Spring {
-            return self.run_springs(gpu.is_some(), iterations, observe);
+            return self.run_springs(gpu, iterations, observe);
         }
         let Some(gpu) = gpu else {
             return rayon::scope(|_| match (self.scene.dim(), self.double) {
@@ -75,32 +75,35 @@ impl Task {
         })
     }
 
-    /// A spring scene's task, on the CPU (the `nn` feature).
+    /// A spring scene's task, on the CPU or `gpu` (the `nn` feature).
     fn run_springs(
         &self,
-        on_gpu: bool,
+        gpu: Option<&crate::gpu::GpuContext>,
         iterations: usize,
         observe: &mut (dyn FnMut(&IterationReport) -> ControlFlow<()> + Send),
     ) -> Result<TaskOutcome> {
-        if on_gpu {
-            return Err(Error::InvalidArgument(
-                "spring tasks run on the CPU for now (the GPU tape for springs is not built yet): drop --backend gpu"
-                    .into(),
-            ));
+        if gpu.is_some() && self.double {
+            return Err(Error::InvalidArgument("the GPU backend runs in single precision: drop `double`".into()));
         }
         #[cfg(feature = "nn")]
         {
             use super::spring::SpringInstance;
-            rayon::scope(|_| match (self.scene.dim(), self.double) {
-                (2, false) => SpringInstance::<f32, 2>::new(self)?.optimize(iterations, observe),
-                (3, false) => SpringInstance::<f32, 3>::new(self)?.optimize(iterations, observe),
-                (2, true) => SpringInstance::<f64, 2>::new(self)?.optimize(iterations, observe),
-                (_, _) => SpringInstance::<f64, 3>::new(self)?.optimize(iterations, observe),
+            rayon::scope(|_| match (self.scene.dim(), self.double, gpu) {
+                (2, false, None) => SpringInstance::<f32, 2>::new(self)?.optimize(iterations, observe),
+                (3, false, None) => SpringInstance::<f32, 3>::new(self)?.optimize(iterations, observe),
+                (2, false, Some(gpu)) => {
+                    SpringInstance::<f32, 2>::new(self)?.on_gpu(gpu)?.optimize(iterations, observe)
+                }
+                (3, false, Some(gpu)) => {
+                    SpringInstance::<f32, 3>::new(self)?.on_gpu(gpu)?.optimize(iterations, observe)
+                }
+                (2, _, _) => SpringInstance::<f64, 2>::new(self)?.optimize(iterations, observe),
+                (_, _, _) => SpringInstance::<f64, 3>::new(self)?.optimize(iterations, observe),
             })
         }
         #[cfg(not(feature = "nn"))]
         {
-            let _ = (iterations, observe);
+            let _ = (gpu, iterations, observe);
             Err(Error::InvalidArgument("spring tasks need the engine's `nn` feature (burn)".into()))
         }
     }

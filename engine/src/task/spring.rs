@@ -1,21 +1,24 @@
-//! Running a task on a spring scene (CPU): a controller of its actuated springs (closed-loop
+//! Running a task on a spring scene: a controller of its actuated springs (closed-loop
 //! `mlp_controller`, one robot per goal, or the open-loop `controller`), the loss over the
-//! vertices, the tape's gradients, and pictures of the springs.
+//! vertices, the tape's gradients (the CPU's, or the GPU's in f32), and pictures of the
+//! springs (from a CPU rollout).
 
 use super::report::TaskOutcome;
 use super::run::{Evaluation, Instance, optimize};
 use super::{HiddenActivation, LossDesc, ParameterDesc, Task};
-use crate::diff::control::{Control, SinusoidController};
+use crate::diff::control::{Control, SinusoidController, tabulate, tabulated_adjoint};
 use crate::diff::controller::MlpController;
 use crate::diff::loss::{CenterOfMassTarget, Loss, MeanPosition, RobotGoals, VertexPosition};
 use crate::diff::optim::Parameter;
-use crate::diff::tape::{Tape, TapeStorage};
+use crate::diff::tape::{Gradients, Tape, TapeStorage};
 use crate::error::{Error, Result};
+use crate::gpu::GpuContext;
 use crate::io::{Image, PlyFrame, draw_path, render_springs};
 use crate::math::{Real, Vector};
 use crate::nn::{Activation, Mlp, Precision};
 use crate::solver::Solver;
 use crate::spring::build::repeat;
+use crate::spring::gpu::GpuSpringSimulation;
 use crate::spring::{SpringModel, SpringSimulation, SpringState};
 use std::ops::ControlFlow;
 
@@ -58,6 +61,51 @@ pub(super) struct SpringInstance<'t, T: Real, const D: usize> {
     storage: TapeStorage<SpringState<T, D>>,
     /// Where the loss wants the robots (goals, a center-of-mass target), for the pictures.
     marks: Vec<[f64; 3]>,
+    /// Where rollouts and backward passes run when on the GPU.
+    gpu: Option<GpuSprings<D>>,
+}
+
+/// A spring task's rollouts on the GPU: the model, initial state and loss in f32, and the
+/// simulation (made by the first evaluation, reused by the next).
+struct GpuSprings<const D: usize> {
+    gpu: GpuContext,
+    model: SpringModel<f32, D>,
+    initial: SpringState<f32, D>,
+    loss: Box<dyn Loss<f32, D>>,
+    sim: Option<GpuSpringSimulation>,
+}
+
+impl<const D: usize> GpuSprings<D> {
+    /// The loss and gradients of a rollout of `task` under `control` on the GPU tape.
+    fn evaluate(&mut self, task: &Task, control: &SpringControl<D>) -> Result<Gradients<f32, D, SpringModel<f32, D>>> {
+        let sim = match &mut self.sim {
+            Some(sim) => sim,
+            None => {
+                let mut sim = GpuSpringSimulation::new(&self.gpu, &self.model, &self.initial)?;
+                if let SpringControl::Mlp(c) = control {
+                    sim.set_controller(c)?;
+                }
+                self.sim.insert(sim)
+            }
+        };
+        sim.set_state(&self.initial)?;
+        let (steps, checkpointing) = (task.steps, task.checkpointing);
+        match control {
+            SpringControl::Mlp(c) => {
+                sim.set_controller_parameters(&c.network.parameters())?;
+                sim.record::<D>(&vec![Vec::new(); steps], steps, checkpointing)?
+                    .backward(&self.model, self.loss.as_ref())
+            }
+            SpringControl::Sinusoid(c) => {
+                let particles = self.model.particles(&self.initial);
+                let table = tabulate::<f32, D>(c, &particles, steps)?;
+                let mut grads =
+                    sim.record::<D>(&table, steps, checkpointing)?.backward(&self.model, self.loss.as_ref())?;
+                grads.control = tabulated_adjoint::<f32, D>(c, &particles, &grads.signal);
+                Ok(grads)
+            }
+        }
+    }
 }
 
 /// `copies` copies of a model and its state (see [`repeat`]): a batch of robots.
@@ -76,6 +124,31 @@ fn batch<T: Real, const D: usize>(
     all.ground = model.ground;
     all.length_epsilon = model.length_epsilon;
     Ok((all, SpringState { step: 0, x, v: state.v.repeat(copies) }))
+}
+
+/// A spring task's loss and the points it wants the robots at (goals, a center-of-mass
+/// target), which the pictures mark.
+type LossAndMarks<T, const D: usize> = (Box<dyn Loss<T, D>>, Vec<[f64; 3]>);
+
+/// A spring task's loss, over `goals.len().max(1)` robots, and where it wants them.
+fn spring_loss<T: Real, const D: usize>(task: &Task, goals: &[Vector<f64, D>]) -> Result<LossAndMarks<T, D>> {
+    let (steps, robots) = (task.steps, goals.len().max(1));
+    let mut marks: Vec<[f64; 3]> = goals.iter().map(|g| point::<D>(g.as_slice())).collect();
+    let loss: Box<dyn Loss<T, D>> = match &task.loss {
+        LossDesc::Vertex { vertex, axis, weight } => {
+            Box::new(VertexPosition { step: steps, vertex: *vertex, axis: *axis, weight: *weight, robots })
+        }
+        LossDesc::Goal { axes } => Box::new(RobotGoals { step: steps, goals: goals.to_vec(), axes: axes.clone() }),
+        LossDesc::MeanPosition { axis, weight } => Box::new(MeanPosition { step: steps, axis: *axis, weight: *weight }),
+        LossDesc::CenterOfMass { target } => {
+            marks = vec![point::<D>(target)];
+            Box::new(CenterOfMassTarget::new(steps, Vector::<f64, D>::from_fn(|a, _| target[a]))?)
+        }
+        LossDesc::Trajectory { .. } => {
+            return Err(Error::InvalidArgument("a spring scene's task has no trajectory loss".into()));
+        }
+    };
+    Ok((loss, marks))
 }
 
 fn point<const D: usize>(v: &[f64]) -> [f64; 3] {
@@ -142,25 +215,34 @@ impl<'t, T: Real, const D: usize> SpringInstance<'t, T, D> {
             control.ok_or_else(|| Error::InvalidArgument("a spring scene's task learns a controller".into()))?;
         let robots = goals.len().max(1);
         let (model, initial) = batch(sim.model, sim.state, robots)?;
-        let steps = task.steps;
-        let mut marks: Vec<[f64; 3]> = goals.iter().map(|g| point::<D>(g.as_slice())).collect();
-        let loss: Box<dyn Loss<T, D>> = match &task.loss {
-            LossDesc::Vertex { vertex, axis, weight } => {
-                Box::new(VertexPosition { step: steps, vertex: *vertex, axis: *axis, weight: *weight, robots })
-            }
-            LossDesc::Goal { axes } => Box::new(RobotGoals { step: steps, goals, axes: axes.clone() }),
-            LossDesc::MeanPosition { axis, weight } => {
-                Box::new(MeanPosition { step: steps, axis: *axis, weight: *weight })
-            }
-            LossDesc::CenterOfMass { target } => {
-                marks = vec![point::<D>(target)];
-                Box::new(CenterOfMassTarget::new(steps, Vector::<f64, D>::from_fn(|a, _| target[a]))?)
-            }
-            LossDesc::Trajectory { .. } => {
-                return Err(Error::InvalidArgument("a spring scene's task has no trajectory loss".into()));
-            }
+        let (loss, marks) = spring_loss::<T, D>(task, &goals)?;
+        Ok(SpringInstance {
+            task,
+            model,
+            initial,
+            control,
+            params,
+            loss,
+            storage: TapeStorage::default(),
+            marks,
+            gpu: None,
+        })
+    }
+
+    /// Runs rollouts and backward passes on `gpu` from now on (f32; pictures stay on the CPU).
+    pub(super) fn on_gpu(mut self, gpu: &GpuContext) -> Result<Self> {
+        let goals = match &self.control {
+            SpringControl::Mlp(c) => c.goals.clone(),
+            SpringControl::Sinusoid(_) => Vec::new(),
         };
-        Ok(SpringInstance { task, model, initial, control, params, loss, storage: TapeStorage::default(), marks })
+        self.gpu = Some(GpuSprings {
+            gpu: gpu.clone(),
+            model: self.model.cast(),
+            initial: self.initial.cast(),
+            loss: spring_loss::<f32, D>(self.task, &goals)?.0,
+            sim: None,
+        });
+        Ok(self)
     }
 
     /// Sets the controller's parameters to the current blocks.
@@ -220,18 +302,28 @@ impl<T: Real, const D: usize> Instance for SpringInstance<'_, T, D> {
 
     fn evaluate(&mut self) -> Result<Evaluation> {
         self.apply();
-        let control = self.control.as_control::<T>();
-        let (steps, checkpointing) = (self.task.steps, self.task.checkpointing);
-        let grads = Tape::record_in(&mut self.storage, &self.model, &self.initial, control, steps, checkpointing)?
-            .backward(self.loss.as_ref())?;
+        let (loss, control_gradient, checkpointing) = match &mut self.gpu {
+            Some(gpu) => {
+                let grads = gpu.evaluate(self.task, &self.control)?;
+                (grads.loss, grads.control, grads.checkpointing)
+            }
+            None => {
+                let control = self.control.as_control::<T>();
+                let (steps, checkpointing) = (self.task.steps, self.task.checkpointing);
+                let grads =
+                    Tape::record_in(&mut self.storage, &self.model, &self.initial, control, steps, checkpointing)?
+                        .backward(self.loss.as_ref())?;
+                (grads.loss, grads.control, grads.checkpointing)
+            }
+        };
         let block_gradients = match &self.control {
-            SpringControl::Mlp(_) => vec![grads.control],
+            SpringControl::Mlp(_) => vec![control_gradient],
             SpringControl::Sinusoid(c) => {
-                let (weights, bias) = grads.control.split_at(c.weights.len());
+                let (weights, bias) = control_gradient.split_at(c.weights.len());
                 vec![weights.to_vec(), bias.to_vec()]
             }
         };
-        Ok(Evaluation { loss: grads.loss, block_gradients, checkpointing: grads.checkpointing })
+        Ok(Evaluation { loss, block_gradients, checkpointing })
     }
 
     fn final_state(&mut self) -> Result<(Image, PlyFrame)> {

@@ -522,6 +522,21 @@ impl GpuSpringSimulation {
         self.run_rows(0, signals.len())
     }
 
+    /// Makes `state` the current state. Errors: a state of another dimension or size.
+    pub fn set_state<const D: usize>(&mut self, state: &SpringState<f32, D>) -> Result<()> {
+        self.check_dimension::<D>()?;
+        if state.len() != self.vertices || state.v.len() != self.vertices {
+            return Err(Error::InvalidArgument(format!(
+                "a state of {} vertices for a simulation of {}",
+                state.len(),
+                self.vertices
+            )));
+        }
+        self.write_state_words(&[flat(&state.x), flat(&state.v)].concat());
+        self.step = state.step;
+        Ok(())
+    }
+
     /// The current state, read back (after all submitted steps have finished).
     pub fn state<const D: usize>(&self) -> Result<SpringState<f32, D>> {
         self.check_dimension::<D>()?;
