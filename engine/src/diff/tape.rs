@@ -192,8 +192,12 @@ pub struct Tape<'a, T: Real, const D: usize, S: Solver<T, D>> {
     first_step: usize,
     /// The buffer each forward step writes into before it becomes the working state.
     next: S::State,
-    /// The signal of the step being taken (or reversed).
-    signal: Vec<T>,
+    /// Each step's signal (one row of the model's signals per step), as the control gave it
+    /// when the recording pass took the step: recomputed steps and backward steps read it
+    /// instead of asking the control again (the control gives the same signal for the same
+    /// state, so the result is bitwise the same; a closed-loop network's forward pass is a
+    /// large part of a step: for robot C the controller is nearly all of it).
+    signals: Vec<Vec<T>>,
     final_state: S::State,
     report: CheckpointReport,
 }
@@ -254,7 +258,7 @@ impl<'a, T: Real, const D: usize, S: Solver<T, D>> Tape<'a, T, D, S> {
             working: initial.clone(),
             first_step: model.particles(initial).step,
             next: S::State::default(),
-            signal: vec![T::zero(); model.signals()],
+            signals: Vec::with_capacity(horizon),
             final_state: S::State::default(),
             report,
         };
@@ -269,8 +273,11 @@ impl<'a, T: Real, const D: usize, S: Solver<T, D>> Tape<'a, T, D, S> {
             }
             // The final state, for the loss and for the caller.
             let input = current_state(&tape.slots, tape.current_slot, &tape.working);
-            tape.control.signal(horizon - 1, &model.particles(input), &mut tape.signal);
-            model.step(input, &tape.signal, &mut tape.final_state, &mut scratch)
+            let mut signal = vec![T::zero(); model.signals()];
+            tape.control.signal(horizon - 1, &model.particles(input), &mut signal);
+            model.step(input, &signal, &mut tape.final_state, &mut scratch)?;
+            tape.signals.push(signal);
+            Ok(())
         })?;
         Ok(tape)
     }
@@ -296,8 +303,13 @@ impl<'a, T: Real, const D: usize, S: Solver<T, D>> Tape<'a, T, D, S> {
                 debug_assert_eq!(self.current_step(), self.first_step + from);
                 for t in from..to {
                     let input = current_state(&self.slots, self.current_slot, &self.working);
-                    self.control.signal(t, &self.model.particles(input), &mut self.signal);
-                    self.model.step(input, &self.signal, &mut self.next, scratch)?;
+                    if t == self.signals.len() {
+                        // First taken by the recording pass, which takes every step in order.
+                        let mut signal = vec![T::zero(); self.model.signals()];
+                        self.control.signal(t, &self.model.particles(input), &mut signal);
+                        self.signals.push(signal);
+                    }
+                    self.model.step(input, &self.signals[t], &mut self.next, scratch)?;
                     std::mem::swap(&mut self.working, &mut self.next);
                     self.current_slot = None;
                 }
@@ -351,10 +363,9 @@ impl<'a, T: Real, const D: usize, S: Solver<T, D>> Tape<'a, T, D, S> {
                 debug_assert_eq!(self.current_step(), self.first_step + step);
                 let input = current_state(&self.slots, self.current_slot, &self.working);
                 let particles = model.particles(input);
-                control.signal(step, &particles, &mut self.signal);
                 model.step_adjoint(
                     input,
-                    &self.signal,
+                    &self.signals[step],
                     &out_bar,
                     &mut in_bar,
                     &mut signal_bar[step],
