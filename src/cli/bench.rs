@@ -43,6 +43,10 @@ pub struct BenchArgs {
     /// warm-up) [default: 3; 5 for the mass-spring ones, as their reference].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     iterations: Option<u64>,
+    /// robot_c_2d: a batch of this many robots (one network, a goal each; the loss their
+    /// mean), as batched controller training runs it [default: 1, the reference's].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    robots: Option<u64>,
     /// Where the steps run.
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     backend: Backend,
@@ -175,17 +179,25 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
             )));
         }
     }
+    if args.robots.is_some() && args.scene.as_deref() != Some("robot_c_2d") {
+        return Err(Error::InvalidArgument("--robots batches robot_c_2d only".into()));
+    }
     if args.scene.as_deref() == Some(WALKER) {
         return bench_walker(args);
     }
     if let Some(name) = args.scene.as_deref().filter(|n| SPRING_SCENES.contains(n)) {
-        if args.backend != Backend::Cpu || args.steps.is_some() || args.budget_mib.is_some() {
+        if args.steps.is_some() || args.budget_mib.is_some() {
             return Err(Error::InvalidArgument(format!(
-                "{name} runs on the CPU with the reference's 681 steps and store-all; drop --backend, --steps and --budget-mib"
+                "{name} runs with the reference's 681 steps and store-all; drop --steps and --budget-mib"
             )));
         }
         let tasks = scenes_dir().parent().map(|a| a.join("tasks")).unwrap_or_default();
-        return bench_spring(&tasks, name, args.iterations.unwrap_or(5) as usize, args.json);
+        let gpu = match args.backend {
+            Backend::Gpu => Some(GpuContext::new(&GpuOptions::from_env()?)?),
+            Backend::Cpu => None,
+        };
+        let (iterations, robots) = (args.iterations.unwrap_or(5) as usize, args.robots.unwrap_or(1) as usize);
+        return bench_spring(&tasks, name, gpu.as_ref(), robots, iterations, args.json);
     }
     let how = GpuRun {
         scatter: match (args.float_atomics, args.block_scatter) {

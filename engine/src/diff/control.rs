@@ -52,6 +52,67 @@ pub trait Control<T: Real, const D: usize>: Sync {
     );
 }
 
+/// A control whose calls are timed: [`Timed::seconds`] is the wall time spent in the inner
+/// control's [`Control::signal`] and [`Control::signal_adjoint`] so far (a benchmark's
+/// physics/controller split). The clock costs two readings a call.
+pub struct Timed<'c, C: ?Sized> {
+    /// The control timed.
+    pub inner: &'c C,
+    nanos: std::sync::atomic::AtomicU64,
+}
+
+impl<'c, C: ?Sized> Timed<'c, C> {
+    /// `inner`, timed from zero.
+    pub fn new(inner: &'c C) -> Self {
+        Timed { inner, nanos: std::sync::atomic::AtomicU64::new(0) }
+    }
+
+    /// Seconds spent in the inner control's calls.
+    pub fn seconds(&self) -> f64 {
+        self.nanos.load(std::sync::atomic::Ordering::Relaxed) as f64 * 1e-9
+    }
+
+    fn time<R>(&self, f: impl FnOnce() -> R) -> R {
+        let start = std::time::Instant::now();
+        let result = f();
+        self.nanos.fetch_add(start.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
+        result
+    }
+}
+
+impl<T: Real, const D: usize, C: Control<T, D> + ?Sized> Control<T, D> for Timed<'_, C> {
+    fn signals(&self) -> usize {
+        self.inner.signals()
+    }
+
+    fn parameters(&self) -> usize {
+        self.inner.parameters()
+    }
+
+    fn reads_state(&self) -> bool {
+        self.inner.reads_state()
+    }
+
+    fn validate(&self, signals: usize, horizon: usize) -> Result<()> {
+        self.inner.validate(signals, horizon)
+    }
+
+    fn signal(&self, t: usize, state: &Particles<'_, T, D>, out: &mut [T]) {
+        self.time(|| self.inner.signal(t, state, out));
+    }
+
+    fn signal_adjoint(
+        &self,
+        t: usize,
+        state: &Particles<'_, T, D>,
+        signal_bar: &[T],
+        state_bar: &mut ParticlesBar<'_, T, D>,
+        params_bar: &mut [f64],
+    ) {
+        self.time(|| self.inner.signal_adjoint(t, state, signal_bar, state_bar, params_bar));
+    }
+}
+
 /// No signals: a model without actuators.
 impl<T: Real, const D: usize> Control<T, D> for () {
     fn signals(&self) -> usize {

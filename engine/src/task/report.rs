@@ -17,6 +17,9 @@ pub struct IterationReport {
     pub gradient_norm: f64,
     /// Wall time of the iteration's forward and backward passes.
     pub seconds: f64,
+    /// Of those, the time spent in the controller, where measured (spring tasks on the CPU:
+    /// the closed-loop network's forward and backward passes and their inputs).
+    pub control_seconds: Option<f64>,
     /// Parameters after the update.
     pub parameters: Vec<Parameter>,
     /// What checkpointing cost.

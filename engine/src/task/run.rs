@@ -469,6 +469,8 @@ pub(super) struct Evaluation {
     pub block_gradients: Vec<Vec<f64>>,
     /// What checkpointing cost.
     pub checkpointing: CheckpointReport,
+    /// Of the rollout and backward pass, the seconds spent in the controller, where measured.
+    pub control_seconds: Option<f64>,
 }
 
 /// A task instantiated for one solver, dimension, scalar and backend: what the optimization
@@ -500,7 +502,7 @@ impl<T: Real, const D: usize> Instance for MpmInstance<'_, '_, T, D> {
         let grads =
             self.backend.gradients(&model, &state, control.as_ref(), steps, checkpointing, self.loss.as_ref())?;
         let block_gradients = self.problem.block_gradients(&grads);
-        Ok(Evaluation { loss: grads.loss, block_gradients, checkpointing: grads.checkpointing })
+        Ok(Evaluation { loss: grads.loss, block_gradients, checkpointing: grads.checkpointing, control_seconds: None })
     }
 
     fn final_state(&mut self) -> Result<(Image, PlyFrame)> {
@@ -577,6 +579,7 @@ pub(super) fn optimize(
             loss: evaluation.loss,
             gradient_norm: update.gradient_norm,
             seconds,
+            control_seconds: evaluation.control_seconds,
             parameters: instance.parameters().clone(),
             checkpointing: evaluation.checkpointing,
         };

@@ -6,7 +6,7 @@
 use super::report::TaskOutcome;
 use super::run::{Evaluation, Instance, optimize};
 use super::{HiddenActivation, LossDesc, ParameterDesc, Task};
-use crate::diff::control::{Control, SinusoidController, tabulate, tabulated_adjoint};
+use crate::diff::control::{Control, SinusoidController, Timed, tabulate, tabulated_adjoint};
 use crate::diff::controller::MlpController;
 use crate::diff::loss::{CenterOfMassTarget, Loss, MeanPosition, RobotGoals, VertexPosition};
 use crate::diff::optim::Parameter;
@@ -302,18 +302,18 @@ impl<T: Real, const D: usize> Instance for SpringInstance<'_, T, D> {
 
     fn evaluate(&mut self) -> Result<Evaluation> {
         self.apply();
-        let (loss, control_gradient, checkpointing) = match &mut self.gpu {
+        let (loss, control_gradient, checkpointing, control_seconds) = match &mut self.gpu {
             Some(gpu) => {
                 let grads = gpu.evaluate(self.task, &self.control)?;
-                (grads.loss, grads.control, grads.checkpointing)
+                (grads.loss, grads.control, grads.checkpointing, None)
             }
             None => {
-                let control = self.control.as_control::<T>();
+                let control = Timed::new(self.control.as_control::<T>());
                 let (steps, checkpointing) = (self.task.steps, self.task.checkpointing);
                 let grads =
-                    Tape::record_in(&mut self.storage, &self.model, &self.initial, control, steps, checkpointing)?
+                    Tape::record_in(&mut self.storage, &self.model, &self.initial, &control, steps, checkpointing)?
                         .backward(self.loss.as_ref())?;
-                (grads.loss, grads.control, grads.checkpointing)
+                (grads.loss, grads.control, grads.checkpointing, Some(control.seconds()))
             }
         };
         let block_gradients = match &self.control {
@@ -323,7 +323,7 @@ impl<T: Real, const D: usize> Instance for SpringInstance<'_, T, D> {
                 vec![weights.to_vec(), bias.to_vec()]
             }
         };
-        Ok(Evaluation { loss, block_gradients, checkpointing })
+        Ok(Evaluation { loss, block_gradients, checkpointing, control_seconds })
     }
 
     fn final_state(&mut self) -> Result<(Image, PlyFrame)> {
