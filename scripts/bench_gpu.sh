@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU figures of BENCHMARKS.md in one run, for a machine with a GPU: every benchmark scene
 # with the default scatter, the float-atomic, the 44-bit and the block-local one, each kernel's
-# time per step, the walker's forward+backward, and, where Taichi is importable by $PY (default python3),
+# time per step, the walker's forward+backward, the mass-spring lattice and a batch of robot
+# Cs (GPU and CPU), and, where Taichi is importable by $PY (default python3),
 # the Taichi CUDA anchors on the same scenes. JSON lines go to stdout.
 #
 #   RHEO=target/release/rheo ANCHORS=../shared/anchors scripts/bench_gpu.sh
@@ -22,6 +23,13 @@ bench --scene elastic_3d_1m --differentiable
 for scene in elastic_3d elastic_3d_1m; do bench --scene "$scene" --block-scatter --kernel-times; done
 for scene in mpm88 elastic_3d elastic_3d_1m; do bench --scene "$scene" --kernel-times; done
 bench --scene walker_2d --device-budget-mib 8
+# Mass-spring gradients (issue 22): the lattice and a batch of 1024 robot Cs on the GPU, and
+# the same on this machine's CPU for the ratio.
+bench --scene lattice_512x8 --iterations 3
+bench --scene robot_c_2d --robots 1024 --iterations 3
+for args in "--scene lattice_512x8" "--scene robot_c_2d --robots 1024"; do
+  timeout 300 "$RHEO" bench --json --iterations 3 $args || echo "{\"failed\": \"rheo bench $args (CPU)\"}"
+done
 
 # Taichi on the GPU, the anchors' scenes and windows (the 1M scene needs its particle count).
 if "$PY" -c 'import taichi' 2>/dev/null && [ -d "$ANCHORS" ]; then
