@@ -450,3 +450,31 @@ fn spring_tasks_on_the_gpu_follow_the_cpu() {
         assert!(after > before, "{name}: vertex 0 ends at x {before} with the initial weights, {after} after 3 steps");
     }
 }
+
+/// A spring task whose rollout blows up (robot C at dt 0.05, far past its stability limit)
+/// fails on the GPU with the CPU's error: the step and vertex where a position or velocity
+/// first turned non-finite (the device flags none; the failed rollout is replayed on the CPU).
+#[test]
+fn a_spring_task_blowing_up_on_the_gpu_names_step_and_vertex() {
+    use rheo_engine::task::Task;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");
+    let dir = std::env::temp_dir().join(format!("rheo-gpu-blowup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let robot = root.join("robots/robot_c.toml");
+    let scene = std::fs::read_to_string(root.join("scenes/robot_c_2d.toml"))
+        .unwrap()
+        .replace("dt = 0.004", "dt = 0.05")
+        .replace("\"../robots/robot_c.toml\"", &format!("{:?}", robot.to_str().unwrap()));
+    assert!(scene.contains("dt = 0.05") && scene.contains(robot.to_str().unwrap()));
+    std::fs::write(dir.join("robot.toml"), scene).unwrap();
+    let text = std::fs::read_to_string(root.join("tasks/robot_c_2d.toml"))
+        .unwrap()
+        .replace("\"../scenes/robot_c_2d.toml\"", "\"robot.toml\"")
+        .replace("steps = 681", "steps = 100");
+    let task = Task::from_toml_str(&text, "blowup.toml", Some(&dir)).unwrap_or_else(|e| panic!("{e}"));
+    let cpu = task.run(Some(1), &mut |_| {}).expect_err("the rollout blows up").to_string();
+    let on_gpu = task.run_on_gpu(&gpu(), Some(1), &mut |_| {}).expect_err("the rollout blows up").to_string();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(cpu.contains("step ") && cpu.contains("particle ") && cpu.contains("not finite"), "{cpu}");
+    assert_eq!(on_gpu, cpu);
+}

@@ -76,8 +76,36 @@ struct GpuSprings<const D: usize> {
 }
 
 impl<const D: usize> GpuSprings<D> {
-    /// The loss and gradients of a rollout of `task` under `control` on the GPU tape.
+    /// The loss and gradients of a rollout of `task` under `control` on the GPU tape. The
+    /// device flags no errors: a rollout that turned non-finite fails as a non-finite loss,
+    /// and is then replayed on the CPU, whose error names the step and vertex.
     fn evaluate(&mut self, task: &Task, control: &SpringControl<D>) -> Result<Gradients<f32, D, SpringModel<f32, D>>> {
+        match self.evaluate_on_gpu(task, control) {
+            Ok(grads) if grads.loss.is_finite() => Ok(grads),
+            failed => self.non_finite_on_cpu(task, control).map_or(failed, Err),
+        }
+    }
+
+    /// The first non-finite position or velocity of `task`'s rollout under `control` replayed
+    /// on the CPU (in f32, as on the GPU), as the CPU's error naming its step and vertex.
+    fn non_finite_on_cpu(&self, task: &Task, control: &SpringControl<D>) -> Option<Error> {
+        let control = control.as_control::<f32>();
+        let mut sim = SpringSimulation::new(self.model.clone(), self.initial.clone()).ok()?;
+        let mut signal = vec![0f32; self.model.actuator_count];
+        for t in 0..task.steps {
+            control.signal(t, &self.model.particles(&sim.state), &mut signal);
+            if let Err(error) = sim.step(&signal) {
+                return Some(error);
+            }
+        }
+        None
+    }
+
+    fn evaluate_on_gpu(
+        &mut self,
+        task: &Task,
+        control: &SpringControl<D>,
+    ) -> Result<Gradients<f32, D, SpringModel<f32, D>>> {
         let sim = match &mut self.sim {
             Some(sim) => sim,
             None => {
