@@ -34,42 +34,43 @@ struct Controller {
 
 const TAU: f32 = 6.283185307179586;
 
-fn robot_centre(r: u32) -> VecD {
-    var sum = VecD();
-    for (var k = 0u; k < controller.per_robot; k++) {
-        sum += load_x(r * controller.per_robot + k);
-    }
-    return sum / f32(controller.per_robot);
-}
-
+// One workgroup per robot (dispatched as many as there are robots, so control flow is
+// uniform in a workgroup): its 64 lanes sum the robot's vertices in a fixed order
+// (workgroup_sum.wgsl) and write the inputs a stride of 64 apart, so a robot of thousands of
+// vertices (the lattice) is not summed by one thread.
 @compute @workgroup_size(64)
-fn controller_inputs(@builtin(global_invocation_id) id: vec3<u32>) {
-    let r = id.x;
-    if (r >= controller.robots) {
-        return;
+fn controller_inputs(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let r = group.x;
+    let first = r * controller.per_robot;
+    var sum = VecD();
+    for (var k = lid; k < controller.per_robot; k += 64u) {
+        sum += load_x(first + k);
+    }
+    var centre = VecD();
+    for (var a = 0u; a < DIM; a++) {
+        centre[a] = workgroup_sum(lid, sum[a]) / f32(controller.per_robot);
     }
     let row = r * controller.row;
     let phase = controller.omega_dt * f32(clock[0]);
-    for (var j = 0u; j < controller.sinusoids; j++) {
+    for (var j = lid; j < controller.sinusoids; j += 64u) {
         network_values[row + j] = sin(phase + TAU * f32(j) / f32(controller.sinusoids));
     }
-    let centre = robot_centre(r);
-    var at = row + controller.sinusoids;
+    var goal_at = row + controller.sinusoids;
     if (controller.state_inputs == 1u) {
-        for (var k = 0u; k < controller.per_robot; k++) {
-            let i = r * controller.per_robot + k;
-            let offset = load_x(i) - centre;
-            let v = load_v(i);
+        for (var k = lid; k < controller.per_robot; k += 64u) {
+            let offset = load_x(first + k) - centre;
+            let v = load_v(first + k);
+            let at = row + controller.sinusoids + 2u * DIM * k;
             for (var a = 0u; a < DIM; a++) {
                 network_values[at + a] = offset[a] * controller.scale;
                 network_values[at + DIM + a] = v[a] * controller.scale;
             }
-            at += 2u * DIM;
         }
+        goal_at += 2u * DIM * controller.per_robot;
     }
-    for (var a = 0u; a < DIM; a++) {
-        network_values[at + a] = goals[r * DIM + a] - centre[a];
-        robot_centres[r * DIM + a] = centre[a];
+    if (lid < DIM) {
+        network_values[goal_at + lid] = goals[r * DIM + lid] - centre[lid];
+        robot_centres[r * DIM + lid] = centre[lid];
     }
 }
 

@@ -25,24 +25,26 @@ fn state_input(r: u32, k: u32) -> u32 {
     return r * controller.row + controller.sinusoids + 2u * DIM * k;
 }
 
+// One workgroup per robot, as controller_inputs.
 @compute @workgroup_size(64)
-fn controller_centre_adjoint(@builtin(global_invocation_id) id: vec3<u32>) {
-    let r = id.x;
-    if (r >= controller.robots) {
-        return;
-    }
-    var bar = VecD();
+fn controller_centre_adjoint(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let r = group.x;
+    var offsets_bar = VecD();
     var goal_at = r * controller.row + controller.sinusoids;
     if (controller.state_inputs == 1u) {
-        for (var k = 0u; k < controller.per_robot; k++) {
+        for (var k = lid; k < controller.per_robot; k += 64u) {
             for (var a = 0u; a < DIM; a++) {
-                bar[a] -= network_values_bar[state_input(r, k) + a] * controller.scale;
+                offsets_bar[a] += network_values_bar[state_input(r, k) + a];
             }
         }
         goal_at += 2u * DIM * controller.per_robot;
     }
+    var bar = VecD();
     for (var a = 0u; a < DIM; a++) {
-        centre_bar[r * DIM + a] = bar[a] - network_values_bar[goal_at + a];
+        bar[a] = -workgroup_sum(lid, offsets_bar[a]) * controller.scale - network_values_bar[goal_at + a];
+    }
+    if (lid < DIM) {
+        centre_bar[r * DIM + lid] = bar[lid];
     }
 }
 

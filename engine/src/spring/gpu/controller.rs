@@ -47,6 +47,13 @@ impl GpuSpringSimulation {
                 self.vertices
             )));
         }
+        // A workgroup per robot.
+        let most = self.gpu.device.limits().max_compute_workgroups_per_dimension as usize;
+        if robots > most {
+            return Err(Error::InvalidArgument(format!(
+                "{robots} robots: this device runs the controller for at most {most} (a workgroup each)"
+            )));
+        }
         self.prepare_adjoint::<D>()?;
         let per_robot = self.vertices / robots;
         let network = &controller.network;
@@ -159,8 +166,9 @@ impl GpuController {
 
     /// Encodes the signals of the step from state buffer `from`.
     pub(super) fn encode_forward(&self, pass: &mut wgpu::ComputePass, from: usize) {
+        // A workgroup per robot.
         self.kernels[0].set(pass, &self.bindings[from][0]);
-        pass.dispatch_workgroups(groups(self.robots), 1, 1);
+        pass.dispatch_workgroups(self.robots as u32, 1, 1);
         self.mlp.encode_forward(pass);
         self.kernels[1].set(pass, &self.bindings[from][1]);
         pass.dispatch_workgroups(groups(self.signals), 1, 1);
@@ -175,7 +183,7 @@ impl GpuController {
         pass.dispatch_workgroups(groups(self.signals), 1, 1);
         self.mlp.encode_backward(pass);
         self.adjoint_kernels[1].set(pass, &bindings[1]);
-        pass.dispatch_workgroups(groups(self.robots), 1, 1);
+        pass.dispatch_workgroups(self.robots as u32, 1, 1);
         self.adjoint_kernels[2].set(pass, &bindings[2]);
         pass.dispatch_workgroups(groups(self.robots * self.per_robot), 1, 1);
     }

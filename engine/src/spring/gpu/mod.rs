@@ -40,13 +40,13 @@ const STEPS_PER_SUBMISSION: usize = 64;
 /// dimensions: the dimension's prelude, the shared buffers, the contact laws where the ground
 /// needs them, the kernels.
 pub fn spring_source(dim: usize, file: &str) -> String {
-    let contact = crate::gpu::CONTACT.1;
+    let (contact, sum) = (crate::gpu::CONTACT.1, crate::gpu::WORKGROUP_SUM.1);
     match file {
         "forces" => compose(dim, &[COMMON, FORCES]),
         "integrate" => compose(dim, &[COMMON, contact, INTEGRATE]),
         "forces_adjoint" => compose(dim, &[COMMON, ADJOINT_COMMON, FORCES_ADJOINT]),
-        "controller" => compose(dim, &[COMMON, CONTROLLER]),
-        "controller_adjoint" => compose(dim, &[COMMON, ADJOINT_COMMON, CONTROLLER, CONTROLLER_ADJOINT]),
+        "controller" => compose(dim, &[COMMON, sum, CONTROLLER]),
+        "controller_adjoint" => compose(dim, &[COMMON, ADJOINT_COMMON, sum, CONTROLLER, CONTROLLER_ADJOINT]),
         _ => compose(dim, &[COMMON, ADJOINT_COMMON, contact, INTEGRATE_ADJOINT]),
     }
 }
