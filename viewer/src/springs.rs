@@ -1,6 +1,7 @@
 //! Spring scenes in the view: the vertices as discs (coloured by body or speed) and the springs
 //! as lines coloured by actuation (grey at rest, red lengthened, blue shortened, as
-//! `rheo run --png` draws them), stepped on the CPU with the scene's open-loop actuators.
+//! `rheo run --png` draws them), stepped on the CPU or the GPU (`GpuSpringSimulation`, the
+//! state read back after each call's steps) with the scene's open-loop actuators.
 
 use crate::frame::{ColourBy, Frame, Legend, MATERIAL_COLOURS, NO_VALUE_COLOUR, Point, point3, ramp};
 use crate::playback::{MaterialEdit, Show};
@@ -8,6 +9,7 @@ use rheo_engine::Scene;
 use rheo_engine::diff::optim::Parameter;
 use rheo_engine::gpu::GpuContext;
 use rheo_engine::io::{PlyFrame, spring_colour};
+use rheo_engine::spring::gpu::GpuSpringSimulation;
 use rheo_engine::spring::{PASSIVE, SpringSimulation, SpringState};
 use rheo_engine::task::Task;
 use std::path::{Path, PathBuf};
@@ -29,6 +31,11 @@ pub struct SpringShow {
     body: Vec<u32>,
     /// A replayed rollout: its initial state, and each step's signal (it loops at the end).
     replay: Option<(Initial, Vec<Vec<f32>>)>,
+    /// On the GPU backend: the simulation there (`sim` then holds the model, the state read
+    /// back after each [`Show::advance`], and the step count).
+    gpu: Option<GpuSpringSimulation>,
+    /// The device `gpu` runs on.
+    device: Option<GpuContext>,
 }
 
 /// A replay's initial state.
@@ -48,7 +55,16 @@ impl SpringShow {
         for (b, range) in scene.body_particles()?.into_iter().enumerate() {
             body.extend(range.map(|_| b as u32));
         }
-        Ok(SpringShow { name: scene.name().to_string(), path: path.to_path_buf(), scene, sim, body, replay: None })
+        Ok(SpringShow {
+            name: scene.name().to_string(),
+            path: path.to_path_buf(),
+            scene,
+            sim,
+            body,
+            replay: None,
+            gpu: None,
+            device: None,
+        })
     }
 
     /// The rollout of spring task `task` (read from `path`) with `parameters` (None: the
@@ -78,6 +94,8 @@ impl SpringShow {
             sim,
             body,
             replay: Some((initial, actuation)),
+            gpu: None,
+            device: None,
         })
     }
 
@@ -100,6 +118,12 @@ impl SpringShow {
             (Sim::Three(s), Initial::Three(x)) => Sim::Three(SpringSimulation::new(s.model.clone(), x.clone())?),
             _ => unreachable!("a replay's initial state has its model's dimension"),
         };
+        if let Some(gpu) = &mut self.gpu {
+            match &self.sim {
+                Sim::Two(s) => gpu.set_state(&s.state)?,
+                Sim::Three(s) => gpu.set_state(&s.state)?,
+            }
+        }
         Ok(())
     }
 }
@@ -111,15 +135,27 @@ fn scene_signal(scene: &Scene, step: usize, actuators: usize) -> Vec<f32> {
     signal
 }
 
+/// One step of `sim` (on `gpu` when given: then only the step count moves on the host, until
+/// [`read_back`]) with the signal `signal` gives for its step.
 fn advance<const D: usize>(
     sim: &mut SpringSimulation<f32, D>,
-    steps: usize,
+    gpu: Option<&mut GpuSpringSimulation>,
     signal: impl Fn(usize, usize) -> Vec<f32>,
 ) -> rheo_engine::Result<()> {
-    for _ in 0..steps {
-        let signal = signal(sim.state.step, sim.model.actuator_count);
-        sim.step(&signal)?;
+    let signal = signal(sim.state.step, sim.model.actuator_count);
+    match gpu {
+        Some(gpu) => {
+            gpu.run(&[signal])?;
+            sim.state.step += 1;
+            Ok(())
+        }
+        None => sim.step(&signal),
     }
+}
+
+/// The GPU's state into `sim`'s.
+fn read_back<const D: usize>(sim: &mut SpringSimulation<f32, D>, gpu: &GpuSpringSimulation) -> rheo_engine::Result<()> {
+    sim.state = gpu.state::<D>()?;
     Ok(())
 }
 
@@ -231,28 +267,39 @@ impl Show for SpringShow {
                 None => scene_signal(scene, step, actuators),
             };
             match &mut self.sim {
-                Sim::Two(s) => advance(s, 1, signal)?,
-                Sim::Three(s) => advance(s, 1, signal)?,
+                Sim::Two(s) => advance(s, self.gpu.as_mut(), signal)?,
+                Sim::Three(s) => advance(s, self.gpu.as_mut(), signal)?,
             }
         }
-        Ok(())
+        match (&mut self.sim, &self.gpu) {
+            (Sim::Two(s), Some(gpu)) => read_back(s, gpu),
+            (Sim::Three(s), Some(gpu)) => read_back(s, gpu),
+            (_, None) => Ok(()),
+        }
     }
 
     fn reset(&mut self, _materials: &[MaterialEdit]) -> rheo_engine::Result<()> {
         if self.replay.is_some() {
             return self.restart();
         }
+        let device = self.device.take();
         *self = SpringShow::new(&self.path, Scene::from_file(&self.path)?)?;
-        Ok(())
+        // The same device, from the reread scene's initial state.
+        self.set_device(device.as_ref())
     }
 
+    /// Steps on `gpu` from the current state from now on (None: on the CPU, from the state
+    /// the GPU reached, which each advance reads back).
     fn set_device(&mut self, gpu: Option<&GpuContext>) -> rheo_engine::Result<()> {
-        match gpu {
-            None => Ok(()),
-            Some(_) => Err(rheo_engine::Error::InvalidArgument(
-                "the viewer steps spring scenes on the CPU (`rheo run --backend gpu` runs them on the GPU)".into(),
-            )),
-        }
+        self.device = gpu.cloned();
+        self.gpu = match gpu {
+            None => None,
+            Some(gpu) => Some(match &self.sim {
+                Sim::Two(s) => GpuSpringSimulation::new(gpu, &s.model, &s.state)?,
+                Sim::Three(s) => GpuSpringSimulation::new(gpu, &s.model, &s.state)?,
+            }),
+        };
+        Ok(())
     }
 
     fn frame(&mut self, colour: ColourBy, serial: u64) -> rheo_engine::Result<Frame> {
