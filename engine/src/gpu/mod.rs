@@ -51,6 +51,12 @@ pub const DIM_PRELUDES: [(&str, &str); 2] = [
     ("dim3", include_str!("../../../shaders/common/dim3.wgsl")),
 ];
 
+/// Workgroups of 64 invocations (the size every solver kernel declares) covering `threads`
+/// invocations, at least one (an empty dispatch would leave a kernel's outputs unwritten).
+pub(crate) fn workgroups(threads: usize) -> u32 {
+    (threads as u32).div_ceil(64).max(1)
+}
+
 /// The source of the standalone shader `name`.
 pub(crate) fn shader(name: &str) -> &'static str {
     STANDALONE_SHADERS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s).unwrap_or_else(|| panic!("no shader `{name}`"))

@@ -6,13 +6,10 @@
 
 use super::{Activation, Mlp};
 use crate::error::{Error, Result};
-use crate::gpu::{Bindings, GpuContext, Kernel, download, upload};
+use crate::gpu::{Bindings, GpuContext, Kernel, download, upload, workgroups};
 
 /// The network's kernels.
 pub const MLP: (&str, &str) = ("mlp", include_str!("../../../shaders/nn/mlp.wgsl"));
-
-/// Threads per workgroup of the network's kernels.
-const WORKGROUP: u32 = 64;
 
 /// The code of an activation in `mlp.wgsl`.
 fn code(activation: Activation) -> u32 {
@@ -148,7 +145,7 @@ impl GpuMlp {
 
     fn dispatch(&self, pass: &mut wgpu::ComputePass, kernel: usize, layer: &Layer, threads: usize) {
         self.kernels[kernel].set(pass, &layer.bindings[kernel]);
-        pass.dispatch_workgroups((threads as u32).div_ceil(WORKGROUP).max(1), 1, 1);
+        pass.dispatch_workgroups(workgroups(threads), 1, 1);
     }
 
     /// Zeroes dL/d(weights).

@@ -5,10 +5,10 @@
 //! state's gradient and dL/d(weights) to the network's. The clock (the step's row of the
 //! rollout) is copied into a one-word buffer before each step, as the signal rows are.
 
-use super::{GpuSpringSimulation, WORKGROUP, spring_source};
+use super::{GpuSpringSimulation, spring_source};
 use crate::diff::controller::{MlpController, STATE_INPUT_SCALE};
 use crate::error::{Error, Result};
-use crate::gpu::{Bindings, Kernel, download, upload};
+use crate::gpu::{Bindings, Kernel, download, upload, workgroups};
 use crate::nn::gpu::GpuMlp;
 
 /// The controller's kernels, buffers and bindings.
@@ -171,7 +171,7 @@ impl GpuController {
         pass.dispatch_workgroups(self.robots as u32, 1, 1);
         self.mlp.encode_forward(pass);
         self.kernels[1].set(pass, &self.bindings[from][1]);
-        pass.dispatch_workgroups(groups(self.signals), 1, 1);
+        pass.dispatch_workgroups(workgroups(self.signals), 1, 1);
     }
 
     /// Encodes the controller's part of the backward step from state buffer `from` reading
@@ -180,12 +180,12 @@ impl GpuController {
     pub(super) fn encode_backward(&self, pass: &mut wgpu::ComputePass, from: usize, d: usize) {
         let bindings = &self.adjoint_bindings[from][d];
         self.adjoint_kernels[0].set(pass, &bindings[0]);
-        pass.dispatch_workgroups(groups(self.signals), 1, 1);
+        pass.dispatch_workgroups(workgroups(self.signals), 1, 1);
         self.mlp.encode_backward(pass);
         self.adjoint_kernels[1].set(pass, &bindings[1]);
         pass.dispatch_workgroups(self.robots as u32, 1, 1);
         self.adjoint_kernels[2].set(pass, &bindings[2]);
-        pass.dispatch_workgroups(groups(self.robots * self.per_robot), 1, 1);
+        pass.dispatch_workgroups(workgroups(self.robots * self.per_robot), 1, 1);
     }
 
     /// dL/d(weights) summed over the backward steps since the rollout began.
@@ -194,8 +194,4 @@ impl GpuController {
         let values: Vec<f32> = download(gpu, &self.mlp.weights_bar, count)?;
         Ok(values.into_iter().map(f64::from).collect())
     }
-}
-
-fn groups(threads: usize) -> u32 {
-    (threads as u32).div_ceil(WORKGROUP).max(1)
 }

@@ -16,7 +16,9 @@ mod controller;
 mod tape;
 
 use crate::error::{Error, Result};
-use crate::gpu::{Bindings, GpuContext, Kernel, Reducer, Reduction, compose, download, download_parts, upload};
+use crate::gpu::{
+    Bindings, GpuContext, Kernel, Reducer, Reduction, compose, download, download_parts, upload, workgroups,
+};
 use crate::math::Vector;
 use crate::spring::{Ground, PASSIVE, SpringGradients, SpringModel, SpringState};
 
@@ -28,9 +30,6 @@ const FORCES_ADJOINT: &str = include_str!("../../../../shaders/spring/forces_adj
 const INTEGRATE_ADJOINT: &str = include_str!("../../../../shaders/spring/integrate_adjoint.wgsl");
 const CONTROLLER: &str = include_str!("../../../../shaders/spring/controller.wgsl");
 const CONTROLLER_ADJOINT: &str = include_str!("../../../../shaders/spring/controller_adjoint.wgsl");
-
-/// Threads per workgroup of every spring kernel.
-const WORKGROUP: u32 = 64;
 
 /// Steps encoded into one submission (a long rollout is several, so the device starts early).
 const STEPS_PER_SUBMISSION: usize = 64;
@@ -364,7 +363,7 @@ impl GpuSpringSimulation {
         let counts = [self.springs, self.vertices, self.vertices];
         for ((kernel, bindings), count) in self.kernels.iter().zip(&self.bindings[from]).zip(counts) {
             kernel.set(pass, bindings);
-            pass.dispatch_workgroups((count as u32).div_ceil(WORKGROUP).max(1), 1, 1);
+            pass.dispatch_workgroups(workgroups(count), 1, 1);
         }
     }
 
@@ -407,7 +406,6 @@ impl GpuSpringSimulation {
                     label: Some("spring backward step"),
                     timestamp_writes: None,
                 });
-                let groups = |count: usize| (count as u32).div_ceil(WORKGROUP).max(1);
                 // The forward's signals and impulses again: v* of the step being reversed.
                 #[cfg(feature = "nn")]
                 if let Some(controller) = &self.controller {
@@ -417,14 +415,14 @@ impl GpuSpringSimulation {
                     self.kernels[..2].iter().zip(&self.bindings[self.current][..2]).zip([self.springs, self.vertices])
                 {
                     kernel.set(&mut pass, bindings);
-                    pass.dispatch_workgroups(groups(count), 1, 1);
+                    pass.dispatch_workgroups(workgroups(count), 1, 1);
                 }
                 let counts = [self.vertices, self.springs, self.vertices, self.actuators];
                 for ((kernel, bindings), count) in
                     adjoint.kernels.iter().zip(&adjoint.bindings[self.current][d]).zip(counts)
                 {
                     kernel.set(&mut pass, bindings);
-                    pass.dispatch_workgroups(groups(count), 1, 1);
+                    pass.dispatch_workgroups(workgroups(count), 1, 1);
                 }
                 adjoint.model_sums.encode(&mut pass, &adjoint.reducer);
                 #[cfg(feature = "nn")]
