@@ -234,8 +234,8 @@ fn spring_impulse_adjoint_passes_the_dot_product_test() {
     }
     let n = state.len();
     let signal: Vec<f64> = (0..model.signals()).map(|s| 0.5 * wiggle(s + 7)).collect();
-    // The stage's adjoint takes dL/dv*, J / m entering v*.
-    let velocity_bar: Vec<V2> = (0..n).map(|i| V2::new(wiggle(i + 11), wiggle(i + 13))).collect();
+    // The stage's adjoint takes dL/dJ.
+    let impulse_bar: Vec<V2> = (0..n).map(|i| V2::new(wiggle(i + 11), wiggle(i + 13))).collect();
     let mut x_bar = vec![V2::zeros(); n];
     let mut signal_bar = vec![0.0; signal.len()];
     let mut grads = model.zero_gradients();
@@ -243,7 +243,7 @@ fn spring_impulse_adjoint_passes_the_dot_product_test() {
         &model,
         &state.x,
         &signal,
-        &velocity_bar,
+        &impulse_bar,
         &mut x_bar,
         &mut signal_bar,
         &mut grads,
@@ -264,7 +264,7 @@ fn spring_impulse_adjoint_passes_the_dot_product_test() {
         let u: Vec<f64> = signal.iter().zip(&du).map(|(u, d)| u + h * d).collect();
         let mut j = Vec::new();
         forces::impulses(&m, &x, &u, &mut Vec::new(), &mut j);
-        (0..n).map(|i| velocity_bar[i].dot(&j[i]) / m.mass[i]).sum::<f64>()
+        (0..n).map(|i| impulse_bar[i].dot(&j[i])).sum::<f64>()
     };
     let h = 1e-7;
     let numeric = (value(h) - value(-h)) / (2.0 * h);

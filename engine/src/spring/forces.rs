@@ -70,9 +70,10 @@ pub struct SpringBar<T> {
     u: T,
 }
 
-/// Adjoint of [`impulses`]: from `velocity_bar` (`dL/dv*` per vertex, where `v*` gains the
-/// impulse over the mass: `dL/d(impulse) = velocity_bar / m`) adds `dL/dx` into
-/// `x_bar`, `dL/du` into `signal_bar`, and the springs' parameter gradients into `grads`.
+/// Adjoint of [`impulses`]: from `impulse_bar`, `dL/dJ` per vertex (for a step, `dL/dv* / m`:
+/// `v*` gains the impulse over the mass; [`super::integrate::advance_adjoint`] writes it, one
+/// division per vertex instead of two per spring), adds `dL/dx` into `x_bar`, `dL/du` into
+/// `signal_bar`, and the springs' parameter gradients into `grads`.
 /// Derivation per spring: `dL/dI = J_bar_b - J_bar_a`; `f_bar = dL/dI . d`;
 /// `d_bar = f dL/dI + f_bar (df/dl) d / |d|` with `df/dl = dt k T / l^2`;
 /// `k_bar = f_bar dt (l - T) / l`; `T_bar = -f_bar dt k / l`, then `L_bar = T_bar (1 + a u)`,
@@ -82,7 +83,7 @@ pub fn impulses_adjoint<T: Real, const D: usize>(
     model: &SpringModel<T, D>,
     x: &[Vector<T, D>],
     signal: &[T],
-    velocity_bar: &[Vector<T, D>],
+    impulse_bar: &[Vector<T, D>],
     x_bar: &mut [Vector<T, D>],
     signal_bar: &mut [T],
     grads: &mut SpringGradients<T, D>,
@@ -105,7 +106,7 @@ pub fn impulses_adjoint<T: Real, const D: usize>(
             let s = &model.springs[k];
             let t = terms(model, s, x, signal);
             let [a, b] = s.ends.map(|e| e as usize);
-            let i_bar = velocity_bar[b] / model.mass[b] - velocity_bar[a] / model.mass[a];
+            let i_bar = impulse_bar[b] - impulse_bar[a];
             let f_bar = i_bar.dot(&t.d);
             let norm = t.l - model.length_epsilon;
             let radial = if norm > T::zero() {

@@ -83,7 +83,8 @@ pub fn advance<T: Real, const D: usize>(
 }
 
 /// Adjoint of [`advance`]: from `out_bar` writes `dL/dx` and `dL/dv` of the input into
-/// `in_bar`, `dL/dv*` per vertex into `velocity_bar` (for the springs' adjoint), and adds
+/// `in_bar`, `dL/dv*` per vertex into `velocity_bar` and `dL/dJ = dL/dv* / m` into
+/// `impulse_bar` (for the springs' adjoint), and adds
 /// `dL/d(damping)` and `dL/d(gravity)` into `grads`. Derivation: free, `v*_bar = v'_bar +
 /// dt x'_bar`; sticky, `toi_bar = x'_bar . v*`, `v*_bar = toi x'_bar` and, from
 /// `toi = (h - x_y) / v*_y`, `x_y_bar -= toi_bar / v*_y`, `v*_y_bar -= toi_bar toi / v*_y`;
@@ -96,6 +97,7 @@ pub fn advance_adjoint<T: Real, const D: usize>(
     out_bar: &SpringState<T, D>,
     in_bar: &mut SpringState<T, D>,
     velocity_bar: &mut Vec<Vector<T, D>>,
+    impulse_bar: &mut Vec<Vector<T, D>>,
     grads: &mut SpringGradients<T, D>,
 ) {
     let n = input.len();
@@ -103,6 +105,7 @@ pub fn advance_adjoint<T: Real, const D: usize>(
     in_bar.x.resize(n, Vector::<T, D>::zeros());
     in_bar.v.resize(n, Vector::<T, D>::zeros());
     velocity_bar.resize(n, Vector::<T, D>::zeros());
+    impulse_bar.resize(n, Vector::<T, D>::zeros());
     let decay = (-model.damping * model.dt).exp();
     let dt = model.dt;
     in_bar
@@ -110,9 +113,10 @@ pub fn advance_adjoint<T: Real, const D: usize>(
         .par_iter_mut()
         .zip(in_bar.v.par_iter_mut())
         .zip(velocity_bar.par_iter_mut())
+        .zip(impulse_bar.par_iter_mut())
         .enumerate()
         .with_min_len(CHUNK)
-        .for_each(|(i, ((xb, vb), vsb))| {
+        .for_each(|(i, (((xb, vb), vsb), ib))| {
             let x = input.x[i];
             let v = velocity_before_ground(model, decay, &input.v[i], &impulses[i], model.mass[i]);
             let (xo_bar, vo_bar) = (out_bar.x[i], out_bar.v[i]);
@@ -131,6 +135,7 @@ pub fn advance_adjoint<T: Real, const D: usize>(
                 Landing::Coulomb(c) => c.apply_adjoint(v, &up(), vo_bar + xo_bar * dt),
             };
             *vb = *vsb * decay;
+            *ib = *vsb / model.mass[i];
         });
     for (v, vsb) in input.v.iter().zip(velocity_bar.iter()) {
         grads.damping -= dt * decay * v.dot(vsb);

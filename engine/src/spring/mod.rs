@@ -220,12 +220,13 @@ pub struct SpringScratch<T, const D: usize> {
     impulses: Vec<Vector<T, D>>,
 }
 
-/// Per-step buffers of the adjoint: the impulses again, `dL/dv*` per vertex and `dL/dd` per
-/// spring.
+/// Per-step buffers of the adjoint: the impulses again, `dL/dv*` and `dL/dJ` per vertex and
+/// `dL/dd` per spring.
 #[derive(Clone, Debug, Default)]
 pub struct SpringAdjointScratch<T, const D: usize> {
     impulses: Vec<Vector<T, D>>,
     velocity_bar: Vec<Vector<T, D>>,
+    impulse_bar: Vec<Vector<T, D>>,
     d_bar: Vec<Vector<T, D>>,
     spring_parts: Vec<forces::SpringBar<T>>,
 }
@@ -419,13 +420,22 @@ impl<T: Real, const D: usize> Solver<T, D> for SpringModel<T, D> {
     ) -> Result<()> {
         // d_bar holds the springs' impulses until the springs' adjoint overwrites it.
         forces::impulses(self, &input.x, signal, &mut scratch.d_bar, &mut scratch.impulses);
-        integrate::advance_adjoint(self, input, &scratch.impulses, out_bar, in_bar, &mut scratch.velocity_bar, grads);
+        integrate::advance_adjoint(
+            self,
+            input,
+            &scratch.impulses,
+            out_bar,
+            in_bar,
+            &mut scratch.velocity_bar,
+            &mut scratch.impulse_bar,
+            grads,
+        );
         signal_bar.iter_mut().for_each(|u| *u = T::zero());
         forces::impulses_adjoint(
             self,
             &input.x,
             signal,
-            &scratch.velocity_bar,
+            &scratch.impulse_bar,
             &mut in_bar.x,
             signal_bar,
             grads,
