@@ -566,3 +566,23 @@ impl GpuSpringSimulation {
 fn flat<const D: usize>(v: &[Vector<f32, D>]) -> Vec<f32> {
     v.iter().flat_map(|x| x.iter().copied()).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every spring kernel file parses and validates with naga in 2D and 3D (no device needed).
+    #[test]
+    fn every_spring_shader_validates() {
+        for dim in [2, 3] {
+            for file in
+                ["forces", "integrate", "controller", "forces_adjoint", "integrate_adjoint", "controller_adjoint"]
+            {
+                let source = super::spring_source(dim, file);
+                let module = naga::front::wgsl::parse_str(&source)
+                    .unwrap_or_else(|e| panic!("{file}.wgsl ({dim}D): {}", e.emit_to_string(&source)));
+                naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty())
+                    .validate(&module)
+                    .unwrap_or_else(|e| panic!("{file}.wgsl ({dim}D): {}", e.emit_to_string(&source)));
+            }
+        }
+    }
+}
