@@ -90,6 +90,7 @@ pub fn advance<T: Real, const D: usize>(
 /// `toi = (h - x_y) / v*_y`, `x_y_bar -= toi_bar / v*_y`, `v*_y_bar -= toi_bar toi / v*_y`;
 /// Coulomb, `v*_bar = contact_adjoint(v'_bar + dt x'_bar)`; always `x_bar += x'_bar`; then
 /// `v_bar = exp(-c dt) v*_bar`, `c_bar -= dt exp(-c dt) v . v*_bar`, `g_bar += dt v*_bar`.
+#[allow(clippy::too_many_arguments)]
 pub fn advance_adjoint<T: Real, const D: usize>(
     model: &SpringModel<T, D>,
     input: &SpringState<T, D>,
