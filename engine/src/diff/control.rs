@@ -5,7 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::math::{Real, SplitMix64};
-use crate::solver::{Particles, ParticlesBar};
+use crate::solver::{Particles, ParticlesBar, Solver};
 
 /// A control: each step's signal as a differentiable function of the step's state and the
 /// control's parameters.
@@ -50,6 +50,30 @@ pub trait Control<T: Real, const D: usize>: Sync {
         state_bar: &mut ParticlesBar<'_, T, D>,
         params_bar: &mut [f64],
     );
+}
+
+/// Runs `steps` steps of `model` from `initial`, each with the signal `control` gives from the
+/// state the step starts from (as a tape's recording pass takes them), calling
+/// `each(signal, state after the step)` after every step; returns the final state. Errors: a
+/// state that does not fit the model, and whatever a step raised (a non-finite value names
+/// its step and particle).
+pub fn drive<T: Real, const D: usize, S: Solver<T, D>>(
+    model: &S,
+    initial: &S::State,
+    control: &dyn Control<T, D>,
+    steps: usize,
+    mut each: impl FnMut(&[T], &S::State),
+) -> Result<S::State> {
+    model.validate(initial)?;
+    let (mut state, mut next, mut scratch) = (initial.clone(), S::State::default(), S::Scratch::default());
+    let mut signal = vec![T::zero(); model.signals()];
+    for t in 0..steps {
+        control.signal(t, &model.particles(&state), &mut signal);
+        model.step(&state, &signal, &mut next, &mut scratch)?;
+        std::mem::swap(&mut state, &mut next);
+        each(&signal, &state);
+    }
+    Ok(state)
 }
 
 /// A control whose calls are timed: [`Timed::seconds`] is the wall time spent in the inner

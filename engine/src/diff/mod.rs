@@ -11,7 +11,7 @@ pub mod optim;
 pub mod schedule;
 pub mod tape;
 
-pub use control::{Control, SinusoidController, tabulate, tabulated_adjoint};
+pub use control::{Control, SinusoidController, drive, tabulate, tabulated_adjoint};
 #[cfg(feature = "nn")]
 pub use controller::MlpController;
 pub use loss::{CenterOfMassTarget, FnLoss, Loss, MeanPosition, PositionMse, RobotGoals, VertexPosition};

@@ -3,7 +3,7 @@
 
 use super::report::{IterationReport, TaskOutcome};
 use super::{LossDesc, ParameterDesc, Task, elasticity_names};
-use crate::diff::control::{Control, SinusoidController, tabulate, tabulated_adjoint};
+use crate::diff::control::{Control, SinusoidController, drive, tabulate, tabulated_adjoint};
 use crate::diff::loss::{CenterOfMassTarget, Loss, MeanPosition, PositionMse, VertexPosition};
 use crate::diff::optim::{Optimizer, Parameter};
 use crate::diff::tape::{CheckpointReport, Checkpointing, Gradients, Tape, TapeStorage};
@@ -403,23 +403,17 @@ impl<'t, T: Real, const D: usize> Problem<'t, T, D> {
             let c = model.center_of_mass(s);
             [0, 1, 2].map(|a| if a < D { c[a] } else { 0.0 })
         };
-        let mut sim = crate::mpm::Simulation::new(model.clone(), initial.clone())?;
-        let mut path = vec![point(&sim.state)];
-        let mut signal = vec![T::zero(); model.actuator_count];
-        for t in 0..self.task.steps {
-            control.signal(t, &model.particles(&sim.state), &mut signal);
-            sim.step(&signal)?;
-            path.push(point(&sim.state));
-        }
+        let mut path = vec![point(initial)];
+        let last = drive(model, initial, control, self.task.steps, |_, state| path.push(point(state)))?;
         let mark = match &self.task.loss {
             LossDesc::CenterOfMass { target } => Some([0, 1, 2].map(|a| target.get(a).copied().unwrap_or(0.0))),
             _ => None,
         };
-        let mut image = render_frame(model, &sim.state, 480, 480);
+        let mut image = render_frame(model, &last, 480, 480);
         let grid_extent = model.grid.extent();
         let extent = [0, 1, 2].map(|a| if a < D { grid_extent[a].to_f64() } else { 0.0 });
         draw_path(&mut image, D, extent, &path, mark, [255, 210, 90]);
-        Ok((image, sim.state))
+        Ok((image, last))
     }
 
     /// The current Young's modulus and Poisson's ratio of `material`.

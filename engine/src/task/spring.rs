@@ -6,7 +6,7 @@
 use super::report::TaskOutcome;
 use super::run::{Evaluation, Instance, optimize};
 use super::{HiddenActivation, LossDesc, ParameterDesc, Task};
-use crate::diff::control::{Control, SinusoidController, Timed, tabulate, tabulated_adjoint};
+use crate::diff::control::{Control, SinusoidController, Timed, drive, tabulate, tabulated_adjoint};
 use crate::diff::controller::MlpController;
 use crate::diff::loss::{CenterOfMassTarget, Loss, MeanPosition, RobotGoals, VertexPosition};
 use crate::diff::optim::Parameter;
@@ -19,7 +19,7 @@ use crate::nn::{Activation, Mlp, Precision};
 use crate::solver::Solver;
 use crate::spring::build::repeat;
 use crate::spring::gpu::GpuSpringSimulation;
-use crate::spring::{SpringModel, SpringSimulation, SpringState};
+use crate::spring::{SpringModel, SpringState};
 use std::ops::ControlFlow;
 
 /// A spring task's rollout for some parameters (see [`Task::spring_rollout`]).
@@ -89,16 +89,7 @@ impl<const D: usize> GpuSprings<D> {
     /// The first non-finite position or velocity of `task`'s rollout under `control` replayed
     /// on the CPU (in f32, as on the GPU), as the CPU's error naming its step and vertex.
     fn non_finite_on_cpu(&self, task: &Task, control: &SpringControl<D>) -> Option<Error> {
-        let control = control.as_control::<f32>();
-        let mut sim = SpringSimulation::new(self.model.clone(), self.initial.clone()).ok()?;
-        let mut signal = vec![0f32; self.model.actuator_count];
-        for t in 0..task.steps {
-            control.signal(t, &self.model.particles(&sim.state), &mut signal);
-            if let Err(error) = sim.step(&signal) {
-                return Some(error);
-            }
-        }
-        None
+        drive(&self.model, &self.initial, control.as_control::<f32>(), task.steps, |_, _| {}).err()
     }
 
     fn evaluate_on_gpu(
@@ -300,15 +291,9 @@ impl<'t, T: Real, const D: usize> SpringInstance<'t, T, D> {
             self.params = parameters.to_vec();
         }
         self.apply();
-        let control = self.control.as_control::<T>();
-        let mut sim = SpringSimulation::new(self.model.clone(), self.initial.clone())?;
         let mut actuation = Vec::with_capacity(self.task.steps);
-        let mut signal = vec![T::zero(); self.model.actuator_count];
-        for t in 0..self.task.steps {
-            control.signal(t, &self.model.particles(&sim.state), &mut signal);
-            sim.step(&signal)?;
-            actuation.push(signal.clone());
-        }
+        let control = self.control.as_control::<T>();
+        drive(&self.model, &self.initial, control, self.task.steps, |signal, _| actuation.push(signal.to_vec()))?;
         Ok(SpringRollout { model: self.model, state: self.initial, actuation })
     }
 
@@ -357,16 +342,14 @@ impl<T: Real, const D: usize> Instance for SpringInstance<'_, T, D> {
     fn final_state(&mut self) -> Result<(Image, PlyFrame)> {
         self.apply();
         let control = self.control.as_control::<T>();
-        let mut sim = SpringSimulation::new(self.model.clone(), self.initial.clone())?;
         let centre = |s: &SpringState<T, D>| point::<D>(self.model.particles(s).center_of_mass().as_slice());
-        let mut path = vec![centre(&sim.state)];
-        let mut signal = vec![T::zero(); self.model.actuator_count];
-        for t in 0..self.task.steps {
-            control.signal(t, &self.model.particles(&sim.state), &mut signal);
-            sim.step(&signal)?;
-            path.push(centre(&sim.state));
-        }
-        let frame = PlyFrame::from_springs(&sim.model, &sim.state, &signal);
+        let mut path = vec![centre(&self.initial)];
+        let mut last_signal = vec![T::zero(); self.model.actuator_count];
+        let last = drive(&self.model, &self.initial, control, self.task.steps, |signal, state| {
+            path.push(centre(state));
+            last_signal.copy_from_slice(signal);
+        })?;
+        let frame = PlyFrame::from_springs(&self.model, &last, &last_signal);
         let extent = self.task.scene.extent();
         let (width, height) =
             if D == 2 { (640, (640.0 * extent[1] / extent[0]).clamp(160.0, 640.0) as u32) } else { (480, 480) };
