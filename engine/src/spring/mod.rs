@@ -85,24 +85,10 @@ pub struct Incidence {
 impl Incidence {
     /// The incidence of `springs` on `vertices` vertices (endpoints assumed in range).
     pub fn of<T>(springs: &[Spring<T>], vertices: usize) -> Incidence {
-        let mut counts = vec![0u32; vertices + 1];
-        for s in springs {
-            for &e in &s.ends {
-                counts[e as usize + 1] += 1;
-            }
-        }
-        for i in 0..vertices {
-            counts[i + 1] += counts[i];
-        }
-        let offsets = counts.clone();
-        let mut next = counts;
-        let mut entries = vec![0u32; 2 * springs.len()];
-        for (k, s) in springs.iter().enumerate() {
-            for (end, &e) in s.ends.iter().enumerate() {
-                entries[next[e as usize] as usize] = (k as u32) << 1 | end as u32;
-                next[e as usize] += 1;
-            }
-        }
+        let ends = springs.iter().enumerate().flat_map(|(k, s)| {
+            s.ends.iter().enumerate().map(move |(end, &e)| (e as usize, (k as u32) << 1 | end as u32))
+        });
+        let (offsets, entries) = buckets(vertices, ends);
         Incidence { offsets, entries }
     }
 
@@ -113,6 +99,26 @@ impl Incidence {
             .iter()
             .map(|&e| ((e >> 1) as usize, (e & 1) as usize))
     }
+}
+
+/// `items` (`(bucket, value)`, buckets below `count`) sorted by bucket, each bucket's values in
+/// the order given (a stable counting sort): `(offsets, values)`, bucket `b`'s values being
+/// `values[offsets[b]..offsets[b + 1]]`. The gathers that replace atomics read such lists.
+pub(crate) fn buckets(count: usize, items: impl Iterator<Item = (usize, u32)> + Clone) -> (Vec<u32>, Vec<u32>) {
+    let mut offsets = vec![0u32; count + 1];
+    for (b, _) in items.clone() {
+        offsets[b + 1] += 1;
+    }
+    for b in 0..count {
+        offsets[b + 1] += offsets[b];
+    }
+    let mut next = offsets.clone();
+    let mut values = vec![0u32; offsets[count] as usize];
+    for (b, value) in items {
+        values[next[b] as usize] = value;
+        next[b] += 1;
+    }
+    (offsets, values)
 }
 
 /// Everything a step reads and never writes.

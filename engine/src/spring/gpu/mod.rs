@@ -67,25 +67,8 @@ fn params<const D: usize>(model: &SpringModel<f32, D>) -> Vec<u32> {
 /// Which springs each actuator drives, in spring order: `(offsets, springs)`, actuator `u`'s
 /// being `springs[offsets[u]..offsets[u + 1]]` (the backward step gathers `dL/d(signal)` by it).
 fn actuator_springs<const D: usize>(model: &SpringModel<f32, D>) -> (Vec<u32>, Vec<u32>) {
-    let actuators = model.actuator_count;
-    let mut offsets = vec![0u32; actuators + 1];
-    for s in &model.springs {
-        if s.actuator != PASSIVE {
-            offsets[s.actuator as usize + 1] += 1;
-        }
-    }
-    for u in 0..actuators {
-        offsets[u + 1] += offsets[u];
-    }
-    let mut next = offsets.clone();
-    let mut springs = vec![0u32; offsets[actuators] as usize];
-    for (k, s) in model.springs.iter().enumerate() {
-        if s.actuator != PASSIVE {
-            springs[next[s.actuator as usize] as usize] = k as u32;
-            next[s.actuator as usize] += 1;
-        }
-    }
-    (offsets, springs)
+    let driven = model.springs.iter().enumerate().filter(|(_, s)| s.actuator != PASSIVE);
+    crate::spring::buckets(model.actuator_count, driven.map(|(k, s)| (s.actuator as usize, k as u32)))
 }
 
 /// A mass-spring model and its state on the GPU.
