@@ -2,6 +2,7 @@
 
 use crate::scenes::gpu;
 use rheo_engine::Solver;
+use rheo_engine::diff::Gradients;
 use rheo_engine::math::{Real, Vector};
 use rheo_engine::spring::build::{ROBOT_C, difftaichi_model, from_cubes, from_squares};
 use rheo_engine::spring::gpu::GpuSpringSimulation;
@@ -76,9 +77,59 @@ fn relative<const D: usize>(a: &[Vector<f32, D>], b: &[Vector<f32, D>]) -> f64 {
     a.iter().zip(b).map(|(a, b)| (a - b).amax() as f64).fold(0.0, f64::max) / scale
 }
 
-fn relative_values(a: &[f32], b: &[f32]) -> f64 {
-    let scale = b.iter().map(|v| v.abs() as f64).fold(1e-30, f64::max);
-    a.iter().zip(b).map(|(a, b)| (a - b).abs() as f64).fold(0.0, f64::max) / scale
+/// `max |a - b| / max |b|`.
+fn relative_values<T: Real>(a: &[T], b: &[T]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let scale = b.iter().map(|v| v.to_f64().abs()).fold(1e-30, f64::max);
+    a.iter().zip(b).map(|(a, b)| (a.to_f64() - b.to_f64()).abs()).fold(0.0, f64::max) / scale
+}
+
+/// A tape's gradients as named groups of numbers, vertices and springs in the original
+/// numbering of `order`'s renumbered model (old vertex or spring `i`'s value is the one at its
+/// new number).
+fn gradient_groups<T: Real>(g: &Gradients<T, 2, SpringModel<T, 2>>, order: &Order) -> Vec<(&'static str, Vec<f64>)> {
+    let f64s = |values: &mut dyn Iterator<Item = T>| values.map(|v| v.to_f64()).collect::<Vec<_>>();
+    let vectors = |v: &[Vector<T, 2>]| f64s(&mut order.position.iter().flat_map(|&k| v[k].iter().copied()));
+    let per_spring = |v: &[T]| f64s(&mut order.spring_position.iter().map(|&k| v[k]));
+    let m = &g.model;
+    vec![
+        ("loss", vec![g.loss]),
+        ("x_bar", vectors(&g.initial.x)),
+        ("v_bar", vectors(&g.initial.v)),
+        ("signal_bar", f64s(&mut g.signal.iter().flatten().copied())),
+        ("stiffness", per_spring(&m.stiffness)),
+        ("rest_length", per_spring(&m.rest_length)),
+        ("actuation", per_spring(&m.actuation)),
+        ("damping", f64s(&mut std::iter::once(m.damping))),
+        ("gravity", f64s(&mut m.gravity.iter().copied())),
+        ("control", g.control.clone()),
+    ]
+}
+
+/// `state` with each vertex moved an ulp left or right (by a hash of its index and `shift`):
+/// a draw of f32 rounding noise inside a vertex's arithmetic, which reordering sums does not
+/// sample. Horizontally only: robots start on the sticky ground, where a vertex's gradient
+/// jumps between touching it and not.
+fn nudged(state: &SpringState<f32, 2>, shift: usize) -> SpringState<f32, 2> {
+    let mut state = state.clone();
+    for (k, x) in state.x.iter_mut().enumerate() {
+        x[0] = if ((k + shift) * 2654435761) % 7 < 3 { x[0].next_up() } else { x[0].next_down() };
+    }
+    state
+}
+
+/// Per group, the largest error of `runs` (CPU f32 gradients) from `reference` (f64): the
+/// scale of f32 noise; then each group of `on_gpu` must be within 4 times it, plus 1e-6.
+fn assert_within_f32_noise(
+    reference: &[(&str, Vec<f64>)],
+    runs: &[Vec<(&str, Vec<f64>)>],
+    on_gpu: &[(&str, Vec<f64>)],
+) {
+    for (k, ((name, r), (_, g))) in reference.iter().zip(on_gpu).enumerate() {
+        let noise = runs.iter().map(|run| relative_values(&run[k].1, r)).fold(0.0, f64::max);
+        let gpu_error = relative_values(g, r);
+        assert!(gpu_error <= 4.0 * noise + 1e-6, "{name}: GPU {gpu_error:e} from f64, CPU f32 noise {noise:e}");
+    }
 }
 
 /// One backward step on the GPU against the CPU's (f32) under every ground law, in 2D (an
@@ -169,7 +220,7 @@ fn compare<const D: usize>(model: &SpringModel<f32, D>, state: &SpringState<f32,
 #[test]
 fn gpu_spring_tape_matches_the_cpu_tape() {
     use rheo_engine::diff::schedule::Strategy;
-    use rheo_engine::diff::{Budget, Checkpointing, Gradients, Loss, Tape, VertexPosition};
+    use rheo_engine::diff::{Budget, Checkpointing, Loss, Tape, VertexPosition};
     let steps = 120;
     let (x, springs) = from_squares::<f64>(&ROBOT_C, 0.05, 3e4, [0.1, 0.1]);
     let model64 = difftaichi_model(x.len(), springs).unwrap();
@@ -183,37 +234,13 @@ fn gpu_spring_tape_matches_the_cpu_tape() {
         Checkpointing { strategy: Strategy::StoreAll, budget: Budget::Snapshots(steps), device_budget: None };
     let binomial = Checkpointing { strategy: Strategy::Binomial, budget: Budget::Snapshots(4), device_budget: None };
     let streamed = Checkpointing { device_budget: Some(Budget::Snapshots(2)), ..binomial };
-    /// The gradients as named groups of numbers, vertices and springs in `order`'s.
-    fn groups<T: Real>(g: &Gradients<T, 2, SpringModel<T, 2>>, order: &Order) -> Vec<(&'static str, Vec<f64>)> {
-        let f64s = |values: &mut dyn Iterator<Item = T>| values.map(|v| v.to_f64()).collect::<Vec<_>>();
-        // Old vertex (spring) i's value is the renumbered one's at its new number.
-        let vectors = |v: &[Vector<T, 2>]| f64s(&mut order.position.iter().flat_map(|&k| v[k].iter().copied()));
-        let per_spring = |v: &[T]| f64s(&mut order.spring_position.iter().map(|&k| v[k]));
-        let m = &g.model;
-        vec![
-            ("loss", vec![g.loss]),
-            ("x_bar", vectors(&g.initial.x)),
-            ("v_bar", vectors(&g.initial.v)),
-            ("signal_bar", f64s(&mut g.signal.iter().flatten().copied())),
-            ("stiffness", per_spring(&m.stiffness)),
-            ("rest_length", per_spring(&m.rest_length)),
-            ("actuation", per_spring(&m.actuation)),
-            ("damping", f64s(&mut std::iter::once(m.damping))),
-            ("gravity", f64s(&mut m.gravity.iter().copied())),
-        ]
-    }
     let (n, m) = (state64.len(), model64.springs.len());
     let identity = Order::of(&[(0..n).collect(), (0..m).collect()]);
     let reference = Tape::record(&model64, &state64, &table64, steps, store_all)
         .and_then(|tape| tape.backward(&loss(0) as &dyn Loss<f64, 2>))
         .unwrap_or_else(|e| panic!("{e}"));
-    let reference = groups(&reference, &identity);
-    let error = |a: &[f64], b: &[f64]| {
-        let scale = b.iter().map(|v| v.abs()).fold(1e-30, f64::max);
-        a.iter().zip(b).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max) / scale
-    };
-    // Per group, the largest f32 CPU error over the orders.
-    let mut noise = vec![0.0f64; reference.len()];
+    let reference = gradient_groups(&reference, &identity);
+    // The noise: each order, and the first from positions an ulp away.
     let orders = [
         Order::of(&[(0..n).collect(), (0..m).collect()]),
         Order::of(&[(0..n).rev().collect(), (0..m).rev().collect()]),
@@ -222,39 +249,25 @@ fn gpu_spring_tape_matches_the_cpu_tape() {
             (0..m).step_by(2).chain((1..m).step_by(2)).collect(),
         ]),
     ];
-    // Each order, and the first from positions one ulp away (up or down by component): the
-    // GPU rounds differently inside a vertex's arithmetic too (fused multiply-adds, sqrt),
-    // which reordering sums does not sample.
-    let nudged = |k: usize| if (k * 2654435761) % 7 < 3 { f32::next_up } else { f32::next_down };
     let mut runs: Vec<(&Order, SpringModel<f32, 2>, SpringState<f32, 2>)> =
         orders.iter().map(|order| (order, order.apply(&model32, &state32))).map(|(o, (m, s))| (o, m, s)).collect();
-    for shift in [0, 1] {
-        let mut state = state32.clone();
-        for (k, x) in state.x.iter_mut().enumerate() {
-            // Horizontally only: the robot starts on the sticky ground, where a vertex's
-            // gradient jumps between touching it and not.
-            x[0] = nudged(k + shift)(x[0]);
-        }
-        runs.push((&orders[0], model32.clone(), state));
-    }
-    for (order, model, state) in &runs {
-        let g = Tape::record(model, state, &table32, steps, store_all)
-            .and_then(|tape| tape.backward(&loss(order.position[0]) as &dyn Loss<f32, 2>))
-            .unwrap_or_else(|e| panic!("{e}"));
-        for (k, ((_, c), (_, r))) in groups(&g, order).iter().zip(&reference).enumerate() {
-            noise[k] = noise[k].max(error(c, r));
-        }
-    }
+    runs.extend([0, 1].map(|shift| (&orders[0], model32.clone(), nudged(&state32, shift))));
+    let cpu_runs: Vec<_> = runs
+        .iter()
+        .map(|(order, model, state)| {
+            let g = Tape::record(model, state, &table32, steps, store_all)
+                .and_then(|tape| tape.backward(&loss(order.position[0]) as &dyn Loss<f32, 2>))
+                .unwrap_or_else(|e| panic!("{e}"));
+            gradient_groups(&g, order)
+        })
+        .collect();
     let on_gpu = |checkpointing: Checkpointing| {
         let mut sim = GpuSpringSimulation::new(&gpu(), &model32, &state32).unwrap_or_else(|e| panic!("{e}"));
         let tape = sim.record::<2>(&table32, steps, checkpointing).unwrap_or_else(|e| panic!("{e}"));
-        groups(&tape.backward(&model32, &loss(0)).unwrap_or_else(|e| panic!("{e}")), &identity)
+        gradient_groups(&tape.backward(&model32, &loss(0)).unwrap_or_else(|e| panic!("{e}")), &identity)
     };
     let gpu_runs = [on_gpu(store_all), on_gpu(binomial), on_gpu(streamed)];
-    for (((name, r), g), noise) in reference.iter().zip(&gpu_runs[0]).zip(noise) {
-        let gpu_error = error(&g.1, r);
-        assert!(gpu_error <= 4.0 * noise + 1e-6, "{name}: GPU {gpu_error:e} from f64, CPU f32 noise {noise:e}");
-    }
+    assert_within_f32_noise(&reference, &cpu_runs, &gpu_runs[0]);
     for run in &gpu_runs[1..] {
         assert_eq!(run, &gpu_runs[0], "the GPU's gradients depend on the checkpointing");
     }
@@ -301,12 +314,7 @@ impl Order {
                 Spring { ends: spring.ends.map(|e| self.position[e as usize] as u32), ..spring }
             })
             .collect();
-        let mut renumbered =
-            SpringModel::new(self.vertices.iter().map(|&i| model.mass[i]).collect(), springs, model.dt).unwrap();
-        renumbered.gravity = model.gravity;
-        renumbered.damping = model.damping;
-        renumbered.ground = model.ground;
-        renumbered.length_epsilon = model.length_epsilon;
+        let renumbered = model.with_springs(self.vertices.iter().map(|&i| model.mass[i]).collect(), springs).unwrap();
         let pick = |v: &[Vector<f32, D>]| self.vertices.iter().map(|&i| v[i]).collect();
         (renumbered, SpringState { step: state.step, x: pick(&state.x), v: pick(&state.v) })
     }
@@ -325,7 +333,7 @@ impl Order {
 #[test]
 fn gpu_closed_loop_tape_matches_the_cpu_tape() {
     use rheo_engine::diff::schedule::Strategy;
-    use rheo_engine::diff::{Budget, Checkpointing, Gradients, Loss, MlpController, Tape, VertexPosition};
+    use rheo_engine::diff::{Budget, Checkpointing, Loss, MlpController, Tape, VertexPosition};
     use rheo_engine::nn::Precision;
     use rheo_engine::spring::build::repeat;
     let (steps, robots) = (100, 2);
@@ -348,61 +356,33 @@ fn gpu_closed_loop_tape_matches_the_cpu_tape() {
         ..controller32
     };
     let loss = VertexPosition { step: steps, vertex: 0, axis: 0, weight: -1.0, robots };
-    fn groups<T: Real>(g: &Gradients<T, 2, SpringModel<T, 2>>) -> Vec<(&'static str, Vec<f64>)> {
-        let f64s = |values: &mut dyn Iterator<Item = T>| values.map(|v| v.to_f64()).collect::<Vec<_>>();
-        let m = &g.model;
-        vec![
-            ("loss", vec![g.loss]),
-            ("x_bar", f64s(&mut g.initial.x.iter().flat_map(|v| v.iter().copied()))),
-            ("v_bar", f64s(&mut g.initial.v.iter().flat_map(|v| v.iter().copied()))),
-            ("signal_bar", f64s(&mut g.signal.iter().flatten().copied())),
-            ("stiffness", f64s(&mut m.stiffness.iter().copied())),
-            ("rest_length", f64s(&mut m.rest_length.iter().copied())),
-            ("actuation", f64s(&mut m.actuation.iter().copied())),
-            ("damping", f64s(&mut std::iter::once(m.damping))),
-            ("gravity", f64s(&mut m.gravity.iter().copied())),
-            ("network weights", g.control.clone()),
-        ]
-    }
+    let (n, m) = (state64.len(), model64.springs.len());
+    let identity = Order::of(&[(0..n).collect(), (0..m).collect()]);
     let store_all =
         Checkpointing { strategy: Strategy::StoreAll, budget: Budget::Snapshots(steps), device_budget: None };
     let binomial = Checkpointing { strategy: Strategy::Binomial, budget: Budget::Snapshots(5), device_budget: None };
     let reference = Tape::record(&model64, &state64, &controller64, steps, store_all)
         .and_then(|tape| tape.backward(&loss as &dyn Loss<f64, 2>))
         .unwrap_or_else(|e| panic!("{e}"));
-    let reference = groups(&reference);
-    let error = |a: &[f64], b: &[f64]| {
-        assert_eq!(a.len(), b.len());
-        let scale = b.iter().map(|v| v.abs()).fold(1e-30, f64::max);
-        a.iter().zip(b).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max) / scale
-    };
-    let nudged = |k: usize| if (k * 2654435761) % 7 < 3 { f32::next_up } else { f32::next_down };
-    let mut noise = vec![0.0f64; reference.len()];
-    for shift in [None, Some(0), Some(1), Some(2)] {
-        let mut state = state32.clone();
-        if let Some(shift) = shift {
-            for (k, x) in state.x.iter_mut().enumerate() {
-                x[0] = nudged(k + shift)(x[0]);
-            }
-        }
-        let g = Tape::record(&model32, &state, &controller32, steps, store_all)
-            .and_then(|tape| tape.backward(&loss as &dyn Loss<f32, 2>))
-            .unwrap_or_else(|e| panic!("{e}"));
-        for (k, ((_, c), (_, r))) in groups(&g).iter().zip(&reference).enumerate() {
-            noise[k] = noise[k].max(error(c, r));
-        }
-    }
+    let reference = gradient_groups(&reference, &identity);
+    let cpu_runs: Vec<_> = [None, Some(0), Some(1), Some(2)]
+        .into_iter()
+        .map(|shift| {
+            let state = shift.map_or_else(|| state32.clone(), |shift| nudged(&state32, shift));
+            let g = Tape::record(&model32, &state, &controller32, steps, store_all)
+                .and_then(|tape| tape.backward(&loss as &dyn Loss<f32, 2>))
+                .unwrap_or_else(|e| panic!("{e}"));
+            gradient_groups(&g, &identity)
+        })
+        .collect();
     let on_gpu = |checkpointing: Checkpointing| {
         let mut sim = GpuSpringSimulation::new(&gpu(), &model32, &state32).unwrap_or_else(|e| panic!("{e}"));
         sim.set_controller(&controller32).unwrap_or_else(|e| panic!("{e}"));
         let tape = sim.record::<2>(&vec![Vec::new(); steps], steps, checkpointing).unwrap_or_else(|e| panic!("{e}"));
-        groups(&tape.backward(&model32, &loss).unwrap_or_else(|e| panic!("{e}")))
+        gradient_groups(&tape.backward(&model32, &loss).unwrap_or_else(|e| panic!("{e}")), &identity)
     };
     let gpu_runs = [on_gpu(store_all), on_gpu(binomial)];
-    for (((name, r), g), noise) in reference.iter().zip(&gpu_runs[0]).zip(noise) {
-        let gpu_error = error(&g.1, r);
-        assert!(gpu_error <= 4.0 * noise + 1e-6, "{name}: GPU {gpu_error:e} from f64, CPU f32 noise {noise:e}");
-    }
+    assert_within_f32_noise(&reference, &cpu_runs, &gpu_runs[0]);
     assert_eq!(gpu_runs[1], gpu_runs[0], "the GPU's gradients depend on the checkpointing");
 }
 

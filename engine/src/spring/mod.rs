@@ -289,6 +289,17 @@ impl<T: Real, const D: usize> SpringModel<T, D> {
         })
     }
 
+    /// A model of other vertices and springs under this one's damping, gravity, ground, time
+    /// step and `eps` (a batch of copies, a renumbering). Errors as [`SpringModel::new`].
+    pub fn with_springs(&self, mass: Vec<T>, springs: Vec<Spring<T>>) -> Result<Self> {
+        let mut model = SpringModel::new(mass, springs, self.dt)?;
+        model.damping = self.damping;
+        model.gravity = self.gravity;
+        model.ground = self.ground;
+        model.length_epsilon = self.length_epsilon;
+        Ok(model)
+    }
+
     /// The model in precision `U` (rounded where narrowing; the same springs and incidence).
     pub fn cast<U: Real>(&self) -> SpringModel<U, D> {
         let s = |x: T| U::of(x.to_f64());

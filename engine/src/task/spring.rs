@@ -137,11 +137,7 @@ fn batch<T: Real, const D: usize>(
         return Ok((model, state));
     }
     let (x, springs) = repeat(&state.x, &model.springs, copies, Vector::zeros());
-    let mut all = SpringModel::new(model.mass.repeat(copies), springs, model.dt)?;
-    all.damping = model.damping;
-    all.gravity = model.gravity;
-    all.ground = model.ground;
-    all.length_epsilon = model.length_epsilon;
+    let all = model.with_springs(model.mass.repeat(copies), springs)?;
     Ok((all, SpringState { step: 0, x, v: state.v.repeat(copies) }))
 }
 
